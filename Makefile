@@ -1,0 +1,59 @@
+# Two entry points on a fresh machine: `make demo` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: help install system demo test lint typecheck pytest docs docs-serve bench clean
+
+help:
+	@echo "make demo   - set up and serve the demo at http://127.0.0.1:8000"
+	@echo "make test   - set up and run ruff, mypy, pyright, pytest and mkdocs --strict"
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+$(STAMP): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev,docs]'
+	@touch $(STAMP)
+
+install: $(STAMP)
+
+# System parts the end-to-end tests use (Debian's chromium for browser tests). Installed with
+# apt when missing and we are root; otherwise those tests skip loudly (and fail under CI=true).
+system:
+	@if command -v chromium >/dev/null 2>&1; then :; \
+	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+		echo "installing Debian's chromium for browser tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+	else echo "WARNING: chromium missing and cannot apt-get install it; browser tests will skip"; fi
+
+demo: $(STAMP)
+	@echo "typedsse demo: http://127.0.0.1:8000"
+	$(BIN)/python -m typedsse demo --host 127.0.0.1 --port 8000
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+	$(BIN)/pyright
+
+pytest: $(STAMP) system
+	$(BIN)/python -m pytest
+
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(STAMP)
+	$(BIN)/mkdocs serve
+
+test: lint typecheck pytest docs
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache .hypothesis

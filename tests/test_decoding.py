@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+
+from typedsse.decoding import Decoder, ServerSentMessage, aiter_messages, parse
+
+
+def message(data: str, event: str = "message", id: str = "", retry: int | None = None) -> ServerSentMessage:
+    return ServerSentMessage(event=event, data=data, id=id, retry=retry)
+
+
+def feed_all(decoder: Decoder, chunks: list[bytes]) -> list[ServerSentMessage]:
+    messages = [message for chunk in chunks for message in decoder.feed(chunk)]
+    return messages + decoder.close()
+
+
+# (chunks fed in order, messages dispatched): WHATWG HTML, "Server-sent events", 9.2.5 and 9.2.6.
+SPEC_CASES = [
+    pytest.param([b"\xef\xbb\xbfdata: x\n\n"], [message("x")], id="bom-stripped"),
+    pytest.param([b"\xef", b"\xbb", b"\xbfdata: x\n\n"], [message("x")], id="bom-split-across-chunks"),
+    pytest.param([b"\xef\xbb\xbf\xef\xbb\xbfdata: x\n\n"], [], id="bom-stripped-only-once"),
+    pytest.param([b"\n\xef\xbb\xbfdata: x\n\n"], [], id="bom-after-first-line-not-stripped"),
+    pytest.param([b"data: x\n\n", b"\xef\xbb\xbfdata: y\n\n"], [message("x")], id="bom-mid-stream-not-stripped"),
+    pytest.param([b"data: \xef\xbb\xbfx\n\n"], [message("\ufeffx")], id="bom-in-value-kept"),
+    pytest.param([b"data: a\ndata: b\n\n"], [message("a\nb")], id="lf"),
+    pytest.param([b"data: a\r\ndata: b\r\n\r\n"], [message("a\nb")], id="crlf"),
+    pytest.param([b"data: a\rdata: b\r\r"], [message("a\nb")], id="cr"),
+    pytest.param([b"data: a\rdata: b\r\ndata: c\n\r\n"], [message("a\nb\nc")], id="mixed-line-ends"),
+    pytest.param([b"data: a\n\r\n\rdata: b\r\n\n"], [message("a"), message("b")], id="blank-lines-of-each-kind"),
+    pytest.param([b"data: x\r", b"\ndata: y\r\n\r\n"], [message("x\ny")], id="cr-at-chunk-end-then-lf"),
+    pytest.param([b"data: x\r", b"", b"\ndata: y\n\n"], [message("x\ny")], id="cr-at-chunk-end-empty-chunk-then-lf"),
+    pytest.param([b"data: x\r", b"\rdata: y\n\n"], [message("x"), message("y")], id="cr-at-chunk-end-then-cr"),
+    pytest.param([b"data: x\r", b"\n", b"\n"], [message("x")], id="crlf-split-then-lf"),
+    pytest.param([b"data: \xc3\xa9\r", b"\xc3", b"\xa9\n\n"], [message("\u00e9")], id="cr-then-split-character"),
+    pytest.param([b"data: x\n\r", b"\n"], [message("x")], id="blank-crlf-split"),
+    pytest.param([b": comment\ndata: x\n:\n\n"], [message("x")], id="comments-ignored"),
+    pytest.param([b":data: x\n\n"], [], id="comment-looking-like-field"),
+    pytest.param([b": keep-alive\n\n"], [], id="comment-block-not-dispatched"),
+    pytest.param([b"data\n\n"], [message("")], id="field-without-colon"),
+    pytest.param([b"data: a\ndata\ndata: b\n\n"], [message("a\n\nb")], id="data-without-colon-gives-empty-line"),
+    pytest.param([b"event\ndata: x\n\n"], [message("x")], id="event-without-colon"),
+    pytest.param([b"data:x\n\n"], [message("x")], id="no-space-after-colon"),
+    pytest.param([b"data: x\n\n"], [message("x")], id="one-leading-space-stripped"),
+    pytest.param([b"data:  x\n\n"], [message(" x")], id="second-leading-space-kept"),
+    pytest.param([b"data:\tx\n\n"], [message("\tx")], id="leading-tab-kept"),
+    pytest.param([b"data: x \n\n"], [message("x ")], id="trailing-space-kept"),
+    pytest.param([b"data: a: b\n\n"], [message("a: b")], id="colon-in-value"),
+    pytest.param([b"data::\n\n"], [message(":")], id="colon-as-value"),
+    pytest.param([b"Data: x\n\n"], [], id="field-name-case-sensitive"),
+    pytest.param([b"data : x\n\n"], [], id="space-before-colon-makes-another-field"),
+    pytest.param([b"foo: bar\ndata: x\nfoo\n\n"], [message("x")], id="unknown-fields-ignored"),
+    pytest.param([b"data: x\n\n"], [message("x")], id="default-type-message"),
+    pytest.param([b"event: tick\ndata: x\n\n"], [message("x", event="tick")], id="event-type"),
+    pytest.param([b"event:\ndata: x\n\n"], [message("x")], id="empty-event-type-gives-message"),
+    pytest.param([b"event: a\nevent: b\ndata: x\n\n"], [message("x", event="b")], id="last-event-field-wins"),
+    pytest.param(
+        [b"event: a\ndata: x\n\ndata: y\n\n"], [message("x", event="a"), message("y")], id="event-type-reset-by-dispatch"
+    ),
+    pytest.param([b"event: a\n\ndata: x\n\n"], [message("x")], id="empty-data-buffer-no-dispatch-even-with-event"),
+    pytest.param([b"id: 1\nretry: 5\n\n"], [], id="empty-data-buffer-no-dispatch-even-with-id-and-retry"),
+    pytest.param([b"data: x\n\n\n\n"], [message("x")], id="extra-blank-lines-ignored"),
+    pytest.param([b"data: x\ndata:\n\n"], [message("x\n")], id="only-one-trailing-lf-removed"),
+    pytest.param([b"data:\n\n"], [message("")], id="empty-data"),
+    pytest.param([b"data:\ndata:\n\n"], [message("\n")], id="two-empty-data-lines"),
+    pytest.param([b"data: a\ndata: b\ndata: c\n\n"], [message("a\nb\nc")], id="data-lines-joined-with-lf"),
+    pytest.param([b"data: a\n\ndata: b\n"], [message("a")], id="unterminated-last-event-discarded"),
+    pytest.param([b"data: a\n\ndata: b"], [message("a")], id="unterminated-last-line-discarded"),
+    pytest.param([b"data: a\n\n\r"], [message("a")], id="trailing-cr-at-end"),
+    pytest.param([b"id: 1\ndata: x\n\n"], [message("x", id="1")], id="id"),
+    pytest.param([b"id:  1 \ndata: x\n\n"], [message("x", id=" 1 ")], id="id-spaces-kept"),
+    pytest.param(
+        [b"id: 1\ndata: a\n\ndata: b\n\n"], [message("a", id="1"), message("b", id="1")], id="id-persists-across-events"
+    ),
+    pytest.param(
+        [b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n"],
+        [message("a", id="1"), message("b", id="1")],
+        id="id-with-nul-ignored",
+    ),
+    pytest.param(
+        [b"id: 1\ndata: a\n\nid\ndata: b\n\n"], [message("a", id="1"), message("b")], id="id-without-colon-resets"
+    ),
+    pytest.param(
+        [b"id: 1\ndata: a\n\nid:\ndata: b\n\n"], [message("a", id="1"), message("b")], id="id-empty-value-resets"
+    ),
+    pytest.param([b"id: 7\n\ndata: x\n\n"], [message("x", id="7")], id="id-from-undispatched-block-persists"),
+    pytest.param([b"id: 1\nid: 2\ndata: x\n\n"], [message("x", id="2")], id="last-id-field-wins"),
+    pytest.param([b"retry: 1500\ndata: x\n\n"], [message("x", retry=1500)], id="retry"),
+    pytest.param([b"retry: 007\ndata: x\n\n"], [message("x", retry=7)], id="retry-leading-zeros"),
+    pytest.param([b"retry: 12a\ndata: x\n\n"], [message("x")], id="retry-with-letter-ignored"),
+    pytest.param([b"retry: -1\ndata: x\n\n"], [message("x")], id="retry-negative-ignored"),
+    pytest.param([b"retry:\ndata: x\n\n"], [message("x")], id="retry-empty-ignored"),
+    pytest.param([b"retry\ndata: x\n\n"], [message("x")], id="retry-without-colon-ignored"),
+    pytest.param([b"retry:  12\ndata: x\n\n"], [message("x")], id="retry-with-second-space-ignored"),
+    pytest.param([b"retry: 1.5\ndata: x\n\n"], [message("x")], id="retry-decimal-ignored"),
+    pytest.param([b"retry: 1_0\ndata: x\n\n"], [message("x")], id="retry-underscore-ignored"),
+    pytest.param(["retry: \uff11\uff12\ndata: x\n\n".encode()], [message("x")], id="retry-non-ascii-digits-ignored"),
+    pytest.param([b"retry: 5\nretry: x\ndata: a\n\n"], [message("a", retry=5)], id="invalid-retry-keeps-valid-one"),
+    pytest.param(
+        [b"retry: 5\ndata: a\n\ndata: b\n\n"], [message("a", retry=5), message("b")], id="retry-belongs-to-its-block"
+    ),
+    pytest.param([b"retry: 5\n\ndata: x\n\n"], [message("x")], id="retry-in-undispatched-block-not-on-next"),
+    pytest.param([b"data: \xe2\x82", b"\xac\n\n"], [message("\u20ac")], id="multibyte-split-across-chunks"),
+    pytest.param(
+        [b"data: \xf0", b"\x9f", b"\x98", b"\x80\n\n"], [message("\U0001f600")], id="four-byte-split-in-every-place"
+    ),
+    pytest.param([b"data: \xff\n\n"], [message("\ufffd")], id="invalid-byte-replaced"),
+    pytest.param([b"data: \xe2\x82x\n\n"], [message("\ufffdx")], id="truncated-sequence-replaced-once"),
+    pytest.param([b"data: \xed\xa0\x80\n\n"], [message("\ufffd\ufffd\ufffd")], id="encoded-surrogate-replaced"),
+    pytest.param([b"data: \xe2\x82", b"\n\n"], [message("\ufffd")], id="sequence-cut-by-line-end-replaced"),
+    pytest.param(
+        ["data: a\x0bb\x0cc\x1cd\x85e\u2028f\u2029g\n\n".encode()],
+        [message("a\x0bb\x0cc\x1cd\x85e\u2028f\u2029g")],
+        id="only-cr-and-lf-end-lines",
+    ),
+    pytest.param([b"data: a\x00b\n\n"], [message("a\x00b")], id="nul-in-data-kept"),
+    pytest.param([b""], [], id="empty-stream"),
+]
+
+
+@pytest.mark.parametrize(("chunks", "expected"), SPEC_CASES)
+def test_decoder_feed_follows_spec(chunks: list[bytes], expected: list[ServerSentMessage]) -> None:
+    assert feed_all(Decoder(), chunks) == expected
+
+
+@pytest.mark.parametrize(("chunks", "expected"), SPEC_CASES)
+def test_decoder_feed_byte_by_byte_matches_whole_stream(chunks: list[bytes], expected: list[ServerSentMessage]) -> None:
+    stream = b"".join(chunks)
+    byte_by_byte = feed_all(Decoder(), [stream[i : i + 1] for i in range(len(stream))])
+    assert byte_by_byte == feed_all(Decoder(), [stream]) == expected
+
+
+@pytest.mark.parametrize(("chunks", "expected"), SPEC_CASES)
+def test_parse_follows_spec(chunks: list[bytes], expected: list[ServerSentMessage]) -> None:
+    assert parse(b"".join(chunks)) == expected
+
+
+def test_decoder_feed_dispatches_on_blank_line() -> None:
+    decoder = Decoder()
+    assert decoder.feed(b"event: tick\ndata: 1\n") == []
+    assert decoder.feed(b"id: 9") == []
+    assert decoder.feed(b"\n") == []
+    assert decoder.feed(b"\n") == [message("1", event="tick", id="9")]
+    assert decoder.close() == []
+
+
+def test_decoder_feed_dispatches_cr_terminated_event_without_waiting() -> None:
+    decoder = Decoder()
+    assert decoder.feed(b"data: x\r\r") == [message("x")]
+
+
+@pytest.mark.parametrize(
+    ("stream", "retry"),
+    [
+        (b"", None),
+        (b"retry: 3000\n", 3000),
+        (b"retry: 3000\n\n", 3000),
+        (b"retry: 3000\nretry: 0\n", 0),
+        (b"retry: 3000\nretry: 12a\nretry: -1\nretry:\nretry: \xef\xbc\x91\n", 3000),
+        (b"retry: " + b"9" * 5000 + b"\n", None),
+    ],
+    ids=["none", "set-before-dispatch", "set-without-message", "latest-wins", "invalid-ignored", "too-many-digits"],
+)
+def test_decoder_retry_is_latest_valid_value(stream: bytes, retry: int | None) -> None:
+    decoder = Decoder()
+    decoder.feed(stream)
+    assert decoder.retry == retry
+
+
+def test_decoder_last_event_id_set_at_blank_line() -> None:
+    decoder = Decoder()
+    assert decoder.last_event_id == ""
+    decoder.feed(b"id: 5\n")
+    assert decoder.last_event_id == ""
+    decoder.feed(b"\n")
+    assert decoder.last_event_id == "5"
+    decoder.feed(b"id\n\n")
+    assert decoder.last_event_id == ""
+
+
+def test_decoder_close_discards_pending_data_and_starts_next_stream() -> None:
+    decoder = Decoder()
+    assert decoder.feed(b"id: 1\nretry: 10\ndata: a\n\nid: 2\ndata: b\n") == [message("a", id="1", retry=10)]
+    assert decoder.feed(b"data: \xe2\x82") == []
+    assert decoder.close() == []
+    assert (decoder.last_event_id, decoder.retry) == ("1", 10)
+    assert decoder.feed(b"\xef\xbb\xbfdata: c\n\n") == [message("c", id="1")]
+
+
+def test_server_sent_message_json_parses_data() -> None:
+    assert message('{"a": [1, null]}').json() == {"a": [1, None]}
+
+
+def test_server_sent_message_json_raises_on_invalid_data() -> None:
+    with pytest.raises(json.JSONDecodeError):
+        message("not json").json()
+
+
+def test_server_sent_message_is_frozen() -> None:
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        message("x").data = "y"  # type: ignore[misc]
+
+
+@pytest.mark.anyio
+async def test_aiter_messages_yields_messages_across_chunks() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        for chunk in [b"id: 1\ndata: a\r", b"\n\r", b"\nevent: e\ndata: \xc3", b"\xa9\n\ndata: unterminated\n"]:
+            yield chunk
+
+    assert [m async for m in aiter_messages(chunks())] == [message("a", id="1"), message("\u00e9", event="e", id="1")]

@@ -1,0 +1,213 @@
+from __future__ import annotations
+
+from datetime import datetime, timezone
+
+import pytest
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+from typedsse.encoding import KEEPALIVE, comment, encode, encode_message, retry_frame
+from typedsse.events import BaseEvent
+from typedsse.exceptions import WireFormatError
+
+
+class Point(BaseModel):
+    x: int
+    y: int
+
+
+class Created(BaseModel):
+    created_at: datetime = Field(alias="createdAt")
+    user_name: str = Field(serialization_alias="user")
+
+
+class CamelPayload(BaseModel):
+    model_config = ConfigDict(alias_generator=to_camel, populate_by_name=True)
+
+    item_count: int
+
+
+class Tick(BaseEvent[int]): ...
+
+
+class Say(BaseEvent[str]): ...
+
+
+class MaybeTick(BaseEvent[int | None]): ...
+
+
+class Moved(BaseEvent[Point]): ...
+
+
+class UserCreated(BaseEvent[Created]): ...
+
+
+class Counted(BaseEvent[CamelPayload], name="app.counted"): ...
+
+
+class Points(BaseEvent[list[Point]]): ...
+
+
+class Token(BaseEvent[str], encoding="text"): ...
+
+
+@pytest.mark.parametrize(
+    ("event", "wire"),
+    [
+        (Tick(data=1), b"event: tick\ndata: 1\n\n"),
+        (Say(data="hi"), b'event: say\ndata: "hi"\n\n'),
+        (Say(data=""), b'event: say\ndata: ""\n\n'),
+        (Say(data="a\r\nb\rc\nd"), b'event: say\ndata: "a\\r\\nb\\rc\\nd"\n\n'),
+        (Say(data=' x: "y"'), b'event: say\ndata: " x: \\"y\\""\n\n'),
+        (Say(data="\u00e9\u2028\ufeff"), 'event: say\ndata: "\u00e9\u2028\ufeff"\n\n'.encode()),
+        (MaybeTick(data=None), b"event: maybe_tick\ndata: null\n\n"),
+        (Moved(data=Point(x=1, y=-2)), b'event: moved\ndata: {"x":1,"y":-2}\n\n'),
+        (Points(data=[Point(x=1, y=2), Point(x=3, y=4)]), b'event: points\ndata: [{"x":1,"y":2},{"x":3,"y":4}]\n\n'),
+    ],
+    ids=[
+        "int",
+        "str-is-json-string",
+        "empty-str",
+        "str-line-breaks-escaped",
+        "str-leading-space-and-colon",
+        "str-unicode-as-utf8",
+        "none-is-null",
+        "model-compact",
+        "list-of-models-compact",
+    ],
+)
+def test_encode_writes_json_payload(event: BaseEvent[object], wire: bytes) -> None:
+    assert encode(event) == wire
+
+
+@pytest.mark.parametrize(
+    ("event", "wire"),
+    [
+        (
+            UserCreated(data=Created(createdAt=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), user_name="ann")),
+            b'event: user_created\ndata: {"createdAt":"2024-01-02T03:04:05Z","user":"ann"}\n\n',
+        ),
+        (Counted(data=CamelPayload(item_count=3)), b'event: app.counted\ndata: {"itemCount":3}\n\n'),
+    ],
+    ids=["field-aliases", "alias-generator"],
+)
+def test_encode_serializes_payload_by_alias(event: BaseEvent[object], wire: bytes) -> None:
+    assert encode(event) == wire
+
+
+@pytest.mark.parametrize(
+    ("event", "wire"),
+    [
+        (Tick(data=1, id="7"), b"event: tick\nid: 7\ndata: 1\n\n"),
+        (Tick(data=1, id=""), b"event: tick\nid: \ndata: 1\n\n"),
+        (Tick(data=1, id=" a b "), b"event: tick\nid:  a b \ndata: 1\n\n"),
+        (Tick(data=1, retry=0), b"event: tick\nretry: 0\ndata: 1\n\n"),
+        (Tick(data=1, id="x", retry=3000), b"event: tick\nid: x\nretry: 3000\ndata: 1\n\n"),
+        (Token(data="a", id="1", retry=5), b"event: token\nid: 1\nretry: 5\ndata: a\n\n"),
+    ],
+    ids=["id", "empty-id", "id-spaces", "retry-zero", "id-and-retry", "text-id-and-retry"],
+)
+def test_encode_writes_id_and_retry_before_data(event: BaseEvent[object], wire: bytes) -> None:
+    assert encode(event) == wire
+
+
+@pytest.mark.parametrize(
+    ("text", "wire"),
+    [
+        ("hello", b"event: token\ndata: hello\n\n"),
+        ("", b"event: token\ndata: \n\n"),
+        ("a\nb", b"event: token\ndata: a\ndata: b\n\n"),
+        ("a\r\nb", b"event: token\ndata: a\ndata: b\n\n"),
+        ("a\rb", b"event: token\ndata: a\ndata: b\n\n"),
+        ("a\n\rb", b"event: token\ndata: a\ndata: \ndata: b\n\n"),
+        ("a\n", b"event: token\ndata: a\ndata: \n\n"),
+        ("\r\n", b"event: token\ndata: \ndata: \n\n"),
+        (" x", b"event: token\ndata:  x\n\n"),
+        ("a\x0bb\x85c\u2028d", "event: token\ndata: a\x0bb\x85c\u2028d\n\n".encode()),
+    ],
+    ids=["one-line", "empty", "lf", "crlf", "cr", "lf-then-cr", "trailing-lf", "crlf-only", "leading-space", "not-sse-breaks"],
+)
+def test_encode_splits_text_payload_on_sse_line_breaks(text: str, wire: bytes) -> None:
+    assert encode(Token(data=text)) == wire
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "wire"),
+    [
+        ({"data": "1"}, b"data: 1\n\n"),
+        ({"data": ""}, b"data: \n\n"),
+        ({"data": "1", "event": "tick"}, b"event: tick\ndata: 1\n\n"),
+        ({"data": "a\r\nb\rc\nd", "event": "tick"}, b"event: tick\ndata: a\ndata: b\ndata: c\ndata: d\n\n"),
+        ({"data": "1", "id": "7"}, b"id: 7\ndata: 1\n\n"),
+        ({"data": "1", "retry": 0}, b"retry: 0\ndata: 1\n\n"),
+        (
+            {"data": "x", "event": "e", "id": "7", "retry": 1500},
+            b"event: e\nid: 7\nretry: 1500\ndata: x\n\n",
+        ),
+        ({"data": "\u00e9", "event": "\u00fc:b"}, "event: \u00fc:b\ndata: \u00e9\n\n".encode()),
+    ],
+    ids=["data-only", "empty-data", "event", "line-breaks", "id", "retry", "all-fields", "unicode"],
+)
+def test_encode_message_writes_fields_in_order(kwargs: dict[str, object], wire: bytes) -> None:
+    assert encode_message(**kwargs) == wire  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error"),
+    [
+        ({"data": "", "event": "a\nb"}, r"^an SSE event cannot contain CR, LF or NUL: 'a\\nb'$"),
+        ({"data": "", "event": "a\rb"}, r"^an SSE event cannot contain CR, LF or NUL: 'a\\rb'$"),
+        ({"data": "", "event": "a\x00b"}, r"^an SSE event cannot contain CR, LF or NUL: 'a\\x00b'$"),
+        ({"data": "", "id": "1\n"}, r"^an SSE id cannot contain CR, LF or NUL: '1\\n'$"),
+        ({"data": "", "id": "\r"}, r"^an SSE id cannot contain CR, LF or NUL: '\\r'$"),
+        ({"data": "", "id": "1\x002"}, r"^an SSE id cannot contain CR, LF or NUL: '1\\x002'$"),
+        ({"data": "", "retry": -1}, r"^retry must be a non-negative number of milliseconds, got -1$"),
+    ],
+    ids=["event-lf", "event-cr", "event-nul", "id-lf", "id-cr", "id-nul", "negative-retry"],
+)
+def test_encode_message_rejects_unwritable_fields(kwargs: dict[str, object], error: str) -> None:
+    with pytest.raises(WireFormatError, match=error):
+        encode_message(**kwargs)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    ("text", "wire"),
+    [("", b":\n\n"), ("keep-alive", b": keep-alive\n\n"), (" x: y", b":  x: y\n\n")],
+    ids=["empty", "text", "leading-space-and-colon"],
+)
+def test_comment_writes_comment_frame(text: str, wire: bytes) -> None:
+    assert comment(text) == wire
+
+
+def test_comment_default_is_keepalive() -> None:
+    assert comment() == KEEPALIVE == b":\n\n"
+
+
+@pytest.mark.parametrize(
+    ("text", "error"),
+    [
+        ("a\nb", r"^an SSE comment cannot contain CR, LF or NUL: 'a\\nb'$"),
+        ("a\rb", r"^an SSE comment cannot contain CR, LF or NUL: 'a\\rb'$"),
+        ("a\r\n", r"^an SSE comment cannot contain CR, LF or NUL: 'a\\r\\n'$"),
+    ],
+    ids=["lf", "cr", "crlf"],
+)
+def test_comment_rejects_line_breaks(text: str, error: str) -> None:
+    with pytest.raises(WireFormatError, match=error):
+        comment(text)
+
+
+@pytest.mark.parametrize(
+    ("milliseconds", "wire"), [(0, b"retry: 0\n\n"), (3000, b"retry: 3000\n\n")], ids=["zero", "positive"]
+)
+def test_retry_frame_writes_retry_only(milliseconds: int, wire: bytes) -> None:
+    assert retry_frame(milliseconds) == wire
+
+
+def test_retry_frame_rejects_negative_delay() -> None:
+    with pytest.raises(WireFormatError, match=r"^retry must be a non-negative number of milliseconds, got -1$"):
+        retry_frame(-1)
+
+
+def test_wire_format_error_is_value_error() -> None:
+    assert issubclass(WireFormatError, ValueError)

@@ -1,0 +1,51 @@
+"""Typed Server-Sent Events for FastAPI.
+
+Declare events as Pydantic models, stream them from a decorated generator, and let every
+client know exactly which events can arrive.
+
+Example:
+    ```python
+    class Echo(BaseEvent[str]): ...
+
+    @app.get("/echo")
+    @sse()
+    async def echo(message: str) -> AsyncIterator[Echo]:
+        yield Echo(data=message)
+    ```
+"""
+
+from typedsse.catalog import EventCatalog
+from typedsse.decoding import Decoder, ServerSentMessage
+from typedsse.encoding import encode
+from typedsse.endpoints import LastEventId, StreamEndpoint, sse, stream_endpoint
+from typedsse.events import BaseEvent, ErrorPayload, StreamError
+from typedsse.exceptions import (
+    EndpointDefinitionError,
+    EventDefinitionError,
+    EventTypeError,
+    TypedSSEError,
+    WireFormatError,
+)
+from typedsse.responses import EventStreamResponse
+
+__all__ = [
+    "BaseEvent",
+    "Decoder",
+    "EndpointDefinitionError",
+    "ErrorPayload",
+    "EventCatalog",
+    "EventDefinitionError",
+    "EventStreamResponse",
+    "EventTypeError",
+    "LastEventId",
+    "ServerSentMessage",
+    "StreamEndpoint",
+    "StreamError",
+    "TypedSSEError",
+    "WireFormatError",
+    "encode",
+    "sse",
+    "stream_endpoint",
+]
+
+__version__ = "0.1.0"

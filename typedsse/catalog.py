@@ -1,0 +1,141 @@
+"""An endpoint's event union: the return annotation read as `{event name: event class}`."""
+
+from __future__ import annotations
+
+import collections.abc
+import types
+import typing
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
+
+from typedsse.events import BaseEvent
+from typedsse.exceptions import EndpointDefinitionError
+
+__all__ = ["EventCatalog", "StreamKind", "stream_annotation"]
+
+StreamKind = Literal["async", "sync"]
+"""Whether a stream annotation declares an async or a sync iteration."""
+
+_ASYNC_ORIGINS: frozenset[Any] = frozenset(
+    {collections.abc.AsyncIterator, collections.abc.AsyncIterable, collections.abc.AsyncGenerator}
+)
+_SYNC_ORIGINS: frozenset[Any] = frozenset(
+    {collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator}
+)
+_EXPECTED = (
+    "`AsyncIterator[A | B]`, `AsyncIterable[...]`, `AsyncGenerator[..., None]` "
+    "(or `Iterator[...]`/`Generator[...]` for a sync generator)"
+)
+
+
+def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:
+    """Split a stream return annotation into its kind and its item type.
+
+    Args:
+        annotation: A resolved return annotation, such as `AsyncIterator[Echo | ReverseEcho]`.
+        where: The endpoint's name, for error messages.
+
+    Raises:
+        EndpointDefinitionError: The annotation is missing or is not an iterator of events.
+    """
+    if annotation is None or annotation is typing.Any:
+        raise EndpointDefinitionError(f"{where}: annotate the return type with {_EXPECTED}")
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    origin = get_origin(annotation)
+    args = get_args(annotation)
+    if origin in _ASYNC_ORIGINS and args:
+        return "async", args[0]
+    if origin in _SYNC_ORIGINS and args:
+        return "sync", args[0]
+    raise EndpointDefinitionError(f"{where}: the return annotation {annotation!r} is not a stream; use {_EXPECTED}")
+
+
+def _members(item: Any) -> Iterator[Any]:
+    while get_origin(item) is Annotated:
+        item = get_args(item)[0]
+    if get_origin(item) in (Union, types.UnionType):
+        for arg in get_args(item):
+            yield from _members(arg)
+    else:
+        yield item
+
+
+@dataclass(frozen=True, slots=True)
+class EventCatalog:
+    """The events one stream may send, by name, with the checks that keep the union honest.
+
+    Build it with `EventCatalog.of(Echo | ReverseEcho)`; membership checks are a dictionary
+    lookup on the item's exact class, so they cost nothing on the hot path.
+
+    Attributes:
+        events: The event classes, in declaration order.
+        by_name: The same classes keyed by event name.
+    """
+
+    events: tuple[type[BaseEvent[Any]], ...]
+    by_name: Mapping[str, type[BaseEvent[Any]]]
+
+    @classmethod
+    def of(cls, union: Any, *, where: str = "stream") -> EventCatalog:
+        """Read an event union (`A | B`, `Union[A, B]`, or one class) into a catalog.
+
+        Raises:
+            EndpointDefinitionError: A member is not a concrete `BaseEvent` subclass, or two
+                members share an event name.
+        """
+        return cls.from_classes(cls.members(union), where=where)
+
+    @staticmethod
+    def members(union: Any) -> tuple[Any, ...]:
+        """Return the members of a union annotation (`A | B` gives `(A, B)`, `A` gives `(A,)`)."""
+        return tuple(_members(union))
+
+    @classmethod
+    def from_classes(cls, classes: Iterable[Any], *, where: str = "stream") -> EventCatalog:
+        """Build a catalog from event classes (duplicates of one class are kept once).
+
+        Raises:
+            EndpointDefinitionError: A member is not a concrete `BaseEvent` subclass, or two
+                members share an event name.
+        """
+        by_name: dict[str, type[BaseEvent[Any]]] = {}
+        for member in classes:
+            if not (isinstance(member, type) and issubclass(member, BaseEvent)):
+                raise EndpointDefinitionError(
+                    f"{where}: {member!r} is not an event class; every member of the stream's union must "
+                    "subclass BaseEvent (wrap plain values in an event, e.g. `class Token(BaseEvent[str]): ...`)"
+                )
+            event_cls: type[BaseEvent[Any]] = member
+            if not event_cls.is_concrete():
+                raise EndpointDefinitionError(
+                    f"{where}: {event_cls.__qualname__} is a generic event class with no name; "
+                    f"subclass it, e.g. `class MyEvent({event_cls.__qualname__}): ...`"
+                )
+            other = by_name.get(event_cls.event_name)
+            if other is not None and other is not event_cls:
+                raise EndpointDefinitionError(
+                    f"{where}: {other.__qualname__} and {event_cls.__qualname__} share the event name "
+                    f"{event_cls.event_name!r}; a client could not tell them apart, so rename one "
+                    '(`class X(..., name="...")`)'
+                )
+            by_name[event_cls.event_name] = event_cls
+        return cls(events=tuple(by_name.values()), by_name=types.MappingProxyType(by_name))
+
+    def __contains__(self, item: object) -> bool:
+        cls = type(item)
+        return self.by_name.get(getattr(cls, "event_name", ""), None) is cls
+
+    def with_events(self, *extra: type[BaseEvent[Any]], where: str = "stream") -> EventCatalog:
+        """Return a catalog that also holds `extra` (for example the stream's error event).
+
+        Raises:
+            EndpointDefinitionError: An extra event's name collides with a member's.
+        """
+        return self.from_classes((*self.events, *extra), where=where)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """The event names, in declaration order."""
+        return tuple(self.by_name)

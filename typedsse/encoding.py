@@ -1,0 +1,95 @@
+"""Wire out: typed events to `text/event-stream` bytes (WHATWG HTML, "Server-sent events").
+
+Every function here is pure and returns complete frames, each ending with the blank line that
+makes a client dispatch it (or, for comments, that a client skips).
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from typedsse.events import BaseEvent
+from typedsse.exceptions import WireFormatError
+
+__all__ = ["comment", "encode", "encode_message", "retry_frame"]
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # SSE's only line ends; str.splitlines() splits on more
+_FIELD_BREAKERS = re.compile(r"[\r\n\0]")
+
+KEEPALIVE = b":\n\n"
+"""The keep-alive frame: an empty comment, ignored by every client."""
+
+
+def encode(event: BaseEvent[Any]) -> bytes:
+    """Render one typed event as `text/event-stream` bytes, ending with a blank line.
+
+    The `event:` line comes from the class (computed once, when the class was defined), then
+    `id:` and `retry:` when set, then the payload: one `data:` line of compact JSON, or for
+    `encoding="text"` classes one `data:` line per line of the text.
+
+    Example:
+        >>> class Tick(BaseEvent[int]): ...
+        >>> encode(Tick(data=1, id="7"))
+        b'event: tick\\nid: 7\\ndata: 1\\n\\n'
+    """
+    cls = type(event)
+    frame = cls.__typedsse_header__
+    if event.id is not None:
+        frame += b"id: " + event.id.encode() + b"\n"
+    if event.retry is not None:
+        frame += b"retry: %d\n" % event.retry
+    if cls.encoding == "json":
+        return frame + b"data: " + cls.data_serializer().to_json(event.data, by_alias=True) + b"\n\n"
+    text: str = event.data
+    return frame + b"".join(b"data: " + line.encode() + b"\n" for line in _LINE_BREAK.split(text)) + b"\n"
+
+
+def encode_message(*, data: str, event: str | None = None, id: str | None = None, retry: int | None = None) -> bytes:
+    """Render one untyped message; `data` is split into one `data:` line per line.
+
+    This is the low-level writer for callers that hold plain strings (tests, proxies, tools).
+    Typed code uses `encode`.
+
+    Raises:
+        WireFormatError: `event` or `id` cannot be carried by the line syntax, or `retry` is negative.
+    """
+    lines: list[str] = []
+    if event is not None:
+        _check_field("event", event)
+        lines.append(f"event: {event}")
+    if id is not None:
+        _check_field("id", id)
+        lines.append(f"id: {id}")
+    if retry is not None:
+        if retry < 0:
+            raise WireFormatError(f"retry must be a non-negative number of milliseconds, got {retry}")
+        lines.append(f"retry: {retry}")
+    lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
+    return ("\n".join(lines) + "\n\n").encode()
+
+
+def comment(text: str = "") -> bytes:
+    """Render a comment frame (`: text`), which clients ignore; used for keep-alives.
+
+    Raises:
+        WireFormatError: `text` contains a line break.
+    """
+    _check_field("comment", text)
+    return f": {text}\n\n".encode() if text else KEEPALIVE
+
+
+def retry_frame(milliseconds: int) -> bytes:
+    """Render a frame that only sets the client's reconnection delay.
+
+    Raises:
+        WireFormatError: `milliseconds` is negative.
+    """
+    if milliseconds < 0:
+        raise WireFormatError(f"retry must be a non-negative number of milliseconds, got {milliseconds}")
+    return b"retry: %d\n\n" % milliseconds
+
+
+def _check_field(field: str, value: str) -> None:
+    if _FIELD_BREAKERS.search(value):
+        raise WireFormatError(f"an SSE {field} cannot contain CR, LF or NUL: {value!r}")

@@ -1,0 +1,252 @@
+"""`@sse`: a typed stream function becomes a FastAPI endpoint that streams its events."""
+
+from __future__ import annotations
+
+import inspect
+import typing
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
+
+from fastapi import Depends, Header, Query
+
+from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
+from typedsse.events import BaseEvent, StreamError
+from typedsse.exceptions import EndpointDefinitionError
+from typedsse.responses import DEFAULT_PING, ErrorHandler, EventSource, EventStreamResponse
+
+__all__ = ["LastEventId", "StreamEndpoint", "last_event_id", "sse", "stream_endpoint"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def last_event_id(
+    header: Annotated[
+        str | None,
+        Header(
+            alias="Last-Event-ID",
+            description="The id of the last event the client received; the stream resumes after it.",
+        ),
+    ] = None,
+    query: Annotated[
+        str | None,
+        Query(
+            alias="lastEventId",
+            description="The same as the `Last-Event-ID` header, for clients that cannot set headers.",
+        ),
+    ] = None,
+) -> str | None:
+    """Return the client's last event id: the `Last-Event-ID` header, else `lastEventId` in the query.
+
+    Browsers send the header when an `EventSource` reconnects; polyfills that cannot set
+    headers send the query parameter. An empty value means "no id", as in the SSE spec.
+    """
+    value = header if header is not None else query
+    return value or None
+
+
+LastEventId = Annotated[str | None, Depends(last_event_id)]
+"""An endpoint parameter holding the id the client resumes from, or `None` on a first connection.
+
+Example:
+    ```python
+    @app.get("/echo")
+    @sse()
+    async def echo(last_event_id: LastEventId = None) -> AsyncIterator[Echo]:
+        start = int(last_event_id) + 1 if last_event_id else 0
+        ...
+    ```
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class StreamEndpoint:
+    """What `@sse` knows about an endpoint; the OpenAPI plugin and generators read it.
+
+    Attributes:
+        name: The endpoint's qualified name.
+        kind: Whether the function produces an async or a sync stream.
+        catalog: The declared event union.
+        error_events: The events a failed stream may end with (built-in or `on_error`'s).
+        resumable: Whether the endpoint takes a `LastEventId` parameter.
+        ping: Seconds of silence before a keep-alive comment, or `None`.
+        retry: The reconnection delay sent at the start, in milliseconds, or `None`.
+    """
+
+    name: str
+    kind: StreamKind
+    catalog: EventCatalog
+    error_events: tuple[type[BaseEvent[Any]], ...]
+    resumable: bool
+    ping: float | None
+    retry: int | None
+
+    @property
+    def events(self) -> EventCatalog:
+        """Every event the stream may send: its union and its error events."""
+        return self.catalog.with_events(*self.error_events, where=self.name)
+
+
+def stream_endpoint(endpoint: Callable[..., Any]) -> StreamEndpoint | None:
+    """Return what `@sse` recorded about `endpoint`, or `None` if it is not an `@sse` endpoint."""
+    spec = getattr(endpoint, "__typedsse_endpoint__", None)
+    return spec if isinstance(spec, StreamEndpoint) else None
+
+
+def sse(
+    *,
+    ping: float | None = DEFAULT_PING,
+    retry: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    send_timeout: float | None = None,
+    status_code: int = 200,
+    on_error: ErrorHandler | None = None,
+) -> Callable[[Callable[P, Any]], Callable[P, Coroutine[Any, Any, EventStreamResponse]]]:
+    """Turn a typed stream function into an endpoint that streams its events as SSE.
+
+    Put it below the route decorator, so FastAPI sees the function's own parameters (path,
+    query, headers, body, `Depends`, `Request`, `BackgroundTasks`) but not its stream return
+    type. The function may be an async generator, a sync generator (run in worker threads),
+    or a function returning an async iterable such as an operator pipeline. Its return
+    annotation declares the events it sends (`AsyncIterator[Echo | ReverseEcho]`); anything
+    else it yields ends the stream with an error event.
+
+    Example:
+        ```python
+        @app.get("/echo")
+        @sse(ping=15)
+        async def echo(message: str) -> AsyncIterator[Echo | ReverseEcho]:
+            yield Echo(data=EchoPayload(message=message))
+        ```
+
+    Args:
+        ping: Seconds of silence before a keep-alive comment; `None` turns keep-alives off.
+            Headers wait for the first event for at most this long.
+        retry: A reconnection delay in milliseconds, sent once at the start of each stream.
+        headers: Extra response headers.
+        send_timeout: Seconds a single write may take before the client counts as gone.
+        status_code: The status of a successful stream.
+        on_error: Makes the event that ends a stream failing after it started; annotate its
+            return type so the event is documented. The default sends `StreamError`.
+
+    Raises:
+        EndpointDefinitionError: The function is not annotated with a stream of events, a member
+            of its union is not an event class, or two members share an event name.
+    """
+    if ping is not None and ping <= 0:
+        raise EndpointDefinitionError(f"ping must be a positive number of seconds or None, got {ping!r}")
+    if retry is not None and retry < 0:
+        raise EndpointDefinitionError(f"retry must be a non-negative number of milliseconds, got {retry!r}")
+    if send_timeout is not None and send_timeout <= 0:
+        raise EndpointDefinitionError(f"send_timeout must be a positive number of seconds, got {send_timeout!r}")
+    extra_headers = dict(headers or {})
+
+    def decorate(func: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, EventStreamResponse]]:
+        where = f"@sse on {getattr(func, '__qualname__', func)!r}"
+        if not callable(func) or stream_endpoint(func) is not None:
+            raise EndpointDefinitionError(f"{where}: decorate a plain function, once")
+        hints = _type_hints(func, where)
+        kind, union = stream_annotation(hints.get("return"), where=where)
+        _check_function_kind(func, kind, where)
+        catalog = EventCatalog.of(union, where=where)
+        error_events = _error_events(on_error, where)
+        catalog.with_events(*error_events, where=where)  # error events must not collide with the union
+        signature = _endpoint_signature(func, hints)
+        spec = StreamEndpoint(
+            name=func.__qualname__,
+            kind=kind,
+            catalog=catalog,
+            error_events=error_events,
+            resumable=any(_is_last_event_id(p.annotation) for p in signature.parameters.values()),
+            ping=ping,
+            retry=retry,
+        )
+        accepted = spec.events
+        returns_awaitable = inspect.iscoroutinefunction(func)
+
+        async def endpoint(*args: P.args, **kwargs: P.kwargs) -> EventStreamResponse:
+            content: Any = func(*args, **kwargs)
+            if returns_awaitable:
+                content = await content
+            return EventStreamResponse(
+                _as_source(content, where),
+                catalog=accepted,
+                status_code=status_code,
+                headers=extra_headers,
+                ping=ping,
+                retry=retry,
+                send_timeout=send_timeout,
+                on_error=on_error,
+                name=spec.name,
+            )
+
+        # No `functools.wraps`: FastAPI follows `__wrapped__` and would find the stream
+        # annotation. It reads this signature instead: the original parameters, resolved, and
+        # a `Response` return type, which tells it not to build a response model.
+        endpoint.__signature__ = signature  # type: ignore[attr-defined]
+        endpoint.__name__ = func.__name__
+        endpoint.__qualname__ = func.__qualname__
+        endpoint.__module__ = func.__module__
+        endpoint.__doc__ = func.__doc__
+        endpoint.__typedsse_endpoint__ = spec  # type: ignore[attr-defined]
+        return endpoint
+
+    return decorate
+
+
+def _type_hints(func: Callable[..., Any], where: str) -> dict[str, Any]:
+    try:
+        return typing.get_type_hints(func, include_extras=True)
+    except (NameError, TypeError) as exc:
+        raise EndpointDefinitionError(
+            f"{where}: cannot resolve its annotations ({exc}); define the types it names before the function"
+        ) from exc
+
+
+def _check_function_kind(func: Callable[..., Any], kind: StreamKind, where: str) -> None:
+    if inspect.isasyncgenfunction(func) and kind != "async":
+        raise EndpointDefinitionError(f"{where}: an async generator must be annotated `AsyncIterator[...]`")
+    if inspect.isgeneratorfunction(func) and kind != "sync":
+        raise EndpointDefinitionError(
+            f"{where}: a sync generator must be annotated `Iterator[...]` or `Generator[..., None, None]`"
+        )
+
+
+def _error_events(on_error: ErrorHandler | None, where: str) -> tuple[type[BaseEvent[Any]], ...]:
+    if on_error is None:
+        return (StreamError,)
+    if not callable(on_error):
+        raise EndpointDefinitionError(f"{where}: on_error must be a callable, got {on_error!r}")
+    try:
+        returned = typing.get_type_hints(on_error).get("return")
+    except (NameError, TypeError):
+        returned = None
+    if get_origin(returned) in (Awaitable, Coroutine, typing.Awaitable, typing.Coroutine):
+        returned = get_args(returned)[-1]
+    if returned is None:
+        # Unannotated: it may return the built-in event; document that one.
+        return (StreamError,)
+    members = [m for m in EventCatalog.members(returned) if m is not type(None)]
+    return EventCatalog.from_classes(members, where=f"{where} (on_error)").events
+
+
+def _is_last_event_id(annotation: Any) -> bool:
+    return get_origin(annotation) is Annotated and any(
+        getattr(meta, "dependency", None) is last_event_id for meta in annotation.__metadata__
+    )
+
+
+def _endpoint_signature(func: Callable[..., Any], hints: Mapping[str, Any]) -> inspect.Signature:
+    signature = inspect.signature(func)
+    parameters = [
+        parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
+        for parameter in signature.parameters.values()
+    ]
+    return signature.replace(parameters=parameters, return_annotation=EventStreamResponse)
+
+
+def _as_source(content: object, where: str) -> EventSource:
+    if isinstance(content, typing.AsyncIterable | typing.Iterable) and not isinstance(content, str | bytes | Mapping):
+        return typing.cast(EventSource, content)
+    raise EndpointDefinitionError(f"{where}: the function returned {type(content).__qualname__}, not a stream")

@@ -1,0 +1,186 @@
+"""`BaseEvent[T]`: one typed server-sent event, validated when its class is defined."""
+
+from __future__ import annotations
+
+import re
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+
+from typedsse.exceptions import EventDefinitionError
+
+if TYPE_CHECKING:
+    from pydantic_core import SchemaSerializer
+
+__all__ = ["BaseEvent", "ErrorPayload", "EventEncoding", "StreamError", "event_name_for"]
+
+DataT = TypeVar("DataT")
+
+EventEncoding = Literal["json", "text"]
+"""How an event's `data` is written: compact JSON (the default) or raw text lines."""
+
+# `ReverseEcho` -> `reverse_echo`, `HTTPError` -> `http_error`, `Echo2Reply` -> `echo2_reply`.
+_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+# `EventSource` fires its own `error` event on connection failures; a server event of that name
+# would be indistinguishable from one (WHATWG HTML, "Server-sent events", the `error` event).
+_RESERVED_NAMES = frozenset({"error"})
+_ENCODINGS: frozenset[str] = frozenset({"json", "text"})
+
+
+def event_name_for(class_name: str) -> str:
+    """Return the event name inferred from a class name.
+
+    Example:
+        >>> event_name_for("ReverseEcho")
+        'reverse_echo'
+        >>> event_name_for("HTTPError")
+        'http_error'
+    """
+    return _WORD_BOUNDARY.sub("_", class_name).lower()
+
+
+def _name_problem(name: str) -> str | None:
+    if not name:
+        return "it is empty"
+    if "\r" in name or "\n" in name:
+        return "it contains a line break (CR or LF)"
+    if "\0" in name:
+        return "it contains NUL"
+    if name != name.strip():
+        return "it has leading or trailing whitespace (a parser strips one leading space)"
+    if name in _RESERVED_NAMES:
+        return "browsers' EventSource fires its own 'error' event for connection failures"
+    return None
+
+
+def _check_id(value: str) -> str:
+    if "\r" in value or "\n" in value or "\0" in value:
+        raise ValueError("an event id cannot contain CR, LF or NUL (the SSE line syntax cannot carry them)")
+    return value
+
+
+EventId = Annotated[str, AfterValidator(_check_id)]
+"""An SSE `id`: any text without CR, LF or NUL."""
+
+
+class BaseEvent(BaseModel, Generic[DataT]):
+    """One typed server-sent event; subclass it once per kind of event.
+
+    The event name (the SSE `event:` field) is inferred from the class name, `ReverseEcho`
+    becoming `reverse_echo`; a `name=` class keyword overrides it. Payloads are written as
+    compact JSON unless the class says `encoding="text"` (for `str` payloads that should go
+    out as plain text lines).
+
+    Example:
+        ```python
+        class Echo(BaseEvent[EchoPayload]): ...                     # "echo"
+        class Progress(BaseEvent[float], name="job.progress"): ...  # explicit name
+        class Token(BaseEvent[str], encoding="text"): ...           # raw text payload
+
+        Echo(data=EchoPayload(message="hi"), id="1")
+        ```
+
+    Attributes:
+        data: The payload, validated against the class's type parameter.
+        id: The SSE `id` field; a client sends the last one back as `Last-Event-ID`.
+        retry: The SSE `retry` field: the client's reconnection delay, in milliseconds.
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    event_name: ClassVar[str]
+    """The SSE `event:` field of every instance; set on concrete event classes only."""
+    encoding: ClassVar[EventEncoding] = "json"
+    """How `data` is written on the wire: `"json"` (compact JSON) or `"text"` (raw lines)."""
+
+    __typedsse_header__: ClassVar[bytes]
+    __typedsse_serializer__: ClassVar[SchemaSerializer | None] = None
+
+    data: DataT
+    id: EventId | None = None
+    retry: Annotated[int, Field(ge=0)] | None = None
+
+    def __init_subclass__(cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any):
+        # The keywords are read by `__pydantic_init_subclass__`, once the fields exist.
+        super().__init_subclass__(**kwargs)
+
+    @classmethod
+    def __pydantic_init_subclass__(
+        cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any
+    ) -> None:
+        super().__pydantic_init_subclass__(**kwargs)
+        if encoding is not None:
+            if encoding not in _ENCODINGS:
+                raise EventDefinitionError(
+                    f"{cls.__qualname__}: unknown encoding {encoding!r}; use encoding='json' or encoding='text'"
+                )
+            cls.encoding = encoding
+        metadata = cls.__pydantic_generic_metadata__
+        if metadata["origin"] is not None or metadata["parameters"]:
+            # `BaseEvent[str]` and `class Tagged(BaseEvent[T], Generic[T])` are classes too,
+            # but only their concrete subclasses are events with a name.
+            if name is not None:
+                raise EventDefinitionError(
+                    f"{cls.__qualname__}: a generic event class cannot have a name; "
+                    "give the name to its concrete subclasses"
+                )
+            return
+        if name is None:
+            name = event_name_for(cls.__name__)
+        problem = _name_problem(name) if isinstance(name, str) else "it is not a string"
+        if problem is not None:
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: invalid event name {name!r}: {problem}; "
+                f'pass a valid one as a class keyword, e.g. `class {cls.__name__}(..., name="app.{cls.__name__.lower()}")`'
+            )
+        if cls.encoding == "text" and cls.model_fields["data"].annotation is not str:
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: encoding='text' needs a `str` payload, "
+                f"got {cls.model_fields['data'].annotation!r}; use the default JSON encoding"
+            )
+        cls.event_name = name
+        cls.__typedsse_header__ = b"event: " + name.encode() + b"\n"
+        cls.__typedsse_serializer__ = None  # built on first use: the payload type may be a forward reference
+
+    @classmethod
+    def is_concrete(cls) -> bool:
+        """Return whether this class is a named event (not `BaseEvent[T]` or a generic intermediate)."""
+        return "event_name" in cls.__dict__
+
+    @classmethod
+    def data_type(cls) -> Any:
+        """Return the payload type: the `data` field's annotation."""
+        return cls.model_fields["data"].annotation
+
+    @classmethod
+    def data_serializer(cls) -> SchemaSerializer:
+        """Return the serializer that writes this class's payloads (built once per class)."""
+        serializer = cls.__dict__.get("__typedsse_serializer__")
+        if serializer is None:
+            field = cls.model_fields["data"]
+            annotation: Any = field.annotation
+            if field.metadata:
+                annotation = Annotated[(annotation, *field.metadata)]
+            serializer = TypeAdapter(annotation).serializer
+            cls.__typedsse_serializer__ = serializer
+        return serializer
+
+
+class ErrorPayload(BaseModel):
+    """What a client learns when a stream fails after it started: safe to show, nothing internal.
+
+    Attributes:
+        message: A human-readable, generic description.
+        code: A stable machine-readable code, such as `internal_error` or `invalid_event`.
+    """
+
+    message: str
+    code: str
+
+
+class StreamError(BaseEvent[ErrorPayload], name="typedsse.error"):
+    """The built-in event that ends a stream which failed after its first event.
+
+    Named `typedsse.error`, not `error`: browsers' `EventSource` fires its own `error` event for
+    connection failures. Replace it with an event of your own through `@sse(on_error=...)`.
+    """

@@ -1,0 +1,44 @@
+"""Errors raised by typedsse.
+
+Every error typedsse raises on purpose derives from one root, so applications can catch them
+together::
+
+    TypedSSEError
+    ├── EventDefinitionError   (TypeError)   an event class is defined wrongly
+    ├── EndpointDefinitionError (TypeError)  an `@sse` endpoint is declared wrongly
+    ├── EventTypeError          (TypeError)  a stream yielded something outside its event union
+    └── WireFormatError         (ValueError) a value cannot be written as a `text/event-stream` field
+
+The subclasses also derive from the built-in exception a caller would expect (`TypeError` for
+definitions, `ValueError` for values), so generic handlers keep working.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "EndpointDefinitionError",
+    "EventDefinitionError",
+    "EventTypeError",
+    "TypedSSEError",
+    "WireFormatError",
+]
+
+
+class TypedSSEError(Exception):
+    """Root of every error typedsse raises on purpose."""
+
+
+class EventDefinitionError(TypedSSEError, TypeError):
+    """An event class is invalid: raised when the class statement runs."""
+
+
+class EndpointDefinitionError(TypedSSEError, TypeError):
+    """An `@sse` endpoint is invalid: raised when the decorator runs."""
+
+
+class EventTypeError(TypedSSEError, TypeError):
+    """A stream yielded an object that is not one of the endpoint's declared events."""
+
+
+class WireFormatError(TypedSSEError, ValueError):
+    """A value cannot be written as a `text/event-stream` field (for example a name with a line break)."""

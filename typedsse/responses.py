@@ -1,0 +1,359 @@
+"""The streaming ASGI response: pull events, encode them, write them, keep the connection alive.
+
+One `EventStreamResponse` serves one connection with the request's own task (the writer) and
+two helpers: a producer task that runs the user's stream, and a task parked on `receive()` that
+notices the client leaving. Events the producer finds ready while the writer is busy are
+batched into one write; the writer yields to the event loop between writes, so a stream that
+never awaits cannot starve the other connections. See docs/design.md for the measured reasons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import inspect
+import logging
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from typing import Any, TypeAlias
+
+import anyio.to_thread
+from aiostream.core import Stream, Streamer
+from starlette.background import BackgroundTask
+from starlette.responses import Response
+from starlette.types import Receive, Scope, Send
+
+from typedsse.catalog import EventCatalog
+from typedsse.encoding import KEEPALIVE, encode, retry_frame
+from typedsse.events import BaseEvent, ErrorPayload, StreamError
+from typedsse.exceptions import EventTypeError
+
+__all__ = ["DEFAULT_PING", "ErrorHandler", "EventSource", "EventStreamResponse", "default_error_event"]
+
+logger = logging.getLogger("typedsse")
+
+DEFAULT_PING = 15.0
+"""Seconds of silence before a keep-alive comment, unless an endpoint says otherwise."""
+
+EventSource: TypeAlias = AsyncIterable[BaseEvent[Any]] | Iterable[BaseEvent[Any]]
+"""What a response streams: an async iterable (generator, operator pipeline) or a sync iterator."""
+
+ErrorHandler: TypeAlias = Callable[[Exception], BaseEvent[Any] | None | Awaitable[BaseEvent[Any] | None]]
+"""Turns the exception that ended a started stream into the last event sent (or `None` for none)."""
+
+# The producer pauses once this much is buffered: a batch is one write, so this also bounds a
+# write's size and how long one connection keeps the loop before the others get a turn.
+_HIGH_WATER = 64 * 1024
+
+_SSE_HEADERS: Mapping[str, str] = {
+    "cache-control": "no-cache",
+    # nginx buffers proxied responses unless told otherwise; the header is end-to-end.
+    "x-accel-buffering": "no",
+}
+
+
+def default_error_event(exc: Exception) -> BaseEvent[Any]:
+    """Return the built-in `StreamError` for `exc`, saying nothing about its internals."""
+    if isinstance(exc, EventTypeError):
+        return StreamError(data=ErrorPayload(message="The stream produced an invalid event.", code="invalid_event"))
+    return StreamError(data=ErrorPayload(message="The stream failed.", code="internal_error"))
+
+
+class _Buffer:
+    """Frames on their way from the producer to the writer; every wake-up is a plain future."""
+
+    __slots__ = ("done", "drained", "error", "frames", "size", "waiter")
+
+    def __init__(self) -> None:
+        self.frames: list[bytes] = []
+        self.size = 0
+        self.done = False
+        self.error: Exception | None = None
+        self.waiter: asyncio.Future[None] | None = None
+        self.drained: asyncio.Future[None] | None = None
+
+    def wake(self) -> None:
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def take(self) -> bytes:
+        body = b"".join(self.frames) if len(self.frames) > 1 else self.frames[0]
+        self.frames = []
+        self.size = 0
+        drained = self.drained
+        if drained is not None and not drained.done():
+            drained.set_result(None)
+        return body
+
+
+class EventStreamResponse(Response):
+    """Stream typed events as `text/event-stream`.
+
+    `@sse` builds this response for you; use it directly to return a stream from an ordinary
+    endpoint or from Starlette.
+
+    The status line and headers wait for the first event (or the end of the stream), for at
+    most `ping` seconds: an exception raised before then propagates to the framework, which
+    answers with a normal HTTP error. After that, an exception is logged and the stream ends
+    with a typed error event (`StreamError`, or what `on_error` returns).
+
+    Args:
+        content: The events: an async iterable (async generator, operator pipeline) or a sync
+            iterable, which is iterated in a worker thread.
+        catalog: The events the stream may send; anything else ends it with an error event.
+            `None` accepts every named event.
+        status_code: The status of a successful stream.
+        headers: Extra response headers.
+        ping: Seconds of silence before a keep-alive comment; `None` for none.
+        retry: A reconnection delay in milliseconds, sent once at the start.
+        send_timeout: Seconds one write may take before the client counts as gone.
+        on_error: Makes the last event of a stream that failed after it started.
+        background: A task to run once the response is finished.
+        name: The stream's name in log lines (the endpoint's qualified name).
+    """
+
+    media_type = "text/event-stream"
+    charset = "utf-8"
+
+    def __init__(
+        self,
+        content: EventSource,
+        *,
+        catalog: EventCatalog | None = None,
+        status_code: int = 200,
+        headers: Mapping[str, str] | None = None,
+        ping: float | None = DEFAULT_PING,
+        retry: int | None = None,
+        send_timeout: float | None = None,
+        on_error: ErrorHandler | None = None,
+        background: BackgroundTask | None = None,
+        name: str = "stream",
+    ) -> None:
+        if ping is not None and ping <= 0:
+            raise ValueError(f"ping must be a positive number of seconds or None, got {ping!r}")
+        if send_timeout is not None and send_timeout <= 0:
+            raise ValueError(f"send_timeout must be a positive number of seconds or None, got {send_timeout!r}")
+        self.content = content
+        self.catalog = catalog
+        self.status_code = status_code
+        self.ping = ping
+        self.retry = retry
+        self.send_timeout = send_timeout
+        self.on_error = on_error
+        self.background = background
+        self.name = name
+        self.prelude = retry_frame(retry) if retry is not None else b""
+        self.init_headers({**_SSE_HEADERS, **(headers or {})})
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope.get("method") == "HEAD":
+            await _close_unstarted(self.content)
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        else:
+            await _Connection(self, receive, send).run()
+        if self.background is not None:
+            await self.background()
+
+
+class _Connection:
+    """The state of one streaming connection: the writer loop runs in the request's task."""
+
+    __slots__ = ("buffer", "disconnected", "loop", "producer", "receive", "response", "send", "watcher")
+
+    def __init__(self, response: EventStreamResponse, receive: Receive, send: Send) -> None:
+        self.response = response
+        self.receive = receive
+        self.send = send
+        self.loop = asyncio.get_running_loop()
+        self.buffer = _Buffer()
+        self.disconnected = False
+        self.producer: asyncio.Task[None] | None = None
+        self.watcher: asyncio.Task[None] | None = None
+
+    async def run(self) -> None:
+        # Plain asyncio tasks, cancelled once: a cancelled generator may still await in its
+        # `finally` (closing a database cursor, say), which a level-triggered cancel scope forbids.
+        self.producer = self.loop.create_task(self._produce())
+        self.watcher = self.loop.create_task(self._watch())
+        try:
+            await self._stream()
+        finally:
+            self.watcher.cancel()
+            if not self.producer.done():
+                self.producer.cancel()
+            # Wait for the stream's own cleanup (its `finally`) before the request ends; a
+            # cancellation of this task here (server shutdown) must not skip the wait.
+            with contextlib.suppress(asyncio.CancelledError):
+                await asyncio.shield(self.producer)
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.watcher
+
+    async def _stream(self) -> None:
+        response, buffer = self.response, self.buffer
+        await self._wait(response.ping)
+        if self.disconnected:
+            return
+        if buffer.error is not None and not buffer.frames:
+            # Nothing was sent yet: let the framework answer with a real HTTP error.
+            raise buffer.error
+        await self.send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+        head = response.prelude
+        if not buffer.frames and not buffer.done:
+            head += KEEPALIVE  # `ping` seconds passed: show the client the stream is alive
+        while True:
+            # Everything ready goes out in one write; the end of the stream (and its error
+            # event, if it failed) rides along with the last frames.
+            body = head + buffer.take() if buffer.frames else head
+            head = b""
+            if buffer.done:
+                await self._write(body + await self._error_frame(), more_body=False)
+                return
+            if not await self._write(body or KEEPALIVE, more_body=True):
+                return
+            if buffer.frames:
+                await asyncio.sleep(0)  # a checkpoint per write: other connections get their turn
+            else:
+                await self._wait(response.ping)
+            if self.disconnected:
+                return
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Wait until frames are ready, the stream ends, the client leaves, or `timeout` passes."""
+        buffer = self.buffer
+        if buffer.frames or buffer.done or self.disconnected:
+            return
+        waiter = buffer.waiter = self.loop.create_future()
+        timer = self.loop.call_later(timeout, buffer.wake) if timeout is not None else None
+        try:
+            await waiter
+        finally:
+            buffer.waiter = None
+            if timer is not None:
+                timer.cancel()
+
+    async def _write(self, body: bytes, *, more_body: bool) -> bool:
+        message = {"type": "http.response.body", "body": body, "more_body": more_body}
+        timeout = self.response.send_timeout
+        if timeout is None:
+            await self.send(message)
+            return True
+        try:
+            async with asyncio.timeout(timeout):
+                await self.send(message)
+        except TimeoutError:
+            logger.warning("%s: a write took over %ss; closing the stream", self.response.name, timeout)
+            self.disconnected = True
+            return False
+        return True
+
+    async def _error_frame(self) -> bytes:
+        exc = self.buffer.error
+        if exc is None:
+            return b""
+        response = self.response
+        if not isinstance(exc, EventTypeError):
+            logger.error("%s: the stream failed after it started", response.name, exc_info=exc)
+        event: BaseEvent[Any] | None = default_error_event(exc)
+        if response.on_error is not None:
+            try:
+                result = response.on_error(exc)
+                event = await result if inspect.isawaitable(result) else result
+            except Exception:
+                logger.exception("%s: on_error failed; sending the built-in error event", response.name)
+        return encode(event) if event is not None else b""
+
+    async def _produce(self) -> None:
+        buffer, response = self.buffer, self.response
+        catalog = response.catalog
+        try:
+            async with _open(response.content) as events:
+                async for event in events:
+                    if catalog is not None and event not in catalog:
+                        raise _invalid_event(response, catalog, event)
+                    frame = encode(event)
+                    if not buffer.frames:
+                        buffer.wake()
+                    buffer.frames.append(frame)
+                    buffer.size += len(frame)
+                    if buffer.size >= _HIGH_WATER:
+                        drained = buffer.drained = self.loop.create_future()
+                        await drained
+        except Exception as exc:
+            buffer.error = exc
+        finally:
+            buffer.done = True
+            buffer.wake()
+
+    async def _watch(self) -> None:
+        while (await self.receive())["type"] != "http.disconnect":
+            pass
+        self.disconnected = True
+        producer = self.producer
+        if producer is not None and not producer.done():
+            producer.cancel()  # the generator's `finally` runs now, not when the next write fails
+        self.buffer.wake()
+        drained = self.buffer.drained
+        if drained is not None and not drained.done():
+            drained.cancel()
+
+
+def _invalid_event(response: EventStreamResponse, catalog: EventCatalog, event: object) -> EventTypeError:
+    kind = type(event)
+    message = (
+        f"{response.name} yielded {kind.__module__}.{kind.__qualname__}, which is not one of its events "
+        f"({', '.join(cls.__qualname__ for cls in catalog.events)}); ending the stream"
+    )
+    logger.error(message)
+    return EventTypeError(message)
+
+
+@contextlib.asynccontextmanager
+async def _open(content: EventSource) -> AsyncIterator[AsyncIterator[BaseEvent[Any]]]:
+    """Open any supported event source as an async iterator and close it on the way out."""
+    if isinstance(content, Stream | Streamer):
+        # An aiostream pipeline: its context owns every source and closes them all.
+        async with content.stream() if isinstance(content, Stream) else content as streamer:
+            yield streamer
+        return
+    if isinstance(content, AsyncIterable):
+        iterator = aiter(content)
+        try:
+            yield iterator
+        finally:
+            aclose = getattr(iterator, "aclose", None)
+            if aclose is not None:
+                await aclose()
+        return
+    sync_iterator = iter(content)
+    events = _iterate_in_thread(sync_iterator)
+    try:
+        yield events
+    finally:
+        await events.aclose()
+
+
+_EXHAUSTED: Any = object()
+
+
+async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncIterator[BaseEvent[Any]]:
+    """Step a sync iterator in worker threads, one item per hop, and close it in one too."""
+    try:
+        while True:
+            # Not abandoned on cancellation: closing a generator that a thread is still
+            # running fails, so a disconnect waits for the current item, then closes.
+            item = await anyio.to_thread.run_sync(next, iterator, _EXHAUSTED)
+            if item is _EXHAUSTED:
+                return
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            await anyio.to_thread.run_sync(close)
+
+
+async def _close_unstarted(content: EventSource) -> None:
+    if inspect.isasyncgen(content):
+        await content.aclose()
+    elif inspect.isgenerator(content):
+        content.close()
