@@ -9,8 +9,8 @@ import pytest
 from typedsse.decoding import Decoder, ServerSentMessage, aiter_messages, parse
 
 
-def message(data: str, event: str = "message", id: str = "", retry: int | None = None) -> ServerSentMessage:
-    return ServerSentMessage(event=event, data=data, id=id, retry=retry)
+def message(data: str, event: str = "message", event_id: str = "", retry: int | None = None) -> ServerSentMessage:
+    return ServerSentMessage(event=event, data=data, id=event_id, retry=retry)
 
 
 def feed_all(decoder: Decoder, chunks: list[bytes]) -> list[ServerSentMessage]:
@@ -58,7 +58,9 @@ SPEC_CASES = [
     pytest.param([b"event:\ndata: x\n\n"], [message("x")], id="empty-event-type-gives-message"),
     pytest.param([b"event: a\nevent: b\ndata: x\n\n"], [message("x", event="b")], id="last-event-field-wins"),
     pytest.param(
-        [b"event: a\ndata: x\n\ndata: y\n\n"], [message("x", event="a"), message("y")], id="event-type-reset-by-dispatch"
+        [b"event: a\ndata: x\n\ndata: y\n\n"],
+        [message("x", event="a"), message("y")],
+        id="event-type-reset-by-dispatch",
     ),
     pytest.param([b"event: a\n\ndata: x\n\n"], [message("x")], id="empty-data-buffer-no-dispatch-even-with-event"),
     pytest.param([b"id: 1\nretry: 5\n\n"], [], id="empty-data-buffer-no-dispatch-even-with-id-and-retry"),
@@ -70,24 +72,26 @@ SPEC_CASES = [
     pytest.param([b"data: a\n\ndata: b\n"], [message("a")], id="unterminated-last-event-discarded"),
     pytest.param([b"data: a\n\ndata: b"], [message("a")], id="unterminated-last-line-discarded"),
     pytest.param([b"data: a\n\n\r"], [message("a")], id="trailing-cr-at-end"),
-    pytest.param([b"id: 1\ndata: x\n\n"], [message("x", id="1")], id="id"),
-    pytest.param([b"id:  1 \ndata: x\n\n"], [message("x", id=" 1 ")], id="id-spaces-kept"),
+    pytest.param([b"id: 1\ndata: x\n\n"], [message("x", event_id="1")], id="id"),
+    pytest.param([b"id:  1 \ndata: x\n\n"], [message("x", event_id=" 1 ")], id="id-spaces-kept"),
     pytest.param(
-        [b"id: 1\ndata: a\n\ndata: b\n\n"], [message("a", id="1"), message("b", id="1")], id="id-persists-across-events"
+        [b"id: 1\ndata: a\n\ndata: b\n\n"],
+        [message("a", event_id="1"), message("b", event_id="1")],
+        id="id-persists-across-events",
     ),
     pytest.param(
         [b"id: 1\ndata: a\n\nid: 2\x003\ndata: b\n\n"],
-        [message("a", id="1"), message("b", id="1")],
+        [message("a", event_id="1"), message("b", event_id="1")],
         id="id-with-nul-ignored",
     ),
     pytest.param(
-        [b"id: 1\ndata: a\n\nid\ndata: b\n\n"], [message("a", id="1"), message("b")], id="id-without-colon-resets"
+        [b"id: 1\ndata: a\n\nid\ndata: b\n\n"], [message("a", event_id="1"), message("b")], id="id-without-colon-resets"
     ),
     pytest.param(
-        [b"id: 1\ndata: a\n\nid:\ndata: b\n\n"], [message("a", id="1"), message("b")], id="id-empty-value-resets"
+        [b"id: 1\ndata: a\n\nid:\ndata: b\n\n"], [message("a", event_id="1"), message("b")], id="id-empty-value-resets"
     ),
-    pytest.param([b"id: 7\n\ndata: x\n\n"], [message("x", id="7")], id="id-from-undispatched-block-persists"),
-    pytest.param([b"id: 1\nid: 2\ndata: x\n\n"], [message("x", id="2")], id="last-id-field-wins"),
+    pytest.param([b"id: 7\n\ndata: x\n\n"], [message("x", event_id="7")], id="id-from-undispatched-block-persists"),
+    pytest.param([b"id: 1\nid: 2\ndata: x\n\n"], [message("x", event_id="2")], id="last-id-field-wins"),
     pytest.param([b"retry: 1500\ndata: x\n\n"], [message("x", retry=1500)], id="retry"),
     pytest.param([b"retry: 007\ndata: x\n\n"], [message("x", retry=7)], id="retry-leading-zeros"),
     pytest.param([b"retry: 12a\ndata: x\n\n"], [message("x")], id="retry-with-letter-ignored"),
@@ -143,7 +147,7 @@ def test_decoder_feed_dispatches_on_blank_line() -> None:
     assert decoder.feed(b"event: tick\ndata: 1\n") == []
     assert decoder.feed(b"id: 9") == []
     assert decoder.feed(b"\n") == []
-    assert decoder.feed(b"\n") == [message("1", event="tick", id="9")]
+    assert decoder.feed(b"\n") == [message("1", event="tick", event_id="9")]
     assert decoder.close() == []
 
 
@@ -183,11 +187,11 @@ def test_decoder_last_event_id_set_at_blank_line() -> None:
 
 def test_decoder_close_discards_pending_data_and_starts_next_stream() -> None:
     decoder = Decoder()
-    assert decoder.feed(b"id: 1\nretry: 10\ndata: a\n\nid: 2\ndata: b\n") == [message("a", id="1", retry=10)]
+    assert decoder.feed(b"id: 1\nretry: 10\ndata: a\n\nid: 2\ndata: b\n") == [message("a", event_id="1", retry=10)]
     assert decoder.feed(b"data: \xe2\x82") == []
     assert decoder.close() == []
     assert (decoder.last_event_id, decoder.retry) == ("1", 10)
-    assert decoder.feed(b"\xef\xbb\xbfdata: c\n\n") == [message("c", id="1")]
+    assert decoder.feed(b"\xef\xbb\xbfdata: c\n\n") == [message("c", event_id="1")]
 
 
 def test_server_sent_message_json_parses_data() -> None:
@@ -210,4 +214,7 @@ async def test_aiter_messages_yields_messages_across_chunks() -> None:
         for chunk in [b"id: 1\ndata: a\r", b"\n\r", b"\nevent: e\ndata: \xc3", b"\xa9\n\ndata: unterminated\n"]:
             yield chunk
 
-    assert [m async for m in aiter_messages(chunks())] == [message("a", id="1"), message("\u00e9", event="e", id="1")]
+    assert [m async for m in aiter_messages(chunks())] == [
+        message("a", event_id="1"),
+        message("\u00e9", event="e", event_id="1"),
+    ]

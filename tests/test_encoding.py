@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Field
@@ -84,7 +84,7 @@ def test_encode_writes_json_payload(event: BaseEvent[object], wire: bytes) -> No
     ("event", "wire"),
     [
         (
-            UserCreated(data=Created(createdAt=datetime(2024, 1, 2, 3, 4, 5, tzinfo=timezone.utc), user_name="ann")),
+            UserCreated(data=Created(createdAt=datetime(2024, 1, 2, 3, 4, 5, tzinfo=UTC), user_name="ann")),
             b'event: user_created\ndata: {"createdAt":"2024-01-02T03:04:05Z","user":"ann"}\n\n',
         ),
         (Counted(data=CamelPayload(item_count=3)), b'event: app.counted\ndata: {"itemCount":3}\n\n'),
@@ -125,49 +125,74 @@ def test_encode_writes_id_and_retry_before_data(event: BaseEvent[object], wire: 
         (" x", b"event: token\ndata:  x\n\n"),
         ("a\x0bb\x85c\u2028d", "event: token\ndata: a\x0bb\x85c\u2028d\n\n".encode()),
     ],
-    ids=["one-line", "empty", "lf", "crlf", "cr", "lf-then-cr", "trailing-lf", "crlf-only", "leading-space", "not-sse-breaks"],
+    ids=[
+        "one-line",
+        "empty",
+        "lf",
+        "crlf",
+        "cr",
+        "lf-then-cr",
+        "trailing-lf",
+        "crlf-only",
+        "leading-space",
+        "not-sse-breaks",
+    ],
 )
 def test_encode_splits_text_payload_on_sse_line_breaks(text: str, wire: bytes) -> None:
     assert encode(Token(data=text)) == wire
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "wire"),
+    ("data", "event", "event_id", "retry", "wire"),
     [
-        ({"data": "1"}, b"data: 1\n\n"),
-        ({"data": ""}, b"data: \n\n"),
-        ({"data": "1", "event": "tick"}, b"event: tick\ndata: 1\n\n"),
-        ({"data": "a\r\nb\rc\nd", "event": "tick"}, b"event: tick\ndata: a\ndata: b\ndata: c\ndata: d\n\n"),
-        ({"data": "1", "id": "7"}, b"id: 7\ndata: 1\n\n"),
-        ({"data": "1", "retry": 0}, b"retry: 0\ndata: 1\n\n"),
-        (
-            {"data": "x", "event": "e", "id": "7", "retry": 1500},
-            b"event: e\nid: 7\nretry: 1500\ndata: x\n\n",
-        ),
-        ({"data": "\u00e9", "event": "\u00fc:b"}, "event: \u00fc:b\ndata: \u00e9\n\n".encode()),
+        ("1", None, None, None, b"data: 1\n\n"),
+        ("", None, None, None, b"data: \n\n"),
+        ("1", "tick", None, None, b"event: tick\ndata: 1\n\n"),
+        ("a\r\nb\rc\nd", "tick", None, None, b"event: tick\ndata: a\ndata: b\ndata: c\ndata: d\n\n"),
+        ("a\n", None, None, None, b"data: a\ndata: \n\n"),
+        ("1", None, "7", None, b"id: 7\ndata: 1\n\n"),
+        ("1", None, "", None, b"id: \ndata: 1\n\n"),
+        ("1", None, None, 0, b"retry: 0\ndata: 1\n\n"),
+        ("x", "e", "7", 1500, b"event: e\nid: 7\nretry: 1500\ndata: x\n\n"),
+        ("\u00e9", "\u00fc:b", None, None, "event: \u00fc:b\ndata: \u00e9\n\n".encode()),
     ],
-    ids=["data-only", "empty-data", "event", "line-breaks", "id", "retry", "all-fields", "unicode"],
+    ids=[
+        "data-only",
+        "empty-data",
+        "event",
+        "line-breaks",
+        "trailing-line-break",
+        "id",
+        "empty-id",
+        "retry",
+        "all-fields",
+        "unicode",
+    ],
 )
-def test_encode_message_writes_fields_in_order(kwargs: dict[str, object], wire: bytes) -> None:
-    assert encode_message(**kwargs) == wire  # type: ignore[arg-type]
+def test_encode_message_writes_fields_in_order(
+    data: str, event: str | None, event_id: str | None, retry: int | None, wire: bytes
+) -> None:
+    assert encode_message(data=data, event=event, id=event_id, retry=retry) == wire
 
 
 @pytest.mark.parametrize(
-    ("kwargs", "error"),
+    ("event", "event_id", "retry", "error"),
     [
-        ({"data": "", "event": "a\nb"}, r"^an SSE event cannot contain CR, LF or NUL: 'a\\nb'$"),
-        ({"data": "", "event": "a\rb"}, r"^an SSE event cannot contain CR, LF or NUL: 'a\\rb'$"),
-        ({"data": "", "event": "a\x00b"}, r"^an SSE event cannot contain CR, LF or NUL: 'a\\x00b'$"),
-        ({"data": "", "id": "1\n"}, r"^an SSE id cannot contain CR, LF or NUL: '1\\n'$"),
-        ({"data": "", "id": "\r"}, r"^an SSE id cannot contain CR, LF or NUL: '\\r'$"),
-        ({"data": "", "id": "1\x002"}, r"^an SSE id cannot contain CR, LF or NUL: '1\\x002'$"),
-        ({"data": "", "retry": -1}, r"^retry must be a non-negative number of milliseconds, got -1$"),
+        ("a\nb", None, None, r"^an SSE event cannot contain CR, LF or NUL: 'a\\nb'$"),
+        ("a\rb", None, None, r"^an SSE event cannot contain CR, LF or NUL: 'a\\rb'$"),
+        ("a\x00b", None, None, r"^an SSE event cannot contain CR, LF or NUL: 'a\\x00b'$"),
+        (None, "1\n", None, r"^an SSE id cannot contain CR, LF or NUL: '1\\n'$"),
+        (None, "\r", None, r"^an SSE id cannot contain CR, LF or NUL: '\\r'$"),
+        (None, "1\x002", None, r"^an SSE id cannot contain CR, LF or NUL: '1\\x002'$"),
+        (None, None, -1, r"^retry must be a non-negative number of milliseconds, got -1$"),
     ],
     ids=["event-lf", "event-cr", "event-nul", "id-lf", "id-cr", "id-nul", "negative-retry"],
 )
-def test_encode_message_rejects_unwritable_fields(kwargs: dict[str, object], error: str) -> None:
+def test_encode_message_rejects_unwritable_fields(
+    event: str | None, event_id: str | None, retry: int | None, error: str
+) -> None:
     with pytest.raises(WireFormatError, match=error):
-        encode_message(**kwargs)  # type: ignore[arg-type]
+        encode_message(data="", event=event, id=event_id, retry=retry)
 
 
 @pytest.mark.parametrize(

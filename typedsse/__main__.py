@@ -1,0 +1,5 @@
+"""`python -m typedsse`: the same as the `typedsse` command."""
+
+from typedsse.cli import main
+
+raise SystemExit(main())
