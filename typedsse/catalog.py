@@ -107,7 +107,7 @@ class EventCatalog:
                     f"{where}: {member!r} is not an event class; every member of the stream's union must "
                     "subclass BaseEvent (wrap plain values in an event, e.g. `class Token(BaseEvent[str]): ...`)"
                 )
-            event_cls: type[BaseEvent[Any]] = member
+            event_cls: type[BaseEvent[Any]] = member  # pyright: ignore[reportUnknownVariableType]
             if not event_cls.is_concrete():
                 raise EndpointDefinitionError(
                     f"{where}: {event_cls.__qualname__} is a generic event class with no name; "

@@ -22,7 +22,7 @@ KEEPALIVE = b":\n\n"
 
 
 def encode(event: BaseEvent[Any]) -> bytes:
-    """Render one typed event as `text/event-stream` bytes, ending with a blank line.
+    r"""Render one typed event as `text/event-stream` bytes, ending with a blank line.
 
     The `event:` line comes from the class (computed once, when the class was defined), then
     `id:` and `retry:` when set, then the payload: one `data:` line of compact JSON, or for
@@ -31,7 +31,7 @@ def encode(event: BaseEvent[Any]) -> bytes:
     Example:
         >>> class Tick(BaseEvent[int]): ...
         >>> encode(Tick(data=1, id="7"))
-        b'event: tick\\nid: 7\\ndata: 1\\n\\n'
+        b'event: tick\nid: 7\ndata: 1\n\n'
     """
     cls = type(event)
     frame = cls.__typedsse_header__

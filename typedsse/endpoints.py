@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -146,7 +147,9 @@ def sse(
         where = f"@sse on {getattr(func, '__qualname__', func)!r}"
         if not callable(func) or stream_endpoint(func) is not None:
             raise EndpointDefinitionError(f"{where}: decorate a plain function, once")
-        hints = _type_hints(func, where)
+        # Annotations may name locals of the defining scope (`Depends(local_dependency)` under
+        # `from __future__ import annotations`): that scope is the frame applying this decorator.
+        hints = _type_hints(func, where, sys._getframe(1).f_locals)
         kind, union = stream_annotation(hints.get("return"), where=where)
         _check_function_kind(func, kind, where)
         catalog = EventCatalog.of(union, where=where)
@@ -195,9 +198,9 @@ def sse(
     return decorate
 
 
-def _type_hints(func: Callable[..., Any], where: str) -> dict[str, Any]:
+def _type_hints(func: Callable[..., Any], where: str, scope: Mapping[str, Any]) -> dict[str, Any]:
     try:
-        return typing.get_type_hints(func, include_extras=True)
+        return typing.get_type_hints(func, localns=dict(scope), include_extras=True)
     except (NameError, TypeError) as exc:
         raise EndpointDefinitionError(
             f"{where}: cannot resolve its annotations ({exc}); define the types it names before the function"
@@ -247,6 +250,8 @@ def _endpoint_signature(func: Callable[..., Any], hints: Mapping[str, Any]) -> i
 
 
 def _as_source(content: object, where: str) -> EventSource:
-    if isinstance(content, typing.AsyncIterable | typing.Iterable) and not isinstance(content, str | bytes | Mapping):
+    returned = type(content).__qualname__
+    is_text = isinstance(content, str | bytes | Mapping)  # iterable, but not of events
+    if isinstance(content, typing.AsyncIterable | typing.Iterable) and not is_text:
         return typing.cast(EventSource, content)
-    raise EndpointDefinitionError(f"{where}: the function returned {type(content).__qualname__}, not a stream")
+    raise EndpointDefinitionError(f"{where}: the function returned {returned}, not a stream")

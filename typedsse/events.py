@@ -127,11 +127,12 @@ class BaseEvent(BaseModel, Generic[DataT]):
             return
         if name is None:
             name = event_name_for(cls.__name__)
-        problem = _name_problem(name) if isinstance(name, str) else "it is not a string"
+        problem = _name_problem(name) if isinstance(name, str) else "it is not a string"  # pyright: ignore[reportUnnecessaryIsInstance]
         if problem is not None:
             raise EventDefinitionError(
                 f"{cls.__qualname__}: invalid event name {name!r}: {problem}; "
-                f'pass a valid one as a class keyword, e.g. `class {cls.__name__}(..., name="app.{cls.__name__.lower()}")`'
+                "pass a valid one as a class keyword, "
+                f'e.g. `class {cls.__name__}(..., name="app.{cls.__name__.lower()}")`'
             )
         if cls.encoding == "text" and cls.model_fields["data"].annotation is not str:
             raise EventDefinitionError(

@@ -13,7 +13,16 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator, Mapping
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Iterator,
+    Mapping,
+)
 from typing import Any, TypeAlias
 
 import anyio.to_thread
@@ -37,7 +46,7 @@ DEFAULT_PING = 15.0
 EventSource: TypeAlias = AsyncIterable[BaseEvent[Any]] | Iterable[BaseEvent[Any]]
 """What a response streams: an async iterable (generator, operator pipeline) or a sync iterator."""
 
-ErrorHandler: TypeAlias = Callable[[Exception], BaseEvent[Any] | None | Awaitable[BaseEvent[Any] | None]]
+ErrorHandler: TypeAlias = Callable[[Exception], BaseEvent[Any] | Awaitable[BaseEvent[Any] | None] | None]
 """Turns the exception that ended a started stream into the last event sent (or `None` for none)."""
 
 # The producer pauses once this much is buffered: a batch is one write, so this also bounds a
@@ -146,6 +155,7 @@ class EventStreamResponse(Response):
         self.init_headers({**_SSE_HEADERS, **(headers or {})})
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """Serve the stream on one ASGI connection (`HEAD` gets the headers and no body)."""
         if scope.get("method") == "HEAD":
             await _close_unstarted(self.content)
             await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
@@ -180,8 +190,7 @@ class _Connection:
             await self._stream()
         finally:
             self.watcher.cancel()
-            if not self.producer.done():
-                self.producer.cancel()
+            _cancel_once(self.producer)
             # Wait for the stream's own cleanup (its `finally`) before the request ends; a
             # cancellation of this task here (server shutdown) must not skip the wait.
             with contextlib.suppress(asyncio.CancelledError):
@@ -197,7 +206,9 @@ class _Connection:
         if buffer.error is not None and not buffer.frames:
             # Nothing was sent yet: let the framework answer with a real HTTP error.
             raise buffer.error
-        await self.send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+        await self.send(
+            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
+        )
         head = response.prelude
         if not buffer.frames and not buffer.done:
             head += KEEPALIVE  # `ping` seconds passed: show the client the stream is alive
@@ -218,13 +229,13 @@ class _Connection:
             if self.disconnected:
                 return
 
-    async def _wait(self, timeout: float | None) -> None:
-        """Wait until frames are ready, the stream ends, the client leaves, or `timeout` passes."""
+    async def _wait(self, ping: float | None) -> None:
+        """Wait until frames are ready, the stream ends, the client leaves, or `ping` seconds pass."""
         buffer = self.buffer
         if buffer.frames or buffer.done or self.disconnected:
             return
         waiter = buffer.waiter = self.loop.create_future()
-        timer = self.loop.call_later(timeout, buffer.wake) if timeout is not None else None
+        timer = self.loop.call_later(ping, buffer.wake) if ping is not None else None
         try:
             await waiter
         finally:
@@ -289,13 +300,18 @@ class _Connection:
         while (await self.receive())["type"] != "http.disconnect":
             pass
         self.disconnected = True
-        producer = self.producer
-        if producer is not None and not producer.done():
-            producer.cancel()  # the generator's `finally` runs now, not when the next write fails
+        if self.producer is not None:
+            _cancel_once(self.producer)  # the generator's `finally` runs now, not when a write fails
         self.buffer.wake()
         drained = self.buffer.drained
         if drained is not None and not drained.done():
             drained.cancel()
+
+
+def _cancel_once(task: asyncio.Task[None]) -> None:
+    # A second cancel would interrupt the stream's `finally` while it awaits its cleanup.
+    if not task.done() and not task.cancelling():
+        task.cancel()
 
 
 def _invalid_event(response: EventStreamResponse, catalog: EventCatalog, event: object) -> EventTypeError:
@@ -309,7 +325,7 @@ def _invalid_event(response: EventStreamResponse, catalog: EventCatalog, event: 
 
 
 @contextlib.asynccontextmanager
-async def _open(content: EventSource) -> AsyncIterator[AsyncIterator[BaseEvent[Any]]]:
+async def _open(content: EventSource) -> AsyncGenerator[AsyncIterator[BaseEvent[Any]]]:
     """Open any supported event source as an async iterator and close it on the way out."""
     if isinstance(content, Stream | Streamer):
         # An aiostream pipeline: its context owns every source and closes them all.
@@ -336,13 +352,20 @@ async def _open(content: EventSource) -> AsyncIterator[AsyncIterator[BaseEvent[A
 _EXHAUSTED: Any = object()
 
 
-async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncIterator[BaseEvent[Any]]:
+async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerator[BaseEvent[Any]]:
     """Step a sync iterator in worker threads, one item per hop, and close it in one too."""
     try:
         while True:
-            # Not abandoned on cancellation: closing a generator that a thread is still
-            # running fails, so a disconnect waits for the current item, then closes.
-            item = await anyio.to_thread.run_sync(next, iterator, _EXHAUSTED)
+            step = asyncio.ensure_future(anyio.to_thread.run_sync(next, iterator, _EXHAUSTED))
+            try:
+                item = await asyncio.shield(step)
+            except asyncio.CancelledError:
+                # A thread cannot be interrupted, and a generator that a thread is running cannot
+                # be closed: let the current item finish, then close it (below).
+                await asyncio.wait([step])
+                if not step.cancelled():
+                    step.exception()  # retrieved: the client is gone, so is anything it raised
+                raise
             if item is _EXHAUSTED:
                 return
             yield item

@@ -1,0 +1,329 @@
+from __future__ import annotations
+
+import inspect
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
+from fastapi.testclient import TestClient
+from pydantic import BaseModel
+
+from typedsse import (
+    BaseEvent,
+    EndpointDefinitionError,
+    EventStreamResponse,
+    LastEventId,
+    StreamError,
+    sse,
+    stream_endpoint,
+)
+from typedsse.decoding import parse
+
+
+class Echo(BaseEvent[str]): ...
+
+
+class ReverseEcho(BaseEvent[str]): ...
+
+
+class Impostor(BaseEvent[int], name="echo"): ...
+
+
+class AppError(BaseEvent[str], name="app.error"): ...
+
+
+class Body(BaseModel):
+    words: list[str]
+
+
+def frames(client: TestClient, method: str, url: str, **kwargs: Any) -> list[tuple[str, str, str]]:
+    response = client.request(method, url, **kwargs)
+    assert response.status_code == 200, response.text
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    return [(m.event, m.data, m.id) for m in parse(response.content)]
+
+
+def test_sse_streams_query_path_header_and_dependency_parameters() -> None:
+    app = FastAPI()
+    router = APIRouter(prefix="/api", tags=["streams"])
+
+    def suffix(x_suffix: Annotated[str, Header()] = "!") -> str:
+        return x_suffix
+
+    @router.get("/echo/{name}")
+    @sse()
+    async def echo(name: str, count: int, end: Annotated[str, Depends(suffix)]) -> AsyncIterator[Echo | ReverseEcho]:
+        for i in range(count):
+            yield Echo(data=name + end, id=str(i)) if i % 2 == 0 else ReverseEcho(data=name[::-1] + end, id=str(i))
+
+    app.include_router(router)
+    with TestClient(app) as client:
+        got = frames(client, "GET", "/api/echo/ab?count=3", headers={"x-suffix": "?"})
+    assert got == [("echo", '"ab?"', "0"), ("reverse_echo", '"ba?"', "1"), ("echo", '"ab?"', "2")]
+
+
+def test_sse_streams_post_bodies_and_gives_422_for_bad_ones() -> None:
+    app = FastAPI()
+
+    @app.post("/words")
+    @sse()
+    async def words(body: Body) -> AsyncIterator[Echo]:
+        for word in body.words:
+            yield Echo(data=word)
+
+    with TestClient(app) as client:
+        got = frames(client, "POST", "/words", json={"words": ["a", "b"]})
+        assert got == [("echo", '"a"', ""), ("echo", '"b"', "")]
+        bad = client.post("/words", json={"words": 3})
+    assert bad.status_code == 422
+    assert bad.headers["content-type"] == "application/json"
+    assert bad.json()["detail"][0]["loc"] == ["body", "words"]
+
+
+def test_sse_passes_request_and_runs_background_tasks_after_the_stream() -> None:
+    app = FastAPI()
+    ran = threading.Event()
+
+    @app.get("/who")
+    @sse()
+    async def who(request: Request, tasks: BackgroundTasks) -> AsyncIterator[Echo]:
+        tasks.add_task(ran.set)
+        yield Echo(data=request.url.path)
+
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/who") == [("echo", '"/who"', "")]
+    assert ran.is_set()
+
+
+def test_sse_iterates_sync_generators_and_returned_iterables() -> None:
+    app = FastAPI()
+
+    @app.get("/sync")
+    @sse()
+    def sync_stream() -> Iterator[Echo]:
+        yield Echo(data=threading.current_thread().name)
+
+    async def source() -> AsyncIterator[Echo]:
+        yield Echo(data="from a source")
+
+    @app.get("/returned")
+    @sse()
+    def returned() -> AsyncIterable[Echo]:
+        return source()
+
+    @app.get("/awaited")
+    @sse()
+    async def awaited() -> AsyncIterable[Echo]:
+        return source()
+
+    with TestClient(app) as client:
+        [(_, thread_name, _)] = frames(client, "GET", "/sync")
+        assert thread_name != f'"{threading.main_thread().name}"'
+        assert frames(client, "GET", "/returned") == [("echo", '"from a source"', "")]
+        assert frames(client, "GET", "/awaited") == [("echo", '"from a source"', "")]
+
+
+def test_last_event_id_reads_the_header_then_the_query() -> None:
+    app = FastAPI()
+
+    @app.get("/resume")
+    @sse()
+    async def resume(last_event_id: LastEventId = None) -> AsyncIterator[Echo]:
+        yield Echo(data=repr(last_event_id))
+
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/resume")[0][1] == '"None"'
+        assert frames(client, "GET", "/resume", headers={"Last-Event-ID": "7"})[0][1] == "\"'7'\""
+        assert frames(client, "GET", "/resume?lastEventId=8")[0][1] == "\"'8'\""
+        assert frames(client, "GET", "/resume?lastEventId=8", headers={"Last-Event-ID": "7"})[0][1] == "\"'7'\""
+        assert frames(client, "GET", "/resume", headers={"Last-Event-ID": ""})[0][1] == '"None"'
+    params = {p["name"]: p["in"] for p in app.openapi()["paths"]["/resume"]["get"]["parameters"]}
+    assert params == {"Last-Event-ID": "header", "lastEventId": "query"}
+    spec = stream_endpoint(resume)
+    assert spec is not None
+    assert spec.resumable
+
+
+def test_sse_gives_fastapi_the_parameters_but_not_the_stream_annotation() -> None:
+    async def echo(message: str, last_event_id: LastEventId = None) -> AsyncIterator[Echo]:
+        yield Echo(data=message)
+
+    endpoint = sse()(echo)
+    signature = inspect.signature(endpoint)
+    assert list(signature.parameters) == ["message", "last_event_id"]
+    assert signature.parameters["message"].annotation is str
+    assert signature.return_annotation is EventStreamResponse
+    assert not hasattr(endpoint, "__wrapped__")
+    assert endpoint.__name__ == "echo"
+    app = FastAPI()
+    app.get("/echo")(endpoint)
+    operation = app.openapi()["paths"]["/echo"]["get"]
+    # No response model from `AsyncIterator[Echo]` (typedsse.openapi documents the stream itself).
+    assert operation["responses"]["200"]["content"]["application/json"]["schema"] == {}
+
+
+def test_sse_http_exception_before_the_first_event_is_an_http_error() -> None:
+    app = FastAPI()
+
+    @app.get("/missing")
+    @sse()
+    async def missing() -> AsyncIterator[Echo]:
+        raise HTTPException(status_code=404, detail="no such stream")
+        yield Echo(data="unreachable")  # pragma: no cover
+
+    with TestClient(app) as client:
+        response = client.get("/missing")
+    assert response.status_code == 404
+    assert response.json() == {"detail": "no such stream"}
+
+
+def test_sse_on_error_replaces_the_error_event() -> None:
+    app = FastAPI()
+
+    def on_error(exc: Exception) -> AppError:
+        return AppError(data=type(exc).__name__)
+
+    @app.get("/fails")
+    @sse(on_error=on_error)
+    async def fails() -> AsyncIterator[Echo]:
+        yield Echo(data="first")
+        raise LookupError("internal detail")
+
+    with TestClient(app) as client:
+        got = frames(client, "GET", "/fails")
+    assert got == [("echo", '"first"', ""), ("app.error", '"LookupError"', "")]
+    spec = stream_endpoint(fails)
+    assert spec is not None
+    assert spec.error_events == (AppError,)
+    assert spec.events.names == ("echo", "app.error")
+
+
+def test_sse_default_error_event_is_stream_error() -> None:
+    async def stream() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    spec = stream_endpoint(sse()(stream))
+    assert spec is not None
+    assert spec.error_events == (StreamError,)
+    assert not spec.resumable
+    assert spec.kind == "async"
+
+
+async def _no_annotation():  # type: ignore[no-untyped-def]
+    yield Echo(data="x")
+
+
+async def _not_a_stream() -> list[Echo]:
+    return []
+
+
+async def _plain_values() -> AsyncIterator[str]:
+    yield "x"
+
+
+async def _collision() -> AsyncIterator[Echo | Impostor]:
+    yield Echo(data="x")
+
+
+async def _generic() -> AsyncIterator[BaseEvent[str]]:
+    yield Echo(data="x")
+
+
+def _sync_annotated_async() -> AsyncIterator[Echo]:  # type: ignore[misc]
+    yield Echo(data="x")  # type: ignore[misc]
+
+
+async def _async_annotated_sync() -> Iterator[Echo]:  # type: ignore[misc]
+    yield Echo(data="x")  # type: ignore[misc]
+
+
+async def _unresolvable() -> AsyncIterator[Missing]:  # type: ignore[name-defined]  # noqa: F821
+    yield Echo(data="x")
+
+
+@pytest.mark.parametrize(
+    ("func", "message"),
+    [
+        (_no_annotation, r"annotate the return type with `AsyncIterator\[A \| B\]`"),
+        (_not_a_stream, r"the return annotation list\[.*Echo\] is not a stream"),
+        (_plain_values, r"<class 'str'> is not an event class; every member of the stream's union must subclass"),
+        (_collision, r"Echo and Impostor share the event name 'echo'"),
+        (_generic, r"BaseEvent\[str\] is a generic event class with no name"),
+        (_sync_annotated_async, r"a sync generator must be annotated `Iterator\[...\]`"),
+        (_async_annotated_sync, r"an async generator must be annotated `AsyncIterator\[...\]`"),
+        (_unresolvable, r"cannot resolve its annotations"),
+    ],
+    ids=["missing", "not-a-stream", "values", "collision", "generic", "sync-as-async", "async-as-sync", "unresolved"],
+)
+def test_sse_refuses_bad_endpoints_at_decoration(func: Any, message: str) -> None:
+    with pytest.raises(EndpointDefinitionError, match=r"^@sse on '" + func.__name__ + "': " + ".*" + message):
+        sse()(func)
+
+
+def test_sse_refuses_an_error_event_colliding_with_the_union() -> None:
+    class Clash(BaseEvent[str], name="typedsse.error"): ...
+
+    async def stream() -> AsyncIterator[Clash]:
+        yield Clash(data="x")
+
+    with pytest.raises(EndpointDefinitionError, match=r"share the event name 'typedsse\.error'"):
+        sse()(stream)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"ping": 0}, "ping must be a positive number"),
+        ({"retry": -1}, "retry must be a non-negative number"),
+        ({"send_timeout": 0}, "send_timeout must be a positive number"),
+    ],
+)
+def test_sse_refuses_bad_options(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(EndpointDefinitionError, match=message):
+        sse(**options)
+
+
+def test_sse_refuses_decorating_twice() -> None:
+    async def stream() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    with pytest.raises(EndpointDefinitionError, match="decorate a plain function, once"):
+        sse()(sse()(stream))
+
+
+def test_sse_head_sends_headers_without_running_the_stream() -> None:
+    app = FastAPI()
+    started = threading.Event()
+
+    @app.api_route("/head", methods=["GET", "HEAD"])
+    @sse()
+    async def head() -> AsyncIterator[Echo]:
+        started.set()
+        yield Echo(data="x")
+
+    with TestClient(app) as client:
+        response = client.head("/head")
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.content == b""
+    assert not started.is_set()
+
+
+def test_sse_sends_status_headers_and_retry() -> None:
+    app = FastAPI()
+
+    @app.get("/custom")
+    @sse(status_code=201, headers={"x-stream": "yes"}, retry=2500)
+    async def custom() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    with TestClient(app) as client:
+        response = client.get("/custom")
+    assert response.status_code == 201
+    assert response.headers["x-stream"] == "yes"
+    assert response.headers["cache-control"] == "no-cache"
+    assert response.headers["x-accel-buffering"] == "no"
+    assert "connection" not in response.headers
+    assert response.content == b'retry: 2500\n\nevent: echo\ndata: "x"\n\n'

@@ -1,0 +1,161 @@
+from __future__ import annotations
+
+from typing import Any, Generic, TypeVar
+
+import pytest
+from pydantic import BaseModel, Field, ValidationError
+
+from typedsse import BaseEvent, EventDefinitionError, StreamError, encode
+from typedsse.events import event_name_for
+
+T = TypeVar("T")
+
+
+class Payload(BaseModel):
+    message: str
+    created: int = Field(serialization_alias="createdAt")
+
+
+class Echo(BaseEvent[Payload]): ...
+
+
+class ReverseEcho(BaseEvent[Payload]): ...
+
+
+class Progress(BaseEvent[float], name="job.progress"): ...
+
+
+class Done(BaseEvent[None]): ...
+
+
+class Token(BaseEvent[str], encoding="text"): ...
+
+
+class Tagged(BaseEvent[T], Generic[T]):
+    tag: str = "x"
+
+
+class TaggedInt(Tagged[int]): ...
+
+
+@pytest.mark.parametrize(
+    ("class_name", "event_name"),
+    [
+        ("Echo", "echo"),
+        ("ReverseEcho", "reverse_echo"),
+        ("HTTPError", "http_error"),
+        ("JSONPatchApplied", "json_patch_applied"),
+        ("Echo2Reply", "echo2_reply"),
+        ("already_snake", "already_snake"),
+    ],
+)
+def test_event_name_for_splits_words_into_snake_case(class_name: str, event_name: str) -> None:
+    assert event_name_for(class_name) == event_name
+
+
+def test_base_event_infers_names_and_takes_overrides() -> None:
+    assert Echo.event_name == "echo"
+    assert ReverseEcho.event_name == "reverse_echo"
+    assert Progress.event_name == "job.progress"
+    assert TaggedInt.event_name == "tagged_int"
+
+
+def test_base_event_gives_generic_classes_no_name() -> None:
+    assert not BaseEvent[str].is_concrete()
+    assert not Tagged.is_concrete()
+    assert not Tagged[int].is_concrete()
+    assert Echo.is_concrete()
+    assert "event_name" not in BaseEvent[str].__dict__
+
+
+def test_base_event_caches_the_wire_header_per_class() -> None:
+    assert Echo.__typedsse_header__ == b"event: echo\n"
+    assert Progress.__typedsse_header__ == b"event: job.progress\n"
+
+
+@pytest.mark.parametrize(
+    ("name", "problem"),
+    [
+        ("", "it is empty"),
+        ("a\nb", "it contains a line break"),
+        ("a\rb", "it contains a line break"),
+        (" lead", "it has leading or trailing whitespace"),
+        ("trail ", "it has leading or trailing whitespace"),
+        ("a\0b", "it contains NUL"),
+        ("error", "browsers' EventSource fires its own 'error' event"),
+    ],
+    ids=["empty", "lf", "cr", "leading-space", "trailing-space", "nul", "reserved"],
+)
+def test_base_event_refuses_invalid_names_at_class_definition(name: str, problem: str) -> None:
+    with pytest.raises(EventDefinitionError, match=r"^.*Bad: invalid event name .*" + problem) as info:
+
+        class Bad(BaseEvent[int], name=name): ...
+
+    assert "pass a valid one as a class keyword" in str(info.value)
+    assert isinstance(info.value, TypeError)
+
+
+def test_base_event_refuses_an_inferred_reserved_name() -> None:
+    with pytest.raises(EventDefinitionError, match=r"\.Error: invalid event name 'error'.*name=\"app.error\""):
+
+        class Error(BaseEvent[int]): ...
+
+
+def test_base_event_refuses_a_name_on_a_generic_class() -> None:
+    with pytest.raises(EventDefinitionError, match="a generic event class cannot have a name"):
+
+        class Named(BaseEvent[T], Generic[T], name="named"): ...
+
+
+def test_base_event_refuses_text_encoding_for_non_str_payloads() -> None:
+    with pytest.raises(EventDefinitionError, match=r"encoding='text' needs a `str` payload"):
+
+        class Numbers(BaseEvent[int], encoding="text"): ...
+
+
+def test_base_event_refuses_unknown_encodings() -> None:
+    with pytest.raises(EventDefinitionError, match=r"unknown encoding 'xml'"):
+
+        class Xml(BaseEvent[str], encoding="xml"):  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+            ...
+
+
+@pytest.mark.parametrize("bad_id", ["a\nb", "a\rb", "a\0b"], ids=["lf", "cr", "nul"])
+def test_base_event_refuses_ids_the_wire_cannot_carry(bad_id: str) -> None:
+    with pytest.raises(ValidationError, match="an event id cannot contain CR, LF or NUL"):
+        Progress(data=0.5, id=bad_id)
+
+
+def test_base_event_refuses_negative_retry() -> None:
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        Progress(data=0.5, retry=-1)
+
+
+def test_base_event_validates_the_payload_type() -> None:
+    with pytest.raises(ValidationError, match="data"):
+        Echo(data="not a payload")  # type: ignore[arg-type]
+    with pytest.raises(ValidationError, match="extra"):
+        Progress(data=0.5, ide="1")  # type: ignore[call-arg]
+
+
+@pytest.mark.parametrize(
+    ("event", "wire"),
+    [
+        (
+            Echo(data=Payload(message="hi", created=1), id="1"),
+            b'event: echo\nid: 1\ndata: {"message":"hi","createdAt":1}\n\n',
+        ),
+        (Progress(data=0.5, retry=3000), b"event: job.progress\nretry: 3000\ndata: 0.5\n\n"),
+        (Done(data=None), b"event: done\ndata: null\n\n"),
+        (Token(data="a\r\nb\rc\nd"), b"event: token\ndata: a\ndata: b\ndata: c\ndata: d\n\n"),
+        (Token(data=""), b"event: token\ndata: \n\n"),
+        (TaggedInt(data=3), b"event: tagged_int\ndata: 3\n\n"),
+    ],
+    ids=["model-by-alias", "retry", "none", "text-lines", "text-empty", "generic-subclass"],
+)
+def test_encode_writes_exact_frames(event: BaseEvent[Any], wire: bytes) -> None:
+    assert encode(event) == wire
+
+
+def test_stream_error_is_namespaced() -> None:
+    assert StreamError.event_name == "typedsse.error"

@@ -1,0 +1,418 @@
+from __future__ import annotations
+
+import asyncio
+import logging
+import socket
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from conftest import LiveServer
+from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
+from typedsse.decoding import Decoder, ServerSentMessage, parse
+
+
+class Tick(BaseEvent[int]): ...
+
+
+class Other(BaseEvent[int]): ...
+
+
+class Failure(BaseEvent[str], name="app.failure"): ...
+
+
+# -- unit tests: the response driven by a bare ASGI harness --------------------------------------
+
+
+class Harness:
+    """Calls an ASGI app with a receive that blocks until `disconnect()`, recording every send."""
+
+    def __init__(self) -> None:
+        self.sent: list[dict[str, Any]] = []
+        self.gone = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.gone.wait()
+        return {"type": "http.disconnect"}
+
+    async def send(self, message: dict[str, Any]) -> None:
+        self.sent.append(message)
+
+    def disconnect(self) -> None:
+        self.gone.set()
+
+    async def run(self, response: EventStreamResponse, method: str = "GET") -> None:
+        scope = {"type": "http", "method": method, "path": "/", "headers": []}
+        await response(scope, self.receive, self.send)
+
+    @property
+    def body(self) -> bytes:
+        return b"".join(m.get("body", b"") for m in self.sent if m["type"] == "http.response.body")
+
+    @property
+    def writes(self) -> int:
+        return sum(1 for m in self.sent if m["type"] == "http.response.body")
+
+
+@pytest.mark.anyio
+async def test_response_coalesces_ready_events_into_few_writes() -> None:
+    async def burst() -> AsyncIterator[Tick]:
+        for i in range(5000):
+            yield Tick(data=i)  # never awaits: every event is ready at once
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(burst()))
+    messages = parse(harness.body)
+    assert [m.json() for m in messages] == list(range(5000))
+    # ~80 KB of frames: at most one write per 64 KiB batch, plus the final one.
+    assert harness.writes <= len(harness.body) // (64 * 1024) + 2
+
+
+@pytest.mark.anyio
+async def test_response_writes_each_event_as_soon_as_it_is_ready() -> None:
+    release = asyncio.Event()
+
+    async def slow() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        await release.wait()
+        yield Tick(data=2)
+
+    harness = Harness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(slow())))
+    for _ in range(100):
+        await asyncio.sleep(0)
+    assert harness.sent[0]["type"] == "http.response.start"
+    assert harness.body == b"event: tick\ndata: 1\n\n"
+    release.set()
+    await task
+    assert harness.body == b"event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\n"
+    # The end of the stream rides along with its last event.
+    assert harness.sent[-1] == {"type": "http.response.body", "body": b"event: tick\ndata: 2\n\n", "more_body": False}
+
+
+@pytest.mark.anyio
+async def test_response_yields_to_the_loop_between_writes() -> None:
+    ticks = 0
+
+    async def firehose() -> AsyncIterator[Tick]:
+        while True:
+            yield Tick(data=0)
+
+    async def other() -> None:
+        nonlocal ticks
+        while True:
+            ticks += 1
+            await asyncio.sleep(0)
+
+    harness = Harness()
+    stream = asyncio.create_task(harness.run(EventStreamResponse(firehose(), ping=None)))
+    counter = asyncio.create_task(other())
+    while harness.writes < 50:
+        await asyncio.sleep(0)
+    harness.disconnect()
+    await stream
+    counter.cancel()
+    assert ticks >= 25  # the other task ran between the writes of a stream that never awaits
+
+
+@pytest.mark.anyio
+async def test_response_sends_a_keepalive_when_headers_wait_longer_than_ping() -> None:
+    async def late() -> AsyncIterator[Tick]:
+        await asyncio.sleep(0.3)
+        yield Tick(data=1)
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(late(), ping=0.05, retry=100))
+    assert harness.body.startswith(b"retry: 100\n\n:\n\n")
+    assert harness.body.endswith(b"event: tick\ndata: 1\n\n")
+    assert harness.body.count(b":\n\n") >= 3
+
+
+@pytest.mark.anyio
+async def test_response_without_ping_waits_for_the_first_event() -> None:
+    async def late() -> AsyncIterator[Tick]:
+        await asyncio.sleep(0.2)
+        yield Tick(data=1)
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(late(), ping=None))
+    assert harness.body == b"event: tick\ndata: 1\n\n"
+
+
+@pytest.mark.anyio
+async def test_response_raises_errors_before_the_first_event() -> None:
+    closed = False
+
+    async def broken() -> AsyncIterator[Tick]:
+        nonlocal closed
+        try:
+            raise LookupError("before anything")
+            yield Tick(data=1)  # pragma: no cover
+        finally:
+            closed = True
+
+    harness = Harness()
+    with pytest.raises(LookupError, match="before anything"):
+        await harness.run(EventStreamResponse(broken()))
+    assert harness.sent == []
+    assert closed
+
+
+@pytest.mark.anyio
+async def test_response_ends_a_started_stream_with_a_typed_error_event(caplog: pytest.LogCaptureFixture) -> None:
+    async def broken() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise LookupError("secret internals")
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await harness.run(EventStreamResponse(broken(), name="app.broken"))
+    assert harness.body == (
+        b"event: tick\ndata: 1\n\n"
+        b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
+    )
+    [record] = caplog.records
+    assert record.getMessage() == "app.broken: the stream failed after it started"
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], LookupError)
+
+
+@pytest.mark.anyio
+async def test_response_on_error_may_be_async_and_falls_back_when_it_fails() -> None:
+    async def broken() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise LookupError("x")
+
+    async def async_hook(exc: Exception) -> Failure:
+        return Failure(data=str(exc))
+
+    def failing_hook(exc: Exception) -> Failure:
+        raise RuntimeError("hook bug")
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(broken(), on_error=async_hook))
+    assert parse(harness.body)[-1] == ServerSentMessage(event="app.failure", data='"x"', id="", retry=None)
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(broken(), on_error=failing_hook))
+    assert parse(harness.body)[-1].event == "typedsse.error"
+
+
+@pytest.mark.anyio
+async def test_response_ends_the_stream_on_an_undeclared_event(caplog: pytest.LogCaptureFixture) -> None:
+    from typedsse.catalog import EventCatalog
+
+    async def wrong() -> AsyncIterator[Any]:
+        yield Tick(data=1)
+        yield Other(data=2)
+        yield Tick(data=3)  # pragma: no cover
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await harness.run(EventStreamResponse(wrong(), catalog=EventCatalog.of(Tick), name="app.wrong"))
+    assert [m.event for m in parse(harness.body)] == ["tick", "typedsse.error"]
+    assert parse(harness.body)[-1].json() == {
+        "message": "The stream produced an invalid event.",
+        "code": "invalid_event",
+    }
+    assert caplog.records[0].getMessage() == (
+        "app.wrong yielded test_responses.Other, which is not one of its events (Tick); ending the stream"
+    )
+
+
+@pytest.mark.anyio
+async def test_response_undeclared_first_event_is_an_http_error() -> None:
+    from typedsse.catalog import EventCatalog
+
+    async def wrong() -> AsyncIterator[Any]:
+        yield Other(data=2)
+
+    with pytest.raises(EventTypeError, match="yielded test_responses.Other"):
+        await Harness().run(EventStreamResponse(wrong(), catalog=EventCatalog.of(Tick)))
+
+
+@pytest.mark.anyio
+async def test_response_disconnect_closes_the_generator_at_once() -> None:
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[Tick]:
+        try:
+            yield Tick(data=1)
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0)  # cleanup may await: the cancellation is delivered once
+            closed.set()
+
+    harness = Harness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(endless())))
+    while not harness.writes:
+        await asyncio.sleep(0)
+    tasks_during = len(asyncio.all_tasks())
+    harness.disconnect()
+    await asyncio.wait_for(task, timeout=1)
+    assert closed.is_set()
+    assert len(asyncio.all_tasks()) == tasks_during - 3  # writer, producer and watcher are gone
+
+
+@pytest.mark.anyio
+async def test_response_head_closes_the_stream_unstarted() -> None:
+    started = False
+
+    async def stream() -> AsyncIterator[Tick]:
+        nonlocal started
+        started = True
+        yield Tick(data=1)
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(stream()), method="HEAD")
+    assert harness.sent[0]["status"] == 200
+    assert harness.body == b""
+    assert not started
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [({"ping": 0}, "ping must be a positive number"), ({"send_timeout": -1}, "send_timeout must be a positive")],
+)
+def test_response_refuses_bad_options(options: dict[str, Any], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        EventStreamResponse(iter([]), **options)
+
+
+# -- end to end: a real uvicorn server on 127.0.0.1 ---------------------------------------------
+
+
+def read_events(url: str, count: int, **kwargs: Any) -> list[ServerSentMessage]:
+    """Read `count` events from a stream, then drop the connection."""
+    decoder = Decoder()
+    received: list[ServerSentMessage] = []
+    with httpx.stream("GET", url, timeout=10, **kwargs) as response:
+        for chunk in response.iter_raw():
+            received.extend(decoder.feed(chunk))
+            if len(received) >= count:
+                break
+    return received
+
+
+@pytest.fixture
+def closed_app() -> tuple[FastAPI, dict[str, threading.Event]]:
+    app = FastAPI()
+    closed = {"async": threading.Event(), "sync": threading.Event(), "idle": threading.Event()}
+
+    @app.get("/async")
+    @sse()
+    async def async_stream() -> AsyncIterator[Tick]:
+        try:
+            i = 0
+            while True:
+                yield Tick(data=i)
+                i += 1
+                await asyncio.sleep(0.01)
+        finally:
+            closed["async"].set()
+
+    @app.get("/idle")
+    @sse(ping=None)
+    async def idle_stream() -> AsyncIterator[Tick]:
+        try:
+            yield Tick(data=0)
+            await asyncio.sleep(3600)
+        finally:
+            closed["idle"].set()
+
+    @app.get("/sync")
+    @sse()
+    def sync_stream() -> Iterator[Tick]:
+        try:
+            i = 0
+            while True:
+                yield Tick(data=i)
+                i += 1
+                time.sleep(0.05)
+        finally:
+            closed["sync"].set()
+
+    @app.get("/tasks")
+    async def tasks() -> int:
+        return len(asyncio.all_tasks())
+
+    return app, closed
+
+
+@pytest.mark.parametrize("path", ["async", "idle", "sync"])
+def test_disconnect_runs_the_generators_finally_within_a_second(
+    live_server: Callable[..., LiveServer], closed_app: tuple[FastAPI, dict[str, threading.Event]], path: str
+) -> None:
+    app, closed = closed_app
+    server = live_server(app)
+    baseline = httpx.get(f"{server.url}/tasks").json()
+    assert [m.event for m in read_events(f"{server.url}/{path}", 1)] == ["tick"]
+    assert closed[path].wait(timeout=1.0), f"the {path} generator's finally did not run within 1 s"
+    deadline = time.monotonic() + 5
+    while httpx.get(f"{server.url}/tasks").json() > baseline and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert httpx.get(f"{server.url}/tasks").json() == baseline
+
+
+def test_fast_stream_does_not_starve_other_connections(live_server: Callable[..., LiveServer]) -> None:
+    app = FastAPI()
+
+    @app.get("/firehose")
+    @sse()
+    async def firehose() -> AsyncIterator[Tick]:
+        while True:
+            yield Tick(data=0)  # never awaits
+
+    @app.get("/hello")
+    async def hello() -> str:
+        return "hello"
+
+    server = live_server(app)
+    stop = threading.Event()
+    received = 0
+
+    def drain() -> None:
+        nonlocal received
+        with httpx.stream("GET", f"{server.url}/firehose", timeout=10) as response:
+            for chunk in response.iter_raw():
+                received += len(chunk)
+                if stop.is_set():
+                    return
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    try:
+        while received < 1_000_000:
+            time.sleep(0.01)
+        assert httpx.get(f"{server.url}/hello", timeout=5).json() == "hello"
+    finally:
+        stop.set()
+        reader.join(timeout=10)
+
+
+def test_send_timeout_drops_a_client_that_stopped_reading(live_server: Callable[..., LiveServer]) -> None:
+    app = FastAPI()
+    closed = threading.Event()
+
+    @app.get("/big")
+    @sse(send_timeout=0.5)
+    async def big() -> AsyncIterator[Tick]:
+        try:
+            while True:
+                yield Tick(data=10**100)
+                await asyncio.sleep(0)
+        finally:
+            closed.set()
+
+    server = live_server(app)
+    with socket.create_connection(("127.0.0.1", server.port)) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(b"GET /big HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        # Read nothing more: the server's buffers fill, a write stalls, the stream gives up.
+        assert closed.wait(timeout=20)
