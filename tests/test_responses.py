@@ -12,9 +12,10 @@ import httpx
 import pytest
 from fastapi import FastAPI
 
-from conftest import LiveServer
 from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
 from typedsse.decoding import Decoder, ServerSentMessage, parse
+
+from conftest import LiveServer
 
 
 class Tick(BaseEvent[int]): ...
@@ -35,6 +36,7 @@ class Harness:
     def __init__(self) -> None:
         self.sent: list[dict[str, Any]] = []
         self.gone = asyncio.Event()
+        self.wrote = asyncio.Event()
 
     async def receive(self) -> dict[str, Any]:
         await self.gone.wait()
@@ -42,6 +44,12 @@ class Harness:
 
     async def send(self, message: dict[str, Any]) -> None:
         self.sent.append(message)
+        self.wrote.set()
+
+    async def wait_for_writes(self, count: int) -> None:
+        while self.writes < count:
+            self.wrote.clear()
+            await self.wrote.wait()
 
     def disconnect(self) -> None:
         self.gone.set()
@@ -112,8 +120,7 @@ async def test_response_yields_to_the_loop_between_writes() -> None:
     harness = Harness()
     stream = asyncio.create_task(harness.run(EventStreamResponse(firehose(), ping=None)))
     counter = asyncio.create_task(other())
-    while harness.writes < 50:
-        await asyncio.sleep(0)
+    await harness.wait_for_writes(50)
     harness.disconnect()
     await stream
     counter.cancel()
@@ -232,7 +239,7 @@ async def test_response_undeclared_first_event_is_an_http_error() -> None:
     async def wrong() -> AsyncIterator[Any]:
         yield Other(data=2)
 
-    with pytest.raises(EventTypeError, match="yielded test_responses.Other"):
+    with pytest.raises(EventTypeError, match=r"yielded test_responses\.Other"):
         await Harness().run(EventStreamResponse(wrong(), catalog=EventCatalog.of(Tick)))
 
 
@@ -250,8 +257,7 @@ async def test_response_disconnect_closes_the_generator_at_once() -> None:
 
     harness = Harness()
     task = asyncio.create_task(harness.run(EventStreamResponse(endless())))
-    while not harness.writes:
-        await asyncio.sleep(0)
+    await harness.wait_for_writes(1)
     tasks_during = len(asyncio.all_tasks())
     harness.disconnect()
     await asyncio.wait_for(task, timeout=1)
