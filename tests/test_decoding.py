@@ -18,7 +18,7 @@ def feed_all(decoder: Decoder, chunks: list[bytes]) -> list[ServerSentMessage]:
     return messages + decoder.close()
 
 
-# (chunks fed in order, messages dispatched): WHATWG HTML, "Server-sent events", 9.2.5 and 9.2.6.
+# (chunks fed in order, messages dispatched): WHATWG HTML, "Parsing/Interpreting an event stream".
 SPEC_CASES = [
     pytest.param([b"\xef\xbb\xbfdata: x\n\n"], [message("x")], id="bom-stripped"),
     pytest.param([b"\xef", b"\xbb", b"\xbfdata: x\n\n"], [message("x")], id="bom-split-across-chunks"),

@@ -5,7 +5,7 @@ from typing import Any, Generic, TypeVar
 import pytest
 from pydantic import BaseModel, Field, ValidationError
 
-from typedsse import BaseEvent, EventDefinitionError, StreamError, encode
+from typedsse import BaseEvent, EventDefinitionError, StreamError, WireFormatError, encode
 from typedsse.events import event_name_for
 
 T = TypeVar("T")
@@ -159,3 +159,32 @@ def test_encode_writes_exact_frames(event: BaseEvent[Any], wire: bytes) -> None:
 
 def test_stream_error_is_namespaced() -> None:
     assert StreamError.event_name == "typedsse.error"
+
+
+def test_base_event_validates_assignments() -> None:
+    event = Progress(data=0.5)
+    with pytest.raises(ValidationError, match="an event id cannot contain CR, LF or NUL"):
+        event.id = "1\n\nevent: injected"
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        event.retry = -5
+
+
+@pytest.mark.parametrize(
+    "update",
+    [{"id": "1\n\nevent: injected\ndata: 2"}, {"id": "a\0"}, {"retry": -5}],
+    ids=["lf-id", "nul-id", "negative-retry"],
+)
+def test_encode_refuses_fields_that_skipped_validation(update: dict[str, Any]) -> None:
+    event = Progress(data=0.5).model_copy(update=update)
+    with pytest.raises(WireFormatError, match=r"^Progress: "):
+        encode(event)
+
+
+def test_encode_refuses_text_that_is_not_unicode() -> None:
+    with pytest.raises(WireFormatError, match=r"^Token: the text is not valid Unicode"):
+        encode(Token(data="\ud800"))
+    with pytest.raises(WireFormatError, match=r"^Plain: cannot serialise the payload as JSON"):
+        encode(Plain(data="\ud800"))
+
+
+class Plain(BaseEvent[str]): ...

@@ -1,10 +1,9 @@
 """Wire in: `text/event-stream` bytes to messages (WHATWG HTML, "Server-sent events").
 
-`Decoder` is an incremental implementation of the spec's "parse an event stream" and
-"interpret an event stream" algorithms (section 9.2.5, "Parsing an event stream" and 9.2.6,
-"Interpreting an event stream"): feed it bytes as they arrive, in chunks of any size, and it
-returns every message the chunk completes, exactly as a browser's `EventSource` would dispatch
-them. Tests and clients use it; the server side never parses.
+`Decoder` implements the spec's "Parsing an event stream" and "Interpreting an event stream"
+incrementally: feed it bytes as they arrive, in chunks of any size, and it returns every message
+the chunk completes, exactly as a browser's `EventSource` would dispatch them. Tests and clients
+use it; the server side never parses.
 """
 
 from __future__ import annotations

@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from pydantic_core import PydanticSerializationError
+
 from typedsse.events import BaseEvent
 from typedsse.exceptions import WireFormatError
 
@@ -35,14 +37,25 @@ def encode(event: BaseEvent[Any]) -> bytes:
     """
     cls = type(event)
     frame = cls.__typedsse_header__
-    if event.id is not None:
-        frame += b"id: " + event.id.encode() + b"\n"
-    if event.retry is not None:
-        frame += b"retry: %d\n" % event.retry
+    event_id, retry = event.id, event.retry
+    if event_id is not None:
+        # Validated at construction, but `model_copy(update=...)` and `model_construct` skip
+        # validation: a line break here would let one event inject another.
+        if "\n" in event_id or "\r" in event_id or "\0" in event_id:
+            raise WireFormatError(f"{cls.__qualname__}: an SSE id cannot contain CR, LF or NUL: {event_id!r}")
+        frame += b"id: " + _utf8(event_id, cls) + b"\n"
+    if retry is not None:
+        if retry < 0:
+            raise WireFormatError(f"{cls.__qualname__}: retry must be a non-negative number of milliseconds")
+        frame += b"retry: %d\n" % retry
     if cls.encoding == "json":
-        return frame + b"data: " + cls.data_serializer().to_json(event.data, by_alias=True) + b"\n\n"
+        try:
+            data = cls.data_serializer().to_json(event.data, by_alias=True)
+        except PydanticSerializationError as exc:
+            raise WireFormatError(f"{cls.__qualname__}: cannot serialise the payload as JSON: {exc}") from exc
+        return frame + b"data: " + data + b"\n\n"
     text: str = event.data
-    return frame + b"".join(b"data: " + line.encode() + b"\n" for line in _LINE_BREAK.split(text)) + b"\n"
+    return frame + b"".join(b"data: " + _utf8(line, cls) + b"\n" for line in _LINE_BREAK.split(text)) + b"\n"
 
 
 def encode_message(*, data: str, event: str | None = None, id: str | None = None, retry: int | None = None) -> bytes:
@@ -88,6 +101,13 @@ def retry_frame(milliseconds: int) -> bytes:
     if milliseconds < 0:
         raise WireFormatError(f"retry must be a non-negative number of milliseconds, got {milliseconds}")
     return b"retry: %d\n\n" % milliseconds
+
+
+def _utf8(text: str, cls: type[BaseEvent[Any]]) -> bytes:
+    try:
+        return text.encode()
+    except UnicodeEncodeError as exc:  # a lone surrogate: valid in a Python str, not in UTF-8
+        raise WireFormatError(f"{cls.__qualname__}: the text is not valid Unicode: {exc}") from exc
 
 
 def _check_field(field: str, value: str) -> None:

@@ -86,7 +86,8 @@ class BaseEvent(BaseModel, Generic[DataT]):
         retry: The SSE `retry` field: the client's reconnection delay, in milliseconds.
     """
 
-    model_config = ConfigDict(extra="forbid")
+    # Assignments are validated too: an id is checked whenever it changes, not only at creation.
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
 
     event_name: ClassVar[str]
     """The SSE `event:` field of every instance; set on concrete event classes only."""
