@@ -1,0 +1,568 @@
+"""Operators on a virtual clock: every time below is exact, and no test sleeps for real."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import Any, TypeGuard
+
+import pytest
+from aiostream.test_utils import TimeTrackingTestLoop
+
+from typedsse import BaseEvent
+from typedsse import operators as ops
+
+
+@pytest.fixture
+def anyio_backend() -> tuple[str, dict[str, Any]]:
+    return ("asyncio", {"loop_factory": TimeTrackingTestLoop})
+
+
+class Tick(BaseEvent[int]): ...
+
+
+class Tock(BaseEvent[str]): ...
+
+
+class Failed(BaseEvent[str]): ...
+
+
+def now() -> float:
+    return asyncio.get_running_loop().time()
+
+
+async def timed(
+    *schedule: tuple[float, Any], end: float | None = None, log: list[str] | None = None
+) -> AsyncIterator[Any]:
+    """Yield each item at its time (seconds after the first pull); end at `end` if given."""
+    start = now()
+    try:
+        for at, item in schedule:
+            await asyncio.sleep(start + at - now())
+            yield item
+        if end is not None:
+            await asyncio.sleep(start + end - now())
+    finally:
+        if log is not None:
+            log.append("closed")
+
+
+async def collect(events: AsyncIterable[Any]) -> list[tuple[float, Any]]:
+    """Every item with the time it arrived, relative to the start, rounded against float noise."""
+    received: list[tuple[float, Any]] = []
+    await drain(events, received)
+    return received
+
+
+async def drain(events: AsyncIterable[Any], received: list[tuple[float, Any]]) -> None:
+    """Like `collect`, into `received`, so the items that came before an error can be checked."""
+    start = now()
+    async with ops.source(events).stream() as streamer:
+        async for item in streamer:
+            received.append((round(now() - start, 6), item))
+
+
+async def items(events: AsyncIterable[Any]) -> list[Any]:
+    return [item for _, item in await collect(events)]
+
+
+async def counting(name: str, log: list[str] | None = None) -> AsyncIterator[str]:
+    """A source that never waits: it is always ready with its next item."""
+    try:
+        for i in itertools.count():
+            yield f"{name}{i}"
+    finally:
+        if log is not None:
+            log.append(f"{name} closed")
+
+
+# throttle
+
+BURSTS = ((0.0, "a"), (0.1, "b"), (0.2, "c"), (0.6, "d"), (0.7, "e"), (1.3, "f"))
+
+
+@pytest.mark.anyio
+async def test_throttle_leading_forwards_the_first_and_drops_the_rest_of_each_window() -> None:
+    received = await collect(timed(*BURSTS) | ops.throttle(0.5))
+    assert received == [(0.0, "a"), (0.6, "d"), (1.3, "f")]
+
+
+@pytest.mark.anyio
+async def test_throttle_latest_sends_the_newest_of_each_window_when_it_ends() -> None:
+    received = await collect(timed(*BURSTS) | ops.throttle(0.5, mode="latest"))
+    # f arrives in the window opened by e's trailing send and goes out when that window ends.
+    assert received == [(0.0, "a"), (0.5, "c"), (1.0, "e"), (1.5, "f")]
+
+
+@pytest.mark.anyio
+async def test_throttle_latest_forwards_at_once_after_a_quiet_window() -> None:
+    schedule = ((0.0, "a"), (0.2, "b"), (2.0, "c"), (2.1, "d"), (4.0, "e"))
+    received = await collect(timed(*schedule, end=5.0) | ops.throttle(0.5, mode="latest"))
+    assert received == [(0.0, "a"), (0.5, "b"), (2.0, "c"), (2.5, "d"), (4.0, "e")]
+
+
+@pytest.mark.anyio
+async def test_throttle_latest_keeps_the_final_state_when_the_source_ends() -> None:
+    schedule = [(0.0, 0), *((0.01 * i, i) for i in range(1, 10))]
+    received = await collect(timed(*schedule) | ops.throttle(1.0, mode="latest"))
+    assert received == [(0.0, 0), (1.0, 9)]
+
+
+@pytest.mark.anyio
+async def test_throttle_never_delays_a_backlog() -> None:
+    log: list[str] = []
+    received = await collect(timed(*((0.0, i) for i in range(100)), log=log) | ops.throttle(10.0))
+    assert received == [(0.0, 0)]
+    assert log == ["closed"]
+
+
+@pytest.mark.anyio
+async def test_throttle_by_key_gives_each_key_its_own_windows() -> None:
+    schedule = ((0.0, "A1"), (0.1, "B1"), (0.2, "A2"), (0.3, "B2"), (0.35, "A3"), (0.6, "A4"), (0.7, "B3"))
+    received = await collect(timed(*schedule) | ops.throttle(0.5, key=lambda item: item[0]))
+    assert received == [(0.0, "A1"), (0.1, "B1"), (0.6, "A4"), (0.7, "B3")]
+
+
+@pytest.mark.anyio
+async def test_throttle_latest_by_key_sends_every_keys_final_state() -> None:
+    schedule = ((0.0, "A1"), (0.05, "B1"), (0.1, "A2"), (0.2, "A3"), (0.3, "B2"))
+    received = await collect(timed(*schedule) | ops.throttle(0.5, mode="latest", key=lambda item: item[0]))
+    assert received == [(0.0, "A1"), (0.05, "B1"), (0.5, "A3"), (0.55, "B2")]
+
+
+@pytest.mark.anyio
+async def test_throttle_busy_key_does_not_starve_a_quiet_one() -> None:
+    busy = [(0.01 * i, f"A{i}") for i in range(100)]
+    schedule = sorted([*busy, (0.255, "B0"), (0.755, "B1")])
+    received = await collect(timed(*schedule) | ops.throttle(0.5, key=lambda item: item[0]))
+    assert received == [(0.0, "A0"), (0.255, "B0"), (0.5, "A50"), (0.755, "B1")]
+
+
+@pytest.mark.parametrize(
+    "pipe",
+    [ops.throttle(0.5), ops.throttle(0.5, mode="latest"), ops.debounce(0.1), ops.chunk(interval=0.1)],
+    ids=["throttle-leading", "throttle-latest", "debounce", "chunk"],
+)
+@pytest.mark.anyio
+async def test_time_operators_close_the_source_when_the_consumer_stops(pipe: Any) -> None:
+    log: list[str] = []
+    schedule = [(0.3 * i, i) for i in range(10)]
+    tasks = asyncio.all_tasks()
+    async with (timed(*schedule, log=log) | pipe).stream() as streamer:
+        async for _ in streamer:
+            break
+    assert log == ["closed"]
+    assert asyncio.all_tasks() - tasks == set()  # no pull is left pending
+
+
+# debounce
+
+
+@pytest.mark.anyio
+async def test_debounce_sends_the_last_item_of_each_burst_after_a_silence() -> None:
+    schedule = ((0.0, "a"), (0.1, "b"), (0.2, "c"), (1.0, "d"), (1.25, "e"))
+    received = await collect(timed(*schedule, end=3.0) | ops.debounce(0.3))
+    assert received == [(0.5, "c"), (1.55, "e")]
+
+
+@pytest.mark.anyio
+async def test_debounce_sends_the_waiting_item_when_the_source_ends() -> None:
+    received = await collect(timed((0.0, "a"), (0.1, "b")) | ops.debounce(5.0))
+    assert received == [(0.1, "b")]
+
+
+# chunk
+
+
+@pytest.mark.anyio
+async def test_chunk_by_size_batches_items_in_order() -> None:
+    assert await items(ops.source(range(7)) | ops.chunk(size=3)) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+@pytest.mark.anyio
+async def test_chunk_by_interval_sends_a_batch_that_long_after_its_first_item() -> None:
+    schedule = ((0.0, "a"), (0.01, "b"), (0.02, "c"), (0.1, "d"), (0.2, "e"), (0.21, "f"))
+    received = await collect(timed(*schedule, end=1.0) | ops.chunk(interval=0.05))
+    assert received == [(0.05, ["a", "b", "c"]), (0.15, ["d"]), (0.25, ["e", "f"])]
+
+
+@pytest.mark.anyio
+async def test_chunk_by_size_and_interval_sends_whichever_comes_first() -> None:
+    schedule = ((0.0, "a"), (0.01, "b"), (0.02, "c"), (0.1, "d"))
+    received = await collect(timed(*schedule, end=1.0) | ops.chunk(size=2, interval=0.05))
+    assert received == [(0.01, ["a", "b"]), (0.07, ["c"]), (0.15, ["d"])]
+
+
+@pytest.mark.anyio
+async def test_chunk_by_interval_sends_the_partial_batch_when_the_source_ends() -> None:
+    received = await collect(timed((0.0, "a"), (0.01, "b")) | ops.chunk(interval=10.0))
+    assert received == [(0.01, ["a", "b"])]
+
+
+# timeout
+
+
+@pytest.mark.anyio
+async def test_timeout_fails_after_an_idle_period_and_closes_the_source() -> None:
+    log: list[str] = []
+    received: list[tuple[float, Any]] = []
+    start = now()
+    with pytest.raises(TimeoutError):
+        await drain(timed((0.0, "a"), (1.0, "b"), (5.0, "c"), log=log) | ops.timeout(2.0), received)
+    assert received == [(0.0, "a"), (1.0, "b")]
+    assert now() - start == 3.0
+    assert log == ["closed"]
+
+
+@pytest.mark.anyio
+async def test_timeout_with_catch_ends_with_a_typed_event() -> None:
+    events = timed((0.0, Tick(data=1)), (9.0, Tick(data=2))) | ops.timeout(1.0)
+    pipeline = events | ops.catch(lambda exc: Failed(data=type(exc).__name__), exceptions=TimeoutError)
+    assert await collect(pipeline) == [(0.0, Tick(data=1)), (1.0, Failed(data="TimeoutError"))]
+
+
+# catch
+
+
+async def failing(*values: int, error: Exception, log: list[str] | None = None) -> AsyncIterator[Tick]:
+    try:
+        for value in values:
+            yield Tick(data=value)
+        raise error
+    finally:
+        if log is not None:
+            log.append("closed")
+
+
+@pytest.mark.anyio
+async def test_catch_turns_the_error_into_a_last_event_after_closing_the_source() -> None:
+    log: list[str] = []
+
+    def failed(exc: Exception) -> Failed:
+        log.append("handled")
+        return Failed(data=str(exc))
+
+    received = await items(failing(1, 2, error=ValueError("boom"), log=log) | ops.catch(failed))
+    assert received == [Tick(data=1), Tick(data=2), Failed(data="boom")]
+    assert log == ["closed", "handled"]
+
+
+@pytest.mark.anyio
+async def test_catch_awaits_an_async_handler() -> None:
+    async def failed(exc: Exception) -> Failed:
+        await asyncio.sleep(1.0)
+        return Failed(data=str(exc))
+
+    received = await collect(failing(1, error=ValueError("boom")) | ops.catch(failed))
+    assert received == [(0.0, Tick(data=1)), (1.0, Failed(data="boom"))]
+
+
+@pytest.mark.anyio
+async def test_catch_ends_quietly_when_the_handler_returns_none() -> None:
+    assert await items(failing(1, error=ValueError("boom")) | ops.catch(lambda exc: None)) == [Tick(data=1)]
+
+
+@pytest.mark.anyio
+async def test_catch_lets_other_exception_types_through() -> None:
+    pipeline = failing(1, error=KeyError("k")) | ops.catch(lambda exc: Failed(data="?"), exceptions=ValueError)
+    with pytest.raises(KeyError):
+        await items(pipeline)
+
+
+@pytest.mark.anyio
+async def test_catch_never_catches_the_consumers_own_errors() -> None:
+    log: list[str] = []
+    pipeline = counting("a", log) | ops.catch(lambda exc: "caught")
+
+    async def consume() -> None:
+        async with pipeline.stream() as streamer:
+            async for _ in streamer:
+                raise RuntimeError("consumer")
+
+    with pytest.raises(RuntimeError, match=r"^consumer$"):
+        await consume()
+    assert log == ["a closed"]
+
+
+# merge
+
+
+@pytest.mark.anyio
+async def test_merge_interleaves_items_as_they_arrive_and_keeps_each_sources_order() -> None:
+    left = timed((0.0, "a0"), (1.0, "a1"), (2.0, "a2"))
+    right = timed((0.5, "b0"), (0.7, "b1"), (2.5, "b2"))
+    received = await collect(ops.merge(left, right))
+    assert received == [(0.0, "a0"), (0.5, "b0"), (0.7, "b1"), (1.0, "a1"), (2.0, "a2"), (2.5, "b2")]
+
+
+@pytest.mark.anyio
+async def test_merge_ready_sources_take_turns() -> None:
+    received = await items(ops.merge(counting("a"), counting("b"), counting("c")) | ops.take(9))
+    assert received == ["a0", "b0", "c0", "a1", "b1", "c1", "a2", "b2", "c2"]
+
+
+@pytest.mark.anyio
+async def test_merge_ends_when_every_source_has_ended() -> None:
+    received = await collect(ops.merge(timed((0.0, "a")), timed((3.0, "b")), ops.source([])))
+    assert received == [(0.0, "a"), (3.0, "b")]
+
+
+@pytest.mark.anyio
+async def test_merge_a_failing_source_closes_the_others_and_the_error_goes_downstream() -> None:
+    log: list[str] = []
+    pipeline = ops.merge(counting("a", log), timed((1.0, "b"), log=log), failing(error=ValueError("boom")))
+    with pytest.raises(ValueError, match=r"^boom$"):
+        await items(pipeline)
+    assert sorted(log) == ["a closed", "closed"]
+
+
+@pytest.mark.anyio
+async def test_merge_a_failing_source_ends_with_a_typed_event_under_catch() -> None:
+    log: list[str] = []
+    pipeline = ops.merge(
+        timed((0.0, Tock(data="a")), (5.0, Tock(data="late")), log=log),
+        timed((1.0, 0), log=log) | ops.map(lambda _: 1 / 0),
+    ) | ops.catch(lambda exc: Failed(data=type(exc).__name__))
+    assert await collect(pipeline) == [(0.0, Tock(data="a")), (1.0, Failed(data="ZeroDivisionError"))]
+    assert log == ["closed", "closed"]
+
+
+@pytest.mark.anyio
+async def test_merge_stopping_the_consumer_closes_every_source() -> None:
+    log: list[str] = []
+    async with ops.merge(counting("a", log), counting("b", log), timed((9.0, "c"), log=log)).stream() as streamer:
+        async for item in streamer:
+            if item == "b1":
+                break
+    assert sorted(log) == ["a closed", "b closed", "closed"]
+
+
+# ids on merged streams
+
+
+async def ticks(*ids: str | None) -> AsyncIterator[Tick]:
+    for i, event_id in enumerate(ids):
+        yield Tick(data=i, id=event_id)
+
+
+@pytest.mark.anyio
+async def test_merge_ids_are_composite_cursors_of_every_sources_position() -> None:
+    left = timed((0.0, Tick(data=0, id="0")), (1.0, Tick(data=1, id="1")))
+    right = timed((0.5, Tock(data="x", id="7")), (1.5, Tock(data="y", id="8")))
+    received = await items(ops.merge(left, right, ids=("echo", "reverse")))
+    assert [event.id for event in received] == ["echo:0", "echo:0,reverse:7", "echo:1,reverse:7", "echo:1,reverse:8"]
+    assert [event.data for event in received] == [0, "x", 1, "y"]
+
+
+@pytest.mark.anyio
+async def test_merge_ids_resume_keeps_the_positions_of_sources_that_have_not_moved() -> None:
+    resume = ops.cursors("echo:3,reverse:2")
+    received = await items(ops.merge(ops.source([]), ticks("3"), ids=("echo", "reverse"), resume=resume))
+    assert [event.id for event in received] == ["echo:3,reverse:3"]
+
+
+@pytest.mark.anyio
+async def test_merge_ids_leave_events_without_an_id_alone() -> None:
+    received = await items(ops.merge(ticks(None, "1"), ids=("only",)))
+    assert [event.id for event in received] == [None, "only:1"]
+
+
+@pytest.mark.anyio
+async def test_merge_ids_escape_separators_so_any_id_round_trips() -> None:
+    received = await items(ops.merge(ticks("a,b:c %"), ids=("s,1:x",)))
+    assert [event.id for event in received] == ["s%2C1%3Ax:a%2Cb%3Ac%20%25"]
+    assert ops.cursors(received[0].id) == {"s,1:x": "a,b:c %"}
+
+
+@pytest.mark.anyio
+async def test_merge_ids_refuse_items_that_are_not_events() -> None:
+    with pytest.raises(TypeError, match=r"^merge\(ids=\.\.\.\) rewrites event ids, but source 'n' yielded int, "):
+        await items(ops.merge(ops.source([1]), ids=("n",)))
+
+
+@pytest.mark.parametrize(
+    ("ids", "error", "message"),
+    [
+        (
+            "ab",
+            TypeError,
+            r"^merge\(ids=\.\.\.\) takes one name per source, e\.g\. ids=\('echo', 'reverse'\), not 'ab'$",
+        ),
+        (("a",), ValueError, r"^merge\(ids=\.\.\.\) needs one name per source: got 1 names for 2 sources$"),
+        (("a", "a"), ValueError, r"^merge\(ids=\.\.\.\) names must be unique, got \('a', 'a'\)$"),
+        (("a", ""), ValueError, r"^merge\(ids=\.\.\.\) names must be non-empty strings, got ''$"),
+    ],
+    ids=["a-string", "too-few", "duplicates", "empty"],
+)
+def test_merge_ids_are_checked_when_the_stream_is_built(ids: Any, error: type[Exception], message: str) -> None:
+    with pytest.raises(error, match=message):
+        ops.merge(ops.source([]), ops.source([]), ids=ids)
+
+
+def test_merge_resume_without_ids_is_an_error() -> None:
+    with pytest.raises(ValueError, match=r"^merge\(resume=\.\.\.\) needs ids=\.\.\., "):
+        ops.merge(ops.source([]), resume={"a": "1"})
+
+
+@pytest.mark.parametrize(
+    ("last_event_id", "positions"),
+    [
+        (None, {}),
+        ("", {}),
+        ("17", {}),
+        ("echo:3,reverse:2", {"echo": "3", "reverse": "2"}),
+        ("echo:3,junk,:9,reverse:", {"echo": "3", "reverse": ""}),
+        ("stream:1700000000000-0", {"stream": "1700000000000-0"}),
+    ],
+    ids=["none", "empty", "not-composite", "two", "malformed-parts", "redis-id"],
+)
+def test_cursors_split_a_merged_id_into_positions(last_event_id: str | None, positions: dict[str, str]) -> None:
+    assert ops.cursors(last_event_id) == positions
+
+
+# take, filter, map, scan, start_with, concat, chain, source
+
+
+@pytest.mark.anyio
+async def test_take_stops_and_closes_the_source_without_reading_ahead() -> None:
+    pulled: list[int] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in itertools.count():
+                pulled.append(i)
+                yield i
+        finally:
+            pulled.append(-1)
+
+    assert await items(numbers() | ops.take(3)) == [0, 1, 2]
+    assert pulled == [0, 1, 2, -1]
+
+
+@pytest.mark.anyio
+async def test_filter_accepts_sync_and_async_predicates() -> None:
+    async def odd(value: int) -> bool:
+        return value % 2 == 1
+
+    assert await items(ops.source(range(6)) | ops.filter(lambda value: value > 2)) == [3, 4, 5]
+    assert await items(ops.source(range(6)) | ops.filter(odd)) == [1, 3, 5]
+
+
+@pytest.mark.anyio
+async def test_filter_with_a_type_guard_narrows() -> None:
+    def is_tick(event: Tick | Tock) -> TypeGuard[Tick]:
+        return isinstance(event, Tick)
+
+    events = ops.source([Tick(data=1), Tock(data="a"), Tick(data=2)])
+    assert await items(events | ops.filter(is_tick)) == [Tick(data=1), Tick(data=2)]
+
+
+@pytest.mark.anyio
+async def test_map_applies_sync_and_async_functions() -> None:
+    async def later(value: int) -> str:
+        await asyncio.sleep(1.0)
+        return str(value)
+
+    assert await items(ops.source(range(3)) | ops.map(lambda value: value * 10)) == [0, 10, 20]
+    assert await collect(ops.source(range(3)) | ops.map(later)) == [(1.0, "0"), (2.0, "1"), (3.0, "2")]
+
+
+@pytest.mark.anyio
+async def test_map_concurrency_runs_calls_at_once_and_keeps_the_order() -> None:
+    async def later(value: int) -> int:
+        await asyncio.sleep(3.0 - value)
+        return value
+
+    assert await collect(ops.source(range(3)) | ops.map(later, concurrency=3)) == [(3.0, 0), (3.0, 1), (3.0, 2)]
+
+
+@pytest.mark.anyio
+async def test_scan_sends_the_state_after_each_item() -> None:
+    async def total_later(total: int, value: int) -> int:
+        return total + value
+
+    assert await items(ops.source([1, 2, 3]) | ops.scan(lambda total, value: total + value, 10)) == [11, 13, 16]
+    assert await items(ops.source([1, 2, 3]) | ops.scan(total_later, 0)) == [1, 3, 6]
+
+
+@pytest.mark.anyio
+async def test_start_with_concat_and_chain_keep_the_given_order() -> None:
+    assert await items(ops.source([3, 4]) | ops.start_with(1, 2)) == [1, 2, 3, 4]
+    assert await items(ops.source([1]) | ops.concat(ops.source([2]), ops.source([3]))) == [1, 2, 3]
+    assert await items(ops.chain(ops.source("ab"), ops.source([1]))) == ["a", "b", 1]
+
+
+@pytest.mark.anyio
+async def test_chain_opens_a_source_only_when_the_previous_one_ended() -> None:
+    log: list[str] = []
+
+    async def second() -> AsyncIterator[str]:
+        log.append("opened")
+        yield "b"
+
+    assert await items(ops.chain(ops.source(["a"]), second()) | ops.take(1)) == ["a"]
+    assert log == []
+
+
+@pytest.mark.anyio
+async def test_pipes_apply_with_a_call_or_with_any_async_iterable_on_the_left() -> None:
+    assert await items(ops.take(2)(counting("a"))) == ["a0", "a1"]
+    assert await items(counting("a") | ops.take(2) | ops.map(str.upper)) == ["A0", "A1"]
+
+
+def test_pipes_refuse_what_is_not_async_iterable() -> None:
+    with pytest.raises(TypeError, match=r"^'list' object is not async iterable$"):
+        ops.take(1)([1, 2])  # type: ignore[arg-type]
+
+
+def test_pipes_describe_themselves() -> None:
+    def symbol(item: str) -> str:
+        return item[0]
+
+    assert repr(ops.throttle(0.5, mode="latest", key=symbol)) == (
+        "ops.throttle(0.5, mode='latest', key=test_pipes_describe_themselves.<locals>.symbol)"
+    )
+    assert repr(ops.chunk(size=3)) == "ops.chunk(size=3)"
+    assert repr(ops.take(2)) == "ops.take(2)"
+
+
+# argument checks
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (lambda: ops.throttle(0), r"^throttle\(\) needs a positive number of seconds, got 0$"),
+        (
+            lambda: ops.throttle(1, mode="trailing"),
+            r"^throttle\(mode=\.\.\.\) is 'leading' or 'latest', got 'trailing'$",
+        ),
+        (lambda: ops.debounce(-1), r"^debounce\(\) needs a positive number of seconds, got -1$"),
+        (lambda: ops.timeout(float("nan")), r"^timeout\(\) needs a positive number of seconds, got nan$"),
+        (lambda: ops.chunk(), r"^chunk\(\) needs size=\.\.\., interval=\.\.\., or both$"),
+        (lambda: ops.chunk(size=0), r"^chunk\(size=\.\.\.\) must be a positive integer, got 0$"),
+        (lambda: ops.chunk(interval=0), r"^chunk\(\) needs a positive number of seconds, got 0$"),
+        (lambda: ops.take(-1), r"^take\(\) needs a non-negative integer, got -1$"),
+        (lambda: ops.map(str, concurrency=0), r"^map\(concurrency=\.\.\.\) must be a positive integer, got 0$"),
+        (
+            lambda: ops.map(str, concurrency=2),
+            r"^map\(concurrency=\.\.\.\) applies to async functions only; str is sync$",
+        ),
+    ],
+    ids=[
+        "throttle-interval",
+        "throttle-mode",
+        "debounce-interval",
+        "timeout-nan",
+        "chunk-nothing",
+        "chunk-size",
+        "chunk-interval",
+        "take-negative",
+        "map-concurrency",
+        "map-concurrency-sync",
+    ],
+)
+def test_operators_check_their_arguments_when_built(build: Any, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        build()

@@ -1,0 +1,143 @@
+"""Operator pipelines returned by `@sse` endpoints, over a real uvicorn server on 127.0.0.1."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import threading
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from typedsse import BaseEvent, Decoder, LastEventId, ServerSentMessage, sse
+from typedsse import operators as ops
+
+pytestmark = pytest.mark.e2e
+
+
+class Tick(BaseEvent[int]): ...
+
+
+class Tock(BaseEvent[str]): ...
+
+
+class Step(BaseEvent[str]): ...
+
+
+class Closed:
+    """Which sources have run their `finally`, visible from the test's thread."""
+
+    def __init__(self, *names: str) -> None:
+        self.events = {name: threading.Event() for name in names}
+
+    def mark(self, name: str) -> None:
+        self.events[name].set()
+
+    def wait(self, *names: str, timeout: float = 10.0) -> list[str]:
+        """Wait for `names` to close; return the ones that did, then every other closed one."""
+        done = [name for name in names if self.events[name].wait(timeout)]
+        return done + [name for name, event in self.events.items() if name not in names and event.is_set()]
+
+
+def read_messages(url: str, count: int, **kwargs: Any) -> list[ServerSentMessage]:
+    """Read `count` messages (or all, if the stream ends first), then drop the connection."""
+    decoder = Decoder()
+    messages: list[ServerSentMessage] = []
+    with httpx.Client(timeout=10) as client, client.stream("GET", url, **kwargs) as response:
+        assert response.status_code == 200
+        for chunk in response.iter_bytes():
+            messages.extend(decoder.feed(chunk))
+            if len(messages) >= count:
+                return messages[:count]
+    return messages
+
+
+def make_app(closed: Closed) -> FastAPI:
+    app = FastAPI()
+
+    async def ticks(name: str, *, after: str | None = None) -> AsyncIterator[Tick]:
+        try:
+            for i in itertools.count(int(after) + 1 if after is not None else 0):
+                yield Tick(data=i, id=str(i))
+                await asyncio.sleep(0.01)
+        finally:
+            closed.mark(name)
+
+    async def tocks() -> AsyncIterator[Tock]:
+        try:
+            yield Tock(data="before the failure")
+            await asyncio.sleep(0.05)
+            raise RuntimeError("the database went away")
+        finally:
+            closed.mark("tocks")
+
+    @app.get("/merged")
+    @sse(ping=5)
+    def merged() -> AsyncIterable[Tick | Tock]:
+        return ops.merge(ticks("left"), ticks("right")) | ops.throttle(0.001)
+
+    @app.get("/failing")
+    @sse(ping=5)
+    def failing() -> AsyncIterable[Tick | Tock]:
+        return ops.merge(ticks("left"), tocks())
+
+    async def steps(name: str, *, after: str | None) -> AsyncIterator[Step]:
+        for i in range(int(after) + 1 if after is not None else 0, 3):
+            yield Step(data=f"{name}:{i}", id=str(i))
+            await asyncio.sleep(0.01)
+
+    @app.get("/resumable")
+    @sse(ping=5)
+    def resumable(last_event_id: LastEventId = None) -> AsyncIterable[Step]:
+        after = ops.cursors(last_event_id)
+        return ops.merge(
+            steps("left", after=after.get("left")),
+            steps("right", after=after.get("right")),
+            ids=("left", "right"),
+            resume=after,
+        )
+
+    return app
+
+
+@pytest.fixture
+def closed() -> Closed:
+    return Closed("left", "right", "tocks")
+
+
+@pytest.fixture
+def server(live_server: Callable[..., Any], closed: Closed) -> str:
+    return str(live_server(make_app(closed)).url)
+
+
+def test_pipeline_client_disconnect_runs_every_merged_sources_finally(server: str, closed: Closed) -> None:
+    messages = read_messages(f"{server}/merged", 4)
+    assert [message.event for message in messages] == ["tick"] * 4
+    assert closed.wait("left", "right") == ["left", "right"]
+
+
+def test_pipeline_failing_source_sends_the_typed_error_and_closes_the_others(server: str, closed: Closed) -> None:
+    messages = read_messages(f"{server}/failing", 1000)
+    assert messages[-1] == ServerSentMessage(
+        event="typedsse.error", data='{"message":"The stream failed.","code":"internal_error"}', id=messages[-1].id
+    )
+    assert messages[0] == ServerSentMessage(event="tick", data="0", id="0")
+    assert [(m.event, m.data) for m in messages if m.event == "tock"] == [("tock", '"before the failure"')]
+    assert closed.wait("left", "tocks") == ["left", "tocks"]
+
+
+def test_pipeline_merged_ids_resume_every_source_from_one_last_event_id(server: str) -> None:
+    first = read_messages(f"{server}/resumable", 4)
+    rest = read_messages(f"{server}/resumable", 100, headers={"Last-Event-ID": first[-1].id})
+    received = [*first, *rest]
+    # Each source's steps arrive exactly once, in order, across the two connections...
+    for name in ("left", "right"):
+        assert [m.data for m in received if m.data.startswith(f'"{name}:')] == [f'"{name}:{i}"' for i in range(3)]
+    # ...and every id is the cursor of every source seen so far, the moved one included.
+    for message in received:
+        name, step = message.json().split(":")
+        assert ops.cursors(message.id)[name] == step
+    assert ops.cursors(received[-1].id) == {"left": "2", "right": "2"}

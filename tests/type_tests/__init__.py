@@ -1,0 +1,1 @@
+"""Inference pins: modules checked by mypy --strict and pyright strict, never run."""

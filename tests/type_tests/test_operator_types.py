@@ -1,0 +1,171 @@
+"""What mypy --strict and pyright strict infer for operator pipelines.
+
+The functions here are type-checked, not run (pytest collects nothing from this module):
+each `assert_type` pins one inference, and both checkers fail on any drift.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator
+from typing import TypeGuard, assert_type
+
+from pydantic import BaseModel
+
+from typedsse import BaseEvent
+from typedsse import operators as ops
+
+
+class Quote(BaseModel):
+    symbol: str
+    price: float
+
+
+class PriceChanged(BaseEvent[Quote]): ...
+
+
+class TradeExecuted(BaseEvent[Quote]): ...
+
+
+class Heartbeat(BaseEvent[None]): ...
+
+
+class Summary(BaseEvent[str]): ...
+
+
+class Failed(BaseEvent[str]): ...
+
+
+async def prices() -> AsyncIterator[PriceChanged]:
+    yield PriceChanged(data=Quote(symbol="ACME", price=1.0))
+
+
+async def trades() -> AsyncIterator[TradeExecuted]:
+    yield TradeExecuted(data=Quote(symbol="ACME", price=1.0))
+
+
+async def heartbeats() -> AsyncIterator[Heartbeat]:
+    yield Heartbeat(data=None)
+
+
+def symbol_of(event: BaseEvent[Quote]) -> str:
+    return event.data.symbol
+
+
+def summarize(event: PriceChanged | TradeExecuted) -> Summary:
+    return Summary(data=event.data.symbol)
+
+
+async def summarize_later(event: PriceChanged | TradeExecuted) -> Summary:
+    return Summary(data=event.data.symbol)
+
+
+def is_price(event: PriceChanged | TradeExecuted) -> TypeGuard[PriceChanged]:
+    return isinstance(event, PriceChanged)
+
+
+def is_cheap(event: BaseEvent[Quote]) -> bool:
+    return event.data.price < 10
+
+
+def count(total: int, event: PriceChanged | TradeExecuted) -> int:
+    return total + 1
+
+
+def failed(exc: Exception) -> Failed:
+    return Failed(data=str(exc))
+
+
+def timed_out(exc: TimeoutError) -> Failed | None:
+    return Failed(data="idle")
+
+
+async def failed_later(exc: Exception) -> Failed:
+    return Failed(data=str(exc))
+
+
+def check_sources() -> None:
+    assert_type(ops.source(prices()), ops.Stream[PriceChanged])
+    assert_type(ops.source([Heartbeat(data=None)]), ops.Stream[Heartbeat])
+    assert_type(ops.merge(prices()), ops.Stream[PriceChanged])
+    assert_type(ops.merge(prices(), trades()), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(ops.merge(prices(), trades(), ids=("prices", "trades")), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(
+        ops.merge(prices(), trades(), heartbeats(), prices(), trades(), heartbeats()),
+        ops.Stream[PriceChanged | TradeExecuted | Heartbeat],
+    )
+    assert_type(
+        ops.merge(*[prices(), prices(), prices(), prices(), prices(), prices(), prices()]), ops.Stream[PriceChanged]
+    )
+    assert_type(ops.chain(prices(), heartbeats()), ops.Stream[PriceChanged | Heartbeat])
+    assert_type(ops.cursors("prices:3,trades:2"), dict[str, str])
+
+
+def check_pipes_keep_the_item_type() -> None:
+    merged = ops.merge(prices(), trades())
+    assert_type(merged | ops.throttle(0.5), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.throttle(0.5, mode="latest", key=symbol_of), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(
+        merged | ops.throttle(0.5, key=lambda event: event.data.symbol), ops.Stream[PriceChanged | TradeExecuted]
+    )
+    assert_type(merged | ops.debounce(0.3), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.take(3), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.timeout(30), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.filter(is_cheap), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.filter(lambda event: event.id is not None), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.chunk(size=10), ops.Stream[list[PriceChanged | TradeExecuted]])
+    assert_type(merged | ops.chunk(interval=0.05), ops.Stream[list[PriceChanged | TradeExecuted]])
+
+
+def check_pipes_change_the_item_type() -> None:
+    merged = ops.merge(prices(), trades())
+    assert_type(merged | ops.map(summarize), ops.Stream[Summary])
+    assert_type(merged | ops.map(summarize_later), ops.Stream[Summary])
+    assert_type(merged | ops.map(summarize_later, concurrency=4), ops.Stream[Summary])
+    assert_type(merged | ops.filter(is_price), ops.Stream[PriceChanged])
+    assert_type(merged | ops.scan(count, 0), ops.Stream[int])
+    assert_type(merged | ops.start_with(Heartbeat(data=None)), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
+    assert_type(merged | ops.concat(heartbeats()), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
+    assert_type(merged | ops.catch(failed), ops.Stream[PriceChanged | TradeExecuted | Failed])
+    assert_type(merged | ops.catch(failed_later), ops.Stream[PriceChanged | TradeExecuted | Failed])
+    assert_type(
+        merged | ops.catch(timed_out, exceptions=TimeoutError), ops.Stream[PriceChanged | TradeExecuted | Failed]
+    )
+
+
+def check_pipelines_end_to_end() -> None:
+    assert_type(
+        ops.merge(prices(), trades()) | ops.throttle(0.5) | ops.map(summarize),
+        ops.Stream[Summary],
+    )
+    assert_type(
+        ops.source(prices()) | ops.throttle(0.5, mode="latest", key=symbol_of) | ops.chunk(size=3),
+        ops.Stream[list[PriceChanged]],
+    )
+    assert_type(
+        ops.merge(prices(), trades()) | ops.timeout(30) | ops.catch(failed) | ops.take(10),
+        ops.Stream[PriceChanged | TradeExecuted | Failed],
+    )
+
+
+def check_async_iterables_start_pipes() -> None:
+    assert_type(prices() | ops.throttle(0.5), ops.Stream[PriceChanged])
+    assert_type(prices() | ops.map(summarize), ops.Stream[Summary])
+    assert_type(prices() | ops.chunk(size=2), ops.Stream[list[PriceChanged]])
+    assert_type(prices() | ops.start_with(Heartbeat(data=None)), ops.Stream[PriceChanged | Heartbeat])
+
+
+def check_calls_apply_pipes() -> None:
+    assert_type(ops.throttle(0.5)(prices()), ops.Stream[PriceChanged])
+    assert_type(ops.map(summarize)(prices()), ops.Stream[Summary])
+
+
+def check_a_pipeline_is_an_endpoint_stream() -> AsyncIterable[PriceChanged | TradeExecuted | Failed]:
+    return ops.merge(prices(), trades()) | ops.throttle(0.5) | ops.catch(failed)
+
+
+def check_mismatches_are_errors() -> None:
+    def only_prices(event: PriceChanged) -> Summary:
+        return Summary(data=event.data.symbol)
+
+    ops.merge(prices(), trades()) | ops.map(only_prices)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    ops.throttle(-1.0, mode="fastest")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]

@@ -1,0 +1,306 @@
+"""Sources: start a pipeline from one stream, or combine several (`merge`, `chain`).
+
+Ids on merged streams are composite cursors such as `echo:3,reverse:2`: every event a merged
+stream sends carries the position of every source seen so far, so the one id a client sends
+back as `Last-Event-ID` resumes all of them. Names and positions are percent-encoded (RFC 3986
+unreserved characters stay as they are), so any source id survives, commas and colons included.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from typing import Any, TypeVar, overload
+from urllib.parse import quote, unquote
+
+from aiostream import stream
+from aiostream.core import Stream, pipable_operator, sources_operator, streamcontext
+from aiostream.manager import StreamerManager
+
+from typedsse.events import BaseEvent
+
+__all__ = ["chain", "cursors", "merge", "source"]
+
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
+D = TypeVar("D")
+E = TypeVar("E")
+F = TypeVar("F")
+G = TypeVar("G")
+
+
+def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
+    """Start a pipeline from any async iterable (an async generator, say) or a plain iterable.
+
+    An async iterable may also stand on the left of `|` directly (`gen() | ops.take(3)`); use
+    `source` to start from a list, or to name the start of a long pipeline. A stream built on a
+    generator object runs once, which is what a response needs.
+
+    Example:
+        ```python
+        ops.source(ticks()) | ops.throttle(1.0)
+        ops.source([Snapshot(data=state)])
+        ```
+    """
+    return stream.iterate(items)
+
+
+@overload
+def merge(
+    a: AsyncIterable[A], /, *, ids: Sequence[str] | None = None, resume: Mapping[str, str] | None = None
+) -> Stream[A]: ...
+@overload
+def merge(
+    a: AsyncIterable[A],
+    b: AsyncIterable[B],
+    /,
+    *,
+    ids: Sequence[str] | None = None,
+    resume: Mapping[str, str] | None = None,
+) -> Stream[A | B]: ...
+@overload
+def merge(
+    a: AsyncIterable[A],
+    b: AsyncIterable[B],
+    c: AsyncIterable[C],
+    /,
+    *,
+    ids: Sequence[str] | None = None,
+    resume: Mapping[str, str] | None = None,
+) -> Stream[A | B | C]: ...
+@overload
+def merge(
+    a: AsyncIterable[A],
+    b: AsyncIterable[B],
+    c: AsyncIterable[C],
+    d: AsyncIterable[D],
+    /,
+    *,
+    ids: Sequence[str] | None = None,
+    resume: Mapping[str, str] | None = None,
+) -> Stream[A | B | C | D]: ...
+@overload
+def merge(
+    a: AsyncIterable[A],
+    b: AsyncIterable[B],
+    c: AsyncIterable[C],
+    d: AsyncIterable[D],
+    f: AsyncIterable[F],
+    /,
+    *,
+    ids: Sequence[str] | None = None,
+    resume: Mapping[str, str] | None = None,
+) -> Stream[A | B | C | D | F]: ...
+@overload
+def merge(
+    a: AsyncIterable[A],
+    b: AsyncIterable[B],
+    c: AsyncIterable[C],
+    d: AsyncIterable[D],
+    f: AsyncIterable[F],
+    g: AsyncIterable[G],
+    /,
+    *,
+    ids: Sequence[str] | None = None,
+    resume: Mapping[str, str] | None = None,
+) -> Stream[A | B | C | D | F | G]: ...
+@overload
+def merge(
+    *sources: AsyncIterable[E], ids: Sequence[str] | None = None, resume: Mapping[str, str] | None = None
+) -> Stream[E]: ...
+def merge(
+    *sources: AsyncIterable[Any], ids: Sequence[str] | None = None, resume: Mapping[str, str] | None = None
+) -> Stream[Any]:
+    """Interleave several streams, forwarding each item as soon as it arrives.
+
+    The merged stream ends when every source has ended. If one source fails, the others are
+    closed and the error goes on downstream (to `catch`, or to the response, which ends the
+    stream with its typed error event). When the consumer stops (a client disconnects), every
+    source is closed: their `finally` blocks run. Sources that are ready at the same time take
+    turns; each source's own order is kept.
+
+    Sources that number their events from 0 would collide on a merged stream, and one id could
+    not resume them all. With `ids=` (a name per source), each event's id becomes a composite
+    cursor of every source's latest position, `echo:3,reverse:2`, so the client's one
+    `Last-Event-ID` resumes every source: split it with `cursors` and pass the result as
+    `resume=`, so the positions of sources that have not moved yet are kept too.
+
+    Example:
+        ```python
+        @app.get("/both")
+        @sse()
+        def both(message: str, last_event_id: LastEventId = None) -> AsyncIterable[Echo | ReverseEcho]:
+            after = ops.cursors(last_event_id)  # {"echo": "3", "reverse": "2"}
+            return ops.merge(
+                echoes(message, after=after.get("echo")),
+                reverse_echoes(message, after=after.get("reverse")),
+                ids=("echo", "reverse"),
+                resume=after,
+            )
+        ```
+
+    Args:
+        *sources: The streams to merge: async generators, pipelines, any async iterables.
+        ids: A name per source, turning event ids into composite cursors. The sources must then
+            yield events (`BaseEvent`); an event without an id is forwarded as it is.
+        resume: The cursor the client resumes from (`cursors(last_event_id)`), with `ids`.
+
+    Returns:
+        A stream of every source's items: `merge(a, b)` is a `Stream[A | B]`.
+
+    Raises:
+        TypeError: `ids` is a single string, or (while streaming, with `ids`) a source yields
+            something that is not an event.
+        ValueError: `ids` does not name each source once, or `resume` is given without `ids`.
+    """
+    if ids is None:
+        if resume is not None:
+            raise ValueError("merge(resume=...) needs ids=..., the names the cursor's positions belong to")
+        return _merge(*sources)
+    return _merge_with_ids(sources, _check_names(ids, len(sources)), resume or {})
+
+
+@overload
+def chain(a: AsyncIterable[A], /) -> Stream[A]: ...
+@overload
+def chain(a: AsyncIterable[A], b: AsyncIterable[B], /) -> Stream[A | B]: ...
+@overload
+def chain(a: AsyncIterable[A], b: AsyncIterable[B], c: AsyncIterable[C], /) -> Stream[A | B | C]: ...
+@overload
+def chain(
+    a: AsyncIterable[A], b: AsyncIterable[B], c: AsyncIterable[C], d: AsyncIterable[D], /
+) -> Stream[A | B | C | D]: ...
+@overload
+def chain(
+    a: AsyncIterable[A], b: AsyncIterable[B], c: AsyncIterable[C], d: AsyncIterable[D], f: AsyncIterable[F], /
+) -> Stream[A | B | C | D | F]: ...
+@overload
+def chain(
+    a: AsyncIterable[A],
+    b: AsyncIterable[B],
+    c: AsyncIterable[C],
+    d: AsyncIterable[D],
+    f: AsyncIterable[F],
+    g: AsyncIterable[G],
+    /,
+) -> Stream[A | B | C | D | F | G]: ...
+@overload
+def chain(*sources: AsyncIterable[E]) -> Stream[E]: ...
+def chain(*sources: AsyncIterable[Any]) -> Stream[Any]:
+    """Play several streams one after the other.
+
+    Each source is opened only when the previous one has ended, so a later source costs
+    nothing if the consumer stops early.
+
+    Example:
+        ```python
+        ops.chain(history(after=last_event_id), live_updates())  # Stream[Snapshot | Update]
+        ```
+    """
+    return stream.chain(*sources)
+
+
+def cursors(last_event_id: str | None, /) -> dict[str, str]:
+    """Split a merged stream's id (`echo:3,reverse:2`) into each source's position.
+
+    The inverse of `merge(..., ids=...)`'s ids: give each source its own position to resume
+    after. A missing or empty id, or one that is not a composite cursor (an id from before the
+    stream was merged, say), gives `{}`: every source starts over. Parts that are not
+    `name:position` are skipped.
+
+    Example:
+        >>> cursors("echo:3,reverse:2")
+        {'echo': '3', 'reverse': '2'}
+        >>> cursors(None)
+        {}
+    """
+    return _parse_cursor(last_event_id)
+
+
+@sources_operator
+async def _merge(*sources: AsyncIterable[E]) -> AsyncIterator[E]:
+    # aiostream's merge favours the first source whenever several are ready at once, so one
+    # source with a backlog starves the others. Here the ready sources take turns: the one
+    # just forwarded moves to the back of the queue. aiostream's manager still owns the tasks
+    # and closes every source on the way out.
+    async with StreamerManager[E]() as manager:
+        turns = [await manager.enter_and_create_task(source) for source in sources]
+        while turns:
+            streamer, task = await manager.wait_single_event(turns)
+            turns.remove(streamer)
+            try:
+                item = task.result()
+            except StopAsyncIteration:
+                await manager.clean_streamer(streamer)
+                continue
+            turns.append(streamer)
+            yield item
+            manager.create_task(streamer)
+
+
+# Composite ids
+
+
+def _part(name: str, position: str) -> str:
+    return f"{quote(name, safe='')}:{quote(position, safe='')}"
+
+
+def _parse_cursor(last_event_id: str | None) -> dict[str, str]:
+    """Split a composite id into source name to position; malformed parts are skipped."""
+    positions: dict[str, str] = {}
+    if not last_event_id:
+        return positions
+    for part in last_event_id.split(","):
+        name, colon, position = part.partition(":")
+        if colon and name:
+            positions[unquote(name)] = unquote(position)
+    return positions
+
+
+def _check_names(names: Sequence[str], count: int) -> tuple[str, ...]:
+    """Validate the `ids=` names given to `merge` for `count` sources."""
+    if isinstance(names, str):
+        raise TypeError(f"merge(ids=...) takes one name per source, e.g. ids=('echo', 'reverse'), not {names!r}")
+    names = tuple(names)
+    if len(names) != count:
+        raise ValueError(f"merge(ids=...) needs one name per source: got {len(names)} names for {count} sources")
+    for name in names:
+        if not name:
+            raise ValueError(f"merge(ids=...) names must be non-empty strings, got {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"merge(ids=...) names must be unique, got {names!r}")
+    return names
+
+
+def _tag(name: str, item: Any, *_: Any) -> tuple[str, Any]:
+    return name, item
+
+
+@pipable_operator
+async def _stamp(
+    source: AsyncIterable[tuple[str, Any]], names: tuple[str, ...], resume: Mapping[str, str]
+) -> AsyncIterator[Any]:
+    # Parts in source order; a source seen in the resumed cursor keeps its position until it moves.
+    parts: dict[str, str] = {name: _part(name, resume[name]) for name in names if name in resume}
+    async with streamcontext(source) as streamer:
+        async for name, event in streamer:
+            if not isinstance(event, BaseEvent):
+                raise TypeError(
+                    f"merge(ids=...) rewrites event ids, but source {name!r} yielded "
+                    f"{type(event).__qualname__}, which is not a BaseEvent"
+                )
+            event_id: str | None = event.id
+            if event_id is None:
+                yield event  # the client keeps its last id, which already holds every position
+                continue
+            parts[name] = _part(name, event_id)
+            yield event.model_copy(update={"id": ",".join(parts[n] for n in names if n in parts)})
+
+
+def _merge_with_ids(
+    sources: Sequence[AsyncIterable[Any]], names: tuple[str, ...], resume: Mapping[str, str]
+) -> Stream[Any]:
+    """Merge `sources`, giving each event a composite id of every source's latest position."""
+    tagged = [stream.map(source, functools.partial(_tag, name)) for name, source in zip(names, sources, strict=True)]
+    return _stamp(_merge(*tagged), names, dict(resume))

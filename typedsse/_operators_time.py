@@ -1,0 +1,219 @@
+"""The time operators: aiostream operators that act on the clock as well as on their source.
+
+`throttle` in latest mode, `debounce` and `chunk` by time must act when nothing arrives (a
+window ends, a silence lasts, a batch is due), so they pull their source through `_Puller`,
+which waits for the next item until a deadline without ever cancelling the pull. Times are the
+running loop's clock (`loop.time()`), so a virtual-time loop drives them in tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import heapq
+import itertools
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
+from typing import Generic, Literal, TypeAlias, TypeVar
+
+from aiostream.core import Streamer, pipable_operator, streamcontext
+
+__all__ = ["ThrottleMode", "chunk_by_time", "debounce", "throttle"]
+
+T = TypeVar("T")
+
+ThrottleMode: TypeAlias = Literal["leading", "latest"]
+"""What `throttle` does with the events that arrive while a window is open."""
+
+
+class _Signal(enum.Enum):
+    MISSED = enum.auto()  # the deadline passed before the next item arrived
+    END = enum.auto()  # the source is exhausted
+
+
+class _Puller(Generic[T]):
+    """Pull a streamer's items one at a time, waiting for each at most until a deadline.
+
+    The pull runs in a task that survives a missed deadline: cancelling it would throw
+    `CancelledError` into the source and end it. It is a plain task, not a task group,
+    because it stays pending across the operator's `yield`s.
+    """
+
+    __slots__ = ("_loop", "_streamer", "_task")
+
+    def __init__(self, streamer: Streamer[T]) -> None:
+        self._streamer = streamer
+        self._loop = asyncio.get_running_loop()
+        self._task: asyncio.Task[T | Literal[_Signal.END]] | None = None
+
+    async def _pull(self) -> T | Literal[_Signal.END]:
+        try:
+            return await anext(self._streamer)
+        except StopAsyncIteration:
+            return _Signal.END
+
+    async def next(self, deadline: float | None = None) -> T | _Signal:
+        """Return the next item, `_Signal.END` at the end, or `_Signal.MISSED` once `deadline` passes."""
+        task = self._task
+        if task is None:
+            task = self._task = self._loop.create_task(self._pull())
+        if deadline is None:
+            await asyncio.wait((task,))
+        else:
+            done, _ = await asyncio.wait((task,), timeout=max(deadline - self._loop.time(), 0.0))
+            if not done:
+                return _Signal.MISSED
+        self._task = None
+        return task.result()
+
+    async def aclose(self) -> None:
+        """Cancel a pending pull and wait for it, so the source is idle before it is closed."""
+        task, self._task = self._task, None
+        if task is None:
+            return
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            current = asyncio.current_task()
+            if current is not None and current.cancelling():
+                raise  # this operator is being cancelled too: let that go on
+        except Exception:
+            # The abandoned pull failed while it was cancelled; the stream is ending anyway.
+            pass
+
+
+@pipable_operator
+def throttle(
+    source: AsyncIterable[T],
+    interval: float,
+    mode: ThrottleMode,
+    key: Callable[[T], Hashable] | None,
+) -> AsyncIterator[T]:
+    """Forward at most one item per key per `interval` seconds (see `typedsse.operators.throttle`)."""
+    if mode == "leading":
+        return _throttle_leading(source, interval, key)
+    return _throttle_latest(source, interval, key)
+
+
+async def _throttle_leading(
+    source: AsyncIterable[T], interval: float, key: Callable[[T], Hashable] | None
+) -> AsyncIterator[T]:
+    # Nothing happens when a window ends, so no clock is needed: items are checked as they arrive.
+    loop = asyncio.get_running_loop()
+    windows: set[Hashable] = set()  # the keys with an open window
+    ends: list[tuple[float, int, Hashable]] = []  # a heap of (window end, tie-breaker, key)
+    order = itertools.count()
+    async with streamcontext(source) as streamer:
+        async for item in streamer:
+            now = loop.time()
+            # Windows are half-open, [start, start + interval): forget the ended ones.
+            while ends and ends[0][0] <= now:
+                windows.discard(heapq.heappop(ends)[2])
+            item_key = key(item) if key is not None else None
+            if item_key in windows:
+                continue
+            windows.add(item_key)
+            heapq.heappush(ends, (now + interval, next(order), item_key))
+            yield item
+
+
+async def _throttle_latest(
+    source: AsyncIterable[T], interval: float, key: Callable[[T], Hashable] | None
+) -> AsyncIterator[T]:
+    loop = asyncio.get_running_loop()
+    # An open window per key, holding the newest item waiting for the window's end.
+    windows: dict[Hashable, list[T]] = {}
+    ends: list[tuple[float, int, Hashable]] = []  # a heap of (window end, tie-breaker, key)
+    order = itertools.count()
+
+    def open_window(window_key: Hashable, now: float) -> None:
+        windows[window_key] = []
+        heapq.heappush(ends, (now + interval, next(order), window_key))
+
+    async with streamcontext(source) as streamer:
+        puller = _Puller(streamer)
+        try:
+            while True:
+                item = await puller.next(ends[0][0] if ends else None)
+                now = loop.time()
+                # Windows are half-open, [start, start + interval): close the ended ones first.
+                while ends and ends[0][0] <= now:
+                    _, _, ended = heapq.heappop(ends)
+                    pending = windows.pop(ended)
+                    if pending:
+                        yield pending[0]  # the window's newest item; it opens the next window
+                        open_window(ended, now)
+                if item is _Signal.MISSED:
+                    continue
+                if item is _Signal.END:
+                    break
+                item_key = key(item) if key is not None else None
+                window = windows.get(item_key)
+                if window is None:
+                    yield item
+                    open_window(item_key, now)
+                else:
+                    window[:] = [item]
+        finally:
+            await puller.aclose()
+    # The source is done; the newest item of each open window still goes out when its window
+    # ends, so the final state is never lost and the rate limit still holds.
+    while ends:
+        end, _, ended = heapq.heappop(ends)
+        pending = windows.pop(ended)
+        if pending:
+            await asyncio.sleep(max(end - loop.time(), 0.0))
+            yield pending[0]
+
+
+@pipable_operator
+async def debounce(source: AsyncIterable[T], interval: float) -> AsyncIterator[T]:
+    """Forward an item once `interval` seconds pass without a newer one (see `typedsse.operators.debounce`)."""
+    loop = asyncio.get_running_loop()
+    pending: list[T] = []
+    deadline: float | None = None
+    async with streamcontext(source) as streamer:
+        puller = _Puller(streamer)
+        try:
+            while True:
+                item = await puller.next(deadline)
+                if item is _Signal.MISSED:
+                    yield pending.pop()
+                    deadline = None
+                elif item is _Signal.END:
+                    break
+                else:
+                    pending[:] = [item]
+                    deadline = loop.time() + interval
+        finally:
+            await puller.aclose()
+    if pending:
+        yield pending.pop()  # the end of the source is the longest silence of all
+
+
+@pipable_operator
+async def chunk_by_time(source: AsyncIterable[T], size: int | None, interval: float) -> AsyncIterator[list[T]]:
+    """Batch items until `interval` seconds after a batch's first one, or `size` items (see `chunk`)."""
+    loop = asyncio.get_running_loop()
+    batch: list[T] = []
+    deadline: float | None = None
+    async with streamcontext(source) as streamer:
+        puller = _Puller(streamer)
+        try:
+            while True:
+                item = await puller.next(deadline)
+                if item is _Signal.END:
+                    break
+                if item is not _Signal.MISSED:
+                    if not batch:
+                        deadline = loop.time() + interval
+                    batch.append(item)
+                    if size is None or len(batch) < size:
+                        continue
+                yield batch
+                batch = []
+                deadline = None
+        finally:
+            await puller.aclose()
+    if batch:
+        yield batch

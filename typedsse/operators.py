@@ -1,0 +1,368 @@
+"""Typed stream operators on aiostream: merge, map, throttle and the rest, with pipe syntax.
+
+Taught as `from typedsse import operators as ops`. Sources (`source`, `merge`, `chain`) make an
+aiostream `Stream`; every other operator returns a pipe, applied with `|` (or called with the
+source). An `@sse` endpoint may return the pipeline as it is: the response enters aiostream's
+stream context and leaves it on disconnect, closing every source at once.
+
+Example:
+    ```python
+    @app.get("/prices")
+    @sse()
+    def prices() -> AsyncIterable[PriceChanged | TradeExecuted]:
+        return ops.merge(price_changes(), trades()) | ops.throttle(0.5, mode="latest", key=symbol_of)
+    ```
+
+Typing: `merge(a, b)` is a `Stream[A | B]`, `map(fn)` gives a stream of `fn`'s return type, and
+the operators that only select, delay or batch (`filter`, `take`, `throttle`, `debounce`,
+`timeout`, `chunk`) keep the item type exactly, whatever their callbacks accept.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
+from typing import Any, TypeGuard, TypeVar, overload
+
+from aiostream import stream
+from aiostream.core import Stream, pipable_operator, streamcontext
+
+from typedsse import _operators_time as _time
+from typedsse._operators_pipes import ListPipe, Pipe, SameTypePipe, UnionPipe
+from typedsse._operators_sources import chain, cursors, merge, source
+from typedsse._operators_time import ThrottleMode
+
+__all__ = [
+    "ListPipe",
+    "Pipe",
+    "SameTypePipe",
+    "Stream",
+    "ThrottleMode",
+    "UnionPipe",
+    "catch",
+    "chain",
+    "chunk",
+    "concat",
+    "cursors",
+    "debounce",
+    "filter",
+    "map",
+    "merge",
+    "scan",
+    "source",
+    "start_with",
+    "take",
+    "throttle",
+    "timeout",
+]
+
+S = TypeVar("S")
+T = TypeVar("T")
+U = TypeVar("U")
+R = TypeVar("R")
+X = TypeVar("X", bound=Exception)
+
+
+# Operators keeping the item type
+
+
+# A TypeGuard predicate also matches the second overload, which does not narrow: it must come first.
+@overload
+def filter(predicate: Callable[[T], TypeGuard[U]], /) -> Pipe[T, U]: ...  # type: ignore[overload-overlap]  # noqa: A001
+@overload
+def filter(predicate: Callable[[Any], bool | Awaitable[bool]], /) -> SameTypePipe: ...  # noqa: A001
+def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:  # noqa: A001
+    """Forward the items for which `predicate` (sync or async) is true.
+
+    A `TypeGuard` predicate narrows the item type; any other keeps it.
+
+    Example:
+        ```python
+        merged | ops.filter(lambda event: event.data.price > 0)  # same type as `merged`
+        merged | ops.filter(is_echo)  # with `def is_echo(e: Echo | ReverseEcho) -> TypeGuard[Echo]`
+        ```
+    """
+    return SameTypePipe(f"filter({_name(predicate)})", lambda source: stream.filter(source, predicate))
+
+
+def take(count: int, /) -> SameTypePipe:
+    """Forward the first `count` items, then end and close the source (its `finally` runs).
+
+    Example:
+        ```python
+        ops.source(ticks()) | ops.take(10)
+        ```
+
+    Raises:
+        ValueError: `count` is negative.
+    """
+    if count < 0:
+        raise ValueError(f"take() needs a non-negative integer, got {count!r}")
+    return SameTypePipe(f"take({count!r})", lambda source: stream.take(source, count))
+
+
+def throttle(
+    interval: float, /, *, mode: ThrottleMode = "leading", key: Callable[[Any], Hashable] | None = None
+) -> SameTypePipe:
+    """Forward at most one item per `interval` seconds, dropping the rest; never delay a backlog.
+
+    An item that arrives when no window is open goes out at once and opens a window of
+    `interval` seconds. What happens to the items arriving inside the window is the `mode`:
+
+    - `"leading"`: they are dropped.
+    - `"latest"`: the newest of them is kept and sent when the window ends (opening the next
+      one), so the final state always arrives. When the source ends, kept items still go out at
+      the end of their windows.
+
+    With `key`, each key gets its own windows: one busy ticker symbol does not starve another.
+
+    Example:
+        ```python
+        prices() | ops.throttle(0.5, mode="latest", key=lambda event: event.data.symbol)
+        ```
+
+    Args:
+        interval: The window length, in seconds.
+        mode: `"leading"` or `"latest"`.
+        key: Returns the throttling key of an item; items with different keys never wait for
+            each other. `None` throttles the whole stream as one.
+
+    Raises:
+        ValueError: `interval` is not positive, or `mode` is unknown.
+    """
+    _check_interval("throttle", interval)
+    if mode not in ("leading", "latest"):
+        raise ValueError(f"throttle(mode=...) is 'leading' or 'latest', got {mode!r}")
+    keyed = f", key={_name(key)}" if key is not None else ""
+    return SameTypePipe(
+        f"throttle({interval!r}, mode={mode!r}{keyed})", lambda source: _time.throttle(source, interval, mode, key)
+    )
+
+
+def debounce(interval: float, /) -> SameTypePipe:
+    """Forward an item only once `interval` seconds pass without a newer one.
+
+    Bursts collapse to their last item, sent after the burst. When the source ends, the
+    waiting item goes out at once.
+
+    Example:
+        ```python
+        keystrokes() | ops.debounce(0.3)  # search as the user pauses typing
+        ```
+
+    Raises:
+        ValueError: `interval` is not positive.
+    """
+    _check_interval("debounce", interval)
+    return SameTypePipe(f"debounce({interval!r})", lambda source: _time.debounce(source, interval))
+
+
+def timeout(seconds: float, /) -> SameTypePipe:
+    """Fail with `TimeoutError` when `seconds` pass without an item (the first one included).
+
+    The idle source is closed; follow with `catch` to end with an event of your own instead of
+    the response's error event.
+
+    Example:
+        ```python
+        updates() | ops.timeout(30) | ops.catch(lambda exc: Idle(data=None), exceptions=TimeoutError)
+        ```
+
+    Raises:
+        ValueError: `seconds` is not positive.
+    """
+    _check_interval("timeout", seconds)
+    return SameTypePipe(f"timeout({seconds!r})", lambda source: stream.timeout(source, seconds))
+
+
+def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe:
+    """Batch items into lists, by count, by time, or both (whichever comes first).
+
+    With `interval`, a batch is sent `interval` seconds after its first item arrived (so no
+    item waits longer), or as soon as it holds `size` items. Batches are never empty; the last,
+    partial one goes out when the source ends.
+
+    Example:
+        ```python
+        tokens() | ops.chunk(interval=0.05) | ops.map(join_tokens)  # ~20 writes a second
+        ```
+
+    Args:
+        size: The most items in a batch.
+        interval: The longest a batch stays open, in seconds.
+
+    Raises:
+        ValueError: Neither is given, `size` is below 1, or `interval` is not positive.
+    """
+    if size is not None and size < 1:
+        raise ValueError(f"chunk(size=...) must be a positive integer, got {size!r}")
+    if interval is not None:
+        _check_interval("chunk", interval)
+        return ListPipe(
+            f"chunk(size={size!r}, interval={interval!r})",
+            lambda source: _time.chunk_by_time(source, size, interval),
+        )
+    if size is None:
+        raise ValueError("chunk() needs size=..., interval=..., or both")
+    return ListPipe(f"chunk(size={size!r})", lambda source: stream.chunks(source, size))
+
+
+# Operators changing the item type
+
+
+@overload
+def map(function: Callable[[T], Awaitable[U]], /, *, concurrency: int = 1) -> Pipe[T, U]: ...  # noqa: A001
+@overload
+def map(function: Callable[[T], U], /) -> Pipe[T, U]: ...  # noqa: A001
+def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any, Any]:  # noqa: A001
+    """Replace each item with `function(item)`; an async function's result is awaited.
+
+    Example:
+        ```python
+        ops.merge(prices(), trades()) | ops.map(to_event)  # Stream[<to_event's return type>]
+        ```
+
+    Args:
+        function: A sync or async function of one item.
+        concurrency: For an async function, how many calls may run at once; results keep the
+            source's order either way.
+
+    Raises:
+        ValueError: `concurrency` is below 1, or above 1 for a sync function.
+    """
+    if concurrency < 1:
+        raise ValueError(f"map(concurrency=...) must be a positive integer, got {concurrency!r}")
+    label = f"map({_name(function)})"
+    call: Any = function  # aiostream types its function as taking `*more_sources` items too
+    if _is_async(function):
+        return Pipe(label, lambda source: stream.map(source, call, task_limit=concurrency))
+    if concurrency != 1:
+        raise ValueError(f"map(concurrency=...) applies to async functions only; {_name(function)} is sync")
+    return Pipe(label, lambda source: stream.map(source, call))
+
+
+@overload
+def scan(function: Callable[[S, T], Awaitable[S]], initial: S, /) -> Pipe[T, S]: ...
+@overload
+def scan(function: Callable[[S, T], S], initial: S, /) -> Pipe[T, S]: ...
+def scan(function: Callable[[Any, Any], Any], initial: Any, /) -> Pipe[Any, Any]:
+    """Fold the items into a state, sending the state after each item.
+
+    `function(state, item)` (sync or async) returns the next state; `initial` is the state
+    before the first item and is not sent itself (prepend it with `start_with` if needed).
+
+    Example:
+        ```python
+        trades() | ops.scan(add_volume, Volume(data=0))  # a running total after each trade
+        ```
+    """
+    return Pipe(f"scan({_name(function)}, {initial!r})", lambda source: _scan(source, function, initial))
+
+
+def start_with(*items: S) -> UnionPipe[S]:
+    """Send `items` first, then the source's items.
+
+    Example:
+        ```python
+        updates() | ops.start_with(Snapshot(data=current_state()))  # Stream[Update | Snapshot]
+        ```
+    """
+    return UnionPipe("start_with(...)", lambda source: stream.chain(stream.iterate(items), source))
+
+
+def concat(*others: AsyncIterable[S]) -> UnionPipe[S]:
+    """Send the items of `others` after the source ends; `xs | ops.concat(ys)` is `ops.chain(xs, ys)`.
+
+    Example:
+        ```python
+        job_progress() | ops.concat(job_result())  # Stream[Progress | Result]
+        ```
+    """
+    return UnionPipe("concat(...)", lambda source: stream.chain(source, *others))
+
+
+@overload
+def catch(handler: Callable[[Exception], Awaitable[R | None]], /) -> UnionPipe[R]: ...
+@overload
+def catch(handler: Callable[[Exception], R | None], /) -> UnionPipe[R]: ...
+@overload
+def catch(
+    handler: Callable[[X], Awaitable[R | None]], /, *, exceptions: type[X] | tuple[type[X], ...]
+) -> UnionPipe[R]: ...
+@overload
+def catch(handler: Callable[[X], R | None], /, *, exceptions: type[X] | tuple[type[X], ...]) -> UnionPipe[R]: ...
+def catch(
+    handler: Callable[[Any], Any], /, *, exceptions: type[Exception] | tuple[type[Exception], ...] = Exception
+) -> UnionPipe[Any]:
+    """End cleanly when the source fails: send `handler(exception)` (if not `None`) and stop.
+
+    The failed source is closed before the handler's event goes out. Only the source's errors
+    are caught, never the consumer's; cancellation is never caught.
+
+    Example:
+        ```python
+        def failed(exc: Exception) -> JobFailed:
+            return JobFailed(data=str(exc))
+
+        job_progress() | ops.catch(failed)  # Stream[Progress | JobFailed]
+        ```
+
+    Args:
+        handler: A sync or async function of the exception returning the last item, or `None`
+            to end without one.
+        exceptions: The exception types to catch; others go on downstream.
+    """
+    return UnionPipe(f"catch({_name(handler)})", lambda source: _catch(source, handler, exceptions))
+
+
+# Implementations that aiostream lacks
+
+
+@pipable_operator
+async def _scan(source: AsyncIterable[T], function: Callable[[Any, T], Any], initial: Any) -> AsyncIterator[Any]:
+    state = initial
+    async with streamcontext(source) as streamer:
+        async for item in streamer:
+            result = function(state, item)
+            state = await result if inspect.isawaitable(result) else result
+            yield state
+
+
+@pipable_operator
+async def _catch(
+    source: AsyncIterable[T],
+    handler: Callable[[Any], Any],
+    exceptions: type[Exception] | tuple[type[Exception], ...],
+) -> AsyncIterator[Any]:
+    failure: Exception | None = None
+    async with streamcontext(source) as streamer:
+        while True:
+            # Only the pull is guarded: an exception the consumer throws in at `yield` is not ours.
+            try:
+                item = await anext(streamer)
+            except StopAsyncIteration:
+                break
+            except exceptions as exc:
+                failure = exc
+                break
+            yield item
+    if failure is not None:  # the source is closed by now
+        result = handler(failure)
+        if inspect.isawaitable(result):
+            result = await result
+        if result is not None:
+            yield result
+
+
+def _check_interval(operator: str, seconds: float) -> None:
+    if not seconds > 0:  # NaN fails too
+        raise ValueError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    # A callable object with an `async def __call__` counts too (as a partial of an async function does).
+    return inspect.iscoroutinefunction(function) or inspect.iscoroutinefunction(type(function).__call__)
+
+
+def _name(function: object) -> str:
+    return getattr(function, "__qualname__", None) or repr(function)
