@@ -30,7 +30,6 @@ system:
 	else echo "WARNING: chromium missing and cannot apt-get install it; browser tests will skip"; fi
 
 demo: $(STAMP)
-	@echo "typedsse demo: http://127.0.0.1:8000"
 	$(BIN)/python -m typedsse demo --host 127.0.0.1 --port 8000
 
 lint: $(STAMP)

@@ -1,0 +1,1 @@
+"""Runnable examples: each module defines `app`, served with `uvicorn examples.NAME:app`."""

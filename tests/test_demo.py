@@ -1,0 +1,228 @@
+"""The demo app, and the `typedsse demo` command that serves it."""
+
+from __future__ import annotations
+
+import json
+import os
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from typedsse import Decoder, ServerSentMessage
+from typedsse.demo.app import app
+
+pytestmark = pytest.mark.e2e
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def client(live_server: Callable[..., Any]) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=live_server(app).url, timeout=10) as client:
+        yield client
+
+
+def read_stream(
+    client: httpx.Client, method: str, url: str, **kwargs: Any
+) -> tuple[httpx.Response, list[ServerSentMessage]]:
+    decoder = Decoder()
+    with client.stream(method, url, **kwargs) as response:
+        messages = [message for chunk in response.iter_bytes() for message in decoder.feed(chunk)]
+    return response, [*messages, *decoder.close()]
+
+
+def test_demo_serves_the_page_and_its_assets(client: httpx.Client) -> None:
+    page = client.get("/")
+    script = client.get("/static/demo.js")
+    parser = client.get("/static/sse.js")
+    style = client.get("/static/demo.css")
+
+    assert page.status_code == 200
+    assert page.headers["content-type"] == "text/html; charset=utf-8"
+    assert "<title>typedsse demo</title>" in page.text
+    assert '<script type="module" src="/static/demo.js"></script>' in page.text
+    assert (script.status_code, script.headers["content-type"]) == (200, "text/javascript; charset=utf-8")
+    assert 'import { readEventStream } from "./sse.js";' in script.text
+    assert "new EventSource(url)" in script.text
+    assert (parser.status_code, style.status_code) == (200, 200)
+    assert style.headers["content-type"] == "text/css; charset=utf-8"
+
+
+def test_demo_page_uses_no_external_resources(client: httpx.Client) -> None:
+    texts = [client.get(path).text for path in ["/", "/static/demo.js", "/static/sse.js", "/static/demo.css"]]
+
+    for text in texts:
+        assert "http://" not in text
+        assert "https://" not in text
+        assert "//cdn" not in text
+
+
+def test_demo_lists_its_streams_with_the_events_their_endpoints_declare(client: httpx.Client) -> None:
+    streams = client.get("/api/streams").json()
+
+    assert [(s["key"], s["method"], s["url"], s["events"], s["final"]) for s in streams] == [
+        (
+            "echo",
+            "GET",
+            "/echo/echo?message=hello&count=6&per_connection=2",
+            ["echo", "reverse_echo", "typedsse.error"],
+            ["typedsse.error"],
+        ),
+        ("chat", "POST", "/chat/chat", ["token", "message", "done", "typedsse.error"], ["done", "typedsse.error"]),
+        (
+            "progress",
+            "GET",
+            "/progress/jobs/42",
+            ["job.progress", "job.result", "job.failed", "typedsse.error"],
+            ["job.result", "job.failed", "typedsse.error"],
+        ),
+        (
+            "progress-failure",
+            "GET",
+            "/progress/jobs/43/blocking?fail_at=validate",
+            ["job.progress", "job.result", "job.failed", "typedsse.error"],
+            ["job.result", "job.failed", "typedsse.error"],
+        ),
+    ]
+    assert json.loads(streams[1]["body"]) == {
+        "messages": [{"role": "user", "content": "Tell me about server-sent events"}]
+    }
+
+
+EXPECTED = {
+    "echo": [("echo", "0"), ("reverse_echo", "1")],  # the first response; the client resumes for the rest
+    "chat": [("token", "")] * 26 + [("message", ""), ("done", "")],
+    "progress": [("job.progress", "")] * 4 + [("job.result", "")],
+    "progress-failure": [("job.progress", "")] * 3 + [("job.failed", "")],
+}
+
+
+def test_demo_serves_every_stream_it_lists(client: httpx.Client) -> None:
+    streams = client.get("/api/streams").json()
+    assert [stream["key"] for stream in streams] == list(EXPECTED)
+
+    for stream in streams:
+        body = stream["body"].encode() if stream["body"] is not None else None
+        headers = {"content-type": "application/json"} if body is not None else {}
+        response, messages = read_stream(client, stream["method"], stream["url"], content=body, headers=headers)
+
+        assert response.status_code == 200, stream["key"]
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert [(message.event, message.id) for message in messages] == EXPECTED[stream["key"]], stream["key"]
+        assert {message.event for message in messages} <= set(stream["events"])
+        if stream["final"] != ["typedsse.error"]:
+            assert messages[-1].event in stream["final"]
+
+
+@pytest.mark.parametrize(
+    ("prefix", "path"), [("echo", "/echo"), ("chat", "/chat"), ("progress", "/jobs/{job_id}/blocking")]
+)
+def test_demo_mounts_each_example_with_its_own_api_docs(client: httpx.Client, prefix: str, path: str) -> None:
+    schema = client.get(f"/{prefix}/openapi.json")
+    docs = client.get(f"/{prefix}/docs")
+
+    assert schema.status_code == 200
+    assert path in schema.json()["paths"]
+    assert docs.status_code == 200
+
+
+# --- the `typedsse demo` command --------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def read_line(process: subprocess.Popen[str], timeout: float) -> str:
+    """Return the next line the process prints, failing after `timeout` seconds."""
+    assert process.stdout is not None
+    with selectors.DefaultSelector() as selector:
+        selector.register(process.stdout, selectors.EVENT_READ)
+        if not selector.select(timeout):
+            pytest.fail(f"the demo printed nothing in {timeout}s")
+    return process.stdout.readline()
+
+
+@pytest.fixture
+def demo_command(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[str]]]:
+    """Start `python -m typedsse demo ...` away from the checkout; kill what is still running after the test."""
+    processes: list[subprocess.Popen[str]] = []
+
+    def start(*args: str) -> subprocess.Popen[str]:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "typedsse", "demo", *args],
+            cwd=tmp_path,  # the command finds the examples next to the package, not in the working directory
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        processes.append(process)
+        return process
+
+    yield start
+    for process in processes:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+
+def test_demo_command_serves_the_page_and_stops_on_sigint(
+    demo_command: Callable[..., subprocess.Popen[str]],
+) -> None:
+    port = free_port()
+    process = demo_command("--port", str(port))
+
+    line = read_line(process, timeout=20)
+
+    url = f"http://127.0.0.1:{port}"
+    assert line == f"typedsse demo: {url}  (Ctrl-C to stop)\n"
+    with httpx.Client(base_url=url, timeout=10) as client:
+        page = client.get("/")
+        assert page.status_code == 200
+        assert "<title>typedsse demo</title>" in page.text
+        # An open stream must not hold the shutdown for longer than its grace period.
+        with client.stream("GET", "/echo/echo", params={"message": "hi", "count": 1000}) as response:
+            decoder = Decoder()
+            first: list[ServerSentMessage] = []
+            chunks = response.iter_bytes()
+            while not first:
+                first = decoder.feed(next(chunks))
+            assert (first[0].event, first[0].id) == ("echo", "0")
+
+            process.send_signal(signal.SIGINT)
+            started = time.monotonic()
+            process.wait(timeout=15)
+            elapsed = time.monotonic() - started
+
+    assert process.returncode == 0
+    assert elapsed < 8  # a 2 s grace period for open streams, then a prompt exit
+    assert process.stderr is not None
+    assert "Finished server process" in process.stderr.read()
+
+
+def test_demo_command_fails_cleanly_when_the_port_is_taken(
+    demo_command: Callable[..., subprocess.Popen[str]],
+) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        process = demo_command("--port", str(taken.getsockname()[1]))
+        stdout, stderr = process.communicate(timeout=30)
+
+    assert process.returncode != 0
+    assert stdout == ""
+    assert "address already in use" in stderr.lower()
+    assert "Traceback" not in stderr

@@ -1,0 +1,278 @@
+"""The documentation site: complete, in step with the package, and its examples run as shown."""
+
+from __future__ import annotations
+
+import asyncio
+import doctest
+import importlib
+import re
+import sys
+import textwrap
+import types
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, cast
+
+import pytest
+from fastapi import FastAPI
+from fastapi.testclient import TestClient
+from mkdocs.config import load_config
+
+import typedsse
+
+ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = ROOT / "examples"
+PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
+
+_FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<lang>[\w+-]*)(?P<attrs>[^`]*)$")
+_TITLE = re.compile(r'title="(?P<title>[^"]*)"')
+_SNIPPET = re.compile(r'^[ \t]*--8<--[ \t]+"(?P<path>[^"]+)"', re.MULTILINE)
+_DIRECTIVE = re.compile(r"^::: (?P<module>[\w.]+)[ \t]*$", re.MULTILINE)
+
+
+@dataclass(frozen=True)
+class CodeBlock:
+    page: str
+    line: int
+    lang: str
+    title: str
+    code: str
+
+
+def code_blocks(page: str) -> Iterator[CodeBlock]:
+    """Yield the fenced code blocks of a page, dedented (blocks in tabs and admonitions are indented)."""
+    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
+    number = 0
+    while number < len(lines):
+        opening = _FENCE_OPEN.match(lines[number])
+        number += 1
+        if opening is None:
+            continue
+        start, body = number, list[str]()
+        closing = re.compile(rf"^{re.escape(opening['indent'])}{opening['fence']}`*[ \t]*$")
+        while number < len(lines) and not closing.match(lines[number]):
+            body.append(lines[number])
+            number += 1
+        number += 1
+        title = _TITLE.search(opening["attrs"])
+        yield CodeBlock(
+            page=page,
+            line=start,
+            lang=opening["lang"],
+            title=title["title"] if title else "",
+            code=_SNIPPET.sub(_included, textwrap.dedent("\n".join(body)) + "\n"),
+        )
+
+
+def _included(snippet: re.Match[str]) -> str:
+    """Return what `--8<-- "path"` or `--8<-- "path:start:end"` includes, as pymdownx.snippets does."""
+    path, *lines = snippet["path"].split(":")
+    text = (ROOT / path).read_text(encoding="utf-8")
+    if not lines:
+        return text.rstrip("\n")
+    start, end = (int(line) for line in lines)
+    return "\n".join(text.splitlines()[start - 1 : end])
+
+
+def blocks(lang: str, *, title: str | None = None) -> list[CodeBlock]:
+    return [
+        block
+        for page in PAGES
+        for block in code_blocks(page)
+        if block.lang == lang and (title is None or block.title == title)
+    ]
+
+
+def block_id(block: CodeBlock) -> str:
+    return f"{block.page}:{block.line}"
+
+
+def only_block(page: str, *, lang: str, title: str) -> CodeBlock:
+    (block,) = [block for block in code_blocks(page) if block.lang == lang and block.title == title]
+    return block
+
+
+def nav_pages(nav: object) -> Iterator[str]:
+    """Yield the page paths of an mkdocs `nav` (strings, `{title: ...}` mappings and lists of them)."""
+    if isinstance(nav, str):
+        yield nav
+    elif isinstance(nav, dict):
+        for value in cast(dict[str, object], nav).values():
+            yield from nav_pages(value)
+    elif isinstance(nav, list):
+        for item in cast(list[object], nav):
+            yield from nav_pages(item)
+
+
+def test_docs_nav_lists_every_page() -> None:
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    assert sorted(nav_pages(config["nav"])) == PAGES
+
+
+def test_docs_include_every_example() -> None:
+    included = {
+        match["path"].split(":")[0] for page in PAGES for match in _SNIPPET.finditer((DOCS / page).read_text("utf-8"))
+    }
+    examples = {path.relative_to(ROOT).as_posix() for path in EXAMPLES.glob("*.py") if not path.name.startswith("_")}
+    assert examples, "examples/ holds no example"
+    assert examples - included == set()
+
+
+@pytest.mark.parametrize("name", typedsse.__all__)
+def test_reference_documents_public_name(name: str) -> None:
+    modules = [importlib.import_module(m["module"]) for m in _DIRECTIVE.finditer((DOCS / "reference.md").read_text())]
+    homes = [module.__name__ for module in modules if name in getattr(module, "__all__", ())]
+    assert homes, f"typedsse.{name} is in no module rendered by docs/reference.md"
+    assert all(getattr(importlib.import_module(home), name) is getattr(typedsse, name) for home in homes)
+
+
+@pytest.mark.parametrize("block", blocks("python"), ids=block_id)
+def test_docs_python_block_compiles(block: CodeBlock) -> None:
+    compile(block.code, f"{block.page}:{block.line}", "exec")
+
+
+def new_module(name: str, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """Create an importable module (Pydantic looks generic classes' modules up in `sys.modules`)."""
+    module = types.ModuleType(name)
+    monkeypatch.setitem(sys.modules, name, module)
+    return module
+
+
+def run_module(name: str, block: CodeBlock, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    module = new_module(name, monkeypatch)
+    exec(compile(block.code, f"{block.page}:{block.line}", "exec"), module.__dict__)
+    return module
+
+
+@pytest.mark.parametrize("page", [page for page in PAGES if any(b.lang == "pycon" for b in code_blocks(page))])
+def test_docs_pycon_blocks_run_as_shown(page: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # One namespace per page: its sessions read as one continuous interpreter session.
+    text = "\n".join(block.code for block in code_blocks(page) if block.lang == "pycon")
+    module = new_module("docs_session", monkeypatch)
+    test = doctest.DocTestParser().get_doctest(text, module.__dict__, page, page, 0)
+    output: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    runner.run(test, out=output.append)
+    assert runner.failures == 0, "".join(output)
+
+
+@pytest.mark.parametrize("block", blocks("python", title="app.py"), ids=block_id)
+def test_docs_app_block_defines_an_app(block: CodeBlock, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert isinstance(run_module("app", block, monkeypatch).app, FastAPI)
+
+
+def quickstart_app(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    """Import the quickstart's `app.py` as the module `app`, without its one-second pauses."""
+    module = run_module("app", only_block("index.md", lang="python", title="app.py"), monkeypatch)
+
+    async def no_pause(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    module.asyncio = types.SimpleNamespace(sleep=no_pause)  # type: ignore[attr-defined]
+    return module
+
+
+def test_quickstart_streams_the_documented_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    wire = only_block("index.md", lang="text", title="curl -N 'http://127.0.0.1:8000/hello?name=Ada'").code
+    with TestClient(quickstart_app(monkeypatch).app) as client:
+        response = client.get("/hello", params={"name": "Ada"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert response.text == wire
+
+
+def test_quickstart_answers_a_missing_parameter_as_documented(monkeypatch: pytest.MonkeyPatch) -> None:
+    shown = only_block("index.md", lang="text", title="curl -i 'http://127.0.0.1:8000/hello' (headers abridged)").code
+    with TestClient(quickstart_app(monkeypatch).app) as client:
+        response = client.get("/hello")
+    status_line, content_type, blank, body, end = shown.split("\n")
+    assert (blank, end) == ("", "")
+    assert status_line.split(" ")[:2] == ["HTTP/1.1", str(response.status_code)]  # reason phrases vary by server
+    assert content_type == f"content-type: {response.headers['content-type']}"
+    assert body == response.text
+
+
+def run_client(page: str, name: str, url: str) -> None:
+    """Run a documented client script against `url` instead of the local server it names."""
+    client = only_block(page, lang="python", title=name).code
+    assert client.count("http://127.0.0.1:8000") == 1
+    exec(compile(client.replace("http://127.0.0.1:8000", url), name, "exec"), {"__name__": "__main__"})
+
+
+def test_quickstart_client_prints_the_documented_output(
+    monkeypatch: pytest.MonkeyPatch, live_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    server = live_server(quickstart_app(monkeypatch).app)
+    run_client("index.md", "client.py", server.url)
+    assert capsys.readouterr().out == only_block("index.md", lang="text", title="python client.py").code
+
+
+def example(name: str, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
+    monkeypatch.syspath_prepend(str(ROOT))
+    return importlib.import_module(f"examples.{name}")
+
+
+def shown(title: str) -> str:
+    return only_block("examples.md", lang="text", title=title).code
+
+
+_CREATED_AT = re.compile(r'"created_at":"[^"]*"')
+
+
+@pytest.mark.parametrize(
+    ("headers", "title"),
+    [
+        ({}, "curl -N 'http://127.0.0.1:8000/echo?message=hello'"),
+        ({"Last-Event-ID": "3"}, "curl -N -H 'Last-Event-ID: 3' 'http://127.0.0.1:8000/echo?message=hello'"),
+    ],
+    ids=["first-connection", "resumed"],
+)
+def test_examples_page_shows_echo_output(headers: dict[str, str], title: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    echo = example("echo", monkeypatch)
+    monkeypatch.setattr(echo, "INTERVAL", 0)
+    with TestClient(echo.app) as client:
+        response = client.get("/echo", params={"message": "hello"}, headers=headers)
+    # Only the timestamps differ from run to run.
+    assert _CREATED_AT.sub('"created_at":…', response.text) == _CREATED_AT.sub('"created_at":…', shown(title))
+
+
+@pytest.mark.parametrize(("last_event_id", "status"), [("5", 204), ("x", 400)])
+def test_examples_page_states_echo_statuses(last_event_id: str, status: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (DOCS / "examples.md").read_text(encoding="utf-8")
+    with TestClient(example("echo", monkeypatch).app) as client:
+        response = client.get("/echo", params={"message": "hello"}, headers={"Last-Event-ID": last_event_id})
+    assert response.status_code == status
+    assert f"(`Last-Event-ID: {last_event_id}`) gets `{status} " in " ".join(page.split())
+
+
+def test_examples_page_shows_chat_output(monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = example("chat", monkeypatch)
+    monkeypatch.setitem(chat.app.dependency_overrides, chat.get_model, lambda: chat.FakeModel(delay=0))
+    body = {"messages": [{"role": "user", "content": "Hello there"}]}
+    with TestClient(chat.app) as client:
+        response = client.post("/chat", json=body)
+    head, tail = shown("curl -N http://127.0.0.1:8000/chat (the first tokens, and the end)").split("...\n\n")
+    assert response.text.startswith(head)
+    assert response.text.endswith(tail)
+
+
+def test_examples_page_chat_client_prints_the_documented_output(
+    monkeypatch: pytest.MonkeyPatch, live_server: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    chat = example("chat", monkeypatch)
+    monkeypatch.setitem(chat.app.dependency_overrides, chat.get_model, lambda: chat.FakeModel(delay=0))
+    run_client("examples.md", "chat_client.py", live_server(chat.app).url)
+    assert capsys.readouterr().out == shown("python chat_client.py")
+
+
+@pytest.mark.parametrize("path", ["/jobs/42", "/jobs/42?fail_at=validate"])
+def test_examples_page_shows_progress_output(path: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    progress = example("progress", monkeypatch)
+    monkeypatch.setattr(progress, "STAGE_SECONDS", 0)
+    with TestClient(progress.app) as client:
+        response = client.get(path)
+        blocking = client.get(path.replace("/42", "/42/blocking"))
+    assert response.text == shown(f"curl -N 'http://127.0.0.1:8000{path}'")
+    assert blocking.text == response.text
