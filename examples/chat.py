@@ -29,6 +29,7 @@ from typing import Annotated, Literal
 from fastapi import Depends, FastAPI
 from pydantic import BaseModel, Field
 
+import typedsse.openapi
 from typedsse import BaseEvent, sse
 from typedsse import operators as ops
 
@@ -97,6 +98,7 @@ def get_model() -> FakeModel:
 
 
 app = FastAPI(title="typedsse chat example")
+typedsse.openapi.install(app)  # document every event of every stream
 
 
 @app.post("/chat")

@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Query, status
 from pydantic import BaseModel
 
+import typedsse.openapi
 from typedsse import BaseEvent, LastEventId, sse
 
 INTERVAL = 0.2
@@ -47,6 +48,7 @@ class ReverseEcho(BaseEvent[EchoPayload]):
 
 
 app = FastAPI(title="typedsse echo example")
+typedsse.openapi.install(app)  # document every event of every stream
 
 
 @app.get("/echo")

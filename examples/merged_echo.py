@@ -24,6 +24,7 @@ from typing import Annotated
 from fastapi import FastAPI, HTTPException, Query, status
 from pydantic import BaseModel
 
+import typedsse.openapi
 from typedsse import BaseEvent, LastEventId, sse
 from typedsse import operators as ops
 
@@ -62,6 +63,7 @@ async def reverse_echoes(message: str, *, start: int, count: int) -> AsyncIterat
 
 
 app = FastAPI(title="typedsse merged echo example")
+typedsse.openapi.install(app)  # document every event of every stream
 
 
 @app.get("/echo")

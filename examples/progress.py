@@ -28,6 +28,7 @@ from typing import Annotated, Literal, TypeAlias
 from fastapi import FastAPI, Path, Query
 from pydantic import BaseModel, Field
 
+import typedsse.openapi
 from typedsse import BaseEvent, sse
 
 logger = logging.getLogger(__name__)
@@ -81,6 +82,7 @@ JobId = Annotated[str, Path(max_length=64)]
 FailAt = Annotated[Stage | None, Query(description="Make this stage fail, to see a failure.")]
 
 app = FastAPI(title="typedsse progress example")
+typedsse.openapi.install(app)  # document every event of every stream
 
 
 @app.get("/jobs/{job_id}")

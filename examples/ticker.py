@@ -25,6 +25,7 @@ from typing import Annotated
 from fastapi import FastAPI, Query
 from pydantic import BaseModel
 
+import typedsse.openapi
 from typedsse import BaseEvent, sse
 from typedsse import operators as ops
 
@@ -70,6 +71,7 @@ def symbol_of(event: PriceChanged) -> str:
 
 
 app = FastAPI(title="typedsse ticker example")
+typedsse.openapi.install(app)  # document every event of every stream
 
 
 @app.get("/prices")

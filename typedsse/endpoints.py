@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import sys
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -73,6 +72,7 @@ class StreamEndpoint:
         resumable: Whether the endpoint takes a `LastEventId` parameter.
         ping: Seconds of silence before a keep-alive comment, or `None`.
         retry: The reconnection delay sent at the start, in milliseconds, or `None`.
+        status_code: The status a successful stream is sent with.
     """
 
     name: str
@@ -82,6 +82,7 @@ class StreamEndpoint:
     resumable: bool
     ping: float | None
     retry: int | None
+    status_code: int = 200
 
     @property
     def events(self) -> EventCatalog:
@@ -149,7 +150,10 @@ def sse(
             raise EndpointDefinitionError(f"{where}: decorate a plain function, once")
         # Annotations may name locals of the defining scope (`Depends(local_dependency)` under
         # `from __future__ import annotations`): that scope is the frame applying this decorator.
-        hints = _type_hints(func, where, sys._getframe(1).f_locals)
+        caller = inspect.currentframe()
+        scope = caller.f_back.f_locals if caller is not None and caller.f_back is not None else {}
+        del caller  # a frame kept alive would keep every local of the defining scope alive
+        hints = _type_hints(func, where, scope)
         kind, union = stream_annotation(hints.get("return"), where=where)
         _check_function_kind(func, kind, where)
         catalog = EventCatalog.of(union, where=where)
@@ -164,6 +168,7 @@ def sse(
             resumable=any(_is_last_event_id(p.annotation) for p in signature.parameters.values()),
             ping=ping,
             retry=retry,
+            status_code=status_code,
         )
         accepted = spec.events
         returns_awaitable = inspect.iscoroutinefunction(func)

@@ -1,0 +1,882 @@
+"""The OpenAPI plugin: every event documented, FastAPI's naming kept, valid 3.1 and 3.2 documents."""
+
+from __future__ import annotations
+
+import importlib
+import inspect
+import json
+import re
+import sys
+import types
+from collections.abc import AsyncIterator, Iterator
+from decimal import Decimal
+from pathlib import Path
+from typing import Annotated, Any
+
+import pytest
+from fastapi import APIRouter, Depends, FastAPI, Header
+from fastapi.routing import iter_route_contexts
+from fastapi.sse import EventSourceResponse
+from fastapi.testclient import TestClient
+from openapi_spec_validator import OpenAPIV31SpecValidator, OpenAPIV32SpecValidator
+from openapi_spec_validator import validate as validate_spec
+from pydantic import BaseModel, Field, create_model
+
+from typedsse import BaseEvent, EndpointDefinitionError, ErrorPayload, LastEventId, StreamError, sse, stream_endpoint
+from typedsse.cli import main
+from typedsse.openapi import EXTENSION, document, install
+
+ROOT = Path(__file__).parent.parent
+DOCS = ROOT / "docs"
+EXAMPLES = sorted(path.stem for path in (ROOT / "examples").glob("*.py") if not path.name.startswith("_"))
+JSON_DATA = {"type": "string", "contentMediaType": "application/json"}
+ID_AND_RETRY = {"id": {"type": "string"}, "retry": {"type": "integer", "minimum": 0}}
+
+
+def validate(openapi: dict[str, Any]) -> None:
+    """Validate a document with the validator of its own version (3.1 or 3.2), never a fallback."""
+    validators = {"3.1.0": OpenAPIV31SpecValidator, "3.2.0": OpenAPIV32SpecValidator}
+    validate_spec(openapi, cls=validators[openapi["openapi"]])
+
+
+class Reading(BaseModel):
+    celsius: float
+    sensor_id: str = Field(alias="sensorId")
+
+
+class Measured(BaseEvent[Reading]):
+    """A sensor reported a value."""
+
+
+class Note(BaseEvent[str]): ...
+
+
+class Line(BaseEvent[str], encoding="text"): ...
+
+
+class Finished(BaseEvent[None]): ...
+
+
+class Batch(BaseEvent[list[Annotated[int, Field(ge=0)]]]): ...
+
+
+class Broken(BaseEvent[str], name="app.broken"):
+    """The stream broke."""
+
+
+def ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def event_component(cls: type[BaseEvent[Any]], data: dict[str, Any], *, title: str | None = None) -> dict[str, Any]:
+    """The documented component of an event class, descriptions taken from its docstring as Pydantic does."""
+    component: dict[str, Any] = {"title": title or cls.__name__}
+    if cls.__doc__:
+        component["description"] = inspect.cleandoc(cls.__doc__)
+    component["type"] = "object"
+    component["properties"] = {"event": {"type": "string", "const": cls.event_name}, "data": data, **ID_AND_RETRY}
+    component["required"] = ["event", "data"]
+    return component
+
+
+def stream_content(document_: dict[str, Any], path: str, method: str = "get", status: str = "200") -> dict[str, Any]:
+    content: dict[str, Any] = document_["paths"][path][method]["responses"][status]["content"]
+    assert list(content) == ["text/event-stream"]
+    media: dict[str, Any] = content["text/event-stream"]
+    return media
+
+
+def item_schema(media: dict[str, Any]) -> dict[str, Any]:
+    (key,) = (key for key in media if key in {"schema", "itemSchema"})
+    schema: dict[str, Any] = media[key]
+    return schema
+
+
+def union(*names: tuple[str, str]) -> dict[str, Any]:
+    """The item schema of a stream whose events are `(event name, component name)` pairs."""
+    return {
+        "oneOf": [ref(component) for _, component in names],
+        "discriminator": {
+            "propertyName": "event",
+            "mapping": {event: f"#/components/schemas/{component}" for event, component in names},
+        },
+    }
+
+
+def extension(
+    *events: tuple[str, str, str],
+    errors: tuple[str, ...] = ("typedsse.error",),
+    resumable: bool = False,
+    retry: int | None = None,
+    ping: float | None = 15.0,
+) -> dict[str, Any]:
+    """The `x-typedsse` object for `(event name, component name, encoding)` triples."""
+    return {
+        "events": {
+            name: {"schema": f"#/components/schemas/{component}", "encoding": enc} for name, component, enc in events
+        },
+        "errorEvents": list(errors),
+        "resumable": resumable,
+        "retry": retry,
+        "ping": ping,
+    }
+
+
+def new_app(*, openapi_version: str = "3.1.0", **kwargs: Any) -> FastAPI:
+    app = FastAPI(**kwargs)
+    app.openapi_version = openapi_version  # FastAPI's constructor has no such argument
+    return app
+
+
+def sensor_app(**kwargs: Any) -> FastAPI:
+    app = new_app(**kwargs)
+
+    @app.get("/readings")
+    @sse()
+    async def readings() -> AsyncIterator[Measured | Note | Line | Finished | Batch]:
+        yield Finished(data=None)
+
+    return app
+
+
+def example_app(name: str) -> FastAPI:
+    app = importlib.import_module(f"examples.{name}").app
+    assert isinstance(app, FastAPI)
+    return app
+
+
+def example_apps() -> list[Any]:
+    """Every `examples/*.py` module that defines an `app`, so new examples are covered automatically."""
+    return [
+        pytest.param(name, id=name)
+        for name in EXAMPLES
+        if isinstance(getattr(importlib.import_module(f"examples.{name}"), "app", None), FastAPI)
+    ]
+
+
+# --- what a stream's documentation says --------------------------------------------------------
+
+
+def test_document_describes_each_event_under_schema_in_3_1() -> None:
+    result = document(sensor_app())
+
+    assert result["openapi"] == "3.1.0"
+    media = stream_content(result, "/readings")
+    assert media == {
+        "schema": union(
+            ("measured", "Measured"),
+            ("note", "Note"),
+            ("line", "Line"),
+            ("finished", "Finished"),
+            ("batch", "Batch"),
+            ("typedsse.error", "StreamError"),
+        ),
+        EXTENSION: extension(
+            ("measured", "Measured", "json"),
+            ("note", "Note", "json"),
+            ("line", "Line", "text"),
+            ("finished", "Finished", "json"),
+            ("batch", "Batch", "json"),
+            ("typedsse.error", "StreamError", "json"),
+        ),
+    }
+
+
+def test_document_describes_each_event_under_item_schema_in_3_2() -> None:
+    in_3_1 = document(sensor_app())
+    in_3_2 = document(sensor_app(openapi_version="3.2.0"))
+
+    assert in_3_2["openapi"] == "3.2.0"
+    assert stream_content(in_3_2, "/readings") == {
+        "itemSchema": stream_content(in_3_1, "/readings")["schema"],
+        EXTENSION: stream_content(in_3_1, "/readings")[EXTENSION],
+    }
+    assert in_3_2["components"] == in_3_1["components"]
+
+
+def test_document_event_components_describe_the_wire_form_of_each_payload() -> None:
+    schemas = document(sensor_app())["components"]["schemas"]
+
+    assert schemas["Measured"] == event_component(Measured, {**JSON_DATA, "contentSchema": ref("Reading")})
+    assert schemas["Note"] == event_component(Note, {**JSON_DATA, "contentSchema": {"type": "string"}})
+    assert schemas["Line"] == event_component(Line, {"type": "string"})
+    assert schemas["Finished"] == event_component(
+        Finished, {"type": "string", "const": "null", **JSON_DATA, "contentSchema": {"type": "null"}}
+    )
+    assert schemas["Batch"] == event_component(
+        Batch, {**JSON_DATA, "contentSchema": {"type": "array", "items": {"type": "integer", "minimum": 0}}}
+    )
+    assert schemas["StreamError"] == event_component(StreamError, {**JSON_DATA, "contentSchema": ref("ErrorPayload")})
+
+
+def test_document_payload_schemas_are_fastapi_response_schemas() -> None:
+    # A payload is documented exactly as FastAPI documents the same model as a response (by alias).
+    plain = FastAPI()
+
+    @plain.get("/reading")
+    def reading() -> Reading:
+        return Reading(celsius=1, sensorId="a")
+
+    @plain.get("/error")
+    def error() -> ErrorPayload:
+        return ErrorPayload(message="m", code="c")
+
+    expected = plain.openapi()["components"]["schemas"]
+    schemas = document(sensor_app())["components"]["schemas"]
+
+    assert schemas["Reading"] == expected["Reading"]
+    assert schemas["Reading"]["required"] == ["celsius", "sensorId"]
+    assert schemas["ErrorPayload"] == expected["ErrorPayload"]
+
+
+def test_document_names_same_named_models_of_different_modules_as_fastapi_does() -> None:
+    first = create_model("Item", __module__="shop.first", x=(int, ...))
+    second = create_model("Item", __module__="shop.second", y=(str, ...))
+
+    class FirstItem(BaseEvent[first]): ...
+
+    class SecondItem(BaseEvent[second]): ...
+
+    plain = FastAPI()
+
+    @plain.get("/first", response_model=first)
+    def get_first() -> Any: ...
+
+    @plain.get("/second", response_model=second)
+    def get_second() -> Any: ...
+
+    app = FastAPI()
+
+    @app.get("/items")
+    @sse()
+    async def items() -> AsyncIterator[FirstItem | SecondItem]:
+        yield FirstItem(data=first(x=1))
+
+    fastapi_names = set(plain.openapi()["components"]["schemas"])
+    schemas = document(app)["components"]["schemas"]
+
+    assert fastapi_names == {"shop__first__Item", "shop__second__Item"}
+    assert fastapi_names <= set(schemas)
+    assert schemas["FirstItem"]["properties"]["data"]["contentSchema"] == ref("shop__first__Item")
+    assert schemas["SecondItem"]["properties"]["data"]["contentSchema"] == ref("shop__second__Item")
+
+
+class Priced(BaseModel):
+    amount: Decimal  # read as a number or a string, written as a string: two schemas
+
+
+class PriceChanged(BaseEvent[Priced]): ...
+
+
+def priced_app(*, separate: bool) -> FastAPI:
+    app = FastAPI(separate_input_output_schemas=separate)
+
+    @app.post("/prices")
+    def set_price(price: Priced) -> None: ...
+
+    @app.get("/prices")
+    @sse()
+    async def prices() -> AsyncIterator[PriceChanged]:
+        yield PriceChanged(data=Priced(amount=Decimal(1)))
+
+    @app.get("/price")
+    def get_price() -> Priced:
+        return Priced(amount=Decimal(1))
+
+    return app
+
+
+def test_document_payloads_use_fastapi_output_schemas() -> None:
+    app = priced_app(separate=True)
+    fastapi_document = FastAPI.openapi(app)
+    result = document(app)
+    schemas = result["components"]["schemas"]
+
+    assert result["paths"]["/prices"]["post"]["requestBody"]["content"]["application/json"]["schema"] == ref(
+        "Priced-Input"
+    )
+    assert fastapi_document["paths"]["/price"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == (
+        ref("Priced-Output")
+    )
+    assert schemas["PriceChanged"]["properties"]["data"]["contentSchema"] == ref("Priced-Output")
+    assert schemas["Priced-Output"]["properties"]["amount"]["type"] == "string"
+
+
+def test_document_payloads_share_one_schema_without_separate_input_output_schemas() -> None:
+    app = priced_app(separate=False)
+    fastapi_document = FastAPI.openapi(app)
+    schemas = document(app)["components"]["schemas"]
+
+    assert fastapi_document["paths"]["/price"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == (
+        ref("Priced")
+    )
+    assert schemas["PriceChanged"]["properties"]["data"]["contentSchema"] == ref("Priced")
+    assert schemas["Priced"] == fastapi_document["components"]["schemas"]["Priced"]
+    assert not {"Priced-Input", "Priced-Output"} & set(schemas)
+
+
+def test_document_lists_the_on_error_event_instead_of_the_built_in_one() -> None:
+    def broken(exc: Exception) -> Broken:
+        return Broken(data="sorry")
+
+    app = FastAPI()
+
+    @app.get("/notes")
+    @sse(on_error=broken, retry=2000, ping=None)
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    result = document(app)
+    media = stream_content(result, "/notes")
+
+    assert media["schema"] == union(("note", "Note"), ("app.broken", "Broken"))
+    assert media[EXTENSION] == extension(
+        ("note", "Note", "json"), ("app.broken", "Broken", "json"), errors=("app.broken",), retry=2000, ping=None
+    )
+    assert "StreamError" not in result["components"]["schemas"]
+    assert result["paths"]["/notes"]["get"]["responses"]["200"]["description"] == (
+        "A stream of server-sent events: `note`. A stream that fails after it started ends with `app.broken`. "
+        "The stream starts by setting the client's reconnection delay to 2000 ms."
+    )
+
+
+def test_document_describes_resumable_streams_and_their_last_event_id_header() -> None:
+    app = FastAPI()
+
+    @app.get("/notes")
+    @sse()
+    async def notes(last_event_id: LastEventId = None) -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    operation = document(app)["paths"]["/notes"]["get"]
+
+    assert [(p["in"], p["name"], p["required"]) for p in operation["parameters"]] == [
+        ("query", "lastEventId", False),
+        ("header", "Last-Event-ID", False),
+    ]
+    assert operation["responses"]["200"]["content"]["text/event-stream"][EXTENSION]["resumable"] is True
+    assert operation["responses"]["200"]["description"] == (
+        "A stream of server-sent events: `note`. A stream that fails after it started ends with `typedsse.error`. "
+        "A reconnecting client sends the last id it received as `Last-Event-ID`; the stream resumes after it."
+    )
+
+
+def test_document_keeps_a_custom_response_description() -> None:
+    app = FastAPI()
+
+    @app.get("/notes", response_description="Notes, as they are written.")
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    assert document(app)["paths"]["/notes"]["get"]["responses"]["200"]["description"] == "Notes, as they are written."
+
+
+# --- living with the rest of the app -----------------------------------------------------------
+
+
+class Order(BaseModel):
+    item: str
+    quantity: int = 1
+
+
+def shop_app() -> FastAPI:
+    app = FastAPI()
+    router = APIRouter(prefix="/v1", tags=["streams"])
+
+    def tenant(x_tenant: Annotated[str, Header()]) -> str:
+        return x_tenant
+
+    @app.get("/orders/{order_id}")
+    def get_order(order_id: int) -> Order:
+        return Order(item="tea")
+
+    @router.post("/orders/{order_id}/watch")
+    @sse()
+    async def watch(order_id: int, order: Order, who: Annotated[str, Depends(tenant)]) -> AsyncIterator[Note]:
+        yield Note(data=who)
+
+    @router.get("/hidden", include_in_schema=False)
+    @sse()
+    async def hidden() -> AsyncIterator[Measured]:
+        yield Measured(data=Reading(celsius=1, sensorId="a"))
+
+    app.include_router(router)
+    return app
+
+
+def test_document_leaves_other_routes_as_fastapi_documents_them() -> None:
+    app = shop_app()
+    fastapi_document = FastAPI.openapi(app)
+
+    result = document(app)
+
+    assert result["paths"]["/orders/{order_id}"] == fastapi_document["paths"]["/orders/{order_id}"]
+    assert result["components"]["schemas"]["Order"] == fastapi_document["components"]["schemas"]["Order"]
+    assert "webhooks" not in result
+
+
+def test_document_keeps_prefixes_tags_parameters_and_bodies() -> None:
+    fastapi_document = FastAPI.openapi(shop_app())
+    operation = document(shop_app())["paths"]["/v1/orders/{order_id}/watch"]["post"]
+    fastapi_operation = fastapi_document["paths"]["/v1/orders/{order_id}/watch"]["post"]
+
+    assert operation["tags"] == ["streams"]
+    assert operation["parameters"] == fastapi_operation["parameters"]
+    assert [(p["in"], p["name"]) for p in operation["parameters"]] == [("path", "order_id"), ("header", "x-tenant")]
+    assert (
+        operation["requestBody"]
+        == fastapi_operation["requestBody"]
+        == {
+            "content": {"application/json": {"schema": ref("Order")}},
+            "required": True,
+        }
+    )
+    assert list(operation["responses"]) == ["200", "422"]
+    assert operation["responses"]["422"] == fastapi_operation["responses"]["422"]
+    assert item_schema(stream_content({"paths": {"p": {"post": operation}}}, "p", "post")) == union(
+        ("note", "Note"), ("typedsse.error", "StreamError")
+    )
+
+
+class Subscription(BaseModel):
+    url: str
+
+
+def test_document_keeps_the_apps_webhooks() -> None:
+    app = sensor_app()
+
+    @app.webhooks.post("new-subscription")
+    def new_subscription(body: Subscription) -> None: ...
+
+    result = document(app)
+
+    assert result["webhooks"] == FastAPI.openapi(app)["webhooks"]
+    assert list(result["webhooks"]) == ["new-subscription"]
+
+
+def test_document_shows_the_status_the_stream_is_sent_with() -> None:
+    # A route's `status_code` does not apply to the response `@sse` returns: the stream is a 200.
+    app = FastAPI()
+
+    @app.get("/notes", status_code=201, responses={201: {"description": "Notes."}})
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    with TestClient(app) as client:
+        assert client.get("/notes").status_code == 200
+    responses = document(app)["paths"]["/notes"]["get"]["responses"]
+
+    assert list(responses) == ["200"]
+    assert responses["200"]["description"] == "Notes."
+    assert "text/event-stream" in responses["200"]["content"]
+
+
+def test_document_covers_every_method_of_a_multi_method_route() -> None:
+    app = FastAPI()
+
+    @app.api_route("/both", methods=["GET", "POST"])
+    @sse()
+    async def both() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    with pytest.warns(UserWarning, match=r"^Duplicate Operation ID both_both_"):  # FastAPI's, for any such route
+        path_item = document(app)["paths"]["/both"]
+
+    assert sorted(path_item) == ["get", "post"]
+    for method in ("get", "post"):
+        assert item_schema(stream_content({"paths": {"/": path_item}}, "/", method)) == union(
+            ("note", "Note"), ("typedsse.error", "StreamError")
+        )
+
+
+def test_document_leaves_out_routes_excluded_from_the_schema() -> None:
+    result = document(shop_app())
+
+    assert "/v1/hidden" not in result["paths"]
+    assert not {"Measured", "Reading"} & set(result["components"]["schemas"])
+
+
+def native_app(**kwargs: Any) -> FastAPI:
+    app = new_app(**kwargs)
+
+    @app.get("/native", response_class=EventSourceResponse)
+    async def native() -> AsyncIterator[Order]:
+        yield Order(item="tea")
+
+    @app.get("/lines")
+    async def lines() -> AsyncIterator[Order]:
+        yield Order(item="tea")
+
+    @app.get("/typed")
+    @sse()
+    async def typed() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    return app
+
+
+def test_fastapi_native_streams_make_an_invalid_3_1_document_on_their_own() -> None:
+    fastapi_document = FastAPI.openapi(native_app())
+
+    assert (
+        "itemSchema" in fastapi_document["paths"]["/native"]["get"]["responses"]["200"]["content"]["text/event-stream"]
+    )
+    with pytest.raises(Exception, match="'itemSchema' was unexpected"):
+        validate(fastapi_document)
+
+
+def test_document_moves_fastapi_native_item_schemas_to_schema_in_3_1() -> None:
+    fastapi_document = FastAPI.openapi(native_app())
+    result = document(native_app())
+
+    for path, media_type in (("/native", "text/event-stream"), ("/lines", "application/jsonl")):
+        fastapi_media = fastapi_document["paths"][path]["get"]["responses"]["200"]["content"][media_type]
+        assert result["paths"][path]["get"]["responses"]["200"]["content"][media_type] == {
+            "schema": fastapi_media["itemSchema"]
+        }
+    validate(result)
+
+
+def test_document_keeps_fastapi_native_item_schemas_in_3_2() -> None:
+    fastapi_document = FastAPI.openapi(native_app(openapi_version="3.2.0"))
+    result = document(native_app(openapi_version="3.2.0"))
+
+    assert result["paths"]["/native"] == fastapi_document["paths"]["/native"]
+    assert result["paths"]["/lines"] == fastapi_document["paths"]["/lines"]
+    validate(result)
+
+
+def test_document_rejects_sse_above_the_route_decorator() -> None:
+    app = FastAPI()
+
+    @sse()
+    @app.get("/notes")
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    message = (
+        "GET /notes: FastAPI serves "
+        "'test_document_rejects_sse_above_the_route_decorator.<locals>.notes' without @sse, so its events "
+        "are neither typed nor documented; @sse must be below the route decorator:\n\n"
+        '    @app.get("/notes")\n    @sse()\n    async def notes(...) -> ...: ...'
+    )
+    with pytest.raises(EndpointDefinitionError, match=f"^{re.escape(message)}$"):
+        document(app)
+
+
+def test_document_accepts_plain_generators_of_models() -> None:
+    # A FastAPI JSON Lines route of ordinary models is not mistaken for a misplaced @sse.
+    result = document(native_app())
+
+    assert "/lines" in result["paths"]
+
+
+@pytest.mark.parametrize("version", ["3.0", "3.3", "4"])
+def test_document_rejects_an_unknown_version(version: Any) -> None:
+    with pytest.raises(ValueError, match=rf"^unsupported OpenAPI version '{version}'; use '3.1' or '3.2'$"):
+        document(sensor_app(), version=version)
+
+
+@pytest.mark.parametrize(("version", "openapi", "key"), [("3.1", "3.1.0", "schema"), ("3.2", "3.2.0", "itemSchema")])
+def test_document_version_overrides_the_apps_own(version: Any, openapi: str, key: str) -> None:
+    for app_version in ("3.1.0", "3.2.0"):
+        result = document(sensor_app(openapi_version=app_version), version=version)
+        assert result["openapi"] == openapi
+        assert key in stream_content(result, "/readings")
+
+
+# --- install -----------------------------------------------------------------------------------
+
+
+def test_install_makes_app_openapi_document_the_events() -> None:
+    app = sensor_app()
+    install(app)
+
+    assert app.openapi() == document(app)
+    assert app.openapi() is app.openapi()  # built once, then cached like FastAPI's own
+
+
+def test_install_is_idempotent() -> None:
+    app = sensor_app()
+    install(app)
+    openapi = app.openapi
+    built = app.openapi()
+
+    install(app)
+
+    assert app.openapi is openapi
+    assert app.openapi() is built
+
+
+def test_install_before_the_routes_documents_routes_added_later() -> None:
+    app = FastAPI()
+    install(app)
+    assert app.openapi()["paths"] == {}
+
+    @app.get("/notes")
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    assert item_schema(stream_content(app.openapi(), "/notes")) == union(
+        ("note", "Note"), ("typedsse.error", "StreamError")
+    )
+
+
+def test_install_documents_routers_included_after_the_first_document() -> None:
+    app = FastAPI()
+    install(app)
+    assert app.openapi()["paths"] == {}
+    router = APIRouter(prefix="/v1")
+
+    @router.get("/notes")
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    app.include_router(router)
+
+    assert item_schema(stream_content(app.openapi(), "/v1/notes")) == union(
+        ("note", "Note"), ("typedsse.error", "StreamError")
+    )
+
+
+def test_install_replaces_a_document_built_before_it() -> None:
+    app = sensor_app()
+    before = app.openapi()
+    assert "text/event-stream" not in before["paths"]["/readings"]["get"]["responses"]["200"]["content"]
+
+    install(app)
+
+    assert "text/event-stream" in app.openapi()["paths"]["/readings"]["get"]["responses"]["200"]["content"]
+
+
+def test_install_rebuilds_when_the_cached_document_is_cleared() -> None:
+    app = sensor_app()
+    install(app)
+    first = app.openapi()
+
+    app.openapi_schema = None
+
+    assert app.openapi() is not first
+    assert app.openapi() == first
+
+
+def test_install_serves_the_document_at_openapi_json() -> None:
+    app = sensor_app()
+    install(app)
+
+    with TestClient(app) as client:
+        served = client.get("/openapi.json").json()
+
+    assert served == json.loads(json.dumps(document(app)))
+
+
+def test_install_works_on_a_mounted_sub_application() -> None:
+    parent = FastAPI()
+    child = sensor_app()
+    install(child)
+    parent.mount("/sensors", child)
+
+    with TestClient(parent) as client:
+        served = client.get("/sensors/openapi.json").json()
+
+    assert served["servers"] == [{"url": "/sensors"}]
+    assert stream_content(served, "/readings")[EXTENSION]["events"]["measured"] == {
+        "schema": "#/components/schemas/Measured",
+        "encoding": "json",
+    }
+
+
+def test_install_raises_for_a_misplaced_sse_when_the_document_is_built() -> None:
+    app = FastAPI()
+    install(app)  # nothing to check yet: the route does not exist
+
+    @sse()
+    @app.get("/notes")
+    def notes() -> Iterator[Note]:
+        yield Note(data="hi")
+
+    with pytest.raises(
+        EndpointDefinitionError, match=r"(?s)^GET /notes: FastAPI serves .* def notes\(\.\.\.\) -> \.\.\.: \.\.\.$"
+    ):
+        app.openapi()
+
+
+# --- validity ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("version", ["3.1", "3.2"])
+@pytest.mark.parametrize(
+    "make_app",
+    [sensor_app, shop_app, native_app, lambda: priced_app(separate=True)],
+    ids=["payload-kinds", "routers", "native-streams", "input-output"],
+)
+def test_document_is_valid_openapi(make_app: Any, version: Any) -> None:
+    validate(document(make_app(), version=version))
+
+
+@pytest.mark.parametrize("version", ["3.1", "3.2"])
+@pytest.mark.parametrize("name", example_apps())
+def test_example_document_is_valid_openapi(name: str, version: Any) -> None:
+    result = document(example_app(name), version=version)
+
+    assert result["openapi"] == f"{version}.0"
+    validate(result)
+
+
+@pytest.mark.parametrize("name", example_apps())
+def test_example_document_describes_every_event_of_every_stream(name: str) -> None:
+    app = example_app(name)
+    install(app)
+    result = app.openapi()
+    schemas = result["components"]["schemas"]
+
+    streams = 0
+    for route in iter_route_contexts(app.routes):
+        spec = stream_endpoint(route.endpoint) if route.endpoint is not None else None
+        if spec is None or not route.include_in_schema:
+            continue
+        for method in route.methods or ():
+            streams += 1
+            media = stream_content(result, str(route.path_format), method.lower())
+            assert list(media[EXTENSION]["events"]) == list(spec.events.names)
+            assert media[EXTENSION]["errorEvents"] == [cls.event_name for cls in spec.error_events]
+            for branch, cls in zip(media["schema"]["oneOf"], spec.events.events, strict=True):
+                component = schemas[branch["$ref"].removeprefix("#/components/schemas/")]
+                assert component["properties"]["event"] == {"type": "string", "const": cls.event_name}
+    assert streams > 0
+
+
+def test_echo_example_documents_its_event_union() -> None:
+    echo = importlib.import_module("examples.echo")
+    result = document(echo.app)
+    schemas = result["components"]["schemas"]
+
+    assert stream_content(result, "/echo") == {
+        "schema": union(("echo", "Echo"), ("reverse_echo", "ReverseEcho"), ("typedsse.error", "StreamError")),
+        EXTENSION: extension(
+            ("echo", "Echo", "json"),
+            ("reverse_echo", "ReverseEcho", "json"),
+            ("typedsse.error", "StreamError", "json"),
+            resumable=True,
+            retry=500,
+        ),
+    }
+    payload = {**JSON_DATA, "contentSchema": ref("EchoPayload")}
+    assert schemas["Echo"] == event_component(echo.Echo, payload)
+    assert schemas["ReverseEcho"] == event_component(echo.ReverseEcho, payload)
+    assert schemas["EchoPayload"]["required"] == ["message", "created_at"]
+
+
+def test_chat_example_documents_its_event_union() -> None:
+    chat = importlib.import_module("examples.chat")
+    result = document(chat.app)
+    schemas = result["components"]["schemas"]
+
+    assert stream_content(result, "/chat", "post") == {
+        "schema": union(
+            ("token", "Token"), ("message", "Message"), ("done", "Done"), ("typedsse.error", "StreamError")
+        ),
+        EXTENSION: extension(
+            ("token", "Token", "json"),
+            ("message", "Message", "json"),
+            ("done", "Done", "json"),
+            ("typedsse.error", "StreamError", "json"),
+        ),
+    }
+    assert schemas["Token"] == event_component(chat.Token, {**JSON_DATA, "contentSchema": {"type": "string"}})
+    assert schemas["Message"] == event_component(chat.Message, {**JSON_DATA, "contentSchema": ref("ChatMessage")})
+    assert schemas["Done"] == event_component(
+        chat.Done, {"type": "string", "const": "null", **JSON_DATA, "contentSchema": {"type": "null"}}
+    )
+    # One model as request body (inside ChatRequest) and as payload: one schema, as FastAPI would.
+    assert result["components"]["schemas"]["ChatRequest"]["properties"]["messages"]["items"] == ref("ChatMessage")
+
+
+@pytest.mark.parametrize("path", ["/jobs/{job_id}", "/jobs/{job_id}/blocking"])
+def test_progress_example_documents_its_event_union(path: str) -> None:
+    progress = importlib.import_module("examples.progress")
+    result = document(progress.app)
+    schemas = result["components"]["schemas"]
+
+    assert stream_content(result, path) == {
+        "schema": union(
+            ("job.progress", "Progress"),
+            ("job.result", "Result"),
+            ("job.failed", "Failed"),
+            ("typedsse.error", "StreamError"),
+        ),
+        EXTENSION: extension(
+            ("job.progress", "Progress", "json"),
+            ("job.result", "Result", "json"),
+            ("job.failed", "Failed", "json"),
+            ("typedsse.error", "StreamError", "json"),
+        ),
+    }
+    assert schemas["Progress"] == event_component(progress.Progress, {**JSON_DATA, "contentSchema": ref("JobStatus")})
+    assert schemas["Result"] == event_component(progress.Result, {**JSON_DATA, "contentSchema": ref("JobResult")})
+    assert schemas["Failed"] == event_component(progress.Failed, {**JSON_DATA, "contentSchema": ref("JobFailure")})
+
+
+# --- the docs page ------------------------------------------------------------------------------
+
+
+def docs_json_block(title: str) -> Any:
+    text = (DOCS / "openapi.md").read_text(encoding="utf-8")
+    match = re.search(rf'^```json title="{re.escape(title)}"\n(?P<body>.*?)^```$', text, re.MULTILINE | re.DOTALL)
+    assert match is not None, f"docs/openapi.md has no json block titled {title!r}"
+    return json.loads(match["body"])
+
+
+def test_docs_show_the_echo_examples_generated_fragment() -> None:
+    result = document(importlib.import_module("examples.echo").app)
+
+    assert (
+        docs_json_block("GET /echo: responses.200.content")
+        == result["paths"]["/echo"]["get"]["responses"]["200"]["content"]
+    )
+    assert docs_json_block("components.schemas.Echo") == result["components"]["schemas"]["Echo"]
+
+
+# --- the command line ---------------------------------------------------------------------------
+
+
+def test_cli_openapi_prints_the_document(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["openapi", "examples.echo:app"]) == 0
+
+    assert json.loads(capsys.readouterr().out) == document(example_app("echo"))
+
+
+def test_cli_openapi_writes_the_requested_version_to_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    output = tmp_path / "openapi.json"
+
+    assert main(["openapi", "examples.chat:app", "--version", "3.2", "-o", str(output)]) == 0
+
+    assert capsys.readouterr().out == ""
+    assert json.loads(output.read_text(encoding="utf-8")) == document(example_app("chat"), version="3.2")
+
+
+def test_cli_openapi_refuses_what_is_not_a_fastapi_app(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["openapi", "typedsse.openapi:document"]) == 1
+
+    assert capsys.readouterr().err == "error: typedsse.openapi:document is a function, not a FastAPI application\n"
+
+
+def test_cli_openapi_reports_a_misplaced_sse(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    module = types.ModuleType("misplaced_app")
+    module.app = app = FastAPI()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "misplaced_app", module)
+
+    @sse()
+    @app.get("/notes")
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    assert main(["openapi", "misplaced_app:app"]) == 1
+
+    assert capsys.readouterr().err.startswith("error: GET /notes: FastAPI serves ")

@@ -1,0 +1,43 @@
+"""`typedsse openapi MODULE:APP [--version 3.1|3.2] [-o FILE]`: print or write an app's document."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fastapi import FastAPI
+
+from typedsse.cli import load_app
+from typedsse.exceptions import TypedSSEError
+from typedsse.openapi import document
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the OpenAPI document of `args.app`, with its event streams, as JSON.
+
+    Args:
+        args: `app` (`MODULE:APP`), `version` (`"3.1"`, `"3.2"` or `None` for the app's own),
+            `output` (a file path, or `None` for standard output).
+
+    Returns:
+        The exit status: 0, or 1 when the app cannot be documented.
+    """
+    app = load_app(args.app)
+    if not isinstance(app, FastAPI):
+        print(f"error: {args.app} is a {type(app).__qualname__}, not a FastAPI application", file=sys.stderr)
+        return 1
+    try:
+        result = document(app, version=args.version)
+    except TypedSSEError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8")
+    return 0

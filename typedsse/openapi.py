@@ -1,0 +1,337 @@
+"""The OpenAPI plugin: every `@sse` route's events in `app.openapi()`, valid for its version.
+
+FastAPI documents an `@sse` route as an untyped JSON response. `install(app)` makes the
+document describe what the stream really sends: one item per event, a `oneOf` with a branch
+per event class (the `event` name as a `const`, the payload as a JSON string whose
+`contentSchema` is the payload's schema), selected by a `discriminator` on `event`.
+
+Where the description goes depends on the document's version. OpenAPI 3.2 describes each
+item of a sequential media type such as `text/event-stream` with `itemSchema` ("Special
+Considerations for Server-Sent Events"); 3.1 has no such keyword, so there the item
+description goes under `schema`, which every 3.1 tool reads. FastAPI's own streaming routes
+(`EventSourceResponse`, JSON Lines) get the same treatment, so a 3.1 document stays valid.
+
+Payload models land in `components/schemas` under the names FastAPI gives them, generated in
+the same pass as every other model of the app.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+import typing
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import Any, Literal
+
+from fastapi import FastAPI
+from fastapi import routing as fastapi_routing
+from fastapi.openapi.constants import REF_PREFIX
+from fastapi.openapi.utils import get_openapi
+from fastapi.routing import APIRoute
+from starlette.routing import BaseRoute
+
+from typedsse.catalog import EventCatalog, stream_annotation
+from typedsse.endpoints import StreamEndpoint, stream_endpoint
+from typedsse.events import BaseEvent
+from typedsse.exceptions import EndpointDefinitionError
+
+__all__ = ["EXTENSION", "OpenAPIVersion", "document", "install"]
+
+OpenAPIVersion = Literal["3.1", "3.2"]
+"""An OpenAPI version `document` can emit."""
+
+EXTENSION = "x-typedsse"
+"""The vendor extension on each stream's media type object, read by generators.
+
+It holds `events` (event name to `{"schema": <ref of the event's component>, "encoding":
+"json" | "text"}`, in declaration order), `errorEvents` (the names that end a failed
+stream), `resumable` (whether the route takes `Last-Event-ID`), `retry` (the reconnection
+delay sent at the start, in milliseconds, or `null`) and `ping` (seconds of silence before
+a keep-alive comment, or `null`).
+"""
+
+_MEDIA_TYPE = "text/event-stream"
+_FULL_VERSIONS: Mapping[str, str] = {"3.1": "3.1.0", "3.2": "3.2.0"}
+_PROBE_PREFIX = "/typedsse-event-probe-"
+_INSTALLED = "__typedsse_openapi__"
+_NOT_BUILT = object()
+_DEFAULT_DESCRIPTION = "Successful Response"  # FastAPI's `response_description` default
+_NULL_DATA: Mapping[str, Any] = {
+    # `BaseEvent[None]` is written as the JSON `null`: the data line a client really receives.
+    "type": "string",
+    "const": "null",
+    "contentMediaType": "application/json",
+    "contentSchema": {"type": "null"},
+}
+
+
+def install(app: FastAPI) -> None:
+    """Make `app.openapi()` document the events of every `@sse` route.
+
+    Call it once, before or after the routes are added: the document is built when it is
+    first asked for (by `/openapi.json`, `/docs` or `app.openapi()`), and built again when
+    routes are added later. Calling it again does nothing. It replaces `app.openapi`; to
+    customise the document further, call `document(app)` from your own `app.openapi`.
+
+    Example:
+        ```python
+        app = FastAPI()
+        typedsse.openapi.install(app)
+        ```
+
+    Args:
+        app: The application; a sub-application later mounted with `app.mount` works too.
+    """
+    if getattr(app.openapi, _INSTALLED, False):
+        return
+    built_for: object = _NOT_BUILT
+
+    def openapi() -> dict[str, Any]:
+        nonlocal built_for
+        routes_version = _routes_version(app)
+        if app.openapi_schema is None or built_for != routes_version:
+            app.openapi_schema = document(app)
+            built_for = routes_version
+        return app.openapi_schema
+
+    setattr(openapi, _INSTALLED, True)
+    app.openapi_schema = None  # a document built before `install` lacks the events
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str, Any]:
+    """Build `app`'s OpenAPI document with every `@sse` route's events (uncached).
+
+    `install` serves this document as `app.openapi()`; the command line
+    `typedsse openapi MODULE:APP` prints it.
+
+    Args:
+        app: The application.
+        version: `"3.1"` or `"3.2"`; by default the app's own `openapi_version`.
+
+    Raises:
+        EndpointDefinitionError: A route was registered with `@sse` above the route
+            decorator, so FastAPI serves the undecorated function.
+        ValueError: `version` is not one of the supported versions.
+    """
+    if version is None:
+        openapi_version = app.openapi_version
+    elif version in _FULL_VERSIONS:
+        openapi_version = _FULL_VERSIONS[version]
+    else:
+        raise ValueError(f"unsupported OpenAPI version {version!r}; use '3.1' or '3.2'")
+    streams = list(_streams(app.routes))
+    event_classes = list(dict.fromkeys(cls for _, spec in streams for cls in spec.events.events))
+    probes = [_probe(cls, index) for index, cls in enumerate(event_classes)]
+    result = get_openapi(**_openapi_arguments(app, openapi_version, [*app.webhooks.routes, *probes]))
+    refs = _document_events(result, event_classes, probes)
+    item_key = "itemSchema" if _at_least(openapi_version, (3, 2)) else "schema"
+    for route, spec in streams:
+        _document_stream(result, route, spec, refs, item_key)
+    if item_key == "schema":
+        _move_item_schemas(result)
+    return result
+
+
+def _routes_version(app: FastAPI) -> object:
+    # FastAPI >= 0.16x counts route changes and rebuilds its cached document when the count
+    # moves; older versions build the document once.
+    get_version: Callable[[], object] | None = getattr(app.router, "_get_routes_version", None)
+    return None if get_version is None else get_version()
+
+
+def _at_least(openapi_version: str, minimum: tuple[int, int]) -> bool:
+    parts = openapi_version.split(".")
+    try:
+        return (int(parts[0]), int(parts[1])) >= minimum
+    except (IndexError, ValueError):
+        return False
+
+
+def _api_routes(routes: Sequence[BaseRoute]) -> Iterator[Any]:
+    """Yield every API route as FastAPI's document sees it (with router prefixes and tags)."""
+    iter_route_contexts: Callable[[Sequence[BaseRoute]], Iterable[Any]] | None = getattr(
+        fastapi_routing, "iter_route_contexts", None
+    )
+    if iter_route_contexts is None:  # FastAPI before lazily included routers
+        yield from (route for route in routes if isinstance(route, APIRoute))
+        return
+    for context in iter_route_contexts(routes):
+        if isinstance(context.original_route, APIRoute):
+            yield context
+
+
+def _streams(routes: Sequence[BaseRoute]) -> Iterator[tuple[Any, StreamEndpoint]]:
+    for route in _api_routes(routes):
+        spec = stream_endpoint(route.endpoint)
+        if spec is None:
+            _check_decorator_order(route)
+        elif route.include_in_schema:
+            yield route, spec
+
+
+def _check_decorator_order(route: Any) -> None:
+    """Fail on a route whose endpoint is an undecorated event stream (`@sse` above `@app.get`)."""
+    endpoint = route.endpoint
+    try:
+        returns = typing.get_type_hints(endpoint).get("return")
+        _, item = stream_annotation(returns, where="")
+    except (EndpointDefinitionError, AttributeError, NameError, TypeError):  # not a typed stream
+        return
+    if not any(isinstance(m, type) and issubclass(m, BaseEvent) for m in EventCatalog.members(item)):
+        return
+    name = getattr(endpoint, "__qualname__", repr(endpoint))
+    method = sorted(route.methods or {"GET"})[0]
+    define = "async def" if inspect.isasyncgenfunction(endpoint) else "def"
+    raise EndpointDefinitionError(
+        f"{method} {route.path_format}: FastAPI serves {name!r} without @sse, so its events are neither "
+        f"typed nor documented; @sse must be below the route decorator:\n\n"
+        f'    @app.{method.lower()}("{route.path_format}")\n    @sse()\n'
+        f"    {define} {getattr(endpoint, '__name__', 'endpoint')}(...) -> ...: ..."
+    )
+
+
+def _probe_endpoint() -> None:
+    """Stand-in endpoint of a probe operation; never served."""
+
+
+def _probe(event_cls: type[BaseEvent[Any]], index: int) -> APIRoute:
+    # A webhook whose response is the event class: FastAPI then generates the event's and its
+    # payload's schemas with every other model and names them all in one pass (so same-named
+    # models of different modules and separate input/output schemas are handled as FastAPI
+    # does). `_document_events` removes the probes and rewrites the event's component.
+    return APIRoute(
+        f"{_PROBE_PREFIX}{index}",
+        _probe_endpoint,
+        methods=["POST"],
+        response_model=event_cls,
+        operation_id=f"typedsse_event_probe_{index}",
+    )
+
+
+def _openapi_arguments(app: FastAPI, openapi_version: str, webhooks: list[BaseRoute]) -> dict[str, Any]:
+    arguments: dict[str, Any] = {
+        "title": app.title,
+        "version": app.version,
+        "openapi_version": openapi_version,
+        "summary": app.summary,
+        "description": app.description,
+        "terms_of_service": app.terms_of_service,
+        "contact": app.contact,
+        "license_info": app.license_info,
+        "routes": app.routes,
+        "webhooks": webhooks,
+        "tags": app.openapi_tags,
+        "servers": app.servers,
+        "separate_input_output_schemas": app.separate_input_output_schemas,
+        "external_docs": getattr(app, "openapi_external_docs", None),
+    }
+    accepted = inspect.signature(get_openapi).parameters  # the same call `FastAPI.openapi` makes
+    return {name: value for name, value in arguments.items() if name in accepted}
+
+
+def _document_events(
+    result: dict[str, Any], event_classes: Sequence[type[BaseEvent[Any]]], probes: Sequence[APIRoute]
+) -> dict[type[BaseEvent[Any]], str]:
+    """Remove the probes; turn each event class's component into its wire description."""
+    webhooks: dict[str, Any] = result.get("webhooks", {})
+    schemas: dict[str, Any] = result.get("components", {}).get("schemas", {})
+    refs: dict[type[BaseEvent[Any]], str] = {}
+    for event_cls, probe in zip(event_classes, probes, strict=True):
+        operation = webhooks.pop(probe.path_format)["post"]
+        ref: str = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        name = ref.removeprefix(REF_PREFIX)
+        schemas[name] = _event_schema(event_cls, schemas[name])
+        refs[event_cls] = ref
+    if not webhooks:
+        result.pop("webhooks", None)
+    return refs
+
+
+def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, Any]) -> dict[str, Any]:
+    """Describe one event as a parsed server-sent event: `event`, `data`, `id`, `retry`."""
+    schema: dict[str, Any] = {"title": model_schema.get("title", event_cls.__name__)}
+    if "description" in model_schema:
+        schema["description"] = model_schema["description"]
+    schema["type"] = "object"
+    schema["properties"] = {
+        "event": {"type": "string", "const": event_cls.event_name},
+        "data": _data_schema(event_cls, model_schema["properties"]["data"]),
+        "id": {"type": "string"},
+        "retry": {"type": "integer", "minimum": 0},
+    }
+    schema["required"] = ["event", "data"]
+    return schema
+
+
+def _data_schema(event_cls: type[BaseEvent[Any]], payload: Mapping[str, Any]) -> dict[str, Any]:
+    if event_cls.encoding == "text":
+        # Raw text lines; a client joins several `data:` lines with LF.
+        return {"type": "string"}
+    if event_cls.data_type() is type(None):
+        return copy.deepcopy(dict(_NULL_DATA))
+    content = {key: value for key, value in payload.items() if not (key == "title" and value == "Data")}
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": content}
+
+
+def _document_stream(
+    result: dict[str, Any], route: Any, spec: StreamEndpoint, refs: Mapping[type[BaseEvent[Any]], str], item_key: str
+) -> None:
+    events = spec.events.events
+    item = {
+        "oneOf": [{"$ref": refs[cls]} for cls in events],
+        "discriminator": {"propertyName": "event", "mapping": {cls.event_name: refs[cls] for cls in events}},
+    }
+    extension = {
+        "events": {cls.event_name: {"schema": refs[cls], "encoding": cls.encoding} for cls in events},
+        "errorEvents": [cls.event_name for cls in spec.error_events],
+        "resumable": spec.resumable,
+        "retry": spec.retry,
+        "ping": spec.ping,
+    }
+    # The stream's status is the one `@sse` sends (200 unless the endpoint records another):
+    # FastAPI applies a route's `status_code` to values it serialises, not to a returned
+    # response, yet documents the success under it.
+    status = str(spec.status_code)
+    fastapi_status = str(route.status_code or 200)
+    path_item: dict[str, Any] = result["paths"][route.path_format]
+    for method in sorted(route.methods or ()):
+        operation = path_item.get(method.lower())
+        if operation is None:
+            continue
+        responses: dict[str, Any] = operation.get("responses", {})
+        response: dict[str, Any] = responses.pop(fastapi_status, {})
+        if status != fastapi_status:
+            response.update(responses.pop(status, {}))  # what the route's `responses=` says of it
+        if response.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
+            response["description"] = _describe(spec)
+        response["content"] = {_MEDIA_TYPE: {item_key: copy.deepcopy(item), EXTENSION: copy.deepcopy(extension)}}
+        operation["responses"] = {status: response, **responses}  # the stream first, then the errors
+
+
+def _describe(spec: StreamEndpoint) -> str:
+    """Say in a sentence or two what the stream sends, for the response's description."""
+    names = ", ".join(f"`{name}`" for name in spec.catalog.names)
+    errors = " or ".join(f"`{cls.event_name}`" for cls in spec.error_events)
+    text = f"A stream of server-sent events: {names}."
+    if errors:
+        text += f" A stream that fails after it started ends with {errors}."
+    if spec.retry is not None:
+        text += f" The stream starts by setting the client's reconnection delay to {spec.retry} ms."
+    if spec.resumable:
+        text += " A reconnecting client sends the last id it received as `Last-Event-ID`; the stream resumes after it."
+    return text
+
+
+def _move_item_schemas(result: dict[str, Any]) -> None:
+    """Move FastAPI's own `itemSchema`s (native SSE, JSON Lines) to `schema`, for a 3.1 document."""
+    for section in ("paths", "webhooks"):
+        for path_item in result.get(section, {}).values():
+            for operation in path_item.values():
+                if not isinstance(operation, dict):
+                    continue
+                responses: dict[str, Any] = typing.cast(dict[str, Any], operation).get("responses", {})
+                for response in responses.values():
+                    for media in response.get("content", {}).values():
+                        if "itemSchema" in media and "schema" not in media:
+                            media["schema"] = media.pop("itemSchema")
