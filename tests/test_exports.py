@@ -25,7 +25,7 @@ def test_every_public_module_declares_its_exports() -> None:
 
 
 def test_everyday_api_is_reexported_from_the_package() -> None:
-    from typedsse import events, endpoints, exceptions, responses
+    from typedsse import endpoints, events, exceptions, responses
 
     for module in (events, endpoints, exceptions):
         for name in module.__all__:
