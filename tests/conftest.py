@@ -79,9 +79,13 @@ def _require(reason: str) -> None:
     pytest.skip(f"SKIPPED LOUDLY: {reason}; run `make test` as root to install Debian's chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def chromium() -> Iterator[Any]:
-    """A headless Debian Chromium, launched through Playwright (never a downloaded browser)."""
+    """A headless Debian Chromium, launched through Playwright (never a downloaded browser).
+
+    Module-scoped: Playwright's sync API keeps an event loop running in the main thread while
+    it is open, which would break the async tests of later modules.
+    """
     if CHROMIUM is None:
         _require("Debian's chromium is not installed")
     try:
