@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install system demo test lint typecheck pytest docs docs-serve bench clean
+.PHONY: help install system node demo test lint typecheck pytest docs docs-serve bench clean
 
 help:
 	@echo "make demo   - set up and serve the demo at http://127.0.0.1:8000"
@@ -40,7 +40,16 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pyright
 
-pytest: $(STAMP) system
+NPM_STAMP := tests/ts/node_modules/.package-lock.json
+
+# Node packages of the TypeScript tests (tsc), pinned by tests/ts/package-lock.json.
+$(NPM_STAMP): tests/ts/package.json tests/ts/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd tests/ts && npm ci --no-audit --no-fund --loglevel=error; \
+	else echo "WARNING: npm missing; the TypeScript tests will skip (and fail under CI=true)"; fi
+
+node: $(NPM_STAMP)
+
+pytest: $(STAMP) system node
 	$(BIN)/python -m pytest
 
 docs: $(STAMP)
@@ -55,4 +64,4 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) site .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) tests/ts/node_modules site .mypy_cache .ruff_cache .pytest_cache .hypothesis

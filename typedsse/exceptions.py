@@ -7,7 +7,8 @@ together::
     ├── EventDefinitionError   (TypeError)   an event class is defined wrongly
     ├── EndpointDefinitionError (TypeError)  an `@sse` endpoint is declared wrongly
     ├── EventTypeError          (TypeError)  a stream yielded something outside its event union
-    └── WireFormatError         (ValueError) a value cannot be written as a `text/event-stream` field
+    ├── WireFormatError         (ValueError) a value cannot be written as a `text/event-stream` field
+    └── typescript.DocumentError (ValueError) an OpenAPI document cannot be turned into TypeScript
 
 The subclasses also derive from the built-in exception a caller would expect (`TypeError` for
 definitions, `ValueError` for values), so generic handlers keep working.

@@ -1,0 +1,769 @@
+"""The TypeScript generator: snapshots, strict compilation, compile errors, Node and Chromium end to end."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import os
+import re
+import shutil
+import subprocess
+from collections.abc import AsyncIterator, Callable, Mapping
+from datetime import datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import pytest
+from fastapi import FastAPI, Header, Query
+from pydantic import BaseModel, ConfigDict, Field, computed_field
+from starlette.applications import Starlette
+from starlette.routing import Mount
+from starlette.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+import typedsse.openapi
+from examples import chat, echo, merged_echo, progress, ticker
+from typedsse import BaseEvent, LastEventId, sse
+from typedsse.cli import main
+from typedsse.decoding import Decoder
+from typedsse.typescript import DocumentError, generate
+
+ROOT = Path(__file__).parent.parent
+TS = ROOT / "tests" / "ts"
+SNAPSHOTS = ROOT / "tests" / "snapshots" / "typescript"
+TSC = TS / "node_modules" / "typescript" / "bin" / "tsc"
+TSC7 = TS / "node_modules" / "typescript7" / "bin" / "tsc"
+NODE = shutil.which("node")
+IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
+UPDATE = os.environ.get("TYPEDSSE_UPDATE_SNAPSHOTS") == "1"
+TIMEOUT = 50  # seconds for one compiler or Node run, within the 60 s per test
+
+EXAMPLES: dict[str, FastAPI] = {
+    "chat": chat.app,
+    "echo": echo.app,
+    "merged_echo": merged_echo.app,
+    "progress": progress.app,
+    "ticker": ticker.app,
+}
+
+
+# The features app: every kind of schema the generator translates, and the runtime's edge cases.
+
+
+class Node(BaseModel):
+    """A tree: each node holds its children (a recursive model)."""
+
+    name: str
+    children: list[Node] = []
+
+
+class Cat(BaseModel):
+    kind: Literal["cat"]
+    lives: int = Field(ge=0, le=9)
+
+
+class Dog(BaseModel):
+    kind: Literal["dog"]
+    good: bool = True
+
+
+class Color(StrEnum):
+    RED = "red"
+    GREEN = "green"
+
+
+class Error(BaseModel):
+    """A model named like a global the client itself uses."""
+
+    reason: str
+
+
+class Pet(BaseModel):
+    """Every kind of field: unions, tuples, dicts, enums, dates, aliases, extra keys."""
+
+    model_config = ConfigDict(extra="allow")
+
+    pet: Annotated[Cat | Dog, Field(discriminator="kind")]
+    either: int | str
+    pair: tuple[int, str]
+    many: list[float]
+    scores: dict[str, int] = {}
+    color: Color = Color.RED
+    when: datetime | None = None
+    nickname: str | None = Field(default=None, description="What the owner calls it; */ ends no comment.")
+    class_: str = Field(alias="class")
+    with_dash: str = Field(default="-", alias="with-dash")
+    problem: Error | None = None
+    tree: Node | None = None
+
+    @computed_field  # type: ignore[prop-decorator]
+    @property
+    def legs(self) -> int:
+        """Four, whatever the pet: makes the output schema differ from the input one."""
+        return 4
+
+
+class Grown(BaseEvent[Node]):
+    """The tree grew."""
+
+
+class Petted(BaseEvent[Pet], name="pet.petted"): ...
+
+
+class Line(BaseEvent[str], encoding="text"): ...
+
+
+class Ratio(BaseEvent[float]): ...
+
+
+class Nothing(BaseEvent[None]): ...
+
+
+features = FastAPI(title="typedsse TypeScript features")
+typedsse.openapi.install(features)
+
+
+@features.get("/rooms/{room}")
+@sse(retry=100)
+async def room_events(
+    room: int,
+    x_token: Annotated[str, Header()],
+    authorization: Annotated[str | None, Header()] = None,
+    tags: Annotated[list[str] | None, Query()] = None,
+    last_event_id: LastEventId = None,
+) -> AsyncIterator[Grown | Line | Ratio | Nothing]:
+    """The first response sends two events and ends; the resumed one sends two more, then fails."""
+    if last_event_id is None:
+        yield Grown(data=Node(name=f"room {room}", children=[Node(name=tag) for tag in tags or []]), id="ü-1")
+        yield Line(data=f"token {x_token}\r\n{authorization}", id="ü-2")
+        return
+    # Starlette decodes headers as Latin-1; the client sent the id's UTF-8 bytes, as EventSource does.
+    yield Ratio(data=0.5, id=f"after {last_event_id.encode('latin-1').decode()}")
+    yield Nothing(data=None)
+    raise RuntimeError("the room burned down")  # after the first event: the typed error event
+
+
+@features.post("/rooms/{room}")
+@sse()
+async def pet_room(room: int, body: Pet) -> AsyncIterator[Petted | Nothing]:
+    """Send the pet back, then nothing."""
+    yield Petted(data=body, id=str(room))
+    yield Nothing(data=None)
+
+
+# Helpers.
+
+
+def require_toolchain() -> None:
+    """Skip loudly without Node or the npm packages (`npm ci` in tests/ts); fail under CI."""
+    missing = []
+    if NODE is None:
+        missing.append("node is not installed")
+    if not TSC.is_file() or not TSC7.is_file():
+        missing.append(f"the npm packages are not installed: run `npm ci` in {TS.relative_to(ROOT)}")
+    if not missing:
+        return
+    reason = "; ".join(missing)
+    if IN_CI:
+        pytest.fail(f"{reason} (CI=true: the TypeScript tests must run)")
+    pytest.skip(f"SKIPPED LOUDLY: {reason}")
+
+
+def json_data(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "string", "contentMediaType": "application/json", "contentSchema": schema}
+
+
+def event_schema(name: str, data: dict[str, Any]) -> dict[str, Any]:
+    return {"type": "object", "properties": {"event": {"const": name}, "data": data}, "required": ["event", "data"]}
+
+
+HANDWRITTEN: dict[str, Any] = {
+    # An OpenAPI 3.2 document written by hand: no x-typedsse, inline events, schemas FastAPI never makes.
+    "openapi": "3.2.0",
+    "info": {"title": "hand-written", "version": "2"},
+    "paths": {
+        "/inline": {
+            "parameters": [{"name": "since", "in": "query", "schema": {"type": ["integer", "null"]}}],
+            "get": {
+                "responses": {
+                    "200": {
+                        "content": {
+                            "text/event-stream": {
+                                "itemSchema": {
+                                    "oneOf": [
+                                        event_schema("clock.tick", json_data({"type": "integer"})),
+                                        event_schema("note", {"type": "string"}),
+                                    ]
+                                }
+                            }
+                        }
+                    }
+                }
+            },
+        },
+        "/shapes": {
+            "get": {
+                "deprecated": True,
+                "responses": {
+                    "default": {"$ref": "#/components/responses/Shapes"},
+                },
+            }
+        },
+        "/untyped": {
+            "get": {"responses": {"200": {"content": {"text/event-stream": {"itemSchema": {"type": "object"}}}}}}
+        },
+    },
+    "components": {
+        "responses": {
+            "Shapes": {
+                "description": "shapes",
+                "content": {"text/event-stream": {"itemSchema": {"$ref": "#/components/schemas/ShapeEvent"}}},
+            }
+        },
+        "schemas": {
+            "ShapeEvent": event_schema("clock.tick", json_data({"$ref": "#/components/schemas/Shape"})),
+            "Shape": {
+                "description": "Every other schema form.",
+                "allOf": [{"$ref": "#/components/schemas/Base"}, {"type": "object", "properties": {"z": {}}}],
+            },
+            "Base": {
+                "type": "object",
+                "required": ["kind", "size"],
+                "properties": {
+                    "kind": {"const": 3},
+                    "size": {"type": "number", "nullable": True, "deprecated": True},
+                    "point": {
+                        "type": "array",
+                        "prefixItems": [{"type": "number"}, {"type": "string"}],
+                        "items": {"type": "boolean"},
+                    },
+                    "flags": {
+                        "type": "object",
+                        "properties": {"on": {"type": "boolean"}},
+                        "additionalProperties": {"type": "string"},
+                    },
+                    "copy": {"$ref": "#/components/schemas/Base/properties/kind"},
+                    "never": False,
+                    "either": {"enum": ["a", 1, None, True]},
+                    "tag": {"$ref": "#/components/schemas/0day"},
+                },
+            },
+            "0day": {"type": "string"},
+        },
+    },
+}
+
+
+def document_of(app: FastAPI) -> dict[str, Any]:
+    typedsse.openapi.install(app)
+    return app.openapi()
+
+
+def generated(name: str) -> str:
+    if name == "handwritten":
+        return generate(HANDWRITTEN, source="a hand-written document")
+    if name == "features":
+        return generate(document_of(features), source="tests/test_typescript.py:features")
+    return generate(document_of(EXAMPLES[name]), source=f"examples.{name}:app")
+
+
+def run(command: list[str], *, cwd: Path, env: Mapping[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        command,
+        cwd=cwd,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT,
+        check=False,
+    )
+
+
+def tsc(folder: Path, *, compiler: Path = TSC) -> subprocess.CompletedProcess[str]:
+    assert NODE is not None
+    return run([NODE, str(compiler), "-p", str(folder / "tsconfig.json"), "--pretty", "false"], cwd=folder)
+
+
+def project(
+    folder: Path, sources: Mapping[str, str | Path], *, config: str, out_dir: str | None = None, **options: Any
+) -> Path:
+    """Write a TypeScript project: the sources, and a tsconfig extending tests/ts's `config`."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, source in sources.items():
+        text = source.read_text(encoding="utf-8") if isinstance(source, Path) else source
+        (folder / name).write_text(text, encoding="utf-8")
+    compiler_options: dict[str, Any] = {"rootDir": "."}
+    compiler_options.update({"outDir": out_dir} if out_dir else {"noEmit": True})
+    compiler_options.update(options)
+    tsconfig = {"extends": str(TS / config), "compilerOptions": compiler_options, "files": sorted(sources)}
+    (folder / "tsconfig.json").write_text(json.dumps(tsconfig, indent=2), encoding="utf-8")
+    return folder
+
+
+def all_generated() -> dict[str, str]:
+    return {f"{name}.ts": generated(name) for name in [*EXAMPLES, "features", "handwritten"]}
+
+
+class LastEventIdRecorder:
+    """ASGI middleware noting the raw `Last-Event-ID` header (or `None`) of every GET request to `path`."""
+
+    def __init__(self, app: ASGIApp, path: str) -> None:
+        self.app = app
+        self.path = path
+        self.seen: list[bytes | None] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "GET":
+            self.seen.append(dict(scope["headers"]).get(b"last-event-id"))
+        await self.app(scope, receive, send)
+
+
+@pytest.fixture
+def fast_examples(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The examples without their pauses (the servers' `retry:` delays stay)."""
+    monkeypatch.setattr(echo, "INTERVAL", 0.01)
+    monkeypatch.setattr(merged_echo, "INTERVAL", 0.01)
+    monkeypatch.setattr(progress, "STAGE_SECONDS", 0.01)
+    monkeypatch.setitem(chat.app.dependency_overrides, chat.get_model, lambda: chat.FakeModel(delay=0))
+
+
+# Generation.
+
+
+@pytest.mark.parametrize("name", [*EXAMPLES, "features", "handwritten"])
+def test_typescript_matches_snapshot(name: str) -> None:
+    text = generated(name)
+    snapshot = SNAPSHOTS / f"{name}.ts"
+    if UPDATE:
+        snapshot.parent.mkdir(parents=True, exist_ok=True)
+        snapshot.write_text(text, encoding="utf-8", newline="\n")
+    assert snapshot.is_file(), f"no snapshot {snapshot.name}: run with TYPEDSSE_UPDATE_SNAPSHOTS=1"
+    assert text == snapshot.read_text(encoding="utf-8"), "generated output changed: review, then update snapshots"
+
+
+@pytest.mark.parametrize("name", EXAMPLES)
+def test_typescript_output_is_the_same_for_openapi_3_1_and_3_2(name: str) -> None:
+    app = EXAMPLES[name]
+    first = generate(typedsse.openapi.document(app, version="3.1"))
+    second = generate(typedsse.openapi.document(app, version="3.2"))
+    assert first.replace("(OpenAPI 3.1.0)", "(OpenAPI 3.2.0)") == second
+    assert '"itemSchema"' in json.dumps(typedsse.openapi.document(app, version="3.2"))
+
+
+def test_typescript_output_is_deterministic() -> None:
+    document = document_of(features)
+    first = generate(document)
+    assert generate(copy.deepcopy(document)) == first
+    assert generate(json.loads(json.dumps(document))) == first
+
+
+def test_typescript_echo_declares_the_documented_types() -> None:
+    text = generated("echo")
+    assert text.startswith(
+        "// Generated by typedsse: event types and a typed subscribe client for the event streams of\n"
+        '// "typedsse echo example" 0.1.0 (OpenAPI 3.1.0), read from examples.echo:app.\n'
+        "// Do not edit: regenerate with `typedsse typescript`.\n"
+    )
+    assert (
+        "/** What both events carry. */\n"
+        "export interface EchoPayload {\n"
+        "  message: string;\n"
+        "  /** Format: `date-time` (an ISO 8601 date and time). */\n"
+        "  created_at: string;\n"
+        "}\n"
+    ) in text
+    assert (
+        'export interface ReverseEcho {\n  event: "reverse_echo";\n  id?: string;\n  data: EchoPayload;\n}\n'
+    ) in text
+    assert "      event: Echo | ReverseEcho | StreamError;\n" in text
+
+
+def test_typescript_escapes_names_and_translates_every_schema_kind() -> None:
+    text = generated("features")
+    # `Error` is a global the runtime uses; `Pet-Input`/`Pet-Output` are not identifiers.
+    assert "export interface Error2 {\n  reason: string;\n}" in text
+    assert "export interface Pet_Input {" in text
+    assert "export interface Pet_Output {" in text
+    assert 'export type Color = "red" | "green";' in text
+    for line in [
+        "  pet: Cat | Dog;",
+        "  either: number | string;",
+        "  pair: [number, string];",
+        "  many: number[];",
+        "  scores?: { [key: string]: number };",
+        "  color?: Color;",
+        "  when?: string | null;",
+        "  /** What the owner calls it; *\\/ ends no comment. */",
+        "  class: string;",
+        '  "with-dash"?: string;',
+        "  problem?: Error2 | null;",
+        "  tree?: Node_Input | null;",
+        "  [key: string]: unknown;",
+        "  legs: number;",
+        "  children?: Node_Output[];",
+        '  kind: "cat";',
+    ]:
+        assert f"\n{line}\n" in text, line
+    assert 'export interface Nothing {\n  event: "nothing";\n  id?: string;\n  data: null;\n}' in text
+    assert '      events: {\n        grown: "json",\n        line: "text",\n        ratio: "json",\n' in text
+
+
+def test_typescript_translates_a_hand_written_document() -> None:
+    text = generated("handwritten")
+    for declaration in [
+        # Inline events are named after the event; one name may have several types on different routes.
+        'export interface ClockTickEvent {\n  event: "clock.tick";\n  id?: string;\n  data: number;\n}',
+        'export interface ShapeEvent {\n  event: "clock.tick";\n  id?: string;\n  data: Shape;\n}',
+        'export interface NoteEvent {\n  event: "note";\n  id?: string;\n  data: string;\n}',
+        "/** Every other schema form. */\nexport type Shape = Base & { z?: unknown };",
+        "export type _0day = string;",
+        "  point?: [number, string, ...boolean[]];",
+        "  flags?: { on?: boolean; [key: string]: string | boolean | undefined };",
+        "  /** @deprecated */\n  size: number | null;",
+        '  either?: "a" | 1 | null | true;',
+        "  copy?: 3;",
+        "  never?: never;",
+        "      query: { since?: number | null };",
+        "      event: ClockTickEvent | NoteEvent;",
+        '      events: { "clock.tick": "json", note: "text" },',
+    ]:
+        assert declaration in text, declaration
+    assert "/untyped" not in text  # an event stream without typed events
+
+
+def test_typescript_reads_a_document_without_the_extension() -> None:
+    document = document_of(echo.app)
+    bare = json.loads(json.dumps(document).replace('"x-typedsse"', '"x-other"'))
+    text = generate(bare)
+    assert "      event: Echo | ReverseEcho | StreamError;\n" in text
+    assert "      terminal: [],\n      resumable: false,\n" in text  # facts only the extension gives
+
+
+@pytest.mark.parametrize(
+    ("document", "message"),
+    [
+        ({"openapi": "3.0.3", "paths": {}}, "expected an OpenAPI 3.1 or 3.2 document, got openapi='3.0.3'"),
+        ({"openapi": "3.1.0", "paths": {}}, "the OpenAPI document describes no typed event stream"),
+        (
+            {
+                "openapi": "3.1.0",
+                "paths": {
+                    "/x": {
+                        "get": {
+                            "responses": {
+                                "200": {
+                                    "content": {"text/event-stream": {"schema": {"$ref": "#/components/schemas/X"}}}
+                                }
+                            }
+                        }
+                    }
+                },
+            },
+            "the reference '#/components/schemas/X' points to nothing in the document",
+        ),
+    ],
+    ids=["openapi-3.0", "no-stream", "broken-reference"],
+)
+def test_typescript_rejects_unusable_documents(document: dict[str, Any], message: str) -> None:
+    with pytest.raises(DocumentError, match=rf"^{re.escape(message)}"):
+        generate(document)
+
+
+def test_typescript_cli_writes_the_file_from_an_app_and_from_a_saved_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["typescript", "examples.echo:app", "-o", str(tmp_path / "from_app.ts")]) == 0
+    assert (tmp_path / "from_app.ts").read_text(encoding="utf-8") == generated("echo")
+
+    saved = tmp_path / "openapi.json"
+    saved.write_text(json.dumps(document_of(echo.app)), encoding="utf-8")
+    assert main(["typescript", "--from", str(saved)]) == 0
+    printed = capsys.readouterr().out
+    assert printed == generated("echo").replace("read from examples.echo:app.", "read from openapi.json.")
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "error"),
+    [
+        (["typescript"], 2, "error: give either MODULE:APP or --from openapi.json\n"),
+        (
+            ["typescript", "examples.echo:app", "--from", "x.json"],
+            2,
+            "error: give either MODULE:APP or --from openapi.json\n",
+        ),
+        (["typescript", "--from", "missing.json"], 1, "error: [Errno 2] No such file or directory: 'missing.json'\n"),
+        (
+            ["typescript", "examples.echo:INTERVAL"],
+            1,
+            "error: examples.echo:INTERVAL is a float, not a FastAPI application\n",
+        ),
+    ],
+    ids=["nothing", "both", "missing-file", "not-an-app"],
+)
+def test_typescript_cli_reports_wrong_input(
+    argv: list[str],
+    status: int,
+    error: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(ROOT))
+    assert main(argv) == status
+    assert capsys.readouterr() == ("", error)
+
+
+# Compilation.
+
+
+@pytest.mark.parametrize(
+    ("config", "compiler"),
+    [("tsconfig.json", TSC), ("tsconfig.node.json", TSC), ("tsconfig.json", TSC7)],
+    ids=["browser", "node", "typescript-7"],
+)
+def test_typescript_every_generated_file_compiles_strictly(config: str, compiler: Path, tmp_path: Path) -> None:
+    require_toolchain()
+    sources: dict[str, str | Path] = {**all_generated(), "usage.ts": TS / "typecheck" / "usage.ts"}
+    folder = project(tmp_path, sources, config=config)
+    result = tsc(folder, compiler=compiler)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_typescript_compiles_with_plain_tsc_strict_no_emit(tmp_path: Path) -> None:
+    require_toolchain()
+    assert NODE is not None
+    (tmp_path / "events.ts").write_text(generated("echo"), encoding="utf-8")
+    result = run(
+        [NODE, str(TSC), "--strict", "--noEmit", "--target", "es2022", "--pretty", "false", "events.ts"], cwd=tmp_path
+    )
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+EXPECTED_ERRORS: dict[str, list[str]] = {
+    "listener_event.ts": [
+        "listener_event.ts(5,35): error TS2345: Argument of type '\"ecco\"' is not assignable to parameter of type "
+        '\'"typedsse.error" | "echo" | "reverse_echo"\'.',
+    ],
+    "missing_query.ts": [
+        "missing_query.ts(4,20): error TS2345: Argument of type '{}' is not assignable to parameter of type "
+        '\'SubscribeOptions<"/echo", "GET">\'.',
+        "  Property 'query' is missing in type '{}' but required in type '{ query: { message: string; count?: number; "
+        "per_connection?: number | null; lastEventId?: string | null; }; }'.",
+    ],
+    "misspelled_event.ts": [
+        "misspelled_event.ts(5,3): error TS2353: Object literal may only specify known properties, "
+        "and 'ecco' does not exist in type 'Handlers<Echo | ReverseEcho | StreamError>'.",
+    ],
+    "unknown_path.ts": [
+        "unknown_path.ts(4,11): error TS2345: Argument of type '\"/echos\"' is not assignable to parameter of type "
+        "'\"/echo\"'.",
+    ],
+    "until_event.ts": [
+        "until_event.ts(4,54): error TS2322: Type '\"finished\"' is not assignable to type "
+        '\'"message" | "done" | "token" | "typedsse.error"\'.',
+    ],
+    "wrong_body.ts": [
+        "wrong_body.ts(4,43): error TS2322: Type '\"robot\"' is not assignable to type "
+        '\'"user" | "system" | "assistant"\'.',
+    ],
+    "wrong_data_type.ts": [
+        "wrong_data_type.ts(6,11): error TS2322: Type 'string' is not assignable to type 'number'.",
+    ],
+    "wrong_field.ts": [
+        "wrong_field.ts(5,35): error TS2551: Property 'mesage' does not exist on type 'EchoPayload'. "
+        "Did you mean 'message'?",
+    ],
+}
+"""Each file of tests/ts/errors fails to compile with exactly these diagnostics (TypeScript 5.9)."""
+
+
+def test_typescript_wrong_handlers_fail_to_compile(tmp_path: Path) -> None:
+    require_toolchain()
+    fixtures = sorted((TS / "errors").glob("*.ts"))
+    assert sorted(path.name for path in fixtures) == sorted(EXPECTED_ERRORS)
+    sources: dict[str, str | Path] = {"events.ts": generated("echo"), "chat.ts": generated("chat")}
+    sources.update({path.name: path for path in fixtures})
+    result = tsc(project(tmp_path, sources, config="tsconfig.json"))
+    assert result.returncode != 0
+    assert result.stdout.splitlines() == [line for name in sorted(EXPECTED_ERRORS) for line in EXPECTED_ERRORS[name]]
+
+
+def docs_blocks() -> list[tuple[str, str]]:
+    """The TypeScript blocks of docs/typescript.md: (title, code)."""
+    page = (ROOT / "docs" / "typescript.md").read_text(encoding="utf-8")
+    pattern = r'^```ts(?: title="(?P<title>[^"]*)")?\n(?P<code>.*?)^```$'
+    return [(match["title"] or "", match["code"]) for match in re.finditer(pattern, page, re.MULTILINE | re.DOTALL)]
+
+
+def test_typescript_docs_show_the_generated_echo_types() -> None:
+    excerpts = [code for title, code in docs_blocks() if title.startswith("events.ts (excerpt")]
+    assert len(excerpts) == 2
+    text = generated("echo")
+    declarations = [part for excerpt in excerpts for part in excerpt.split("\n\n")]
+    assert len(declarations) == 4
+    for declaration in declarations:  # each as generated, though the excerpts leave some out
+        assert declaration.strip("\n") + "\n" in text
+
+
+def test_typescript_docs_examples_compile(tmp_path: Path) -> None:
+    require_toolchain()
+    blocks = [code for title, code in docs_blocks() if not title]
+    assert len(blocks) == 4
+    sources: dict[str, str | Path] = {"events.ts": generated("echo"), "chat.ts": generated("chat")}
+    sources.update({f"block{index}.ts": f"export {{}};\n{block}" for index, block in enumerate(blocks)})
+    folder = project(tmp_path, sources, config="tsconfig.node.json", lib=["es2022", "dom"])
+    result = tsc(folder)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+# Node and Chromium, against live servers.
+
+
+def parser_cases() -> list[dict[str, Any]]:
+    """Streams exercising the WHATWG parsing rules, with what typedsse.decoding makes of them."""
+    streams = {
+        "fields and comments": b": a comment\nevent: tick\nid: 1\nretry: 250\ndata: one\ndata:two\n\n",
+        "line ends CRLF, CR and LF": b"data: a\r\ndata: b\rdata: c\n\r\n",
+        "a byte order mark, then UTF-8": "\ufeffdata: h\u00e9llo \u2603 \U0001f600\n\n".encode(),
+        "invalid UTF-8 becomes U+FFFD": b"data: \xff\xfe ok\n\n",
+        "one leading space removed, no more": b"data:  two spaces\ndata:\ndata\n\n",
+        "retry with a non-digit is ignored": b"retry: 10a\ndata: x\n\nretry: -1\ndata: y\n\nretry:\n\n",
+        "an id containing NUL is ignored": b"id: ok\ndata: a\n\nid: b\x00d\ndata: b\n\n",
+        "the id persists, an empty id resets it": b"id: 5\ndata: a\n\ndata: b\n\nid\ndata: c\n\n",
+        "no data, no event": b"event: lonely\n\nid: 9\n\ndata: after\n\n",
+        "unknown fields are ignored": b"foo: bar\ndata: x\nevent\n\n",
+        "an unfinished message is dropped": b"data: done\n\ndata: never dispatched",
+        "a second BOM is data": b"\xef\xbb\xbf\xef\xbb\xbfdata: x\n\ndata: y\n\n",
+        "JSON with a lone CR in it": b'event: echo\ndata: {"message":"a\\rb"}\n\n',
+    }
+    cases = []
+    for name, stream in streams.items():
+        decoder = Decoder()
+        messages = [*decoder.feed(stream), *decoder.close()]
+        cases.append(
+            {
+                "name": name,
+                "stream": base64.b64encode(stream).decode(),
+                "messages": [
+                    {"event": m.event, "data": m.data, "id": m.id, **({} if m.retry is None else {"retry": m.retry})}
+                    for m in messages
+                ],
+                "lastEventId": decoder.last_event_id,
+                "retry": decoder.retry,
+            }
+        )
+    return cases
+
+
+@pytest.fixture(scope="module")
+def node_build(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The generated files and the Node tests, compiled to JavaScript (once for the module)."""
+    require_toolchain()
+    tmp_path = tmp_path_factory.mktemp("node")
+    sources: dict[str, str | Path] = {**all_generated()}
+    sources.update({path.name: path for path in sorted((TS / "node").glob("*.test.ts"))})
+    folder = project(tmp_path / "src", sources, config="tsconfig.node.json", out_dir=str(tmp_path / "out"))
+    result = tsc(folder)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    (tmp_path / "out" / "package.json").write_text('{"type": "module"}\n', encoding="utf-8")
+    return tmp_path / "out"
+
+
+def node_test(out: Path, pattern: str, env: Mapping[str, str]) -> tuple[int, int]:
+    """Run Node's test runner on the compiled tests matching `pattern`; return (passed, failed)."""
+    assert NODE is not None
+    files = sorted(str(path) for path in out.glob(pattern))
+    assert files
+    result = run([NODE, "--test", "--test-reporter=tap", *files], cwd=out, env=env)
+    counts = dict(re.findall(r"^# (pass|fail) (\d+)$", result.stdout, re.MULTILINE))
+    passed, failed = int(counts.get("pass", 0)), int(counts.get("fail", -1))
+    assert (result.returncode, failed) == (0, 0), result.stdout + result.stderr
+    return passed, failed
+
+
+def test_typescript_parser_in_node_matches_the_python_decoder(node_build: Path, tmp_path: Path) -> None:
+    cases = parser_cases()
+    path = tmp_path / "cases.json"
+    path.write_text(json.dumps(cases), encoding="utf-8")
+    assert node_test(node_build, "parser.test.js", {"TYPEDSSE_PARSER_CASES": str(path)}) == (len(cases) + 2, 0)
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("fast_examples")
+def test_typescript_node_clients_receive_the_examples_typed_events(
+    node_build: Path, live_server: Callable[..., Any]
+) -> None:
+    recorder = LastEventIdRecorder(
+        Starlette(routes=[Mount(f"/{name}", app) for name, app in EXAMPLES.items()]), "/echo/echo"
+    )
+    server = live_server(recorder)
+    reply = chat.FakeModel().reply([chat.ChatMessage(role="user", content="Hello there")])
+    env = {"TYPEDSSE_BASE_URL": server.url, "TYPEDSSE_EXPECTED": json.dumps({"chatReply": reply})}
+    assert node_test(node_build, "examples.test.js", env) == (11, 0)
+    # The resuming test: a first request, then one per dropped connection, each with the last id received;
+    # then the test that starts from lastEventId "1".
+    assert recorder.seen == [None, b"1", b"3", b"5", b"1", b"3"]
+
+
+@pytest.mark.e2e
+def test_typescript_node_client_handles_headers_bodies_text_null_and_error_events(
+    node_build: Path, live_server: Callable[..., Any]
+) -> None:
+    recorder = LastEventIdRecorder(Starlette(routes=[Mount("/features", features)]), "/features/rooms/7")
+    server = live_server(recorder)
+    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (4, 0)
+    assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
+
+
+@pytest.fixture
+def browser_build(tmp_path: Path) -> Path:
+    """The echo client and the test page, compiled for the browser."""
+    require_toolchain()
+    sources: dict[str, str | Path] = {"echo.ts": generated("echo"), "page.ts": TS / "browser" / "page.ts"}
+    out = tmp_path / "out"
+    result = tsc(project(tmp_path / "src", sources, config="tsconfig.json", out_dir=str(out)))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    shutil.copy(TS / "browser" / "index.html", out / "index.html")
+    return out
+
+
+@pytest.mark.e2e
+def test_typescript_chromium_resumes_with_the_generated_client_and_native_eventsource(
+    chromium: Any,
+    browser_build: Path,
+    live_server: Callable[..., Any],
+    monkeypatch: pytest.MonkeyPatch,
+    artifacts: Path,
+) -> None:
+    monkeypatch.setattr(echo, "INTERVAL", 0.01)
+    app = Starlette(
+        routes=[Mount("/echo", echo.app), Mount("/client", StaticFiles(directory=browser_build, html=True))]
+    )
+    recorder = LastEventIdRecorder(app, "/echo/echo")
+    server = live_server(recorder)
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{server.url}/client/index.html")
+        page.wait_for_selector("body[data-done=true]", timeout=30_000)
+        result = page.evaluate("window.typedsseResult")
+        page.screenshot(path=artifacts / "typescript-clients.png", full_page=True)
+    finally:
+        context.close()
+    assert errors == []
+    expected = [
+        {"event": "echo", "id": "0", "message": "hello"},
+        {"event": "reverse_echo", "id": "1", "message": "olleh"},
+        {"event": "echo", "id": "2", "message": "hello"},
+        {"event": "reverse_echo", "id": "3", "message": "olleh"},
+        {"event": "echo", "id": "4", "message": "hello"},
+        {"event": "reverse_echo", "id": "5", "message": "olleh"},
+    ]
+    assert result == {"fetchEnd": {"reason": "no-content"}, "fetch": expected, "eventSource": expected}
+    # Each client: a first request, then one per dropped connection with the last id it had, then 204.
+    assert recorder.seen == [None, b"1", b"3", b"5"] * 2

@@ -1,0 +1,4 @@
+// A terminal event the route does not send.
+import { subscribe } from "./chat.js";
+
+subscribe("/chat", { body: { messages: [] }, until: ["finished"] }, {});

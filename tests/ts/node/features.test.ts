@@ -1,0 +1,100 @@
+// The runtime's edge cases against the features app of tests/test_typescript.py, mounted at /features.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import * as features from "./features.js";
+
+const base = process.env["TYPEDSSE_BASE_URL"];
+if (base === undefined) throw new Error("TYPEDSSE_BASE_URL must be the URL of the features server");
+const client = features.createClient({ baseUrl: `${base}/features`, headers: { Authorization: "Bearer s3cret" } });
+
+test("features: headers, path parameters, recursive and text and null payloads, UTF-8 ids, the error event", async () => {
+  const log: unknown[] = [];
+  const retries: number[] = [];
+  const subscription = client.subscribe(
+    "/rooms/{room}",
+    {
+      method: "GET",
+      params: { room: 7 },
+      query: { tags: ["a", "b"] },
+      headers: { "x-token": "t0k" },
+      onRetry: ({ delay }) => retries.push(delay),
+    },
+    {
+      grown: (e) => log.push([e.event, e.id, e.data.name, e.data.children?.map((child) => child.name)]),
+      line: (e) => log.push([e.event, e.id, e.data]),
+      ratio: (e) => log.push([e.event, e.id, e.data * 2]),
+      nothing: (e) => log.push([e.event, e.id, e.data]),
+      "typedsse.error": (e) => log.push([e.event, e.id, e.data.code]),
+    },
+  );
+  const end = await subscription.done;
+  assert.deepEqual(end, { reason: "event", event: { event: "typedsse.error", id: "after ü-2", data: { message: "The stream failed.", code: "internal_error" } } });
+  assert.deepEqual(log, [
+    ["grown", "ü-1", "room 7", ["a", "b"]],
+    // Raw text lines: the CRLF the server wrote comes back as LF, as the SSE spec says.
+    ["line", "ü-2", "token t0k\nBearer s3cret"],
+    ["ratio", "after ü-2", 1],
+    ["nothing", "after ü-2", null], // an event without an id keeps the last one, as EventSource does
+    ["typedsse.error", "after ü-2", "internal_error"],
+  ]);
+  assert.deepEqual(retries, [100]);
+});
+
+test("features: a POST body with aliases, unions, tuples and extra keys comes back typed", async () => {
+  const pets: features.Pet_Output[] = [];
+  const body: features.Pet_Input = {
+    pet: { kind: "cat", lives: 9 },
+    either: "seven",
+    pair: [1, "one"],
+    many: [0.5],
+    class: "mammal",
+    "with-dash": "yes",
+    tree: { name: "root", children: [{ name: "leaf" }] },
+    color: "green",
+    favourite: "tuna",
+  };
+  const subscription = client.subscribe("/rooms/{room}", { method: "POST", params: { room: 3 }, body }, {
+    "pet.petted": (e) => {
+      assert.equal(e.id, "3");
+      if (e.data.pet.kind === "cat") assert.equal(e.data.pet.lives, 9);
+      pets.push(e.data);
+    },
+  });
+  assert.deepEqual(await subscription.done, { reason: "closed" });
+  assert.deepEqual(pets, [
+    {
+      pet: { kind: "cat", lives: 9 },
+      either: "seven",
+      pair: [1, "one"],
+      many: [0.5],
+      scores: {},
+      color: "green",
+      when: null,
+      nickname: null,
+      class: "mammal",
+      "with-dash": "yes",
+      problem: null,
+      tree: { name: "root", children: [{ name: "leaf", children: [] }] },
+      favourite: "tuna",
+      legs: 4,
+    },
+  ]);
+});
+
+test("features: a path with several streaming methods needs the method option", () => {
+  const options = { params: { room: 1 }, headers: { "x-token": "t" } };
+  // The types require `method` here; the runtime says why if a cast gets around them.
+  assert.throws(() => client.subscribe("/rooms/{room}", options as never, {}), {
+    name: "TypeError",
+    message: "/rooms/{room} streams with GET and POST: choose one with the `method` option",
+  });
+});
+
+test("features: outside a browser, a relative URL fails at once", () => {
+  const options = { method: "GET", params: { room: 1 }, headers: { "x-token": "t" } } as const;
+  assert.throws(() => features.subscribe("/rooms/{room}", options, {}), {
+    name: "TypeError",
+    message: "/rooms/1 is a relative URL: outside a browser, give the server's address as `baseUrl`",
+  });
+});

@@ -1,0 +1,64 @@
+// Compile-time checks of the generated types: this file compiles only if inference is as documented.
+import { subscribe } from "./echo.js";
+import * as chat from "./chat.js";
+import * as echo from "./echo.js";
+import * as features from "./features.js";
+import * as progress from "./progress.js";
+
+type Equal<A, B> = (<T>() => T extends A ? 1 : 2) extends <T>() => T extends B ? 1 : 2 ? true : false;
+function expectType<T extends true>(): T | undefined {
+  return undefined;
+}
+
+// The usage the design promises, verbatim.
+const stop = subscribe("/echo", { query: { message: "hi" } }, {
+  echo: (e) => console.log(e.id, e.data.message),
+  reverse_echo: (e) => console.log(e.data.created_at),
+});
+stop();
+
+// Each handler receives exactly its event.
+echo.subscribe("/echo", { query: { message: "hi" } }, {
+  echo: (e) => expectType<Equal<typeof e, echo.Echo>>(),
+  "typedsse.error": (e) => expectType<Equal<typeof e.data, echo.ErrorPayload>>(),
+});
+expectType<Equal<echo.StreamEvent<"/echo">, echo.Echo | echo.ReverseEcho | echo.StreamError>>();
+expectType<Equal<echo.StreamEvent<"/echo">["id"], string | undefined>>();
+
+// A null payload, a string payload, a required body.
+chat.subscribe("/chat", { body: { messages: [{ role: "user", content: "hi" }] }, until: ["done"] }, {
+  token: (e) => expectType<Equal<typeof e.data, string>>(),
+  done: (e) => expectType<Equal<typeof e.data, null>>(),
+});
+expectType<Equal<chat.Streams["/chat"]["POST"]["body"], chat.ChatRequest>>();
+
+// Path parameters and names with dots.
+progress.subscribe("/jobs/{job_id}", { params: { job_id: "1" } }, {
+  "job.progress": (e) => expectType<Equal<typeof e.data.stage, "fetch" | "parse" | "validate" | "store">>(),
+});
+
+// Several methods on one path: the option selects the route, its request and its events.
+features.subscribe(
+  "/rooms/{room}",
+  { method: "POST", params: { room: 1 }, body: { pet: { kind: "dog" }, either: 1, pair: [1, "a"], many: [], class: "c" } },
+  { "pet.petted": (e) => expectType<Equal<typeof e.data, features.Pet_Output>>() },
+);
+features.subscribe("/rooms/{room}", { method: "GET", params: { room: 1 }, headers: { "x-token": "t" } }, {
+  line: (e) => expectType<Equal<typeof e.data, string>>(),
+  grown: (e) => expectType<Equal<typeof e.data.children, features.Node_Output[] | undefined>>(),
+});
+expectType<Equal<features.StreamMethod<"/rooms/{room}">, "GET" | "POST">>();
+expectType<Equal<features.DefaultMethod<"/rooms/{room}">, never>>();
+
+// The subscription's end is typed by the route's events.
+void echo.subscribe("/echo", { query: { message: "hi" } }, {}).done.then((end) => {
+  if (end.reason === "event") expectType<Equal<typeof end.event, echo.StreamEvent<"/echo">>>();
+});
+
+// Native EventSource: a structural type, so this file needs no DOM types of its own.
+declare const source: echo.EventSourceLike;
+echo.addEventListener(source, "/echo", "reverse_echo", (e) => expectType<Equal<typeof e, echo.ReverseEcho>>());
+const remove = echo.listen(source, "/echo", { echo: (e) => e.data.message }, { until: ["echo"] });
+remove();
+const url: string = echo.eventSourceUrl("/echo", { baseUrl: "https://example.com", query: { message: "hi" } });
+console.log(url);

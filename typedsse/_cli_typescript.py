@@ -1,0 +1,64 @@
+"""`typedsse typescript MODULE:APP | --from openapi.json [-o FILE]`: generate the TypeScript client."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any, cast
+
+from fastapi import FastAPI
+
+from typedsse.cli import load_app
+from typedsse.exceptions import TypedSSEError
+
+__all__ = ["run"]
+
+
+def run(args: argparse.Namespace) -> int:
+    """Write the TypeScript event types and subscribe client of an app, or of a saved document.
+
+    Args:
+        args: `app` (`MODULE:APP`, or `None`), `source` (the path of a saved OpenAPI JSON
+            document, or `None`; exactly one of the two), `output` (a file path, or `None`
+            for standard output).
+
+    Returns:
+        The exit status: 0, 1 when the document cannot be read or has no typed stream, or 2
+        for a wrong combination of arguments.
+    """
+    from typedsse.typescript import generate
+
+    if (args.app is None) == (args.source is None):
+        print("error: give either MODULE:APP or --from openapi.json", file=sys.stderr)
+        return 2
+    try:
+        document, origin = _from_app(args.app) if args.app is not None else _from_file(args.source)
+        text = generate(document, source=origin)
+    except (TypedSSEError, OSError, ValueError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    if args.output is None:
+        sys.stdout.write(text)
+    else:
+        Path(args.output).write_text(text, encoding="utf-8", newline="\n")
+    return 0
+
+
+def _from_app(target: str) -> tuple[dict[str, Any], str]:
+    import typedsse.openapi
+
+    app = load_app(target)
+    if not isinstance(app, FastAPI):
+        raise ValueError(f"{target} is a {type(app).__qualname__}, not a FastAPI application")
+    typedsse.openapi.install(app)
+    return app.openapi(), target
+
+
+def _from_file(path: str) -> tuple[dict[str, Any], str]:
+    with Path(path).open(encoding="utf-8") as file:
+        document: Any = json.load(file)
+    if not isinstance(document, dict):
+        raise ValueError(f"{path} does not hold an OpenAPI document (a JSON object)")
+    return cast(dict[str, Any], document), Path(path).name

@@ -1,0 +1,62 @@
+"""TypeScript for the event streams of an OpenAPI document: event types and a typed subscribe client.
+
+`generate` reads only the document (as `typedsse.openapi` writes it, or a saved
+`openapi.json` of a server running elsewhere) and returns one self-contained TypeScript
+module. It declares:
+
+- a type for every schema the streams use (payloads, request bodies, parameters), named
+  after the schema, with its description as a doc comment;
+- a type per event, such as `{ event: "echo"; id?: string; data: EchoPayload }`;
+- `Streams`, the route table: for each streaming path and method, its path parameters,
+  query, headers, request body and the union of its events;
+- a small runtime: `subscribe(path, options, handlers)` over `fetch` (POST bodies and
+  headers such as `Authorization` work), a `text/event-stream` parser following the WHATWG
+  rules, reconnection with `Last-Event-ID` and the server's `retry:` delay, and typed
+  listeners for the browser's `EventSource`.
+
+The command line writes the file: `typedsse typescript MODULE:APP -o events.ts`, or
+`typedsse typescript --from openapi.json -o events.ts`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from typedsse.typescript._document import DocumentError, streams
+from typedsse.typescript._render import render_file
+
+__all__ = ["DocumentError", "generate"]
+
+
+def generate(document: Mapping[str, Any], *, source: str | None = None) -> str:
+    """Return the TypeScript module for the event streams of an OpenAPI document.
+
+    The output depends on the document alone: the same document always gives the same
+    text, whatever the order of its keys.
+
+    Example:
+        ```python
+        import typedsse.openapi
+        from typedsse.typescript import generate
+
+        typedsse.openapi.install(app)
+        Path("events.ts").write_text(generate(app.openapi(), source="app:app"))
+        ```
+
+    Args:
+        document: An OpenAPI 3.1 or 3.2 document (as a parsed JSON object).
+        source: Where the document came from, such as `app:app` or `openapi.json`, named
+            in the file's header.
+
+    Raises:
+        DocumentError: The document is not OpenAPI 3.1 or later, describes no typed event
+            stream, or holds a broken reference.
+    """
+    found = streams(document)
+    if not found:
+        raise DocumentError(
+            "the OpenAPI document describes no typed event stream; "
+            "call typedsse.openapi.install(app) before reading the document of an app with @sse routes"
+        )
+    return render_file(document, found, source=source)

@@ -1,0 +1,644 @@
+// ---------------------------------------------------------------------------
+// Runtime: typed subscriptions over `fetch`, typed listeners for `EventSource`.
+// Needs `fetch`, `AbortController`, `TextDecoder` and `setTimeout`: any browser,
+// Node 18 or later, Deno, Bun. Type-checks with the DOM library or @types/node.
+// ---------------------------------------------------------------------------
+
+/** What every typed event has: its name, the last event id, and its decoded data. */
+export interface AnyEvent {
+  event: string;
+  id?: string;
+  data: unknown;
+}
+
+/** A path of the route table that streams events. */
+export type StreamPath = keyof Streams;
+
+/** The HTTP methods that stream events at `P`. */
+export type StreamMethod<P extends StreamPath> = Extract<keyof Streams[P], string>;
+
+type IsUnion<T, U = T> = T extends unknown ? ([U] extends [T] ? false : true) : never;
+
+/** The method used when none is given: the path's only streaming method (or none, if it has several). */
+export type DefaultMethod<P extends StreamPath> =
+  true extends IsUnion<StreamMethod<P>> ? never : StreamMethod<P>;
+
+type Route<P extends StreamPath, M extends StreamMethod<P>> = Streams[P][M] extends infer R extends RouteShape
+  ? R
+  : never;
+
+interface RouteShape {
+  params: object;
+  query: object;
+  headers: object;
+  body: unknown;
+  event: AnyEvent;
+}
+
+/** The union of events the route `M P` can send, discriminated by `event`. */
+export type StreamEvent<P extends StreamPath, M extends StreamMethod<P> = DefaultMethod<P>> = Route<P, M>["event"];
+
+/** The name of an event of `E`. */
+export type EventName<E extends AnyEvent> = E["event"];
+
+/** One optional handler per event name; each receives the event with that name, fully typed. */
+export type Handlers<E extends AnyEvent> = {
+  [N in E["event"]]?: (event: Extract<E, { event: N }>) => void;
+};
+
+/** A header value; `null` and `undefined` leave the header out. */
+export type HeaderValue = string | number | boolean | null | undefined;
+
+type Part<K extends string, T> = {} extends T ? { [_ in K]?: T } : { [_ in K]: T };
+
+/** The request a route takes: `params` (path), `query`, `headers` and `body`, each required when the route needs it. */
+export type RequestParts<R extends RouteShape> = Part<"params", R["params"]> &
+  Part<"query", R["query"]> &
+  Part<"headers", R["headers"] & { [name: string]: HeaderValue }> &
+  (undefined extends R["body"] ? { body?: R["body"] } : { body: R["body"] });
+
+/** Options shared by every subscription of a client. */
+export interface ClientOptions {
+  /** Prefix of every path, such as `"https://api.example.com"` (required outside browsers). */
+  baseUrl?: string;
+  /** Headers of every request, such as `Authorization`. */
+  headers?: { [name: string]: HeaderValue };
+  /** The `fetch` to use; the global one by default. */
+  fetch?: typeof fetch;
+  /** The first reconnection delay, in milliseconds, until the server sends `retry:` (default 3000). */
+  retry?: number;
+  /** The longest reconnection delay, in milliseconds, however often connecting fails (default 60000). */
+  maxRetry?: number;
+}
+
+/** How to open one stream, besides its request parts. */
+export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
+  /** Stops the subscription when aborted, as calling it does. */
+  signal?: AbortSignal;
+  /** Resume after this event id: sent as `Last-Event-ID` from the first request on. */
+  lastEventId?: string;
+  /**
+   * Whether to reconnect when the connection ends before a terminal event. By default a route
+   * that takes `Last-Event-ID` reconnects (it resumes without duplicates or gaps), and any other
+   * ends the subscription (reconnecting would start it over).
+   */
+  reconnect?: boolean;
+  /** More terminal events: the subscription ends after handling any of them (besides the route's error events). */
+  until?: readonly E["event"][];
+  /** Called for every successful response, the first and each reconnection. */
+  onOpen?: (response: Response) => void;
+  /** Called when the connection ended or failed and the client reconnects after `delay` milliseconds. */
+  onRetry?: (info: { delay: number; attempt: number; error?: unknown }) => void;
+  /** Called once if the subscription fails (`done` then rejects with the same error). */
+  onError?: (error: unknown) => void;
+}
+
+type MethodPart<P extends StreamPath, M extends StreamMethod<P>> =
+  true extends IsUnion<StreamMethod<P>> ? { method: M } : { method?: M };
+
+/** Everything `subscribe` takes besides the path and the handlers. */
+export type SubscribeOptions<P extends StreamPath, M extends StreamMethod<P>> = MethodPart<P, M> &
+  RequestParts<Route<P, M>> &
+  StreamOptions<StreamEvent<P, M>>;
+
+/** Why a subscription ended without failing. */
+export type SubscriptionEnd<E extends AnyEvent> =
+  /** A terminal event arrived (an error event of the route, or one of `until`). */
+  | { reason: "event"; event: E }
+  /** The server answered 204 No Content: nothing more to send. */
+  | { reason: "no-content" }
+  /** The server ended a stream that does not reconnect. */
+  | { reason: "closed" }
+  /** The subscription was stopped, or its signal aborted. */
+  | { reason: "aborted" };
+
+/** A running subscription: call it to stop; `done` settles when it ends. */
+export interface Subscription<E extends AnyEvent> {
+  (): void;
+  /** Resolves with why the subscription ended, or rejects with a `SubscribeError` or a handler's error. */
+  readonly done: Promise<SubscriptionEnd<E>>;
+  /** The last event id received (or given as `lastEventId`), sent as `Last-Event-ID` on reconnection. */
+  readonly lastEventId: string;
+}
+
+/** Why a subscription failed: an HTTP error, a response that is not an event stream, bad JSON, a lost connection. */
+export class SubscribeError extends Error {
+  /** The HTTP status, when the server answered. */
+  readonly status: number | undefined;
+  /** The response body of an HTTP error (at most 64 KiB of it). */
+  readonly body: string | undefined;
+
+  constructor(message: string, init: { status?: number; body?: string; cause?: unknown } = {}) {
+    super(message);
+    this.name = "SubscribeError";
+    this.status = init.status;
+    this.body = init.body;
+    if (init.cause !== undefined) {
+      Object.defineProperty(this, "cause", { value: init.cause, configurable: true, writable: true });
+    }
+  }
+}
+
+/** A client whose subscriptions share options, such as a base URL and an `Authorization` header. */
+export interface Client {
+  /**
+   * Open the stream at `path` and call the handler of each event as it arrives.
+   * Reconnects (sending `Last-Event-ID`, waiting the server's `retry:` delay) as the route allows;
+   * ends on HTTP 204, on a terminal event, or when stopped.
+   */
+  subscribe<P extends StreamPath, M extends StreamMethod<P> = DefaultMethod<P>>(
+    path: P,
+    options: SubscribeOptions<P, M>,
+    handlers: Handlers<StreamEvent<P, M>>,
+  ): Subscription<StreamEvent<P, M>>;
+}
+
+/** Create a client: `createClient({ baseUrl: "http://127.0.0.1:8000" }).subscribe(...)`. */
+export function createClient(defaults: ClientOptions = {}): Client {
+  return {
+    subscribe(path, options, handlers) {
+      return open(defaults, path, options, handlers as Handlers<AnyEvent>);
+    },
+  };
+}
+
+/**
+ * Open the stream at `path` and call the handler of each event as it arrives.
+ *
+ * ```ts
+ * const stop = subscribe("/echo", { query: { message: "hi" } }, {
+ *   echo: (e) => console.log(e.id, e.data.message),
+ * });
+ * ```
+ */
+export function subscribe<P extends StreamPath, M extends StreamMethod<P> = DefaultMethod<P>>(
+  path: P,
+  options: SubscribeOptions<P, M>,
+  handlers: Handlers<StreamEvent<P, M>>,
+): Subscription<StreamEvent<P, M>> {
+  return open({}, path, options, handlers as Handlers<AnyEvent>);
+}
+
+/** One dispatched server-sent event, before decoding, as `EventSource` would see it. */
+export interface ServerSentMessage {
+  /** The event type: the `event` field, or `"message"` without one. */
+  event: string;
+  /** The `data` fields joined with LF. */
+  data: string;
+  /** The last event id when the message was dispatched (it persists across messages). */
+  id: string;
+  /** The reconnection time set by a valid `retry` field in this message's lines. */
+  retry?: number;
+}
+
+/**
+ * Incremental `text/event-stream` parser following WHATWG HTML ("Parsing an event stream"):
+ * UTF-8 with one leading BOM skipped, lines ending in CRLF, LF or CR (also split across chunks),
+ * comments ignored, one space after the colon removed, `retry` only when all digits, `id`
+ * ignored when it contains NUL, and a message dispatched at each blank line if it has data.
+ */
+export class EventStreamParser {
+  /** The last event id: the id buffer's value at the latest blank line. */
+  lastEventId = "";
+  /** The reconnection time of the latest valid `retry` field, in milliseconds. */
+  retry: number | undefined = undefined;
+  private decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+  private atStart = true;
+  private skipLF = false;
+  private pending = "";
+  private data: string[] = [];
+  private eventType = "";
+  private idBuffer = "";
+  private blockRetry: number | undefined = undefined;
+
+  /** Parse the next bytes (or text) of the stream; return the messages it completes. */
+  feed(chunk: Uint8Array | string): ServerSentMessage[] {
+    let text = typeof chunk === "string" ? chunk : this.decoder.decode(chunk, { stream: true });
+    if (text === "") return [];
+    if (this.atStart) {
+      this.atStart = false;
+      if (text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    }
+    if (this.skipLF && text !== "") {
+      this.skipLF = false;
+      if (text.charCodeAt(0) === 0x0a) text = text.slice(1);
+    }
+    const messages: ServerSentMessage[] = [];
+    const lineEnd = /\r\n|\r|\n/g;
+    let start = 0;
+    for (let match = lineEnd.exec(text); match !== null; match = lineEnd.exec(text)) {
+      this.line(this.pending + text.slice(start, match.index), messages);
+      this.pending = "";
+      start = lineEnd.lastIndex;
+      // A CR ending the chunk ends its line now; an LF starting the next chunk ends none.
+      if (match[0] === "\r" && start === text.length) this.skipLF = true;
+    }
+    this.pending += text.slice(start);
+    return messages;
+  }
+
+  /** End the stream: discard the unfinished message, and get ready for a reconnection (keeping `lastEventId`). */
+  end(): ServerSentMessage[] {
+    this.decoder = new TextDecoder("utf-8", { ignoreBOM: true });
+    this.atStart = true;
+    this.skipLF = false;
+    this.pending = "";
+    this.data = [];
+    this.eventType = "";
+    this.idBuffer = this.lastEventId;
+    this.blockRetry = undefined;
+    return [];
+  }
+
+  private line(line: string, messages: ServerSentMessage[]): void {
+    if (line === "") {
+      this.lastEventId = this.idBuffer;
+      if (this.data.length > 0) {
+        const message: ServerSentMessage = {
+          event: this.eventType === "" ? "message" : this.eventType,
+          data: this.data.join("\n"),
+          id: this.idBuffer,
+        };
+        if (this.blockRetry !== undefined) message.retry = this.blockRetry;
+        messages.push(message);
+      }
+      this.data = [];
+      this.eventType = "";
+      this.blockRetry = undefined;
+      return;
+    }
+    if (line.charCodeAt(0) === 0x3a) return; // ":" starts a comment
+    const colon = line.indexOf(":");
+    const field = colon === -1 ? line : line.slice(0, colon);
+    let value = colon === -1 ? "" : line.slice(colon + 1);
+    if (value.charCodeAt(0) === 0x20) value = value.slice(1);
+    if (field === "data") {
+      this.data.push(value);
+    } else if (field === "event") {
+      this.eventType = value;
+    } else if (field === "id") {
+      if (!value.includes("\0")) this.idBuffer = value;
+    } else if (field === "retry") {
+      if (/^[0-9]+$/.test(value)) this.blockRetry = this.retry = Number(value);
+    }
+  }
+}
+
+/** The smallest part of an `EventSource` the listeners need (a browser's `EventSource` is one). */
+export interface EventSourceLike {
+  addEventListener(type: string, listener: (event: MessageEventLike) => void): void;
+  removeEventListener(type: string, listener: (event: MessageEventLike) => void): void;
+  close(): void;
+}
+
+/** The parts of a `MessageEvent` the listeners read. */
+export interface MessageEventLike {
+  readonly data: unknown;
+  readonly lastEventId: string;
+}
+
+/** A path with a streaming `GET` route, which a browser's `EventSource` can open. */
+export type EventSourcePath = { [P in StreamPath]: "GET" extends StreamMethod<P> ? P : never }[StreamPath];
+
+type GetRoute<P extends EventSourcePath> = Route<P, Extract<"GET", StreamMethod<P>>>;
+
+/** The events of the `GET` route at `P`. */
+export type EventSourceEvent<P extends EventSourcePath> = GetRoute<P>["event"];
+
+/**
+ * Build the URL of the `GET` stream at `path`, for `new EventSource(url)`.
+ *
+ * ```ts
+ * const source = new EventSource(eventSourceUrl("/echo", { query: { message: "hi" } }));
+ * ```
+ */
+export function eventSourceUrl<P extends EventSourcePath>(
+  path: P,
+  options: Omit<RequestParts<GetRoute<P>>, "headers" | "body"> & { baseUrl?: string },
+): string {
+  const parts = options as { params?: object; query?: object; baseUrl?: string };
+  return buildUrl(parts.baseUrl ?? "", path, parts.params, parts.query);
+}
+
+/**
+ * Call the handler of each event an `EventSource` opened on `path` receives, typed by the route.
+ * Closes the source after a terminal event (the route's error events, and those in `until`),
+ * since `EventSource` would otherwise reconnect. Returns a function removing the listeners.
+ */
+export function listen<P extends EventSourcePath>(
+  source: EventSourceLike,
+  path: P,
+  handlers: Handlers<EventSourceEvent<P>>,
+  options: { until?: readonly EventSourceEvent<P>["event"][]; onError?: (error: unknown) => void } = {},
+): () => void {
+  const route = routeInfo(path, "GET");
+  const terminal = new Set<string>([...route.terminal, ...(options.until ?? [])]);
+  const listeners: [string, (event: MessageEventLike) => void][] = [];
+  for (const name of Object.keys(handlers)) {
+    const handler = (handlers as { [name: string]: ((event: AnyEvent) => void) | undefined })[name];
+    const encoding = route.events[name];
+    if (handler === undefined || encoding === undefined) continue;
+    const listener = (message: MessageEventLike): void => {
+      let event: AnyEvent;
+      try {
+        event = decode(name, String(message.data), message.lastEventId, encoding);
+      } catch (error) {
+        source.close();
+        options.onError?.(error);
+        return;
+      }
+      if (terminal.has(name)) source.close();
+      handler(event);
+    };
+    source.addEventListener(name, listener);
+    listeners.push([name, listener]);
+  }
+  for (const name of terminal) {
+    if (route.events[name] !== undefined && !listeners.some(([listened]) => listened === name)) {
+      const listener = (): void => source.close();
+      source.addEventListener(name, listener);
+      listeners.push([name, listener]);
+    }
+  }
+  return () => {
+    for (const [name, listener] of listeners) source.removeEventListener(name, listener);
+  };
+}
+
+/** Add a typed listener for one event of the route at `path`; returns a function removing it. */
+export function addEventListener<P extends EventSourcePath, N extends EventSourceEvent<P>["event"]>(
+  source: EventSourceLike,
+  path: P,
+  name: N,
+  listener: (event: Extract<EventSourceEvent<P>, { event: N }>) => void,
+): () => void {
+  const handlers = { [name]: listener } as unknown as Handlers<EventSourceEvent<P>>;
+  return listen(source, path, handlers, { until: [] });
+}
+
+// ---------------------------------------------------------------------------
+// Internals.
+// ---------------------------------------------------------------------------
+
+/** What the runtime knows of a route: each event's data encoding, its terminal events, whether it resumes. */
+interface RouteInfo {
+  readonly events: { readonly [name: string]: "json" | "text" | undefined };
+  readonly terminal: readonly string[];
+  readonly resumable: boolean;
+  readonly body: "json" | "raw" | null;
+}
+
+type RouteTable = { readonly [path: string]: { readonly [method: string]: RouteInfo | undefined } | undefined };
+
+const DEFAULT_RETRY = 3000;
+const DEFAULT_MAX_RETRY = 60000;
+const MAX_TIMEOUT = 2147483647; // setTimeout's largest delay
+const MAX_ERROR_BODY = 65536;
+
+function routeInfo(path: string, method: string): RouteInfo {
+  const info = ROUTES[path]?.[method];
+  if (info === undefined) throw new TypeError(`no event stream at ${method} ${path}`);
+  return info;
+}
+
+function soleMethod(path: string): string {
+  const methods = Object.keys(ROUTES[path] ?? {});
+  if (methods.length === 1 && methods[0] !== undefined) return methods[0];
+  if (methods.length === 0) throw new TypeError(`no event stream at ${path}`);
+  throw new TypeError(`${path} streams with ${methods.join(" and ")}: choose one with the \`method\` option`);
+}
+
+function decode(name: string, data: string, id: string, encoding: "json" | "text"): AnyEvent {
+  let value: unknown = data;
+  if (encoding === "json") {
+    try {
+      value = JSON.parse(data);
+    } catch (error) {
+      throw new SubscribeError(`event ${JSON.stringify(name)} carries data that is not JSON`, { cause: error });
+    }
+  }
+  return id === "" ? { event: name, data: value } : { event: name, id, data: value };
+}
+
+function buildUrl(baseUrl: string, path: string, params?: object, query?: object): string {
+  const values = (params ?? {}) as { [name: string]: unknown };
+  let url =
+    baseUrl.replace(/\/+$/, "") +
+    path.replace(/\{([^}]+)\}/g, (_, name: string) => {
+      const value = values[name];
+      if (value === undefined || value === null) throw new TypeError(`missing path parameter ${name}`);
+      return encodeURIComponent(String(value));
+    });
+  const pairs: string[] = [];
+  for (const [name, value] of Object.entries(query ?? {})) {
+    for (const item of Array.isArray(value) ? (value as unknown[]) : [value]) {
+      if (item === undefined || item === null) continue;
+      const text = typeof item === "object" ? JSON.stringify(item) : String(item);
+      pairs.push(`${encodeURIComponent(name)}=${encodeURIComponent(text)}`);
+    }
+  }
+  if (pairs.length > 0) url += (url.includes("?") ? "&" : "?") + pairs.join("&");
+  return url;
+}
+
+function setHeaders(target: { [name: string]: string }, source: { [name: string]: HeaderValue } | undefined): void {
+  for (const [name, value] of Object.entries(source ?? {})) {
+    if (value !== undefined && value !== null) target[name.toLowerCase()] = String(value);
+  }
+}
+
+// `EventSource` sends the id UTF-8 encoded; a fetch header value is a byte string, so each byte becomes one character.
+function headerValue(text: string): string {
+  let bytes = "";
+  for (const byte of new TextEncoder().encode(text)) bytes += String.fromCharCode(byte);
+  return bytes;
+}
+
+function isEventStream(response: Response): boolean {
+  const type = response.headers.get("content-type") ?? "";
+  return type.split(";")[0]?.trim().toLowerCase() === "text/event-stream";
+}
+
+async function errorBody(response: Response): Promise<string> {
+  try {
+    return (await response.text()).slice(0, MAX_ERROR_BODY);
+  } catch {
+    return "";
+  }
+}
+
+function open(
+  defaults: ClientOptions,
+  path: string,
+  rawOptions: unknown,
+  handlers: Handlers<AnyEvent>,
+): Subscription<never> {
+  const options = rawOptions as StreamOptions<AnyEvent> & {
+    method?: string;
+    params?: object;
+    query?: object;
+    headers?: { [name: string]: HeaderValue };
+    body?: unknown;
+  };
+  const method = options.method ?? soleMethod(path);
+  const route = routeInfo(path, method);
+  const url = buildUrl(options.baseUrl ?? defaults.baseUrl ?? "", path, options.params, options.query);
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(url) && (globalThis as { location?: unknown }).location === undefined) {
+    throw new TypeError(`${url} is a relative URL: outside a browser, give the server's address as \`baseUrl\``);
+  }
+  const fetchFunction = options.fetch ?? defaults.fetch ?? fetch;
+  const maxRetry = options.maxRetry ?? defaults.maxRetry ?? DEFAULT_MAX_RETRY;
+  const reconnect = options.reconnect ?? route.resumable;
+  const terminal = new Set<string>([...route.terminal, ...(options.until ?? [])]);
+  const table = handlers as { [name: string]: ((event: AnyEvent) => void) | undefined };
+  const parser = new EventStreamParser();
+  parser.lastEventId = options.lastEventId ?? "";
+  const controller = new AbortController();
+  let stopped = false;
+  let received = false; // whether the current connection has dispatched a message
+  let wake: (() => void) | undefined;
+
+  const stop = (): void => {
+    if (stopped) return;
+    stopped = true;
+    controller.abort();
+    wake?.();
+  };
+  const signal = options.signal;
+  signal?.addEventListener("abort", stop);
+
+  const sleep = (ms: number): Promise<void> =>
+    new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        wake = undefined;
+        resolve();
+      }, Math.min(ms, MAX_TIMEOUT));
+      wake = () => {
+        clearTimeout(timer);
+        wake = undefined;
+        resolve();
+      };
+    });
+
+  const request = (): Promise<Response> => {
+    const headers: { [name: string]: string } = { accept: "text/event-stream" };
+    setHeaders(headers, defaults.headers);
+    setHeaders(headers, options.headers);
+    if (parser.lastEventId !== "") headers["last-event-id"] = headerValue(parser.lastEventId);
+    const init: RequestInit = { method, headers, signal: controller.signal };
+    if (options.body !== undefined) {
+      if (route.body === "json") {
+        headers["content-type"] = "application/json";
+        init.body = JSON.stringify(options.body);
+      } else {
+        init.body = options.body as NonNullable<RequestInit["body"]>;
+      }
+    }
+    return fetchFunction(url, init);
+  };
+
+  // Reads one response to its end; returns the terminal event that arrived, if one did.
+  const read = async (response: Response): Promise<AnyEvent | undefined> => {
+    const body = response.body;
+    if (body === null) return undefined;
+    const reader = body.getReader();
+    try {
+      for (;;) {
+        const { done, value } = await reader.read();
+        if (done) return undefined;
+        for (const message of parser.feed(value)) {
+          received = true;
+          const encoding = route.events[message.event];
+          if (encoding === undefined) continue; // an event this client was not generated for
+          const event = decode(message.event, message.data, message.id, encoding);
+          try {
+            table[message.event]?.(event);
+          } catch (error) {
+            throw new HandlerFailure(error);
+          }
+          if (terminal.has(message.event)) return event;
+          if (stopped) return undefined;
+        }
+      }
+    } finally {
+      reader.cancel().catch(() => undefined);
+      parser.end();
+    }
+  };
+
+  const run = async (): Promise<SubscriptionEnd<AnyEvent>> => {
+    let failures = 0;
+    for (let attempt = 0; ; attempt += 1) {
+      if (stopped) return { reason: "aborted" };
+      let error: unknown;
+      received = false;
+      try {
+        const response = await request();
+        if (response.status === 204) return { reason: "no-content" };
+        if (!response.ok) {
+          throw new SubscribeError(`${method} ${path}: HTTP ${response.status}`, {
+            status: response.status,
+            body: await errorBody(response),
+          });
+        }
+        if (!isEventStream(response)) {
+          const type = response.headers.get("content-type") ?? "no content type";
+          throw new SubscribeError(`${method} ${path}: expected text/event-stream, got ${type}`, {
+            status: response.status,
+            body: await errorBody(response),
+          });
+        }
+        try {
+          options.onOpen?.(response);
+        } catch (error) {
+          throw new HandlerFailure(error);
+        }
+        const event = await read(response);
+        if (event !== undefined) return { reason: "event", event };
+      } catch (caught) {
+        if (caught instanceof HandlerFailure) throw caught.error;
+        if (stopped) return { reason: "aborted" };
+        if (caught instanceof SubscribeError) throw caught;
+        error = caught; // the network failed: fetch rejected, or reading the body did
+      }
+      if (stopped) return { reason: "aborted" };
+      if (!reconnect) {
+        if (error === undefined) return { reason: "closed" };
+        throw new SubscribeError(`${method} ${path}: the connection failed`, { cause: error });
+      }
+      failures = received ? 0 : failures + 1;
+      const base = parser.retry ?? options.retry ?? defaults.retry ?? DEFAULT_RETRY;
+      // The server's delay after a connection that delivered events; doubled for each attempt that did not.
+      const delay = Math.min(base * 2 ** Math.max(0, failures - 1), Math.max(base, maxRetry));
+      options.onRetry?.(error === undefined ? { delay, attempt: attempt + 1 } : { delay, attempt: attempt + 1, error });
+      await sleep(delay);
+    }
+  };
+
+  const done = (signal?.aborted === true ? (stop(), Promise.resolve({ reason: "aborted" as const })) : run()).then(
+    (end) => {
+      stop();
+      signal?.removeEventListener("abort", stop);
+      return end;
+    },
+    (error: unknown) => {
+      stop();
+      signal?.removeEventListener("abort", stop);
+      options.onError?.(error);
+      throw error;
+    },
+  );
+  done.catch(() => undefined); // a caller may rely on `onError` alone: no unhandled rejection
+  const subscription = Object.assign(stop, { done }) as unknown as Subscription<never>;
+  Object.defineProperty(subscription, "lastEventId", { get: () => parser.lastEventId, enumerable: true });
+  return subscription;
+}
+
+/** Carries a handler's exception out of the reading loop, so that it ends the subscription. */
+class HandlerFailure {
+  readonly error: unknown;
+
+  constructor(error: unknown) {
+    this.error = error;
+  }
+}
