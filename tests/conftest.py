@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 
@@ -69,6 +70,21 @@ def live_server() -> Iterator[Callable[..., LiveServer]]:
 
         def start(app: Any, **config: Any) -> LiveServer:
             return stack.enter_context(LiveServer(app, **config))
+
+        yield start
+
+
+Serve = Callable[[Any], httpx.Client]
+"""Start an app on a real server and return an HTTP client bound to it."""
+
+
+@pytest.fixture
+def serve(live_server: Callable[..., LiveServer]) -> Iterator[Serve]:
+    """Serve apps on uvicorn and return an HTTP client for each; all are closed after the test."""
+    with contextlib.ExitStack() as stack:
+
+        def start(app: Any) -> httpx.Client:
+            return stack.enter_context(httpx.Client(base_url=live_server(app).url, timeout=10))
 
         yield start
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
@@ -13,24 +12,9 @@ from fastapi import FastAPI
 from examples import chat, echo, progress
 from typedsse import BaseEvent, Decoder, EventCatalog, ServerSentMessage, StreamError
 
+from conftest import Serve
+
 pytestmark = pytest.mark.e2e
-
-Serve = Callable[[FastAPI], httpx.Client]
-
-
-@pytest.fixture
-def serve(live_server: Callable[..., Any]) -> Iterator[Serve]:
-    """Serve an app on uvicorn and return an HTTP client for it."""
-    clients: list[httpx.Client] = []
-
-    def start(app: FastAPI) -> httpx.Client:
-        client = httpx.Client(base_url=live_server(app).url, timeout=10)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
 
 
 def read_stream(

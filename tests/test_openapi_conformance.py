@@ -195,20 +195,6 @@ def read_messages(client: httpx.Client, request: StreamRequest) -> list[ServerSe
     return [*messages, *decoder.close()]
 
 
-@pytest.fixture
-def serve(live_server: Callable[..., Any]) -> Iterator[Callable[[FastAPI], httpx.Client]]:
-    clients: list[httpx.Client] = []
-
-    def start(app: FastAPI) -> httpx.Client:
-        client = httpx.Client(base_url=live_server(app).url, timeout=10)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
-
-
 @pytest.mark.parametrize("name", example_names())
 def test_example_streams_send_only_documented_events(name: str, serve: Callable[[FastAPI], httpx.Client]) -> None:
     app = importlib.import_module(f"examples.{name}").app

@@ -3,35 +3,18 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import httpx
 import pytest
-from fastapi import FastAPI
 
 from examples import merged_echo, ticker
 from typedsse import Decoder, ServerSentMessage
 from typedsse import operators as ops
 
+from conftest import Serve
+
 pytestmark = pytest.mark.e2e
-
-Serve = Callable[[FastAPI], httpx.Client]
-
-
-@pytest.fixture
-def serve(live_server: Callable[..., Any]) -> Iterator[Serve]:
-    """Serve an app on uvicorn and return an HTTP client for it."""
-    clients: list[httpx.Client] = []
-
-    def start(app: FastAPI) -> httpx.Client:
-        client = httpx.Client(base_url=live_server(app).url, timeout=10)
-        clients.append(client)
-        return client
-
-    yield start
-    for client in clients:
-        client.close()
 
 
 def read(
