@@ -99,8 +99,58 @@ async def test_response_writes_each_event_as_soon_as_it_is_ready() -> None:
     release.set()
     await task
     assert harness.body == b"event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\n"
-    # The end of the stream rides along with its last event.
-    assert harness.sent[-1] == {"type": "http.response.body", "body": b"event: tick\ndata: 2\n\n", "more_body": False}
+    assert harness.sent[-2:] == [
+        {"type": "http.response.body", "body": b"event: tick\ndata: 2\n\n", "more_body": True},
+        {"type": "http.response.body", "body": b"", "more_body": False},
+    ]
+
+
+@pytest.mark.anyio
+async def test_response_ends_a_burst_in_its_last_write() -> None:
+    async def burst() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        yield Tick(data=2)
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(burst()))
+    assert harness.sent[1:] == [
+        {"type": "http.response.body", "body": b"event: tick\ndata: 1\n\nevent: tick\ndata: 2\n\n", "more_body": False}
+    ]
+
+
+@pytest.mark.anyio
+async def test_response_writes_an_event_after_idle_in_the_step_that_made_it() -> None:
+    go = asyncio.Event()
+    log: list[str] = []
+
+    def stream(name: str) -> AsyncIterator[Tick]:
+        async def generate() -> AsyncIterator[Tick]:
+            yield Tick(data=0)
+            await go.wait()
+            log.append(f"made {name}")
+            yield Tick(data=1)
+
+        return generate()
+
+    harnesses = {name: Harness() for name in "abc"}
+    for name, harness in harnesses.items():
+        original = harness.send
+
+        async def send(message: dict[str, Any], name: str = name, original: Any = original) -> None:
+            if message.get("body"):
+                log.append(f"sent {name}")
+            await original(message)
+
+        harness.send = send  # type: ignore[method-assign]
+    tasks = [asyncio.create_task(h.run(EventStreamResponse(stream(n)))) for n, h in harnesses.items()]
+    for harness in harnesses.values():
+        await harness.wait_for_writes(1)
+    log.clear()
+    go.set()
+    await asyncio.gather(*tasks)
+    # Each event goes out before the next connection's stream even runs: none waits in a queue
+    # behind the others' work.
+    assert log[:6] == ["made a", "sent a", "made b", "sent b", "made c", "sent c"]
 
 
 @pytest.mark.anyio

@@ -169,7 +169,19 @@ class EventStreamResponse(Response):
 class _Connection:
     """The state of one streaming connection: the writer loop runs in the request's task."""
 
-    __slots__ = ("buffer", "disconnected", "loop", "producer", "receive", "response", "send", "watcher")
+    __slots__ = (
+        "buffer",
+        "disconnected",
+        "inline",
+        "loop",
+        "producer",
+        "receive",
+        "response",
+        "send",
+        "started",
+        "watcher",
+        "writing",
+    )
 
     def __init__(self, response: EventStreamResponse, receive: Receive, send: Send) -> None:
         self.response = response
@@ -178,6 +190,9 @@ class _Connection:
         self.loop = asyncio.get_running_loop()
         self.buffer = _Buffer()
         self.disconnected = False
+        self.started = False  # the status line and headers are out
+        self.writing = False  # a write is in progress (by the writer or the producer)
+        self.inline = True  # the producer may write itself: the loop turned since its last write
         self.producer: asyncio.Task[None] | None = None
         self.watcher: asyncio.Task[None] | None = None
 
@@ -209,6 +224,7 @@ class _Connection:
         await self.send(
             {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
         )
+        self.started = True
         head = response.prelude
         if not buffer.frames and not buffer.done:
             head += KEEPALIVE  # `ping` seconds passed: show the client the stream is alive
@@ -220,8 +236,13 @@ class _Connection:
             if buffer.done:
                 await self._write(body + await self._error_frame(), more_body=False)
                 return
-            if not await self._write(body or KEEPALIVE, more_body=True):
-                return
+            if body or not self.writing:  # no keep-alive while the producer is writing
+                self.writing = True
+                try:
+                    if not await self._write(body or KEEPALIVE, more_body=True):
+                        return
+                finally:
+                    self.writing = False
             if buffer.frames:
                 await asyncio.sleep(0)  # a checkpoint per write: other connections get their turn
             else:
@@ -283,6 +304,20 @@ class _Connection:
                     if catalog is not None and event not in catalog:
                         raise _invalid_event(response, catalog, event)
                     frame = encode(event)
+                    if self.inline and buffer.waiter is not None and self.started and not self.writing:
+                        # The writer is parked and the loop has turned since the last write: send
+                        # the event in this very step. Routing it through the writer would queue
+                        # it behind every other connection's ready work (latency under load). A
+                        # burst (no loop turn in between) takes the buffered path and coalesces.
+                        self.inline = False
+                        self.loop.call_soon(self._allow_inline)
+                        self.writing = True
+                        try:
+                            if not await self._write(frame, more_body=True):
+                                break
+                        finally:
+                            self.writing = False
+                        continue
                     if not buffer.frames:
                         buffer.wake()
                     buffer.frames.append(frame)
@@ -295,6 +330,9 @@ class _Connection:
         finally:
             buffer.done = True
             buffer.wake()
+
+    def _allow_inline(self) -> None:
+        self.inline = True
 
     async def _watch(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
