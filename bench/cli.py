@@ -1,0 +1,114 @@
+"""Command line: `python -m bench [--quick | --smoke] [options]`, or `--profile VARIANT`."""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import sys
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from bench import report, suite
+from bench.process import STACKS
+from bench.profiling import profile
+from bench.scenarios import QUICK, SCENARIOS, SMOKE, Sizes
+from bench.servers import VARIANTS
+from bench.system import available_cores, pin_to_core, raise_open_files_limit
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def _names(choices: tuple[str, ...]) -> Callable[[str], list[str]]:
+    def parse(text: str) -> list[str]:
+        names = [name.strip() for name in text.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(choices))
+        if unknown or not names:
+            raise argparse.ArgumentTypeError(f"choose from {', '.join(choices)} (comma separated)")
+        return names
+
+    return parse
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench",
+        description="Measure typedsse against FastAPI's native SSE, sse-starlette and a raw byte stream.",
+    )
+    size = parser.add_mutually_exclusive_group()
+    size.add_argument("--quick", action="store_true", help="smaller loads, asyncio stack only (a minute or two)")
+    size.add_argument("--smoke", action="store_true", help="tiny loads, one repetition: checks the harness works")
+    parser.add_argument("--repetitions", type=int, default=None, help="interleaved repetitions (default 3; smoke 1)")
+    parser.add_argument("--stacks", type=_names(tuple(STACKS)), default=None, help="asyncio,uvloop")
+    parser.add_argument("--variants", type=_names(VARIANTS), default=None, help=",".join(VARIANTS))
+    parser.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=None, help=",".join(SCENARIOS))
+    parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/)")
+    parser.add_argument("--no-pin", action="store_true", help="do not pin the server and the client to cores")
+    parser.add_argument(
+        "--profile",
+        metavar="VARIANT",
+        choices=VARIANTS,
+        default=None,
+        help="instead of the suite, profile VARIANT's server with cProfile under the first --scenarios one",
+    )
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    raise_open_files_limit()
+    cores = available_cores()
+    server_core: int | None = None
+    client_core: int | None = None
+    if not args.no_pin and len(cores) >= 2:
+        server_core, client_core = cores[0], cores[1]
+        pin_to_core(client_core)
+    elif not args.no_pin:
+        print("one core available: the server and the client share it (no pinning)", file=sys.stderr)
+
+    if args.smoke:
+        mode, sizes, repetitions, stacks, fresh = "smoke", SMOKE, 1, ["asyncio"], False
+    elif args.quick:
+        mode, sizes, repetitions, stacks, fresh = "quick", QUICK, 3, ["asyncio"], True
+    else:
+        mode, sizes, repetitions, stacks, fresh = "full", Sizes(), 3, list(STACKS), True
+    if args.repetitions is not None:
+        if args.repetitions < 1:
+            raise SystemExit("--repetitions must be at least 1")
+        repetitions = args.repetitions
+    stacks = args.stacks or stacks
+    scenarios = args.scenarios or list(SCENARIOS)
+
+    if args.profile is not None:
+        metrics, text = profile(
+            args.profile,
+            scenario=scenarios[0],
+            stack=stacks[0],
+            sizes=dataclasses.replace(sizes, timeout=sizes.timeout * 5),
+            core=server_core,
+        )
+        folder = args.out or RESULTS
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"profile-{args.profile}-{scenarios[0]}.txt"
+        path.write_text(text, encoding="utf-8")
+        print(f"{args.profile} {scenarios[0]} under cProfile: {metrics}\nprofile written to {path}")
+        return 0
+
+    plan = suite.Plan(
+        mode=mode,
+        sizes=sizes,
+        stacks=tuple(stacks),
+        variants=tuple(v for v in VARIANTS if v in (args.variants or VARIANTS)),
+        scenarios=tuple(scenarios),
+        repetitions=repetitions,
+        fresh_servers=fresh,
+        server_core=server_core,
+        client_core=client_core,
+    )
+    document = suite.run(plan, log=lambda line: print(line, file=sys.stderr, flush=True))
+    folder = args.out or (Path(tempfile.mkdtemp(prefix="typedsse-bench-")) if args.smoke else RESULTS)
+    stem = "latest" if mode == "full" else mode
+    json_path, md_path = report.write(document, folder, stem)
+    print(f"results: {json_path} and {md_path}")
+    failed = sum(1 for record in document["records"] if record["error"])
+    return 1 if failed else 0

@@ -1,0 +1,123 @@
+"""What every server variant shares: the payload, the lifecycle counters and the `/stats` endpoint."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import os
+import time
+from collections.abc import AsyncIterator, Generator
+from datetime import UTC, datetime
+
+from aiostream import stream
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+EVENT = "tick"
+"""The SSE event name of every benchmark event."""
+
+AT = datetime(2025, 1, 2, 3, 4, 5, 678901, tzinfo=UTC)
+
+_PAGE_SIZE = os.sysconf("SC_PAGE_SIZE")
+
+
+class Reading(BaseModel):
+    """The benchmark payload: four fields of the everyday kinds."""
+
+    seq: int
+    value: float
+    label: str
+    at: datetime
+
+
+def reading(seq: int) -> Reading:
+    """Build the payload of event `seq`; every variant builds (and so validates) one per event."""
+    return Reading(seq=seq, value=0.5, label="sensor-7", at=AT)
+
+
+async def until(due: float) -> None:
+    """Sleep until the wall-clock time `due`: ticks follow a schedule and do not drift."""
+    await asyncio.sleep(due - time.time())
+
+
+def stamped(seq: int, due: float) -> Reading:
+    """The payload of tick `seq`: `value` is its send stamp (now), `at` the time it was due."""
+    return Reading(seq=seq, value=time.time(), label="tick", at=datetime.fromtimestamp(due, UTC))
+
+
+PIPELINE_SOURCES = ("prices", "trades")
+"""The pipeline scenario merges one source of each label and throttles per label."""
+
+
+async def readings(label: str, count: int) -> AsyncIterator[Reading]:
+    """A pipeline source: `count` payloads labelled `label`, as fast as they are pulled."""
+    for i in range(count):
+        yield Reading(seq=i, value=0.5, label=label, at=AT)
+
+
+async def merged_readings(count: int, interval: float) -> AsyncIterator[Reading]:
+    """The pipeline the variants without operators write by hand: aiostream's `merge`, then a
+    leading-edge throttle per label (the first payload of each `interval` window goes out).
+    """
+    loop = asyncio.get_running_loop()
+    window_start: dict[str, float] = {}
+    merged = stream.merge(*(readings(label, count) for label in PIPELINE_SOURCES))
+    async with merged.stream() as payloads:
+        async for payload in payloads:
+            now = loop.time()
+            if now < window_start.get(payload.label, -math.inf) + interval:
+                continue
+            window_start[payload.label] = now
+            yield payload
+
+
+class Lifecycle:
+    """Counts the streams a kind of endpoint started and finished, and when each `finally` ran."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.finished = 0
+        self.finally_times: list[float] = []
+
+    @contextlib.contextmanager
+    def track(self) -> Generator[None]:
+        """Count one stream for the duration of the block; its exit is the generator's `finally`."""
+        self.started += 1
+        try:
+            yield
+        finally:
+            self.finished += 1
+            self.finally_times.append(time.time())
+
+
+IDLE = Lifecycle()
+TICK = Lifecycle()
+
+
+async def forever() -> None:
+    """Wait until cancelled: an idle stream's whole life."""
+    await asyncio.get_running_loop().create_future()
+
+
+def resident_bytes() -> int:
+    """Return this process's resident set size, from /proc/self/statm."""
+    with open("/proc/self/statm", "rb") as statm:
+        return int(statm.read().split()[1]) * _PAGE_SIZE
+
+
+def add_stats(app: FastAPI) -> None:
+    """Add `GET /stats` to `app`: tasks, RSS and the stream lifecycles (finally times after `since`)."""
+
+    @app.get("/stats")
+    async def stats(since: float | None = None) -> dict[str, object]:
+        body: dict[str, object] = {
+            "pid": os.getpid(),
+            "tasks": len(asyncio.all_tasks()),
+            "rss": resident_bytes(),
+            "idle": {"started": IDLE.started, "finished": IDLE.finished},
+            "tick": {"started": TICK.started, "finished": TICK.finished},
+        }
+        if since is not None:
+            body["finally_times"] = [t for t in TICK.finally_times if t >= since]
+        return body
