@@ -191,6 +191,19 @@ async def test_response_sends_a_keepalive_when_headers_wait_longer_than_ping() -
 
 
 @pytest.mark.anyio
+async def test_response_sends_no_keepalive_while_events_flow() -> None:
+    async def steady() -> AsyncIterator[Tick]:
+        for i in range(12):
+            yield Tick(data=i)
+            await asyncio.sleep(0.02)  # well inside `ping` every time
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(steady(), ping=0.1))
+    assert b":\n\n" not in harness.body
+    assert [m.json() for m in parse(harness.body)] == list(range(12))
+
+
+@pytest.mark.anyio
 async def test_response_without_ping_waits_for_the_first_event() -> None:
     async def late() -> AsyncIterator[Tick]:
         await asyncio.sleep(0.2)

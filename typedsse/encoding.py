@@ -7,6 +7,7 @@ makes a client dispatch it (or, for comments, that a client skips).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import PydanticSerializationError
@@ -14,7 +15,7 @@ from pydantic_core import PydanticSerializationError
 from typedsse.events import BaseEvent
 from typedsse.exceptions import WireFormatError
 
-__all__ = ["comment", "encode", "encode_message", "retry_frame"]
+__all__ = ["comment", "encode", "encode_message", "frame_encoder", "retry_frame"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # SSE's only line ends; str.splitlines() splits on more
 _FIELD_BREAKERS = re.compile(r"[\r\n\0]")
@@ -35,27 +36,59 @@ def encode(event: BaseEvent[Any]) -> bytes:
         >>> encode(Tick(data=1, id="7"))
         b'event: tick\nid: 7\ndata: 1\n\n'
     """
-    cls = type(event)
-    frame = cls.__typedsse_header__
-    event_id, retry = event.id, event.retry
+    return frame_encoder(type(event))(event)
+
+
+def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes]:
+    """Return the function that renders instances of `cls`, with its header and serializer bound.
+
+    `encode(event)` is `frame_encoder(type(event))(event)`. A stream sending many events of a
+    few classes keeps one encoder per class and skips per-event class lookups: attribute reads
+    on a Pydantic model class go through its metaclass and cost more than the framing itself.
+    The encoder is built once per class and kept on it.
+    """
+    cached: Callable[[BaseEvent[Any]], bytes] | None = cls.__dict__.get("__typedsse_encoder__")
+    if cached is not None:
+        return cached
+    header = cls.__typedsse_header__
+    if cls.encoding == "json":
+        to_json = cls.data_serializer().to_json
+
+        def encoder(event: BaseEvent[Any]) -> bytes:
+            fields = event.__dict__
+            event_id, retry = fields["id"], fields["retry"]
+            head = header if event_id is None and retry is None else _head(header, event_id, retry, cls)
+            try:
+                data = to_json(fields["data"], by_alias=True)
+            except PydanticSerializationError as exc:
+                raise WireFormatError(f"{cls.__qualname__}: cannot serialise the payload as JSON: {exc}") from exc
+            return b"%sdata: %s\n\n" % (head, data)
+
+    else:
+
+        def encoder(event: BaseEvent[Any]) -> bytes:
+            fields = event.__dict__
+            event_id, retry = fields["id"], fields["retry"]
+            head = header if event_id is None and retry is None else _head(header, event_id, retry, cls)
+            text: str = fields["data"]
+            return head + b"".join(b"data: " + _utf8(line, cls) + b"\n" for line in _LINE_BREAK.split(text)) + b"\n"
+
+    cls.__typedsse_encoder__ = encoder
+    return encoder
+
+
+def _head(header: bytes, event_id: str | None, retry: int | None, cls: type[BaseEvent[Any]]) -> bytes:
     if event_id is not None:
         # Validated at construction, but `model_copy(update=...)` and `model_construct` skip
         # validation: a line break here would let one event inject another.
         if "\n" in event_id or "\r" in event_id or "\0" in event_id:
             raise WireFormatError(f"{cls.__qualname__}: an SSE id cannot contain CR, LF or NUL: {event_id!r}")
-        frame += b"id: " + _utf8(event_id, cls) + b"\n"
+        header = b"%sid: %s\n" % (header, _utf8(event_id, cls))
     if retry is not None:
         if retry < 0:
             raise WireFormatError(f"{cls.__qualname__}: retry must be a non-negative number of milliseconds")
-        frame += b"retry: %d\n" % retry
-    if cls.encoding == "json":
-        try:
-            data = cls.data_serializer().to_json(event.data, by_alias=True)
-        except PydanticSerializationError as exc:
-            raise WireFormatError(f"{cls.__qualname__}: cannot serialise the payload as JSON: {exc}") from exc
-        return frame + b"data: " + data + b"\n\n"
-    text: str = event.data
-    return frame + b"".join(b"data: " + _utf8(line, cls) + b"\n" for line in _LINE_BREAK.split(text)) + b"\n"
+        header = b"%sretry: %d\n" % (header, retry)
+    return header
 
 
 def encode_message(*, data: str, event: str | None = None, id: str | None = None, retry: int | None = None) -> bytes:

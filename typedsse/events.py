@@ -10,6 +10,8 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
 from typedsse.exceptions import EventDefinitionError
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from pydantic_core import SchemaSerializer
 
 __all__ = ["BaseEvent", "ErrorPayload", "EventEncoding", "StreamError", "event_name_for"]
@@ -96,6 +98,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
 
     __typedsse_header__: ClassVar[bytes]
     __typedsse_serializer__: ClassVar[SchemaSerializer | None] = None
+    __typedsse_encoder__: ClassVar[Callable[[BaseEvent[Any]], bytes] | None] = None
 
     data: DataT
     id: EventId | None = None
@@ -143,6 +146,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
         cls.event_name = name
         cls.__typedsse_header__ = b"event: " + name.encode() + b"\n"
         cls.__typedsse_serializer__ = None  # built on first use: the payload type may be a forward reference
+        cls.__typedsse_encoder__ = None
 
     @classmethod
     def is_concrete(cls) -> bool:

@@ -32,7 +32,7 @@ from starlette.responses import Response
 from starlette.types import Receive, Scope, Send
 
 from typedsse.catalog import EventCatalog
-from typedsse.encoding import KEEPALIVE, encode, retry_frame
+from typedsse.encoding import KEEPALIVE, encode, frame_encoder, retry_frame
 from typedsse.events import BaseEvent, ErrorPayload, StreamError
 from typedsse.exceptions import EventTypeError
 
@@ -173,7 +173,9 @@ class _Connection:
         "buffer",
         "disconnected",
         "inline",
+        "last_write",
         "loop",
+        "ping_timer",
         "producer",
         "receive",
         "response",
@@ -195,6 +197,9 @@ class _Connection:
         self.inline = True  # the producer may write itself: the loop turned since its last write
         self.producer: asyncio.Task[None] | None = None
         self.watcher: asyncio.Task[None] | None = None
+        # Keep-alive: one timer per `ping` seconds of silence, re-armed lazily, not one per wait.
+        self.last_write = self.loop.time()
+        self.ping_timer: asyncio.TimerHandle | None = None
 
     async def run(self) -> None:
         # Plain asyncio tasks, cancelled once: a cancelled generator may still await in its
@@ -204,6 +209,8 @@ class _Connection:
         try:
             await self._stream()
         finally:
+            if self.ping_timer is not None:
+                self.ping_timer.cancel()
             self.watcher.cancel()
             _cancel_once(self.producer)
             # Wait for the stream's own cleanup (its `finally`) before the request ends; a
@@ -215,7 +222,7 @@ class _Connection:
 
     async def _stream(self) -> None:
         response, buffer = self.response, self.buffer
-        await self._wait(response.ping)
+        await self._wait()
         if self.disconnected:
             return
         if buffer.error is not None and not buffer.frames:
@@ -246,27 +253,40 @@ class _Connection:
             if buffer.frames:
                 await asyncio.sleep(0)  # a checkpoint per write: other connections get their turn
             else:
-                await self._wait(response.ping)
+                await self._wait()
             if self.disconnected:
                 return
 
-    async def _wait(self, ping: float | None) -> None:
-        """Wait until frames are ready, the stream ends, the client leaves, or `ping` seconds pass."""
+    async def _wait(self) -> None:
+        """Wait until frames are ready, the stream ends, the client leaves, or a keep-alive is due."""
         buffer = self.buffer
         if buffer.frames or buffer.done or self.disconnected:
             return
+        ping = self.response.ping
+        if ping is not None and self.ping_timer is None:
+            self.ping_timer = self.loop.call_at(self.last_write + ping, self._ping_due)
         waiter = buffer.waiter = self.loop.create_future()
-        timer = self.loop.call_later(ping, buffer.wake) if ping is not None else None
         try:
             await waiter
         finally:
             buffer.waiter = None
-            if timer is not None:
-                timer.cancel()
+
+    def _ping_due(self) -> None:
+        ping = self.response.ping
+        if ping is None:  # pragma: no cover - the timer is only armed with a ping
+            return
+        now = self.loop.time()
+        due = now + ping if self.writing else self.last_write + ping  # a slow write is not silence
+        if now < due:
+            self.ping_timer = self.loop.call_at(due, self._ping_due)  # written since: wait for the rest
+        else:
+            self.ping_timer = None
+            self.buffer.wake()
 
     async def _write(self, body: bytes, *, more_body: bool) -> bool:
         message = {"type": "http.response.body", "body": body, "more_body": more_body}
         timeout = self.response.send_timeout
+        self.last_write = self.loop.time()
         if timeout is None:
             await self.send(message)
             return True
@@ -298,12 +318,17 @@ class _Connection:
     async def _produce(self) -> None:
         buffer, response = self.buffer, self.response
         catalog = response.catalog
+        # One encoder per event class, found by a dict lookup: the catalog check runs once per class.
+        encoders: dict[type[BaseEvent[Any]], Callable[[BaseEvent[Any]], bytes]] = {}
         try:
             async with _open(response.content) as events:
                 async for event in events:
-                    if catalog is not None and event not in catalog:
-                        raise _invalid_event(response, catalog, event)
-                    frame = encode(event)
+                    encoder = encoders.get(type(event))
+                    if encoder is None:
+                        if catalog is not None and event not in catalog:
+                            raise _invalid_event(response, catalog, event)
+                        encoder = encoders[type(event)] = frame_encoder(type(event))
+                    frame = encoder(event)
                     if self.inline and buffer.waiter is not None and self.started and not self.writing:
                         # The writer is parked and the loop has turned since the last write: send
                         # the event in this very step. Routing it through the writer would queue
