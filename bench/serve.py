@@ -10,13 +10,29 @@ from __future__ import annotations
 import argparse
 import cProfile
 import importlib
+import os
+import signal
 import socket
 import sys
+import threading
+import time
 
 import uvicorn
 
 from bench.servers import MODULES
 from bench.system import pin_to_core, raise_open_files_limit
+
+
+def _exit_with_parent() -> None:
+    """Stop serving if the harness that started this server dies (no orphan servers left behind)."""
+    parent = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(1)
+        os.kill(os.getpid(), signal.SIGTERM)
+
+    threading.Thread(target=watch, name="parent-watch", daemon=True).start()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -31,6 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.core is not None:
         pin_to_core(args.core)
     raise_open_files_limit()
+    _exit_with_parent()
     app = importlib.import_module(MODULES[args.variant]).app
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
