@@ -104,8 +104,9 @@ def test_encode_serializes_payload_by_alias(event: BaseEvent[object], wire: byte
         (Tick(data=1, retry=0), b"event: tick\nretry: 0\ndata: 1\n\n"),
         (Tick(data=1, id="x", retry=3000), b"event: tick\nid: x\nretry: 3000\ndata: 1\n\n"),
         (Token(data="a", id="1", retry=5), b"event: token\nid: 1\nretry: 5\ndata: a\n\n"),
+        (Tick(data=1, id="\u00e9t\u00e9-7"), "event: tick\nid: \u00e9t\u00e9-7\ndata: 1\n\n".encode()),
     ],
-    ids=["id", "empty-id", "id-spaces", "retry-zero", "id-and-retry", "text-id-and-retry"],
+    ids=["id", "empty-id", "id-spaces", "retry-zero", "id-and-retry", "text-id-and-retry", "unicode-id"],
 )
 def test_encode_writes_id_and_retry_before_data(event: BaseEvent[object], wire: bytes) -> None:
     assert encode(event) == wire

@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 import pytest
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from typedsse import BaseEvent, EventDefinitionError, StreamError, WireFormatError, encode
 from typedsse.events import event_name_for
@@ -120,9 +120,11 @@ def test_base_event_refuses_unknown_encodings() -> None:
             ...
 
 
-@pytest.mark.parametrize("bad_id", ["a\nb", "a\rb", "a\0b"], ids=["lf", "cr", "nul"])
+@pytest.mark.parametrize(
+    "bad_id", ["a\nb", "a\rb", "a\0b", "a\n", "\ud800"], ids=["lf", "cr", "nul", "final-lf", "surrogate"]
+)
 def test_base_event_refuses_ids_the_wire_cannot_carry(bad_id: str) -> None:
-    with pytest.raises(ValidationError, match="an event id cannot contain CR, LF or NUL"):
+    with pytest.raises(ValidationError, match="an event id must be Unicode text without CR, LF or NUL"):
         Progress(data=0.5, id=bad_id)
 
 
@@ -163,7 +165,7 @@ def test_stream_error_is_namespaced() -> None:
 
 def test_base_event_validates_assignments() -> None:
     event = Progress(data=0.5)
-    with pytest.raises(ValidationError, match="an event id cannot contain CR, LF or NUL"):
+    with pytest.raises(ValidationError, match="an event id must be Unicode text without CR, LF or NUL"):
         event.id = "1\n\nevent: injected"
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         event.retry = -5
@@ -185,6 +187,18 @@ def test_encode_refuses_text_that_is_not_unicode() -> None:
         encode(Token(data="\ud800"))
     with pytest.raises(WireFormatError, match=r"^Plain: cannot serialise the payload as JSON"):
         encode(Plain(data="\ud800"))
+    with pytest.raises(ValidationError, match="an event id must be Unicode text"):
+        Plain(data="ok", id="\ud800")  # refused when the event is made, not when it is sent
+    with pytest.raises(WireFormatError, match=r"^Plain: the text is not valid Unicode"):
+        encode(Plain(data="ok").model_copy(update={"id": "\ud800"}))
 
 
 class Plain(BaseEvent[str]): ...
+
+
+def test_id_check_holds_whatever_regex_engine_a_subclass_picks() -> None:
+    class Strict(BaseEvent[int]):
+        model_config = ConfigDict(regex_engine="python-re")
+
+    with pytest.raises(ValidationError, match="an event id must be Unicode text"):
+        Strict(data=1, id="a\n")  # Python's `$` would match before that final LF

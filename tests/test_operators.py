@@ -303,6 +303,41 @@ async def test_merge_ready_sources_take_turns() -> None:
 
 
 @pytest.mark.anyio
+async def test_merge_reads_each_source_at_most_one_item_ahead() -> None:
+    pulled: list[str] = []
+
+    async def recording(name: str) -> AsyncIterator[str]:
+        for i in itertools.count():
+            pulled.append(f"{name}{i}")
+            yield f"{name}{i}"
+
+    received: list[str] = []
+    async with ops.merge(recording("a"), recording("b")).stream() as streamer:
+        async for item in streamer:
+            received.append(item)
+            await asyncio.sleep(0.1)  # a slow consumer: the sources must not run ahead of it
+            if len(received) == 6:
+                break
+    assert received == ["a0", "b0", "a1", "b1", "a2", "b2"]
+    # A source fetches its next item only once its last one was taken: "a3" waits to be
+    # handed over, and "b3" was never asked for (the consumer stopped while holding "b2").
+    assert sorted(pulled) == ["a0", "a1", "a2", "a3", "b0", "b1", "b2"]
+
+
+@pytest.mark.anyio
+async def test_merge_forwards_items_that_arrived_before_a_failure() -> None:
+    async def then_fail() -> AsyncIterator[str]:
+        await asyncio.sleep(1.0)
+        raise ValueError("late")
+        yield "never"
+
+    received: list[tuple[float, Any]] = []
+    with pytest.raises(ValueError, match=r"^late$"):
+        await drain(ops.merge(timed((0.5, "a"), (0.9, "b"), (5.0, "c")), then_fail()), received)
+    assert received == [(0.5, "a"), (0.9, "b")]
+
+
+@pytest.mark.anyio
 async def test_merge_ends_when_every_source_has_ended() -> None:
     received = await collect(ops.merge(timed((0.0, "a")), timed((3.0, "b")), ops.source([])))
     assert received == [(0.0, "a"), (3.0, "b")]

@@ -8,14 +8,15 @@ unreserved characters stay as they are), so any source id survives, commas and c
 
 from __future__ import annotations
 
-import functools
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections import deque
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, overload
 from urllib.parse import quote, unquote
 
 from aiostream import stream
-from aiostream.core import Stream, pipable_operator, sources_operator, streamcontext
-from aiostream.manager import StreamerManager
+from aiostream.core import Stream, sources_operator, streamcontext
 
 from typedsse.events import BaseEvent
 
@@ -220,23 +221,106 @@ def cursors(last_event_id: str | None, /) -> dict[str, str]:
 
 @sources_operator
 async def _merge(*sources: AsyncIterable[E]) -> AsyncIterator[E]:
-    # aiostream's merge favours the first source whenever several are ready at once, so one
-    # source with a backlog starves the others. Here the ready sources take turns: the one
-    # just forwarded moves to the back of the queue. aiostream's manager still owns the tasks
-    # and closes every source on the way out.
-    async with StreamerManager[E]() as manager:
-        turns = [await manager.enter_and_create_task(source) for source in sources]
-        while turns:
-            streamer, task = await manager.wait_single_event(turns)
-            turns.remove(streamer)
-            try:
-                item = task.result()
-            except StopAsyncIteration:
-                await manager.clean_streamer(streamer)
-                continue
-            turns.append(streamer)
+    async with contextlib.aclosing(_interleave(sources)) as pairs:
+        async for _, item in pairs:
             yield item
-            manager.create_task(streamer)
+
+
+class _Failed:
+    """A source's exception, queued in its turn so items that arrived before it go out first."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+_ENDED: Any = object()
+
+
+class _Turns:
+    """The hand-off between the source pumps and the merged stream: a queue of ready items.
+
+    Each source has one pump task that fetches an item, queues it and waits until the merged
+    stream has forwarded it (its gate): a source is read at most one item ahead, as aiostream's
+    own merge does. A source whose item was just forwarded rejoins the queue behind the others
+    that are ready, so ready sources take turns.
+    """
+
+    __slots__ = ("gates", "loop", "ready", "waiter")
+
+    def __init__(self, count: int) -> None:
+        self.loop = asyncio.get_running_loop()
+        self.ready: deque[tuple[int, Any]] = deque()
+        self.gates: list[asyncio.Future[None] | None] = [None] * count
+        self.waiter: asyncio.Future[None] | None = None
+
+    def put(self, index: int, item: Any) -> None:
+        self.ready.append((index, item))
+        waiter = self.waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    async def pump(self, index: int, streamer: AsyncIterator[Any]) -> None:
+        try:
+            async for item in streamer:
+                gate = self.gates[index] = self.loop.create_future()
+                self.put(index, item)
+                await gate
+        except Exception as exc:
+            self.put(index, _Failed(exc))
+        else:
+            self.put(index, _ENDED)
+
+    def release(self, index: int) -> None:
+        """Let source `index` fetch its next item: the merged stream has forwarded the last one."""
+        gate = self.gates[index]
+        self.gates[index] = None
+        if gate is not None and not gate.done():
+            gate.set_result(None)
+
+
+async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[tuple[int, Any]]:
+    """Merge `sources` fairly, yielding `(source index, item)` pairs.
+
+    aiostream's merge starts a task per item and waits on it with `asyncio.wait`, and serves the
+    first ready source first (a busy source starves the others). One task per source, woken by
+    plain futures, costs a fraction of that per item (see docs/design.md); aiostream's
+    `streamcontext` still opens and closes every source.
+    """
+    async with contextlib.AsyncExitStack() as stack:
+        streamers = [await stack.enter_async_context(streamcontext(source)) for source in sources]
+        turns = _Turns(len(streamers))
+        loop = turns.loop
+        pumps = [loop.create_task(turns.pump(index, streamer)) for index, streamer in enumerate(streamers)]
+        try:
+            alive = len(pumps)
+            ready = turns.ready
+            while alive:
+                if not ready:
+                    waiter = turns.waiter = loop.create_future()
+                    try:
+                        await waiter
+                    finally:
+                        turns.waiter = None
+                    continue
+                index, item = ready.popleft()
+                if item is _ENDED:
+                    alive -= 1
+                    continue
+                if type(item) is _Failed:
+                    raise item.error
+                yield index, item
+                turns.release(index)
+        finally:
+            # Stop the sources still running (their `finally` runs in their pump) and wait for
+            # them, so every source is idle before the exit stack closes it.
+            for pump in pumps:
+                pump.cancel()
+            await asyncio.wait(pumps)
+            for pump in pumps:
+                if not pump.cancelled():
+                    pump.exception()  # retrieved: a failure was queued, or the stream is ending
 
 
 # Composite ids
@@ -273,18 +357,15 @@ def _check_names(names: Sequence[str], count: int) -> tuple[str, ...]:
     return names
 
 
-def _tag(name: str, item: Any, *_: Any) -> tuple[str, Any]:
-    return name, item
-
-
-@pipable_operator
-async def _stamp(
-    source: AsyncIterable[tuple[str, Any]], names: tuple[str, ...], resume: Mapping[str, str]
+@sources_operator
+async def _merge_stamped(
+    *sources: AsyncIterable[Any], names: tuple[str, ...], resume: Mapping[str, str]
 ) -> AsyncIterator[Any]:
     # Parts in source order; a source seen in the resumed cursor keeps its position until it moves.
     parts: dict[str, str] = {name: _part(name, resume[name]) for name in names if name in resume}
-    async with streamcontext(source) as streamer:
-        async for name, event in streamer:
+    async with contextlib.aclosing(_interleave(sources)) as pairs:
+        async for index, event in pairs:
+            name = names[index]
             if not isinstance(event, BaseEvent):
                 raise TypeError(
                     f"merge(ids=...) rewrites event ids, but source {name!r} yielded "
@@ -302,5 +383,4 @@ def _merge_with_ids(
     sources: Sequence[AsyncIterable[Any]], names: tuple[str, ...], resume: Mapping[str, str]
 ) -> Stream[Any]:
     """Merge `sources`, giving each event a composite id of every source's latest position."""
-    tagged = [stream.map(source, functools.partial(_tag, name)) for name, source in zip(names, sources, strict=True)]
-    return _stamp(_merge(*tagged), names, dict(resume))
+    return _merge_stamped(*sources, names=names, resume=dict(resume))

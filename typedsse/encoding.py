@@ -56,13 +56,19 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
 
         def encoder(event: BaseEvent[Any]) -> bytes:
             fields = event.__dict__
-            event_id, retry = fields["id"], fields["retry"]
-            head = header if event_id is None and retry is None else _head(header, event_id, retry, cls)
             try:
                 data = to_json(fields["data"], by_alias=True)
             except PydanticSerializationError as exc:
                 raise WireFormatError(f"{cls.__qualname__}: cannot serialise the payload as JSON: {exc}") from exc
-            return b"%sdata: %s\n\n" % (head, data)
+            event_id = fields["id"]
+            if fields["retry"] is None:
+                # The two common shapes in one formatting step each; anything else (a retry, an
+                # id to re-check or refuse) takes the general path.
+                if event_id is None:
+                    return b"%sdata: %s\n\n" % (header, data)
+                if "\n" not in event_id and "\r" not in event_id and "\0" not in event_id and event_id.isascii():
+                    return b"%sid: %s\ndata: %s\n\n" % (header, event_id.encode(), data)
+            return b"%sdata: %s\n\n" % (_head(header, event_id, fields["retry"], cls), data)
 
     else:
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter
+from pydantic_core import CoreSchema, core_schema
 
 from typedsse.exceptions import EventDefinitionError
 
@@ -55,13 +56,27 @@ def _name_problem(name: str) -> str | None:
     return None
 
 
-def _check_id(value: str) -> str:
-    if "\r" in value or "\n" in value or "\0" in value:
-        raise ValueError("an event id cannot contain CR, LF or NUL (the SSE line syntax cannot carry them)")
-    return value
+class _SseIdText:
+    """The `id` field's schema: text without CR, LF or NUL, checked by pydantic-core itself.
+
+    A pattern in pydantic-core's Rust regex engine costs a tenth of a Python validator call,
+    and every event with an id pays it.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        return core_schema.custom_error_schema(
+            # Rust's `$` is the end of the text (Python's also matches before a final LF),
+            # so the engine is pinned whatever a subclass's `regex_engine` says.
+            core_schema.str_schema(pattern=r"^[^\r\n\x00]*$", regex_engine="rust-regex"),
+            custom_error_type="sse_id",
+            custom_error_message=(
+                "an event id must be Unicode text without CR, LF or NUL (the SSE line syntax cannot carry them)"
+            ),
+        )
 
 
-EventId = Annotated[str, AfterValidator(_check_id)]
+EventId = Annotated[str, _SseIdText]
 """An SSE `id`: any text without CR, LF or NUL."""
 
 

@@ -36,6 +36,18 @@ def reading(seq: int) -> Reading:
     return Reading(seq=seq, value=0.5, label="sensor-7", at=AT)
 
 
+def grid_start(interval: float) -> float:
+    """Return the last multiple of `interval` (wall-clock seconds) before now.
+
+    Every tick stream schedules its events on this shared grid, so all streams' events fall due
+    at the same instants (a broadcast) whatever the variant: a schedule counted from each
+    stream's own start would depend on how the variant handles requests (a stack that writes
+    the headers before starting the generator spreads the streams' phases by one header write
+    each), and would measure that rather than the cost of an event.
+    """
+    return math.floor(time.time() / interval) * interval
+
+
 async def until(due: float) -> None:
     """Sleep until the wall-clock time `due`: ticks follow a schedule and do not drift."""
     await asyncio.sleep(due - time.time())

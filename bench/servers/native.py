@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from fastapi.sse import EventSourceResponse, ServerSentEvent
 
-from bench.servers.common import EVENT, IDLE, TICK, add_stats, forever, merged_readings, reading, stamped, until
+from bench.servers.common import (
+    EVENT,
+    IDLE,
+    TICK,
+    add_stats,
+    forever,
+    grid_start,
+    merged_readings,
+    reading,
+    stamped,
+    until,
+)
 
 app = FastAPI()
 add_stats(app)
@@ -30,7 +40,7 @@ async def idle() -> AsyncIterator[ServerSentEvent]:
 @app.get("/tick", response_class=EventSourceResponse)
 async def tick(interval: float = 0.01, n: int | None = None) -> AsyncIterator[ServerSentEvent]:
     with TICK.track():
-        start, i = time.time(), 0
+        start, i = grid_start(interval), 0
         while n is None or i < n:
             due = start + (i + 1) * interval
             await until(due)

@@ -6,7 +6,6 @@ validation of the event and no keep-alive, disconnect or fairness machinery.
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
@@ -19,6 +18,7 @@ from bench.servers.common import (
     Reading,
     add_stats,
     forever,
+    grid_start,
     merged_readings,
     reading,
     stamped,
@@ -60,7 +60,7 @@ async def idle() -> StreamingResponse:
 async def tick(interval: float = 0.01, n: int | None = None) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         with TICK.track():
-            start, i = time.time(), 0
+            start, i = grid_start(interval), 0
             while n is None or i < n:
                 due = start + (i + 1) * interval
                 await until(due)

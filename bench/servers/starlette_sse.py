@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator
 
 from fastapi import FastAPI
 from sse_starlette import EventSourceResponse
 
-from bench.servers.common import EVENT, IDLE, TICK, add_stats, forever, merged_readings, reading, stamped, until
+from bench.servers.common import (
+    EVENT,
+    IDLE,
+    TICK,
+    add_stats,
+    forever,
+    grid_start,
+    merged_readings,
+    reading,
+    stamped,
+    until,
+)
 
 app = FastAPI()
 add_stats(app)
@@ -42,7 +52,7 @@ async def idle() -> EventSourceResponse:
 async def tick(interval: float = 0.01, n: int | None = None) -> EventSourceResponse:
     async def events() -> AsyncIterator[dict[str, str]]:
         with TICK.track():
-            start, i = time.time(), 0
+            start, i = grid_start(interval), 0
             while n is None or i < n:
                 due = start + (i + 1) * interval
                 await until(due)

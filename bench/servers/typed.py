@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterable, AsyncIterator
 
 from fastapi import FastAPI
 
-from bench.servers.common import AT, IDLE, PIPELINE_SOURCES, TICK, Reading, add_stats, forever, reading, stamped, until
+from bench.servers.common import (
+    AT,
+    IDLE,
+    PIPELINE_SOURCES,
+    TICK,
+    Reading,
+    add_stats,
+    forever,
+    grid_start,
+    reading,
+    stamped,
+    until,
+)
 from typedsse.endpoints import sse
 from typedsse.events import BaseEvent
 
@@ -38,7 +49,7 @@ async def idle() -> AsyncIterator[Tick]:
 @sse()
 async def tick(interval: float = 0.01, n: int | None = None) -> AsyncIterator[Tick]:
     with TICK.track():
-        start, i = time.time(), 0
+        start, i = grid_start(interval), 0
         while n is None or i < n:
             due = start + (i + 1) * interval
             await until(due)
