@@ -10,6 +10,7 @@ looks inside frames, and only for the payload's `seq`, `value` (the server's sen
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import re
 import socket
@@ -153,12 +154,17 @@ async def connect(factory: Callable[[], P], port: int) -> P:
     return protocol
 
 
-async def connect_many(factory: Callable[[], P], port: int, count: int, *, batch: int = 100) -> list[P]:
-    """Open `count` connections, `batch` at a time (so the listen backlog never overflows)."""
+async def connect_many(factory: Callable[[int], P], port: int, count: int, *, batch: int = 100) -> list[P]:
+    """Open `count` connections, `batch` at a time (so the listen backlog never overflows).
+
+    `factory(k)` makes the protocol of the `k`-th connection.
+    """
     protocols: list[P] = []
     for start in range(0, count, batch):
         size = min(batch, count - start)
-        protocols.extend(await asyncio.gather(*(connect(factory, port) for _ in range(size))))
+        protocols.extend(
+            await asyncio.gather(*(connect(functools.partial(factory, k), port) for k in range(start, start + size)))
+        )
     return protocols
 
 

@@ -41,7 +41,7 @@ class Sizes:
     many_events: int = 1_000
     idle_connections: int = 2_000
     latency_connections: int = 50
-    latency_events: int = 200
+    latency_events: int = 500
     latency_interval: float = 0.01
     latency_skip: int = 10
     disconnect_connections: int = 500
@@ -202,7 +202,7 @@ async def idle(server: ServerProcess, sizes: Sizes) -> Metrics:
     await _warm_up(server, sizes)
     n, port = sizes.idle_connections, server.port
     before = await _stats(server)
-    sinks = await connect_many(lambda: Sink(request_bytes("/idle", port)), port, n)
+    sinks = await connect_many(lambda _: Sink(request_bytes("/idle", port)), port, n)
     try:
         await _until(server, lambda s: s["idle"]["started"] - before["idle"]["started"] >= n, sizes.timeout, "idle")
         await asyncio.sleep(sizes.settle)
@@ -259,10 +259,18 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
 
 
 async def _reset_live_streams(server: ServerProcess, sizes: Sizes) -> tuple[float, float]:
-    """Open the streams, wait for an event on each, reset them all; return when, and how long it took."""
-    n, port = sizes.disconnect_connections, server.port
-    path = f"/tick?interval={sizes.disconnect_interval}"
-    counters = await connect_many(lambda: FrameCounter(request_bytes(path, port)), port, n)
+    """Open the streams, wait for an event on each, reset them all; return when, and how long it took.
+
+    The streams' schedules are spread evenly over the interval (stream `k` ticks `k / n` of an
+    interval after the grid), as independent subscribers' would be: the resets land while
+    events keep falling due, and not just after a burst of them all.
+    """
+    n, port, interval = sizes.disconnect_connections, server.port, sizes.disconnect_interval
+
+    def counter(k: int) -> FrameCounter:
+        return FrameCounter(request_bytes(f"/tick?interval={interval}&phase={k / n * interval!r}", port))
+
+    counters = await connect_many(counter, port, n)
     try:
         await wait_all([c.reached for c in counters], sizes.timeout, "first events")
         if any(c.closed.done() for c in counters):

@@ -4,8 +4,9 @@ Every app serves the same payload (`common.Reading`) on the same paths:
 
 - `GET /stream?n=N`: N events as fast as the stack can send them;
 - `GET /idle`: a stream that never sends anything and keeps the connection;
-- `GET /tick?interval=S&n=N`: one event every S seconds carrying the server's send time in
-  `value` (N omitted: forever); its generator records when its `finally` ran;
+- `GET /tick?interval=S&n=N&phase=P`: one event every S seconds on a wall-clock grid shifted by
+  P seconds, carrying the server's send time in `value` and the time it was due in `at` (N
+  omitted: forever); its generator records when its `finally` ran;
 - `GET /pipeline?n=N&interval=S`: two sources of N payloads each, merged, then throttled per
   source to one event per S seconds (typedsse with its operators; the others by hand on aiostream);
 - `GET /stats`: the process's task count, resident memory and stream lifecycle counters.

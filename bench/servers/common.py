@@ -36,16 +36,18 @@ def reading(seq: int) -> Reading:
     return Reading(seq=seq, value=0.5, label="sensor-7", at=AT)
 
 
-def grid_start(interval: float) -> float:
-    """Return the last multiple of `interval` (wall-clock seconds) before now.
+def grid_start(interval: float, phase: float = 0.0) -> float:
+    """Return when a tick stream's schedule starts: the last multiple of `interval` (wall-clock
+    seconds) before now, plus `phase`.
 
-    Every tick stream schedules its events on this shared grid, so all streams' events fall due
-    at the same instants (a broadcast) whatever the variant: a schedule counted from each
-    stream's own start would depend on how the variant handles requests (a stack that writes
-    the headers before starting the generator spreads the streams' phases by one header write
-    each), and would measure that rather than the cost of an event.
+    The schedule is the same whatever the variant: counted from each stream's own start, it
+    would depend on how the variant handles requests (a stack that writes the headers before
+    starting the generator spreads the streams' phases by one header write each), and would
+    measure that rather than the cost of an event. With `phase` 0 every stream's events fall
+    due at the same instants (a broadcast, the latency scenario); the disconnect scenario gives
+    its streams phases spread over the interval.
     """
-    return math.floor(time.time() / interval) * interval
+    return math.floor(time.time() / interval) * interval + phase
 
 
 async def until(due: float) -> None:

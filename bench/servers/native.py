@@ -38,9 +38,9 @@ async def idle() -> AsyncIterator[ServerSentEvent]:
 
 
 @app.get("/tick", response_class=EventSourceResponse)
-async def tick(interval: float = 0.01, n: int | None = None) -> AsyncIterator[ServerSentEvent]:
+async def tick(interval: float = 0.01, n: int | None = None, phase: float = 0.0) -> AsyncIterator[ServerSentEvent]:
     with TICK.track():
-        start, i = grid_start(interval), 0
+        start, i = grid_start(interval, phase), 0
         while n is None or i < n:
             due = start + (i + 1) * interval
             await until(due)

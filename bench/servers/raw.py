@@ -57,10 +57,10 @@ async def idle() -> StreamingResponse:
 
 
 @app.get("/tick")
-async def tick(interval: float = 0.01, n: int | None = None) -> StreamingResponse:
+async def tick(interval: float = 0.01, n: int | None = None, phase: float = 0.0) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         with TICK.track():
-            start, i = grid_start(interval), 0
+            start, i = grid_start(interval, phase), 0
             while n is None or i < n:
                 due = start + (i + 1) * interval
                 await until(due)

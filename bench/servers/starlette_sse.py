@@ -49,10 +49,10 @@ async def idle() -> EventSourceResponse:
 
 
 @app.get("/tick")
-async def tick(interval: float = 0.01, n: int | None = None) -> EventSourceResponse:
+async def tick(interval: float = 0.01, n: int | None = None, phase: float = 0.0) -> EventSourceResponse:
     async def events() -> AsyncIterator[dict[str, str]]:
         with TICK.track():
-            start, i = grid_start(interval), 0
+            start, i = grid_start(interval, phase), 0
             while n is None or i < n:
                 due = start + (i + 1) * interval
                 await until(due)

@@ -47,9 +47,9 @@ async def idle() -> AsyncIterator[Tick]:
 
 @app.get("/tick")
 @sse()
-async def tick(interval: float = 0.01, n: int | None = None) -> AsyncIterator[Tick]:
+async def tick(interval: float = 0.01, n: int | None = None, phase: float = 0.0) -> AsyncIterator[Tick]:
     with TICK.track():
-        start, i = grid_start(interval), 0
+        start, i = grid_start(interval, phase), 0
         while n is None or i < n:
             due = start + (i + 1) * interval
             await until(due)
