@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import weakref
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -172,7 +173,6 @@ class _Connection:
     __slots__ = (
         "buffer",
         "disconnected",
-        "inline",
         "last_write",
         "loop",
         "ping_timer",
@@ -181,6 +181,8 @@ class _Connection:
         "response",
         "send",
         "started",
+        "turn",
+        "turns",
         "watcher",
         "writing",
     )
@@ -194,7 +196,9 @@ class _Connection:
         self.disconnected = False
         self.started = False  # the status line and headers are out
         self.writing = False  # a write is in progress (by the writer or the producer)
-        self.inline = True  # the producer may write itself: the loop turned since its last write
+        # The producer may write an event itself once the loop has turned since its last write.
+        self.turns = _turns_of(self.loop)
+        self.turn = -1  # the loop turn of the producer's last write
         self.producer: asyncio.Task[None] | None = None
         self.watcher: asyncio.Task[None] | None = None
         # Keep-alive: one timer per `ping` seconds of silence, re-armed lazily, not one per wait.
@@ -316,8 +320,12 @@ class _Connection:
         return encode(event) if event is not None else b""
 
     async def _produce(self) -> None:
-        buffer, response = self.buffer, self.response
+        buffer, response, loop, send = self.buffer, self.response, self.loop, self.send
         catalog = response.catalog
+        turns = self.turns
+        # With a send timeout every write goes through `_write`; without one (the default) the
+        # inline write below is spelled out: it runs once per sparse event.
+        timed = response.send_timeout is not None
         # One encoder per event class, found by a dict lookup: the catalog check runs once per class.
         encoders: dict[type[BaseEvent[Any]], Callable[[BaseEvent[Any]], bytes]] = {}
         try:
@@ -329,17 +337,20 @@ class _Connection:
                             raise _invalid_event(response, catalog, event)
                         encoder = encoders[type(event)] = frame_encoder(type(event))
                     frame = encoder(event)
-                    if self.inline and buffer.waiter is not None and self.started and not self.writing:
+                    if self.turn != turns.count and buffer.waiter is not None and self.started and not self.writing:
                         # The writer is parked and the loop has turned since the last write: send
                         # the event in this very step. Routing it through the writer would queue
                         # it behind every other connection's ready work (latency under load). A
                         # burst (no loop turn in between) takes the buffered path and coalesces.
-                        self.inline = False
-                        self.loop.call_soon(self._allow_inline)
+                        self.turn = turns.mark()
                         self.writing = True
                         try:
-                            if not await self._write(frame, more_body=True):
-                                break
+                            if timed:
+                                if not await self._write(frame, more_body=True):
+                                    break
+                            else:
+                                self.last_write = loop.time()
+                                await send({"type": "http.response.body", "body": frame, "more_body": True})
                         finally:
                             self.writing = False
                         continue
@@ -348,16 +359,13 @@ class _Connection:
                     buffer.frames.append(frame)
                     buffer.size += len(frame)
                     if buffer.size >= _HIGH_WATER:
-                        drained = buffer.drained = self.loop.create_future()
+                        drained = buffer.drained = loop.create_future()
                         await drained
         except Exception as exc:
             buffer.error = exc
         finally:
             buffer.done = True
             buffer.wake()
-
-    def _allow_inline(self) -> None:
-        self.inline = True
 
     async def _watch(self) -> None:
         while (await self.receive())["type"] != "http.disconnect":
@@ -369,6 +377,45 @@ class _Connection:
         drained = self.buffer.drained
         if drained is not None and not drained.done():
             drained.cancel()
+
+
+class _LoopTurns:
+    """Counts an event loop's turns, lazily, for every connection on it.
+
+    A producer may write an event itself only if the loop has turned since its last write
+    (see `_Connection._produce`). Counting needs a callback in the next turn, scheduled only
+    when a write asks for it and at most one at a time: a burst of events due together on many
+    connections (a broadcast) costs one callback, not one per event. An idle loop schedules
+    nothing.
+    """
+
+    __slots__ = ("__weakref__", "count", "loop", "pending")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.count = 0
+        self.pending = False
+
+    def mark(self) -> int:
+        """Return the current turn; the count moves on at the start of the next one."""
+        if not self.pending:
+            self.pending = True
+            self.loop.call_soon(self._advance)
+        return self.count
+
+    def _advance(self) -> None:
+        self.count += 1
+        self.pending = False
+
+
+_TURNS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopTurns] = weakref.WeakKeyDictionary()
+
+
+def _turns_of(loop: asyncio.AbstractEventLoop) -> _LoopTurns:
+    turns = _TURNS.get(loop)
+    if turns is None:
+        turns = _TURNS[loop] = _LoopTurns(loop)
+    return turns
 
 
 def _cancel_once(task: asyncio.Task[None]) -> None:
