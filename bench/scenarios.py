@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import statistics
 import time
 from collections.abc import Callable, Coroutine
@@ -28,6 +29,7 @@ from bench.client import (
     wait_all,
 )
 from bench.process import ServerProcess
+from bench.system import steal_seconds
 
 Metrics = dict[str, float | int | None]
 
@@ -44,6 +46,7 @@ class Sizes:
     latency_events: int = 500
     latency_interval: float = 0.01
     latency_skip: int = 10
+    latency_runs: int = 2
     disconnect_connections: int = 500
     disconnect_interval: float = 0.1
     disconnect_timeout: float = 5.0
@@ -70,6 +73,7 @@ SMOKE = Sizes(
     latency_connections=5,
     latency_events=12,
     latency_skip=2,
+    latency_runs=1,
     disconnect_connections=10,
     disconnect_timeout=1.0,
     pipeline_events=200,
@@ -170,16 +174,36 @@ async def throughput_many(server: ServerProcess, sizes: Sizes) -> Metrics:
 
 
 async def latency(server: ServerProcess, sizes: Sizes) -> Metrics:
-    """`latency_connections` streams of one event per `latency_interval`: send stamp (and due time) to receipt."""
+    """`latency_connections` streams of one event per `latency_interval`: send stamp (and due time) to receipt.
+
+    The measurement runs `latency_runs` times and keeps the run with the lower p99 from the due
+    time: on a virtual machine, a burst of hypervisor steal (recorded as `steal_ms`) stalls
+    server and client together for tens of milliseconds, and one such burst makes the p99 of
+    whichever variant it lands on. Every variant gets the same number of tries.
+    """
     await _ready(server)
     await _warm_up(server, sizes)
+    runs = [await _latency_once(server, sizes) for _ in range(sizes.latency_runs)]
+    return min(runs, key=lambda metrics: metrics["due_p99_ms"] or 0.0)
+
+
+async def _latency_once(server: ServerProcess, sizes: Sizes) -> Metrics:
     port, n = server.port, sizes.latency_events
     path = f"/tick?interval={sizes.latency_interval}&n={n}"
-    with _Usage(server) as usage:
-        readers = await asyncio.gather(
-            *(connect(lambda: StampReader(request_bytes(path, port)), port) for _ in range(sizes.latency_connections))
-        )
-        await wait_all([r.closed for r in readers], sizes.timeout, f"GET {path}")
+    steal = steal_seconds()
+    gc.disable()  # the client's own collections would count as latency
+    try:
+        with _Usage(server) as usage:
+            readers = await asyncio.gather(
+                *(
+                    connect(lambda: StampReader(request_bytes(path, port)), port)
+                    for _ in range(sizes.latency_connections)
+                )
+            )
+            await wait_all([r.closed for r in readers], sizes.timeout, f"GET {path}")
+    finally:
+        gc.enable()
+    steal = steal_seconds() - steal
     kept = [(sent, due) for r in readers for seq, sent, due in r.samples if seq >= sizes.latency_skip]
     expected = (n - sizes.latency_skip) * sizes.latency_connections
     if len(kept) != expected:
@@ -192,6 +216,7 @@ async def latency(server: ServerProcess, sizes: Sizes) -> Metrics:
         "max_ms": from_sent[-1] * 1000,
         "due_p50_ms": _percentile(from_due, 50) * 1000,
         "due_p99_ms": _percentile(from_due, 99) * 1000,
+        "steal_ms": steal * 1000,
         **usage.shares(),
     }
 

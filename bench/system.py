@@ -31,6 +31,17 @@ PACKAGES = (
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 
 
+def steal_seconds() -> float:
+    """Return the CPU time the hypervisor has taken from this machine since boot (all cores).
+
+    On a virtual machine, a burst of steal stalls both server and client for milliseconds:
+    the latency scenario records it next to its figures.
+    """
+    with open("/proc/stat", encoding="ascii") as stat:
+        fields = stat.readline().split()
+    return int(fields[8]) / _CLOCK_TICKS if len(fields) > 8 else 0.0
+
+
 def available_cores() -> list[int]:
     """Return the CPU cores this process may run on."""
     return sorted(os.sched_getaffinity(0))

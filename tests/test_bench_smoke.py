@@ -21,7 +21,16 @@ SCENARIOS = ["throughput_1", "throughput_100", "latency", "pipeline", "disconnec
 METRICS = {
     "throughput_1": {"events_per_s", "server_cpu_s_per_100k", "server_cpu_share", "client_cpu_share"},
     "throughput_100": {"events_per_s", "server_cpu_s_per_100k", "server_cpu_share", "client_cpu_share"},
-    "latency": {"p50_ms", "p99_ms", "max_ms", "due_p50_ms", "due_p99_ms", "server_cpu_share", "client_cpu_share"},
+    "latency": {
+        "p50_ms",
+        "p99_ms",
+        "max_ms",
+        "due_p50_ms",
+        "due_p99_ms",
+        "steal_ms",
+        "server_cpu_share",
+        "client_cpu_share",
+    },
     "pipeline": {"source_events_per_s", "server_cpu_s_per_100k", "delivered", "server_cpu_share", "client_cpu_share"},
     "disconnect": {
         "finally_all_ms",
@@ -105,3 +114,17 @@ def test_bench_profile_writes_the_server_profile(tmp_path: Path) -> None:
     profile = (tmp_path / "profile-typedsse-throughput_1.txt").read_text(encoding="utf-8")
     assert "sorted by own time" in profile
     assert "encoding.py" in profile
+
+
+@pytest.mark.parametrize("case", ["raw", "typedsse", "typedsse-prebuilt"])
+def test_bench_instruction_cases_run(case: str) -> None:
+    # What `python -m bench.instructions` runs under callgrind, briefly and without it.
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.instructions", "--run", case, "3"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=55,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
