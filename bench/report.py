@@ -101,7 +101,8 @@ def _sizes(sizes: dict[str, Any]) -> str:
         f"1 connection x {sizes['stream_events']:,} events; {sizes['many_connections']} connections x "
         f"{sizes['many_events']:,} events; {sizes['idle_connections']:,} idle connections; "
         f"latency over {sizes['latency_connections']} connections x {sizes['latency_events']} events every "
-        f"{sizes['latency_interval'] * 1000:g} ms; {sizes['disconnect_connections']} streams "
+        f"{sizes['latency_interval'] * 1000:g} ms (the better of {sizes.get('latency_runs', 1)} runs); "
+        f"{sizes['disconnect_connections']} streams "
         f"(an event every {sizes['disconnect_interval'] * 1000:g} ms) reset at once, "
         f"`finally` awaited up to {sizes['disconnect_timeout']:g} s"
     )
