@@ -156,6 +156,30 @@ async def test_time_operators_close_the_source_when_the_consumer_stops(pipe: Any
     assert asyncio.all_tasks() - tasks == set()  # no pull is left pending
 
 
+@pytest.mark.parametrize(
+    "pipe",
+    [ops.throttle(0.5, mode="latest"), ops.debounce(0.1), ops.chunk(interval=0.1)],
+    ids=["throttle-latest", "debounce", "chunk"],
+)
+@pytest.mark.anyio
+async def test_time_operators_read_the_source_only_when_they_need_an_item(pipe: Any) -> None:
+    pulled: list[int] = []
+
+    async def recording() -> AsyncIterator[int]:
+        for i in range(100):
+            pulled.append(i)
+            yield i
+            await asyncio.sleep(1.0)
+
+    async with (recording() | pipe).stream() as streamer:
+        async for _ in streamer:
+            await asyncio.sleep(10.0)  # a slow consumer: the source must not run ahead
+            break
+    # Every item pulled was one the operator asked for while it waited; a source that ran
+    # ahead during the consumer's 10 s would have been read about ten more times.
+    assert len(pulled) <= 3
+
+
 # debounce
 
 
