@@ -32,7 +32,13 @@ _COLUMNS: tuple[tuple[str, str, str, int, bool], ...] = (
     ("disconnect", "tasks_left", "disconnect: tasks left", 0, False),
     ("disconnect", "rss_after_ratio", "disconnect: RSS after / fresh", 3, False),
     ("disconnect", "rss_steady_ratio", "disconnect: RSS 2nd round / 1st", 3, False),
+    ("disconnect", "heap_after_ratio", "disconnect: live heap blocks after / fresh", 3, False),
 )
+
+
+def _figure(value: float) -> str:
+    """Three significant digits, but never fewer than three decimals below 10 (1.004, not 1)."""
+    return f"{value:.3f}" if abs(value) < 10 else f"{value:.3g}"
 
 
 def write(document: dict[str, Any], folder: Path, stem: str) -> tuple[Path, Path]:
@@ -80,7 +86,7 @@ def markdown(document: dict[str, Any]) -> str:
             lines += ["Targets for typedsse:", "", "| target | measured | holds |", "| --- | --- | --- |"]
             for t in stack_targets:
                 holds = {True: "yes", False: "**no**", None: "not measured"}[t["holds"]]
-                measured = "-" if t["measured"] is None else f"{t['measured']:.3g} {t['unit']}"
+                measured = "-" if t["measured"] is None else f"{_figure(t['measured'])} {t['unit']}"
                 lines.append(f"| {t['target']} | {measured} | {holds} |")
             lines.append("")
         lines += _client_check(scenarios, plan["variants"])

@@ -118,8 +118,11 @@ async def _ready(server: ServerProcess, within: float = 30.0) -> dict[str, Any]:
             return stats
 
 
-async def _stats(server: ServerProcess, since: float | None = None) -> dict[str, Any]:
-    path = "/stats" if since is None else f"/stats?since={since!r}"
+async def _stats(server: ServerProcess, since: float | None = None, *, collect: bool = False) -> dict[str, Any]:
+    query = [f"since={since!r}"] if since is not None else []
+    if collect:
+        query.append("collect=true")
+    path = "/stats" + ("?" + "&".join(query) if query else "")
     stats: dict[str, Any] = await get_json(server.port, path)
     return stats
 
@@ -247,12 +250,14 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
 
     The first round grows the heap to what that many streams need; the second shows whether
     anything is left behind per disconnect (`rss_steady_ratio`). `rss_after_ratio` compares the
-    end of the first round with the fresh process.
+    end of the first round with the fresh process; `heap_after_ratio` does the same for the live
+    Python objects (the small-object allocator's blocks in use, after a full collection), which
+    tells what the round left alive from what the allocator kept resident.
     """
     await _ready(server)
     await _warm_up(server, sizes)
     n = sizes.disconnect_connections
-    before = await _stats(server)
+    before = await _stats(server, collect=True)
     delays: list[float] = []
     complete = True
     after: list[dict[str, Any]] = []
@@ -270,7 +275,7 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
         complete = complete and finished >= n * round_number
         delays.extend(t - reset_at for t in stats["finally_times"][:n])
         await asyncio.sleep(sizes.settle)
-        after.append(await _stats(server))
+        after.append(await _stats(server, collect=True))
     delays.sort()
     return {
         "finally_all_ms": delays[-1] * 1000 if complete and delays else None,
@@ -280,6 +285,7 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
         "tasks_left": after[-1]["tasks"] - before["tasks"],
         "rss_after_ratio": after[0]["rss"] / before["rss"],
         "rss_steady_ratio": after[1]["rss"] / after[0]["rss"],
+        "heap_after_ratio": after[0]["heap_blocks"] / before["heap_blocks"],
     }
 
 

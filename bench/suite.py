@@ -240,6 +240,8 @@ TARGETS: tuple[_Target, ...] = (
             _every_run("disconnect", "rss_after_ratio", 1.05), "x before (worst run)"),
     _Target("abrupt disconnect: RSS back within 5% in steady state (2nd round)", "disconnect", "rss_steady_ratio",
             _every_run("disconnect", "rss_steady_ratio", 1.05), "x 1st round (worst run)"),
+    _Target("abrupt disconnect: live Python heap back within 5% of the fresh process", "disconnect",
+            "heap_after_ratio", _every_run("disconnect", "heap_after_ratio", 1.05), "x before (worst run)"),
 )  # fmt: skip
 
 

@@ -40,6 +40,7 @@ METRICS = {
         "tasks_left",
         "rss_after_ratio",
         "rss_steady_ratio",
+        "heap_after_ratio",
     },
     "idle": {"rss_kib_per_conn", "tasks_per_conn"},
 }

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import math
 import os
+import sys
 import time
 from collections.abc import AsyncIterator, Generator
 from datetime import UTC, datetime
@@ -121,14 +123,23 @@ def resident_bytes() -> int:
 
 
 def add_stats(app: FastAPI) -> None:
-    """Add `GET /stats` to `app`: tasks, RSS and the stream lifecycles (finally times after `since`)."""
+    """Add `GET /stats` to `app`: tasks, memory and the stream lifecycles (finally times after `since`).
+
+    `heap_blocks` counts the blocks CPython's small-object allocator has handed out and not got
+    back: the live Python objects, whatever the allocator keeps resident around them (`rss`).
+    `collect=true` runs a full garbage collection first, so that unreachable cycles not yet
+    collected do not count as live.
+    """
 
     @app.get("/stats")
-    async def stats(since: float | None = None) -> dict[str, object]:
+    async def stats(since: float | None = None, collect: bool = False) -> dict[str, object]:
+        if collect:
+            gc.collect()
         body: dict[str, object] = {
             "pid": os.getpid(),
             "tasks": len(asyncio.all_tasks()),
             "rss": resident_bytes(),
+            "heap_blocks": sys.getallocatedblocks(),
             "idle": {"started": IDLE.started, "finished": IDLE.finished},
             "tick": {"started": TICK.started, "finished": TICK.finished},
         }
