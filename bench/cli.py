@@ -38,7 +38,9 @@ def _parser() -> argparse.ArgumentParser:
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smaller loads, asyncio stack only (a minute or two)")
     size.add_argument("--smoke", action="store_true", help="tiny loads, one repetition: checks the harness works")
-    parser.add_argument("--repetitions", type=int, default=None, help="interleaved repetitions (default 3; smoke 1)")
+    parser.add_argument(
+        "--repetitions", type=int, default=None, help="interleaved repetitions (default 5; quick 3, smoke 1)"
+    )
     parser.add_argument("--stacks", type=_names(tuple(STACKS)), default=None, help="asyncio,uvloop")
     parser.add_argument("--variants", type=_names(VARIANTS), default=None, help=",".join(VARIANTS))
     parser.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=None, help=",".join(SCENARIOS))
@@ -71,7 +73,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.quick:
         mode, sizes, repetitions, stacks, fresh = "quick", QUICK, 3, ["asyncio"], True
     else:
-        mode, sizes, repetitions, stacks, fresh = "full", Sizes(), 3, list(STACKS), True
+        mode, sizes, repetitions, stacks, fresh = "full", Sizes(), 5, list(STACKS), True
     if args.repetitions is not None:
         if args.repetitions < 1:
             raise SystemExit("--repetitions must be at least 1")

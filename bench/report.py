@@ -37,7 +37,10 @@ _COLUMNS: tuple[tuple[str, str, str, int, bool], ...] = (
 
 
 def _figure(value: float) -> str:
-    """Three significant digits, but never fewer than three decimals below 10 (1.004, not 1)."""
+    """A whole number as it is; otherwise three significant digits, or three decimals below 10
+    (1.004, not 1)."""
+    if value == int(value):
+        return str(int(value))
     return f"{value:.3f}" if abs(value) < 10 else f"{value:.3g}"
 
 
