@@ -117,11 +117,31 @@ def test_bench_profile_writes_the_server_profile(tmp_path: Path) -> None:
     assert "encoding.py" in profile
 
 
-@pytest.mark.parametrize("case", ["raw", "typedsse", "typedsse-prebuilt"])
-def test_bench_instruction_cases_run(case: str) -> None:
-    # What `python -m bench.instructions` runs under callgrind, briefly and without it.
+@pytest.mark.parametrize(
+    ("case", "count"),
+    [
+        *((case, "3") for case in ("raw", "typedsse", "typedsse-prebuilt")),
+        *(
+            (case, "300")
+            for case in (
+                "source alone",
+                "aiostream merge",
+                "ops.merge",
+                "aiostream chunks(100)",
+                "ops.chunk(size=100)",
+                "ops.chunk(size=100, interval=FAR)",
+                "ops.throttle(FAR)",
+                "ops.throttle(FAR, mode='latest')",
+                "ops.debounce(FAR)",
+            )
+        ),
+    ],
+)
+def test_bench_instruction_cases_run(case: str, count: str) -> None:
+    # What `python -m bench.instructions` runs under callgrind, briefly and without it; an
+    # operator case fails unless its source ran to the end and items came out.
     result = subprocess.run(
-        [sys.executable, "-m", "bench.instructions", "--run", case, "3"],
+        [sys.executable, "-m", "bench.instructions", "--run", case, count],
         cwd=ROOT,
         capture_output=True,
         text=True,

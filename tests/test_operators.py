@@ -141,8 +141,14 @@ async def test_throttle_busy_key_does_not_starve_a_quiet_one() -> None:
 
 @pytest.mark.parametrize(
     "pipe",
-    [ops.throttle(0.5), ops.throttle(0.5, mode="latest"), ops.debounce(0.1), ops.chunk(interval=0.1)],
-    ids=["throttle-leading", "throttle-latest", "debounce", "chunk"],
+    [
+        ops.throttle(0.5),
+        ops.throttle(0.5, mode="latest"),
+        ops.debounce(0.1),
+        ops.chunk(interval=0.1),
+        ops.chunk(size=2),
+    ],
+    ids=["throttle-leading", "throttle-latest", "debounce", "chunk", "chunk-size"],
 )
 @pytest.mark.anyio
 async def test_time_operators_close_the_source_when_the_consumer_stops(pipe: Any) -> None:
@@ -202,6 +208,18 @@ async def test_debounce_sends_the_waiting_item_when_the_source_ends() -> None:
 @pytest.mark.anyio
 async def test_chunk_by_size_batches_items_in_order() -> None:
     assert await items(ops.source(range(7)) | ops.chunk(size=3)) == [[0, 1, 2], [3, 4, 5], [6]]
+
+
+@pytest.mark.anyio
+async def test_chunk_by_size_sends_a_full_batch_without_waiting_for_the_next_item() -> None:
+    schedule = ((0.0, "a"), (0.1, "b"), (5.0, "c"))
+    received = await collect(timed(*schedule) | ops.chunk(size=2))
+    assert received == [(0.1, ["a", "b"]), (5.0, ["c"])]
+
+
+@pytest.mark.anyio
+async def test_chunk_by_size_of_an_empty_source_sends_nothing() -> None:
+    assert await items(ops.source([]) | ops.chunk(size=3)) == []
 
 
 @pytest.mark.anyio
