@@ -9,7 +9,8 @@ Every app serves the same payload (`common.Reading`) on the same paths:
   omitted: forever); its generator records when its `finally` ran;
 - `GET /pipeline?n=N&interval=S`: two sources of N payloads each, merged, then throttled per
   source to one event per S seconds (typedsse with its operators; the others by hand on aiostream);
-- `GET /stats`: the process's task count, resident memory and stream lifecycle counters.
+- `GET /stats?collect=true`: the process's task count, resident memory, live small-object heap
+  blocks and stream lifecycle counters (`collect=true`: after a full garbage collection).
 """
 
 from __future__ import annotations
