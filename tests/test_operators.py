@@ -186,6 +186,61 @@ async def test_time_operators_read_the_source_only_when_they_need_an_item(pipe: 
     assert len(pulled) <= 3
 
 
+# the pull with a deadline, under the time operators
+
+
+async def _ticking(interval: float) -> AsyncIterator[int]:
+    for i in itertools.count():
+        await asyncio.sleep(interval)
+        yield i
+
+
+@pytest.mark.anyio
+async def test_pull_misses_each_deadline_while_the_same_pull_goes_on() -> None:
+    from aiostream.core import streamcontext
+
+    from typedsse._operators_time import _Puller, _Signal
+
+    start = now()
+    async with streamcontext(_ticking(100.0)) as streamer:
+        puller = _Puller(streamer)
+        try:
+            for deadline in (1.0, 3.0, 9.0):
+                assert await puller.next(start + deadline) is _Signal.MISSED
+                assert now() - start == pytest.approx(deadline)
+            assert await puller.next(None) == 0
+            assert now() - start == pytest.approx(100.0)
+        finally:
+            await puller.aclose()
+
+
+@pytest.mark.parametrize(
+    ("first", "second", "expected"),
+    [
+        (50.0, 1.5, "missed at 1.5"),  # moved earlier than the timer left by the first call
+        (1.5, 5.0, "item 1 at 2"),  # moved later: the timer left for 1.5 must not end the wait
+        (1.5, None, "item 1 at 2"),  # no deadline: likewise
+    ],
+)
+@pytest.mark.anyio
+async def test_pull_keeps_the_deadline_of_the_latest_call(first: float, second: float | None, expected: str) -> None:
+    from aiostream.core import streamcontext
+
+    from typedsse._operators_time import _Puller, _Signal
+
+    start = now()
+    async with streamcontext(_ticking(1.0)) as streamer:
+        puller = _Puller(streamer)
+        try:
+            assert await puller.next(start + first) == 0  # the item comes at 1.0, first
+            outcome = await puller.next(None if second is None else start + second)
+            elapsed = round(now() - start, 6)
+            got = f"missed at {elapsed:g}" if outcome is _Signal.MISSED else f"item {outcome} at {elapsed:g}"
+            assert got == expected
+        finally:
+            await puller.aclose()
+
+
 # debounce
 
 
