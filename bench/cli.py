@@ -10,7 +10,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from bench import report, suite
-from bench.process import STACKS
+from bench.process import DEFAULT_STACKS, STACKS
 from bench.profiling import profile
 from bench.scenarios import QUICK, SCENARIOS, SMOKE, Sizes
 from bench.servers import VARIANTS
@@ -41,7 +41,12 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--repetitions", type=int, default=None, help="interleaved repetitions (default 5; quick 3, smoke 1)"
     )
-    parser.add_argument("--stacks", type=_names(tuple(STACKS)), default=None, help="asyncio,uvloop")
+    parser.add_argument(
+        "--stacks",
+        type=_names(tuple(STACKS)),
+        default=None,
+        help=f"{','.join(STACKS)} (default {','.join(DEFAULT_STACKS)}; quick and smoke asyncio)",
+    )
     parser.add_argument("--variants", type=_names(VARIANTS), default=None, help=",".join(VARIANTS))
     parser.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=None, help=",".join(SCENARIOS))
     parser.add_argument("--out", type=Path, default=None, help="results folder (default bench/results/)")
@@ -54,6 +59,15 @@ def _parser() -> argparse.ArgumentParser:
         help="instead of the suite, profile VARIANT's server with cProfile under the first --scenarios one",
     )
     return parser
+
+
+def _stem(mode: str, stacks: list[str]) -> str:
+    """The results' file name: `latest` for a full run of the default stacks, else mode and stacks."""
+    if mode == "full" and tuple(stacks) == DEFAULT_STACKS:
+        return "latest"
+    if list(stacks) == ["asyncio"] and mode != "full":
+        return mode
+    return "-".join([mode, *(name.replace("+", "-") for name in stacks)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -73,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     elif args.quick:
         mode, sizes, repetitions, stacks, fresh = "quick", QUICK, 3, ["asyncio"], True
     else:
-        mode, sizes, repetitions, stacks, fresh = "full", Sizes(), 5, list(STACKS), True
+        mode, sizes, repetitions, stacks, fresh = "full", Sizes(), 5, list(DEFAULT_STACKS), True
     if args.repetitions is not None:
         if args.repetitions < 1:
             raise SystemExit("--repetitions must be at least 1")
@@ -109,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     document = suite.run(plan, log=lambda line: print(line, file=sys.stderr, flush=True))
     folder = args.out or (Path(tempfile.mkdtemp(prefix="typedsse-bench-")) if args.smoke else RESULTS)
-    stem = "latest" if mode == "full" else mode
+    stem = _stem(mode, stacks)
     json_path, md_path = report.write(document, folder, stem)
     print(f"results: {json_path} and {md_path}")
     failed = sum(1 for record in document["records"] if record["error"])

@@ -21,18 +21,36 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @dataclass(frozen=True)
 class Stack:
-    """How uvicorn runs an app: its event loop and its HTTP parser."""
+    """How a server runs: uvicorn's event loop and HTTP parser, and CPython's memory allocator.
+
+    `allocator` is `PYTHONMALLOC` for the server process: `pymalloc` (CPython's default, small
+    objects in 1 MiB arenas) or `malloc` (every object from the C library's allocator). On the
+    `malloc` stacks the scenarios that read memory also ask the server to hand free pages back
+    to the system (`malloc_trim`) after its garbage collection, as a deployment would do
+    periodically; see the performance page.
+    """
 
     name: str
     loop: str
     http: str
+    allocator: str = "pymalloc"
+
+    @property
+    def trims(self) -> bool:
+        """Whether memory readings on this stack first return free heap pages to the system."""
+        return self.allocator == "malloc"
 
 
 STACKS: dict[str, Stack] = {
     "asyncio": Stack("asyncio", loop="asyncio", http="h11"),
     "uvloop": Stack("uvloop", loop="uvloop", http="httptools"),
+    "asyncio+malloc": Stack("asyncio+malloc", loop="asyncio", http="h11", allocator="malloc"),
+    "uvloop+malloc": Stack("uvloop+malloc", loop="uvloop", http="httptools", allocator="malloc"),
 }
-"""The two stacks measured: pure Python (asyncio + h11), and uvloop + httptools."""
+"""Every stack the suite can measure, by name."""
+
+DEFAULT_STACKS: tuple[str, ...] = ("asyncio", "uvloop")
+"""The stacks a full run measures: pure Python (asyncio + h11), and uvloop + httptools."""
 
 
 class ServerProcess:
@@ -71,7 +89,11 @@ class ServerProcess:
             command += ["--core", str(self.core)]
         if self.profile is not None:
             command += ["--profile", str(self.profile)]
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
+        env = {
+            **os.environ,
+            "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")])),
+            "PYTHONMALLOC": self.stack.allocator,
+        }
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log, cwd=ROOT, env=env)
         try:
             self.port = self._read_port(timeout=30.0)

@@ -119,9 +119,10 @@ async def _ready(server: ServerProcess, within: float = 30.0) -> dict[str, Any]:
 
 
 async def _stats(server: ServerProcess, since: float | None = None, *, collect: bool = False) -> dict[str, Any]:
+    """Read the server's `/stats`; `collect` first collects garbage (and trims, on a trimming stack)."""
     query = [f"since={since!r}"] if since is not None else []
     if collect:
-        query.append("collect=true")
+        query.append("trim=true" if server.stack.trims else "collect=true")
     path = "/stats" + ("?" + "&".join(query) if query else "")
     stats: dict[str, Any] = await get_json(server.port, path)
     return stats
@@ -277,6 +278,9 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
         await asyncio.sleep(sizes.settle)
         after.append(await _stats(server, collect=True))
     delays.sort()
+    heap: Metrics = {}
+    if before["heap_blocks"]:  # zero when CPython's small-object allocator is not in use
+        heap["heap_after_ratio"] = after[0]["heap_blocks"] / before["heap_blocks"]
     return {
         "finally_all_ms": delays[-1] * 1000 if complete and delays else None,
         "finally_p50_ms": _percentile(delays, 50) * 1000 if delays else None,
@@ -285,7 +289,7 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
         "tasks_left": after[-1]["tasks"] - before["tasks"],
         "rss_after_ratio": after[0]["rss"] / before["rss"],
         "rss_steady_ratio": after[1]["rss"] / after[0]["rss"],
-        "heap_after_ratio": after[0]["heap_blocks"] / before["heap_blocks"],
+        **heap,
     }
 
 

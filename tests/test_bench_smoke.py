@@ -8,6 +8,8 @@ are written in the documented shape.
 from __future__ import annotations
 
 import json
+import os
+import platform
 import subprocess
 import sys
 from pathlib import Path
@@ -107,6 +109,49 @@ def test_bench_smoke_writes_a_markdown_table(smoke_run: tuple[dict[str, Any], st
     assert "| **typedsse** |" in text
     assert "| raw `StreamingResponse` (floor) |" in text
     assert "Targets for typedsse:" in text
+
+
+def test_bench_malloc_stack_trims_and_names_its_results(tmp_path: Path) -> None:
+    # On a `+malloc` stack the servers run with PYTHONMALLOC=malloc and the memory readings
+    # trim first; the heap-block figure, which only CPython's own allocator keeps, is left out
+    # and its target reads as not measured rather than missed.
+    result = _bench(
+        "--stacks", "asyncio+malloc", "--scenarios", "disconnect", "--variants", "raw,typedsse", "--out", str(tmp_path)
+    )
+    assert result.returncode == 0, result.stderr
+    document = json.loads((tmp_path / "smoke-asyncio-malloc.json").read_text(encoding="utf-8"))
+    for record in document["records"]:
+        assert record["stack"] == "asyncio+malloc"
+        assert set(record["metrics"]) == METRICS["disconnect"] - {"heap_after_ratio"}, record
+    heap = [t for t in document["targets"] if "live Python heap" in t["target"]]
+    assert [(t["measured"], t["holds"]) for t in heap] == [(None, None)]
+    rss = [t for t in document["targets"] if t["target"].startswith("abrupt disconnect: RSS back within 5% of")]
+    assert len(rss) == 1
+    assert rss[0]["measured"] is not None
+
+
+def test_bench_servers_release_free_memory_under_glibc_malloc() -> None:
+    # What the `+malloc` stacks do before reading memory, in a process of its own.
+    code = (
+        "import sys; from bench.servers.common import release_free_memory, add_stats;"
+        "from fastapi import FastAPI; from fastapi.testclient import TestClient;"
+        "app = FastAPI(); add_stats(app); client = TestClient(app);"
+        "stats = client.get('/stats', params={'trim': 'true'}).json();"
+        "print(stats['trimmed'], stats['heap_blocks'])"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONMALLOC": "malloc"},
+        capture_output=True,
+        text=True,
+        timeout=55,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    trimmed, blocks = result.stdout.split()
+    assert trimmed == str(platform.libc_ver()[0] == "glibc")
+    assert blocks == "0"  # no small-object allocator: every object came from malloc
 
 
 def test_bench_profile_writes_the_server_profile(tmp_path: Path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import gc
 import math
 import os
@@ -122,24 +123,48 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * _PAGE_SIZE
 
 
+def release_free_memory() -> bool:
+    """Collect garbage, then ask glibc to return its free heap pages to the system.
+
+    What a long-running server can run now and then (say every few minutes, from a lifespan
+    task) to give back the memory a burst of connections left free. The pages go back only
+    where the objects came from glibc's allocator: under `PYTHONMALLOC=malloc`. CPython's own
+    small-object allocator (the default) returns a 1 MiB arena only once all of it is free.
+    Returns whether `malloc_trim` was available (glibc) and called.
+    """
+    gc.collect()
+    try:
+        trim = ctypes.CDLL(None).malloc_trim  # the symbols already loaded: glibc's, if it is glibc
+    except (OSError, AttributeError):
+        return False
+    trim.argtypes = [ctypes.c_size_t]
+    trim(0)
+    return True
+
+
 def add_stats(app: FastAPI) -> None:
     """Add `GET /stats` to `app`: tasks, memory and the stream lifecycles (finally times after `since`).
 
     `heap_blocks` counts the blocks CPython's small-object allocator has handed out and not got
     back: the live Python objects, whatever the allocator keeps resident around them (`rss`).
     `collect=true` runs a full garbage collection first, so that unreachable cycles not yet
-    collected do not count as live.
+    collected do not count as live; `trim=true` also returns the free heap pages to the system
+    (`release_free_memory`), and `trimmed` says whether it could.
     """
 
     @app.get("/stats")
-    async def stats(since: float | None = None, collect: bool = False) -> dict[str, object]:
-        if collect:
+    async def stats(since: float | None = None, collect: bool = False, trim: bool = False) -> dict[str, object]:
+        trimmed = False
+        if trim:
+            trimmed = release_free_memory()
+        elif collect:
             gc.collect()
         body: dict[str, object] = {
             "pid": os.getpid(),
             "tasks": len(asyncio.all_tasks()),
             "rss": resident_bytes(),
             "heap_blocks": sys.getallocatedblocks(),
+            "trimmed": trimmed,
             "idle": {"started": IDLE.started, "finished": IDLE.finished},
             "tick": {"started": TICK.started, "finished": TICK.finished},
         }
