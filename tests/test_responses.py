@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import socket
 import threading
@@ -13,6 +14,7 @@ import pytest
 from fastapi import FastAPI
 
 from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
+from typedsse import operators as ops
 from typedsse.decoding import Decoder, ServerSentMessage, parse
 
 from conftest import LiveServer
@@ -342,6 +344,147 @@ async def test_response_head_closes_the_stream_unstarted() -> None:
     assert harness.sent[0]["status"] == 200
     assert harness.body == b""
     assert not started
+
+
+class _GarbageWatch:
+    """Collects first, runs the block with the collector off, then lists what only a collection frees."""
+
+    def __init__(self) -> None:
+        self.garbage: list[str] = []
+
+    def __enter__(self) -> _GarbageWatch:
+        gc.collect()
+        self._enabled = gc.isenabled()
+        gc.disable()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        flags = gc.get_debug()
+        gc.set_debug(flags | gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            self.garbage = sorted({type(o).__qualname__ for o in gc.garbage})
+        finally:
+            gc.garbage.clear()
+            gc.set_debug(flags)
+            if self._enabled:
+                gc.enable()
+
+
+async def _ends() -> AsyncIterator[Tick]:
+    yield Tick(data=1)
+    yield Tick(data=2)
+
+
+async def _waits_for_ever() -> AsyncIterator[Tick]:
+    try:
+        yield Tick(data=1)
+        await asyncio.sleep(3600)
+    finally:
+        await asyncio.sleep(0)
+
+
+async def _fails() -> AsyncIterator[Tick]:
+    yield Tick(data=1)
+    raise RuntimeError("the model went away")
+
+
+async def _yields_a_wrong_item() -> AsyncIterator[Any]:
+    yield Tick(data=1)
+    yield "not an event"
+
+
+def _sync_ticks() -> Iterator[Tick]:
+    yield Tick(data=1)
+    yield Tick(data=2)
+
+
+def _sync_ticks_for_ever() -> Iterator[Tick]:
+    yield Tick(data=1)
+    while True:
+        time.sleep(0.01)
+        yield Tick(data=2)
+
+
+_STREAMS: dict[str, tuple[Callable[[], Any], bool]] = {
+    "ends": (_ends, False),
+    "disconnect": (_waits_for_ever, True),
+    "error-event": (_fails, False),
+    "invalid-item": (_yields_a_wrong_item, False),
+    "sync-ends": (_sync_ticks, False),
+    "sync-disconnect": (_sync_ticks_for_ever, True),
+    "merge-disconnect": (lambda: ops.merge(_waits_for_ever(), _waits_for_ever()), True),
+    "merge-error-event": (lambda: ops.merge(_fails(), _waits_for_ever()), False),
+    "throttle-latest-disconnect": (lambda: _waits_for_ever() | ops.throttle(0.001, mode="latest"), True),
+    "throttle-latest-error-event": (lambda: _fails() | ops.throttle(0.001, mode="latest"), False),
+    "debounce-disconnect": (lambda: _waits_for_ever() | ops.debounce(0.001), True),
+    "chunk-error-event": (lambda: _fails() | ops.chunk(size=1, interval=1) | ops.map(lambda batch: batch[0]), False),
+}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", list(_STREAMS))
+async def test_response_leaves_no_reference_cycles(case: str, caplog: pytest.LogCaptureFixture) -> None:
+    # A stream that ends, fails or loses its client frees everything it used by reference
+    # counting, at once: nothing waits for the garbage collector (an exception, its traceback
+    # and a frame that holds the exception are the usual cycle). On a server that a thousand
+    # clients leave at once, what waits for the collector is memory held until its next pass.
+    # (Not covered: a sync generator that raises, whose error anyio's worker-thread call keeps
+    # in a cycle of its own.)
+    stream, disconnect = _STREAMS[case]
+    caplog.set_level(logging.CRITICAL, logger="typedsse")
+    await Harness().run(EventStreamResponse(_ends()))  # caches and first-use state are not garbage
+    with _GarbageWatch() as watch:
+        harness = Harness()
+        task = asyncio.create_task(harness.run(EventStreamResponse(stream())))
+        await harness.wait_for_writes(1)
+        if disconnect:
+            harness.disconnect()
+        await asyncio.wait_for(task, timeout=5)
+        del task
+    assert parse(harness.body)[0].json() == 1
+    assert watch.garbage == []
+
+
+@pytest.mark.anyio
+async def test_endpoint_disconnect_leaves_no_reference_cycles() -> None:
+    # The same through FastAPI's routing and middleware, as a server calls it.
+    app = FastAPI()
+
+    @app.get("/ticks")
+    @sse()
+    async def ticks() -> AsyncIterator[Tick]:
+        async for event in _waits_for_ever():
+            yield event
+
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "GET",
+        "scheme": "http",
+        "path": "/ticks",
+        "raw_path": b"/ticks",
+        "root_path": "",
+        "query_string": b"",
+        "headers": [],
+        "client": ("127.0.0.1", 50000),
+        "server": ("127.0.0.1", 8000),
+    }
+
+    async def once() -> Harness:
+        harness = Harness()
+        task = asyncio.create_task(app(scope, harness.receive, harness.send))
+        await harness.wait_for_writes(1)
+        harness.disconnect()
+        await asyncio.wait_for(task, timeout=5)
+        return harness
+
+    await once()
+    with _GarbageWatch() as watch:
+        harness = await once()
+    assert harness.sent[0]["status"] == 200
+    assert watch.garbage == []
 
 
 @pytest.mark.parametrize(

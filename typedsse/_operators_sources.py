@@ -309,7 +309,13 @@ async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[t
                     alive -= 1
                     continue
                 if type(item) is _Failed:
-                    raise item.error
+                    error, item = item.error, None
+                    try:
+                        raise error
+                    finally:
+                        # Raised here, the error's traceback holds this frame: keeping the
+                        # error in a local too would make a cycle only the collector frees.
+                        del error
                 yield index, item
                 turns.release(index)
         finally:

@@ -84,6 +84,7 @@ class _Puller(Generic[T]):
             if waiter is not None and not waiter.done():
                 waiter.set_result(None)
             if outcome[0] is _Signal.END:
+                del outcome  # a failure's traceback holds this frame: no cycle back to the failure
                 return
             asked = self._asked = loop.create_future()
             await asked
@@ -116,7 +117,10 @@ class _Puller(Generic[T]):
         self._outcome = None
         self._pending = False
         if error is not None:
-            raise error
+            try:
+                raise error
+            finally:
+                del error  # the same: the traceback holds this frame
         return item
 
     def _set_timer(self, when: float) -> None:
@@ -152,12 +156,19 @@ class _Puller(Generic[T]):
         try:
             await task
         except asyncio.CancelledError:
-            current = asyncio.current_task()
-            if current is not None and current.cancelling():
+            if _being_cancelled():
                 raise  # this operator is being cancelled too: let that go on
         except Exception:
             # The abandoned pull failed while it was cancelled; the stream is ending anyway.
             pass
+
+
+def _being_cancelled() -> bool:
+    # Not a local of the caller: a frame that holds its own task, on the way out with the
+    # task's `CancelledError`, makes a cycle (task, error, traceback, frame, task) that only
+    # the garbage collector frees.
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 @pipable_operator

@@ -223,6 +223,11 @@ class _Connection:
                 await asyncio.shield(self.producer)
             with contextlib.suppress(asyncio.CancelledError):
                 await self.watcher
+            # A finished task keeps its exception (a cancellation's too), whose traceback holds
+            # the task's frames, which hold this connection: let go of both ends, so that all of
+            # it is freed now and not at the garbage collector's next pass.
+            self.producer = self.watcher = None
+            self.buffer.error = None
 
     async def _stream(self) -> None:
         response, buffer = self.response, self.buffer
@@ -475,6 +480,9 @@ async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerat
                 await asyncio.wait([step])
                 if not step.cancelled():
                     step.exception()  # retrieved: the client is gone, so is anything it raised
+                raise
+            except Exception:
+                del step  # it keeps the error, whose traceback holds this frame: no cycle
                 raise
             if item is _EXHAUSTED:
                 return
