@@ -133,10 +133,10 @@ def test_bench_malloc_stack_trims_and_names_its_results(tmp_path: Path) -> None:
 def test_bench_servers_release_free_memory_under_glibc_malloc() -> None:
     # What the `+malloc` stacks do before reading memory, in a process of its own.
     code = (
-        "import sys; from bench.servers.common import release_free_memory, add_stats;"
+        "from bench.servers.common import add_stats;"
         "from fastapi import FastAPI; from fastapi.testclient import TestClient;"
         "app = FastAPI(); add_stats(app); client = TestClient(app);"
-        "stats = client.get('/stats', params={'trim': 'true'}).json();"
+        "stats = client.get('/stats', params={'collect': 'true', 'trim': 'true'}).json();"
         "print(stats['trimmed'], stats['heap_blocks'])"
     )
     result = subprocess.run(

@@ -123,16 +123,15 @@ def resident_bytes() -> int:
         return int(statm.read().split()[1]) * _PAGE_SIZE
 
 
-def release_free_memory() -> bool:
-    """Collect garbage, then ask glibc to return its free heap pages to the system.
+def trim_free_memory() -> bool:
+    """Ask glibc to return the free pages of its heap to the system (`malloc_trim(0)`).
 
-    What a long-running server can run now and then (say every few minutes, from a lifespan
-    task) to give back the memory a burst of connections left free. The pages go back only
-    where the objects came from glibc's allocator: under `PYTHONMALLOC=malloc`. CPython's own
-    small-object allocator (the default) returns a 1 MiB arena only once all of it is free.
-    Returns whether `malloc_trim` was available (glibc) and called.
+    What a long-running server can run now and then, after a garbage collection, to give back
+    the memory a burst of connections left free. The pages go back only where the objects came
+    from glibc's allocator: under `PYTHONMALLOC=malloc`. CPython's own small-object allocator
+    (the default) returns a 1 MiB arena only once all of it is free. Returns whether
+    `malloc_trim` was there (glibc) to call.
     """
-    gc.collect()
     try:
         trim = ctypes.CDLL(None).malloc_trim  # the symbols already loaded: glibc's, if it is glibc
     except (OSError, AttributeError):
@@ -148,23 +147,25 @@ def add_stats(app: FastAPI) -> None:
     `heap_blocks` counts the blocks CPython's small-object allocator has handed out and not got
     back: the live Python objects, whatever the allocator keeps resident around them (`rss`).
     `collect=true` runs a full garbage collection first, so that unreachable cycles not yet
-    collected do not count as live; `trim=true` also returns the free heap pages to the system
-    (`release_free_memory`), and `trimmed` says whether it could.
+    collected do not count as live; `trim=true` then returns the free heap pages to the system
+    (`trim_free_memory`), and `trimmed` says whether it could; `release_cpu_ms` is the CPU time
+    the collection and the trim took, a pause for every stream of the process.
     """
 
     @app.get("/stats")
     async def stats(since: float | None = None, collect: bool = False, trim: bool = False) -> dict[str, object]:
-        trimmed = False
-        if trim:
-            trimmed = release_free_memory()
-        elif collect:
+        started = time.thread_time()
+        if collect:
             gc.collect()
+        trimmed = trim_free_memory() if trim else False
+        release_cpu_ms = (time.thread_time() - started) * 1000
         body: dict[str, object] = {
             "pid": os.getpid(),
             "tasks": len(asyncio.all_tasks()),
             "rss": resident_bytes(),
             "heap_blocks": sys.getallocatedblocks(),
             "trimmed": trimmed,
+            "release_cpu_ms": release_cpu_ms,
             "idle": {"started": IDLE.started, "finished": IDLE.finished},
             "tick": {"started": TICK.started, "finished": TICK.finished},
         }
