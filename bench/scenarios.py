@@ -122,7 +122,9 @@ async def _stats(server: ServerProcess, since: float | None = None, *, collect: 
     """Read the server's `/stats`; `collect` first collects garbage (and trims, on a trimming stack)."""
     query = [f"since={since!r}"] if since is not None else []
     if collect:
-        query.append("collect=true&trim=true" if server.stack.trims else "collect=true")
+        query.append("collect=true")
+        if server.stack.trims:
+            query.append("trim=true")
     path = "/stats" + ("?" + "&".join(query) if query else "")
     stats: dict[str, Any] = await get_json(server.port, path)
     return stats
