@@ -399,6 +399,11 @@ def _sync_ticks() -> Iterator[Tick]:
     yield Tick(data=2)
 
 
+def _sync_fails() -> Iterator[Tick]:
+    yield Tick(data=1)
+    raise RuntimeError("the model went away")
+
+
 def _sync_ticks_for_ever() -> Iterator[Tick]:
     yield Tick(data=1)
     while True:
@@ -413,6 +418,7 @@ _STREAMS: dict[str, tuple[Callable[[], Any], bool]] = {
     "invalid-item": (_yields_a_wrong_item, False),
     "sync-ends": (_sync_ticks, False),
     "sync-disconnect": (_sync_ticks_for_ever, True),
+    "sync-error-event": (_sync_fails, False),
     "merge-disconnect": (lambda: ops.merge(_waits_for_ever(), _waits_for_ever()), True),
     "merge-error-event": (lambda: ops.merge(_fails(), _waits_for_ever()), False),
     "throttle-latest-disconnect": (lambda: _waits_for_ever() | ops.throttle(0.001, mode="latest"), True),
@@ -429,8 +435,6 @@ async def test_response_leaves_no_reference_cycles(case: str, caplog: pytest.Log
     # counting, at once: nothing waits for the garbage collector (an exception, its traceback
     # and a frame that holds the exception are the usual cycle). On a server that a thousand
     # clients leave at once, what waits for the collector is memory held until its next pass.
-    # (Not covered: a sync generator that raises, whose error anyio's worker-thread call keeps
-    # in a cycle of its own.)
     stream, disconnect = _STREAMS[case]
     caplog.set_level(logging.CRITICAL, logger="typedsse")
     await Harness().run(EventStreamResponse(_ends()))  # caches and first-use state are not garbage

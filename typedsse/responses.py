@@ -467,11 +467,30 @@ async def _open(content: EventSource) -> AsyncGenerator[AsyncIterator[BaseEvent[
 _EXHAUSTED: Any = object()
 
 
+class _Raised:
+    """What a worker thread's step returns in place of raising: see `_next_in_thread`."""
+
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _next_in_thread(iterator: Iterator[BaseEvent[Any]]) -> Any:
+    # Runs in the worker thread. An error comes back as a value, not raised through anyio's
+    # call: that call keeps the error in a future its own frame holds, and the error's
+    # traceback holds that frame, a cycle that only the garbage collector would free.
+    try:
+        return next(iterator, _EXHAUSTED)
+    except Exception as error:
+        return _Raised(error)
+
+
 async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerator[BaseEvent[Any]]:
     """Step a sync iterator in worker threads, one item per hop, and close it in one too."""
     try:
         while True:
-            step = asyncio.ensure_future(anyio.to_thread.run_sync(next, iterator, _EXHAUSTED))
+            step = asyncio.ensure_future(anyio.to_thread.run_sync(_next_in_thread, iterator))
             try:
                 item = await asyncio.shield(step)
             except asyncio.CancelledError:
@@ -481,11 +500,16 @@ async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerat
                 if not step.cancelled():
                     step.exception()  # retrieved: the client is gone, so is anything it raised
                 raise
-            except Exception:
-                del step  # it keeps the error, whose traceback holds this frame: no cycle
-                raise
+            del step
             if item is _EXHAUSTED:
                 return
+            if isinstance(item, _Raised):
+                error = item.error
+                del item  # this frame must not hold the error its traceback will hold
+                try:
+                    raise error
+                finally:
+                    del error
             yield item
     finally:
         close = getattr(iterator, "close", None)
