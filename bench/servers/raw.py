@@ -25,8 +25,8 @@ from bench.servers.common import (
     until,
 )
 
-_HEAD = b"event: " + EVENT.encode() + b"\nid: %d\ndata: %s\n\n"
-_to_json = Reading.__pydantic_serializer__.to_json
+FRAME = b"event: " + EVENT.encode() + b"\nid: %d\ndata: %s\n\n"
+to_json = Reading.__pydantic_serializer__.to_json
 _HEADERS = {"cache-control": "no-cache", "x-accel-buffering": "no"}
 
 app = FastAPI()
@@ -41,7 +41,7 @@ def _response(frames: AsyncIterator[bytes]) -> StreamingResponse:
 async def stream(n: int = 1000) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         for i in range(n):
-            yield _HEAD % (i, _to_json(reading(i)))
+            yield FRAME % (i, to_json(reading(i)))
 
     return _response(frames())
 
@@ -64,7 +64,7 @@ async def tick(interval: float = 0.01, n: int | None = None, phase: float = 0.0)
             while n is None or i < n:
                 due = start + (i + 1) * interval
                 await until(due)
-                yield _HEAD % (i, _to_json(stamped(i, due)))
+                yield FRAME % (i, to_json(stamped(i, due)))
                 i += 1
 
     return _response(frames())
@@ -74,6 +74,6 @@ async def tick(interval: float = 0.01, n: int | None = None, phase: float = 0.0)
 async def pipeline(n: int = 1000, interval: float = 0.005) -> StreamingResponse:
     async def frames() -> AsyncIterator[bytes]:
         async for payload in merged_readings(n, interval):
-            yield _HEAD % (payload.seq, _to_json(payload))
+            yield FRAME % (payload.seq, to_json(payload))
 
     return _response(frames())
