@@ -12,6 +12,7 @@ from aiostream.test_utils import TimeTrackingTestLoop
 
 from typedsse import BaseEvent
 from typedsse import operators as ops
+from typedsse._operators_time import _Clocked, _Driver
 
 
 @pytest.fixture
@@ -186,7 +187,7 @@ async def test_time_operators_read_the_source_only_when_they_need_an_item(pipe: 
     assert len(pulled) <= 3
 
 
-# the pull with a deadline, under the time operators
+# the driver under the time operators
 
 
 async def _ticking(interval: float) -> AsyncIterator[int]:
@@ -195,50 +196,97 @@ async def _ticking(interval: float) -> AsyncIterator[int]:
         yield i
 
 
-@pytest.mark.anyio
-async def test_pull_misses_each_deadline_while_the_same_pull_goes_on() -> None:
+class _Marks(_Clocked[int, str]):
+    """Says when each item and each deadline came; the deadlines (from the start) follow a script."""
+
+    def __init__(self, start: float, deadlines: list[float | None]) -> None:
+        super().__init__()
+        self._start = start
+        self._script = [None if d is None else start + d for d in deadlines]
+        self._due = self._script.pop(0)
+
+    def deadline(self) -> float | None:
+        return self._due
+
+    def _next(self) -> None:
+        self._due = self._script.pop(0) if self._script else None
+
+    def arrive(self, item: int, now: float) -> None:
+        self.ready.append(f"item {item} at {round(now - self._start, 6):g}")
+        self._next()
+
+    def expire(self, now: float) -> None:
+        self.ready.append(f"missed at {round(now - self._start, 6):g}")
+        self._next()
+
+    def leftovers(self, now: float) -> list[tuple[float, str]]:
+        return []
+
+
+async def _take_all(source: AsyncIterator[int], deadlines: list[float | None], count: int) -> list[str]:
     from aiostream.core import streamcontext
 
-    from typedsse._operators_time import _Puller, _Signal
-
-    start = now()
-    async with streamcontext(_ticking(100.0)) as streamer:
-        puller = _Puller(streamer)
+    taken: list[str] = []
+    async with streamcontext(source) as streamer:
+        driver = _Driver(streamer, _Marks(now(), deadlines))
         try:
-            for deadline in (1.0, 3.0, 9.0):
-                assert await puller.next(start + deadline) is _Signal.MISSED
-                assert now() - start == pytest.approx(deadline)
-            assert await puller.next(None) == 0
-            assert now() - start == pytest.approx(100.0)
+            while len(taken) < count:
+                ready = await driver.take()
+                assert ready is not None
+                taken.extend(ready)
         finally:
-            await puller.aclose()
+            await driver.aclose()
+    return taken
+
+
+@pytest.mark.anyio
+async def test_driver_acts_on_each_deadline_while_the_same_pull_goes_on() -> None:
+    # Were the pull cancelled and started again at a deadline, item 0 would come at 109.
+    taken = await _take_all(_ticking(100.0), [1.0, 3.0, 9.0, None], 4)
+    assert taken == ["missed at 1", "missed at 3", "missed at 9", "item 0 at 100"]
 
 
 @pytest.mark.parametrize(
     ("first", "second", "expected"),
     [
-        (50.0, 1.5, "missed at 1.5"),  # moved earlier than the timer left by the first call
-        (1.5, 5.0, "item 1 at 2"),  # moved later: the timer left for 1.5 must not end the wait
+        (50.0, 1.5, "missed at 1.5"),  # moved earlier than the timer set for the first deadline
+        (1.5, 5.0, "item 1 at 2"),  # moved later: the timer set for 1.5 must not act at 1.5
         (1.5, None, "item 1 at 2"),  # no deadline: likewise
     ],
 )
 @pytest.mark.anyio
-async def test_pull_keeps_the_deadline_of_the_latest_call(first: float, second: float | None, expected: str) -> None:
-    from aiostream.core import streamcontext
+async def test_driver_keeps_to_the_latest_deadline(first: float, second: float | None, expected: str) -> None:
+    taken = await _take_all(_ticking(1.0), [first, second], 2)
+    assert taken == ["item 0 at 1", expected]  # the item comes at 1.0, before the first deadline
 
-    from typedsse._operators_time import _Puller, _Signal
 
-    start = now()
-    async with streamcontext(_ticking(1.0)) as streamer:
-        puller = _Puller(streamer)
-        try:
-            assert await puller.next(start + first) == 0  # the item comes at 1.0, first
-            outcome = await puller.next(None if second is None else start + second)
-            elapsed = round(now() - start, 6)
-            got = f"missed at {elapsed:g}" if outcome is _Signal.MISSED else f"item {outcome} at {elapsed:g}"
-            assert got == expected
-        finally:
-            await puller.aclose()
+@pytest.mark.parametrize(
+    "pipe",
+    [ops.throttle(1e6, mode="latest"), ops.debounce(1e6), ops.chunk(interval=1e6)],
+    ids=["throttle-latest", "debounce", "chunk"],
+)
+@pytest.mark.anyio
+async def test_time_operators_give_the_loop_turns_over_a_source_that_never_waits(pipe: Any) -> None:
+    # Items that only change the operator's state cost no loop turn: over a source that is
+    # always ready, the operator must still let the loop run its timers and other tasks.
+    pulled: list[int] = []
+
+    async def ready_at_once() -> AsyncIterator[int]:
+        for i in range(10_000):
+            pulled.append(i)
+            yield i
+
+    async def other_task() -> list[int]:
+        seen: list[int] = []  # how far the source was, at each of this task's turns
+        while not seen or seen[-1] < 10_000:
+            seen.append(len(pulled))
+            await asyncio.sleep(0)
+        return seen
+
+    other = asyncio.create_task(other_task())
+    await items(ready_at_once() | pipe)
+    seen = await other
+    assert max(later - earlier for earlier, later in itertools.pairwise(seen)) <= 1_000
 
 
 # debounce

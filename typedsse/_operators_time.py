@@ -1,53 +1,85 @@
 """The time operators: aiostream operators that act on the clock as well as on their source.
 
 `throttle` in latest mode, `debounce` and `chunk` by time must act when nothing arrives (a
-window ends, a silence lasts, a batch is due), so they pull their source through `_Puller`,
-which waits for the next item until a deadline without ever cancelling the pull. Times are the
-running loop's clock (`loop.time()`), so a virtual-time loop drives them in tests.
+window ends, a silence lasts, a batch is due). Each is a `_Clocked`, the operator's state and
+what it does with an item or at a deadline, run by a `_Driver`, which pulls the source without
+ever cancelling a pull and wakes the operator when there is output or a deadline. Times are
+the running loop's clock (`loop.time()`), so a virtual-time loop drives them in tests.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
 import heapq
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
-from typing import Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, TypeAlias, TypeVar
 
 from aiostream.core import Streamer, pipable_operator, streamcontext
 
 __all__ = ["ThrottleMode", "chunk_by_time", "debounce", "throttle"]
 
 T = TypeVar("T")
+R = TypeVar("R")
 
 ThrottleMode: TypeAlias = Literal["leading", "latest"]
 """What `throttle` does with the events that arrive while a window is open."""
 
 
-class _Signal(enum.Enum):
-    MISSED = enum.auto()  # the deadline passed before the next item arrived
-    END = enum.auto()  # the source is exhausted
+_NOTHING: Any = object()
 
 
-class _Puller(Generic[T]):
-    """Pull a streamer's items one at a time, waiting for each at most until a deadline.
+class _Clocked(Generic[T, R]):
+    """What a time operator does with each item and when its deadline passes.
 
-    One pump task pulls for the operator's whole life: asked for an item, it fetches one and
-    hands it over. A missed deadline leaves the pull running (cancelling it would throw
-    `CancelledError` into the source and end it), and the next call picks its item up. The
-    source is read only when asked, never ahead. A task per pull, waited on with
-    `asyncio.wait`, cost about 132,000 instructions per item in a latest-mode throttle over a
-    fast source; this costs about 58,000 (`python -m bench.instructions`), most of it two loop
-    turns. A timer per call cost 14,000 more: timers are set per deadline instead.
+    Subclasses keep the operator's state and put what it sends, in order, on `ready`. Every
+    call comes from `_Driver` while the operator's consumer waits for its next output, with
+    `now` the loop's time: `arrive` for each item (after `expire` if the deadline passed),
+    `expire` when `deadline()` passes with no item. Neither may await.
+    """
+
+    __slots__ = ("ready",)
+
+    def __init__(self) -> None:
+        self.ready: list[R] = []
+
+    def deadline(self) -> float | None:
+        """The loop time at which `expire` must run, or `None` for no deadline."""
+        raise NotImplementedError
+
+    def arrive(self, item: T, now: float) -> None:
+        """Take an item from the source."""
+        raise NotImplementedError
+
+    def expire(self, now: float) -> None:
+        """Act on the deadline, which is at or before `now`."""
+        raise NotImplementedError
+
+    def leftovers(self, now: float) -> list[tuple[float, R]]:
+        """When the source has ended: what still goes out, each with the loop time it is due."""
+        raise NotImplementedError
+
+
+class _Driver(Generic[T, R]):
+    """Feed a `_Clocked` from its source, and wake the consumer when there is output or a deadline.
+
+    One pump task pulls the source for the operator's whole life, so a deadline can pass while
+    a pull is under way without cancelling it (that would throw `CancelledError` into the
+    source and end it). The pump pulls only while the consumer waits in `take`, and hands the
+    items to the `_Clocked` itself: an item that only changes the operator's state (the most of
+    them, in a throttle's open window or a debounce's burst) costs no loop turn and no task
+    switch. An item that arrives while the consumer is away is held until it is back, so the
+    source is never read ahead and every time the operator sees is one at which its consumer
+    was ready. The deadline's timer is set once per deadline, not per item.
     """
 
     __slots__ = (
         "_asked",
-        "_deadline",
+        "_clocked",
+        "_ended",
+        "_error",
+        "_held",
         "_loop",
-        "_outcome",
-        "_pending",
         "_streamer",
         "_task",
         "_timer",
@@ -55,100 +87,147 @@ class _Puller(Generic[T]):
         "_waiter",
     )
 
-    def __init__(self, streamer: Streamer[T]) -> None:
+    # A source that never waits would keep the pump from ever giving the loop a turn: after
+    # this many items in a row it yields one, so timers fire and other connections are served.
+    FAIR_SHARE = 64
+
+    def __init__(self, streamer: Streamer[T], clocked: _Clocked[T, R]) -> None:
         self._streamer = streamer
+        self._clocked = clocked
         self._loop = asyncio.get_running_loop()
         self._task: asyncio.Task[None] | None = None
-        self._asked: asyncio.Future[None] | None = None  # the pump waits on it between pulls
-        self._pending = False  # a pull was asked for and its outcome not yet taken
-        self._outcome: tuple[T | Literal[_Signal.END], BaseException | None] | None = None
-        self._waiter: asyncio.Future[None] | None = None  # `next` waits on it for the outcome
-        # The deadline of the latest call, and a timer set for it or for an earlier one. Timers
-        # are not set per call: a window's end stays the same for every item that arrives
-        # inside it, and a deadline that moves later (a debounce) moves the timer when it fires.
-        self._deadline: float | None = None
+        self._asked: asyncio.Future[None] | None = None  # the pump parks on it while the consumer is away
+        self._waiter: asyncio.Future[None] | None = None  # the consumer waits on it in `take`
+        self._held: T = _NOTHING  # an item that arrived while the consumer was away
+        self._ended = False
+        self._error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
 
-    async def _pump(self) -> None:
-        streamer, loop = self._streamer, self._loop
+    async def take(self) -> list[R] | None:
+        """Wait for the operator's next outputs and return them; `None` once the source has ended."""
+        clocked, loop = self._clocked, self._loop
         while True:
-            try:
-                outcome: tuple[T | Literal[_Signal.END], BaseException | None] = (await anext(streamer), None)
-            except StopAsyncIteration:
-                outcome = (_Signal.END, None)
-            except Exception as exc:
-                outcome = (_Signal.END, exc)
-            self._outcome = outcome
-            waiter = self._waiter
-            if waiter is not None and not waiter.done():
-                waiter.set_result(None)
-            if outcome[0] is _Signal.END:
-                del outcome  # a failure's traceback holds this frame: no cycle back to the failure
-                return
-            asked = self._asked = loop.create_future()
-            await asked
-
-    async def next(self, deadline: float | None = None) -> T | _Signal:
-        """Return the next item, `_Signal.END` at the end, or `_Signal.MISSED` once `deadline` passes."""
-        if not self._pending:
-            self._pending = True
+            held = self._held
+            if held is not _NOTHING:
+                self._held = _NOTHING
+                self._feed(held, loop.time())
+            else:
+                deadline = clocked.deadline()
+                if deadline is not None:
+                    now = loop.time()
+                    if deadline <= now:
+                        clocked.expire(now)
+            if clocked.ready:
+                ready, clocked.ready = clocked.ready, []
+                return ready
+            if self._ended:
+                error, self._error = self._error, None
+                if error is not None:
+                    try:
+                        raise error
+                    finally:
+                        del error  # the traceback holds this frame: no cycle back to the error
+                return None
+            self._arm()
+            waiter = self._waiter = loop.create_future()
             if self._task is None:
-                self._task = self._loop.create_task(self._pump())
+                self._task = loop.create_task(self._pump())
             else:
                 asked = self._asked
                 if asked is not None and not asked.done():
                     asked.set_result(None)
-        if self._outcome is None:
-            self._deadline = deadline
-            if deadline is None:
-                self._cancel_timer()
-            elif self._timer is None or deadline < self._timer_at:
-                self._cancel_timer()
-                self._set_timer(deadline)
-            waiter = self._waiter = self._loop.create_future()
             try:
                 await waiter
             finally:
                 self._waiter = None
-            if self._outcome is None:
-                return _Signal.MISSED
-        item, error = self._outcome
-        self._outcome = None
-        self._pending = False
-        if error is not None:
+
+    def _feed(self, item: T, now: float) -> None:
+        clocked = self._clocked
+        deadline = clocked.deadline()
+        if deadline is not None and deadline <= now:
+            clocked.expire(now)
+        clocked.arrive(item, now)
+
+    async def _pump(self) -> None:
+        streamer, clocked, loop = self._streamer, self._clocked, self._loop
+        in_a_row = 0
+        while True:
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                asked = self._asked = loop.create_future()
+                await asked
+                in_a_row = 0
             try:
-                raise error
-            finally:
-                del error  # the same: the traceback holds this frame
-        return item
+                item = await anext(streamer)
+            except StopAsyncIteration:
+                self._end(None)
+                return
+            except Exception as exc:
+                self._end(exc)
+                del exc  # the traceback holds this frame
+                return
+            waiter = self._waiter
+            if waiter is None or waiter.done():
+                self._held = item  # the consumer is away (or on its way back): it takes this first
+                continue
+            try:
+                self._feed(item, loop.time())
+            except Exception as exc:  # the operator's own code failed (a throttle's key, say)
+                self._end(exc)
+                del exc
+                return
+            if clocked.ready:
+                waiter.set_result(None)
+                continue
+            self._arm()
+            in_a_row += 1
+            if in_a_row == self.FAIR_SHARE:
+                in_a_row = 0
+                await asyncio.sleep(0)
 
-    def _set_timer(self, when: float) -> None:
-        self._timer = self._loop.call_at(when, self._on_timer)
-        self._timer_at = when
+    def _end(self, error: BaseException | None) -> None:
+        self._ended = True
+        self._error = error
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
-    def _cancel_timer(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
+    def _arm(self) -> None:
+        deadline = self._clocked.deadline()
+        if deadline is None:
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+        elif self._timer is None or deadline < self._timer_at:
+            # A deadline that moves later (a debounce's, with every item) keeps the timer set
+            # for the earlier one, which moves it when it fires.
+            if self._timer is not None:
+                self._timer.cancel()
+            self._timer = self._loop.call_at(deadline, self._on_timer)
+            self._timer_at = deadline
 
     def _on_timer(self) -> None:
         self._timer = None
-        deadline = self._deadline
+        deadline = self._clocked.deadline()
         if deadline is None:
             return
         if deadline > self._timer_at:
-            self._set_timer(deadline)  # the deadline moved on since the timer was set
+            self._timer = self._loop.call_at(deadline, self._on_timer)  # it moved on since
+            self._timer_at = deadline
             return
-        # The deadline passed: whoever waits now (if anyone) waited for it. A later call with
-        # this deadline sets a timer again, which fires at once.
+        # The deadline passed: a waiting consumer acts on it in `take`. A consumer that is away
+        # acts on it when it is back, and sets a timer again if it has to wait.
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
     async def aclose(self) -> None:
         """Stop the pump and wait for it, so the source is idle before it is closed."""
-        self._cancel_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        self._held = _NOTHING
         task, self._task = self._task, None
         if task is None or task.done():
             return
@@ -161,6 +240,24 @@ class _Puller(Generic[T]):
         except Exception:
             # The abandoned pull failed while it was cancelled; the stream is ending anyway.
             pass
+
+
+async def _drive(source: AsyncIterable[T], clocked: _Clocked[T, R]) -> AsyncIterator[R]:
+    """Run a time operator over its source: its outputs, then its leftovers once the source ends."""
+    async with streamcontext(source) as streamer:
+        driver = _Driver(streamer, clocked)
+        try:
+            while (ready := await driver.take()) is not None:
+                for output in ready:
+                    yield output
+        finally:
+            await driver.aclose()
+    loop = asyncio.get_running_loop()
+    for due, output in clocked.leftovers(loop.time()):
+        delay = due - loop.time()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        yield output
 
 
 def _being_cancelled() -> bool:
@@ -181,7 +278,7 @@ def throttle(
     """Forward at most one item per key per `interval` seconds (see `typedsse.operators.throttle`)."""
     if mode == "leading":
         return _throttle_leading(source, interval, key)
-    return _throttle_latest(source, interval, key)
+    return _drive(source, _LatestWindows(interval, key))
 
 
 async def _throttle_leading(
@@ -206,103 +303,124 @@ async def _throttle_leading(
             yield item
 
 
-async def _throttle_latest(
-    source: AsyncIterable[T], interval: float, key: Callable[[T], Hashable] | None
-) -> AsyncIterator[T]:
-    loop = asyncio.get_running_loop()
-    # An open window per key, holding the newest item waiting for the window's end.
-    windows: dict[Hashable, list[T]] = {}
-    ends: list[tuple[float, int, Hashable]] = []  # a heap of (window end, tie-breaker, key)
-    order = itertools.count()
+class _LatestWindows(_Clocked[T, T]):
+    """A latest-mode throttle: an open window per key, holding the newest item for its end."""
 
-    def open_window(window_key: Hashable, now: float) -> None:
-        windows[window_key] = []
-        heapq.heappush(ends, (now + interval, next(order), window_key))
+    __slots__ = ("_ends", "_interval", "_key", "_order", "_windows")
 
-    async with streamcontext(source) as streamer:
-        puller = _Puller(streamer)
-        try:
-            while True:
-                item = await puller.next(ends[0][0] if ends else None)
-                now = loop.time()
-                # Windows are half-open, [start, start + interval): close the ended ones first.
-                while ends and ends[0][0] <= now:
-                    _, _, ended = heapq.heappop(ends)
-                    pending = windows.pop(ended)
-                    if pending:
-                        yield pending[0]  # the window's newest item; it opens the next window
-                        open_window(ended, now)
-                if item is _Signal.MISSED:
-                    continue
-                if item is _Signal.END:
-                    break
-                item_key = key(item) if key is not None else None
-                window = windows.get(item_key)
-                if window is None:
-                    yield item
-                    open_window(item_key, now)
-                else:
-                    window[:] = [item]
-        finally:
-            await puller.aclose()
-    # The source is done; the newest item of each open window still goes out when its window
-    # ends, so the final state is never lost and the rate limit still holds.
-    while ends:
-        end, _, ended = heapq.heappop(ends)
-        pending = windows.pop(ended)
-        if pending:
-            await asyncio.sleep(max(end - loop.time(), 0.0))
-            yield pending[0]
+    def __init__(self, interval: float, key: Callable[[T], Hashable] | None) -> None:
+        super().__init__()
+        self._interval = interval
+        self._key = key
+        self._windows: dict[Hashable, T] = {}  # key -> the newest item waiting, or _NOTHING
+        self._ends: list[tuple[float, int, Hashable]] = []  # a heap of (window end, tie-breaker, key)
+        self._order = itertools.count()
+
+    def _open(self, window_key: Hashable, now: float) -> None:
+        self._windows[window_key] = _NOTHING
+        heapq.heappush(self._ends, (now + self._interval, next(self._order), window_key))
+
+    def deadline(self) -> float | None:
+        return self._ends[0][0] if self._ends else None
+
+    def expire(self, now: float) -> None:
+        # Windows are half-open, [start, start + interval): every one that ended by now closes.
+        ends, windows = self._ends, self._windows
+        while ends and ends[0][0] <= now:
+            _, _, ended = heapq.heappop(ends)
+            pending = windows.pop(ended)
+            if pending is not _NOTHING:
+                self.ready.append(pending)  # the window's newest item; it opens the next window
+                self._open(ended, now)
+
+    def arrive(self, item: T, now: float) -> None:
+        item_key = self._key(item) if self._key is not None else None
+        if item_key in self._windows:
+            self._windows[item_key] = item
+        else:
+            self.ready.append(item)
+            self._open(item_key, now)
+
+    def leftovers(self, now: float) -> list[tuple[float, T]]:
+        # The newest item of each open window still goes out when its window ends, so the final
+        # state is never lost and the rate limit still holds.
+        ends, windows = self._ends, self._windows
+        due: list[tuple[float, T]] = []
+        while ends:
+            end, _, ended = heapq.heappop(ends)
+            pending = windows.pop(ended)
+            if pending is not _NOTHING:
+                due.append((end, pending))
+        return due
 
 
 @pipable_operator
-async def debounce(source: AsyncIterable[T], interval: float) -> AsyncIterator[T]:
+def debounce(source: AsyncIterable[T], interval: float) -> AsyncIterator[T]:
     """Forward an item once `interval` seconds pass without a newer one (see `typedsse.operators.debounce`)."""
-    loop = asyncio.get_running_loop()
-    pending: list[T] = []
-    deadline: float | None = None
-    async with streamcontext(source) as streamer:
-        puller = _Puller(streamer)
-        try:
-            while True:
-                item = await puller.next(deadline)
-                if item is _Signal.MISSED:
-                    yield pending.pop()
-                    deadline = None
-                elif item is _Signal.END:
-                    break
-                else:
-                    pending[:] = [item]
-                    deadline = loop.time() + interval
-        finally:
-            await puller.aclose()
-    if pending:
-        yield pending.pop()  # the end of the source is the longest silence of all
+    return _drive(source, _Silence(interval))
+
+
+class _Silence(_Clocked[T, T]):
+    """A debounce: the newest item, sent when `interval` seconds pass without another."""
+
+    __slots__ = ("_due", "_interval", "_pending")
+
+    def __init__(self, interval: float) -> None:
+        super().__init__()
+        self._interval = interval
+        self._pending: T = _NOTHING
+        self._due: float | None = None
+
+    def deadline(self) -> float | None:
+        return self._due
+
+    def arrive(self, item: T, now: float) -> None:
+        self._pending = item
+        self._due = now + self._interval
+
+    def expire(self, now: float) -> None:
+        self.ready.append(self._pending)
+        self._pending = _NOTHING
+        self._due = None
+
+    def leftovers(self, now: float) -> list[tuple[float, T]]:
+        # The end of the source is the longest silence of all.
+        return [] if self._pending is _NOTHING else [(now, self._pending)]
 
 
 @pipable_operator
-async def chunk_by_time(source: AsyncIterable[T], size: int | None, interval: float) -> AsyncIterator[list[T]]:
+def chunk_by_time(source: AsyncIterable[T], size: int | None, interval: float) -> AsyncIterator[list[T]]:
     """Batch items until `interval` seconds after a batch's first one, or `size` items (see `chunk`)."""
-    loop = asyncio.get_running_loop()
-    batch: list[T] = []
-    deadline: float | None = None
-    async with streamcontext(source) as streamer:
-        puller = _Puller(streamer)
-        try:
-            while True:
-                item = await puller.next(deadline)
-                if item is _Signal.END:
-                    break
-                if item is not _Signal.MISSED:
-                    if not batch:
-                        deadline = loop.time() + interval
-                    batch.append(item)
-                    if size is None or len(batch) < size:
-                        continue
-                yield batch
-                batch = []
-                deadline = None
-        finally:
-            await puller.aclose()
-    if batch:
-        yield batch
+    return _drive(source, _Batch(size, interval))
+
+
+class _Batch(_Clocked[T, list[T]]):
+    """A chunk by time: a batch that goes out `interval` seconds after its first item, or when full."""
+
+    __slots__ = ("_batch", "_due", "_interval", "_size")
+
+    def __init__(self, size: int | None, interval: float) -> None:
+        super().__init__()
+        self._size = size
+        self._interval = interval
+        self._batch: list[T] = []
+        self._due: float | None = None
+
+    def deadline(self) -> float | None:
+        return self._due
+
+    def arrive(self, item: T, now: float) -> None:
+        batch = self._batch
+        if not batch:
+            self._due = now + self._interval
+        batch.append(item)
+        if self._size is not None and len(batch) >= self._size:
+            self.expire(now)
+
+    def expire(self, now: float) -> None:
+        self.ready.append(self._batch)
+        self._batch = []
+        self._due = None
+
+    def leftovers(self, now: float) -> list[tuple[float, list[T]]]:
+        return [(now, self._batch)] if self._batch else []
