@@ -228,6 +228,7 @@ class _Driver(Generic[T, R]):
             self._timer.cancel()
             self._timer = None
         self._held = _NOTHING
+        self._error = None  # not taken (the consumer stopped first): its traceback holds the pump's frame
         task, self._task = self._task, None
         if task is None or task.done():
             return
