@@ -165,7 +165,6 @@ class _Driver(Generic[T, R]):
                 return
             except Exception as exc:
                 self._end(exc)
-                del exc  # the traceback holds this frame
                 return
             waiter = self._waiter
             if waiter is None or waiter.done():
@@ -175,7 +174,6 @@ class _Driver(Generic[T, R]):
                 self._feed(item, loop.time())
             except Exception as exc:  # the operator's own code failed (a throttle's key, say)
                 self._end(exc)
-                del exc
                 return
             if clocked.ready:
                 waiter.set_result(None)

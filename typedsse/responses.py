@@ -500,7 +500,7 @@ async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerat
                 if not step.cancelled():
                     step.exception()  # retrieved: the client is gone, so is anything it raised
                 raise
-            del step
+            del step  # its result may be a `_Raised`, whose error's traceback will hold this frame
             if item is _EXHAUSTED:
                 return
             if isinstance(item, _Raised):
