@@ -4,6 +4,7 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Genera
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import pytest
+from typing_extensions import TypeAliasType
 
 from typedsse import BaseEvent, EndpointDefinitionError, EventCatalog
 from typedsse.catalog import stream_annotation
@@ -32,6 +33,7 @@ class Generic1(BaseEvent[T], Generic[T]): ...
         (Iterator[Echo], "sync"),
         (Generator[Echo, None, None], "sync"),
         (Annotated[AsyncIterator[Echo], "meta"], "async"),
+        (TypeAliasType("EchoStream", AsyncIterator[Echo]), "async"),
     ],
 )
 def test_stream_annotation_reads_kind_and_item(annotation: Any, kind: str) -> None:
@@ -46,8 +48,14 @@ def test_stream_annotation_refuses_non_streams(annotation: Any) -> None:
 
 @pytest.mark.parametrize(
     "union",
-    [Echo | ReverseEcho, Union[Echo, ReverseEcho], Annotated[Echo | ReverseEcho, "x"]],  # noqa: UP007
-    ids=["pipe", "typing-union", "annotated"],
+    [
+        Echo | ReverseEcho,
+        Union[Echo, ReverseEcho],  # noqa: UP007
+        Annotated[Echo | ReverseEcho, "x"],
+        TypeAliasType("Echoes", Echo | ReverseEcho),  # `type Echoes = Echo | ReverseEcho`
+        Union[TypeAliasType("JustEcho", Echo), ReverseEcho],  # noqa: UP007
+    ],
+    ids=["pipe", "typing-union", "annotated", "type-alias", "alias-in-union"],
 )
 def test_event_catalog_maps_names_to_classes(union: Any) -> None:
     catalog = EventCatalog.of(union)

@@ -1,14 +1,18 @@
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta
+from typing import Any, Generic, TypeVar
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_camel
 
 from typedsse.encoding import KEEPALIVE, comment, encode, encode_message, retry_frame
 from typedsse.events import BaseEvent
-from typedsse.exceptions import WireFormatError
+from typedsse.exceptions import EventTypeError, WireFormatError
+
+T = TypeVar("T")
 
 
 class Point(BaseModel):
@@ -93,6 +97,58 @@ def test_encode_writes_json_payload(event: BaseEvent[object], wire: bytes) -> No
 )
 def test_encode_serializes_payload_by_alias(event: BaseEvent[object], wire: bytes) -> None:
     assert encode(event) == wire
+
+
+class Elapsed(BaseEvent[timedelta]):
+    model_config = ConfigDict(ser_json_timedelta="float")
+
+
+class Blob(BaseEvent[bytes]):
+    model_config = ConfigDict(ser_json_bytes="base64")
+
+
+class Cents(BaseEvent[int]):
+    @field_serializer("data")
+    def as_amount(self, value: int) -> str:
+        return f"{value / 100:.2f}"
+
+
+class JobEvent(BaseEvent[T], Generic[T]):
+    model_config = ConfigDict(ser_json_timedelta="float", ser_json_inf_nan="strings")
+
+
+class JobEta(JobEvent[timedelta]): ...
+
+
+class JobScore(JobEvent[float]): ...
+
+
+@pytest.mark.parametrize(
+    ("event", "wire"),
+    [
+        (Elapsed(data=timedelta(seconds=1.5), id="7"), b"event: elapsed\nid: 7\ndata: 1.5\n\n"),
+        (Blob(data=b"\xff\x00", retry=10), b'event: blob\nretry: 10\ndata: "_wA="\n\n'),
+        (Cents(data=150), b'event: cents\ndata: "1.50"\n\n'),
+        (JobEta(data=timedelta(minutes=2)), b"event: job_eta\ndata: 120.0\n\n"),
+        (JobScore(data=float("inf")), b'event: job_score\ndata: "Infinity"\n\n'),
+    ],
+    ids=["ser-json-timedelta", "ser-json-bytes", "field-serializer", "inherited-config", "inf-nan-strings"],
+)
+def test_encode_honours_the_event_class_json_settings(event: BaseEvent[Any], wire: bytes) -> None:
+    # The wire carries what the event model itself writes for `data` (and what its OpenAPI
+    # schema describes), not the payload type's default form.
+    assert encode(event) == wire
+    payload = wire.rpartition(b"data: ")[2]
+    assert json.loads(payload) == json.loads(event.model_dump_json())["data"]
+
+
+class Unnamed(BaseEvent): ...  # type: ignore[type-arg]  # forgot the payload type: still generic
+
+
+@pytest.mark.parametrize("event", [Unnamed(data=[1]), BaseEvent[int](data=1)], ids=["unparametrised", "parametrised"])
+def test_encode_refuses_events_of_classes_without_a_name(event: BaseEvent[Any]) -> None:
+    with pytest.raises(EventTypeError, match=r"has no event name: it is a generic event class"):
+        encode(event)
 
 
 @pytest.mark.parametrize(
@@ -203,6 +259,16 @@ def test_encode_message_rejects_unwritable_fields(
 )
 def test_comment_writes_comment_frame(text: str, wire: bytes) -> None:
     assert comment(text) == wire
+
+
+def test_writers_refuse_text_that_is_not_unicode() -> None:
+    for write in (
+        lambda: encode_message(data="\ud800"),
+        lambda: encode_message(data="x", event="\ud800"),
+        lambda: comment("\ud800"),
+    ):
+        with pytest.raises(WireFormatError, match=r"^the text is not valid Unicode"):
+            write()
 
 
 def test_comment_default_is_keepalive() -> None:

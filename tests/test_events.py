@@ -3,7 +3,7 @@ from __future__ import annotations
 from typing import Any, Generic, TypeVar
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_serializer
 
 from typedsse import BaseEvent, EventDefinitionError, StreamError, WireFormatError, encode
 from typedsse.events import event_name_for
@@ -47,6 +47,9 @@ class TaggedInt(Tagged[int]): ...
         ("JSONPatchApplied", "json_patch_applied"),
         ("Echo2Reply", "echo2_reply"),
         ("already_snake", "already_snake"),
+        ("CaféOpened", "café_opened"),
+        ("ÉchoÉvent", "écho_évent"),
+        ("ΔLog", "δ_log"),
     ],
 )
 def test_event_name_for_splits_words_into_snake_case(class_name: str, event_name: str) -> None:
@@ -83,8 +86,10 @@ def test_base_event_caches_the_wire_header_per_class() -> None:
         ("trail ", "it has leading or trailing whitespace"),
         ("a\0b", "it contains NUL"),
         ("error", "browsers' EventSource fires its own 'error' event"),
+        ("open", "browsers' EventSource fires its own 'open' event on every connection"),
+        ("\ud800", "it is not valid Unicode"),
     ],
-    ids=["empty", "lf", "cr", "leading-space", "trailing-space", "nul", "reserved"],
+    ids=["empty", "lf", "cr", "leading-space", "trailing-space", "nul", "reserved-error", "reserved-open", "surrogate"],
 )
 def test_base_event_refuses_invalid_names_at_class_definition(name: str, problem: str) -> None:
     with pytest.raises(EventDefinitionError, match=r"^.*Bad: invalid event name .*" + problem) as info:
@@ -99,6 +104,29 @@ def test_base_event_refuses_an_inferred_reserved_name() -> None:
     with pytest.raises(EventDefinitionError, match=r"\.Error: invalid event name 'error'.*name=\"app.error\""):
 
         class Error(BaseEvent[int]): ...
+
+
+def test_base_event_refuses_serializers_the_wire_would_ignore() -> None:
+    with pytest.raises(EventDefinitionError, match=r"Shaped: an event class cannot have a model_serializer"):
+
+        class Shaped(BaseEvent[int]):
+            @model_serializer
+            def everything(self) -> dict[str, Any]:
+                return {}
+
+    with pytest.raises(EventDefinitionError, match=r"Renumbered: the SSE id and retry fields are written as they are"):
+
+        class Renumbered(BaseEvent[int]):
+            @field_serializer("id")
+            def prefixed(self, value: str | None) -> str:
+                return f"n-{value}"
+
+    with pytest.raises(EventDefinitionError, match=r"Shouted: encoding='text' writes the str payload as it is"):
+
+        class Shouted(BaseEvent[str], encoding="text"):
+            @field_serializer("data")
+            def upper(self, value: str) -> str:
+                return value.upper()
 
 
 def test_base_event_refuses_a_name_on_a_generic_class() -> None:

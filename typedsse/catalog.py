@@ -7,7 +7,9 @@ import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, Literal, Union, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
+
+import typing_extensions
 
 from typedsse.events import BaseEvent
 from typedsse.exceptions import EndpointDefinitionError
@@ -27,6 +29,21 @@ _EXPECTED = (
     "`AsyncIterator[A | B]`, `AsyncIterable[...]`, `AsyncGenerator[..., None]` "
     "(or `Iterator[...]`/`Generator[...]` for a sync generator)"
 )
+# `type Events = A | B` (Python 3.12) and `typing_extensions.TypeAliasType`, which may differ.
+_ALIAS_TYPES: tuple[type, ...] = tuple(
+    {typing_extensions.TypeAliasType, getattr(typing, "TypeAliasType", typing_extensions.TypeAliasType)}
+)
+
+
+def _unwrap(annotation: Any) -> Any:
+    """Strip `Annotated[...]` and type aliases (`type Events = A | B`) down to what they stand for."""
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
+        elif isinstance(annotation, _ALIAS_TYPES):
+            annotation = cast("typing_extensions.TypeAliasType", annotation).__value__
+        else:
+            return annotation
 
 
 def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:
@@ -41,8 +58,7 @@ def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:
     """
     if annotation is None or annotation is typing.Any:
         raise EndpointDefinitionError(f"{where}: annotate the return type with {_EXPECTED}")
-    while get_origin(annotation) is Annotated:
-        annotation = get_args(annotation)[0]
+    annotation = _unwrap(annotation)
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin in _ASYNC_ORIGINS and args:
@@ -53,8 +69,7 @@ def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:
 
 
 def _members(item: Any) -> Iterator[Any]:
-    while get_origin(item) is Annotated:
-        item = get_args(item)[0]
+    item = _unwrap(item)
     if get_origin(item) in (Union, types.UnionType):
         for arg in get_args(item):
             yield from _members(arg)
@@ -79,7 +94,7 @@ class EventCatalog:
 
     @classmethod
     def of(cls, union: Any, *, where: str = "stream") -> EventCatalog:
-        """Read an event union (`A | B`, `Union[A, B]`, or one class) into a catalog.
+        """Read an event union (`A | B`, `Union[A, B]`, a type alias of one, or one class) into a catalog.
 
         Raises:
             EndpointDefinitionError: A member is not a concrete `BaseEvent` subclass, or two

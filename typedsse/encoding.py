@@ -6,14 +6,15 @@ makes a client dispatch it (or, for comments, that a client skips).
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable
 from typing import Any
 
 from pydantic_core import PydanticSerializationError
 
-from typedsse.events import BaseEvent
-from typedsse.exceptions import WireFormatError
+from typedsse.events import BaseEvent, writes_own_json
+from typedsse.exceptions import EventTypeError, WireFormatError
 
 __all__ = ["comment", "encode", "encode_message", "frame_encoder", "retry_frame"]
 
@@ -46,11 +47,22 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
     few classes keeps one encoder per class and skips per-event class lookups: attribute reads
     on a Pydantic model class go through its metaclass and cost more than the framing itself.
     The encoder is built once per class and kept on it.
+
+    Raises:
+        EventTypeError: `cls` has no event name (`BaseEvent[int]`, a generic intermediate class).
     """
     cached: Callable[[BaseEvent[Any]], bytes] | None = cls.__dict__.get("__typedsse_encoder__")
     if cached is not None:
         return cached
+    if not cls.is_concrete():
+        raise EventTypeError(
+            f"{cls.__qualname__} has no event name: it is a generic event class; "
+            f"send instances of a concrete subclass, e.g. `class MyEvent({cls.__qualname__}): ...`"
+        )
     header = cls.__typedsse_header__
+    if cls.encoding == "json" and writes_own_json(cls):
+        own = cls.__typedsse_encoder__ = _model_json_encoder(cls, header)
+        return own
     if cls.encoding == "json":
         to_json = cls.data_serializer().to_json
 
@@ -83,6 +95,29 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
     return encoder
 
 
+def _model_json_encoder(cls: type[BaseEvent[Any]], header: bytes) -> Callable[[BaseEvent[Any]], bytes]:
+    # The class configures its own JSON (`ser_json_timedelta`, a `data` field serializer, ...):
+    # write `data` exactly as the event model writes that field, which is also what its OpenAPI
+    # schema describes. The model writes `{"data":...}`; the frame takes what follows the key.
+    field = cls.model_fields["data"]
+    key = field.serialization_alias or field.alias or "data"
+    opening = b"{%s:" % json.dumps(key, ensure_ascii=False).encode()
+    to_json = cls.__pydantic_serializer__.to_json
+    include = {"data"}
+
+    def encoder(event: BaseEvent[Any]) -> bytes:
+        try:
+            written = to_json(event, include=include, by_alias=True)
+        except PydanticSerializationError as exc:
+            raise WireFormatError(f"{cls.__qualname__}: cannot serialise the payload as JSON: {exc}") from exc
+        if not written.startswith(opening):  # pragma: no cover - the model writes its fields as given
+            raise WireFormatError(f"{cls.__qualname__}: the model did not write its data field: {written[:80]!r}")
+        fields = event.__dict__
+        return b"%sdata: %s\n\n" % (_head(header, fields["id"], fields["retry"], cls), written[len(opening) : -1])
+
+    return encoder
+
+
 def _head(header: bytes, event_id: str | None, retry: int | None, cls: type[BaseEvent[Any]]) -> bytes:
     if event_id is not None:
         # Validated at construction, but `model_copy(update=...)` and `model_construct` skip
@@ -104,7 +139,8 @@ def encode_message(*, data: str, event: str | None = None, id: str | None = None
     Typed code uses `encode`.
 
     Raises:
-        WireFormatError: `event` or `id` cannot be carried by the line syntax, or `retry` is negative.
+        WireFormatError: `event` or `id` cannot be carried by the line syntax, `retry` is
+            negative, or a text is not valid Unicode (a lone surrogate).
     """
     lines: list[str] = []
     if event is not None:
@@ -118,17 +154,17 @@ def encode_message(*, data: str, event: str | None = None, id: str | None = None
             raise WireFormatError(f"retry must be a non-negative number of milliseconds, got {retry}")
         lines.append(f"retry: {retry}")
     lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
-    return ("\n".join(lines) + "\n\n").encode()
+    return _utf8("\n".join(lines) + "\n\n")
 
 
 def comment(text: str = "") -> bytes:
     """Render a comment frame (`: text`), which clients ignore; used for keep-alives.
 
     Raises:
-        WireFormatError: `text` contains a line break.
+        WireFormatError: `text` contains a line break, or is not valid Unicode.
     """
     _check_field("comment", text)
-    return f": {text}\n\n".encode() if text else KEEPALIVE
+    return _utf8(f": {text}\n\n") if text else KEEPALIVE
 
 
 def retry_frame(milliseconds: int) -> bytes:
@@ -142,11 +178,12 @@ def retry_frame(milliseconds: int) -> bytes:
     return b"retry: %d\n\n" % milliseconds
 
 
-def _utf8(text: str, cls: type[BaseEvent[Any]]) -> bytes:
+def _utf8(text: str, cls: type[BaseEvent[Any]] | None = None) -> bytes:
     try:
         return text.encode()
     except UnicodeEncodeError as exc:  # a lone surrogate: valid in a Python str, not in UTF-8
-        raise WireFormatError(f"{cls.__qualname__}: the text is not valid Unicode: {exc}") from exc
+        where = f"{cls.__qualname__}: " if cls is not None else ""
+        raise WireFormatError(f"{where}the text is not valid Unicode: {exc}") from exc
 
 
 def _check_field(field: str, value: str) -> None:

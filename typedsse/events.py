@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter
@@ -22,11 +21,17 @@ DataT = TypeVar("DataT")
 EventEncoding = Literal["json", "text"]
 """How an event's `data` is written: compact JSON (the default) or raw text lines."""
 
-# `ReverseEcho` -> `reverse_echo`, `HTTPError` -> `http_error`, `Echo2Reply` -> `echo2_reply`.
-_WORD_BOUNDARY = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
-# `EventSource` fires its own `error` event on connection failures; a server event of that name
-# would be indistinguishable from one (WHATWG HTML, "Server-sent events", the `error` event).
-_RESERVED_NAMES = frozenset({"error"})
+# `EventSource` fires its own `open` and `error` events (on every connection, and on a connection
+# failure); a server event of either name would reach the same listener, indistinguishable from
+# them (WHATWG HTML, "Server-sent events": "announce the connection", "fail the connection").
+_RESERVED_NAMES = {
+    "error": "browsers' EventSource fires its own 'error' event for connection failures",
+    "open": "browsers' EventSource fires its own 'open' event on every connection",
+}
+# Model configuration that changes how Pydantic writes JSON; a class that sets any of it (or a
+# serializer for `data`) is written through its own model serializer, not the shared fast path.
+_SERIALIZATION_CONFIG = ("json_encoders",)
+_SERIALIZATION_CONFIG_PREFIX = "ser_json_"
 _ENCODINGS: frozenset[str] = frozenset({"json", "text"})
 
 
@@ -39,7 +44,17 @@ def event_name_for(class_name: str) -> str:
         >>> event_name_for("HTTPError")
         'http_error'
     """
-    return _WORD_BOUNDARY.sub("_", class_name).lower()
+    # A word starts at a capital after a lower-case letter or a digit (`ReverseEcho`,
+    # `Echo2Reply`), or at the last capital of a run followed by a lower-case letter (`HTTPError`).
+    # `str.isupper`/`islower` know every script's cases: `CaféOpened` is `café_opened`.
+    chars = list(class_name)
+    for i in range(len(chars) - 1, 0, -1):
+        char, before = chars[i], chars[i - 1]
+        if char.isupper() and (
+            before.islower() or before.isdigit() or (before.isupper() and i + 1 < len(chars) and chars[i + 1].islower())
+        ):
+            chars.insert(i, "_")
+    return "".join(chars).lower()
 
 
 def _name_problem(name: str) -> str | None:
@@ -51,9 +66,46 @@ def _name_problem(name: str) -> str | None:
         return "it contains NUL"
     if name != name.strip():
         return "it has leading or trailing whitespace (a parser strips one leading space)"
-    if name in _RESERVED_NAMES:
-        return "browsers' EventSource fires its own 'error' event for connection failures"
+    if not _is_utf8(name):
+        return "it is not valid Unicode (a lone surrogate cannot be written as UTF-8)"
+    return _RESERVED_NAMES.get(name)
+
+
+def _is_utf8(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
+    decorators = cls.__pydantic_decorators__
+    if decorators.model_serializers:
+        return (
+            "an event class cannot have a model_serializer: its fields are the SSE fields "
+            "(data, id, retry); serialise the payload with @field_serializer('data') or in the payload type"
+        )
+    for decorator in decorators.field_serializers.values():
+        fields = decorator.info.fields
+        if "id" in fields or "retry" in fields:
+            return "the SSE id and retry fields are written as they are; a serializer for them would be ignored"
+        if cls.encoding == "text" and ("data" in fields or "*" in fields):
+            return "encoding='text' writes the str payload as it is; a serializer for data would be ignored"
     return None
+
+
+def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
+    """Return whether `cls` changes how its payload is written as JSON.
+
+    True when the class sets JSON serialization configuration (`ser_json_timedelta`,
+    `ser_json_bytes`, ...) or has a field serializer for `data`: such classes are written through
+    their own model serializer, so the wire matches `model_dump_json` and the OpenAPI schema.
+    """
+    if any(key in _SERIALIZATION_CONFIG or key.startswith(_SERIALIZATION_CONFIG_PREFIX) for key in cls.model_config):
+        return True
+    fields = (decorator.info.fields for decorator in cls.__pydantic_decorators__.field_serializers.values())
+    return any("data" in names or "*" in names for names in fields)
 
 
 class _SseIdText:
@@ -158,6 +210,9 @@ class BaseEvent(BaseModel, Generic[DataT]):
                 f"{cls.__qualname__}: encoding='text' needs a `str` payload, "
                 f"got {cls.model_fields['data'].annotation!r}; use the default JSON encoding"
             )
+        problem = _serializer_problem(cls)
+        if problem is not None:
+            raise EventDefinitionError(f"{cls.__qualname__}: {problem}")
         cls.event_name = name
         cls.__typedsse_header__ = b"event: " + name.encode() + b"\n"
         cls.__typedsse_serializer__ = None  # built on first use: the payload type may be a forward reference
@@ -175,7 +230,11 @@ class BaseEvent(BaseModel, Generic[DataT]):
 
     @classmethod
     def data_serializer(cls) -> SchemaSerializer:
-        """Return the serializer that writes this class's payloads (built once per class)."""
+        """Return the serializer of the payload type alone (built once per class).
+
+        `encode` writes payloads with it, unless the class sets its own JSON configuration or a
+        `data` field serializer (see `writes_own_json`); then the event model writes them.
+        """
         serializer = cls.__dict__.get("__typedsse_serializer__")
         if serializer is None:
             field = cls.model_fields["data"]
