@@ -446,6 +446,102 @@ def test_typescript_reads_a_document_without_the_extension() -> None:
     assert "      terminal: [],\n      resumable: false,\n" in text  # facts only the extension gives
 
 
+class Settings(BaseModel):
+    x: int
+
+
+class Choice(BaseModel):
+    y: str
+
+
+class Constant(BaseModel):
+    z: bool
+
+
+class Sample(BaseModel):
+    w: float
+
+
+class Samples(BaseModel):
+    v: list[int]
+
+
+class Config(BaseModel):
+    """Fields named like JSON Schema keywords whose values are literals, each a model used nowhere else."""
+
+    default: Settings
+    enum: Choice
+    const: Constant | None = None
+    example: Sample
+    examples: list[Samples] = []
+
+
+class Changed(BaseEvent[Config]): ...
+
+
+keyword_fields = FastAPI(title="fields named like keywords")
+
+
+@keyword_fields.get("/settings")
+@sse()
+async def settings_changes() -> AsyncIterator[Changed]:
+    yield Changed(data=Config(default=Settings(x=1), enum=Choice(y="a"), example=Sample(w=0.5)))
+
+
+def test_typescript_declares_models_of_fields_named_like_literal_keywords(tmp_path: Path) -> None:
+    text = generate(document_of(keyword_fields))
+    for declaration in [
+        "export interface Config {\n  default: Settings;\n  enum: Choice;\n  const?: Constant | null;\n"
+        "  example: Sample;\n  /** @default [] */\n  examples?: Samples[];\n}",
+        "export interface Settings {\n  x: number;\n}",
+        "export interface Choice {\n  y: string;\n}",
+        "export interface Constant {\n  z: boolean;\n}",
+        "export interface Sample {\n  w: number;\n}",
+        "export interface Samples {\n  v: number[];\n}",
+    ]:
+        assert declaration in text, declaration
+    require_toolchain()
+    result = tsc(project(tmp_path, {"events.ts": text}, config="tsconfig.json"))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_typescript_follows_references_under_every_keyword_that_maps_names_to_schemas() -> None:
+    def component(name: str) -> dict[str, Any]:
+        return {"$ref": f"#/components/schemas/{name}"}
+
+    payload = {
+        "type": "object",
+        "properties": {"default": component("A"), "examples": {"type": "array", "items": component("B")}},
+        "patternProperties": {"^enum$": component("C")},
+        "dependentSchemas": {"const": {"properties": {"example": component("D")}}},
+        "$defs": {"default": {"type": "object", "properties": {"e": component("E")}}},
+        "additionalProperties": {"$ref": "#/components/schemas/Payload/$defs/default"},
+        "default": {"$ref": "#/components/schemas/NotASchema"},  # a literal value, not a reference
+    }
+    names = ["A", "B", "C", "D", "E"]
+    document: dict[str, Any] = {
+        "openapi": "3.1.0",
+        "paths": {
+            "/p": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "text/event-stream": {"schema": event_schema("p", json_data(component("Payload")))}
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "components": {"schemas": {"Payload": payload, **{name: {"type": "string"} for name in names}}},
+    }
+    text = generate(document)
+    for name in names:
+        assert f"export type {name} = string;" in text, name
+    assert "NotASchema" not in text
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [

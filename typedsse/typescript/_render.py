@@ -59,6 +59,10 @@ _GLOBALS = frozenset(
     ]
 )
 _DECLARATION = re.compile(r"^(?:export )?(?:interface|type|class|function|const|let) ([A-Za-z_$][\w$]*)", re.MULTILINE)
+# Keywords whose values are literal JSON, never schemas: a `$ref` inside them refers to nothing.
+_LITERAL_KEYWORDS = frozenset(["$ref", "const", "enum", "default", "examples", "example"])
+# Keywords whose values map names (of properties, patterns, definitions) to schemas.
+_SCHEMA_MAPS = frozenset(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"])
 _LAST_EVENT_ID = "last-event-id"  # the runtime sends this header itself, on every reconnection
 
 
@@ -144,7 +148,10 @@ def _used_schemas(document: Mapping[str, Any], streams: Sequence[Stream]) -> lis
                 found.add(name)
             walk(resolve(document, ref))
         for key, item in schema.items():
-            if key not in ("$ref", "const", "enum", "default", "examples", "example"):
+            if key in _SCHEMA_MAPS:
+                for subschema in as_object(item).values():  # keys are names: `default` may name a property
+                    walk(subschema)
+            elif key not in _LITERAL_KEYWORDS:
                 walk(item)
 
     for stream in streams:
