@@ -792,6 +792,11 @@ def test_typescript_parser_in_node_matches_the_python_decoder(node_build: Path, 
     assert node_test(node_build, "parser.test.js", {"TYPEDSSE_PARSER_CASES": str(path)}) == (len(cases) + 2, 0)
 
 
+def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build: Path) -> None:
+    # The first response sends only `retry:` and a keep-alive comment: blank lines without an id.
+    assert node_test(node_build, "resume.test.js", {}) == (2, 0)
+
+
 @pytest.mark.e2e
 @pytest.mark.usefixtures("fast_examples")
 def test_typescript_node_clients_receive_the_examples_typed_events(

@@ -198,8 +198,6 @@ export interface ServerSentMessage {
  * ignored when it contains NUL, and a message dispatched at each blank line if it has data.
  */
 export class EventStreamParser {
-  /** The last event id: the id buffer's value at the latest blank line. */
-  lastEventId = "";
   /** The reconnection time of the latest valid `retry` field, in milliseconds. */
   retry: number | undefined = undefined;
   private decoder = new TextDecoder("utf-8", { ignoreBOM: true });
@@ -209,7 +207,22 @@ export class EventStreamParser {
   private data: string[] = [];
   private eventType = "";
   private idBuffer = "";
+  private last = "";
   private blockRetry: number | undefined = undefined;
+
+  /** The last event id: the id buffer's value at the latest blank line. */
+  get lastEventId(): string {
+    return this.last;
+  }
+
+  /**
+   * Resume after `id`: sets the last event ID buffer too, as a reconnecting `EventSource` has it,
+   * so that blank lines without an `id` field (a `retry:` frame, a keep-alive comment) keep it.
+   */
+  set lastEventId(id: string) {
+    this.last = id;
+    this.idBuffer = id;
+  }
 
   /** Parse the next bytes (or text) of the stream; return the messages it completes. */
   feed(chunk: Uint8Array | string): ServerSentMessage[] {
@@ -245,14 +258,14 @@ export class EventStreamParser {
     this.pending = "";
     this.data = [];
     this.eventType = "";
-    this.idBuffer = this.lastEventId;
+    this.idBuffer = this.last;
     this.blockRetry = undefined;
     return [];
   }
 
   private line(line: string, messages: ServerSentMessage[]): void {
     if (line === "") {
-      this.lastEventId = this.idBuffer;
+      this.last = this.idBuffer;
       if (this.data.length > 0) {
         const message: ServerSentMessage = {
           event: this.eventType === "" ? "message" : this.eventType,
