@@ -93,7 +93,11 @@ def item_schema(media: dict[str, Any]) -> dict[str, Any]:
 
 
 def union(*names: tuple[str, str]) -> dict[str, Any]:
-    """The item schema of a stream whose events are `(event name, component name)` pairs."""
+    """The item schema of a stream whose events are `(event name, component name)` pairs.
+
+    An event's component is named after its class with `-Event` added: FastAPI's own component
+    of the class describes it as a model, for routes that take or return it as JSON.
+    """
     return {
         "oneOf": [ref(component) for _, component in names],
         "discriminator": {
@@ -164,20 +168,20 @@ def test_document_describes_each_event_under_schema_in_3_1() -> None:
     media = stream_content(result, "/readings")
     assert media == {
         "schema": union(
-            ("measured", "Measured"),
-            ("note", "Note"),
-            ("line", "Line"),
-            ("finished", "Finished"),
-            ("batch", "Batch"),
-            ("typedsse.error", "StreamError"),
+            ("measured", "Measured-Event"),
+            ("note", "Note-Event"),
+            ("line", "Line-Event"),
+            ("finished", "Finished-Event"),
+            ("batch", "Batch-Event"),
+            ("typedsse.error", "StreamError-Event"),
         ),
         EXTENSION: extension(
-            ("measured", "Measured", "json"),
-            ("note", "Note", "json"),
-            ("line", "Line", "text"),
-            ("finished", "Finished", "json"),
-            ("batch", "Batch", "json"),
-            ("typedsse.error", "StreamError", "json"),
+            ("measured", "Measured-Event", "json"),
+            ("note", "Note-Event", "json"),
+            ("line", "Line-Event", "text"),
+            ("finished", "Finished-Event", "json"),
+            ("batch", "Batch-Event", "json"),
+            ("typedsse.error", "StreamError-Event", "json"),
         ),
     }
 
@@ -197,16 +201,21 @@ def test_document_describes_each_event_under_item_schema_in_3_2() -> None:
 def test_document_event_components_describe_the_wire_form_of_each_payload() -> None:
     schemas = document(sensor_app())["components"]["schemas"]
 
-    assert schemas["Measured"] == event_component(Measured, {**JSON_DATA, "contentSchema": ref("Reading")})
-    assert schemas["Note"] == event_component(Note, {**JSON_DATA, "contentSchema": {"type": "string"}})
-    assert schemas["Line"] == event_component(Line, {"type": "string"})
-    assert schemas["Finished"] == event_component(
+    # FastAPI's components of the event classes describe them as models; nothing refers to them.
+    assert not {"Measured", "Note", "Line", "Finished", "Batch", "StreamError"} & set(schemas)
+
+    assert schemas["Measured-Event"] == event_component(Measured, {**JSON_DATA, "contentSchema": ref("Reading")})
+    assert schemas["Note-Event"] == event_component(Note, {**JSON_DATA, "contentSchema": {"type": "string"}})
+    assert schemas["Line-Event"] == event_component(Line, {"type": "string"})
+    assert schemas["Finished-Event"] == event_component(
         Finished, {"type": "string", "const": "null", **JSON_DATA, "contentSchema": {"type": "null"}}
     )
-    assert schemas["Batch"] == event_component(
+    assert schemas["Batch-Event"] == event_component(
         Batch, {**JSON_DATA, "contentSchema": {"type": "array", "items": {"type": "integer", "minimum": 0}}}
     )
-    assert schemas["StreamError"] == event_component(StreamError, {**JSON_DATA, "contentSchema": ref("ErrorPayload")})
+    assert schemas["StreamError-Event"] == event_component(
+        StreamError, {**JSON_DATA, "contentSchema": ref("ErrorPayload")}
+    )
 
 
 def test_document_payload_schemas_are_fastapi_response_schemas() -> None:
@@ -257,8 +266,8 @@ def test_document_names_same_named_models_of_different_modules_as_fastapi_does()
 
     assert fastapi_names == {"shop__first__Item", "shop__second__Item"}
     assert fastapi_names <= set(schemas)
-    assert schemas["FirstItem"]["properties"]["data"]["contentSchema"] == ref("shop__first__Item")
-    assert schemas["SecondItem"]["properties"]["data"]["contentSchema"] == ref("shop__second__Item")
+    assert schemas["FirstItem-Event"]["properties"]["data"]["contentSchema"] == ref("shop__first__Item")
+    assert schemas["SecondItem-Event"]["properties"]["data"]["contentSchema"] == ref("shop__second__Item")
 
 
 class Priced(BaseModel):
@@ -298,7 +307,7 @@ def test_document_payloads_use_fastapi_output_schemas() -> None:
     assert fastapi_document["paths"]["/price"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == (
         ref("Priced-Output")
     )
-    assert schemas["PriceChanged"]["properties"]["data"]["contentSchema"] == ref("Priced-Output")
+    assert schemas["PriceChanged-Event"]["properties"]["data"]["contentSchema"] == ref("Priced-Output")
     assert schemas["Priced-Output"]["properties"]["amount"]["type"] == "string"
 
 
@@ -310,7 +319,7 @@ def test_document_payloads_share_one_schema_without_separate_input_output_schema
     assert fastapi_document["paths"]["/price"]["get"]["responses"]["200"]["content"]["application/json"]["schema"] == (
         ref("Priced")
     )
-    assert schemas["PriceChanged"]["properties"]["data"]["contentSchema"] == ref("Priced")
+    assert schemas["PriceChanged-Event"]["properties"]["data"]["contentSchema"] == ref("Priced")
     assert schemas["Priced"] == fastapi_document["components"]["schemas"]["Priced"]
     assert not {"Priced-Input", "Priced-Output"} & set(schemas)
 
@@ -329,9 +338,13 @@ def test_document_lists_the_on_error_event_instead_of_the_built_in_one() -> None
     result = document(app)
     media = stream_content(result, "/notes")
 
-    assert media["schema"] == union(("note", "Note"), ("app.broken", "Broken"))
+    assert media["schema"] == union(("note", "Note-Event"), ("app.broken", "Broken-Event"))
     assert media[EXTENSION] == extension(
-        ("note", "Note", "json"), ("app.broken", "Broken", "json"), errors=("app.broken",), retry=2000, ping=None
+        ("note", "Note-Event", "json"),
+        ("app.broken", "Broken-Event", "json"),
+        errors=("app.broken",),
+        retry=2000,
+        ping=None,
     )
     assert "StreamError" not in result["components"]["schemas"]
     assert result["paths"]["/notes"]["get"]["responses"]["200"]["description"] == (
@@ -416,6 +429,83 @@ def test_document_leaves_other_routes_as_fastapi_documents_them() -> None:
     assert "webhooks" not in result
 
 
+class Post(BaseModel):
+    title: str
+
+
+class Posted(BaseEvent[Post]): ...
+
+
+class Digest(BaseEvent[list[Posted]]): ...
+
+
+def publishing_app(*, separate: bool = True) -> FastAPI:
+    app = FastAPI(separate_input_output_schemas=separate)
+
+    @app.post("/publish")
+    def publish(event: Posted) -> None: ...
+
+    @app.get("/last")
+    def last() -> Posted:
+        return Posted(data=Post(title="t"))
+
+    @app.get("/posts")
+    @sse()
+    async def posts() -> AsyncIterator[Posted | Digest]:
+        yield Posted(data=Post(title="t"))
+
+    return app
+
+
+@pytest.mark.parametrize("separate", [True, False], ids=["separate-schemas", "shared-schemas"])
+def test_document_keeps_fastapis_component_of_an_event_class_used_as_json(separate: bool) -> None:
+    app = publishing_app(separate=separate)
+    fastapi_document = FastAPI.openapi(app)
+    result = document(app)
+    schemas = result["components"]["schemas"]
+
+    for path in ("/publish", "/last"):
+        assert result["paths"][path] == fastapi_document["paths"][path]
+    for name, schema in fastapi_document["components"]["schemas"].items():
+        if name.startswith("Posted"):
+            assert schemas[name] == schema
+            assert set(schema["properties"]) == {"data", "id", "retry"}
+    assert item_schema(stream_content(result, "/posts")) == union(
+        ("posted", "Posted-Event"), ("digest", "Digest-Event"), ("typedsse.error", "StreamError-Event")
+    )
+    assert schemas["Posted-Event"] == event_component(Posted, {**JSON_DATA, "contentSchema": ref("Post")})
+    # An event class inside a payload is sent as the model it is, as FastAPI documents it.
+    output = "Posted-Output" if "Posted-Output" in schemas else "Posted"
+    assert schemas["Digest-Event"] == event_component(
+        Digest, {**JSON_DATA, "contentSchema": {"type": "array", "items": ref(output)}}
+    )
+    assert "Digest" not in schemas  # FastAPI's component of a class nothing else refers to
+    validate(result)
+
+
+def test_document_names_an_event_component_apart_from_a_schema_of_the_same_name() -> None:
+    taken = create_model("Note-Event", x=(int, ...))
+    app = FastAPI()
+
+    @app.get("/taken", response_model=taken)
+    def get_taken() -> Any: ...
+
+    @app.get("/notes")
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    result = document(app)
+    schemas = result["components"]["schemas"]
+
+    assert schemas["Note-Event"] == FastAPI.openapi(app)["components"]["schemas"]["Note-Event"]
+    assert schemas["Note-Event2"] == event_component(Note, {**JSON_DATA, "contentSchema": {"type": "string"}})
+    assert item_schema(stream_content(result, "/notes")) == union(
+        ("note", "Note-Event2"), ("typedsse.error", "StreamError-Event")
+    )
+    assert list(schemas) == sorted(schemas)
+
+
 def test_document_keeps_prefixes_tags_parameters_and_bodies() -> None:
     fastapi_document = FastAPI.openapi(shop_app())
     operation = document(shop_app())["paths"]["/v1/orders/{order_id}/watch"]["post"]
@@ -435,7 +525,7 @@ def test_document_keeps_prefixes_tags_parameters_and_bodies() -> None:
     assert list(operation["responses"]) == ["200", "422"]
     assert operation["responses"]["422"] == fastapi_operation["responses"]["422"]
     assert item_schema(stream_content({"paths": {"p": {"post": operation}}}, "p", "post")) == union(
-        ("note", "Note"), ("typedsse.error", "StreamError")
+        ("note", "Note-Event"), ("typedsse.error", "StreamError-Event")
     )
 
 
@@ -487,7 +577,7 @@ def test_document_covers_every_method_of_a_multi_method_route() -> None:
     assert sorted(path_item) == ["get", "post"]
     for method in ("get", "post"):
         assert item_schema(stream_content({"paths": {"/": path_item}}, "/", method)) == union(
-            ("note", "Note"), ("typedsse.error", "StreamError")
+            ("note", "Note-Event"), ("typedsse.error", "StreamError-Event")
         )
 
 
@@ -495,7 +585,7 @@ def test_document_leaves_out_routes_excluded_from_the_schema() -> None:
     result = document(shop_app())
 
     assert "/v1/hidden" not in result["paths"]
-    assert not {"Measured", "Reading"} & set(result["components"]["schemas"])
+    assert not {"Measured", "Measured-Event", "Reading"} & set(result["components"]["schemas"])
 
 
 def native_app(**kwargs: Any) -> FastAPI:
@@ -621,7 +711,7 @@ def test_install_before_the_routes_documents_routes_added_later() -> None:
         yield Note(data="hi")
 
     assert item_schema(stream_content(app.openapi(), "/notes")) == union(
-        ("note", "Note"), ("typedsse.error", "StreamError")
+        ("note", "Note-Event"), ("typedsse.error", "StreamError-Event")
     )
 
 
@@ -639,7 +729,7 @@ def test_install_documents_routers_included_after_the_first_document() -> None:
     app.include_router(router)
 
     assert item_schema(stream_content(app.openapi(), "/v1/notes")) == union(
-        ("note", "Note"), ("typedsse.error", "StreamError")
+        ("note", "Note-Event"), ("typedsse.error", "StreamError-Event")
     )
 
 
@@ -685,7 +775,7 @@ def test_install_works_on_a_mounted_sub_application() -> None:
 
     assert served["servers"] == [{"url": "/sensors"}]
     assert stream_content(served, "/readings")[EXTENSION]["events"]["measured"] == {
-        "schema": "#/components/schemas/Measured",
+        "schema": "#/components/schemas/Measured-Event",
         "encoding": "json",
     }
 
@@ -756,18 +846,20 @@ def test_echo_example_documents_its_event_union() -> None:
     schemas = result["components"]["schemas"]
 
     assert stream_content(result, "/echo") == {
-        "schema": union(("echo", "Echo"), ("reverse_echo", "ReverseEcho"), ("typedsse.error", "StreamError")),
+        "schema": union(
+            ("echo", "Echo-Event"), ("reverse_echo", "ReverseEcho-Event"), ("typedsse.error", "StreamError-Event")
+        ),
         EXTENSION: extension(
-            ("echo", "Echo", "json"),
-            ("reverse_echo", "ReverseEcho", "json"),
-            ("typedsse.error", "StreamError", "json"),
+            ("echo", "Echo-Event", "json"),
+            ("reverse_echo", "ReverseEcho-Event", "json"),
+            ("typedsse.error", "StreamError-Event", "json"),
             resumable=True,
             retry=500,
         ),
     }
     payload = {**JSON_DATA, "contentSchema": ref("EchoPayload")}
-    assert schemas["Echo"] == event_component(echo.Echo, payload)
-    assert schemas["ReverseEcho"] == event_component(echo.ReverseEcho, payload)
+    assert schemas["Echo-Event"] == event_component(echo.Echo, payload)
+    assert schemas["ReverseEcho-Event"] == event_component(echo.ReverseEcho, payload)
     assert schemas["EchoPayload"]["required"] == ["message", "created_at"]
 
 
@@ -778,18 +870,21 @@ def test_chat_example_documents_its_event_union() -> None:
 
     assert stream_content(result, "/chat", "post") == {
         "schema": union(
-            ("token", "Token"), ("message", "Message"), ("done", "Done"), ("typedsse.error", "StreamError")
+            ("token", "Token-Event"),
+            ("message", "Message-Event"),
+            ("done", "Done-Event"),
+            ("typedsse.error", "StreamError-Event"),
         ),
         EXTENSION: extension(
-            ("token", "Token", "json"),
-            ("message", "Message", "json"),
-            ("done", "Done", "json"),
-            ("typedsse.error", "StreamError", "json"),
+            ("token", "Token-Event", "json"),
+            ("message", "Message-Event", "json"),
+            ("done", "Done-Event", "json"),
+            ("typedsse.error", "StreamError-Event", "json"),
         ),
     }
-    assert schemas["Token"] == event_component(chat.Token, {**JSON_DATA, "contentSchema": {"type": "string"}})
-    assert schemas["Message"] == event_component(chat.Message, {**JSON_DATA, "contentSchema": ref("ChatMessage")})
-    assert schemas["Done"] == event_component(
+    assert schemas["Token-Event"] == event_component(chat.Token, {**JSON_DATA, "contentSchema": {"type": "string"}})
+    assert schemas["Message-Event"] == event_component(chat.Message, {**JSON_DATA, "contentSchema": ref("ChatMessage")})
+    assert schemas["Done-Event"] == event_component(
         chat.Done, {"type": "string", "const": "null", **JSON_DATA, "contentSchema": {"type": "null"}}
     )
     # One model as request body (inside ChatRequest) and as payload: one schema, as FastAPI would.
@@ -804,21 +899,25 @@ def test_progress_example_documents_its_event_union(path: str) -> None:
 
     assert stream_content(result, path) == {
         "schema": union(
-            ("job.progress", "Progress"),
-            ("job.result", "Result"),
-            ("job.failed", "Failed"),
-            ("typedsse.error", "StreamError"),
+            ("job.progress", "Progress-Event"),
+            ("job.result", "Result-Event"),
+            ("job.failed", "Failed-Event"),
+            ("typedsse.error", "StreamError-Event"),
         ),
         EXTENSION: extension(
-            ("job.progress", "Progress", "json"),
-            ("job.result", "Result", "json"),
-            ("job.failed", "Failed", "json"),
-            ("typedsse.error", "StreamError", "json"),
+            ("job.progress", "Progress-Event", "json"),
+            ("job.result", "Result-Event", "json"),
+            ("job.failed", "Failed-Event", "json"),
+            ("typedsse.error", "StreamError-Event", "json"),
         ),
     }
-    assert schemas["Progress"] == event_component(progress.Progress, {**JSON_DATA, "contentSchema": ref("JobStatus")})
-    assert schemas["Result"] == event_component(progress.Result, {**JSON_DATA, "contentSchema": ref("JobResult")})
-    assert schemas["Failed"] == event_component(progress.Failed, {**JSON_DATA, "contentSchema": ref("JobFailure")})
+    assert schemas["Progress-Event"] == event_component(
+        progress.Progress, {**JSON_DATA, "contentSchema": ref("JobStatus")}
+    )
+    assert schemas["Result-Event"] == event_component(progress.Result, {**JSON_DATA, "contentSchema": ref("JobResult")})
+    assert schemas["Failed-Event"] == event_component(
+        progress.Failed, {**JSON_DATA, "contentSchema": ref("JobFailure")}
+    )
 
 
 # --- the docs page ------------------------------------------------------------------------------
@@ -838,7 +937,7 @@ def test_docs_show_the_echo_examples_generated_fragment() -> None:
         docs_json_block("GET /echo: responses.200.content")
         == result["paths"]["/echo"]["get"]["responses"]["200"]["content"]
     )
-    assert docs_json_block("components.schemas.Echo") == result["components"]["schemas"]["Echo"]
+    assert docs_json_block("components.schemas.Echo-Event") == result["components"]["schemas"]["Echo-Event"]
 
 
 # --- the command line ---------------------------------------------------------------------------

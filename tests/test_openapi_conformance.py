@@ -308,3 +308,64 @@ def test_conformance_rejects_what_the_document_does_not_allow() -> None:
         "-1 is less than the minimum of 0.0",  # FastAPI writes numeric bounds as floats
         "{'event': 'finished', 'data': 'nothing'} is not valid under any of the given schemas",
     ]
+
+
+# --- an event class that is also a request body, a response model and part of a payload ----------
+
+
+class Post(BaseModel):
+    title: str
+
+
+class Posted(BaseEvent[Post]): ...
+
+
+class Digest(BaseEvent[list[Posted]]): ...
+
+
+def publishing_app() -> FastAPI:
+    app = FastAPI()
+    published: list[Posted] = []
+
+    @app.post("/publish")
+    def publish(event: Posted) -> None:
+        published.append(event)
+
+    @app.get("/last")
+    def last() -> Posted:
+        return published[-1]
+
+    @app.get("/posts")
+    @sse()
+    async def posts() -> AsyncIterator[Posted | Digest]:
+        yield published[-1]
+        yield Digest(data=published)
+
+    return app
+
+
+def test_an_event_class_used_as_json_elsewhere_is_documented_as_fastapi_sends_it(
+    serve: Callable[[FastAPI], httpx.Client],
+) -> None:
+    app = publishing_app()
+    documents = [Conformance(document(app, version="3.1")), Conformance(document(app, version="3.2"))]
+    client = serve(app)
+
+    for conformance in documents:
+        operations = conformance.openapi["paths"]
+        body = sample(
+            conformance, operations["/publish"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+        )
+        assert body == {"data": {"title": "hello"}}
+        assert client.post("/publish", json=body).status_code == 200
+        answer = client.get("/last")
+        assert answer.status_code == 200
+        conformance.validate(
+            answer.json(), pointer("paths", "/last", "get", "responses", "200", "content", "application/json", "schema")
+        )
+
+        messages = read_messages(client, StreamRequest("GET", "/posts", "/posts"))
+        assert [message.event for message in messages] == ["posted", "digest"]
+        assert json.loads(messages[1].data)[0] == {"data": {"title": "hello"}, "id": None, "retry": None}
+        for message in messages:
+            conformance.check(message, conformance.media("GET", "/posts"))

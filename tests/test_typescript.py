@@ -542,6 +542,39 @@ def test_typescript_follows_references_under_every_keyword_that_maps_names_to_sc
     assert "NotASchema" not in text
 
 
+class Post(BaseModel):
+    title: str
+
+
+class Posted(BaseEvent[Post]): ...
+
+
+class Digest(BaseEvent[list[Posted]]): ...
+
+
+publishing = FastAPI(title="an event class as a model too")
+
+
+@publishing.get("/posts")
+@sse()
+async def posts() -> AsyncIterator[Posted | Digest]:
+    yield Posted(data=Post(title="t"))
+
+
+def test_typescript_types_an_event_class_nested_in_a_payload_as_the_model_it_is(tmp_path: Path) -> None:
+    text = generate(document_of(publishing))
+    for declaration in [
+        # The event keeps its class's name; the class as a model (as the payload sends it) gets a number.
+        'export interface Posted {\n  event: "posted";\n  id?: string;\n  data: Post;\n}',
+        "export interface Posted2 {\n  data: Post;\n  id?: string | null;\n  retry?: number | null;\n}",
+        'export interface Digest {\n  event: "digest";\n  id?: string;\n  data: Posted2[];\n}',
+    ]:
+        assert declaration in text, declaration
+    require_toolchain()
+    result = tsc(project(tmp_path, {"events.ts": text}, config="tsconfig.json"))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
 @pytest.mark.parametrize(
     ("document", "message"),
     [

@@ -12,7 +12,10 @@ description goes under `schema`, which every 3.1 tool reads. FastAPI's own strea
 (`EventSourceResponse`, JSON Lines) get the same treatment, so a 3.1 document stays valid.
 
 Payload models land in `components/schemas` under the names FastAPI gives them, generated in
-the same pass as every other model of the app.
+the same pass as every other model of the app. Each event's item description is a component
+of its own, FastAPI's name for the event class followed by `-Event`: the component FastAPI
+makes for the class itself describes it as a model (`data`, `id`, `retry`), which is what a
+route taking or returning the class as JSON uses, so it stays where anything else refers to it.
 """
 
 from __future__ import annotations
@@ -56,6 +59,10 @@ _PROBE_PREFIX = "/typedsse-event-probe-"
 _INSTALLED = "__typedsse_openapi__"
 _NOT_BUILT = object()
 _DEFAULT_DESCRIPTION = "Successful Response"  # FastAPI's `response_description` default
+# An event's component: FastAPI's name for the class, with a suffix no class name has (FastAPI marks
+# its separate schemas of one model the same way, `-Input` and `-Output`).
+_EVENT_SUFFIX = "-Event"
+_OUTPUT_SUFFIX = "-Output"
 _NULL_DATA: Mapping[str, Any] = {
     # `BaseEvent[None]` is written as the JSON `null`: the data line a client really receives.
     "type": "string",
@@ -124,10 +131,11 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
     event_classes = list(dict.fromkeys(cls for _, spec in streams for cls in spec.events.events))
     probes = [_probe(cls, index) for index, cls in enumerate(event_classes)]
     result = get_openapi(**_openapi_arguments(app, openapi_version, [*app.webhooks.routes, *probes]))
-    refs = _document_events(result, event_classes, probes)
+    refs, models = _document_events(result, event_classes, probes)
     item_key = "itemSchema" if _at_least(openapi_version, (3, 2)) else "schema"
     for route, spec in streams:
         _document_stream(result, route, spec, refs, item_key)
+    _drop_unused_models(result, models)
     if item_key == "schema":
         _move_item_schemas(result)
     return result
@@ -199,7 +207,7 @@ def _probe(event_cls: type[BaseEvent[Any]], index: int) -> APIRoute:
     # A webhook whose response is the event class: FastAPI then generates the event's and its
     # payload's schemas with every other model and names them all in one pass (so same-named
     # models of different modules and separate input/output schemas are handled as FastAPI
-    # does). `_document_events` removes the probes and rewrites the event's component.
+    # does). `_document_events` removes the probes and adds each event's wire description.
     return APIRoute(
         f"{_PROBE_PREFIX}{index}",
         _probe_endpoint,
@@ -232,20 +240,71 @@ def _openapi_arguments(app: FastAPI, openapi_version: str, webhooks: list[BaseRo
 
 def _document_events(
     result: dict[str, Any], event_classes: Sequence[type[BaseEvent[Any]]], probes: Sequence[APIRoute]
-) -> dict[type[BaseEvent[Any]], str]:
-    """Remove the probes; turn each event class's component into its wire description."""
+) -> tuple[dict[type[BaseEvent[Any]], str], list[str]]:
+    """Remove the probes; add each event class's wire description as a component of its own.
+
+    Returns each class's reference to its wire description, and the names of FastAPI's
+    components for the classes themselves (kept only where something else refers to them).
+    """
     webhooks: dict[str, Any] = result.get("webhooks", {})
-    schemas: dict[str, Any] = result.get("components", {}).get("schemas", {})
+    components: dict[str, Any] = result.get("components", {})
+    schemas: dict[str, Any] = components.get("schemas", {})
     refs: dict[type[BaseEvent[Any]], str] = {}
+    models: list[str] = []
     for event_cls, probe in zip(event_classes, probes, strict=True):
         operation = webhooks.pop(probe.path_format)["post"]
-        ref: str = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-        name = ref.removeprefix(REF_PREFIX)
-        schemas[name] = _event_schema(event_cls, schemas[name])
-        refs[event_cls] = ref
+        model_ref: str = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+        model = model_ref.removeprefix(REF_PREFIX)
+        name = _free_name(schemas, model.removesuffix(_OUTPUT_SUFFIX) + _EVENT_SUFFIX)
+        schemas[name] = _event_schema(event_cls, schemas[model])
+        refs[event_cls] = REF_PREFIX + name
+        models.append(model)
+    if schemas:
+        components["schemas"] = dict(sorted(schemas.items()))  # sorted by name, as FastAPI writes them
     if not webhooks:
         result.pop("webhooks", None)
-    return refs
+    return refs, models
+
+
+def _free_name(schemas: Mapping[str, Any], name: str) -> str:
+    """Return `name`, or `name` with the first number that makes it a new component name."""
+    candidate, number = name, 2
+    while candidate in schemas:
+        candidate, number = f"{name}{number}", number + 1
+    return candidate
+
+
+def _drop_unused_models(result: dict[str, Any], models: Iterable[str]) -> None:
+    """Remove FastAPI's components of event classes that nothing in the document refers to any more.
+
+    Only the probes referred to most of them; a class also taken or returned as JSON, or nested
+    in a payload, keeps its component as FastAPI wrote it.
+    """
+    schemas: dict[str, Any] = result.get("components", {}).get("schemas", {})
+    outside = {key: value for key, value in result.items() if key != "components"}
+    outside["components"] = {key: value for key, value in result.get("components", {}).items() if key != "schemas"}
+    pending = list(_referred(outside))
+    reached: set[str] = set()
+    while pending:
+        name = pending.pop()
+        if name not in reached and name in schemas:
+            reached.add(name)
+            pending.extend(_referred(schemas[name]))
+    for model in models:
+        if model not in reached:
+            schemas.pop(model, None)
+
+
+def _referred(value: Any) -> Iterator[str]:
+    """Yield the name of every component schema `value` refers to (by `$ref` or a discriminator's mapping)."""
+    if isinstance(value, dict):
+        for item in typing.cast(dict[str, Any], value).values():
+            yield from _referred(item)
+    elif isinstance(value, list):
+        for item in typing.cast(Sequence[Any], value):
+            yield from _referred(item)
+    elif isinstance(value, str) and value.startswith(REF_PREFIX):
+        yield value.removeprefix(REF_PREFIX).split("/")[0]
 
 
 def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, Any]) -> dict[str, Any]:

@@ -63,6 +63,7 @@ _DECLARATION = re.compile(r"^(?:export )?(?:interface|type|class|function|const|
 _LITERAL_KEYWORDS = frozenset(["$ref", "const", "enum", "default", "examples", "example"])
 # Keywords whose values map names (of properties, patterns, definitions) to schemas.
 _SCHEMA_MAPS = frozenset(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"])
+_EVENT_SUFFIX = "-Event"
 _LAST_EVENT_ID = "last-event-id"  # the runtime sends this header itself, on every reconnection
 
 
@@ -78,7 +79,9 @@ def render_file(document: Mapping[str, Any], streams: Sequence[Stream], *, sourc
     namer = Namer({*_GLOBALS, *_DECLARATION.findall(runtime), "Streams", "ROUTES"})
     events = _events(streams)
     schemas = _used_schemas(document, streams)
-    namer.assign({**{name: name for name in schemas}, **{key: _event_name(event) for key, event in events.items()}})
+    # Events first: an event's type keeps its name when a schema would like the same one.
+    namer.assign({key: _event_name(event) for key, event in events.items()})
+    namer.assign({name: name for name in schemas})
     builder = TypeBuilder(document, lambda name: namer[name])
 
     sections = [
@@ -114,9 +117,13 @@ def _event_key(event: Event) -> str:
 
 
 def _event_name(event: Event) -> str:
-    """The name an event's type would like: its component's, or one made of the event name."""
+    """The name an event's type would like: its component's, or one made of the event name.
+
+    typedsse names an event's component after its class with `-Event` added (`Echo-Event`, for
+    the class `Echo`, whose type is then `Echo`).
+    """
     if event.schema_name is not None:
-        return event.schema_name
+        return event.schema_name.removesuffix(_EVENT_SUFFIX) or event.schema_name
     words = re.split(r"[^A-Za-z0-9]+", event.name)
     return "".join(word[:1].upper() + word[1:] for word in words) + "Event"
 
