@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import contextvars
+import gc
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator
 from typing import Any, TypeGuard
@@ -289,6 +291,147 @@ async def test_time_operators_give_the_loop_turns_over_a_source_that_never_waits
     assert max(later - earlier for earlier, later in itertools.pairwise(seen)) <= 1_000
 
 
+# what the pumped operators (merge and the clock-driven ones) owe their sources
+
+
+PUMPED = {
+    "merge": lambda source: ops.merge(source, timed((0.0, "other"), end=9.0)),
+    "throttle-latest": lambda source: source | ops.throttle(0.5, mode="latest"),
+    "debounce": lambda source: source | ops.debounce(0.001),
+    "chunk": lambda source: source | ops.chunk(interval=0.5),
+}
+
+
+class Halt(BaseException):
+    """A `BaseException` that is not an `Exception`, raised by a source."""
+
+
+@pytest.mark.parametrize("error", [asyncio.CancelledError, Halt])
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_pass_on_what_a_source_raises_besides_exceptions(
+    pipeline: str, error: type[BaseException]
+) -> None:
+    # A source's own `CancelledError` (a future it awaited was cancelled by someone else) is
+    # not the operator closing: it reaches the consumer, as from the source iterated directly.
+    async def interrupted() -> AsyncIterator[str]:
+        yield "x"
+        await asyncio.sleep(1.0)
+        if error is Halt:
+            raise Halt
+        future = asyncio.get_running_loop().create_future()
+        future.cancel()
+        await future
+
+    received: list[tuple[float, Any]] = []
+    consumer = asyncio.create_task(drain(PUMPED[pipeline](interrupted()), received))
+    done, _ = await asyncio.wait([consumer], timeout=100.0)
+    assert consumer in done, "the consumer waits for ever"
+    if error is asyncio.CancelledError:
+        assert consumer.cancelled()
+    else:
+        assert isinstance(consumer.exception(), Halt)
+    assert "x" in [piece for _, item in received for piece in (item if isinstance(item, list) else [item])]
+
+
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_close_a_source_in_its_own_context(pipeline: str) -> None:
+    # A source that sets a context variable around its `yield`s (a tracing span, structlog's
+    # `bound_contextvars`) resets it in its `finally`, which must run in the context of the
+    # `set`; its cleanup may await, and is over when the consumer's stream context has closed.
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outside")
+    log: list[str] = []
+
+    async def spanned() -> AsyncIterator[str]:
+        token = var.set("span")
+        try:
+            for i in itertools.count():
+                yield f"{var.get()}{i}"
+                await asyncio.sleep(0.1)
+        finally:
+            await asyncio.sleep(1.0)
+            var.reset(token)
+            log.append(f"closed, {var.get()}")
+
+    tasks = asyncio.all_tasks()
+    async with PUMPED[pipeline](spanned()).stream() as streamer:
+        async for _ in streamer:
+            await asyncio.sleep(0.5)  # meanwhile the source yields again, and waits at its `yield`
+            break
+    assert log == ["closed, outside"]
+    assert asyncio.all_tasks() - tasks == set()
+
+
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_pass_on_an_error_of_a_sources_cleanup(pipeline: str) -> None:
+    async def failing_cleanup() -> AsyncIterator[str]:
+        try:
+            for i in itertools.count():
+                yield str(i)
+                await asyncio.sleep(0.1)
+        finally:
+            raise RuntimeError("cleanup")
+
+    async def consume() -> None:
+        async with PUMPED[pipeline](failing_cleanup()).stream() as streamer:
+            async for _ in streamer:
+                await asyncio.sleep(0.5)
+                break
+
+    with pytest.raises(RuntimeError, match=r"^cleanup$"):
+        await consume()
+
+
+async def _cancelled_by_another() -> AsyncIterator[str]:
+    yield "x"
+    future = asyncio.get_running_loop().create_future()
+    asyncio.get_running_loop().call_later(1.0, future.cancel)
+    await future
+
+
+async def _cleanup_awaits() -> AsyncIterator[str]:
+    try:
+        for i in itertools.count():
+            yield str(i)
+            await asyncio.sleep(0.1)
+    finally:
+        await asyncio.sleep(0.1)
+
+
+@pytest.mark.parametrize("stop", ["source-cancelled", "consumer-stops"])
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_leave_no_reference_cycles(pipeline: str, stop: str) -> None:
+    # What a pipeline used is freed by reference counting as soon as it ends: a stored error
+    # or a task kept in a frame its traceback holds would wait for the garbage collector.
+    async def run() -> None:
+        if stop == "source-cancelled":
+            consumer = asyncio.create_task(items(PUMPED[pipeline](_cancelled_by_another())))
+            await asyncio.wait([consumer])
+            assert consumer.cancelled()
+        else:
+            async with PUMPED[pipeline](_cleanup_awaits()).stream() as streamer:
+                async for _ in streamer:
+                    await asyncio.sleep(0.5)
+                    break
+
+    await run()  # first-use state is not garbage
+    gc.collect()
+    gc.disable()
+    try:
+        await run()
+        gc.set_debug(gc.DEBUG_SAVEALL)
+        gc.collect()
+        garbage = sorted({type(o).__qualname__ for o in gc.garbage})
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        gc.enable()
+    assert garbage == []
+
+
 # debounce
 
 
@@ -486,6 +629,11 @@ async def test_merge_forwards_items_that_arrived_before_a_failure() -> None:
 async def test_merge_ends_when_every_source_has_ended() -> None:
     received = await collect(ops.merge(timed((0.0, "a")), timed((3.0, "b")), ops.source([])))
     assert received == [(0.0, "a"), (3.0, "b")]
+
+
+@pytest.mark.anyio
+async def test_merge_of_no_sources_ends_at_once() -> None:
+    assert await items(ops.merge()) == []
 
 
 @pytest.mark.anyio

@@ -16,6 +16,7 @@ from typing import Any, TypeVar, overload
 from urllib.parse import quote, unquote
 
 from aiostream import stream
+from aiostream.aiter_utils import AsyncIteratorContext
 from aiostream.core import Stream, sources_operator, streamcontext
 
 from typedsse.events import BaseEvent
@@ -231,7 +232,7 @@ class _Failed:
 
     __slots__ = ("error",)
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
@@ -261,16 +262,25 @@ class _Turns:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def pump(self, index: int, streamer: AsyncIterator[Any]) -> None:
+    async def pump(self, index: int, streamer: AsyncIteratorContext[Any]) -> None:
         try:
             async for item in streamer:
                 gate = self.gates[index] = self.loop.create_future()
                 self.put(index, item)
                 await gate
-        except Exception as exc:
-            self.put(index, _Failed(exc))
+        except BaseException as exc:
+            # Whatever the source raises goes downstream, a `CancelledError` of its own (a future
+            # it awaited was cancelled) too. When the pump itself is cancelled (the merged stream
+            # is closing), the pull it abandons ends as it may: nobody waits for its outcome.
+            if not _being_cancelled():
+                self.put(index, _Failed(exc))
         else:
             self.put(index, _ENDED)
+        finally:
+            # Closed here, not from the merged stream's task: the source's whole life, its
+            # `finally` included, runs in this task's context (a `ContextVar.reset` there needs
+            # the context of its `set`). An error of that cleanup is the pump's own.
+            await streamer.aclose()
 
     def release(self, index: int) -> None:
         """Let source `index` fetch its next item: the merged stream has forwarded the last one."""
@@ -319,14 +329,37 @@ async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[t
                 yield index, item
                 turns.release(index)
         finally:
-            # Stop the sources still running (their `finally` runs in their pump) and wait for
-            # them, so every source is idle before the exit stack closes it.
-            for pump in pumps:
-                pump.cancel()
-            await asyncio.wait(pumps)
-            for pump in pumps:
-                if not pump.cancelled():
-                    pump.exception()  # retrieved: a failure was queued, or the stream is ending
+            cleanup_error = await _stop(pumps)
+            if cleanup_error is not None:
+                pumps.clear()  # a task holds its error: none may stay in this frame, which it holds
+                try:
+                    raise cleanup_error
+                finally:
+                    del cleanup_error
+
+
+async def _stop(pumps: list[asyncio.Task[None]]) -> BaseException | None:
+    """Cancel the pumps still running and wait for every pump, which closes its source.
+
+    Every source's `finally` has run when this returns (the exit stack around the pumps closes
+    only a source whose pump was cancelled before it started). Returns the first error that a
+    source's cleanup raised; every pump's outcome is retrieved.
+    """
+    if not pumps:
+        return None
+    for pump in pumps:
+        pump.cancel()
+    await asyncio.wait(pumps)
+    errors = [pump.exception() for pump in pumps if not pump.cancelled()]
+    return next((error for error in errors if error is not None), None)
+
+
+def _being_cancelled() -> bool:
+    # Not a local of the caller: a frame that holds its own task, on the way out with the
+    # task's `CancelledError`, makes a cycle (task, error, traceback, frame, task) that only
+    # the garbage collector frees.
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 # Composite ids

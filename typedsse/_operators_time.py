@@ -152,37 +152,48 @@ class _Driver(Generic[T, R]):
     async def _pump(self) -> None:
         streamer, clocked, loop = self._streamer, self._clocked, self._loop
         in_a_row = 0
-        while True:
-            waiter = self._waiter
-            if waiter is None or waiter.done():
-                asked = self._asked = loop.create_future()
-                await asked
-                in_a_row = 0
-            try:
-                item = await anext(streamer)
-            except StopAsyncIteration:
-                self._end(None)
-                return
-            except Exception as exc:
-                self._end(exc)
-                return
-            waiter = self._waiter
-            if waiter is None or waiter.done():
-                self._held = item  # the consumer is away (or on its way back): it takes this first
-                continue
-            try:
-                self._feed(item, loop.time())
-            except Exception as exc:  # the operator's own code failed (a throttle's key, say)
-                self._end(exc)
-                return
-            if clocked.ready:
-                waiter.set_result(None)
-                continue
-            self._arm()
-            in_a_row += 1
-            if in_a_row == self.FAIR_SHARE:
-                in_a_row = 0
-                await asyncio.sleep(0)
+        try:
+            while True:
+                waiter = self._waiter
+                if waiter is None or waiter.done():
+                    asked = self._asked = loop.create_future()
+                    await asked
+                    in_a_row = 0
+                try:
+                    item = await anext(streamer)
+                except StopAsyncIteration:
+                    self._end(None)
+                    return
+                except BaseException as exc:
+                    # Whatever the source raises goes to the consumer, a `CancelledError` of its
+                    # own (a future it awaited was cancelled) too. When the pump itself is
+                    # cancelled (the operator is closing), the pull it abandons ends as it may:
+                    # nobody waits for its outcome.
+                    if not _being_cancelled():
+                        self._end(exc)
+                    return
+                waiter = self._waiter
+                if waiter is None or waiter.done():
+                    self._held = item  # the consumer is away (or on its way back): it takes this first
+                    continue
+                try:
+                    self._feed(item, loop.time())
+                except Exception as exc:  # the operator's own code failed (a throttle's key, say)
+                    self._end(exc)
+                    return
+                if clocked.ready:
+                    waiter.set_result(None)
+                    continue
+                self._arm()
+                in_a_row += 1
+                if in_a_row == self.FAIR_SHARE:
+                    in_a_row = 0
+                    await asyncio.sleep(0)
+        finally:
+            # Closed here, not from the consumer's task: the source's whole life, its `finally`
+            # included, runs in this task's context (a `ContextVar.reset` there needs the
+            # context of its `set`). An error of that cleanup is the pump's own.
+            await streamer.aclose()
 
     def _end(self, error: BaseException | None) -> None:
         self._ended = True
@@ -221,7 +232,11 @@ class _Driver(Generic[T, R]):
             waiter.set_result(None)
 
     async def aclose(self) -> None:
-        """Stop the pump and wait for it, so the source is idle before it is closed."""
+        """Stop the pump and wait for it: it closes the source, whose `finally` has run on return.
+
+        An error raised by the source's cleanup goes on to the caller, as it would from the
+        source closed directly.
+        """
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
@@ -230,19 +245,18 @@ class _Driver(Generic[T, R]):
         task, self._task = self._task, None
         if task is None or task.done():
             return
-        task.cancel()
+        if not self._ended:
+            task.cancel()  # a pump that ended on its own is closing the source: let it finish
         try:
             await task
         except asyncio.CancelledError:
             if _being_cancelled():
                 raise  # this operator is being cancelled too: let that go on
-        except Exception:
-            # The abandoned pull failed while it was cancelled; the stream is ending anyway.
-            pass
 
 
 async def _drive(source: AsyncIterable[T], clocked: _Clocked[T, R]) -> AsyncIterator[R]:
     """Run a time operator over its source: its outputs, then its leftovers once the source ends."""
+    # The driver's pump closes the source; this context closes it only if the pump never started.
     async with streamcontext(source) as streamer:
         driver = _Driver(streamer, clocked)
         try:
