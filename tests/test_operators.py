@@ -504,6 +504,43 @@ async def test_timeout_fails_after_an_idle_period_and_closes_the_source() -> Non
 
 
 @pytest.mark.anyio
+async def test_timeout_never_drops_a_cancellation_that_comes_with_an_item() -> None:
+    future: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+
+    async def source() -> AsyncIterator[str]:
+        yield await future
+        await asyncio.sleep(1.0)
+        yield "after the cancellation"
+
+    received: list[tuple[float, Any]] = []
+    consumer = asyncio.create_task(drain(source() | ops.timeout(10.0), received))
+    await asyncio.sleep(0.1)
+    future.set_result("item")
+    consumer.cancel()  # in the same step as the item: the pull is done, the consumer not yet woken
+    done, _ = await asyncio.wait([consumer], timeout=5.0)
+    assert consumer in done
+    assert consumer.cancelled()
+    assert received == []
+
+
+@pytest.mark.anyio
+async def test_timeout_pulls_the_source_in_the_consumers_context() -> None:
+    var: contextvars.ContextVar[str] = contextvars.ContextVar("var", default="outside")
+
+    async def spanned() -> AsyncIterator[str]:
+        token = var.set("span")
+        try:
+            for i in range(3):
+                await asyncio.sleep(0.1)
+                yield f"{var.get()}{i}"
+        finally:
+            var.reset(token)
+
+    assert await items(spanned() | ops.timeout(1.0)) == ["span0", "span1", "span2"]
+    assert await items(spanned() | ops.timeout(1.0) | ops.take(1)) == ["span0"]
+
+
+@pytest.mark.anyio
 async def test_timeout_with_catch_ends_with_a_typed_event() -> None:
     events = timed((0.0, Tick(data=1)), (9.0, Tick(data=2))) | ops.timeout(1.0)
     pipeline = events | ops.catch(lambda exc: Failed(data=type(exc).__name__), exceptions=TimeoutError)

@@ -20,6 +20,7 @@ the operators that only select, delay or batch (`filter`, `take`, `throttle`, `d
 
 from __future__ import annotations
 
+import asyncio
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, TypeGuard, TypeVar, overload
@@ -172,7 +173,7 @@ def timeout(seconds: float, /) -> SameTypePipe:
         ValueError: `seconds` is not positive.
     """
     _check_interval("timeout", seconds)
-    return SameTypePipe(f"timeout({seconds!r})", lambda source: stream.timeout(source, seconds))
+    return SameTypePipe(f"timeout({seconds!r})", lambda source: _timeout(source, seconds))
 
 
 def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe:
@@ -331,6 +332,22 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
                 batch = []
     if batch:
         yield batch
+
+
+@pipable_operator
+async def _timeout(source: AsyncIterable[T], seconds: float) -> AsyncIterator[T]:
+    # aiostream's `timeout` pulls with `asyncio.wait_for`, which runs each pull in a task of its
+    # own (a source's `ContextVar.reset` then fails: its `set` was in another context) and, on
+    # Python 3.11, drops a cancellation of the consumer that comes with an item. Here every pull
+    # runs in the consumer's task, and a timer that fires cancels only the pull under way.
+    async with streamcontext(source) as streamer:
+        while True:
+            try:
+                async with asyncio.timeout(seconds):
+                    item = await anext(streamer)
+            except StopAsyncIteration:
+                return
+            yield item
 
 
 @pipable_operator
