@@ -814,6 +814,20 @@ async def test_filter_accepts_sync_and_async_predicates() -> None:
     assert await items(ops.source(range(6)) | ops.filter(odd)) == [1, 3, 5]
 
 
+class IsOdd:
+    """An async callable object: `inspect.iscoroutinefunction` is false for it."""
+
+    async def __call__(self, value: int) -> bool:
+        await asyncio.sleep(1.0)
+        return value % 2 == 1
+
+
+@pytest.mark.anyio
+async def test_filter_awaits_the_answer_of_any_async_callable() -> None:
+    assert await collect(ops.source(range(4)) | ops.filter(IsOdd())) == [(2.0, 1), (4.0, 3)]
+    assert await items(ops.source(range(4)) | ops.filter(lambda value: IsOdd()(value))) == [1, 3]
+
+
 @pytest.mark.anyio
 async def test_filter_with_a_type_guard_narrows() -> None:
     def is_tick(event: Tick | Tock) -> TypeGuard[Tick]:
@@ -831,6 +845,21 @@ async def test_map_applies_sync_and_async_functions() -> None:
 
     assert await items(ops.source(range(3)) | ops.map(lambda value: value * 10)) == [0, 10, 20]
     assert await collect(ops.source(range(3)) | ops.map(later)) == [(1.0, "0"), (2.0, "1"), (3.0, "2")]
+
+
+class Later:
+    """An async callable object: `inspect.iscoroutinefunction` is false for it."""
+
+    async def __call__(self, value: int) -> str:
+        await asyncio.sleep(3.0 - value)
+        return str(value)
+
+
+@pytest.mark.anyio
+async def test_map_awaits_the_result_of_any_async_callable() -> None:
+    assert await collect(ops.source(range(3)) | ops.map(Later())) == [(3.0, "0"), (5.0, "1"), (6.0, "2")]
+    assert await collect(ops.source(range(3)) | ops.map(Later(), concurrency=3)) == [(3.0, "0"), (3.0, "1"), (3.0, "2")]
+    assert await items(ops.source(range(3)) | ops.map(lambda value: Later()(value))) == ["0", "1", "2"]
 
 
 @pytest.mark.anyio

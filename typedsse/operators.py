@@ -75,6 +75,9 @@ def filter(predicate: Callable[[Any], bool | Awaitable[bool]], /) -> SameTypePip
 def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:  # noqa: A001
     """Forward the items for which `predicate` (sync or async) is true.
 
+    An awaitable answer is awaited, whatever gives it: an `async def`, an object with an
+    `async def __call__`, a lambda returning a coroutine.
+
     A `TypeGuard` predicate narrows the item type; any other keeps it.
 
     Example:
@@ -83,7 +86,7 @@ def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:
         merged | ops.filter(is_echo)  # with `def is_echo(e: Echo | ReverseEcho) -> TypeGuard[Echo]`
         ```
     """
-    return SameTypePipe(f"filter({_name(predicate)})", lambda source: stream.filter(source, predicate))
+    return SameTypePipe(f"filter({_name(predicate)})", lambda source: _filter(source, predicate))
 
 
 def take(count: int, /) -> SameTypePipe:
@@ -224,22 +227,29 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
         ```
 
     Args:
-        function: A sync or async function of one item.
+        function: A function of one item: sync or async (an `async def`, a `partial` of one, an
+            object with an `async def __call__`). An awaitable that a sync function returns (a
+            lambda calling an async function) is awaited too, one at a time.
         concurrency: For an async function, how many calls may run at once; results keep the
             source's order either way.
 
     Raises:
-        ValueError: `concurrency` is below 1, or above 1 for a sync function.
+        ValueError: `concurrency` is below 1, or above 1 for a sync function (one returning
+            awaitables included: make it an `async def` to run calls at once).
     """
     if concurrency < 1:
         raise ValueError(f"map(concurrency=...) must be a positive integer, got {concurrency!r}")
     label = f"map({_name(function)})"
-    call: Any = function  # aiostream types its function as taking `*more_sources` items too
     if _is_async(function):
+        # aiostream tells async functions by `inspect.iscoroutinefunction`, which is false for
+        # an object with an `async def __call__`; its bound `__call__` passes.
+        call: Any = function
+        if not inspect.iscoroutinefunction(call):
+            call = call.__call__
         return Pipe(label, lambda source: stream.map(source, call, task_limit=concurrency))
     if concurrency != 1:
         raise ValueError(f"map(concurrency=...) applies to async functions only; {_name(function)} is sync")
-    return Pipe(label, lambda source: stream.map(source, call))
+    return Pipe(label, lambda source: _map(source, function))
 
 
 @overload
@@ -332,6 +342,29 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
                 batch = []
     if batch:
         yield batch
+
+
+@pipable_operator
+async def _filter(source: AsyncIterable[T], predicate: Callable[[T], Any]) -> AsyncIterator[T]:
+    # Whatever the predicate's kind (an `async def`, an object with an `async def __call__`, a
+    # lambda returning a coroutine), an awaitable answer is awaited; a bool needs no check.
+    async with streamcontext(source) as streamer:
+        async for item in streamer:
+            keep = predicate(item)
+            if keep is not True and keep is not False and inspect.isawaitable(keep):
+                keep = await keep
+            if keep:
+                yield item
+
+
+@pipable_operator
+async def _map(source: AsyncIterable[T], function: Callable[[T], Any]) -> AsyncIterator[Any]:
+    # A sync function returning an awaitable (a lambda calling an async function) is typed as
+    # giving the awaited value, so the awaitable is awaited, as an async function's result is.
+    async with streamcontext(source) as streamer:
+        async for item in streamer:
+            result = function(item)
+            yield await result if inspect.isawaitable(result) else result
 
 
 @pipable_operator

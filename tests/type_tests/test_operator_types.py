@@ -59,6 +59,18 @@ async def summarize_later(event: PriceChanged | TradeExecuted) -> Summary:
     return Summary(data=event.data.symbol)
 
 
+class SummarizeLater:
+    """An async callable object, not an `async def`."""
+
+    async def __call__(self, event: PriceChanged | TradeExecuted) -> Summary:
+        return Summary(data=event.data.symbol)
+
+
+class IsCheapLater:
+    async def __call__(self, event: BaseEvent[Quote]) -> bool:
+        return event.data.price < 10
+
+
 def is_price(event: PriceChanged | TradeExecuted) -> TypeGuard[PriceChanged]:
     return isinstance(event, PriceChanged)
 
@@ -121,6 +133,9 @@ def check_pipes_change_the_item_type() -> None:
     assert_type(merged | ops.map(summarize), ops.Stream[Summary])
     assert_type(merged | ops.map(summarize_later), ops.Stream[Summary])
     assert_type(merged | ops.map(summarize_later, concurrency=4), ops.Stream[Summary])
+    assert_type(merged | ops.map(SummarizeLater()), ops.Stream[Summary])
+    assert_type(merged | ops.map(SummarizeLater(), concurrency=4), ops.Stream[Summary])
+    assert_type(merged | ops.filter(IsCheapLater()), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.filter(is_price), ops.Stream[PriceChanged])
     assert_type(merged | ops.scan(count, 0), ops.Stream[int])
     assert_type(merged | ops.start_with(Heartbeat(data=None)), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
