@@ -412,9 +412,18 @@ async def _catch(
                 break
             yield item
     if failure is not None:  # the source is closed by now
-        result = handler(failure)
-        if inspect.isawaitable(result):
-            result = await result
+        try:
+            result = handler(failure)
+            if inspect.isawaitable(result):
+                result = await result
+        except Exception as exc:
+            # The handler runs outside the `except` that caught the failure (the source had to
+            # close first), so its own error is chained by hand, as it would be in there.
+            if exc is not failure and exc.__context__ is None:
+                exc.__context__ = failure
+            raise
+        finally:
+            failure = None  # the traceback of the handler's error holds this frame: no cycle
         if result is not None:
             yield result
 
