@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, TypeGuard, TypeVar, overload
+from typing import Any, Never, TypeGuard, TypeVar, overload
 
 from aiostream import stream
 from aiostream.core import Stream, pipable_operator, streamcontext
@@ -292,10 +292,21 @@ def concat(*others: AsyncIterable[S]) -> UnionPipe[S]:
     return UnionPipe("concat(...)", lambda source: stream.chain(source, *others))
 
 
+# A handler that only ever returns `None` adds no item type (its `R` would stay unsolved).
+@overload
+def catch(handler: Callable[[Exception], Awaitable[None]], /) -> UnionPipe[Never]: ...
+@overload
+def catch(handler: Callable[[Exception], None], /) -> UnionPipe[Never]: ...
 @overload
 def catch(handler: Callable[[Exception], Awaitable[R | None]], /) -> UnionPipe[R]: ...
 @overload
 def catch(handler: Callable[[Exception], R | None], /) -> UnionPipe[R]: ...
+@overload
+def catch(
+    handler: Callable[[X], Awaitable[None]], /, *, exceptions: type[X] | tuple[type[X], ...]
+) -> UnionPipe[Never]: ...
+@overload
+def catch(handler: Callable[[X], None], /, *, exceptions: type[X] | tuple[type[X], ...]) -> UnionPipe[Never]: ...
 @overload
 def catch(
     handler: Callable[[X], Awaitable[R | None]], /, *, exceptions: type[X] | tuple[type[X], ...]

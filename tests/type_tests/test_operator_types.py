@@ -95,6 +95,18 @@ async def failed_later(exc: Exception) -> Failed:
     return Failed(data=str(exc))
 
 
+def quiet(exc: Exception) -> None:
+    return None
+
+
+async def quiet_later(exc: Exception) -> None:
+    return None
+
+
+def quiet_timeout(exc: TimeoutError) -> None:
+    return None
+
+
 def check_sources() -> None:
     assert_type(ops.source(prices()), ops.Stream[PriceChanged])
     assert_type(ops.source([Heartbeat(data=None)]), ops.Stream[Heartbeat])
@@ -145,6 +157,13 @@ def check_pipes_change_the_item_type() -> None:
     assert_type(
         merged | ops.catch(timed_out, exceptions=TimeoutError), ops.Stream[PriceChanged | TradeExecuted | Failed]
     )
+    assert_type(merged | ops.catch(quiet), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.catch(quiet_later), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.catch(quiet_timeout, exceptions=TimeoutError), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(
+        merged | ops.catch(lambda exc: Failed(data=str(exc)), exceptions=TimeoutError),
+        ops.Stream[PriceChanged | TradeExecuted | Failed],
+    )
 
 
 def check_pipelines_end_to_end() -> None:
@@ -184,3 +203,5 @@ def check_mismatches_are_errors() -> None:
 
     ops.merge(prices(), trades()) | ops.map(only_prices)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
     ops.throttle(-1.0, mode="fastest")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    # A lambda is checked before the pipe meets its source: the docs say to use an annotated function.
+    ops.source([1, 2]) | ops.map(lambda v: v * 2)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
