@@ -1,14 +1,19 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import logging
 import socket
+import sqlite3
 import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Any
 
+import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI
@@ -632,3 +637,139 @@ def test_send_timeout_drops_a_client_that_stopped_reading(live_server: Callable[
         assert sock.recv(64).startswith(b"HTTP/1.1 200")
         # Read nothing more: the server's buffers fill, a write stalls, the stream gives up.
         assert closed.wait(timeout=20)
+
+
+def _thread_count_returns_to(baseline: int) -> bool:
+    deadline = time.monotonic() + 5
+    while threading.active_count() > baseline and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return threading.active_count() <= baseline
+
+
+def test_a_sync_generator_runs_every_step_and_its_cleanup_on_one_thread(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    # Thread-bound resources (a sqlite3 connection, a `threading.local` session) must see the
+    # same thread at every step, and in `finally`, however many streams run at once.
+    app = FastAPI()
+    steps: dict[str, list[int]] = {}
+    cleanup: dict[str, int] = {}
+    session = threading.local()
+
+    @app.get("/steps/{client}")
+    @sse()
+    def recorded(client: str, count: int = 20) -> Iterator[Tick]:
+        threads = steps.setdefault(client, [])
+        session.client = client
+        try:
+            for i in range(count):
+                threads.append(threading.get_ident())
+                assert session.client == client
+                time.sleep(0.002)
+                yield Tick(data=i)
+        finally:
+            cleanup[client] = threading.get_ident()
+
+    server = live_server(app)
+    baseline = threading.active_count()
+    clients = [f"c{n}" for n in range(8)]
+
+    def read(client: str) -> int:
+        if client == "c0":  # one client leaves early: its generator is closed, not exhausted
+            return len(read_events(f"{server.url}/steps/{client}?count=1000", 3))
+        return len(parse(httpx.get(f"{server.url}/steps/{client}", timeout=10).content))
+
+    with ThreadPoolExecutor(len(clients)) as pool:
+        received = list(pool.map(read, clients))
+    assert received == [3] + [20] * (len(clients) - 1)
+    deadline = time.monotonic() + 5
+    while len(cleanup) < len(clients) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    for client in clients:
+        assert len(set(steps[client])) == 1, f"{client} ran on threads {sorted(set(steps[client]))}"
+        assert cleanup[client] == steps[client][0], f"{client} was closed on another thread"
+    assert _thread_count_returns_to(baseline), "a finished stream left a thread behind"
+
+
+def test_the_sqlite_export_example_serves_concurrent_clients(
+    live_server: Callable[..., LiveServer], tmp_path: Path
+) -> None:
+    class UserRow(BaseEvent[str]): ...
+
+    database = tmp_path / "app.db"
+    with contextlib.closing(sqlite3.connect(database)) as db, db:
+        db.execute("create table users (id integer primary key, name text)")
+        db.executemany("insert into users (name) values (?)", [(f"user{n}",) for n in range(50)])
+
+    app = FastAPI()
+
+    @app.get("/users/export")
+    @sse()
+    def export_users(since: int = 0) -> Iterator[UserRow]:
+        with contextlib.closing(sqlite3.connect(database)) as db:
+            for user_id, name in db.execute("select id, name from users where id > ?", (since,)):
+                time.sleep(0.001)
+                yield UserRow(data=name, id=str(user_id))
+
+    server = live_server(app)
+
+    def export(_: int) -> list[str]:
+        response = httpx.get(f"{server.url}/users/export", timeout=10)
+        return [message.event for message in parse(response.content)]
+
+    with ThreadPoolExecutor(10) as pool:
+        results = list(pool.map(export, range(10)))
+    assert results == [["user_row"] * 50] * 10
+
+
+@pytest.mark.anyio
+async def test_sync_streams_take_a_token_of_anyios_thread_limiter_per_step() -> None:
+    # Blocking streams share the bound FastAPI's `def` endpoints use: at most `total_tokens`
+    # steps run at once, and a stream holds no token while it waits to be consumed.
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    running = peak = 0
+    lock = threading.Lock()
+
+    def blocking() -> Iterator[Tick]:
+        nonlocal running, peak
+        for i in range(5):
+            with lock:
+                running += 1
+                peak = max(peak, running)
+            time.sleep(0.005)
+            with lock:
+                running -= 1
+            yield Tick(data=i)
+
+    tokens = limiter.total_tokens
+    limiter.total_tokens = 2
+    try:
+        harnesses = [Harness() for _ in range(6)]
+        await asyncio.gather(*(h.run(EventStreamResponse(blocking(), ping=None)) for h in harnesses))
+    finally:
+        limiter.total_tokens = tokens
+    assert peak == 2
+    assert all([m.json() for m in parse(h.body)] == list(range(5)) for h in harnesses)
+    assert limiter.borrowed_tokens == 0
+
+
+@pytest.mark.anyio
+async def test_a_sync_generator_computes_an_item_only_when_the_response_asks() -> None:
+    made: list[int] = []
+
+    def counted() -> Iterator[Tick]:
+        for i in range(1000):
+            made.append(i)
+            yield Tick(data=i)
+
+    class Slow(Harness):
+        async def send(self, message: dict[str, Any]) -> None:
+            await super().send(message)
+            if message["type"] == "http.response.body" and message.get("more_body"):
+                self.disconnect()
+
+    harness = Slow()
+    await harness.run(EventStreamResponse(counted(), ping=None))
+    delivered = len(parse(harness.body))
+    assert delivered >= 1
+    assert len(made) <= delivered + 2  # no read-ahead beyond the item in progress

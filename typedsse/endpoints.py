@@ -109,7 +109,7 @@ def sse(
 
     Put it below the route decorator, so FastAPI sees the function's own parameters (path,
     query, headers, body, `Depends`, `Request`, `BackgroundTasks`) but not its stream return
-    type. The function may be an async generator, a sync generator (run in worker threads),
+    type. The function may be an async generator, a sync generator (run on a thread of its own),
     or a function returning an async iterable such as an operator pipeline. Its return
     annotation declares the events it sends (`AsyncIterator[Echo | ReverseEcho]`); anything
     else it yields ends the stream with an error event.

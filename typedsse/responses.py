@@ -11,8 +11,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
+import queue
+import threading
 import weakref
 from collections.abc import (
     AsyncGenerator,
@@ -26,6 +29,7 @@ from collections.abc import (
 )
 from typing import Any, TypeAlias
 
+import anyio
 import anyio.to_thread
 from aiostream.core import Stream, Streamer
 from starlette.background import BackgroundTask
@@ -109,7 +113,7 @@ class EventStreamResponse(Response):
 
     Args:
         content: The events: an async iterable (async generator, operator pipeline) or a sync
-            iterable, which is iterated in a worker thread.
+            iterable, which is iterated on a thread of its own.
         catalog: The events the stream may send; anything else ends it with an error event.
             `None` accepts every named event.
         status_code: The status of a successful stream.
@@ -468,39 +472,136 @@ _EXHAUSTED: Any = object()
 
 
 class _Raised:
-    """What a worker thread's step returns in place of raising: see `_next_in_thread`."""
+    """What a stream's thread returns in place of raising: see `_next_in_thread`."""
 
     __slots__ = ("error",)
 
-    def __init__(self, error: Exception) -> None:
+    def __init__(self, error: BaseException) -> None:
         self.error = error
 
 
 def _next_in_thread(iterator: Iterator[BaseEvent[Any]]) -> Any:
-    # Runs in the worker thread. An error comes back as a value, not raised through anyio's
-    # call: that call keeps the error in a future its own frame holds, and the error's
-    # traceback holds that frame, a cycle that only the garbage collector would free.
+    # Runs in the stream's thread. An error comes back as a value and is raised on the loop:
+    # a frame that kept it while it is raised would be in its traceback, a cycle that only the
+    # garbage collector would free. Anything the thread does not hand back, the loop waits for
+    # in vain, hence `BaseException`.
     try:
         return next(iterator, _EXHAUSTED)
-    except Exception as error:
+    except BaseException as error:
         return _Raised(error)
 
 
+def _close_in_thread(iterator: Iterator[BaseEvent[Any]]) -> Any:
+    try:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
+    except BaseException as error:
+        return _Raised(error)
+    return None
+
+
+def _settle(future: asyncio.Future[Any], result: Any) -> None:
+    if not future.done():
+        future.set_result(result)
+
+
+def _serve_stream(
+    iterator: Iterator[BaseEvent[Any]],
+    requests: queue.SimpleQueue[tuple[asyncio.Future[Any], bool]],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """The body of a sync stream's own thread: each step on request, then the close, then exit."""
+    while True:
+        future, closing = requests.get()
+        result = _close_in_thread(iterator) if closing else _next_in_thread(iterator)
+        try:
+            loop.call_soon_threadsafe(_settle, future, result)
+        except RuntimeError:  # pragma: no cover - the loop closed under a stream still running
+            return
+        del future, result  # this frame lives on: it must not keep the last item (or error)
+        if closing:
+            return
+
+
+class _StreamThread:
+    """The one thread a sync stream runs on, every step and its close, started with the first step.
+
+    Thread-bound resources (a sqlite3 connection, a `threading.local` session, a lock) work in
+    a sync generator because no other thread ever touches it. The thread only runs steps the
+    response asks for, one at a time, each holding a token of anyio's default thread limiter
+    (the bound FastAPI's `def` endpoints share); it waits on a queue in between and ends
+    with the close.
+    """
+
+    __slots__ = ("iterator", "limiter", "loop", "requests", "started")
+
+    def __init__(self, iterator: Iterator[BaseEvent[Any]]) -> None:
+        self.iterator = iterator
+        self.loop = asyncio.get_running_loop()
+        self.limiter = anyio.to_thread.current_default_thread_limiter()
+        self.requests: queue.SimpleQueue[tuple[asyncio.Future[Any], bool]] = queue.SimpleQueue()
+        self.started = False
+
+    async def step(self, *, closing: bool = False) -> Any:
+        """Run one step (`next`, or the close) in the thread; return its result or a `_Raised`."""
+        limiter = self.limiter
+        try:
+            limiter.acquire_nowait()
+        except anyio.WouldBlock:
+            await limiter.acquire()
+        try:
+            if not self.started:
+                self.started = True
+                context = contextvars.copy_context()  # the stream sees the request's context
+                threading.Thread(
+                    target=context.run,
+                    args=(_serve_stream, self.iterator, self.requests, self.loop),
+                    name="typedsse sync stream",
+                    daemon=True,
+                ).start()
+            future = self.loop.create_future()
+            self.requests.put((future, closing))
+            try:
+                return await asyncio.shield(future)
+            except asyncio.CancelledError:
+                # A thread cannot be interrupted, and a generator a thread is running cannot be
+                # closed: let the current step finish (its result is dropped), then go.
+                await asyncio.wait([future])
+                raise
+        finally:
+            limiter.release()
+
+    async def close(self) -> None:
+        iterator = self.iterator
+        if not self.started and (
+            not hasattr(iterator, "close")
+            or (inspect.isgenerator(iterator) and inspect.getgeneratorstate(iterator) == inspect.GEN_CREATED)
+        ):
+            # Nothing ran, and closing an unstarted generator runs none of its code: no thread.
+            _close_unstarted_iterator(iterator)
+            return
+        result = await self.step(closing=True)
+        if isinstance(result, _Raised):
+            error = result.error
+            del result
+            try:
+                raise error
+            finally:
+                del error
+
+
+def _close_unstarted_iterator(iterator: Iterator[BaseEvent[Any]]) -> None:
+    if inspect.isgenerator(iterator):
+        iterator.close()
+
+
 async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerator[BaseEvent[Any]]:
-    """Step a sync iterator in worker threads, one item per hop, and close it in one too."""
+    """Step a sync iterator on its own thread, one item per request, and close it there too."""
+    worker = _StreamThread(iterator)
     try:
         while True:
-            step = asyncio.ensure_future(anyio.to_thread.run_sync(_next_in_thread, iterator))
-            try:
-                item = await asyncio.shield(step)
-            except asyncio.CancelledError:
-                # A thread cannot be interrupted, and a generator that a thread is running cannot
-                # be closed: let the current item finish, then close it (below).
-                await asyncio.wait([step])
-                if not step.cancelled():
-                    step.exception()  # retrieved: the client is gone, so is anything it raised
-                raise
-            del step  # its result may be a `_Raised`, whose error's traceback will hold this frame
+            item = await worker.step()
             if item is _EXHAUSTED:
                 return
             if isinstance(item, _Raised):
@@ -512,9 +613,7 @@ async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerat
                     del error
             yield item
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            await anyio.to_thread.run_sync(close)
+        await worker.close()
 
 
 async def _close_unstarted(content: EventSource) -> None:
