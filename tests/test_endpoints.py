@@ -3,8 +3,10 @@ from __future__ import annotations
 import inspect
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from typing import Annotated, Any
 
+import httpx
 import pytest
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
 from fastapi.testclient import TestClient
@@ -20,6 +22,8 @@ from typedsse import (
     stream_endpoint,
 )
 from typedsse.decoding import parse
+
+from conftest import Serve
 
 
 class Echo(BaseEvent[str]): ...
@@ -327,3 +331,34 @@ def test_sse_sends_status_headers_and_retry() -> None:
     assert response.headers["x-accel-buffering"] == "no"
     assert "connection" not in response.headers
     assert response.content == b'retry: 2500\n\nevent: echo\ndata: "x"\n\n'
+
+
+def test_a_plain_def_returning_a_stream_runs_in_the_threadpool(serve: Serve) -> None:
+    # FastAPI runs a `def` endpoint in its threadpool, so its setup may block; `@sse` must too.
+    app = FastAPI()
+    entered, release = threading.Event(), threading.Event()
+
+    async def source() -> AsyncIterator[Echo]:
+        yield Echo(data="ready")
+
+    @app.get("/slow")
+    @sse()
+    def slow() -> AsyncIterable[Echo]:
+        entered.set()
+        release.wait(timeout=20)  # a blocking setup: a sync driver, a file, `time.sleep`
+        return source()
+
+    @app.get("/hello")
+    async def hello() -> str:
+        return "hello"
+
+    client = serve(app)
+    with ThreadPoolExecutor(1) as pool:
+        pending = pool.submit(httpx.get, client.base_url.join("/slow"), timeout=30)
+        try:
+            assert entered.wait(timeout=10)
+            assert client.get("/hello", timeout=5).json() == "hello"  # the loop is not blocked
+        finally:
+            release.set()
+        response = pending.result(timeout=30)
+    assert [(m.event, m.data) for m in parse(response.content)] == [("echo", '"ready"')]

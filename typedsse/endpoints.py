@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Header, Query
+from starlette.concurrency import run_in_threadpool
 
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
 from typedsse.events import BaseEvent, StreamError
@@ -171,12 +172,20 @@ def sse(
             status_code=status_code,
         )
         accepted = spec.events
+        # How the function is called, as FastAPI would: an `async def` is awaited on the loop; a
+        # plain `def` returning a stream may block in its setup, so it runs in the threadpool;
+        # calling a generator function runs none of its code, so it is called right here.
         returns_awaitable = inspect.iscoroutinefunction(func)
+        blocks = not (returns_awaitable or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func))
 
         async def endpoint(*args: P.args, **kwargs: P.kwargs) -> EventStreamResponse:
-            content: Any = func(*args, **kwargs)
-            if returns_awaitable:
-                content = await content
+            content: Any
+            if blocks:
+                content = await run_in_threadpool(func, *args, **kwargs)
+            else:
+                content = func(*args, **kwargs)
+                if returns_awaitable:
+                    content = await content
             return EventStreamResponse(
                 _as_source(content, where),
                 catalog=accepted,
