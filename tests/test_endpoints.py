@@ -362,3 +362,18 @@ def test_a_plain_def_returning_a_stream_runs_in_the_threadpool(serve: Serve) -> 
             release.set()
         response = pending.result(timeout=30)
     assert [(m.event, m.data) for m in parse(response.content)] == [("echo", '"ready"')]
+
+
+def test_sse_headers_replace_the_defaults_whatever_their_case() -> None:
+    app = FastAPI()
+
+    @app.get("/private")
+    @sse(headers={"Cache-Control": "no-store", "X-Accel-Buffering": "yes", "X-Stream": "1"})
+    async def private() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    with TestClient(app) as client:
+        response = client.get("/private")
+    assert response.headers.get_list("cache-control") == ["no-store"]
+    assert response.headers.get_list("x-accel-buffering") == ["yes"]
+    assert response.headers.get_list("x-stream") == ["1"]

@@ -157,7 +157,10 @@ class EventStreamResponse(Response):
         self.background = background
         self.name = name
         self.prelude = retry_frame(retry) if retry is not None else b""
-        self.init_headers({**_SSE_HEADERS, **(headers or {})})
+        merged = dict(_SSE_HEADERS)
+        for header, value in (headers or {}).items():
+            merged[header.lower()] = value  # names are case-insensitive: `Cache-Control` replaces the default
+        self.init_headers(merged)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         """Serve the stream on one ASGI connection (`HEAD` gets the headers and no body)."""
