@@ -8,7 +8,7 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
@@ -156,8 +156,9 @@ def test_sse_gives_fastapi_the_parameters_but_not_the_stream_annotation() -> Non
 
     endpoint = sse()(echo)
     signature = inspect.signature(endpoint)
-    assert list(signature.parameters) == ["message", "last_event_id"]
+    assert list(signature.parameters) == ["message", "last_event_id", "typedsse_response"]
     assert signature.parameters["message"].annotation is str
+    assert signature.parameters["typedsse_response"].annotation is Response  # FastAPI's, hidden from OpenAPI
     assert signature.return_annotation is EventStreamResponse
     assert not hasattr(endpoint, "__wrapped__")
     assert endpoint.__name__ == "echo"
@@ -377,3 +378,56 @@ def test_sse_headers_replace_the_defaults_whatever_their_case() -> None:
     assert response.headers.get_list("cache-control") == ["no-store"]
     assert response.headers.get_list("x-accel-buffering") == ["yes"]
     assert response.headers.get_list("x-stream") == ["1"]
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate Operation ID")  # GET and HEAD on one function
+def test_sse_sends_the_headers_cookies_and_status_set_on_the_response_parameter() -> None:
+    app = FastAPI()
+
+    def session(response: Response) -> str:
+        response.set_cookie("session", "abc")
+        response.set_cookie("theme", "dark")
+        response.headers["Cache-Control"] = "private"
+        return "abc"
+
+    async def source() -> AsyncIterator[Echo]:
+        yield Echo(data="returned")
+
+    @app.api_route("/dependency", methods=["GET", "HEAD"])
+    @sse()
+    async def dependency(user: Annotated[str, Depends(session)], typedsse_response: str = "") -> AsyncIterator[Echo]:
+        yield Echo(data=user + typedsse_response)
+
+    @app.get("/generator")
+    @sse()
+    async def generator(response: Response) -> AsyncIterator[Echo]:
+        response.status_code = 202  # set before the first event: the stream has not started
+        response.headers["x-set"] = "in the stream"
+        yield Echo(data="x")
+
+    @app.get("/returned")
+    @sse()
+    def returned(response: Response, user: Annotated[str, Depends(session)]) -> AsyncIterable[Echo]:
+        response.headers["x-set"] = "in the function"
+        return source()
+
+    with TestClient(app) as client:
+        for method in ("GET", "HEAD"):
+            response = client.request(method, "/dependency")
+            assert response.status_code == 200
+            assert response.headers.get_list("set-cookie") == [
+                "session=abc; Path=/; SameSite=lax",
+                "theme=dark; Path=/; SameSite=lax",
+            ]
+            assert response.headers.get_list("cache-control") == ["private"]
+            assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert parse(client.get("/dependency").content)[0].data == '"abc"'
+        response = client.get("/generator")
+        assert (response.status_code, response.headers["x-set"]) == (202, "in the stream")
+        response = client.get("/returned")
+        assert response.headers["x-set"] == "in the function"
+        assert response.cookies["session"] == "abc"
+    # The added parameter is FastAPI's `Response`: no query parameter, nothing in the document.
+    operation = app.openapi()["paths"]["/dependency"]["get"]
+    assert [p["name"] for p in operation["parameters"]] == ["typedsse_response"]  # the function's own
+    assert "parameters" not in app.openapi()["paths"]["/generator"]["get"]

@@ -8,7 +8,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
 
-from fastapi import Depends, Header, Query
+from fastapi import Depends, Header, Query, Response
 from starlette.concurrency import run_in_threadpool
 
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
@@ -160,7 +160,7 @@ def sse(
         catalog = EventCatalog.of(union, where=where)
         error_events = _error_events(on_error, where)
         catalog.with_events(*error_events, where=where)  # error events must not collide with the union
-        signature = _endpoint_signature(func, hints)
+        signature, response_parameter, hidden = _endpoint_signature(func, hints)
         spec = StreamEndpoint(
             name=func.__qualname__,
             kind=kind,
@@ -179,6 +179,10 @@ def sse(
         blocks = not (returns_awaitable or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func))
 
         async def endpoint(*args: P.args, **kwargs: P.kwargs) -> EventStreamResponse:
+            # FastAPI gives the endpoint and its dependencies one `Response` to set headers,
+            # cookies and a status on; it ignores it once the endpoint returns a response of its
+            # own, so the stream takes what it holds when it starts.
+            parameter = typing.cast(Response, kwargs.pop(response_parameter) if hidden else kwargs[response_parameter])
             content: Any
             if blocks:
                 content = await run_in_threadpool(func, *args, **kwargs)
@@ -196,10 +200,12 @@ def sse(
                 send_timeout=send_timeout,
                 on_error=on_error,
                 name=spec.name,
+                merge_from=parameter,
             )
 
         # No `functools.wraps`: FastAPI follows `__wrapped__` and would find the stream
-        # annotation. It reads this signature instead: the original parameters, resolved, and
+        # annotation. It reads this signature instead: the original parameters, resolved, a
+        # `Response` parameter if the function has none (FastAPI leaves it out of OpenAPI), and
         # a `Response` return type, which tells it not to build a response model.
         endpoint.__signature__ = signature  # type: ignore[attr-defined]
         endpoint.__name__ = func.__name__
@@ -254,13 +260,37 @@ def _is_last_event_id(annotation: Any) -> bool:
     )
 
 
-def _endpoint_signature(func: Callable[..., Any], hints: Mapping[str, Any]) -> inspect.Signature:
+def _endpoint_signature(func: Callable[..., Any], hints: Mapping[str, Any]) -> tuple[inspect.Signature, str, bool]:
+    """Return the signature FastAPI reads, the name of its `Response` parameter, and whether `@sse` added it.
+
+    FastAPI passes its `Response` to one parameter only, so a function's own is reused; an added
+    one gets a name none of the function's parameters has.
+    """
     signature = inspect.signature(func)
     parameters = [
         parameter.replace(annotation=hints.get(parameter.name, parameter.annotation))
         for parameter in signature.parameters.values()
     ]
-    return signature.replace(parameters=parameters, return_annotation=EventStreamResponse)
+    for parameter in parameters:
+        if _is_response(parameter.annotation):
+            return (
+                signature.replace(parameters=parameters, return_annotation=EventStreamResponse),
+                parameter.name,
+                False,
+            )
+    name = "typedsse_response"
+    while name in signature.parameters:
+        name = "_" + name
+    hidden = inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, annotation=Response)
+    variadic = [p for p in parameters if p.kind is inspect.Parameter.VAR_KEYWORD]  # `**kwargs` stays last
+    parameters = [p for p in parameters if p.kind is not inspect.Parameter.VAR_KEYWORD] + [hidden, *variadic]
+    return signature.replace(parameters=parameters, return_annotation=EventStreamResponse), name, True
+
+
+def _is_response(annotation: Any) -> bool:
+    while get_origin(annotation) is Annotated:
+        annotation = get_args(annotation)[0]
+    return isinstance(annotation, type) and issubclass(annotation, Response)
 
 
 def _as_source(content: object, where: str) -> EventSource:

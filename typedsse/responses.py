@@ -34,7 +34,7 @@ import anyio.to_thread
 from aiostream.core import Stream, Streamer
 from starlette.background import BackgroundTask
 from starlette.responses import Response
-from starlette.types import Receive, Scope, Send
+from starlette.types import Message, Receive, Scope, Send
 
 from typedsse.catalog import EventCatalog
 from typedsse.encoding import KEEPALIVE, encode, frame_encoder, retry_frame
@@ -124,6 +124,10 @@ class EventStreamResponse(Response):
         on_error: Makes the last event of a stream that failed after it started.
         background: A task to run once the response is finished.
         name: The stream's name in log lines (the endpoint's qualified name).
+        merge_from: A `Response` whose headers and cookies, and status code if set, the stream
+            takes when it starts: the `Response` parameter of a FastAPI endpoint, which FastAPI
+            ignores once the endpoint returns a response of its own. A header it names
+            replaces the stream's own (`set-cookie` adds to them).
     """
 
     media_type = "text/event-stream"
@@ -142,6 +146,7 @@ class EventStreamResponse(Response):
         on_error: ErrorHandler | None = None,
         background: BackgroundTask | None = None,
         name: str = "stream",
+        merge_from: Response | None = None,
     ) -> None:
         if ping is not None and ping <= 0:
             raise ValueError(f"ping must be a positive number of seconds or None, got {ping!r}")
@@ -156,6 +161,7 @@ class EventStreamResponse(Response):
         self.on_error = on_error
         self.background = background
         self.name = name
+        self.merge_from = merge_from
         self.prelude = retry_frame(retry) if retry is not None else b""
         merged = dict(_SSE_HEADERS)
         for header, value in (headers or {}).items():
@@ -166,12 +172,25 @@ class EventStreamResponse(Response):
         """Serve the stream on one ASGI connection (`HEAD` gets the headers and no body)."""
         if scope.get("method") == "HEAD":
             await _close_unstarted(self.content)
-            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            await send(_start_message(self))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             await _Connection(self, receive, send).run()
         if self.background is not None:
             await self.background()
+
+
+def _start_message(response: EventStreamResponse) -> Message:
+    """The `http.response.start` message, with what `merge_from` holds by now."""
+    status, headers, source = response.status_code, response.raw_headers, response.merge_from
+    if source is not None:
+        extra = source.headers.raw
+        if extra:
+            named = {name for name, _ in extra if name != b"set-cookie"}
+            headers = [header for header in headers if header[0] not in named] + extra
+        if source.status_code:  # FastAPI's is `None` until the endpoint sets one
+            status = source.status_code
+    return {"type": "http.response.start", "status": status, "headers": headers}
 
 
 class _Connection:
@@ -244,9 +263,7 @@ class _Connection:
         if buffer.error is not None and not buffer.frames:
             # Nothing was sent yet: let the framework answer with a real HTTP error.
             raise buffer.error
-        await self.send(
-            {"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers}
-        )
+        await self.send(_start_message(response))
         self.started = True
         head = response.prelude
         if not buffer.frames and not buffer.done:
