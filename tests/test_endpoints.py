@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import inspect
+import logging
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -431,3 +432,76 @@ def test_sse_sends_the_headers_cookies_and_status_set_on_the_response_parameter(
     operation = app.openapi()["paths"]["/dependency"]["get"]
     assert [p["name"] for p in operation["parameters"]] == ["typedsse_response"]  # the function's own
     assert "parameters" not in app.openapi()["paths"]["/generator"]["get"]
+
+
+def test_sse_resolves_on_error_annotations_in_the_defining_scope() -> None:
+    # This module uses `from __future__ import annotations`: `-> Local` is a string, naming a
+    # class that only the factory's scope holds, as for the endpoint's own annotations.
+    def build() -> FastAPI:
+        class Local(BaseEvent[str], name="local.error"): ...
+
+        def on_error(exc: Exception) -> Local:
+            return Local(data=str(exc))
+
+        app = FastAPI()
+
+        @app.get("/fails")
+        @sse(on_error=on_error)
+        async def fails() -> AsyncIterator[Echo]:
+            yield Echo(data="first")
+            raise LookupError("boom")
+
+        spec = stream_endpoint(fails)
+        assert spec is not None
+        assert spec.error_events == (Local,)
+        return app
+
+    with TestClient(build()) as client:
+        assert frames(client, "GET", "/fails")[-1] == ("local.error", '"boom"', "")
+
+
+def _missing_on_error(exc: Exception) -> Missing:  # type: ignore[name-defined]  # noqa: F821
+    raise NotImplementedError
+
+
+def _dict_on_error(exc: Exception) -> dict[str, str]:
+    return {}
+
+
+def test_sse_refuses_an_on_error_it_cannot_document() -> None:
+    async def stream() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    with pytest.raises(
+        EndpointDefinitionError, match=r"^@sse on .*: cannot resolve the annotations of on_error .*Missing"
+    ):
+        sse(on_error=_missing_on_error)(stream)
+    with pytest.raises(EndpointDefinitionError, match=r"\(on_error\): dict\[str, str\] is not an event class"):
+        sse(on_error=_dict_on_error)(stream)  # type: ignore[arg-type]
+
+
+def test_sse_sends_the_built_in_error_event_when_on_error_returns_an_undeclared_one(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = FastAPI()
+
+    def on_error(exc: Exception) -> AppError:
+        return ReverseEcho(data="not declared")  # type: ignore[return-value]
+
+    @app.get("/fails")
+    @sse(on_error=on_error)
+    async def fails() -> AsyncIterator[Echo]:
+        yield Echo(data="first")
+        raise LookupError("boom")
+
+    with TestClient(app) as client, caplog.at_level(logging.ERROR, logger="typedsse"):
+        got = frames(client, "GET", "/fails")
+    assert [event for event, _, _ in got] == ["echo", "typedsse.error"]
+    assert (
+        caplog.records[-1]
+        .getMessage()
+        .endswith(
+            "on_error returned test_endpoints.ReverseEcho, which is not one of its events "
+            "(Echo, AppError); sending the built-in error event"
+        )
+    )

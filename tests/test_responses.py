@@ -281,6 +281,35 @@ async def test_response_on_error_may_be_async_and_falls_back_when_it_fails() -> 
 
 
 @pytest.mark.anyio
+async def test_response_checks_what_on_error_returns(caplog: pytest.LogCaptureFixture) -> None:
+    from typedsse.catalog import EventCatalog
+
+    async def broken() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise LookupError("x")
+
+    def not_an_event(exc: Exception) -> Any:
+        return {"message": "a dict"}
+
+    def undeclared(exc: Exception) -> Any:
+        return Other(data=2)
+
+    builtin = b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
+    for hook, catalog, returned in [
+        (not_an_event, None, "builtins.dict"),
+        (not_an_event, EventCatalog.of(Tick | Failure), "builtins.dict"),
+        (undeclared, EventCatalog.of(Tick | Failure), "test_responses.Other"),
+    ]:
+        caplog.clear()
+        harness = Harness()
+        with caplog.at_level(logging.ERROR, logger="typedsse"):
+            await harness.run(EventStreamResponse(broken(), catalog=catalog, on_error=hook, name="app.broken"))
+        assert harness.body == b"event: tick\ndata: 1\n\n" + builtin  # a complete stream, the built-in event
+        assert harness.sent[-1]["more_body"] is False
+        assert caplog.records[-1].getMessage().startswith(f"app.broken: on_error returned {returned}, which is not")
+
+
+@pytest.mark.anyio
 async def test_response_ends_the_stream_on_an_undeclared_event(caplog: pytest.LogCaptureFixture) -> None:
     from typedsse.catalog import EventCatalog
 
@@ -452,6 +481,28 @@ async def test_response_leaves_no_reference_cycles(case: str, caplog: pytest.Log
         await asyncio.wait_for(task, timeout=5)
         del task
     assert parse(harness.body)[0].json() == 1
+    assert watch.garbage == []
+
+
+def _raising_hook(exc: Exception) -> Any:
+    raise RuntimeError("the hook has a bug")
+
+
+async def _async_undeclared_hook(exc: Exception) -> Any:
+    return Other(data=2)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("hook", [_raising_hook, lambda exc: {"not": "an event"}, _async_undeclared_hook])
+async def test_on_error_fallbacks_leave_no_reference_cycles(hook: Any, caplog: pytest.LogCaptureFixture) -> None:
+    from typedsse.catalog import EventCatalog
+
+    caplog.set_level(logging.CRITICAL, logger="typedsse")
+    await Harness().run(EventStreamResponse(_ends()))
+    with _GarbageWatch() as watch:
+        harness = Harness()
+        await harness.run(EventStreamResponse(_fails(), catalog=EventCatalog.of(Tick), on_error=hook))
+    assert [m.event for m in parse(harness.body)] == ["tick", "typedsse.error"]
     assert watch.garbage == []
 
 

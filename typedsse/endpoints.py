@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
@@ -158,7 +159,7 @@ def sse(
         kind, union = stream_annotation(hints.get("return"), where=where)
         _check_function_kind(func, kind, where)
         catalog = EventCatalog.of(union, where=where)
-        error_events = _error_events(on_error, where)
+        error_events = _error_events(on_error, where, scope)
         catalog.with_events(*error_events, where=where)  # error events must not collide with the union
         signature, response_parameter, hidden = _endpoint_signature(func, hints)
         spec = StreamEndpoint(
@@ -236,15 +237,27 @@ def _check_function_kind(func: Callable[..., Any], kind: StreamKind, where: str)
         )
 
 
-def _error_events(on_error: ErrorHandler | None, where: str) -> tuple[type[BaseEvent[Any]], ...]:
+def _error_events(
+    on_error: ErrorHandler | None, where: str, scope: Mapping[str, Any]
+) -> tuple[type[BaseEvent[Any]], ...]:
+    """Return the events `on_error` is declared to return; the catalog checks them at run time too."""
     if on_error is None:
         return (StreamError,)
     if not callable(on_error):
         raise EndpointDefinitionError(f"{where}: on_error must be a callable, got {on_error!r}")
+    annotated: Any = on_error
+    while isinstance(annotated, functools.partial):
+        annotated = annotated.func  # pyright: ignore[reportUnknownMemberType]
+    if not inspect.isroutine(annotated) and not isinstance(annotated, type):
+        annotated = type(annotated).__call__  # a callable object: its `__call__` is annotated
     try:
-        returned = typing.get_type_hints(on_error).get("return")
-    except (NameError, TypeError):
-        returned = None
+        # Resolved like the endpoint's own annotations, in the scope applying the decorator.
+        returned = typing.get_type_hints(annotated, localns=dict(scope), include_extras=True).get("return")
+    except (NameError, TypeError) as exc:
+        raise EndpointDefinitionError(
+            f"{where}: cannot resolve the annotations of on_error {getattr(on_error, '__qualname__', on_error)!r} "
+            f"({exc}); define the types it names before the endpoint"
+        ) from exc
     if get_origin(returned) in (Awaitable, Coroutine, typing.Awaitable, typing.Coroutine):
         returned = get_args(returned)[-1]
     if returned is None:

@@ -27,7 +27,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import Any, TypeAlias
+from typing import Any, TypeAlias, TypeGuard, cast
 
 import anyio
 import anyio.to_thread
@@ -339,14 +339,30 @@ class _Connection:
         response = self.response
         if not isinstance(exc, EventTypeError):
             logger.error("%s: the stream failed after it started", response.name, exc_info=exc)
-        event: BaseEvent[Any] | None = default_error_event(exc)
         if response.on_error is not None:
             try:
                 result = response.on_error(exc)
-                event = await result if inspect.isawaitable(result) else result
+                event = cast(object, await result if inspect.isawaitable(result) else result)
+                if event is None:
+                    return b""
+                catalog = response.catalog
+                if _is_event(event) and (catalog is None or event in catalog):
+                    return encode(event)
+                # Checked like a yielded item: an event the stream never declared, or no event
+                # at all, must not reach the client.
+                kind = type(event)
+                events = ", ".join(cls.__qualname__ for cls in catalog.events) if catalog is not None else "events"
+                logger.error(
+                    "%s: on_error returned %s.%s, which is not one of its events (%s); "
+                    "sending the built-in error event",
+                    response.name,
+                    kind.__module__,
+                    kind.__qualname__,
+                    events,
+                )
             except Exception:
                 logger.exception("%s: on_error failed; sending the built-in error event", response.name)
-        return encode(event) if event is not None else b""
+        return encode(default_error_event(exc))
 
     async def _produce(self) -> None:
         buffer, response, loop, send = self.buffer, self.response, self.loop, self.send
@@ -445,6 +461,10 @@ def _turns_of(loop: asyncio.AbstractEventLoop) -> _LoopTurns:
     if turns is None:
         turns = _TURNS[loop] = _LoopTurns(loop)
     return turns
+
+
+def _is_event(item: object) -> TypeGuard[BaseEvent[Any]]:
+    return isinstance(item, BaseEvent)
 
 
 def _cancel_once(task: asyncio.Task[None]) -> None:
