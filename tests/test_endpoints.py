@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import functools
 import inspect
 import logging
 import threading
@@ -505,3 +506,11 @@ def test_sse_sends_the_built_in_error_event_when_on_error_returns_an_undeclared_
             "(Echo, AppError); sending the built-in error event"
         )
     )
+
+
+def test_sse_refuses_a_partial_saying_why() -> None:
+    async def counts(limit: int) -> AsyncIterator[Echo]:
+        yield Echo(data=str(limit))
+
+    with pytest.raises(EndpointDefinitionError, match=r"partial objects \(functools\.partial, callable instances\)"):
+        sse()(functools.partial(counts, 5))

@@ -150,6 +150,12 @@ def sse(
         where = f"@sse on {getattr(func, '__qualname__', func)!r}"
         if not callable(func) or stream_endpoint(func) is not None:
             raise EndpointDefinitionError(f"{where}: decorate a plain function, once")
+        if not (inspect.isfunction(func) or inspect.ismethod(func)):
+            # Its annotations, name and signature are what @sse reads: a partial has none of its own.
+            raise EndpointDefinitionError(
+                f"{where}: {type(func).__qualname__} objects (functools.partial, callable instances) are not "
+                "supported; decorate a function annotated with its stream, which may call it"
+            )
         # Annotations may name locals of the defining scope (`Depends(local_dependency)` under
         # `from __future__ import annotations`): that scope is the frame applying this decorator.
         caller = inspect.currentframe()
