@@ -16,7 +16,7 @@ from typing import Any
 import anyio.to_thread
 import httpx
 import pytest
-from fastapi import FastAPI
+from fastapi import FastAPI, Request
 
 from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
 from typedsse import operators as ops
@@ -824,3 +824,39 @@ async def test_a_sync_generator_computes_an_item_only_when_the_response_asks() -
     delivered = len(parse(harness.body))
     assert delivered >= 1
     assert len(made) <= delivered + 2  # no read-ahead beyond the item in progress
+
+
+def test_a_client_leaving_before_the_first_event_is_not_an_application_error(
+    live_server: Callable[..., LiveServer], caplog: pytest.LogCaptureFixture
+) -> None:
+    # With any `@app.middleware("http")`, Starlette raises "No response returned." if the app
+    # ends without starting its response; a client leaving early is not an error to log.
+    app = FastAPI()
+    started, closed, done = threading.Event(), threading.Event(), threading.Event()
+
+    @app.middleware("http")
+    async def passthrough(request: Request, call_next: Any) -> Any:
+        try:
+            return await call_next(request)
+        finally:
+            done.set()
+
+    @app.get("/quiet")
+    @sse(ping=None)
+    async def quiet() -> AsyncIterator[Tick]:
+        try:
+            started.set()
+            await asyncio.sleep(3600)
+            yield Tick(data=1)  # pragma: no cover
+        finally:
+            closed.set()
+
+    server = live_server(app, log_config=None)  # uvicorn's loggers propagate to caplog
+    with caplog.at_level(logging.WARNING):
+        with socket.create_connection(("127.0.0.1", server.port)) as sock:
+            sock.sendall(b"GET /quiet HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+            assert started.wait(timeout=5)
+        assert closed.wait(timeout=5)
+        assert done.wait(timeout=5)
+        time.sleep(0.3)  # what the server logs, it logs as the request ends
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []

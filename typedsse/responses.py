@@ -259,6 +259,12 @@ class _Connection:
         response, buffer = self.response, self.buffer
         await self._wait()
         if self.disconnected:
+            # The client left before the first event. Still answer, with no body: a server drops
+            # what it cannot send, and middleware that waits for a response (Starlette's
+            # `BaseHTTPMiddleware`) would otherwise report "No response returned." as an error.
+            with contextlib.suppress(OSError):  # how ASGI servers may refuse a send to a gone client
+                await self.send(_start_message(response))
+                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         if buffer.error is not None and not buffer.frames:
             # Nothing was sent yet: let the framework answer with a real HTTP error.
