@@ -514,3 +514,42 @@ def test_sse_refuses_a_partial_saying_why() -> None:
 
     with pytest.raises(EndpointDefinitionError, match=r"partial objects \(functools\.partial, callable instances\)"):
         sse()(functools.partial(counts, 5))
+
+
+@pytest.mark.filterwarnings("ignore:Duplicate Operation ID")  # GET and HEAD on one function
+def test_sse_head_runs_the_checks_in_setup_but_not_the_generator() -> None:
+    # Documented: HEAD answers with the success status without running a generator (which could
+    # consume its first event); checks in a dependency or in setup before the stream run for it.
+    app = FastAPI()
+
+    def room_exists(room: str) -> str:
+        if room != "lobby":
+            raise HTTPException(404, "no such room")
+        return room
+
+    async def lines() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    @app.api_route("/dependency/{room}", methods=["GET", "HEAD"])
+    @sse()
+    async def dependency(room: Annotated[str, Depends(room_exists)]) -> AsyncIterator[Echo]:
+        yield Echo(data=room)
+
+    @app.api_route("/setup/{room}", methods=["GET", "HEAD"])
+    @sse()
+    async def setup(room: str) -> AsyncIterable[Echo]:
+        room_exists(room)
+        return lines()
+
+    @app.api_route("/generator/{room}", methods=["GET", "HEAD"])
+    @sse()
+    async def generator(room: str) -> AsyncIterator[Echo]:
+        yield Echo(data=room_exists(room))
+
+    with TestClient(app) as client:
+        for path in ("dependency", "setup", "generator"):
+            assert client.head(f"/{path}/lobby").status_code == 200
+            assert client.get(f"/{path}/attic").status_code == 404
+        assert client.head("/dependency/attic").status_code == 404
+        assert client.head("/setup/attic").status_code == 404
+        assert client.head("/generator/attic").status_code == 200  # the generator does not run
