@@ -62,6 +62,10 @@ T = TypeVar("T")
 U = TypeVar("U")
 R = TypeVar("R")
 X = TypeVar("X", bound=Exception)
+Y = TypeVar("Y", bound=Exception)
+A = TypeVar("A")
+B = TypeVar("B")
+C = TypeVar("C")
 
 
 # Operators keeping the item type
@@ -270,7 +274,16 @@ def scan(function: Callable[[Any, Any], Any], initial: Any, /) -> Pipe[Any, Any]
     return Pipe(f"scan({_name(function)}, {initial!r})", lambda source: _scan(source, function, initial))
 
 
-def start_with(*items: S) -> UnionPipe[S]:
+# Up to three items of different types keep each type (mypy would join them, often to `object`).
+@overload
+def start_with(a: A, /) -> UnionPipe[A]: ...
+@overload
+def start_with(a: A, b: B, /) -> UnionPipe[A | B]: ...
+@overload
+def start_with(a: A, b: B, c: C, /) -> UnionPipe[A | B | C]: ...
+@overload
+def start_with(*items: S) -> UnionPipe[S]: ...
+def start_with(*items: Any) -> UnionPipe[Any]:
     """Send `items` first, then the source's items.
 
     Example:
@@ -281,7 +294,15 @@ def start_with(*items: S) -> UnionPipe[S]:
     return UnionPipe("start_with(...)", lambda source: stream.chain(stream.iterate(items), source))
 
 
-def concat(*others: AsyncIterable[S]) -> UnionPipe[S]:
+@overload
+def concat(a: AsyncIterable[A], /) -> UnionPipe[A]: ...
+@overload
+def concat(a: AsyncIterable[A], b: AsyncIterable[B], /) -> UnionPipe[A | B]: ...
+@overload
+def concat(a: AsyncIterable[A], b: AsyncIterable[B], c: AsyncIterable[C], /) -> UnionPipe[A | B | C]: ...
+@overload
+def concat(*others: AsyncIterable[S]) -> UnionPipe[S]: ...
+def concat(*others: AsyncIterable[Any]) -> UnionPipe[Any]:
     """Send the items of `others` after the source ends; `xs | ops.concat(ys)` is `ops.chain(xs, ys)`.
 
     Example:
@@ -313,6 +334,19 @@ def catch(
 ) -> UnionPipe[R]: ...
 @overload
 def catch(handler: Callable[[X], R | None], /, *, exceptions: type[X] | tuple[type[X], ...]) -> UnionPipe[R]: ...
+# Two exception types: mypy would join them (often to `Exception`) and refuse a handler of `X | Y`.
+@overload
+def catch(
+    handler: Callable[[X | Y], Awaitable[None]], /, *, exceptions: tuple[type[X], type[Y]]
+) -> UnionPipe[Never]: ...
+@overload
+def catch(handler: Callable[[X | Y], None], /, *, exceptions: tuple[type[X], type[Y]]) -> UnionPipe[Never]: ...
+@overload
+def catch(
+    handler: Callable[[X | Y], Awaitable[R | None]], /, *, exceptions: tuple[type[X], type[Y]]
+) -> UnionPipe[R]: ...
+@overload
+def catch(handler: Callable[[X | Y], R | None], /, *, exceptions: tuple[type[X], type[Y]]) -> UnionPipe[R]: ...
 def catch(
     handler: Callable[[Any], Any], /, *, exceptions: type[Exception] | tuple[type[Exception], ...] = Exception
 ) -> UnionPipe[Any]:

@@ -107,6 +107,14 @@ def quiet_timeout(exc: TimeoutError) -> None:
     return None
 
 
+def lost(exc: TimeoutError | ConnectionError) -> Failed:
+    return Failed(data=type(exc).__name__)
+
+
+def quiet_lost(exc: TimeoutError | ConnectionError) -> None:
+    return None
+
+
 def check_sources() -> None:
     assert_type(ops.source(prices()), ops.Stream[PriceChanged])
     assert_type(ops.source([Heartbeat(data=None)]), ops.Stream[Heartbeat])
@@ -152,10 +160,23 @@ def check_pipes_change_the_item_type() -> None:
     assert_type(merged | ops.scan(count, 0), ops.Stream[int])
     assert_type(merged | ops.start_with(Heartbeat(data=None)), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
     assert_type(merged | ops.concat(heartbeats()), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
+    assert_type(
+        prices() | ops.start_with(Heartbeat(data=None), Failed(data="x")),
+        ops.Stream[PriceChanged | Heartbeat | Failed],
+    )
+    assert_type(prices() | ops.concat(heartbeats(), trades()), ops.Stream[PriceChanged | Heartbeat | TradeExecuted])
     assert_type(merged | ops.catch(failed), ops.Stream[PriceChanged | TradeExecuted | Failed])
     assert_type(merged | ops.catch(failed_later), ops.Stream[PriceChanged | TradeExecuted | Failed])
     assert_type(
         merged | ops.catch(timed_out, exceptions=TimeoutError), ops.Stream[PriceChanged | TradeExecuted | Failed]
+    )
+    assert_type(
+        merged | ops.catch(lost, exceptions=(TimeoutError, ConnectionError)),
+        ops.Stream[PriceChanged | TradeExecuted | Failed],
+    )
+    assert_type(
+        merged | ops.catch(quiet_lost, exceptions=(TimeoutError, ConnectionError)),
+        ops.Stream[PriceChanged | TradeExecuted],
     )
     assert_type(merged | ops.catch(quiet), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.catch(quiet_later), ops.Stream[PriceChanged | TradeExecuted])
