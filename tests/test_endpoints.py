@@ -461,6 +461,70 @@ def test_sse_resolves_on_error_annotations_in_the_defining_scope() -> None:
         assert frames(client, "GET", "/fails")[-1] == ("local.error", '"boom"', "")
 
 
+def test_sse_resolves_on_error_annotations_in_the_handlers_own_module_first() -> None:
+    # The handler's module says what its names mean, even when the endpoint's scope has a class
+    # of the same name.
+    handlers: dict[str, Any] = {"BaseEvent": BaseEvent}
+    exec(  # a module of handlers, with postponed annotations
+        "from __future__ import annotations\n"
+        "class Failure(BaseEvent[str], name='handlers.failure'): ...\n"
+        "def on_error(exc: Exception) -> Failure:\n"
+        "    return Failure(data=str(exc))\n",
+        handlers,
+    )
+
+    class Failure(BaseEvent[str], name="app.failure"): ...
+
+    app = FastAPI()
+
+    @app.get("/fails")
+    @sse(on_error=handlers["on_error"])
+    async def fails() -> AsyncIterator[Echo | Failure]:
+        yield Echo(data="first")
+        raise LookupError("boom")
+
+    spec = stream_endpoint(fails)
+    assert spec is not None
+    assert spec.error_events == (handlers["Failure"],)
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/fails")[-1] == ("handlers.failure", '"boom"', "")
+
+
+@pytest.mark.anyio
+async def test_a_decorated_endpoint_can_be_called_directly() -> None:
+    # Outside FastAPI (a unit test, another endpoint) there is no `Response` parameter to take.
+    @sse()
+    async def ticks(count: int = 1) -> AsyncIterator[Echo]:
+        for i in range(count):
+            yield Echo(data=str(i))
+
+    response = await ticks(count=2)
+    assert isinstance(response, EventStreamResponse)
+    assert response.merge_from is None
+
+
+def test_a_dependency_that_returns_a_response_is_not_fastapis_response_parameter() -> None:
+    app = FastAPI()
+
+    def upstream() -> Response:
+        return Response(b"cached", media_type="text/plain")
+
+    def session(response: Response) -> None:
+        response.set_cookie("session", "abc")
+
+    @app.get("/stream", dependencies=[Depends(session)])
+    @sse()
+    async def stream(cached: Annotated[Response, Depends(upstream)]) -> AsyncIterator[Echo]:
+        yield Echo(data=cached.body.decode())
+
+    with TestClient(app) as client:
+        response = client.get("/stream")
+    assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert "content-length" not in response.headers
+    assert response.cookies["session"] == "abc"
+    assert parse(response.content)[0].data == '"cached"'
+
+
 def _missing_on_error(exc: Exception) -> Missing:  # type: ignore[name-defined]  # noqa: F821
     raise NotImplementedError
 

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
 
-from fastapi import Depends, Header, Query, Response
+from fastapi import Depends, Header, Query, Response, params
 from starlette.concurrency import run_in_threadpool
 
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
@@ -189,7 +189,11 @@ def sse(
             # FastAPI gives the endpoint and its dependencies one `Response` to set headers,
             # cookies and a status on; it ignores it once the endpoint returns a response of its
             # own, so the stream takes what it holds when it starts.
-            parameter = typing.cast(Response, kwargs.pop(response_parameter) if hidden else kwargs[response_parameter])
+            # Called directly (a test, another endpoint), there is no `Response` to take.
+            parameter = typing.cast(
+                "Response | None",
+                kwargs.pop(response_parameter, None) if hidden else kwargs.get(response_parameter),
+            )
             content: Any
             if blocks:
                 content = await run_in_threadpool(func, *args, **kwargs)
@@ -257,8 +261,14 @@ def _error_events(
     if not inspect.isroutine(annotated) and not isinstance(annotated, type):
         annotated = type(annotated).__call__  # a callable object: its `__call__` is annotated
     try:
-        # Resolved like the endpoint's own annotations, in the scope applying the decorator.
-        returned = typing.get_type_hints(annotated, localns=dict(scope), include_extras=True).get("return")
+        try:
+            # In the handler's own module first: a name there means what its author meant, even
+            # if the endpoint's module has a class of the same name.
+            returned = typing.get_type_hints(annotated, include_extras=True).get("return")
+        except NameError:
+            # A handler defined in a function (an app factory) names that function's locals:
+            # resolved like the endpoint's own annotations, in the scope applying the decorator.
+            returned = typing.get_type_hints(annotated, localns=dict(scope), include_extras=True).get("return")
     except (NameError, TypeError) as exc:
         raise EndpointDefinitionError(
             f"{where}: cannot resolve the annotations of on_error {getattr(on_error, '__qualname__', on_error)!r} "
@@ -291,7 +301,7 @@ def _endpoint_signature(func: Callable[..., Any], hints: Mapping[str, Any]) -> t
         for parameter in signature.parameters.values()
     ]
     for parameter in parameters:
-        if _is_response(parameter.annotation):
+        if _is_response(parameter):
             return (
                 signature.replace(parameters=parameters, return_annotation=EventStreamResponse),
                 parameter.name,
@@ -306,9 +316,14 @@ def _endpoint_signature(func: Callable[..., Any], hints: Mapping[str, Any]) -> t
     return signature.replace(parameters=parameters, return_annotation=EventStreamResponse), name, True
 
 
-def _is_response(annotation: Any) -> bool:
+def _is_response(parameter: inspect.Parameter) -> bool:
+    """Whether FastAPI passes its `Response` to `parameter`: typed `Response`, and not a dependency."""
+    annotation, metadata = parameter.annotation, [parameter.default]
     while get_origin(annotation) is Annotated:
+        metadata.extend(annotation.__metadata__)
         annotation = get_args(annotation)[0]
+    if any(isinstance(marker, params.Depends) for marker in metadata):
+        return False  # `Annotated[Response, Depends(...)]`: a dependency that returns a response
     return isinstance(annotation, type) and issubclass(annotation, Response)
 
 

@@ -11,11 +11,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import contextvars
 import inspect
 import logging
 import queue
-import threading
 import weakref
 from collections.abc import (
     AsyncGenerator,
@@ -186,6 +184,9 @@ def _start_message(response: EventStreamResponse) -> Message:
     if source is not None:
         extra = source.headers.raw
         if extra:
+            # A stream has no length: a `content-length` (a plain `Response()` carries one of 0)
+            # would make the server refuse the body.
+            extra = [header for header in extra if header[0] != b"content-length"]
             named = {name for name, _ in extra if name != b"set-cookie"}
             headers = [header for header in headers if header[0] not in named] + extra
         if source.status_code:  # FastAPI's is `None` until the endpoint sets one
@@ -571,16 +572,18 @@ def _serve_stream(
 
 
 class _StreamThread:
-    """The one thread a sync stream runs on, every step and its close, started with the first step.
+    """The one thread a sync stream runs on, every step and its close, taken with the first step.
 
     Thread-bound resources (a sqlite3 connection, a `threading.local` session, a lock) work in
-    a sync generator because no other thread ever touches it. The thread only runs steps the
-    response asks for, one at a time, each holding a token of anyio's default thread limiter
-    (the bound FastAPI's `def` endpoints share); it waits on a queue in between and ends
-    with the close.
+    a sync generator because no other thread ever touches it. The thread is one of anyio's
+    worker threads, held by a runner task for the stream's life (so `anyio.from_thread` works
+    in the generator, as in any `def` FastAPI runs), and handed back to anyio's pool at the
+    close. It only runs steps the response asks for, one at a time, each holding a token of
+    anyio's default thread limiter (the bound FastAPI's `def` endpoints share); it waits on a
+    queue in between.
     """
 
-    __slots__ = ("iterator", "limiter", "loop", "requests", "started")
+    __slots__ = ("iterator", "limiter", "loop", "pending", "requests", "runner", "started")
 
     def __init__(self, iterator: Iterator[BaseEvent[Any]]) -> None:
         self.iterator = iterator
@@ -588,6 +591,8 @@ class _StreamThread:
         self.limiter = anyio.to_thread.current_default_thread_limiter()
         self.requests: queue.SimpleQueue[tuple[asyncio.Future[Any], bool]] = queue.SimpleQueue()
         self.started = False
+        self.runner: asyncio.Task[None] | None = None
+        self.pending: asyncio.Future[Any] | None = None
 
     async def step(self, *, closing: bool = False) -> Any:
         """Run one step (`next`, or the close) in the thread; return its result or a `_Raised`."""
@@ -599,14 +604,17 @@ class _StreamThread:
         try:
             if not self.started:
                 self.started = True
-                context = contextvars.copy_context()  # the stream sees the request's context
-                threading.Thread(
-                    target=context.run,
-                    args=(_serve_stream, self.iterator, self.requests, self.loop),
-                    name="typedsse sync stream",
-                    daemon=True,
-                ).start()
-            future = self.loop.create_future()
+                # Its own limiter: the thread is held for the stream's life, while the default
+                # limiter bounds the steps actually running.
+                runner = self.runner = self.loop.create_task(
+                    anyio.to_thread.run_sync(
+                        _serve_stream, self.iterator, self.requests, self.loop, limiter=anyio.CapacityLimiter(1)
+                    )
+                )
+                runner.add_done_callback(self._runner_ended)
+            elif self.runner is None:  # the thread could not start, or is gone: nothing runs
+                return None if closing else _Raised(RuntimeError("the stream's thread is gone"))
+            future = self.pending = self.loop.create_future()
             self.requests.put((future, closing))
             try:
                 return await asyncio.shield(future)
@@ -615,12 +623,23 @@ class _StreamThread:
                 # closed: let the current step finish (its result is dropped), then go.
                 await asyncio.wait([future])
                 raise
+            finally:
+                self.pending = None
         finally:
             limiter.release()
 
+    def _runner_ended(self, runner: asyncio.Task[None]) -> None:
+        # Normally after the close; earlier only if the thread could not start (a process out
+        # of threads): the step waiting for it gets the error instead of waiting for ever.
+        self.runner = None
+        error = runner.exception() if not runner.cancelled() else asyncio.CancelledError()
+        pending = self.pending
+        if pending is not None and not pending.done():
+            pending.set_result(_Raised(error or RuntimeError("the stream's thread ended")))
+
     async def close(self) -> None:
         iterator = self.iterator
-        if not self.started and (
+        if (not self.started or self.runner is None) and (
             not hasattr(iterator, "close")
             or (inspect.isgenerator(iterator) and inspect.getgeneratorstate(iterator) == inspect.GEN_CREATED)
         ):
