@@ -488,21 +488,30 @@ async def settings_changes() -> AsyncIterator[Changed]:
     yield Changed(data=Config(default=Settings(x=1), enum=Choice(y="a"), example=Sample(w=0.5)))
 
 
-def test_typescript_declares_models_of_fields_named_like_literal_keywords(tmp_path: Path) -> None:
-    text = generate(document_of(keyword_fields))
-    for declaration in [
-        "export interface Config {\n  default: Settings;\n  enum: Choice;\n  const?: Constant | null;\n"
-        "  example: Sample;\n  /** @default [] */\n  examples?: Samples[];\n}",
-        "export interface Settings {\n  x: number;\n}",
-        "export interface Choice {\n  y: string;\n}",
-        "export interface Constant {\n  z: boolean;\n}",
-        "export interface Sample {\n  w: number;\n}",
-        "export interface Samples {\n  v: number[];\n}",
-    ]:
+def assert_declares_and_compiles(tmp_path: Path, text: str, declarations: list[str]) -> None:
+    """`text` holds every declaration, and compiles under the strict configuration."""
+    for declaration in declarations:
         assert declaration in text, declaration
     require_toolchain()
     result = tsc(project(tmp_path, {"events.ts": text}, config="tsconfig.json"))
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def test_typescript_declares_models_of_fields_named_like_literal_keywords(tmp_path: Path) -> None:
+    text = generate(document_of(keyword_fields))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "export interface Config {\n  default: Settings;\n  enum: Choice;\n  const?: Constant | null;\n"
+            "  example: Sample;\n  /** @default [] */\n  examples?: Samples[];\n}",
+            "export interface Settings {\n  x: number;\n}",
+            "export interface Choice {\n  y: string;\n}",
+            "export interface Constant {\n  z: boolean;\n}",
+            "export interface Sample {\n  w: number;\n}",
+            "export interface Samples {\n  v: number[];\n}",
+        ],
+    )
 
 
 def test_typescript_follows_references_under_every_keyword_that_maps_names_to_schemas() -> None:
@@ -563,16 +572,16 @@ async def posts() -> AsyncIterator[Posted | Digest]:
 
 def test_typescript_types_an_event_class_nested_in_a_payload_as_the_model_it_is(tmp_path: Path) -> None:
     text = generate(document_of(publishing))
-    for declaration in [
-        # The event keeps its class's name; the class as a model (as the payload sends it) gets a number.
-        'export interface Posted {\n  event: "posted";\n  id?: string;\n  data: Post;\n}',
-        "export interface Posted2 {\n  data: Post;\n  id?: string | null;\n  retry?: number | null;\n}",
-        'export interface Digest {\n  event: "digest";\n  id?: string;\n  data: Posted2[];\n}',
-    ]:
-        assert declaration in text, declaration
-    require_toolchain()
-    result = tsc(project(tmp_path, {"events.ts": text}, config="tsconfig.json"))
-    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            # The event keeps its class's name; the class as a model (as the payload sends it) gets a number.
+            'export interface Posted {\n  event: "posted";\n  id?: string;\n  data: Post;\n}',
+            "export interface Posted2 {\n  data: Post;\n  id?: string | null;\n  retry?: number | null;\n}",
+            'export interface Digest {\n  event: "digest";\n  id?: string;\n  data: Posted2[];\n}',
+        ],
+    )
 
 
 @pytest.mark.parametrize(
