@@ -18,6 +18,7 @@ import anyio.to_thread
 import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
+from starlette.background import BackgroundTask
 
 from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
 from typedsse import operators as ops
@@ -379,6 +380,73 @@ async def test_response_head_closes_the_stream_unstarted() -> None:
     assert harness.sent[0]["status"] == 200
     assert harness.body == b""
     assert not started
+
+
+def _cleanup_that_waits(release: asyncio.Event, cleaned: list[str]) -> Callable[[], AsyncIterator[Tick]]:
+    async def stream() -> AsyncIterator[Tick]:
+        try:
+            yield Tick(data=1)
+            await asyncio.sleep(3600)
+        finally:
+            await release.wait()  # closing a cursor, flushing a log: cleanup that awaits
+            cleaned.append("done")
+
+    return stream
+
+
+@pytest.mark.anyio
+async def test_a_cancelled_request_waits_for_the_streams_cleanup_then_ends_cancelled() -> None:
+    # A client left and the stream's `finally` is still awaiting when the server cancels the
+    # request (a shutdown deadline): the request waits for the cleanup, then ends cancelled.
+    release, cleaned, background = asyncio.Event(), list[str](), list[str]()
+    harness = Harness()
+    response = EventStreamResponse(
+        _cleanup_that_waits(release, cleaned)(), background=BackgroundTask(background.append, "ran")
+    )
+    task = asyncio.create_task(harness.run(response))
+    await harness.wait_for_writes(1)
+    harness.disconnect()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    task.cancel()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()
+    assert not cleaned
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=1)
+    assert cleaned == ["done"]
+    assert background == []  # a cancelled request runs no background task
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client_left", [False, True])
+async def test_a_second_cancellation_stops_waiting_for_the_streams_cleanup(client_left: bool) -> None:
+    release, cleaned = asyncio.Event(), list[str]()
+    harness = Harness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(_cleanup_that_waits(release, cleaned)())))
+    await harness.wait_for_writes(1)
+    if client_left:
+        harness.disconnect()
+    else:
+        task.cancel()  # a shutdown cancels the request while it streams
+    for _ in range(5):
+        await asyncio.sleep(0)
+    if client_left:
+        task.cancel()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    assert not task.done()  # waiting for the `finally`
+    task.cancel()
+    done, _ = await asyncio.wait([task], timeout=1)
+    assert done
+    assert task.cancelled()
+    assert not cleaned  # the stream's cleanup is still running, in its own task
+    release.set()
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert cleaned == ["done"]
 
 
 class _GarbageWatch:

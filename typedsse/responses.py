@@ -244,17 +244,16 @@ class _Connection:
                 self.ping_timer.cancel()
             self.watcher.cancel()
             _cancel_once(self.producer)
-            # Wait for the stream's own cleanup (its `finally`) before the request ends; a
-            # cancellation of this task here (server shutdown) must not skip the wait.
-            with contextlib.suppress(asyncio.CancelledError):
-                await asyncio.shield(self.producer)
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.watcher
-            # A finished task keeps its exception (a cancellation's too), whose traceback holds
-            # the task's frames, which hold this connection: let go of both ends, so that all of
-            # it is freed now and not at the garbage collector's next pass.
-            self.producer = self.watcher = None
-            self.buffer.error = None
+            try:
+                # The request ends after the stream's own cleanup (its `finally`), even when a
+                # server cancels it meanwhile (a shutdown deadline).
+                await _outlive(self.producer, self.watcher)
+            finally:
+                # A finished task keeps its exception (a cancellation's too), whose traceback
+                # holds the task's frames, which hold this connection: let go of both ends, so
+                # that all of it is freed now and not at the garbage collector's next pass.
+                self.producer = self.watcher = None
+                self.buffer.error = None
 
     async def _stream(self) -> None:
         response, buffer = self.response, self.buffer
@@ -472,6 +471,31 @@ def _turns_of(loop: asyncio.AbstractEventLoop) -> _LoopTurns:
 
 def _is_event(item: object) -> TypeGuard[BaseEvent[Any]]:
     return isinstance(item, BaseEvent)
+
+
+async def _outlive(*tasks: asyncio.Task[None]) -> None:
+    """Wait until `tasks` have ended, whatever their outcome; only a second cancellation cuts it short.
+
+    The current task may already be on its way out by a cancellation (a server cancels the
+    request while it streams), or be cancelled while it waits: it still waits, and raises the
+    cancellation afterwards. Waiting never cancels `tasks` again (their cleanup may await). A
+    further cancellation means "stop now": the wait ends at once and the tasks run on by
+    themselves, so a cleanup that never ends cannot hold up a server's shutdown.
+    """
+    current = asyncio.current_task()
+    interrupted = False
+    while not all(task.done() for task in tasks):
+        try:
+            await asyncio.wait(tasks)
+        except asyncio.CancelledError:
+            if current is None or current.cancelling() > 1:
+                raise
+            interrupted = True
+    for task in tasks:
+        if not task.cancelled() and task.exception() is not None:  # not ours: `_produce` keeps its own
+            raise cast(BaseException, task.exception())
+    if interrupted:
+        raise asyncio.CancelledError
 
 
 def _cancel_once(task: asyncio.Task[None]) -> None:
