@@ -995,3 +995,26 @@ def test_pipes_describe_themselves() -> None:
 def test_operators_check_their_arguments_when_built(build: Any, message: str) -> None:
     with pytest.raises(ValueError, match=message):
         build()
+
+
+@pytest.mark.parametrize(
+    ("build", "message"),
+    [
+        (
+            lambda: ops.catch(lambda exc: None, exceptions="ValueError"),
+            r"^catch\(exceptions=\.\.\.\) takes subclasses of Exception, got 'ValueError'$",
+        ),
+        (
+            lambda: ops.catch(lambda exc: None, exceptions=(ValueError, None)),
+            r"^catch\(exceptions=\.\.\.\) takes subclasses of Exception, got \(<class 'ValueError'>, None\)$",
+        ),
+        (
+            lambda: ops.catch(lambda exc: None, exceptions=asyncio.CancelledError),
+            r"^catch\(exceptions=\.\.\.\) takes subclasses of Exception, got <class '.*CancelledError'>$",
+        ),
+    ],
+    ids=["catch-not-a-class", "catch-tuple-with-none", "catch-cancellation"],
+)
+def test_operators_refuse_arguments_of_the_wrong_type_when_built(build: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        build()

@@ -23,7 +23,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, Never, TypeGuard, TypeVar, overload
+from typing import Any, Never, TypeGuard, TypeVar, cast, overload
 
 from aiostream import stream
 from aiostream.core import Stream, pipable_operator, streamcontext
@@ -367,7 +367,12 @@ def catch(
         handler: A sync or async function of the exception returning the last item, or `None`
             to end without one.
         exceptions: The exception types to catch; others go on downstream.
+
+    Raises:
+        TypeError: `exceptions` holds something other than a subclass of `Exception` (a
+            `BaseException` such as `CancelledError` is never caught).
     """
+    _check_exceptions(exceptions)
     return UnionPipe(f"catch({_name(handler)})", lambda source: _catch(source, handler, exceptions))
 
 
@@ -476,6 +481,15 @@ async def _catch(
 def _check_interval(operator: str, seconds: float) -> None:
     if not seconds > 0:  # NaN fails too
         raise ValueError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
+
+
+def _check_exceptions(exceptions: object) -> None:
+    # Checked here, not by the `except` clause: that would fail only once the source fails (its
+    # error then lost to a `TypeError`), and a `BaseException` there would catch cancellations.
+    kinds = cast("tuple[object, ...]", exceptions) if isinstance(exceptions, tuple) else (exceptions,)
+    for kind in kinds:
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            raise TypeError(f"catch(exceptions=...) takes subclasses of Exception, got {exceptions!r}")
 
 
 def _is_async(function: Callable[..., Any]) -> bool:
