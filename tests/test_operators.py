@@ -1000,6 +1000,14 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
 @pytest.mark.parametrize(
     ("build", "message"),
     [
+        (lambda: ops.take(2.5), r"^take\(\) needs a non-negative integer, got 2\.5$"),
+        (lambda: ops.take(float("nan")), r"^take\(\) needs a non-negative integer, got nan$"),
+        (lambda: ops.take("3"), r"^take\(\) needs a non-negative integer, got '3'$"),
+        (lambda: ops.chunk(size=float("nan")), r"^chunk\(size=\.\.\.\) must be a positive integer, got nan$"),
+        (
+            lambda: ops.map(asyncio.sleep, concurrency=1.5),
+            r"^map\(concurrency=\.\.\.\) must be a positive integer, got 1\.5$",
+        ),
         (
             lambda: ops.catch(lambda exc: None, exceptions="ValueError"),
             r"^catch\(exceptions=\.\.\.\) takes subclasses of Exception, got 'ValueError'$",
@@ -1013,7 +1021,16 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
             r"^catch\(exceptions=\.\.\.\) takes subclasses of Exception, got <class '.*CancelledError'>$",
         ),
     ],
-    ids=["catch-not-a-class", "catch-tuple-with-none", "catch-cancellation"],
+    ids=[
+        "take-float",
+        "take-nan",
+        "take-str",
+        "chunk-size-nan",
+        "map-concurrency-float",
+        "catch-not-a-class",
+        "catch-tuple-with-none",
+        "catch-cancellation",
+    ],
 )
 def test_operators_refuse_arguments_of_the_wrong_type_when_built(build: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):

@@ -102,10 +102,10 @@ def take(count: int, /) -> SameTypePipe:
         ```
 
     Raises:
+        TypeError: `count` is not an integer.
         ValueError: `count` is negative.
     """
-    if count < 0:
-        raise ValueError(f"take() needs a non-negative integer, got {count!r}")
+    _check_count(count, 0, f"take() needs a non-negative integer, got {count!r}")
     return SameTypePipe(f"take({count!r})", lambda source: stream.take(source, count))
 
 
@@ -200,10 +200,11 @@ def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe
         interval: The longest a batch stays open, in seconds.
 
     Raises:
+        TypeError: `size` is not an integer.
         ValueError: Neither is given, `size` is below 1, or `interval` is not positive.
     """
-    if size is not None and size < 1:
-        raise ValueError(f"chunk(size=...) must be a positive integer, got {size!r}")
+    if size is not None:
+        _check_count(size, 1, f"chunk(size=...) must be a positive integer, got {size!r}")
     if interval is not None:
         _check_interval("chunk", interval)
         return ListPipe(
@@ -238,11 +239,11 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
             source's order either way.
 
     Raises:
+        TypeError: `concurrency` is not an integer.
         ValueError: `concurrency` is below 1, or above 1 for a sync function (one returning
             awaitables included: make it an `async def` to run calls at once).
     """
-    if concurrency < 1:
-        raise ValueError(f"map(concurrency=...) must be a positive integer, got {concurrency!r}")
+    _check_count(concurrency, 1, f"map(concurrency=...) must be a positive integer, got {concurrency!r}")
     label = f"map({_name(function)})"
     if _is_async(function):
         # aiostream tells async functions by `inspect.iscoroutinefunction`, which is false for
@@ -476,6 +477,15 @@ async def _catch(
             failure = None  # the traceback of the handler's error holds this frame: no cycle
         if result is not None:
             yield result
+
+
+def _check_count(count: int, least: int, message: str) -> None:
+    # A float passes `count < least` and then misbehaves: `take(2.5)` sends 3 items, and NaN
+    # compares false to everything, so `take(nan)` never stops and `chunk(size=nan)` never fills.
+    if not hasattr(type(count), "__index__"):  # an int or what stands for one (numpy's), no float
+        raise TypeError(message)
+    if count < least:
+        raise ValueError(message)
 
 
 def _check_interval(operator: str, seconds: float) -> None:
