@@ -1000,6 +1000,11 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
 @pytest.mark.parametrize(
     ("build", "message"),
     [
+        (lambda: ops.map(5), r"^map\(\) needs a function, got 5$"),
+        (lambda: ops.filter(None), r"^filter\(\) needs a function, got None$"),
+        (lambda: ops.scan("add", 0), r"^scan\(\) needs a function, got 'add'$"),
+        (lambda: ops.catch(Failed(data="?")), r"^catch\(\) needs a function, got Failed\(.*\)$"),
+        (lambda: ops.throttle(1, key="symbol"), r"^throttle\(key=\.\.\.\) needs a function, got 'symbol'$"),
         (lambda: ops.take(2.5), r"^take\(\) needs a non-negative integer, got 2\.5$"),
         (lambda: ops.take(float("nan")), r"^take\(\) needs a non-negative integer, got nan$"),
         (lambda: ops.take("3"), r"^take\(\) needs a non-negative integer, got '3'$"),
@@ -1022,6 +1027,11 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         ),
     ],
     ids=[
+        "map-not-callable",
+        "filter-none",
+        "scan-not-callable",
+        "catch-not-callable",
+        "throttle-key-not-callable",
         "take-float",
         "take-nan",
         "take-str",

@@ -89,7 +89,11 @@ def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:
         merged | ops.filter(lambda event: event.data.price > 0)  # same type as `merged`
         merged | ops.filter(is_echo)  # with `def is_echo(e: Echo | ReverseEcho) -> TypeGuard[Echo]`
         ```
+
+    Raises:
+        TypeError: `predicate` is not callable.
     """
+    _check_callable("filter()", predicate)
     return SameTypePipe(f"filter({_name(predicate)})", lambda source: _filter(source, predicate))
 
 
@@ -136,9 +140,12 @@ def throttle(
             each other. `None` throttles the whole stream as one.
 
     Raises:
+        TypeError: `key` is not callable.
         ValueError: `interval` is not positive, or `mode` is unknown.
     """
     _check_interval("throttle", interval)
+    if key is not None:
+        _check_callable("throttle(key=...)", key)
     if mode not in ("leading", "latest"):
         raise ValueError(f"throttle(mode=...) is 'leading' or 'latest', got {mode!r}")
     keyed = f", key={_name(key)}" if key is not None else ""
@@ -239,10 +246,11 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
             source's order either way.
 
     Raises:
-        TypeError: `concurrency` is not an integer.
+        TypeError: `function` is not callable, or `concurrency` is not an integer.
         ValueError: `concurrency` is below 1, or above 1 for a sync function (one returning
             awaitables included: make it an `async def` to run calls at once).
     """
+    _check_callable("map()", function)
     _check_count(concurrency, 1, f"map(concurrency=...) must be a positive integer, got {concurrency!r}")
     label = f"map({_name(function)})"
     if _is_async(function):
@@ -271,7 +279,11 @@ def scan(function: Callable[[Any, Any], Any], initial: Any, /) -> Pipe[Any, Any]
         ```python
         trades() | ops.scan(add_volume, Volume(data=0))  # a running total after each trade
         ```
+
+    Raises:
+        TypeError: `function` is not callable.
     """
+    _check_callable("scan()", function)
     return Pipe(f"scan({_name(function)}, {initial!r})", lambda source: _scan(source, function, initial))
 
 
@@ -370,9 +382,10 @@ def catch(
         exceptions: The exception types to catch; others go on downstream.
 
     Raises:
-        TypeError: `exceptions` holds something other than a subclass of `Exception` (a
-            `BaseException` such as `CancelledError` is never caught).
+        TypeError: `handler` is not callable, or `exceptions` holds something other than a
+            subclass of `Exception` (a `BaseException` such as `CancelledError` is never caught).
     """
+    _check_callable("catch()", handler)
     _check_exceptions(exceptions)
     return UnionPipe(f"catch({_name(handler)})", lambda source: _catch(source, handler, exceptions))
 
@@ -477,6 +490,12 @@ async def _catch(
             failure = None  # the traceback of the handler's error holds this frame: no cycle
         if result is not None:
             yield result
+
+
+def _check_callable(operator: str, function: object) -> None:
+    # Called only once items flow, a non-callable would fail deep inside a running response.
+    if not callable(function):
+        raise TypeError(f"{operator} needs a function, got {function!r}")
 
 
 def _check_count(count: int, least: int, message: str) -> None:
