@@ -792,12 +792,30 @@ async def test_merge_ids_refuse_items_that_are_not_events() -> None:
         (("a",), ValueError, r"^merge\(ids=\.\.\.\) needs one name per source: got 1 names for 2 sources$"),
         (("a", "a"), ValueError, r"^merge\(ids=\.\.\.\) names must be unique, got \('a', 'a'\)$"),
         (("a", ""), ValueError, r"^merge\(ids=\.\.\.\) names must be non-empty strings, got ''$"),
+        ((1, 2), TypeError, r"^merge\(ids=\.\.\.\) names must be non-empty strings, got 1$"),
     ],
-    ids=["a-string", "too-few", "duplicates", "empty"],
+    ids=["a-string", "too-few", "duplicates", "empty", "not-strings"],
 )
 def test_merge_ids_are_checked_when_the_stream_is_built(ids: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
         ops.merge(ops.source([]), ops.source([]), ids=ids)
+
+
+@pytest.mark.parametrize(
+    ("resume", "message"),
+    [
+        (
+            "a:1,b:2",
+            r"^merge\(resume=\.\.\.\) takes the positions that ops\.cursors\(last_event_id\) gives, not the id",
+        ),
+        ([("a", "1")], r"^merge\(resume=\.\.\.\) takes a mapping of source names to positions, got \[\('a', '1'\)\]$"),
+        ({"a": 3}, r"^merge\(resume=\.\.\.\) maps names to positions, both strings, got 'a': 3$"),
+    ],
+    ids=["the-id-itself", "not-a-mapping", "not-strings"],
+)
+def test_merge_resume_is_checked_when_the_stream_is_built(resume: Any, message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        ops.merge(ops.source([]), ops.source([]), ids=("a", "b"), resume=resume)
 
 
 def test_merge_resume_without_ids_is_an_error() -> None:

@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
-from typing import Any, TypeVar, overload
+from typing import Any, TypeVar, cast, overload
 from urllib.parse import quote, unquote
 
 from aiostream import stream
@@ -152,15 +152,16 @@ def merge(
         A stream of every source's items: `merge(a, b)` is a `Stream[A | B]`.
 
     Raises:
-        TypeError: `ids` is a single string, or (while streaming, with `ids`) a source yields
-            something that is not an event.
+        TypeError: `ids` is a single string or holds a name that is not a string, `resume` is
+            not a mapping of strings to strings, or (while streaming, with `ids`) a source
+            yields something that is not an event.
         ValueError: `ids` does not name each source once, or `resume` is given without `ids`.
     """
     if ids is None:
         if resume is not None:
             raise ValueError("merge(resume=...) needs ids=..., the names the cursor's positions belong to")
         return _merge(*sources)
-    return _merge_with_ids(sources, _check_names(ids, len(sources)), resume or {})
+    return _merge_with_ids(sources, _check_names(ids, len(sources)), _check_resume(resume))
 
 
 @overload
@@ -388,12 +389,33 @@ def _check_names(names: Sequence[str], count: int) -> tuple[str, ...]:
     names = tuple(names)
     if len(names) != count:
         raise ValueError(f"merge(ids=...) needs one name per source: got {len(names)} names for {count} sources")
-    for name in names:
+    for name in cast("tuple[object, ...]", names):  # as an untyped caller may pass them
+        # Checked here: a name that is not a string would fail only in the first event's id.
+        if not isinstance(name, str):
+            raise TypeError(f"merge(ids=...) names must be non-empty strings, got {name!r}")
         if not name:
             raise ValueError(f"merge(ids=...) names must be non-empty strings, got {name!r}")
     if len(set(names)) != len(names):
         raise ValueError(f"merge(ids=...) names must be unique, got {names!r}")
     return names
+
+
+def _check_resume(resume: object) -> dict[str, str]:
+    """Validate the `resume=` positions given to `merge`: a mapping of names to positions."""
+    if resume is None:
+        return {}
+    if isinstance(resume, str):
+        raise TypeError(
+            "merge(resume=...) takes the positions that ops.cursors(last_event_id) gives, "
+            f"not the id itself: {resume!r}"
+        )
+    if not isinstance(resume, Mapping):
+        raise TypeError(f"merge(resume=...) takes a mapping of source names to positions, got {resume!r}")
+    positions = cast("Mapping[object, object]", resume)
+    for name, position in positions.items():
+        if not isinstance(name, str) or not isinstance(position, str):
+            raise TypeError(f"merge(resume=...) maps names to positions, both strings, got {name!r}: {position!r}")
+    return cast("dict[str, str]", dict(positions))
 
 
 @sources_operator
@@ -422,4 +444,4 @@ def _merge_with_ids(
     sources: Sequence[AsyncIterable[Any]], names: tuple[str, ...], resume: Mapping[str, str]
 ) -> Stream[Any]:
     """Merge `sources`, giving each event a composite id of every source's latest position."""
-    return _merge_stamped(*sources, names=names, resume=dict(resume))
+    return _merge_stamped(*sources, names=names, resume=resume)
