@@ -859,6 +859,16 @@ async def test_take_stops_and_closes_the_source_without_reading_ahead() -> None:
 
 
 @pytest.mark.anyio
+async def test_take_closes_the_source_as_it_hands_out_the_last_item() -> None:
+    log: list[str] = []
+    async with (counting("a", log) | ops.take(2)).stream() as streamer:
+        assert [await anext(streamer), log] == ["a0", []]
+        assert [await anext(streamer), log] == ["a1", ["a closed"]]  # not on the next pull only
+        with pytest.raises(StopAsyncIteration):
+            await anext(streamer)
+
+
+@pytest.mark.anyio
 async def test_filter_accepts_sync_and_async_predicates() -> None:
     async def odd(value: int) -> bool:
         return value % 2 == 1

@@ -98,7 +98,7 @@ def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:
 
 
 def take(count: int, /) -> SameTypePipe:
-    """Forward the first `count` items, then end and close the source (its `finally` runs).
+    """Forward the first `count` items and end, closing the source (its `finally` runs) as the last arrives.
 
     Example:
         ```python
@@ -110,7 +110,7 @@ def take(count: int, /) -> SameTypePipe:
         ValueError: `count` is negative.
     """
     _check_count(count, 0, f"take() needs a non-negative integer, got {count!r}")
-    return SameTypePipe(f"take({count!r})", lambda source: stream.take(source, count))
+    return SameTypePipe(f"take({count!r})", lambda source: _take(source, count))
 
 
 def throttle(
@@ -406,6 +406,25 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
                 batch = []
     if batch:
         yield batch
+
+
+@pipable_operator
+async def _take(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
+    # aiostream's `take` ends after the last item only when it is pulled again, so the source
+    # stays open while the consumer holds that item (a response writing it to a slow client).
+    # Here the source is closed as the last item arrives, before it is handed out.
+    last: list[T] = []
+    async with streamcontext(source) as streamer:
+        if count <= 0:
+            return
+        async for item in streamer:
+            count -= 1
+            if not count:
+                last.append(item)
+                break
+            yield item
+    for item in last:
+        yield item
 
 
 @pipable_operator
