@@ -8,6 +8,7 @@ import contextvars
 import gc
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from decimal import Decimal
 from typing import Any, TypeGuard
 
 import pytest
@@ -1033,6 +1034,13 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         (lambda: ops.scan("add", 0), r"^scan\(\) needs a function, got 'add'$"),
         (lambda: ops.catch(Failed(data="?")), r"^catch\(\) needs a function, got Failed\(.*\)$"),
         (lambda: ops.throttle(1, key="symbol"), r"^throttle\(key=\.\.\.\) needs a function, got 'symbol'$"),
+        (
+            lambda: ops.throttle(Decimal("0.5")),
+            r"^throttle\(\) needs a positive number of seconds, got Decimal\('0\.5'\)$",
+        ),
+        (lambda: ops.debounce("1"), r"^debounce\(\) needs a positive number of seconds, got '1'$"),
+        (lambda: ops.timeout(None), r"^timeout\(\) needs a positive number of seconds, got None$"),
+        (lambda: ops.chunk(interval=Decimal(1)), r"^chunk\(\) needs a positive number of seconds, got Decimal\('1'\)$"),
         (lambda: ops.take(2.5), r"^take\(\) needs a non-negative integer, got 2\.5$"),
         (lambda: ops.take(float("nan")), r"^take\(\) needs a non-negative integer, got nan$"),
         (lambda: ops.take("3"), r"^take\(\) needs a non-negative integer, got '3'$"),
@@ -1060,6 +1068,10 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         "scan-not-callable",
         "catch-not-callable",
         "throttle-key-not-callable",
+        "throttle-decimal",
+        "debounce-str",
+        "timeout-none",
+        "chunk-interval-decimal",
         "take-float",
         "take-nan",
         "take-str",

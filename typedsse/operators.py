@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import numbers
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Never, TypeGuard, TypeVar, cast, overload
 
@@ -140,7 +141,7 @@ def throttle(
             each other. `None` throttles the whole stream as one.
 
     Raises:
-        TypeError: `key` is not callable.
+        TypeError: `key` is not callable, or `interval` is not a real number.
         ValueError: `interval` is not positive, or `mode` is unknown.
     """
     _check_interval("throttle", interval)
@@ -166,6 +167,7 @@ def debounce(interval: float, /) -> SameTypePipe:
         ```
 
     Raises:
+        TypeError: `interval` is not a real number.
         ValueError: `interval` is not positive.
     """
     _check_interval("debounce", interval)
@@ -184,6 +186,7 @@ def timeout(seconds: float, /) -> SameTypePipe:
         ```
 
     Raises:
+        TypeError: `seconds` is not a real number.
         ValueError: `seconds` is not positive.
     """
     _check_interval("timeout", seconds)
@@ -207,7 +210,7 @@ def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe
         interval: The longest a batch stays open, in seconds.
 
     Raises:
-        TypeError: `size` is not an integer.
+        TypeError: `size` is not an integer, or `interval` not a real number.
         ValueError: Neither is given, `size` is below 1, or `interval` is not positive.
     """
     if size is not None:
@@ -527,8 +530,13 @@ def _check_count(count: int, least: int, message: str) -> None:
 
 
 def _check_interval(operator: str, seconds: float) -> None:
+    message = f"{operator}() needs a positive number of seconds, got {seconds!r}"
+    # A `Decimal` compares with 0 but cannot be added to the loop's float clock: it would fail
+    # only once items flow. `Real` takes ints, floats, fractions and numpy's floats.
+    if not isinstance(seconds, numbers.Real):
+        raise TypeError(message)
     if not seconds > 0:  # NaN fails too
-        raise ValueError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
+        raise ValueError(message)
 
 
 def _check_exceptions(exceptions: object) -> None:
