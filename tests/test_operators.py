@@ -144,6 +144,22 @@ async def test_throttle_busy_key_does_not_starve_a_quiet_one() -> None:
     assert received == [(0.0, "A0"), (0.255, "B0"), (0.5, "A50"), (0.755, "B1")]
 
 
+@pytest.mark.parametrize("mode", ["leading", "latest"])
+@pytest.mark.anyio
+async def test_throttle_refuses_a_key_that_gives_awaitables(mode: ops.ThrottleMode) -> None:
+    # Each awaitable is a new, distinct key: the throttle would let every item through.
+    async def symbol(item: str) -> str:
+        return item[0]
+
+    with pytest.raises(TypeError, match=r"^throttle\(key=\.\.\.\) needs a sync function, got .*symbol, an async one$"):
+        ops.throttle(0.5, mode=mode, key=symbol)
+    log: list[str] = []
+    pipeline = timed((0.0, "A1"), (0.1, "A2"), log=log) | ops.throttle(0.5, mode=mode, key=lambda item: symbol(item))
+    with pytest.raises(TypeError, match=r"^throttle\(key=\.\.\.\) returned a coroutine, an awaitable: "):
+        await items(pipeline)
+    assert log == ["closed"]
+
+
 @pytest.mark.parametrize(
     "pipe",
     [

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import heapq
+import inspect
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
 from typing import Any, Generic, Literal, TypeAlias, TypeVar
@@ -311,9 +312,25 @@ async def _throttle_leading(
             item_key = key(item) if key is not None else None
             if item_key in windows:
                 continue
+            _check_key(item_key)
             windows.add(item_key)
             heapq.heappush(ends, (now + interval, next(order), item_key))
             yield item
+
+
+def _check_key(item_key: Hashable) -> None:
+    """Refuse a key that is an awaitable (from a lambda calling an async function, say).
+
+    Every awaitable is a key of its own, so the throttle would let every item through. Checked
+    when a key opens a window, which such keys do with every item: no cost while windows are open.
+    """
+    if inspect.isawaitable(item_key):
+        if inspect.iscoroutine(item_key):
+            item_key.close()  # never awaited, and never will be: no warning about it
+        raise TypeError(
+            f"throttle(key=...) returned a {type(item_key).__qualname__}, an awaitable: "
+            "the key function must be sync and return the key itself"
+        )
 
 
 class _LatestWindows(_Clocked[T, T]):
@@ -351,6 +368,7 @@ class _LatestWindows(_Clocked[T, T]):
         if item_key in self._windows:
             self._windows[item_key] = item
         else:
+            _check_key(item_key)
             self.ready.append(item)
             self._open(item_key, now)
 

@@ -137,16 +137,18 @@ def throttle(
     Args:
         interval: The window length, in seconds.
         mode: `"leading"` or `"latest"`.
-        key: Returns the throttling key of an item; items with different keys never wait for
-            each other. `None` throttles the whole stream as one.
+        key: A sync function returning the throttling key of an item; items with different keys
+            never wait for each other. `None` throttles the whole stream as one.
 
     Raises:
-        TypeError: `key` is not callable, or `interval` is not a real number.
+        TypeError: `key` is not callable or is async, or `interval` is not a real number.
         ValueError: `interval` is not positive, or `mode` is unknown.
     """
     _check_interval("throttle", interval)
     if key is not None:
         _check_callable("throttle(key=...)", key)
+        if _is_async(key):  # its awaitables would all be distinct keys: nothing would be throttled
+            raise TypeError(f"throttle(key=...) needs a sync function, got {_name(key)}, an async one")
     if mode not in ("leading", "latest"):
         raise ValueError(f"throttle(mode=...) is 'leading' or 'latest', got {mode!r}")
     keyed = f", key={_name(key)}" if key is not None else ""
