@@ -472,11 +472,24 @@ function isEventStream(response: Response): boolean {
   return type.split(";")[0]?.trim().toLowerCase() === "text/event-stream";
 }
 
+// Reads no more than it keeps: the body of a response that is not an event stream may never end.
 async function errorBody(response: Response): Promise<string> {
+  const body = response.body;
+  if (body === null) return "";
+  const reader = body.getReader();
+  const decoder = new TextDecoder();
+  let text = "";
   try {
-    return (await response.text()).slice(0, MAX_ERROR_BODY);
+    while (text.length < MAX_ERROR_BODY) {
+      const { done, value } = await reader.read();
+      if (done) return (text + decoder.decode()).slice(0, MAX_ERROR_BODY);
+      text += decoder.decode(value, { stream: true });
+    }
+    return text.slice(0, MAX_ERROR_BODY);
   } catch {
     return "";
+  } finally {
+    reader.cancel().catch(() => undefined);
   }
 }
 

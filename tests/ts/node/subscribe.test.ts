@@ -1,0 +1,49 @@
+// The runtime's `subscribe` against a scripted `fetch` (no server): how a subscription ends.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { SubscribeError, subscribe } from "./echo.js";
+
+const BOUND = 10_000; // milliseconds: far more than any of these needs, far less than the delays they must not wait
+
+/** `done`, or "still running" if it has not settled within `BOUND`. */
+function settled<T>(done: Promise<T>): Promise<T | "still running"> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const bound = new Promise<"still running">((resolve) => {
+    timer = setTimeout(() => resolve("still running"), BOUND);
+  });
+  return Promise.race([done, bound]).finally(() => clearTimeout(timer));
+}
+
+/** A response whose body never ends, sending `text` again and again until the request is aborted. */
+function endless(text: string, contentType: string, signal: AbortSignal | null | undefined): Response {
+  const chunk = new TextEncoder().encode(text);
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      if (signal?.aborted === true) controller.error(signal.reason);
+      else controller.enqueue(chunk);
+    },
+  });
+  return new Response(body, { status: 200, headers: { "content-type": contentType } });
+}
+
+test("subscribe: a response that is not an event stream fails, even if its body never ends", async () => {
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async (_url: string | URL | Request, init?: RequestInit) =>
+        endless("not an event stream\n", "text/plain", init?.signal)) as typeof fetch,
+    },
+    {},
+  );
+  const end = await settled(subscription.done.catch((error: unknown) => error));
+  if (end === "still running") subscription();
+  assert.ok(end instanceof SubscribeError, String(end));
+  assert.equal(end.message, "GET /echo: expected text/event-stream, got text/plain");
+  assert.equal(end.status, 200);
+  assert.ok(end.body !== undefined && end.body.length > 0 && end.body.length <= 65536, `${end.body?.length}`);
+  assert.ok(end.body.startsWith("not an event stream\nnot an event stream\n"));
+});
