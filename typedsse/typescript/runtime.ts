@@ -637,6 +637,7 @@ function open(
       // The server's delay after a connection that delivered events; doubled for each attempt that did not.
       const delay = Math.min(base * 2 ** Math.max(0, failures - 1), Math.max(base, maxRetry));
       options.onRetry?.(error === undefined ? { delay, attempt: attempt + 1 } : { delay, attempt: attempt + 1, error });
+      if (stopped) return { reason: "aborted" }; // onRetry stopped it: there is no sleep for `stop` to wake yet
       await sleep(delay);
     }
   };

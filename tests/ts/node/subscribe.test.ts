@@ -47,3 +47,23 @@ test("subscribe: a response that is not an event stream fails, even if its body 
   assert.ok(end.body !== undefined && end.body.length > 0 && end.body.length <= 65536, `${end.body?.length}`);
   assert.ok(end.body.startsWith("not an event stream\nnot an event stream\n"));
 });
+
+test("subscribe: stopping it from onRetry ends it at once, without waiting for the delay", async () => {
+  const replies = [new Response("retry: 30000\n\n", { status: 200, headers: { "content-type": "text/event-stream" } })];
+  const attempts: number[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async () => replies.shift() ?? new Response(null, { status: 204 })) as typeof fetch,
+      onRetry: ({ attempt }) => {
+        attempts.push(attempt);
+        subscription();
+      },
+    },
+    {},
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+  assert.deepEqual(attempts, [1]);
+});
