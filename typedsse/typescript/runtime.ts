@@ -634,8 +634,10 @@ function open(
       }
       failures = received ? 0 : failures + 1;
       const base = parser.retry ?? options.retry ?? defaults.retry ?? DEFAULT_RETRY;
-      // The server's delay after a connection that delivered events; doubled for each attempt that did not.
-      const delay = Math.min(base * 2 ** Math.max(0, failures - 1), Math.max(base, maxRetry));
+      // The server's delay after a connection that delivered events; doubled for each attempt that did not,
+      // from 1 ms at least: doubling a `retry: 0` would hammer a server that is down in a tight loop.
+      const backoff = failures > 1 ? Math.max(base, 1) * 2 ** (failures - 1) : base;
+      const delay = Math.min(backoff, Math.max(base, maxRetry));
       options.onRetry?.(error === undefined ? { delay, attempt: attempt + 1 } : { delay, attempt: attempt + 1, error });
       if (stopped) return { reason: "aborted" }; // onRetry stopped it: there is no sleep for `stop` to wake yet
       await sleep(delay);

@@ -67,3 +67,31 @@ test("subscribe: stopping it from onRetry ends it at once, without waiting for t
   assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
   assert.deepEqual(attempts, [1]);
 });
+
+test("subscribe: after retry: 0, attempts that fail still back off", async () => {
+  const events = "retry: 0\n\nevent: echo\nid: 1\ndata: {\"message\":\"hi\",\"created_at\":\"2026-01-01T00:00:00Z\"}\n\n";
+  const replies: (Response | Error)[] = [
+    new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } }),
+    ...Array.from({ length: 5 }, () => new TypeError("connection refused")),
+    new Response(null, { status: 204 }),
+  ];
+  const delays: number[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async () => {
+        const reply = replies.shift();
+        if (reply === undefined || reply instanceof Error) throw reply ?? new Error("no more replies");
+        return reply;
+      }) as typeof fetch,
+      onRetry: ({ delay }) => delays.push(delay),
+    },
+    {},
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "no-content" });
+  // The server's delay after the connection that delivered an event, and after the first attempt that failed;
+  // then doubled for each further failure, from 1 ms since doubling 0 would reconnect in a tight loop.
+  assert.deepEqual(delays, [0, 0, 2, 4, 8, 16]);
+});
