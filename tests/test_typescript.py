@@ -781,6 +781,10 @@ def parser_cases() -> list[dict[str, Any]]:
         "an unfinished message is dropped": b"data: done\n\ndata: never dispatched",
         "a second BOM is data": b"\xef\xbb\xbf\xef\xbb\xbfdata: x\n\ndata: y\n\n",
         "JSON with a lone CR in it": b'event: echo\ndata: {"message":"a\\rb"}\n\n',
+        "a lone CR ends the last line, which no blank line follows": b"data: a\r\rdata: b\r",
+        "invalid sequences of every kind": b"data: \xe2\x82|\xe0\x80\x80|\xed\xa0\x80|\xc0\xaf|\xf0\x9f|\x80\n\n",
+        "a field name with a trailing space is another field": b"data : x\nid : 1\nretry : 5\ndata: y\n\n",
+        "an empty id after a given one resets it": b"id: 1\ndata: a\n\nid:\n\n",
     }
     cases = []
     for name, stream in streams.items():
