@@ -886,6 +886,21 @@ async def test_take_closes_the_source_as_it_hands_out_the_last_item() -> None:
 
 
 @pytest.mark.anyio
+async def test_take_hands_out_the_last_item_before_the_sources_cleanup_error() -> None:
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in itertools.count():
+                yield i
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    async with (numbers() | ops.take(2)).stream() as streamer:
+        assert [await anext(streamer), await anext(streamer)] == [0, 1]
+        with pytest.raises(RuntimeError, match="cleanup failed"):
+            await anext(streamer)
+
+
+@pytest.mark.anyio
 async def test_filter_accepts_sync_and_async_predicates() -> None:
     async def odd(value: int) -> bool:
         return value % 2 == 1

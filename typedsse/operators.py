@@ -417,19 +417,31 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
 async def _take(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
     # aiostream's `take` ends after the last item only when it is pulled again, so the source
     # stays open while the consumer holds that item (a response writing it to a slow client).
-    # Here the source is closed as the last item arrives, before it is handed out.
+    # Here the source is closed as the last item arrives, before it is handed out. If closing
+    # fails, the item still goes out first and the error follows at the next pull, as before.
     last: list[T] = []
-    async with streamcontext(source) as streamer:
-        if count <= 0:
-            return
-        async for item in streamer:
-            count -= 1
-            if not count:
-                last.append(item)
-                break
-            yield item
+    failure: Exception | None = None
+    try:
+        async with streamcontext(source) as streamer:
+            if count <= 0:
+                return
+            async for item in streamer:
+                count -= 1
+                if not count:
+                    last.append(item)
+                    break
+                yield item
+    except Exception as exc:
+        if not last:
+            raise
+        failure = exc
     for item in last:
         yield item
+    if failure is not None:
+        try:
+            raise failure
+        finally:
+            del failure  # this frame must not hold the error its traceback holds
 
 
 @pipable_operator
