@@ -152,6 +152,25 @@ def test_last_event_id_reads_the_header_then_the_query() -> None:
     assert spec.resumable
 
 
+def test_last_event_id_reads_a_non_ascii_header_as_utf8() -> None:
+    # Browsers (and the TypeScript runtime) send the id back encoded as UTF-8, as the SSE spec
+    # says; ASGI servers hand header bytes over as they are, and Starlette reads them as Latin-1.
+    app = FastAPI()
+
+    @app.get("/resume")
+    @sse()
+    async def resume(last_event_id: LastEventId = None) -> AsyncIterator[Echo]:
+        yield Echo(data=last_event_id or "", id="café·3")
+
+    with TestClient(app) as client:
+        sent = frames(client, "GET", "/resume")[0][2]
+        assert sent == "café·3"
+        assert frames(client, "GET", "/resume", headers={"Last-Event-ID": sent.encode()})[0][1] == '"café·3"'
+        assert frames(client, "GET", "/resume?lastEventId=caf%C3%A9%C2%B73")[0][1] == '"café·3"'
+        # Bytes that are not UTF-8 cannot be an id the stream sent: they stay as received.
+        assert frames(client, "GET", "/resume", headers={"Last-Event-ID": b"caf\xe9"})[0][1] == '"café"'
+
+
 def test_sse_gives_fastapi_the_parameters_but_not_the_stream_annotation() -> None:
     async def echo(message: str, last_event_id: LastEventId = None) -> AsyncIterator[Echo]:
         yield Echo(data=message)

@@ -140,8 +140,8 @@ async def room_events(
         yield Grown(data=Node(name=f"room {room}", children=[Node(name=tag) for tag in tags or []]), id="ü-1")
         yield Line(data=f"token {x_token}\r\n{authorization}", id="ü-2")
         return
-    # Starlette decodes headers as Latin-1; the client sent the id's UTF-8 bytes, as EventSource does.
-    yield Ratio(data=0.5, id=f"after {last_event_id.encode('latin-1').decode()}")
+    # The client sent the id's UTF-8 bytes, as EventSource does; `LastEventId` decodes them.
+    yield Ratio(data=0.5, id=f"after {last_event_id}")
     yield Nothing(data=None)
     raise RuntimeError("the room burned down")  # after the first event: the typed error event
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import inspect
 import typing
@@ -44,6 +45,11 @@ def last_event_id(
     Browsers send the header when an `EventSource` reconnects; polyfills that cannot set
     headers send the query parameter. An empty value means "no id", as in the SSE spec.
     """
+    if header is not None and not header.isascii():
+        # Clients send the id encoded as UTF-8 (the SSE spec says so); Starlette decodes header
+        # bytes as Latin-1. Bytes that are not UTF-8 cannot be an id the stream sent: kept as is.
+        with contextlib.suppress(UnicodeError):
+            header = header.encode("latin-1").decode("utf-8")
     value = header if header is not None else query
     return value or None
 
