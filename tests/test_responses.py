@@ -261,6 +261,42 @@ async def test_response_ends_a_started_stream_with_a_typed_error_event(caplog: p
     assert isinstance(record.exc_info[1], LookupError)
 
 
+async def _await_a_task_someone_else_cancels() -> None:
+    task = asyncio.get_running_loop().create_task(asyncio.sleep(10))
+    task.cancel()
+    await task
+
+
+@pytest.mark.anyio
+async def test_a_stream_raising_a_cancellation_of_its_own_has_failed(caplog: pytest.LogCaptureFixture) -> None:
+    # The stream awaited a task that something else cancelled: the response did not cancel it,
+    # so the `CancelledError` is a failure like any other, not the end of the stream.
+    async def before() -> AsyncIterator[Tick]:
+        await _await_a_task_someone_else_cancels()
+        yield Tick(data=1)  # pragma: no cover
+
+    async def after() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        await _await_a_task_someone_else_cancels()
+        yield Tick(data=2)  # pragma: no cover
+
+    harness = Harness()
+    with pytest.raises(RuntimeError, match="CancelledError") as raised:
+        await harness.run(EventStreamResponse(before(), name="app.before"))
+    assert isinstance(raised.value.__cause__, asyncio.CancelledError)
+    assert harness.sent == []
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await harness.run(EventStreamResponse(after(), name="app.after"))
+    assert harness.body == (
+        b"event: tick\ndata: 1\n\n"
+        b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
+    )
+    [record] = caplog.records
+    assert record.getMessage() == "app.after: the stream failed after it started"
+
+
 @pytest.mark.anyio
 async def test_response_on_error_may_be_async_and_falls_back_when_it_fails() -> None:
     async def broken() -> AsyncIterator[Tick]:
@@ -497,6 +533,11 @@ async def _yields_a_wrong_item() -> AsyncIterator[Any]:
     yield "not an event"
 
 
+async def _cancelled_by_another_task() -> AsyncIterator[Tick]:
+    yield Tick(data=1)
+    await _await_a_task_someone_else_cancels()
+
+
 def _sync_ticks() -> Iterator[Tick]:
     yield Tick(data=1)
     yield Tick(data=2)
@@ -519,6 +560,7 @@ _STREAMS: dict[str, tuple[Callable[[], Any], bool]] = {
     "disconnect": (_waits_for_ever, True),
     "error-event": (_fails, False),
     "invalid-item": (_yields_a_wrong_item, False),
+    "foreign-cancellation": (_cancelled_by_another_task, False),
     "sync-ends": (_sync_ticks, False),
     "sync-disconnect": (_sync_ticks_for_ever, True),
     "sync-error-event": (_sync_fails, False),

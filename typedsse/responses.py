@@ -414,6 +414,13 @@ class _Connection:
                         await drained
         except Exception as exc:
             buffer.error = exc
+        except asyncio.CancelledError as exc:
+            if _being_cancelled():
+                raise  # the response's own cancellation: the client left, or the request is cancelled
+            # A cancellation of the stream's own (it awaited a future or task that something else
+            # cancelled) is a failure: ending quietly would pass a broken stream off as complete.
+            buffer.error = RuntimeError(f"{response.name}: the stream raised CancelledError without being cancelled")
+            buffer.error.__cause__ = exc
         finally:
             buffer.done = True
             buffer.wake()
@@ -496,6 +503,13 @@ async def _outlive(*tasks: asyncio.Task[None]) -> None:
             raise cast(BaseException, task.exception())
     if interrupted:
         raise asyncio.CancelledError
+
+
+def _being_cancelled() -> bool:
+    # Not a local of the caller: a frame that holds its own task, on the way out with the
+    # task's `CancelledError`, makes a cycle (task, error, traceback, frame, task).
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _cancel_once(task: asyncio.Task[None]) -> None:
