@@ -304,6 +304,11 @@ def test_sse_refuses_an_error_event_colliding_with_the_union() -> None:
         ({"ping": 0}, "ping must be a positive number"),
         ({"retry": -1}, "retry must be a non-negative number"),
         ({"send_timeout": 0}, "send_timeout must be a positive number"),
+        # NaN passes every `<` check: it used to be accepted, to fail (or misbehave) per request.
+        ({"ping": float("nan")}, "ping must be a positive number"),
+        ({"retry": float("nan")}, "retry must be a non-negative number"),
+        ({"retry": float("inf")}, "retry must be a non-negative number"),
+        ({"send_timeout": float("nan")}, "send_timeout must be a positive number"),
     ],
 )
 def test_sse_refuses_bad_options(options: dict[str, Any], message: str) -> None:

@@ -660,7 +660,12 @@ async def test_endpoint_disconnect_leaves_no_reference_cycles() -> None:
 
 @pytest.mark.parametrize(
     ("options", "message"),
-    [({"ping": 0}, "ping must be a positive number"), ({"send_timeout": -1}, "send_timeout must be a positive")],
+    [
+        ({"ping": 0}, "ping must be a positive number"),
+        ({"send_timeout": -1}, "send_timeout must be a positive"),
+        ({"ping": float("nan")}, "ping must be a positive number"),
+        ({"send_timeout": float("nan")}, "send_timeout must be a positive"),
+    ],
 )
 def test_response_refuses_bad_options(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import math
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -144,11 +145,12 @@ def sse(
         EndpointDefinitionError: The function is not annotated with a stream of events, a member
             of its union is not an event class, or two members share an event name.
     """
-    if ping is not None and ping <= 0:
+    # Written as `not x > 0`, so that NaN, which every comparison refuses, is refused too.
+    if ping is not None and not ping > 0:
         raise EndpointDefinitionError(f"ping must be a positive number of seconds or None, got {ping!r}")
-    if retry is not None and retry < 0:
+    if retry is not None and not 0 <= retry < math.inf:  # it is written as an integer
         raise EndpointDefinitionError(f"retry must be a non-negative number of milliseconds, got {retry!r}")
-    if send_timeout is not None and send_timeout <= 0:
+    if send_timeout is not None and not send_timeout > 0:
         raise EndpointDefinitionError(f"send_timeout must be a positive number of seconds, got {send_timeout!r}")
     extra_headers = dict(headers or {})
 

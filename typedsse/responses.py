@@ -146,9 +146,9 @@ class EventStreamResponse(Response):
         name: str = "stream",
         merge_from: Response | None = None,
     ) -> None:
-        if ping is not None and ping <= 0:
+        if ping is not None and not ping > 0:  # NaN included
             raise ValueError(f"ping must be a positive number of seconds or None, got {ping!r}")
-        if send_timeout is not None and send_timeout <= 0:
+        if send_timeout is not None and not send_timeout > 0:
             raise ValueError(f"send_timeout must be a positive number of seconds or None, got {send_timeout!r}")
         self.content = content
         self.catalog = catalog
