@@ -80,6 +80,8 @@ def _resume_index(last_event_id: str | None) -> int:
     """Return the index of the first event to send: 0, or the one after the client's last id."""
     if last_event_id is None:
         return 0
-    if not (last_event_id.isascii() and last_event_id.isdigit()):
+    # Digits only, and no more than an index of this stream has (`count` is at most 1000):
+    # `int()` refuses a number of over 4300 digits with a ValueError, which would be a 500.
+    if not (last_event_id.isascii() and last_event_id.isdigit()) or len(last_event_id) > 4:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
     return int(last_event_id) + 1

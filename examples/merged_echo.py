@@ -91,6 +91,8 @@ def _resume_index(position: str | None) -> int:
     """Return the index of a source's first event: 0, or the one after its position in the cursor."""
     if position is None:
         return 0
-    if not (position.isascii() and position.isdigit()):
+    # Digits only, and no more than an index of this stream has (`count` is at most 1000):
+    # `int()` refuses a number of over 4300 digits with a ValueError, which would be a 500.
+    if not (position.isascii() and position.isdigit()) or len(position) > 4:
         raise HTTPException(status.HTTP_400_BAD_REQUEST, "Last-Event-ID is not an id this stream sent")
     return int(position) + 1

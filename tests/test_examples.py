@@ -112,7 +112,7 @@ def test_echo_answers_204_with_no_body_once_everything_was_sent(serve: Serve) ->
     assert "content-type" not in response.headers
 
 
-@pytest.mark.parametrize("last_event_id", ["x", "-1", "1.5", "٣"])
+@pytest.mark.parametrize("last_event_id", ["x", "-1", "1.5", "٣", "9" * 5000])
 def test_echo_answers_400_to_an_id_it_never_sent(serve: Serve, last_event_id: str) -> None:
     client = serve(echo.app)
 

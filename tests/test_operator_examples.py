@@ -96,8 +96,9 @@ def test_merged_echo_resumed_stream_keeps_the_position_of_a_source_that_has_not_
     ]
 
 
-def test_merged_echo_rejects_a_cursor_it_did_not_send(echo_client: httpx.Client) -> None:
-    response = echo_client.get("/echo", params={"message": "hi"}, headers={"Last-Event-ID": "echo:x"})
+@pytest.mark.parametrize("cursor", ["echo:x", "reverse:" + "9" * 5000])
+def test_merged_echo_rejects_a_cursor_it_did_not_send(echo_client: httpx.Client, cursor: str) -> None:
+    response = echo_client.get("/echo", params={"message": "hi"}, headers={"Last-Event-ID": cursor})
 
     assert (response.status_code, response.json()) == (400, {"detail": "Last-Event-ID is not an id this stream sent"})
 
