@@ -171,6 +171,42 @@ def test_last_event_id_reads_a_non_ascii_header_as_utf8() -> None:
         assert frames(client, "GET", "/resume", headers={"Last-Event-ID": b"caf\xe9"})[0][1] == '"café"'
 
 
+def resume_after(last_event_id: LastEventId = None) -> int:
+    if last_event_id is None:
+        return 0
+    if not (last_event_id.isascii() and last_event_id.isdigit()):
+        raise HTTPException(400, "not an id this stream sent")
+    return int(last_event_id) + 1
+
+
+class Position:
+    def __init__(self, after: Annotated[int, Depends(resume_after)]) -> None:
+        self.after = after
+
+
+def test_an_endpoint_reading_last_event_id_through_a_dependency_is_resumable() -> None:
+    # Checking the id in a dependency is the FastAPI way to answer a bad one with a 400; the
+    # route still takes `Last-Event-ID`, and clients must know it to reconnect.
+    @sse()
+    async def direct(start: Annotated[int, Depends(resume_after)]) -> AsyncIterator[Echo]:
+        yield Echo(data=str(start), id=str(start))
+
+    @sse()
+    async def nested(position: Annotated[Position, Depends()]) -> AsyncIterator[Echo]:
+        yield Echo(data=str(position.after), id=str(position.after))
+
+    @sse()
+    async def unrelated(start: Annotated[int, Depends(lambda: 0)]) -> AsyncIterator[Echo]:
+        yield Echo(data=str(start))
+
+    assert [getattr(stream_endpoint(f), "resumable", None) for f in (direct, nested, unrelated)] == [True, True, False]
+    app = FastAPI()
+    app.get("/direct")(direct)
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/direct", headers={"Last-Event-ID": "4"}) == [("echo", '"5"', "5")]
+        assert client.get("/direct", headers={"Last-Event-ID": "x"}).status_code == 400
+
+
 def test_sse_gives_fastapi_the_parameters_but_not_the_stream_annotation() -> None:
     async def echo(message: str, last_event_id: LastEventId = None) -> AsyncIterator[Echo]:
         yield Echo(data=message)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Header, Query, Response, params
+from fastapi.dependencies.utils import get_dependant
 from starlette.concurrency import run_in_threadpool
 
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
@@ -78,7 +79,7 @@ class StreamEndpoint:
         kind: Whether the function produces an async or a sync stream.
         catalog: The declared event union.
         error_events: The events a failed stream may end with (built-in or `on_error`'s).
-        resumable: Whether the endpoint takes a `LastEventId` parameter.
+        resumable: Whether the endpoint takes a `LastEventId` parameter, or a dependency of it does.
         ping: Seconds of silence before a keep-alive comment, or `None`.
         retry: The reconnection delay sent at the start, in milliseconds, or `None`.
         status_code: The status a successful stream is sent with.
@@ -181,7 +182,7 @@ def sse(
             kind=kind,
             catalog=catalog,
             error_events=error_events,
-            resumable=any(_is_last_event_id(p.annotation) for p in signature.parameters.values()),
+            resumable=_takes_last_event_id(signature),
             ping=ping,
             retry=retry,
             status_code=status_code,
@@ -289,6 +290,28 @@ def _error_events(
         return (StreamError,)
     members = [m for m in EventCatalog.members(returned) if m is not type(None)]
     return EventCatalog.from_classes(members, where=f"{where} (on_error)").events
+
+
+def _takes_last_event_id(signature: inspect.Signature) -> bool:
+    """Whether the endpoint reads `Last-Event-ID`: a `LastEventId` parameter, or a dependency that has one."""
+    if any(_is_last_event_id(p.annotation) for p in signature.parameters.values()):
+        return True
+
+    def endpoint() -> None: ...
+
+    endpoint.__signature__ = signature  # type: ignore[attr-defined]
+    try:
+        # FastAPI's own view of the dependency tree: classes, `Depends()` on an annotation, `Security`.
+        tree = get_dependant(path="", call=endpoint)
+    except Exception:  # FastAPI will say what is wrong with the endpoint when the route is added
+        return False
+    pending = list(tree.dependencies)
+    while pending:
+        dependency = pending.pop()
+        if dependency.call is last_event_id:
+            return True
+        pending.extend(dependency.dependencies)
+    return False
 
 
 def _is_last_event_id(annotation: Any) -> bool:
