@@ -403,6 +403,37 @@ async def test_response_disconnect_closes_the_generator_at_once() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("started", [True, False])
+async def test_a_stream_failing_after_its_client_left_is_logged(
+    started: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # No event can tell the client any more, but a cleanup that fails (a lock not released, a
+    # transaction not rolled back) must not go unnoticed.
+    async def endless() -> AsyncIterator[Tick]:
+        try:
+            if started:
+                yield Tick(data=1)
+            await asyncio.sleep(3600)
+            yield Tick(data=2)  # pragma: no cover
+        finally:
+            raise LookupError("the cleanup failed")
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        task = asyncio.create_task(harness.run(EventStreamResponse(endless(), ping=None, name="app.endless")))
+        if started:
+            await harness.wait_for_writes(1)
+        else:
+            await asyncio.sleep(0.01)
+        harness.disconnect()
+        await asyncio.wait_for(task, timeout=5)
+    [record] = caplog.records
+    assert record.getMessage().startswith("app.endless: the stream failed after its response ended")
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], LookupError)
+
+
+@pytest.mark.anyio
 async def test_response_head_closes_the_stream_unstarted() -> None:
     started = False
 

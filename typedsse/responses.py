@@ -249,6 +249,18 @@ class _Connection:
                 # server cancels it meanwhile (a shutdown deadline).
                 await _outlive(self.producer, self.watcher)
             finally:
+                if (
+                    self.disconnected
+                    and self.buffer.error is not None
+                    and not isinstance(self.buffer.error, EventTypeError)
+                ):
+                    # Neither raised nor sent: the stream failed once the client was gone (its
+                    # cleanup, say). Nobody can be told but the log.
+                    logger.error(
+                        "%s: the stream failed after its response ended; no error event was sent",
+                        self.response.name,
+                        exc_info=self.buffer.error,
+                    )
                 # A finished task keeps its exception (a cancellation's too), whose traceback
                 # holds the task's frames, which hold this connection: let go of both ends, so
                 # that all of it is freed now and not at the garbage collector's next pass.
@@ -268,7 +280,11 @@ class _Connection:
             return
         if buffer.error is not None and not buffer.frames:
             # Nothing was sent yet: let the framework answer with a real HTTP error.
-            raise buffer.error
+            error, buffer.error = buffer.error, None
+            try:
+                raise error
+            finally:
+                del error  # this frame, in the error's traceback, must not hold the error
         await self.send(_start_message(response))
         self.started = True
         head = response.prelude
@@ -339,7 +355,7 @@ class _Connection:
         return True
 
     async def _error_frame(self) -> bytes:
-        exc = self.buffer.error
+        exc, self.buffer.error = self.buffer.error, None  # reported here, to the client and the log
         if exc is None:
             return b""
         response = self.response
