@@ -19,6 +19,7 @@ import httpx
 import pytest
 from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
 from typedsse import operators as ops
@@ -431,6 +432,66 @@ async def test_a_stream_failing_after_its_client_left_is_logged(
     assert record.getMessage().startswith("app.endless: the stream failed after its response ended")
     assert record.exc_info is not None
     assert isinstance(record.exc_info[1], LookupError)
+
+
+class RefusingHarness(Harness):
+    """A harness whose `receive` fails once `refuse()` is called, as a body size limit does."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.refused = asyncio.Event()
+
+    def refuse(self) -> None:
+        self.refused.set()
+
+    async def receive(self) -> dict[str, Any]:
+        await self.refused.wait()
+        raise StarletteHTTPException(413, "Content Too Large")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("started", [True, False])
+async def test_a_request_failing_while_it_streams_ends_the_stream_by_the_error_policy(
+    started: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The client sends a request body over a middleware's size limit: `receive` raises. The
+    # stream must not run on unwatched (it would outlive its client), and the error must not
+    # come out of the response once it has started (a traceback for every such client).
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[Tick]:
+        try:
+            if started:
+                yield Tick(data=1)
+            await asyncio.sleep(3600)
+            yield Tick(data=2)  # pragma: no cover
+        finally:
+            closed.set()
+
+    harness = RefusingHarness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(endless(), ping=None)))
+    if started:
+        await harness.wait_for_writes(1)
+    with caplog.at_level(logging.CRITICAL, logger="typedsse"):
+        harness.refuse()
+        done, _ = await asyncio.wait([task], timeout=5)
+    if not done:
+        task.cancel()
+        with contextlib.suppress(BaseException):
+            await task
+    assert done, "the stream ran on with nothing watching for its client"
+    assert closed.is_set()
+    if started:
+        assert task.exception() is None
+        assert harness.body == (
+            b"event: tick\ndata: 1\n\n"
+            b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
+        )
+    else:
+        error = task.exception()
+        assert isinstance(error, StarletteHTTPException)
+        assert error.status_code == 413  # before the first event: an HTTP error
+        assert harness.sent == []
 
 
 @pytest.mark.anyio

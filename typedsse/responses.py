@@ -442,9 +442,19 @@ class _Connection:
             buffer.wake()
 
     async def _watch(self) -> None:
-        while (await self.receive())["type"] != "http.disconnect":
-            pass
-        self.disconnected = True
+        try:
+            while (await self.receive())["type"] != "http.disconnect":
+                pass
+        except Exception as exc:
+            # The request failed: a middleware refused the body the client is sending (a body
+            # size limit), say. Nothing could notice the client leave any more, so the stream
+            # ends now, by its error policy: an HTTP error before the first event (the 413),
+            # the error event after it. Raised from this task, it would surface only once the
+            # stream ended, if ever, as a traceback.
+            if self.buffer.error is None:
+                self.buffer.error = exc
+        else:
+            self.disconnected = True
         if self.producer is not None:
             _cancel_once(self.producer)  # the generator's `finally` runs now, not when a write fails
         self.buffer.wake()
