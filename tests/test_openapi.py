@@ -979,3 +979,46 @@ def test_cli_openapi_reports_a_misplaced_sse(
     assert main(["openapi", "misplaced_app:app"]) == 1
 
     assert capsys.readouterr().err.startswith("error: GET /notes: FastAPI serves ")
+
+
+@pytest.mark.parametrize(
+    ("source", "target", "error"),
+    [
+        (
+            'raise RuntimeError("no database")\n',
+            "failing_app:app",
+            "error: importing 'failing_app' failed at failing_app.py, line 1: RuntimeError: no database\n",
+        ),
+        (
+            'import os\n\nTOKEN = os.environ["TYPEDSSE_UNSET_TOKEN"]\n',
+            "failing_app:app",
+            # The line of the app, not the one in the standard library that raised.
+            "error: importing 'failing_app' failed at failing_app.py, line 3: KeyError: 'TYPEDSSE_UNSET_TOKEN'\n",
+        ),
+        (
+            "def broken(:\n",
+            "failing_app:app",
+            "error: cannot import 'failing_app': invalid syntax (failing_app.py, line 1)\n",
+        ),
+        ("", ".failing_app:app", "error: expected MODULE:APP with an absolute module name, got '.failing_app:app'\n"),
+    ],
+    ids=["raises", "raises-in-the-standard-library", "syntax-error", "relative"],
+)
+def test_cli_openapi_reports_a_module_that_cannot_be_imported_in_one_line(
+    source: str,
+    target: str,
+    error: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    (tmp_path / "failing_app.py").write_text(source, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "failing_app", raising=False)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["openapi", target])
+
+    assert exited.value.code == error.removesuffix("\n")
+    assert capsys.readouterr().out == ""

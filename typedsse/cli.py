@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import sysconfig
+import traceback
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 __all__ = ["load_app", "main"]
@@ -15,17 +19,24 @@ def load_app(target: str) -> Any:
     """Import `module:attribute` (as uvicorn does) and return the attribute.
 
     Raises:
-        SystemExit: The target is malformed or cannot be imported.
+        SystemExit: The target is malformed, cannot be imported (including when the module
+            raises while it is imported) or has no such attribute; with a message, no traceback.
     """
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise SystemExit(f"error: expected MODULE:APP (for example examples.echo:app), got {target!r}")
+    if module_name.startswith("."):
+        raise SystemExit(f"error: expected MODULE:APP with an absolute module name, got {target!r}")
     if "" not in sys.path:
         sys.path.insert(0, "")  # like uvicorn: apps in the current directory are importable
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except (ImportError, SyntaxError) as exc:
         raise SystemExit(f"error: cannot import {module_name!r}: {exc}") from exc
+    except Exception as exc:  # the module's own code failed: say what and where, without a traceback
+        raise SystemExit(
+            f"error: importing {module_name!r} failed{_where(exc)}: {type(exc).__qualname__}: {exc}"
+        ) from exc
     try:
         value: Any = module
         for part in attribute.split("."):
@@ -33,6 +44,21 @@ def load_app(target: str) -> Any:
     except AttributeError as exc:
         raise SystemExit(f"error: {module_name!r} has no attribute {attribute!r}") from exc
     return value
+
+
+def _where(exc: BaseException) -> str:
+    """Return ` at FILE, line N` for the innermost line of the app's own code that `exc` passed through."""
+    paths = sysconfig.get_paths()
+    library = (*(paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")), str(Path(__file__).parent))
+    frames = traceback.extract_tb(exc.__traceback__)
+    own = [frame for frame in frames if not frame.filename.startswith(("<", *library))]
+    if not (own or frames):
+        return ""
+    frame = (own or frames)[-1]
+    path = Path(frame.filename)
+    with contextlib.suppress(ValueError):
+        path = path.relative_to(Path.cwd())
+    return f" at {path}, line {frame.lineno}"
 
 
 def main(argv: Sequence[str] | None = None) -> int:
