@@ -1022,3 +1022,16 @@ def test_cli_openapi_reports_a_module_that_cannot_be_imported_in_one_line(
 
     assert exited.value.code == error.removesuffix("\n")
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("output", ["missing/openapi.json", "."], ids=["no-such-directory", "a-directory"])
+def test_cli_openapi_reports_an_output_file_it_cannot_write_in_one_line(
+    output: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert main(["openapi", "examples.echo:app", "-o", output]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert re.fullmatch(rf"error: cannot write {re.escape(output)}: [^\n]+\n", err)

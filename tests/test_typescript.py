@@ -642,8 +642,13 @@ def test_typescript_cli_writes_the_file_from_an_app_and_from_a_saved_document(
             1,
             "error: examples.echo:INTERVAL is a float, not a FastAPI application\n",
         ),
+        (
+            ["typescript", "examples.echo:app", "-o", "missing/events.ts"],
+            1,
+            "error: cannot write missing/events.ts: No such file or directory\n",
+        ),
     ],
-    ids=["nothing", "both", "missing-file", "not-an-app"],
+    ids=["nothing", "both", "missing-file", "not-an-app", "output-in-a-missing-directory"],
 )
 def test_typescript_cli_reports_wrong_input(
     argv: list[str],

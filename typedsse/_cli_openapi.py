@@ -24,7 +24,7 @@ def run(args: argparse.Namespace) -> int:
             `output` (a file path, or `None` for standard output).
 
     Returns:
-        The exit status: 0, or 1 when the app cannot be documented.
+        The exit status: 0, or 1 when the app cannot be documented or the file cannot be written.
     """
     app = load_app(args.app)
     if not isinstance(app, FastAPI):
@@ -38,6 +38,10 @@ def run(args: argparse.Namespace) -> int:
     text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
     if args.output is None:
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         Path(args.output).write_text(text, encoding="utf-8")
+    except OSError as exc:  # no such directory, a directory, no permission
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0

@@ -25,8 +25,8 @@ def run(args: argparse.Namespace) -> int:
             for standard output).
 
     Returns:
-        The exit status: 0, 1 when the document cannot be read or has no typed stream, or 2
-        for a wrong combination of arguments.
+        The exit status: 0, 1 when the document cannot be read or has no typed stream or
+        the file cannot be written, or 2 for a wrong combination of arguments.
     """
     from typedsse.typescript import generate
 
@@ -41,8 +41,12 @@ def run(args: argparse.Namespace) -> int:
         return 1
     if args.output is None:
         sys.stdout.write(text)
-    else:
+        return 0
+    try:
         Path(args.output).write_text(text, encoding="utf-8", newline="\n")
+    except OSError as exc:  # no such directory, a directory, no permission
+        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     return 0
 
 
