@@ -647,8 +647,13 @@ def test_typescript_cli_writes_the_file_from_an_app_and_from_a_saved_document(
             1,
             "error: cannot write missing/events.ts: No such file or directory\n",
         ),
+        (
+            ["typescript", "--from", "index.html"],
+            1,
+            "error: index.html is not a JSON document: Expecting value: line 1 column 1 (char 0)\n",
+        ),
     ],
-    ids=["nothing", "both", "missing-file", "not-an-app", "output-in-a-missing-directory"],
+    ids=["nothing", "both", "missing-file", "not-an-app", "output-in-a-missing-directory", "not-json"],
 )
 def test_typescript_cli_reports_wrong_input(
     argv: list[str],
@@ -660,6 +665,7 @@ def test_typescript_cli_reports_wrong_input(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT))
+    (tmp_path / "index.html").write_text("<!doctype html>", encoding="utf-8")  # a docs page saved by mistake
     assert main(argv) == status
     assert capsys.readouterr() == ("", error)
 

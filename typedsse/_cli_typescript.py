@@ -62,7 +62,10 @@ def _from_app(target: str) -> tuple[dict[str, Any], str]:
 
 def _from_file(path: str) -> tuple[dict[str, Any], str]:
     with Path(path).open(encoding="utf-8") as file:
-        document: Any = json.load(file)
+        try:
+            document: Any = json.load(file)
+        except ValueError as exc:  # not JSON, or not UTF-8
+            raise ValueError(f"{path} is not a JSON document: {exc}") from exc
     if not isinstance(document, dict):
         raise ValueError(f"{path} does not hold an OpenAPI document (a JSON object)")
     return cast(dict[str, Any], document), Path(path).name
