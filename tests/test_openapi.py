@@ -385,6 +385,27 @@ def test_document_keeps_a_custom_response_description() -> None:
     assert document(app)["paths"]["/notes"]["get"]["responses"]["200"]["description"] == "Notes, as they are written."
 
 
+@pytest.mark.parametrize("version", ["3.1", "3.2"])
+def test_document_keeps_the_routes_own_example_of_the_stream(version: Any) -> None:
+    example = 'event: note\ndata: "hi"\n\n'
+    app = FastAPI()
+
+    @app.get("/notes", responses={200: {"content": {"text/event-stream": {"example": example}}}})
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    result = document(app, version=version)
+    media = stream_content(result, "/notes")
+
+    assert media["example"] == example
+    assert item_schema(media)["discriminator"]["mapping"] == {
+        "note": "#/components/schemas/Note-Event",
+        "typedsse.error": "#/components/schemas/StreamError-Event",
+    }
+    validate(result)
+
+
 # --- living with the rest of the app -----------------------------------------------------------
 
 

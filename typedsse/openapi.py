@@ -364,7 +364,11 @@ def _document_stream(
             response.update(responses.pop(status, {}))  # what the route's `responses=` says of it
         if response.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
             response["description"] = _describe(spec)
-        response["content"] = {_MEDIA_TYPE: {item_key: copy.deepcopy(item), EXTENSION: copy.deepcopy(extension)}}
+        # What the route's `responses=` says of the stream's media type (an `example`) stays.
+        given: dict[str, Any] = response.get("content", {}).get(_MEDIA_TYPE, {})
+        kept = {key: value for key, value in given.items() if key not in ("schema", "itemSchema", EXTENSION)}
+        media = {item_key: copy.deepcopy(item), EXTENSION: copy.deepcopy(extension), **kept}
+        response["content"] = {_MEDIA_TYPE: media}
         operation["responses"] = {status: response, **responses}  # the stream first, then the errors
 
 
