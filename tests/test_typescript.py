@@ -514,6 +514,39 @@ def test_typescript_declares_models_of_fields_named_like_literal_keywords(tmp_pa
     )
 
 
+def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(tmp_path: Path) -> None:
+    # The runtime casts a request body with the global `NonNullable<T>`: a schema of that name
+    # declared in the module would shadow it (error TS2315: Type 'NonNullable' is not generic).
+    payload = {"type": "object", "properties": {"size": {"type": "integer"}}, "required": ["size"]}
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "globals", "version": "1"},
+        "paths": {
+            "/sizes": {
+                "get": {
+                    "responses": {
+                        "200": {
+                            "content": {
+                                "text/event-stream": {
+                                    "schema": event_schema(
+                                        "size", json_data({"$ref": "#/components/schemas/NonNullable"})
+                                    )
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+        "components": {"schemas": {"NonNullable": payload}},
+    }
+    assert_declares_and_compiles(
+        tmp_path,
+        generate(document),
+        ["export interface NonNullable2 {\n  size: number;\n}", "  data: NonNullable2;\n"],
+    )
+
+
 def test_typescript_follows_references_under_every_keyword_that_maps_names_to_schemas() -> None:
     def component(name: str) -> dict[str, Any]:
         return {"$ref": f"#/components/schemas/{name}"}

@@ -39,6 +39,7 @@ _GLOBALS = frozenset(
         "Extract",
         "JSON",
         "Math",
+        "NonNullable",
         "Number",
         "Object",
         "Omit",
