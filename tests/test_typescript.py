@@ -914,7 +914,7 @@ def test_typescript_node_client_handles_headers_bodies_text_null_and_error_event
 ) -> None:
     recorder = LastEventIdRecorder(Starlette(routes=[Mount("/features", features)]), "/features/rooms/7")
     server = live_server(recorder)
-    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (4, 0)
+    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (5, 0)
     assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
 
 

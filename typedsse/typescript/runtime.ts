@@ -421,6 +421,11 @@ function soleMethod(path: string): string {
   throw new TypeError(`${path} streams with ${methods.join(" and ")}: choose one with the \`method\` option`);
 }
 
+// A name from the wire may be `constructor` or `__proto__`: only the table's own keys are its entries.
+function own<T>(table: { readonly [name: string]: T }, name: string): T | undefined {
+  return Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;
+}
+
 function decode(name: string, data: string, id: string, encoding: "json" | "text"): AnyEvent {
   let value: unknown = data;
   if (encoding === "json") {
@@ -574,11 +579,11 @@ function open(
         if (done) return undefined;
         for (const message of parser.feed(value)) {
           received = true;
-          const encoding = route.events[message.event];
+          const encoding = own(route.events, message.event);
           if (encoding === undefined) continue; // an event this client was not generated for
           const event = decode(message.event, message.data, message.id, encoding);
           try {
-            table[message.event]?.(event);
+            own(table, message.event)?.(event);
           } catch (error) {
             throw new HandlerFailure(error);
           }

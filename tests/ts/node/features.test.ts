@@ -98,3 +98,19 @@ test("features: outside a browser, a relative URL fails at once", () => {
     message: "/rooms/1 is a relative URL: outside a browser, give the server's address as `baseUrl`",
   });
 });
+
+test("features: events the module does not know are ignored, even when named like Object.prototype's members", async () => {
+  const stream = ["constructor", "toString", "__proto__", "__defineGetter__", "nothing"]
+    .map((name) => `event: ${name}\ndata: null\n\n`)
+    .join("");
+  const fakeFetch = async (): Promise<Response> =>
+    new Response(stream, { headers: { "content-type": "text/event-stream" } });
+  const log: unknown[] = [];
+  const subscription = client.subscribe(
+    "/rooms/{room}",
+    { method: "GET", params: { room: 1 }, headers: { "x-token": "t" }, fetch: fakeFetch, reconnect: false },
+    { nothing: (e) => log.push([e.event, e.data]) },
+  );
+  assert.deepEqual(await subscription.done, { reason: "closed" });
+  assert.deepEqual(log, [["nothing", null]]);
+});
