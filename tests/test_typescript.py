@@ -547,6 +547,25 @@ def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(t
     )
 
 
+def test_typescript_route_table_holds_events_named_like_members_of_every_object(tmp_path: Path) -> None:
+    # In an object literal, `__proto__: "json"` (quoted or not) sets the prototype instead of adding
+    # the event; under `toString` or `constructor`, TypeScript widened "json" to string (TS2322).
+    document = copy.deepcopy(HANDWRITTEN)
+    branches = document["paths"]["/inline"]["get"]["responses"]["200"]["content"]["text/event-stream"]["itemSchema"]
+    for name in ["__proto__", "constructor", "toString"]:
+        branches["oneOf"].append(event_schema(name, json_data({"type": "integer"})))
+    assert_declares_and_compiles(
+        tmp_path,
+        generate(document),
+        [
+            '        "clock.tick": "json",\n        note: "text",\n        ["__proto__"]: "json",\n'
+            '        constructor: "json" as const,\n        toString: "json" as const,\n',
+            '  event: "__proto__";\n',
+            '  event: "constructor";\n',
+        ],
+    )
+
+
 def test_typescript_follows_references_under_every_keyword_that_maps_names_to_schemas() -> None:
     def component(name: str) -> dict[str, Any]:
         return {"$ref": f"#/components/schemas/{name}"}

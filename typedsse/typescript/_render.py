@@ -65,6 +65,9 @@ _LITERAL_KEYWORDS = frozenset(["$ref", "const", "enum", "default", "examples", "
 # Keywords whose values map names (of properties, patterns, definitions) to schemas.
 _SCHEMA_MAPS = frozenset(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"])
 _EVENT_SUFFIX = "-Event"
+_OBJECT_MEMBERS = frozenset(
+    ["constructor", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "toString", "valueOf"]
+)
 _LAST_EVENT_ID = "last-event-id"  # the runtime sends this header itself, on every reconnection
 
 
@@ -280,7 +283,7 @@ def _routes_constant(streams: Sequence[Stream]) -> str:
                 lines.append("  },")
             lines.append(f"  {string_literal(stream.path)}: {{")
             previous = stream.path
-        events = ", ".join(f"{property_key(event.name)}: {string_literal(event.encoding)}" for event in stream.events)
+        events = ", ".join(_event_entry(event) for event in stream.events)
         terminal = ", ".join(string_literal(name) for name in stream.error_events)
         body = "null" if stream.body is None else string_literal("json" if stream.body.json else "raw")
         event_line = f"      events: {{ {events} }},"
@@ -288,7 +291,7 @@ def _routes_constant(streams: Sequence[Stream]) -> str:
             event_line = "\n".join(
                 [
                     "      events: {",
-                    *(f"        {property_key(e.name)}: {string_literal(e.encoding)}," for e in stream.events),
+                    *(f"        {_event_entry(event)}," for event in stream.events),
                     "      },",
                 ]
             )
@@ -304,3 +307,12 @@ def _routes_constant(streams: Sequence[Stream]) -> str:
         lines.append("  },")
     lines.append("};")
     return "\n".join(lines)
+
+
+def _event_entry(event: Event) -> str:
+    """Return the route table's entry of an event: its name and the encoding of its data."""
+    # In an object literal, `__proto__: x` (quoted or not) sets the prototype: a computed key adds
+    # the entry. Under a key that `Object` has too, TypeScript widens a string literal to `string`.
+    key = '["__proto__"]' if event.name == "__proto__" else property_key(event.name)
+    value = string_literal(event.encoding) + (" as const" if event.name in _OBJECT_MEMBERS else "")
+    return f"{key}: {value}"
