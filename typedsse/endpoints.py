@@ -12,7 +12,6 @@ from dataclasses import dataclass
 from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Header, Query, Response, params
-from fastapi.dependencies.utils import get_dependant
 from starlette.concurrency import run_in_threadpool
 
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
@@ -301,7 +300,11 @@ def _takes_last_event_id(signature: inspect.Signature) -> bool:
 
     endpoint.__signature__ = signature  # type: ignore[attr-defined]
     try:
-        # FastAPI's own view of the dependency tree: classes, `Depends()` on an annotation, `Security`.
+        # FastAPI's own view of the dependency tree: classes, `Depends()` on an annotation,
+        # `Security`. Not public API: imported here, so that a FastAPI that moved it only loses
+        # this check.
+        from fastapi.dependencies.utils import get_dependant
+
         tree = get_dependant(path="", call=endpoint)
     except Exception:  # FastAPI will say what is wrong with the endpoint when the route is added
         return False
