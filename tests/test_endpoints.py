@@ -345,6 +345,10 @@ def test_sse_refuses_an_error_event_colliding_with_the_union() -> None:
         ({"retry": float("nan")}, "retry must be a non-negative number"),
         ({"retry": float("inf")}, "retry must be a non-negative number"),
         ({"send_timeout": float("nan")}, "send_timeout must be a positive number"),
+        # A stream is a body: these statuses made uvicorn fail the response on every request.
+        ({"status_code": 204}, "status_code 204 does not allow a body"),
+        ({"status_code": 304}, "status_code 304 does not allow a body"),
+        ({"status_code": 101}, "status_code 101 does not allow a body"),
     ],
 )
 def test_sse_refuses_bad_options(options: dict[str, Any], message: str) -> None:
@@ -677,3 +681,25 @@ def test_sse_head_runs_the_checks_in_setup_but_not_the_generator() -> None:
         assert client.head("/dependency/attic").status_code == 404
         assert client.head("/setup/attic").status_code == 404
         assert client.head("/generator/attic").status_code == 200  # the generator does not run
+
+
+def test_a_status_without_a_body_set_by_the_stream_is_sent_without_one(serve: Serve) -> None:
+    app = FastAPI()
+    closed: list[str] = []
+
+    async def nothing_left(response: Response) -> None:
+        response.status_code = 204  # tells EventSource to stop reconnecting
+
+    @app.get("/done")
+    @sse()
+    async def done(_: Annotated[None, Depends(nothing_left)]) -> AsyncIterator[Echo]:
+        try:
+            yield Echo(data="never sent")
+        finally:
+            closed.append("done")
+
+    client = serve(app)
+    response = client.get("/done")
+    assert (response.status_code, response.content) == (204, b"")
+    assert closed == ["done"]
+    assert client.get("/done").status_code == 204  # the connection is still good for the next request

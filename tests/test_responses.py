@@ -757,6 +757,7 @@ async def test_endpoint_disconnect_leaves_no_reference_cycles() -> None:
         ({"send_timeout": -1}, "send_timeout must be a positive"),
         ({"ping": float("nan")}, "ping must be a positive number"),
         ({"send_timeout": float("nan")}, "send_timeout must be a positive"),
+        ({"status_code": 304}, "status_code 304 does not allow a body"),
     ],
 )
 def test_response_refuses_bad_options(options: dict[str, Any], message: str) -> None:

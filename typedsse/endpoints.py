@@ -17,7 +17,7 @@ from starlette.concurrency import run_in_threadpool
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
 from typedsse.events import BaseEvent, StreamError
 from typedsse.exceptions import EndpointDefinitionError
-from typedsse.responses import DEFAULT_PING, ErrorHandler, EventSource, EventStreamResponse
+from typedsse.responses import DEFAULT_PING, ErrorHandler, EventSource, EventStreamResponse, status_allows_body
 
 __all__ = ["LastEventId", "StreamEndpoint", "last_event_id", "sse", "stream_endpoint"]
 
@@ -137,13 +137,15 @@ def sse(
         retry: A reconnection delay in milliseconds, sent once at the start of each stream.
         headers: Extra response headers.
         send_timeout: Seconds a single write may take before the client counts as gone.
-        status_code: The status of a successful stream.
+        status_code: The status of a successful stream; one that allows a body (not 1xx,
+            204, 205 or 304).
         on_error: Makes the event that ends a stream failing after it started; annotate its
             return type so the event is documented. The default sends `StreamError`.
 
     Raises:
         EndpointDefinitionError: The function is not annotated with a stream of events, a member
-            of its union is not an event class, or two members share an event name.
+            of its union is not an event class, or two members share an event name; or an
+            option is out of range.
     """
     # Written as `not x > 0`, so that NaN, which every comparison refuses, is refused too.
     if ping is not None and not ping > 0:
@@ -152,6 +154,11 @@ def sse(
         raise EndpointDefinitionError(f"retry must be a non-negative number of milliseconds, got {retry!r}")
     if send_timeout is not None and not send_timeout > 0:
         raise EndpointDefinitionError(f"send_timeout must be a positive number of seconds, got {send_timeout!r}")
+    if not status_allows_body(status_code):
+        raise EndpointDefinitionError(
+            f"status_code {status_code!r} does not allow a body, and a stream is one; "
+            "to answer without events (a 204 tells EventSource to stop), raise HTTPException before the first one"
+        )
     extra_headers = dict(headers or {})
 
     def decorate(func: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, EventStreamResponse]]:

@@ -114,7 +114,9 @@ class EventStreamResponse(Response):
             iterable, which is iterated on a thread of its own.
         catalog: The events the stream may send; anything else ends it with an error event.
             `None` accepts every named event.
-        status_code: The status of a successful stream.
+        status_code: The status of a successful stream; one that allows a body (not 1xx,
+            204, 205 or 304). A status set on `merge_from` that allows none is sent without
+            a body, and the stream is closed.
         headers: Extra response headers.
         ping: Seconds of silence before a keep-alive comment; `None` for none.
         retry: A reconnection delay in milliseconds, sent once at the start.
@@ -150,6 +152,8 @@ class EventStreamResponse(Response):
             raise ValueError(f"ping must be a positive number of seconds or None, got {ping!r}")
         if send_timeout is not None and not send_timeout > 0:
             raise ValueError(f"send_timeout must be a positive number of seconds or None, got {send_timeout!r}")
+        if not status_allows_body(status_code):
+            raise ValueError(f"status_code {status_code!r} does not allow a body, and a stream is one")
         self.content = content
         self.catalog = catalog
         self.status_code = status_code
@@ -176,6 +180,11 @@ class EventStreamResponse(Response):
             await _Connection(self, receive, send).run()
         if self.background is not None:
             await self.background()
+
+
+def status_allows_body(status: int) -> bool:
+    """Whether HTTP lets a response with this status carry a body (informational, 204, 205, 304 do not)."""
+    return status >= 200 and status not in (204, 205, 304)
 
 
 def _start_message(response: EventStreamResponse) -> Message:
@@ -285,7 +294,14 @@ class _Connection:
                 raise error
             finally:
                 del error  # this frame, in the error's traceback, must not hold the error
-        await self.send(_start_message(response))
+        start = _start_message(response)
+        if not status_allows_body(start["status"]):
+            # The endpoint or a dependency set a status that allows no body (a 204 to tell
+            # `EventSource` to stop): answer with it and close the stream.
+            await self.send(start)
+            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+            return
+        await self.send(start)
         self.started = True
         head = response.prelude
         if not buffer.frames and not buffer.done:
