@@ -382,6 +382,38 @@ async def test_response_undeclared_first_event_is_an_http_error() -> None:
 
 
 @pytest.mark.anyio
+async def test_response_without_catalog_ends_the_stream_on_an_item_that_is_not_an_event(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Without a catalog every named event goes; anything else is an invalid item, as with one,
+    # not an AttributeError reported as an internal error.
+    async def wrong() -> AsyncIterator[Any]:
+        yield Tick(data=1)
+        yield {"data": 2}
+        yield Tick(data=3)  # pragma: no cover
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await harness.run(EventStreamResponse(wrong(), name="app.wrong"))
+    assert [m.event for m in parse(harness.body)] == ["tick", "typedsse.error"]
+    assert parse(harness.body)[-1].json()["code"] == "invalid_event"
+    assert [record.getMessage() for record in caplog.records] == [
+        "app.wrong yielded builtins.dict, which is not an event; ending the stream"
+    ]
+
+
+@pytest.mark.anyio
+async def test_response_without_catalog_refuses_a_first_item_that_is_not_an_event() -> None:
+    async def wrong() -> AsyncIterator[Any]:
+        yield {"data": 2}
+
+    with pytest.raises(
+        EventTypeError, match=r"^stream yielded builtins\.dict, which is not an event; ending the stream$"
+    ):
+        await Harness().run(EventStreamResponse(wrong()))
+
+
+@pytest.mark.anyio
 async def test_response_disconnect_closes_the_generator_at_once() -> None:
     closed = asyncio.Event()
 

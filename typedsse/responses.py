@@ -416,7 +416,7 @@ class _Connection:
                 async for event in events:
                     encoder = encoders.get(type(event))
                     if encoder is None:
-                        if catalog is not None and event not in catalog:
+                        if not (_is_event(event) if catalog is None else event in catalog):
                             raise _invalid_event(response, catalog, event)
                         encoder = encoders[type(event)] = frame_encoder(type(event))
                     frame = encoder(event)
@@ -560,12 +560,14 @@ def _cancel_once(task: asyncio.Task[None]) -> None:
         task.cancel()
 
 
-def _invalid_event(response: EventStreamResponse, catalog: EventCatalog, event: object) -> EventTypeError:
+def _invalid_event(response: EventStreamResponse, catalog: EventCatalog | None, event: object) -> EventTypeError:
     kind = type(event)
-    message = (
-        f"{response.name} yielded {kind.__module__}.{kind.__qualname__}, which is not one of its events "
-        f"({', '.join(cls.__qualname__ for cls in catalog.events)}); ending the stream"
+    what = (
+        "an event"
+        if catalog is None
+        else f"one of its events ({', '.join(cls.__qualname__ for cls in catalog.events)})"
     )
+    message = f"{response.name} yielded {kind.__module__}.{kind.__qualname__}, which is not {what}; ending the stream"
     logger.error(message)
     return EventTypeError(message)
 
