@@ -11,6 +11,7 @@ import textwrap
 import types
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
 from typing import Any, cast
 
@@ -18,6 +19,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from mkdocs.config import load_config
+from pydantic import TypeAdapter
 
 import typedsse
 
@@ -25,6 +27,7 @@ ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = ROOT / "examples"
 PAGES = sorted(path.relative_to(DOCS).as_posix() for path in DOCS.rglob("*.md"))
+README = "../README.md"  # a page path, relative to DOCS, for `code_blocks`
 
 _FENCE_OPEN = re.compile(r"^(?P<indent>[ \t]*)(?P<fence>`{3,})(?P<lang>[\w+-]*)(?P<attrs>[^`]*)$")
 _TITLE = re.compile(r'title="(?P<title>[^"]*)"')
@@ -234,8 +237,31 @@ def test_examples_page_shows_echo_output(headers: dict[str, str], title: str, mo
     monkeypatch.setattr(echo, "INTERVAL", 0)
     with TestClient(echo.app) as client:
         response = client.get("/echo", params={"message": "hello"}, headers=headers)
-    # Only the timestamps differ from run to run.
+    # Only the timestamps differ from run to run, but they are shown as Pydantic writes them.
     assert _CREATED_AT.sub('"created_at":…', response.text) == _CREATED_AT.sub('"created_at":…', shown(title))
+    assert_written_by_pydantic(shown(title))
+
+
+def assert_written_by_pydantic(text: str) -> None:
+    """Check that the `created_at` timestamps in `text` are in the form Pydantic writes them."""
+    timestamps = re.findall(r'"created_at":"([^"]*)"', text)
+    assert timestamps
+    for timestamp in timestamps:
+        assert TypeAdapter(datetime).dump_json(datetime.fromisoformat(timestamp)).decode() == f'"{timestamp}"'
+
+
+def test_readme_app_streams_the_documented_bytes(monkeypatch: pytest.MonkeyPatch) -> None:
+    (app_block,) = [block for block in code_blocks(README) if block.lang == "python"]
+    (console,) = [block for block in code_blocks(README) if block.lang == "console"]
+    command, wire = console.code.split("$ curl -N 'http://127.0.0.1:8000/echo?message=hi'\n")
+    assert command == "$ uvicorn app:app\n"
+    shown_start, rest = wire.split("...\n")
+    assert rest == ""
+    with TestClient(run_module("app", app_block, monkeypatch).app) as client:
+        response = client.get("/echo", params={"message": "hi"})
+    assert response.status_code == 200
+    assert _CREATED_AT.sub('"created_at":…', response.text).startswith(_CREATED_AT.sub('"created_at":…', shown_start))
+    assert_written_by_pydantic(shown_start)
 
 
 @pytest.mark.parametrize(("last_event_id", "status"), [("5", 204), ("x", 400)])
