@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import doctest
 import importlib
+import inspect
 import re
 import sys
 import textwrap
@@ -302,3 +304,13 @@ def test_examples_page_shows_progress_output(path: str, monkeypatch: pytest.Monk
         blocking = client.get(path.replace("/42", "/42/blocking"))
     assert response.text == shown(f"curl -N 'http://127.0.0.1:8000{path}'")
     assert blocking.text == response.text
+
+
+def test_endpoints_page_lists_every_sse_option_with_its_default() -> None:
+    page = (DOCS / "endpoints.md").read_text(encoding="utf-8")
+    section = page.split("## Options\n", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| `(\w+)` +\| `([^`]*)` +\|", section, re.MULTILINE)
+    defaults = {name: parameter.default for name, parameter in inspect.signature(typedsse.sse).parameters.items()}
+    assert [name for name, _ in rows] == list(defaults)
+    for name, shown_default in rows:
+        assert ast.literal_eval(shown_default) == defaults[name], name
