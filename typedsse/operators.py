@@ -13,9 +13,9 @@ Example:
         return ops.merge(price_changes(), trades()) | ops.throttle(0.5, mode="latest", key=symbol_of)
     ```
 
-Typing: `merge(a, b)` is a `Stream[A | B]`, `map(fn)` gives a stream of `fn`'s return type, and
-the operators that only select, delay or batch (`filter`, `take`, `throttle`, `debounce`,
-`timeout`, `chunk`) keep the item type exactly, whatever their callbacks accept.
+Typing: `merge(a, b)` is a `Stream[A | B]`, `map(fn)` gives a stream of `fn`'s return type, the
+operators that only select or delay (`filter`, `take`, `throttle`, `debounce`, `timeout`) keep
+the item type exactly, whatever their callbacks accept, and `chunk` turns `E` into `list[E]`.
 """
 
 from __future__ import annotations
