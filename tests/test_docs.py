@@ -7,6 +7,7 @@ import asyncio
 import doctest
 import importlib
 import inspect
+import pkgutil
 import re
 import sys
 import textwrap
@@ -131,6 +132,22 @@ def test_reference_documents_public_name(name: str) -> None:
     homes = [module.__name__ for module in modules if name in getattr(module, "__all__", ())]
     assert homes, f"typedsse.{name} is in no module rendered by docs/reference.md"
     assert all(getattr(importlib.import_module(home), name) is getattr(typedsse, name) for home in homes)
+
+
+# The package's modules; `__main__` runs the command line when imported.
+MODULES = sorted(
+    info.name for info in pkgutil.walk_packages(typedsse.__path__, "typedsse.") if not info.name.endswith("__main__")
+)
+
+
+@pytest.mark.parametrize("name", MODULES)
+def test_docstring_examples_run_as_shown(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.syspath_prepend(str(ROOT))  # typedsse.demo serves the examples of the checkout
+    output: list[str] = []
+    runner = doctest.DocTestRunner(optionflags=doctest.ELLIPSIS)
+    for test in doctest.DocTestFinder().find(importlib.import_module(name)):
+        runner.run(test, out=output.append)
+    assert runner.failures == 0, "".join(output)
 
 
 @pytest.mark.parametrize("block", blocks("python"), ids=block_id)
