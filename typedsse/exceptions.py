@@ -1,7 +1,7 @@
 """Errors raised by typedsse.
 
-Every error typedsse raises on purpose derives from one root, so applications can catch them
-together::
+Every error typedsse raises about an event, an endpoint, the wire or a document derives from one
+root, so applications can catch them together::
 
     TypedSSEError
     ├── EventDefinitionError   (TypeError)   an event class is defined wrongly
@@ -11,7 +11,9 @@ together::
     └── typescript.DocumentError (ValueError) an OpenAPI document cannot be turned into TypeScript
 
 The subclasses also derive from the built-in exception a caller would expect (`TypeError` for
-definitions, `ValueError` for values), so generic handlers keep working.
+definitions, `ValueError` for values), so generic handlers keep working. An invalid argument to a
+function or constructor (an operator's, `EventStreamResponse`'s, `openapi.document`'s) raises a
+plain `TypeError` or `ValueError`, as in the standard library.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ __all__ = [
 
 
 class TypedSSEError(Exception):
-    """Root of every error typedsse raises on purpose."""
+    """Root of typedsse's own errors (invalid arguments raise plain `TypeError` or `ValueError`)."""
 
 
 class EventDefinitionError(TypedSSEError, TypeError):

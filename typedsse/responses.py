@@ -128,6 +128,10 @@ class EventStreamResponse(Response):
             takes when it starts: the `Response` parameter of a FastAPI endpoint, which FastAPI
             ignores once the endpoint returns a response of its own. A header it names
             replaces the stream's own (`set-cookie` adds to them).
+
+    Raises:
+        ValueError: `ping` or `send_timeout` is not positive, `retry` is negative (a
+            `WireFormatError`), or `status_code` allows no body.
     """
 
     media_type = "text/event-stream"
