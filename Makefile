@@ -20,14 +20,17 @@ $(STAMP): pyproject.toml | $(BIN)/python
 
 install: $(STAMP)
 
-# System parts the end-to-end tests use (Debian's chromium for browser tests). Installed with
-# apt when missing and we are root; otherwise those tests skip loudly (and fail under CI=true).
+# System parts the end-to-end tests use: Debian's chromium for browser tests, Node.js and npm
+# for the TypeScript tests. Installed with apt when missing and we are root; otherwise those
+# tests skip loudly (and fail under CI=true).
+SYSTEM_PACKAGES = $(if $(shell command -v chromium),,chromium) $(if $(shell command -v npm),,nodejs npm)
+
 system:
-	@if command -v chromium >/dev/null 2>&1; then :; \
+	@if [ -z "$(strip $(SYSTEM_PACKAGES))" ]; then :; \
 	elif [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
-		echo "installing Debian's chromium for browser tests"; \
-		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
-	else echo "WARNING: chromium missing and cannot apt-get install it; browser tests will skip"; fi
+		echo "installing Debian's $(strip $(SYSTEM_PACKAGES)) for the end-to-end tests"; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(SYSTEM_PACKAGES) >/dev/null; \
+	else echo "WARNING: $(strip $(SYSTEM_PACKAGES)) missing and cannot apt-get install them; their tests will skip"; fi
 
 demo: $(STAMP)
 	$(BIN)/python -m typedsse demo --host 127.0.0.1 --port 8000
@@ -43,7 +46,7 @@ typecheck: $(STAMP)
 NPM_STAMP := tests/ts/node_modules/.package-lock.json
 
 # Node packages of the TypeScript tests (tsc), pinned by tests/ts/package-lock.json.
-$(NPM_STAMP): tests/ts/package.json tests/ts/package-lock.json
+$(NPM_STAMP): tests/ts/package.json tests/ts/package-lock.json | system
 	@if command -v npm >/dev/null 2>&1; then cd tests/ts && npm ci --no-audit --no-fund --loglevel=error; \
 	else echo "WARNING: npm missing; the TypeScript tests will skip (and fail under CI=true)"; fi
 
