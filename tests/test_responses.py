@@ -382,14 +382,17 @@ async def test_response_undeclared_first_event_is_an_http_error() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("item", "kind"), [({"data": 2}, "builtins.dict"), (BaseEvent[int](data=2), "test_responses.BaseEvent[int]")]
+)
 async def test_response_without_catalog_ends_the_stream_on_an_item_that_is_not_an_event(
-    caplog: pytest.LogCaptureFixture,
+    item: Any, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     # Without a catalog every named event goes; anything else is an invalid item, as with one,
-    # not an AttributeError reported as an internal error.
+    # not an AttributeError reported as an internal error, nor an unnamed event left unlogged.
     async def wrong() -> AsyncIterator[Any]:
         yield Tick(data=1)
-        yield {"data": 2}
+        yield item
         yield Tick(data=3)  # pragma: no cover
 
     harness = Harness()
@@ -398,7 +401,7 @@ async def test_response_without_catalog_ends_the_stream_on_an_item_that_is_not_a
     assert [m.event for m in parse(harness.body)] == ["tick", "typedsse.error"]
     assert parse(harness.body)[-1].json()["code"] == "invalid_event"
     assert [record.getMessage() for record in caplog.records] == [
-        "app.wrong yielded builtins.dict, which is not an event; ending the stream"
+        f"app.wrong yielded {kind}, which is not a named event; ending the stream"
     ]
 
 
@@ -408,7 +411,7 @@ async def test_response_without_catalog_refuses_a_first_item_that_is_not_an_even
         yield {"data": 2}
 
     with pytest.raises(
-        EventTypeError, match=r"^stream yielded builtins\.dict, which is not an event; ending the stream$"
+        EventTypeError, match=r"^stream yielded builtins\.dict, which is not a named event; ending the stream$"
     ):
         await Harness().run(EventStreamResponse(wrong()))
 

@@ -420,7 +420,7 @@ class _Connection:
                 async for event in events:
                     encoder = encoders.get(type(event))
                     if encoder is None:
-                        if not (_is_event(event) if catalog is None else event in catalog):
+                        if not (_is_named_event(event) if catalog is None else event in catalog):
                             raise _invalid_event(response, catalog, event)
                         encoder = encoders[type(event)] = frame_encoder(type(event))
                     frame = encoder(event)
@@ -526,6 +526,11 @@ def _is_event(item: object) -> TypeGuard[BaseEvent[Any]]:
     return isinstance(item, BaseEvent)
 
 
+def _is_named_event(item: object) -> bool:
+    # `BaseEvent[int](data=1)` is an event with no name: nothing a stream can send.
+    return _is_event(item) and type(item).is_concrete()
+
+
 async def _outlive(*tasks: asyncio.Task[None]) -> None:
     """Wait until `tasks` have ended, whatever their outcome; only a second cancellation cuts it short.
 
@@ -567,7 +572,7 @@ def _cancel_once(task: asyncio.Task[None]) -> None:
 def _invalid_event(response: EventStreamResponse, catalog: EventCatalog | None, event: object) -> EventTypeError:
     kind = type(event)
     what = (
-        "an event"
+        "a named event"
         if catalog is None
         else f"one of its events ({', '.join(cls.__qualname__ for cls in catalog.events)})"
     )
