@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import gc
 import logging
+import re
 import socket
 import sqlite3
 import threading
@@ -383,7 +384,9 @@ async def test_response_undeclared_first_event_is_an_http_error() -> None:
 
 @pytest.mark.anyio
 @pytest.mark.parametrize(
-    ("item", "kind"), [({"data": 2}, "builtins.dict"), (BaseEvent[int](data=2), "test_responses.BaseEvent[int]")]
+    ("item", "kind"),
+    # Pydantic names a parametrised class after the module that first parametrised it.
+    [({"data": 2}, r"builtins\.dict"), (BaseEvent[int](data=2), r"\w+\.BaseEvent\[int\]")],
 )
 async def test_response_without_catalog_ends_the_stream_on_an_item_that_is_not_an_event(
     item: Any, kind: str, caplog: pytest.LogCaptureFixture
@@ -400,9 +403,8 @@ async def test_response_without_catalog_ends_the_stream_on_an_item_that_is_not_a
         await harness.run(EventStreamResponse(wrong(), name="app.wrong"))
     assert [m.event for m in parse(harness.body)] == ["tick", "typedsse.error"]
     assert parse(harness.body)[-1].json()["code"] == "invalid_event"
-    assert [record.getMessage() for record in caplog.records] == [
-        f"app.wrong yielded {kind}, which is not a named event; ending the stream"
-    ]
+    [record] = caplog.records
+    assert re.fullmatch(f"app.wrong yielded {kind}, which is not a named event; ending the stream", record.getMessage())
 
 
 @pytest.mark.anyio
