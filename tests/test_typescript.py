@@ -753,6 +753,41 @@ def test_typescript_every_generated_file_compiles_strictly(config: str, compiler
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+# The oldest target and library docs/typescript.md names, CommonJS, declarations: each also strict as above.
+OTHER_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
+    "es2017-dom-declarations": (
+        "tsconfig.json",
+        {"target": "es2017", "lib": ["es2017", "dom"], "declaration": True, "isolatedDeclarations": True},
+    ),
+    "es2017-node-commonjs": (
+        "tsconfig.node.json",
+        {
+            "target": "es2017",
+            "lib": ["es2017"],
+            "module": "commonjs",
+            "moduleResolution": "node10",
+            "verbatimModuleSyntax": False,  # CommonJS allows no `export` under it, as the docs say
+        },
+    ),
+    "es2020-node-nodenext": (
+        "tsconfig.node.json",
+        {"target": "es2020", "lib": ["es2020"], "module": "nodenext", "moduleResolution": "nodenext"},
+    ),
+}
+
+
+@pytest.mark.parametrize("settings", OTHER_SETTINGS)
+def test_typescript_generated_files_compile_with_other_settings(settings: str, tmp_path: Path) -> None:
+    require_toolchain()
+    config, options = OTHER_SETTINGS[settings]
+    # The two files with every kind of schema, without the libraries' own check (done above): quicker.
+    sources: dict[str, str | Path] = {f"{name}.ts": generated(name) for name in ["features", "handwritten"]}
+    folder = project(tmp_path, sources, config=config, skipLibCheck=True, **options)
+    (folder / "package.json").write_text('{"type": "module"}\n', encoding="utf-8")  # ES modules, for nodenext
+    result = tsc(folder)
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
 def test_typescript_compiles_with_plain_tsc_strict_no_emit(tmp_path: Path) -> None:
     require_toolchain()
     assert NODE is not None
