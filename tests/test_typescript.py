@@ -364,6 +364,25 @@ def test_typescript_output_is_deterministic() -> None:
     assert generate(json.loads(json.dumps(document))) == first
 
 
+def test_typescript_output_keeps_the_declared_order_and_sorts_the_rest() -> None:
+    def reversed_keys(value: Any, parent: str = "") -> Any:
+        if isinstance(value, list):
+            return [reversed_keys(item) for item in value]
+        if not isinstance(value, dict):
+            return value
+        keys = list(value) if parent in ("properties", "events") else list(reversed(value))
+        return {key: reversed_keys(value[key], key) for key in keys}
+
+    document = document_of(features)
+    # Paths, methods, components and the rest: sorted, so their order changes nothing.
+    assert generate(reversed_keys(document)) == generate(document)
+    # A model's properties and a route's events: in the order they are declared.
+    text = generate(json.loads(json.dumps(document, sort_keys=True)))
+    assert "export interface Error2 {\n  reason: string;\n}" in text
+    assert "export interface ErrorPayload {\n  code: string;\n  message: string;\n}" in text
+    assert "      event: Grown | Line | Nothing | Ratio | StreamError;\n" in text
+
+
 def test_typescript_echo_declares_the_documented_types() -> None:
     text = generated("echo")
     assert text.startswith(

@@ -33,7 +33,8 @@ def generate(document: Mapping[str, Any], *, source: str | None = None) -> str:
     """Return the TypeScript module for the event streams of an OpenAPI document.
 
     The output depends on the document alone: the same document always gives the same
-    text, whatever the order of its keys.
+    text. A model's properties and a stream's events keep the order the document declares
+    them in; schemas, paths and methods come in a fixed order, whatever their order in it.
 
     Example:
         ```python
