@@ -62,3 +62,25 @@ const remove = echo.listen(source, "/echo", { echo: (e) => e.data.message }, { u
 remove();
 const url: string = echo.eventSourceUrl("/echo", { baseUrl: "https://example.com", query: { message: "hi" } });
 console.log(url);
+
+// What tests/ts/errors does not cover: each line below must fail to compile.
+// @ts-expect-error `listen` takes handlers for the route's events only.
+echo.listen(source, "/echo", { ecco: () => undefined });
+// @ts-expect-error a handler of `listen` reads its event's payload fields only.
+echo.listen(source, "/echo", { echo: (e) => e.data.mesage });
+// @ts-expect-error `until` of `listen` names the route's events only.
+echo.listen(source, "/echo", {}, { until: ["ecco"] });
+// @ts-expect-error a client's `subscribe` is as typed as `subscribe`.
+echo.createClient().subscribe("/echo", { query: { message: "hi" } }, { echo: (e) => e.data.mesage });
+// @ts-expect-error an `EventSource` sends no body: a POST-only stream has no URL for it.
+chat.eventSourceUrl("/chat", {});
+// @ts-expect-error nor listeners.
+chat.listen(source, "/chat", {});
+// @ts-expect-error a path with two streaming methods needs `method`.
+features.subscribe("/rooms/{room}", { params: { room: 1 }, headers: { "x-token": "t" } }, {});
+// @ts-expect-error a GET stream takes no body.
+echo.subscribe("/echo", { query: { message: "hi" }, body: { message: "hi" } }, {});
+// @ts-expect-error a handler receives its own event, not another.
+echo.subscribe("/echo", { query: { message: "hi" } }, { echo: (e: echo.ReverseEcho) => e });
+// @ts-expect-error an event's `id` may be absent.
+echo.subscribe("/echo", { query: { message: "hi" } }, { echo: (e) => e.id.length });
