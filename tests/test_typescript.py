@@ -774,23 +774,24 @@ def test_typescript_every_generated_file_compiles_strictly(config: str, compiler
 
 # The oldest target and library docs/typescript.md names, CommonJS, declarations: each also strict as above.
 OTHER_SETTINGS: dict[str, tuple[str, dict[str, Any]]] = {
-    "es2017-dom-declarations": (
+    "es2015-dom-declarations": (
         "tsconfig.json",
-        {"target": "es2017", "lib": ["es2017", "dom"], "declaration": True, "isolatedDeclarations": True},
+        {"target": "es2015", "lib": ["es2015", "dom"], "declaration": True, "isolatedDeclarations": True},
     ),
-    "es2017-node-commonjs": (
-        "tsconfig.node.json",
+    # What `tsc --init` sets up in TypeScript 5.0 to 5.8 (its `lib` is the target's, with the DOM).
+    "es2016-dom-commonjs": (
+        "tsconfig.json",
         {
-            "target": "es2017",
-            "lib": ["es2017"],
+            "target": "es2016",
+            "lib": ["es2016", "dom"],
             "module": "commonjs",
             "moduleResolution": "node10",
             "verbatimModuleSyntax": False,  # CommonJS allows no `export` under it, as the docs say
         },
     ),
-    "es2020-node-nodenext": (
+    "es2015-node-nodenext": (
         "tsconfig.node.json",
-        {"target": "es2020", "lib": ["es2020"], "module": "nodenext", "moduleResolution": "nodenext"},
+        {"target": "es2015", "lib": ["es2015"], "module": "nodenext", "moduleResolution": "nodenext"},
     ),
 }
 

@@ -448,7 +448,10 @@ function buildUrl(baseUrl: string, path: string, params?: object, query?: object
       return encodeURIComponent(String(value));
     });
   const pairs: string[] = [];
-  for (const [name, value] of Object.entries(query ?? {})) {
+  const entries = (query ?? {}) as { [name: string]: unknown };
+  // Object.keys, not Object.entries (ES2017): the module compiles with `lib` ES2015 and ES2016 too.
+  for (const name of Object.keys(entries)) {
+    const value = entries[name];
     for (const item of Array.isArray(value) ? (value as unknown[]) : [value]) {
       if (item === undefined || item === null) continue;
       const text = typeof item === "object" ? JSON.stringify(item) : String(item);
@@ -460,7 +463,9 @@ function buildUrl(baseUrl: string, path: string, params?: object, query?: object
 }
 
 function setHeaders(target: { [name: string]: string }, source: { [name: string]: HeaderValue } | undefined): void {
-  for (const [name, value] of Object.entries(source ?? {})) {
+  const headers = source ?? {};
+  for (const name of Object.keys(headers)) {
+    const value = headers[name];
     if (value !== undefined && value !== null) target[name.toLowerCase()] = String(value);
   }
 }
