@@ -63,7 +63,14 @@ docs-serve: $(STAMP)
 
 test: lint typecheck pytest docs
 
-bench: $(STAMP)
+BENCH_STAMP := $(VENV)/.installed-bench
+
+# The second stack of the suite runs uvicorn on uvloop and httptools: the `bench` extra.
+$(BENCH_STAMP): pyproject.toml $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[bench]'
+	@touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import sys
 import tempfile
 from collections.abc import Callable
@@ -70,18 +71,15 @@ def _stem(mode: str, stacks: list[str]) -> str:
     return "-".join([mode, *(name.replace("+", "-") for name in stacks)])
 
 
+def _missing_modules(stacks: list[str]) -> list[str]:
+    """The event loop and HTTP modules the given stacks use that cannot be imported here."""
+    wanted = dict.fromkeys(module for name in stacks for module in (STACKS[name].loop, STACKS[name].http))
+    built_in = ("asyncio", "h11")  # the standard library's, and uvicorn's own dependency
+    return [module for module in wanted if module not in built_in and importlib.util.find_spec(module) is None]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    raise_open_files_limit()
-    cores = available_cores()
-    server_core: int | None = None
-    client_core: int | None = None
-    if not args.no_pin and len(cores) >= 2:
-        server_core, client_core = cores[0], cores[1]
-        pin_to_core(client_core)
-    elif not args.no_pin:
-        print("one core available: the server and the client share it (no pinning)", file=sys.stderr)
-
     if args.smoke:
         mode, sizes, repetitions, stacks, fresh = "smoke", SMOKE, 1, ["asyncio"], False
     elif args.quick:
@@ -94,6 +92,23 @@ def main(argv: list[str] | None = None) -> int:
         repetitions = args.repetitions
     stacks = args.stacks or stacks
     scenarios = args.scenarios or list(SCENARIOS)
+    missing = _missing_modules(stacks)
+    if missing:
+        # Said now, not once the first servers of that stack fail twenty minutes into a run.
+        raise SystemExit(
+            f"the {', '.join(stacks)} stacks need {' and '.join(missing)}: "
+            "`make bench` installs them (pip install -e '.[bench]')"
+        )
+
+    raise_open_files_limit()
+    cores = available_cores()
+    server_core: int | None = None
+    client_core: int | None = None
+    if not args.no_pin and len(cores) >= 2:
+        server_core, client_core = cores[0], cores[1]
+        pin_to_core(client_core)
+    elif not args.no_pin:
+        print("one core available: the server and the client share it (no pinning)", file=sys.stderr)
 
     if args.profile is not None:
         metrics, text = profile(

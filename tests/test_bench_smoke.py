@@ -7,6 +7,7 @@ are written in the documented shape.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import platform
@@ -16,6 +17,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from bench import cli
 
 ROOT = Path(__file__).resolve().parent.parent
 VARIANTS = ["raw", "typedsse", "sse-starlette", "fastapi"]
@@ -194,3 +197,10 @@ def test_bench_instruction_cases_run(case: str, count: str) -> None:
         check=False,
     )
     assert result.returncode == 0, result.stderr
+
+
+def test_bench_refuses_a_stack_whose_modules_are_missing_before_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a))
+    with pytest.raises(SystemExit, match=r"need uvloop: `make bench` installs them"):
+        cli.main(["--stacks", "uvloop", "--repetitions", "1", "--no-pin"])

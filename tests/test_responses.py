@@ -28,6 +28,9 @@ from typedsse.decoding import Decoder, ServerSentMessage, parse
 
 from conftest import LiveServer
 
+# The built-in error event, as the wire carries it after a failure.
+INTERNAL_ERROR = b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
+
 
 class Tick(BaseEvent[int]): ...
 
@@ -253,10 +256,7 @@ async def test_response_ends_a_started_stream_with_a_typed_error_event(caplog: p
     harness = Harness()
     with caplog.at_level(logging.ERROR, logger="typedsse"):
         await harness.run(EventStreamResponse(broken(), name="app.broken"))
-    assert harness.body == (
-        b"event: tick\ndata: 1\n\n"
-        b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
-    )
+    assert harness.body == (b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR)
     [record] = caplog.records
     assert record.getMessage() == "app.broken: the stream failed after it started"
     assert record.exc_info is not None
@@ -291,10 +291,7 @@ async def test_a_stream_raising_a_cancellation_of_its_own_has_failed(caplog: pyt
     harness = Harness()
     with caplog.at_level(logging.ERROR, logger="typedsse"):
         await harness.run(EventStreamResponse(after(), name="app.after"))
-    assert harness.body == (
-        b"event: tick\ndata: 1\n\n"
-        b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
-    )
+    assert harness.body == (b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR)
     [record] = caplog.records
     assert record.getMessage() == "app.after: the stream failed after it started"
 
@@ -334,7 +331,7 @@ async def test_response_checks_what_on_error_returns(caplog: pytest.LogCaptureFi
     def undeclared(exc: Exception) -> Any:
         return Other(data=2)
 
-    builtin = b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
+    builtin = INTERNAL_ERROR
     for hook, catalog, returned in [
         (not_an_event, None, "builtins.dict"),
         (not_an_event, EventCatalog.of(Tick | Failure), "builtins.dict"),
@@ -520,10 +517,7 @@ async def test_a_request_failing_while_it_streams_ends_the_stream_by_the_error_p
     assert closed.is_set()
     if started:
         assert task.exception() is None
-        assert harness.body == (
-            b"event: tick\ndata: 1\n\n"
-            b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
-        )
+        assert harness.body == (b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR)
     else:
         error = task.exception()
         assert isinstance(error, StarletteHTTPException)
