@@ -201,6 +201,8 @@ def test_bench_instruction_cases_run(case: str, count: str) -> None:
 
 def test_bench_refuses_a_stack_whose_modules_are_missing_before_measuring(monkeypatch: pytest.MonkeyPatch) -> None:
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "uvloop" else real(name, *a))
-    with pytest.raises(SystemExit, match=r"need uvloop: `make bench` installs them"):
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name in ("uvloop", "httptools") else real(name, *a)
+    )
+    with pytest.raises(SystemExit, match=r"need uvloop and httptools: `make bench` installs them"):
         cli.main(["--stacks", "uvloop", "--repetitions", "1", "--no-pin"])
