@@ -115,6 +115,12 @@ async def test_throttle_latest_keeps_the_final_state_when_the_source_ends() -> N
 
 
 @pytest.mark.anyio
+async def test_throttle_leading_with_an_endless_window_sends_the_first_item_only() -> None:
+    received = await collect(timed(*BURSTS) | ops.throttle(float("inf")))
+    assert received == [(0.0, "a")]
+
+
+@pytest.mark.anyio
 async def test_throttle_never_delays_a_backlog() -> None:
     log: list[str] = []
     received = await collect(timed(*((0.0, i) for i in range(100)), log=log) | ops.throttle(10.0))
@@ -1027,6 +1033,11 @@ def test_pipes_describe_themselves() -> None:
             lambda: ops.throttle(1, mode="trailing"),
             r"^throttle\(mode=\.\.\.\) is 'leading' or 'latest', got 'trailing'$",
         ),
+        (
+            lambda: ops.throttle(float("inf"), mode="latest"),
+            r"^throttle\(inf, mode='latest'\) never ends its window, so it would never send the item it keeps; "
+            r"use mode='leading' to send only the first item$",
+        ),
         (lambda: ops.debounce(-1), r"^debounce\(\) needs a positive number of seconds, got -1$"),
         (lambda: ops.timeout(float("nan")), r"^timeout\(\) needs a positive number of seconds, got nan$"),
         (lambda: ops.chunk(), r"^chunk\(\) needs size=\.\.\., interval=\.\.\., or both$"),
@@ -1042,6 +1053,7 @@ def test_pipes_describe_themselves() -> None:
     ids=[
         "throttle-interval",
         "throttle-mode",
+        "throttle-latest-forever",
         "debounce-interval",
         "timeout-nan",
         "chunk-nothing",

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import inspect
+import math
 import numbers
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Never, TypeGuard, TypeVar, cast, overload
@@ -142,7 +143,8 @@ def throttle(
 
     Raises:
         TypeError: `key` is not callable or is async, or `interval` is not a real number.
-        ValueError: `interval` is not positive, or `mode` is unknown.
+        ValueError: `interval` is not positive, or `mode` is unknown, or `interval` is infinite
+            in `"latest"` mode.
     """
     _check_interval("throttle", interval)
     if key is not None:
@@ -151,6 +153,13 @@ def throttle(
             raise TypeError(f"throttle(key=...) needs a sync function, got {_name(key)}, an async one")
     if mode not in ("leading", "latest"):
         raise ValueError(f"throttle(mode=...) is 'leading' or 'latest', got {mode!r}")
+    if mode == "latest" and math.isinf(interval):
+        # A window that never ends would keep its newest item forever, and the stream open after
+        # its source ended.
+        raise ValueError(
+            "throttle(inf, mode='latest') never ends its window, so it would never send the item it "
+            "keeps; use mode='leading' to send only the first item"
+        )
     keyed = f", key={_name(key)}" if key is not None else ""
     return SameTypePipe(
         f"throttle({interval!r}, mode={mode!r}{keyed})", lambda source: _time.throttle(source, interval, mode, key)
