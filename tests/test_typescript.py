@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import copy
+import importlib
 import json
 import os
 import re
@@ -711,6 +712,67 @@ def test_typescript_cli_writes_the_file_from_an_app_and_from_a_saved_document(
     assert main(["typescript", "--from", str(saved)]) == 0
     printed = capsys.readouterr().out
     assert printed == generated("echo").replace("read from examples.echo:app.", "read from openapi.json.")
+
+
+CUSTOMISED_APP = """
+from collections.abc import AsyncIterator
+from typing import Any
+
+from fastapi import FastAPI
+
+import typedsse.openapi
+from typedsse import BaseEvent, sse
+
+
+class Tick(BaseEvent[int]):
+    pass
+
+
+def add_stream(app: FastAPI) -> None:
+    @app.get("/ticks")
+    @sse()
+    async def ticks() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+
+
+app = FastAPI(title="Ticks, customised")
+add_stream(app)
+
+
+def custom_openapi() -> dict[str, Any]:
+    if app.openapi_schema is None:
+        openapi = typedsse.openapi.document(app)
+        openapi["info"]["version"] = "2.0.0-custom"
+        app.openapi_schema = openapi
+    return app.openapi_schema
+
+
+app.openapi = custom_openapi  # type: ignore[method-assign]
+plain = FastAPI(title="Ticks, plain")
+add_stream(plain)
+"""
+
+
+def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_it_is(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (tmp_path / "customised_ticks.py").write_text(CUSTOMISED_APP, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(ROOT))
+    module = importlib.import_module("customised_ticks")
+    custom, plain_openapi = module.app.openapi, module.plain.openapi
+
+    assert main(["typescript", "customised_ticks:app"]) == 0
+    printed = capsys.readouterr().out
+    assert '"Ticks, customised" 2.0.0-custom (OpenAPI 3.1.0), read from customised_ticks:app.' in printed
+    assert module.app.openapi is custom  # not replaced by `install`'s
+
+    assert main(["typescript", "customised_ticks:plain"]) == 0
+    printed = capsys.readouterr().out
+    assert '"Ticks, plain" 0.1.0 (OpenAPI 3.1.0), read from customised_ticks:plain.' in printed
+    assert "export interface Tick {" in printed  # the events, without `install` on the app
+    assert module.plain.openapi == plain_openapi  # FastAPI's own, still
+    assert module.plain.openapi_schema is None
 
 
 @pytest.mark.parametrize(

@@ -51,12 +51,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_app(target: str) -> tuple[dict[str, Any], str]:
-    import typedsse.openapi
+    from typedsse.openapi import document
 
     app = load_app(target)
     if not isinstance(app, FastAPI):
         raise ValueError(f"{target} is a {type(app).__qualname__}, not a FastAPI application")
-    typedsse.openapi.install(app)
+    if getattr(app.openapi, "__func__", None) is FastAPI.openapi:
+        # FastAPI's own document, without the events: build the one `install` would serve,
+        # leaving the app as it is.
+        return document(app), target
+    # `install`'s, or the app's own (built on `document`, as the OpenAPI page shows): the one it serves.
     return app.openapi(), target
 
 
