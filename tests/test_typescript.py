@@ -465,7 +465,7 @@ def test_typescript_translates_a_hand_written_document() -> None:
         '  either?: "a" | 1 | null | true;',
         "  copy?: 3;",
         "  never?: never;",
-        "      query: { since?: number | null };",
+        "      query: { since?: number | null | undefined };",
         "      event: ClockTickEvent | NoteEvent;",
         '      events: { "clock.tick": "json", note: "text" },',
     ]:
@@ -888,8 +888,9 @@ EXPECTED_ERRORS: dict[str, list[str]] = {
     "missing_query.ts": [
         "missing_query.ts(4,20): error TS2345: Argument of type '{}' is not assignable to parameter of type "
         '\'SubscribeOptions<"/echo", "GET">\'.',
-        "  Property 'query' is missing in type '{}' but required in type '{ query: { message: string; count?: number; "
-        "per_connection?: number | null; lastEventId?: string | null; }; }'.",
+        "  Property 'query' is missing in type '{}' but required in type '{ query: { message: string; "
+        "count?: number | undefined; per_connection?: number | null | undefined; "
+        "lastEventId?: string | null | undefined; }; }'.",
     ],
     "misspelled_event.ts": [
         "misspelled_event.ts(5,3): error TS2353: Object literal may only specify known properties, "

@@ -273,7 +273,10 @@ def _parameter_member(builder: TypeBuilder, parameter: Parameter) -> Member:
             doc.insert(0, parameter.description)
     if parameter.deprecated and "@deprecated" not in doc:
         doc.append("@deprecated")
-    return Member(property_key(parameter.name), builder.type(schema), not parameter.required, tuple(doc))
+    type_ = builder.type(schema)
+    if not parameter.required:  # an explicit `undefined` leaves it out, under `exactOptionalPropertyTypes` too
+        type_ = union([type_, atom("undefined")])
+    return Member(property_key(parameter.name), type_, not parameter.required, tuple(doc))
 
 
 def _routes_constant(streams: Sequence[Stream]) -> str:

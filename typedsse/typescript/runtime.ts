@@ -43,13 +43,13 @@ export type EventName<E extends AnyEvent> = E["event"];
 
 /** One optional handler per event name; each receives the event with that name, fully typed. */
 export type Handlers<E extends AnyEvent> = {
-  [N in E["event"]]?: (event: Extract<E, { event: N }>) => void;
+  [N in E["event"]]?: ((event: Extract<E, { event: N }>) => void) | undefined;
 };
 
 /** A header value; `null` and `undefined` leave the header out. */
 export type HeaderValue = string | number | boolean | null | undefined;
 
-type Part<K extends string, T> = {} extends T ? { [_ in K]?: T } : { [_ in K]: T };
+type Part<K extends string, T> = {} extends T ? { [_ in K]?: T | undefined } : { [_ in K]: T };
 
 /** The request a route takes: `params` (path), `query`, `headers` and `body`, each required when the route needs it. */
 export type RequestParts<R extends RouteShape> = Part<"params", R["params"]> &
@@ -60,41 +60,41 @@ export type RequestParts<R extends RouteShape> = Part<"params", R["params"]> &
 /** Options shared by every subscription of a client. */
 export interface ClientOptions {
   /** Prefix of every path, such as `"https://api.example.com"` (required outside browsers). */
-  baseUrl?: string;
+  baseUrl?: string | undefined;
   /** Headers of every request, such as `Authorization`. */
-  headers?: { [name: string]: HeaderValue };
+  headers?: { [name: string]: HeaderValue } | undefined;
   /** The `fetch` to use; the global one by default. */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /** The first reconnection delay, in milliseconds, until the server sends `retry:` (default 3000). */
-  retry?: number;
+  retry?: number | undefined;
   /** The longest reconnection delay, in milliseconds, however often connecting fails (default 60000). */
-  maxRetry?: number;
+  maxRetry?: number | undefined;
 }
 
 /** How to open one stream, besides its request parts. */
 export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
   /** Stops the subscription when aborted, as calling it does. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Resume after this event id: sent as `Last-Event-ID` from the first request on. */
-  lastEventId?: string;
+  lastEventId?: string | undefined;
   /**
    * Whether to reconnect when the connection ends before a terminal event. By default a route
    * that takes `Last-Event-ID` reconnects (it resumes without duplicates or gaps), and any other
    * ends the subscription (reconnecting would start it over).
    */
-  reconnect?: boolean;
+  reconnect?: boolean | undefined;
   /** More terminal events: the subscription ends after handling any of them (besides the route's error events). */
-  until?: readonly E["event"][];
+  until?: readonly E["event"][] | undefined;
   /** Called for every successful response, the first and each reconnection. */
-  onOpen?: (response: Response) => void;
+  onOpen?: ((response: Response) => void) | undefined;
   /** Called when the connection ended or failed and the client reconnects after `delay` milliseconds. */
-  onRetry?: (info: { delay: number; attempt: number; error?: unknown }) => void;
+  onRetry?: ((info: { delay: number; attempt: number; error?: unknown }) => void) | undefined;
   /** Called once if the subscription fails (`done` then rejects with the same error). */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 type MethodPart<P extends StreamPath, M extends StreamMethod<P>> =
-  true extends IsUnion<StreamMethod<P>> ? { method: M } : { method?: M };
+  true extends IsUnion<StreamMethod<P>> ? { method: M } : { method?: M | undefined };
 
 /** Everything `subscribe` takes besides the path and the handlers. */
 export type SubscribeOptions<P extends StreamPath, M extends StreamMethod<P>> = MethodPart<P, M> &
@@ -128,7 +128,10 @@ export class SubscribeError extends Error {
   /** The response body of an HTTP error (at most 64 KiB of it). */
   readonly body: string | undefined;
 
-  constructor(message: string, init: { status?: number; body?: string; cause?: unknown } = {}) {
+  constructor(
+    message: string,
+    init: { status?: number | undefined; body?: string | undefined; cause?: unknown } = {},
+  ) {
     super(message);
     this.name = "SubscribeError";
     this.status = init.status;
@@ -327,7 +330,7 @@ export type EventSourceEvent<P extends EventSourcePath> = GetRoute<P>["event"];
  */
 export function eventSourceUrl<P extends EventSourcePath>(
   path: P,
-  options: Omit<RequestParts<GetRoute<P>>, "headers" | "body"> & { baseUrl?: string },
+  options: Omit<RequestParts<GetRoute<P>>, "headers" | "body"> & { baseUrl?: string | undefined },
 ): string {
   const parts = options as { params?: object; query?: object; baseUrl?: string };
   return buildUrl(parts.baseUrl ?? "", path, parts.params, parts.query);
@@ -342,7 +345,10 @@ export function listen<P extends EventSourcePath>(
   source: EventSourceLike,
   path: P,
   handlers: Handlers<EventSourceEvent<P>>,
-  options: { until?: readonly EventSourceEvent<P>["event"][]; onError?: (error: unknown) => void } = {},
+  options: {
+    until?: readonly EventSourceEvent<P>["event"][] | undefined;
+    onError?: ((error: unknown) => void) | undefined;
+  } = {},
 ): () => void {
   const route = routeInfo(path, "GET");
   const terminal = new Set<string>([...route.terminal, ...(options.until ?? [])]);

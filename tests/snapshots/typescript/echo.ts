@@ -63,11 +63,11 @@ export interface Streams {
          * How many events the stream sends in all.
          * @default 6
          */
-        count?: number;
+        count?: number | undefined;
         /** End each response after this many events; the client resumes. */
-        per_connection?: number | null;
+        per_connection?: number | null | undefined;
         /** The same as the `Last-Event-ID` header, for clients that cannot set headers. */
-        lastEventId?: string | null;
+        lastEventId?: string | null | undefined;
       };
       headers: {};
       body: undefined;

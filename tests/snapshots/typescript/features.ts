@@ -142,11 +142,11 @@ export interface Streams {
     GET: {
       params: { room: number };
       query: {
-        tags?: string[] | null;
+        tags?: string[] | null | undefined;
         /** The same as the `Last-Event-ID` header, for clients that cannot set headers. */
-        lastEventId?: string | null;
+        lastEventId?: string | null | undefined;
       };
-      headers: { "x-token": string; authorization?: string | null };
+      headers: { "x-token": string; authorization?: string | null | undefined };
       body: undefined;
       event: Grown | Line | Ratio | Nothing | StreamError;
     };

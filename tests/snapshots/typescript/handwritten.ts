@@ -44,7 +44,7 @@ export interface Streams {
   "/inline": {
     GET: {
       params: Record<string, never>;
-      query: { since?: number | null };
+      query: { since?: number | null | undefined };
       headers: {};
       body: undefined;
       event: ClockTickEvent | NoteEvent;

@@ -61,9 +61,9 @@ export interface Streams {
          * How many events each source sends.
          * @default 3
          */
-        count?: number;
+        count?: number | undefined;
         /** The same as the `Last-Event-ID` header, for clients that cannot set headers. */
-        lastEventId?: string | null;
+        lastEventId?: string | null | undefined;
       };
       headers: {};
       body: undefined;

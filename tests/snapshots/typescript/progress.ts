@@ -78,7 +78,7 @@ export interface Streams {
       params: { job_id: string };
       query: {
         /** Make this stage fail, to see a failure. */
-        fail_at?: "fetch" | "parse" | "validate" | "store" | null;
+        fail_at?: "fetch" | "parse" | "validate" | "store" | null | undefined;
       };
       headers: {};
       body: undefined;
@@ -93,7 +93,7 @@ export interface Streams {
       params: { job_id: string };
       query: {
         /** Make this stage fail, to see a failure. */
-        fail_at?: "fetch" | "parse" | "validate" | "store" | null;
+        fail_at?: "fetch" | "parse" | "validate" | "store" | null | undefined;
       };
       headers: {};
       body: undefined;

@@ -49,14 +49,14 @@ export interface Streams {
       params: Record<string, never>;
       query: {
         /** The symbols to stream. */
-        symbol?: string[] | null;
+        symbol?: string[] | null | undefined;
         /**
          * Seeds the random walk: the same seed, the same prices.
          * @default 0
          */
-        seed?: number;
+        seed?: number | undefined;
         /** End after this many price changes. */
-        ticks?: number | null;
+        ticks?: number | null | undefined;
       };
       headers: {};
       body: undefined;

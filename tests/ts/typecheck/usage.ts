@@ -63,6 +63,37 @@ remove();
 const url: string = echo.eventSourceUrl("/echo", { baseUrl: "https://example.com", query: { message: "hi" } });
 console.log(url);
 
+// Options given as variables that may be undefined, as under `exactOptionalPropertyTypes`:
+// an explicit `undefined` means "not given" for every optional option, part and handler.
+declare const maybeText: string | undefined;
+declare const maybeNumber: number | undefined;
+declare const maybeSignal: AbortSignal | undefined;
+declare const maybeHandler: ((e: echo.Echo) => void) | undefined;
+echo.subscribe(
+  "/echo",
+  {
+    method: undefined,
+    query: { message: "hi", count: maybeNumber, per_connection: undefined },
+    headers: undefined,
+    baseUrl: maybeText,
+    fetch: undefined,
+    retry: maybeNumber,
+    maxRetry: undefined,
+    signal: maybeSignal,
+    lastEventId: maybeText,
+    reconnect: undefined,
+    until: undefined,
+    onOpen: undefined,
+    onRetry: undefined,
+    onError: undefined,
+  },
+  { echo: maybeHandler, reverse_echo: undefined },
+);
+echo.createClient({ baseUrl: maybeText, retry: undefined });
+echo.listen(source, "/echo", { echo: maybeHandler }, { until: undefined, onError: undefined });
+console.log(echo.eventSourceUrl("/echo", { baseUrl: maybeText, query: { message: "hi", count: maybeNumber } }));
+progress.subscribe("/jobs/{job_id}", { params: { job_id: "1" }, query: undefined }, {});
+
 // What tests/ts/errors does not cover: each line below must fail to compile.
 // @ts-expect-error `listen` takes handlers for the route's events only.
 echo.listen(source, "/echo", { ecco: () => undefined });
