@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import pytest
-from fastapi import APIRouter, Depends, FastAPI, Header
+from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi.routing import iter_route_contexts
 from fastapi.sse import EventSourceResponse
 from fastapi.testclient import TestClient
@@ -372,6 +372,31 @@ def test_document_describes_resumable_streams_and_their_last_event_id_header() -
         "A stream of server-sent events: `note`. A stream that fails after it started ends with `typedsse.error`. "
         "A reconnecting client sends the last id it received as `Last-Event-ID`; the stream resumes after it."
     )
+
+
+def test_document_counts_a_last_event_id_in_the_route_or_router_dependencies_as_resumable() -> None:
+    # `@sse` sees only the function's parameters; these dependencies are the route's.
+    async def resume_point(request: Request, last_event_id: LastEventId = None) -> None:
+        request.state.resume_after = last_event_id
+
+    async def stream(request: Request) -> AsyncIterator[Note]:
+        yield Note(data=f"after {request.state.resume_after}")
+
+    app = FastAPI()
+    app.get("/route-level", dependencies=[Depends(resume_point)])(sse()(stream))
+    router = APIRouter(dependencies=[Depends(resume_point)])
+    router.get("/router-level")(sse()(stream))
+    app.include_router(router)
+    app.get("/neither")(sse()(stream))
+
+    result = document(app)
+    for path in ("/route-level", "/router-level"):
+        response = result["paths"][path]["get"]["responses"]["200"]
+        assert response["content"]["text/event-stream"][EXTENSION]["resumable"] is True, path
+        assert response["description"].endswith("the stream resumes after it."), path
+    assert stream_content(result, "/neither")[EXTENSION]["resumable"] is False
+    with TestClient(app) as client:
+        assert client.get("/router-level", headers={"Last-Event-ID": "7"}).text == 'event: note\ndata: "after 7"\n\n'
 
 
 def test_document_keeps_a_custom_response_description() -> None:

@@ -315,7 +315,12 @@ def _takes_last_event_id(signature: inspect.Signature) -> bool:
         tree = get_dependant(path="", call=endpoint)
     except Exception:  # FastAPI will say what is wrong with the endpoint when the route is added
         return False
-    pending = list(tree.dependencies)
+    return reads_last_event_id(tree)
+
+
+def reads_last_event_id(dependant: Any) -> bool:
+    """Whether a FastAPI dependency tree (an `APIRoute.dependant`, say) has a `LastEventId` in it."""
+    pending = list(getattr(dependant, "dependencies", ()))
     while pending:
         dependency = pending.pop()
         if dependency.call is last_event_id:

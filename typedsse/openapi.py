@@ -34,7 +34,7 @@ from fastapi.routing import APIRoute
 from starlette.routing import BaseRoute
 
 from typedsse.catalog import EventCatalog, stream_annotation
-from typedsse.endpoints import StreamEndpoint, stream_endpoint
+from typedsse.endpoints import StreamEndpoint, reads_last_event_id, stream_endpoint
 from typedsse.events import BaseEvent
 from typedsse.exceptions import EndpointDefinitionError
 
@@ -337,6 +337,9 @@ def _document_stream(
     result: dict[str, Any], route: Any, spec: StreamEndpoint, refs: Mapping[type[BaseEvent[Any]], str], item_key: str
 ) -> None:
     events = spec.events.events
+    # The route's own dependencies (`dependencies=[...]` on the route or its router) count too:
+    # `@sse` sees only the function's.
+    resumable = spec.resumable or reads_last_event_id(getattr(route, "dependant", None))
     item = {
         "oneOf": [{"$ref": refs[cls]} for cls in events],
         "discriminator": {"propertyName": "event", "mapping": {cls.event_name: refs[cls] for cls in events}},
@@ -344,7 +347,7 @@ def _document_stream(
     extension = {
         "events": {cls.event_name: {"schema": refs[cls], "encoding": cls.encoding} for cls in events},
         "errorEvents": [cls.event_name for cls in spec.error_events],
-        "resumable": spec.resumable,
+        "resumable": resumable,
         "retry": spec.retry,
         "ping": spec.ping,
     }
@@ -363,7 +366,7 @@ def _document_stream(
         if status != fastapi_status:
             response.update(responses.pop(status, {}))  # what the route's `responses=` says of it
         if response.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
-            response["description"] = _describe(spec)
+            response["description"] = _describe(spec, resumable=resumable)
         # What the route's `responses=` says of the stream's media type (an `example`) stays.
         given: dict[str, Any] = response.get("content", {}).get(_MEDIA_TYPE, {})
         kept = {key: value for key, value in given.items() if key not in ("schema", "itemSchema", EXTENSION)}
@@ -372,7 +375,7 @@ def _document_stream(
         operation["responses"] = {status: response, **responses}  # the stream first, then the errors
 
 
-def _describe(spec: StreamEndpoint) -> str:
+def _describe(spec: StreamEndpoint, *, resumable: bool) -> str:
     """Say in a sentence or two what the stream sends, for the response's description."""
     names = ", ".join(f"`{name}`" for name in spec.catalog.names)
     errors = " or ".join(f"`{cls.event_name}`" for cls in spec.error_events)
@@ -381,7 +384,7 @@ def _describe(spec: StreamEndpoint) -> str:
         text += f" A stream that fails after it started ends with {errors}."
     if spec.retry is not None:
         text += f" The stream starts by setting the client's reconnection delay to {spec.retry} ms."
-    if spec.resumable:
+    if resumable:
         text += " A reconnecting client sends the last id it received as `Last-Event-ID`; the stream resumes after it."
     return text
 
