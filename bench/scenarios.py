@@ -255,7 +255,9 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
     anything is left behind per disconnect (`rss_steady_ratio`). `rss_after_ratio` compares the
     end of the first round with the fresh process; `heap_after_ratio` does the same for the live
     Python objects (the small-object allocator's blocks in use, after a full collection), which
-    tells what the round left alive from what the allocator kept resident.
+    tells what the round left alive from what the allocator kept resident. `steal_ms` is the
+    most hypervisor steal seen while a round's streams were reset and awaited: a burst of it
+    stalls the client's resets and the server's `finally` blocks alike.
     """
     await _ready(server)
     await _warm_up(server, sizes)
@@ -264,8 +266,9 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
     delays: list[float] = []
     complete = True
     after: list[dict[str, Any]] = []
-    reset_seconds = 0.0
+    reset_seconds = steal = 0.0
     for round_number in (1, 2):
+        steal_before = steal_seconds()
         reset_at, reset_took = await _reset_live_streams(server, sizes)
         reset_seconds = max(reset_seconds, reset_took)
         deadline = time.monotonic() + sizes.disconnect_timeout
@@ -275,6 +278,7 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
             if finished >= n * round_number or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.01)
+        steal = max(steal, steal_seconds() - steal_before)
         complete = complete and finished >= n * round_number
         delays.extend(t - reset_at for t in stats["finally_times"][:n])
         await asyncio.sleep(sizes.settle)
@@ -288,6 +292,7 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
         "finally_p50_ms": _percentile(delays, 50) * 1000 if delays else None,
         "finally_ran": len(delays),
         "reset_ms": reset_seconds * 1000,
+        "steal_ms": steal * 1000,
         "tasks_left": after[-1]["tasks"] - before["tasks"],
         "rss_after_ratio": after[0]["rss"] / before["rss"],
         "rss_steady_ratio": after[1]["rss"] / after[0]["rss"],

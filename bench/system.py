@@ -35,7 +35,7 @@ def steal_seconds() -> float:
     """Return the CPU time the hypervisor has taken from this machine since boot (all cores).
 
     On a virtual machine, a burst of steal stalls both server and client for milliseconds:
-    the latency scenario records it next to its figures.
+    the latency and disconnect scenarios record it next to their figures.
     """
     with open("/proc/stat", encoding="ascii") as stat:
         fields = stat.readline().split()

@@ -42,6 +42,7 @@ METRICS = {
         "finally_p50_ms",
         "finally_ran",
         "reset_ms",
+        "steal_ms",
         "tasks_left",
         "rss_after_ratio",
         "rss_steady_ratio",
