@@ -907,6 +907,120 @@ async def test_take_hands_out_the_last_item_before_the_sources_cleanup_error() -
 
 
 @pytest.mark.anyio
+async def test_take_zero_closes_the_source_without_reading() -> None:
+    pulled: list[int] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        pulled.append(0)
+        yield 0
+
+    assert await items(numbers() | ops.take(0)) == []
+    assert pulled == []
+
+
+@pytest.mark.anyio
+async def test_take_while_ends_at_the_first_refused_item_and_closes_the_source() -> None:
+    pulled: list[int] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in itertools.count():
+                pulled.append(i)
+                yield i
+        finally:
+            pulled.append(-1)
+
+    assert await items(numbers() | ops.take_while(lambda value: value < 3)) == [0, 1, 2]
+    assert pulled == [0, 1, 2, 3, -1]  # the refused item is read, nothing after it
+
+
+@pytest.mark.anyio
+async def test_take_while_inclusive_sends_the_deciding_item_last() -> None:
+    sent = [Tick(data=1), Tick(data=2), Tock(data="done"), Tick(data=3)]
+    until_done = ops.take_while(lambda event: not isinstance(event, Tock), inclusive=True)
+    assert await items(ops.source(sent) | until_done) == sent[:3]
+    assert await items(ops.source([Tick(data=1)]) | until_done) == [Tick(data=1)]  # the source ended first
+    assert await items(ops.source(sent) | ops.take_while(lambda event: False, inclusive=True)) == sent[:1]
+
+
+@pytest.mark.anyio
+async def test_take_while_closes_the_source_before_handing_out_the_deciding_item() -> None:
+    log: list[str] = []
+    async with (counting("a", log) | ops.take_while(lambda item: item != "a1", inclusive=True)).stream() as streamer:
+        assert [await anext(streamer), log] == ["a0", []]
+        assert [await anext(streamer), log] == ["a1", ["a closed"]]  # not on the next pull only
+        with pytest.raises(StopAsyncIteration):
+            await anext(streamer)
+
+
+@pytest.mark.anyio
+async def test_take_while_hands_out_the_deciding_item_before_the_sources_cleanup_error() -> None:
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in itertools.count():
+                yield i
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    async with (numbers() | ops.take_while(lambda value: value < 1, inclusive=True)).stream() as streamer:
+        assert [await anext(streamer), await anext(streamer)] == [0, 1]
+        with pytest.raises(RuntimeError, match="cleanup failed"):
+            await anext(streamer)
+    with pytest.raises(RuntimeError, match="cleanup failed"):  # with nothing left to hand out, at once
+        await items(numbers() | ops.take_while(lambda value: value < 1))
+
+
+@pytest.mark.parametrize("pipe", [ops.take(2), ops.take_while(lambda value: value < 1, inclusive=True)])
+@pytest.mark.anyio
+async def test_take_and_take_while_leave_no_cycle_when_the_sources_cleanup_fails(pipe: ops.SameTypePipe) -> None:
+    async def numbers() -> AsyncIterator[int]:
+        try:
+            for i in itertools.count():
+                yield i
+        finally:
+            raise RuntimeError("cleanup failed")
+
+    async def run() -> None:
+        with pytest.raises(RuntimeError, match="cleanup failed"):
+            await items(numbers() | pipe)
+
+    assert await garbage_of(run) == []
+
+
+@pytest.mark.anyio
+async def test_take_while_accepts_sync_and_async_predicates() -> None:
+    async def small(value: int) -> bool:
+        return value < 2
+
+    assert await items(ops.source(range(6)) | ops.take_while(small)) == [0, 1]
+    assert await items(ops.source(range(6)) | ops.take_while(IsOdd())) == []
+    assert await items(ops.source([1, 3, 4, 5]) | ops.take_while(IsOdd(), inclusive=True)) == [1, 3, 4]
+    assert await items(ops.source(range(6)) | ops.take_while(lambda value: small(value))) == [0, 1]
+
+
+@pytest.mark.anyio
+async def test_skip_drops_the_first_items() -> None:
+    assert await items(ops.source(range(5)) | ops.skip(2)) == [2, 3, 4]
+    assert await items(ops.source(range(5)) | ops.skip(0)) == [0, 1, 2, 3, 4]
+    assert await items(ops.source(range(2)) | ops.skip(5)) == []
+
+
+@pytest.mark.anyio
+async def test_distinct_until_changed_forwards_changes_only() -> None:
+    assert await items(ops.source([None, None, 1, 1, 2, 1, 1]) | ops.distinct_until_changed()) == [None, 1, 2, 1]
+    words = ["a", "b", "cc", "dd", "e"]
+    assert await items(ops.source(words) | ops.distinct_until_changed(key=len)) == ["a", "cc", "e"]
+
+
+@pytest.mark.anyio
+async def test_distinct_until_changed_compares_events_whole_unless_given_a_key() -> None:
+    sent = [Tick(data=1, id="1"), Tick(data=1, id="2"), Tick(data=2, id="3"), Tick(data=2, id="4"), Tick(data=1)]
+    assert await items(ops.source(sent) | ops.distinct_until_changed()) == sent  # the ids differ
+    by_data = ops.distinct_until_changed(key=lambda event: event.data)
+    assert await items(ops.source(sent) | by_data) == [sent[0], sent[2], sent[4]]
+
+
+@pytest.mark.anyio
 async def test_filter_accepts_sync_and_async_predicates() -> None:
     async def odd(value: int) -> bool:
         return value % 2 == 1
@@ -1044,6 +1158,7 @@ def test_pipes_describe_themselves() -> None:
         (lambda: ops.chunk(size=0), r"^chunk\(size=\.\.\.\) must be a positive integer, got 0$"),
         (lambda: ops.chunk(interval=0), r"^chunk\(\) needs a positive number of seconds, got 0$"),
         (lambda: ops.take(-1), r"^take\(\) needs a non-negative integer, got -1$"),
+        (lambda: ops.skip(-1), r"^skip\(\) needs a non-negative integer, got -1$"),
         (lambda: ops.map(str, concurrency=0), r"^map\(concurrency=\.\.\.\) must be a positive integer, got 0$"),
         (
             lambda: ops.map(str, concurrency=2),
@@ -1060,6 +1175,7 @@ def test_pipes_describe_themselves() -> None:
         "chunk-size",
         "chunk-interval",
         "take-negative",
+        "skip-negative",
         "map-concurrency",
         "map-concurrency-sync",
     ],
@@ -1087,6 +1203,16 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         (lambda: ops.take(2.5), r"^take\(\) needs a non-negative integer, got 2\.5$"),
         (lambda: ops.take(float("nan")), r"^take\(\) needs a non-negative integer, got nan$"),
         (lambda: ops.take("3"), r"^take\(\) needs a non-negative integer, got '3'$"),
+        (lambda: ops.skip(1.5), r"^skip\(\) needs a non-negative integer, got 1\.5$"),
+        (lambda: ops.take_while(None), r"^take_while\(\) needs a function, got None$"),
+        (
+            lambda: ops.distinct_until_changed(key="symbol"),
+            r"^distinct_until_changed\(key=\.\.\.\) needs a function, got 'symbol'$",
+        ),
+        (
+            lambda: ops.distinct_until_changed(key=IsOdd()),
+            r"^distinct_until_changed\(key=\.\.\.\) needs a sync function, got .*IsOdd.*, an async one$",
+        ),
         (lambda: ops.chunk(size=float("nan")), r"^chunk\(size=\.\.\.\) must be a positive integer, got nan$"),
         (
             lambda: ops.map(asyncio.sleep, concurrency=1.5),
@@ -1118,6 +1244,10 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         "take-float",
         "take-nan",
         "take-str",
+        "skip-float",
+        "take-while-none",
+        "distinct-key-not-callable",
+        "distinct-key-async",
         "chunk-size-nan",
         "map-concurrency-float",
         "catch-not-a-class",

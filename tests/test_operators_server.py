@@ -100,6 +100,21 @@ def make_app(closed: Closed) -> FastAPI:
             resume=after,
         )
 
+    @app.get("/until-done")
+    @sse(ping=5)
+    def until_done() -> AsyncIterable[Tick | Tock]:
+        # A job's updates: ticks, a final tock, then what a feed of them would send next.
+        async def updates() -> AsyncIterator[Tick | Tock]:
+            try:
+                async for tick in ticks("left"):
+                    yield tick
+                    if tick.data == 2:
+                        yield Tock(data="done")
+            finally:
+                closed.mark("tocks")
+
+        return updates() | ops.take_while(lambda event: not isinstance(event, Tock), inclusive=True)
+
     return app
 
 
@@ -141,3 +156,9 @@ def test_pipeline_merged_ids_resume_every_source_from_one_last_event_id(server: 
         name, step = message.json().split(":")
         assert ops.cursors(message.id)[name] == step
     assert ops.cursors(received[-1].id) == {"left": "2", "right": "2"}
+
+
+def test_pipeline_ends_the_response_with_the_event_take_while_stops_at(server: str, closed: Closed) -> None:
+    messages = read_messages(f"{server}/until-done", 1000)  # the response ends by itself
+    assert [(m.event, m.data) for m in messages] == [("tick", "0"), ("tick", "1"), ("tick", "2"), ("tock", '"done"')]
+    assert closed.wait("tocks", "left") == ["tocks", "left"]

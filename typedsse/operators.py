@@ -14,8 +14,9 @@ Example:
     ```
 
 Typing: `merge(a, b)` is a `Stream[A | B]`, `map(fn)` gives a stream of `fn`'s return type, the
-operators that only select or delay (`filter`, `take`, `throttle`, `debounce`, `timeout`) keep
-the item type exactly, whatever their callbacks accept, and `chunk` turns `E` into `list[E]`.
+operators that only select or delay (`filter`, `take`, `take_while`, `skip`,
+`distinct_until_changed`, `throttle`, `debounce`, `timeout`) keep the item type exactly,
+whatever their callbacks accept, and `chunk` turns `E` into `list[E]`.
 """
 
 from __future__ import annotations
@@ -48,13 +49,16 @@ __all__ = [
     "concat",
     "cursors",
     "debounce",
+    "distinct_until_changed",
     "filter",
     "map",
     "merge",
     "scan",
+    "skip",
     "source",
     "start_with",
     "take",
+    "take_while",
     "throttle",
     "timeout",
 ]
@@ -113,6 +117,68 @@ def take(count: int, /) -> SameTypePipe:
     """
     _check_count(count, 0, f"take() needs a non-negative integer, got {count!r}")
     return SameTypePipe(f"take({count!r})", lambda source: _take(source, count))
+
+
+def take_while(predicate: Callable[[Any], bool | Awaitable[bool]], /, *, inclusive: bool = False) -> SameTypePipe:
+    """Forward items while `predicate` (sync or async) is true; end at the first for which it is false.
+
+    The source is closed as that item arrives (its `finally` runs), before anything else goes
+    on; nothing is read past it. With `inclusive=True` that item is forwarded too, as the
+    stream's last: a job's result after its progress, say.
+
+    Example:
+        ```python
+        job_events() | ops.take_while(lambda event: not isinstance(event, JobDone), inclusive=True)
+        ```
+
+    Raises:
+        TypeError: `predicate` is not callable.
+    """
+    _check_callable("take_while()", predicate)
+    label = f"take_while({_name(predicate)}{', inclusive=True' if inclusive else ''})"
+    return SameTypePipe(label, lambda source: _take_while(source, predicate, inclusive))
+
+
+def skip(count: int, /) -> SameTypePipe:
+    """Drop the first `count` items and forward the rest.
+
+    Example:
+        ```python
+        readings() | ops.skip(1)  # the first reading of a sensor is its warm-up value
+        ```
+
+    Raises:
+        TypeError: `count` is not an integer.
+        ValueError: `count` is negative.
+    """
+    _check_count(count, 0, f"skip() needs a non-negative integer, got {count!r}")
+    return SameTypePipe(f"skip({count!r})", lambda source: stream.skip(source, count))
+
+
+def distinct_until_changed(*, key: Callable[[Any], Any] | None = None) -> SameTypePipe:
+    """Drop an item equal to the one before it; forward every change.
+
+    Items are compared with `==`, or through `key`. Events carry their `id` and `retry`, so two
+    events with the same data but different ids are not equal: compare them by
+    `key=lambda event: event.data`.
+
+    Example:
+        ```python
+        statuses() | ops.distinct_until_changed(key=lambda event: event.data)  # only changes of state
+        ```
+
+    Args:
+        key: A sync function of an item giving what is compared; `None` compares the items.
+
+    Raises:
+        TypeError: `key` is not callable, or is async.
+    """
+    if key is not None:
+        _check_callable("distinct_until_changed(key=...)", key)
+        if _is_async(key):  # its awaitables would all differ: nothing would be dropped
+            raise TypeError(f"distinct_until_changed(key=...) needs a sync function, got {_name(key)}, an async one")
+    label = f"distinct_until_changed(key={_name(key)})" if key is not None else "distinct_until_changed()"
+    return SameTypePipe(label, lambda source: _distinct_until_changed(source, key))
 
 
 def throttle(
@@ -422,24 +488,61 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
         yield batch
 
 
+# What `_forward_until`'s `decide` says of an item.
+_FORWARD, _LAST, _END = 0, 1, 2
+
+
 @pipable_operator
 async def _take(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
-    # aiostream's `take` ends after the last item only when it is pulled again, so the source
-    # stays open while the consumer holds that item (a response writing it to a slow client).
-    # Here the source is closed as the last item arrives, before it is handed out. If closing
-    # fails, the item still goes out first and the error follows at the next pull, as before.
+    if count <= 0:
+        async with streamcontext(source):
+            return  # the source is opened and closed, and nothing is read
+
+    def decide(item: T) -> int:
+        nonlocal count
+        count -= 1
+        return _FORWARD if count else _LAST
+
+    async with streamcontext(_forward_until(source, decide)) as streamer:
+        async for item in streamer:
+            yield item
+
+
+@pipable_operator
+async def _take_while(source: AsyncIterable[T], predicate: Callable[[T], Any], inclusive: bool) -> AsyncIterator[T]:
+    stop = _LAST if inclusive else _END
+
+    async def decide(item: T) -> int:
+        keep = predicate(item)
+        if keep is not True and keep is not False and inspect.isawaitable(keep):
+            keep = await keep
+        return _FORWARD if keep else stop
+
+    async with streamcontext(_forward_until(source, decide)) as streamer:
+        async for item in streamer:
+            yield item
+
+
+async def _forward_until(source: AsyncIterable[T], decide: Callable[[T], int | Awaitable[int]]) -> AsyncIterator[T]:
+    # aiostream's `take` and `until` end after the last item only when they are pulled again, so
+    # the source stays open while the consumer holds that item (a response writing it to a slow
+    # client). Here the source is closed as the deciding item arrives, before the last item is
+    # handed out. If closing fails, that item still goes out first and the error follows at the
+    # next pull.
     last: list[T] = []
     failure: Exception | None = None
     try:
         async with streamcontext(source) as streamer:
-            if count <= 0:
-                return
             async for item in streamer:
-                count -= 1
-                if not count:
+                verdict = decide(item)
+                if not isinstance(verdict, int):
+                    verdict = await verdict
+                if verdict == _FORWARD:
+                    yield item
+                    continue
+                if verdict == _LAST:
                     last.append(item)
-                    break
-                yield item
+                break
     except Exception as exc:
         if not last:
             raise
@@ -451,6 +554,20 @@ async def _take(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
             raise failure
         finally:
             del failure  # this frame must not hold the error its traceback holds
+
+
+@pipable_operator
+async def _distinct_until_changed(source: AsyncIterable[T], key: Callable[[T], Any] | None) -> AsyncIterator[T]:
+    previous: Any = _NOTHING
+    async with streamcontext(source) as streamer:
+        async for item in streamer:
+            current = item if key is None else key(item)
+            if previous is _NOTHING or current != previous:
+                previous = current
+                yield item
+
+
+_NOTHING: Any = object()  # no item yet: unequal to every key, `None` included
 
 
 @pipable_operator

@@ -141,6 +141,16 @@ def check_pipes_keep_the_item_type() -> None:
     )
     assert_type(merged | ops.debounce(0.3), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.take(3), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.skip(1), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.take_while(is_cheap), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(
+        merged | ops.take_while(lambda event: event.data.price > 0, inclusive=True),
+        ops.Stream[PriceChanged | TradeExecuted],
+    )
+    assert_type(merged | ops.distinct_until_changed(), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(
+        merged | ops.distinct_until_changed(key=lambda event: event.data), ops.Stream[PriceChanged | TradeExecuted]
+    )
     assert_type(merged | ops.timeout(30), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.filter(is_cheap), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.filter(lambda event: event.id is not None), ops.Stream[PriceChanged | TradeExecuted])
