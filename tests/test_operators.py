@@ -1021,6 +1021,49 @@ async def test_distinct_until_changed_compares_events_whole_unless_given_a_key()
 
 
 @pytest.mark.anyio
+async def test_tap_calls_the_function_before_each_item_goes_on() -> None:
+    seen: list[int] = []
+    assert await items(ops.source(range(3)) | ops.tap(seen.append)) == [0, 1, 2]
+    assert seen == [0, 1, 2]
+
+
+@pytest.mark.anyio
+async def test_tap_awaits_each_call_without_reading_ahead() -> None:
+    log: list[str] = []
+
+    async def numbers() -> AsyncIterator[int]:
+        for i in range(2):
+            log.append(f"pulled {i}")
+            yield i
+
+    async def record(value: int) -> None:
+        await asyncio.sleep(1.0)
+        log.append(f"tapped {value}")
+
+    received = await collect(numbers() | ops.tap(record))
+    assert received == [(1.0, 0), (2.0, 1)]
+    assert log == ["pulled 0", "tapped 0", "pulled 1", "tapped 1"]
+    assert await items(ops.source([1, 2]) | ops.tap(IsOdd())) == [1, 2]  # an async callable object
+    assert await items(ops.source([1, 2]) | ops.tap(lambda value: record(value))) == [1, 2]  # a returned coroutine
+    assert log[-2:] == ["tapped 1", "tapped 2"]
+
+
+@pytest.mark.anyio
+async def test_tap_failure_ends_the_stream_and_closes_the_source() -> None:
+    log: list[str] = []
+
+    def refuse(item: str) -> None:
+        if item == "a1":
+            raise ValueError("metrics backend down")
+
+    received: list[tuple[float, Any]] = []
+    with pytest.raises(ValueError, match="metrics backend down"):
+        await drain(counting("a", log) | ops.tap(refuse), received)
+    assert [item for _, item in received] == ["a0"]
+    assert log == ["a closed"]
+
+
+@pytest.mark.anyio
 async def test_filter_accepts_sync_and_async_predicates() -> None:
     async def odd(value: int) -> bool:
         return value % 2 == 1
@@ -1205,6 +1248,7 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         (lambda: ops.take("3"), r"^take\(\) needs a non-negative integer, got '3'$"),
         (lambda: ops.skip(1.5), r"^skip\(\) needs a non-negative integer, got 1\.5$"),
         (lambda: ops.take_while(None), r"^take_while\(\) needs a function, got None$"),
+        (lambda: ops.tap("log"), r"^tap\(\) needs a function, got 'log'$"),
         (
             lambda: ops.distinct_until_changed(key="symbol"),
             r"^distinct_until_changed\(key=\.\.\.\) needs a function, got 'symbol'$",
@@ -1246,6 +1290,7 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         "take-str",
         "skip-float",
         "take-while-none",
+        "tap-not-callable",
         "distinct-key-not-callable",
         "distinct-key-async",
         "chunk-size-nan",

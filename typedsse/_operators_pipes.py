@@ -58,8 +58,8 @@ class Pipe(_Operator, Generic[In, Out]):
 class SameTypePipe(_Operator):
     """An operator that keeps its source's item type: `Stream[E]` in, `Stream[E]` out.
 
-    `filter`, `take`, `take_while`, `skip`, `distinct_until_changed`, `throttle`, `debounce`
-    and `timeout` return one.
+    `filter`, `take`, `take_while`, `skip`, `distinct_until_changed`, `throttle`, `debounce`,
+    `timeout` and `tap` return one.
     """
 
     __slots__ = ()

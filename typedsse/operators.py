@@ -14,8 +14,8 @@ Example:
     ```
 
 Typing: `merge(a, b)` is a `Stream[A | B]`, `map(fn)` gives a stream of `fn`'s return type, the
-operators that only select or delay (`filter`, `take`, `take_while`, `skip`,
-`distinct_until_changed`, `throttle`, `debounce`, `timeout`) keep the item type exactly,
+operators that only select, delay or watch (`filter`, `take`, `take_while`, `skip`,
+`distinct_until_changed`, `throttle`, `debounce`, `timeout`, `tap`) keep the item type exactly,
 whatever their callbacks accept, and `chunk` turns `E` into `list[E]`.
 """
 
@@ -59,6 +59,7 @@ __all__ = [
     "start_with",
     "take",
     "take_while",
+    "tap",
     "throttle",
     "timeout",
 ]
@@ -117,6 +118,25 @@ def take(count: int, /) -> SameTypePipe:
     """
     _check_count(count, 0, f"take() needs a non-negative integer, got {count!r}")
     return SameTypePipe(f"take({count!r})", lambda source: _take(source, count))
+
+
+def tap(function: Callable[[Any], object], /) -> SameTypePipe:
+    """Call `function(item)` for each item, then forward the item unchanged: for logs and metrics.
+
+    An async function (any awaitable answer) is awaited before the item goes on, one call at a
+    time; what the function returns is ignored. An exception it raises ends the stream, as one
+    from the source does.
+
+    Example:
+        ```python
+        events() | ops.tap(lambda event: sent_total.labels(event.event_name).inc())
+        ```
+
+    Raises:
+        TypeError: `function` is not callable.
+    """
+    _check_callable("tap()", function)
+    return SameTypePipe(f"tap({_name(function)})", lambda source: _tap(source, function))
 
 
 def take_while(predicate: Callable[[Any], bool | Awaitable[bool]], /, *, inclusive: bool = False) -> SameTypePipe:
@@ -591,6 +611,18 @@ async def _map(source: AsyncIterable[T], function: Callable[[T], Any]) -> AsyncI
         async for item in streamer:
             result = function(item)
             yield await result if inspect.isawaitable(result) else result
+
+
+@pipable_operator
+async def _tap(source: AsyncIterable[T], function: Callable[[T], object]) -> AsyncIterator[T]:
+    # aiostream's `action` runs an async function through `map` with no task limit: the source
+    # would be read ahead while calls are pending. Here each call ends before the item goes on.
+    async with streamcontext(source) as streamer:
+        async for item in streamer:
+            result = function(item)
+            if inspect.isawaitable(result):
+                await result
+            yield item
 
 
 @pipable_operator

@@ -148,6 +148,8 @@ def check_pipes_keep_the_item_type() -> None:
         ops.Stream[PriceChanged | TradeExecuted],
     )
     assert_type(merged | ops.distinct_until_changed(), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.tap(print), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.tap(summarize_later), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(
         merged | ops.distinct_until_changed(key=lambda event: event.data), ops.Stream[PriceChanged | TradeExecuted]
     )
