@@ -26,7 +26,7 @@ import inspect
 import math
 import numbers
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
-from typing import Any, Never, TypeGuard, TypeVar, cast, overload
+from typing import Any, Literal, Never, TypeGuard, TypeVar, cast, overload
 
 from aiostream import stream
 from aiostream.core import Stream, pipable_operator, streamcontext
@@ -139,12 +139,21 @@ def tap(function: Callable[[Any], object], /) -> SameTypePipe:
     return SameTypePipe(f"tap({_name(function)})", lambda source: _tap(source, function))
 
 
-def take_while(predicate: Callable[[Any], bool | Awaitable[bool]], /, *, inclusive: bool = False) -> SameTypePipe:
+# A TypeGuard predicate narrows what goes out, unless the refused item goes out too.
+@overload
+def take_while(  # type: ignore[overload-overlap]
+    predicate: Callable[[T], TypeGuard[U]], /, *, inclusive: Literal[False] = False
+) -> Pipe[T, U]: ...
+@overload
+def take_while(predicate: Callable[[Any], bool | Awaitable[bool]], /, *, inclusive: bool = False) -> SameTypePipe: ...
+def take_while(predicate: Callable[[Any], Any], /, *, inclusive: bool = False) -> Pipe[Any, Any] | SameTypePipe:
     """Forward items while `predicate` (sync or async) is true; end at the first for which it is false.
 
     The source is closed as that item arrives (its `finally` runs), before anything else goes
     on; nothing is read past it. With `inclusive=True` that item is forwarded too, as the
     stream's last: a job's result after its progress, say.
+
+    A `TypeGuard` predicate narrows the item type, unless `inclusive=True`.
 
     Example:
         ```python

@@ -170,6 +170,8 @@ def check_pipes_change_the_item_type() -> None:
     assert_type(merged | ops.filter(IsCheapLater()), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.filter(is_price), ops.Stream[PriceChanged])
     assert_type(merged | ops.scan(count, 0), ops.Stream[int])
+    assert_type(merged | ops.take_while(is_price), ops.Stream[PriceChanged])
+    assert_type(merged | ops.take_while(is_price, inclusive=True), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.start_with(Heartbeat(data=None)), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
     assert_type(merged | ops.concat(heartbeats()), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
     assert_type(
