@@ -935,6 +935,17 @@ async def test_take_while_ends_at_the_first_refused_item_and_closes_the_source()
 
 
 @pytest.mark.anyio
+async def test_take_while_ends_when_the_refused_item_arrives() -> None:
+    # Not after the last item it forwarded: it cannot know that item was the last until then.
+    schedule = ((0.0, 1), (0.2, 2), (0.4, 9), (0.6, 3))
+    received: list[tuple[float, Any]] = []
+    start = now()
+    await drain(timed(*schedule) | ops.take_while(lambda value: value < 5), received)
+    assert received == [(0.0, 1), (0.2, 2)]
+    assert round(now() - start, 6) == 0.4
+
+
+@pytest.mark.anyio
 async def test_take_while_inclusive_sends_the_deciding_item_last() -> None:
     sent = [Tick(data=1), Tick(data=2), Tock(data="done"), Tick(data=3)]
     until_done = ops.take_while(lambda event: not isinstance(event, Tock), inclusive=True)
