@@ -161,7 +161,7 @@ def comment(text: str = "") -> bytes:
     """Render a comment frame (`: text`), which clients ignore; used for keep-alives.
 
     Raises:
-        WireFormatError: `text` contains a line break, or is not valid Unicode.
+        WireFormatError: `text` contains CR, LF or NUL, or is not valid Unicode.
     """
     _check_field("comment", text)
     return _utf8(f": {text}\n\n") if text else KEEPALIVE
