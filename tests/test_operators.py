@@ -1032,6 +1032,19 @@ async def test_distinct_until_changed_compares_events_whole_unless_given_a_key()
 
 
 @pytest.mark.anyio
+async def test_distinct_until_changed_refuses_a_key_that_gives_awaitables() -> None:
+    # Each awaitable differs from the last: nothing would ever be dropped.
+    async def kind(item: str) -> str:
+        return item[0]
+
+    log: list[str] = []
+    pipeline = timed((0.0, "A1"), (0.1, "A2"), log=log) | ops.distinct_until_changed(key=lambda item: kind(item))
+    with pytest.raises(TypeError, match=r"^distinct_until_changed\(key=\.\.\.\) returned a coroutine, an awaitable: "):
+        await items(pipeline)
+    assert log == ["closed"]
+
+
+@pytest.mark.anyio
 async def test_tap_calls_the_function_before_each_item_goes_on() -> None:
     seen: list[int] = []
     assert await items(ops.source(range(3)) | ops.tap(seen.append)) == [0, 1, 2]

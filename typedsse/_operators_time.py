@@ -312,23 +312,24 @@ async def _throttle_leading(
             item_key = key(item) if key is not None else None
             if item_key in windows:
                 continue
-            _check_key(item_key)
+            check_key(item_key)
             windows.add(item_key)
             heapq.heappush(ends, (now + interval, next(order), item_key))
             yield item
 
 
-def _check_key(item_key: Hashable) -> None:
+def check_key(item_key: object, operator: str = "throttle") -> None:
     """Refuse a key that is an awaitable (from a lambda calling an async function, say).
 
-    Every awaitable is a key of its own, so the throttle would let every item through. Checked
-    when a key opens a window, which such keys do with every item: no cost while windows are open.
+    Every awaitable is a key of its own, so a throttle would let every item through (and
+    `distinct_until_changed` would drop none). Checked when a key opens a window (or an item
+    goes out), which such keys do with every item: no cost while windows are open.
     """
     if inspect.isawaitable(item_key):
         if inspect.iscoroutine(item_key):
             item_key.close()  # never awaited, and never will be: no warning about it
         raise TypeError(
-            f"throttle(key=...) returned a {type(item_key).__qualname__}, an awaitable: "
+            f"{operator}(key=...) returned a {type(item_key).__qualname__}, an awaitable: "
             "the key function must be sync and return the key itself"
         )
 
@@ -368,7 +369,7 @@ class _LatestWindows(_Clocked[T, T]):
         if item_key in self._windows:
             self._windows[item_key] = item
         else:
-            _check_key(item_key)
+            check_key(item_key)
             self.ready.append(item)
             self._open(item_key, now)
 

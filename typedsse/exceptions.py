@@ -13,7 +13,8 @@ root, so applications can catch them together::
 The subclasses also derive from the built-in exception a caller would expect (`TypeError` for
 definitions, `ValueError` for values), so generic handlers keep working. An invalid argument to a
 function or constructor (an operator's, `EventStreamResponse`'s, `openapi.document`'s) raises a
-plain `TypeError` or `ValueError`, as in the standard library.
+plain `TypeError` or `ValueError`, as in the standard library, except a value that cannot be
+written on the wire (a negative `retry`), which raises `WireFormatError`.
 """
 
 from __future__ import annotations

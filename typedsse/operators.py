@@ -200,7 +200,8 @@ def distinct_until_changed(*, key: Callable[[Any], Any] | None = None) -> SameTy
         key: A sync function of an item giving what is compared; `None` compares the items.
 
     Raises:
-        TypeError: `key` is not callable, or is async.
+        TypeError: `key` is not callable, or is async; or, as items flow, it returned an
+            awaitable (a lambda calling an async function).
     """
     if key is not None:
         _check_callable("distinct_until_changed(key=...)", key)
@@ -592,6 +593,8 @@ async def _distinct_until_changed(source: AsyncIterable[T], key: Callable[[T], A
         async for item in streamer:
             current = item if key is None else key(item)
             if previous is _NOTHING or current != previous:
+                if key is not None:
+                    _time.check_key(current, "distinct_until_changed")
                 previous = current
                 yield item
 
