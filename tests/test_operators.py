@@ -881,29 +881,50 @@ async def test_take_stops_and_closes_the_source_without_reading_ahead() -> None:
     assert pulled == [0, 1, 2, -1]
 
 
+async def cleanup_fails() -> AsyncIterator[int]:
+    """Counts up for ever; closing it raises."""
+    try:
+        for i in itertools.count():
+            yield i
+    finally:
+        raise RuntimeError("cleanup failed")
+
+
+# Two operators that end on an item and hand it out last: the second item, here.
+ENDS_ON_THE_SECOND = {
+    "take": lambda: ops.take(2),
+    "take_while-inclusive": lambda: ops.take_while(lambda item: item not in ("a1", 1), inclusive=True),
+}
+
+
+@pytest.mark.parametrize("pipe", list(ENDS_ON_THE_SECOND))
 @pytest.mark.anyio
-async def test_take_closes_the_source_as_it_hands_out_the_last_item() -> None:
+async def test_last_item_goes_out_after_its_source_is_closed(pipe: str) -> None:
     log: list[str] = []
-    async with (counting("a", log) | ops.take(2)).stream() as streamer:
+    async with (counting("a", log) | ENDS_ON_THE_SECOND[pipe]()).stream() as streamer:
         assert [await anext(streamer), log] == ["a0", []]
         assert [await anext(streamer), log] == ["a1", ["a closed"]]  # not on the next pull only
         with pytest.raises(StopAsyncIteration):
             await anext(streamer)
 
 
+@pytest.mark.parametrize("pipe", list(ENDS_ON_THE_SECOND))
 @pytest.mark.anyio
-async def test_take_hands_out_the_last_item_before_the_sources_cleanup_error() -> None:
-    async def numbers() -> AsyncIterator[int]:
-        try:
-            for i in itertools.count():
-                yield i
-        finally:
-            raise RuntimeError("cleanup failed")
-
-    async with (numbers() | ops.take(2)).stream() as streamer:
+async def test_last_item_goes_out_before_the_sources_cleanup_error(pipe: str) -> None:
+    async with (cleanup_fails() | ENDS_ON_THE_SECOND[pipe]()).stream() as streamer:
         assert [await anext(streamer), await anext(streamer)] == [0, 1]
         with pytest.raises(RuntimeError, match="cleanup failed"):
             await anext(streamer)
+
+
+@pytest.mark.parametrize("pipe", list(ENDS_ON_THE_SECOND))
+@pytest.mark.anyio
+async def test_last_item_leaves_no_cycle_when_the_sources_cleanup_fails(pipe: str) -> None:
+    async def run() -> None:
+        with pytest.raises(RuntimeError, match="cleanup failed"):
+            await items(cleanup_fails() | ENDS_ON_THE_SECOND[pipe]())
+
+    assert await garbage_of(run) == []
 
 
 @pytest.mark.anyio
@@ -955,47 +976,9 @@ async def test_take_while_inclusive_sends_the_deciding_item_last() -> None:
 
 
 @pytest.mark.anyio
-async def test_take_while_closes_the_source_before_handing_out_the_deciding_item() -> None:
-    log: list[str] = []
-    async with (counting("a", log) | ops.take_while(lambda item: item != "a1", inclusive=True)).stream() as streamer:
-        assert [await anext(streamer), log] == ["a0", []]
-        assert [await anext(streamer), log] == ["a1", ["a closed"]]  # not on the next pull only
-        with pytest.raises(StopAsyncIteration):
-            await anext(streamer)
-
-
-@pytest.mark.anyio
-async def test_take_while_hands_out_the_deciding_item_before_the_sources_cleanup_error() -> None:
-    async def numbers() -> AsyncIterator[int]:
-        try:
-            for i in itertools.count():
-                yield i
-        finally:
-            raise RuntimeError("cleanup failed")
-
-    async with (numbers() | ops.take_while(lambda value: value < 1, inclusive=True)).stream() as streamer:
-        assert [await anext(streamer), await anext(streamer)] == [0, 1]
-        with pytest.raises(RuntimeError, match="cleanup failed"):
-            await anext(streamer)
-    with pytest.raises(RuntimeError, match="cleanup failed"):  # with nothing left to hand out, at once
-        await items(numbers() | ops.take_while(lambda value: value < 1))
-
-
-@pytest.mark.parametrize("pipe", [ops.take(2), ops.take_while(lambda value: value < 1, inclusive=True)])
-@pytest.mark.anyio
-async def test_take_and_take_while_leave_no_cycle_when_the_sources_cleanup_fails(pipe: ops.SameTypePipe) -> None:
-    async def numbers() -> AsyncIterator[int]:
-        try:
-            for i in itertools.count():
-                yield i
-        finally:
-            raise RuntimeError("cleanup failed")
-
-    async def run() -> None:
-        with pytest.raises(RuntimeError, match="cleanup failed"):
-            await items(numbers() | pipe)
-
-    assert await garbage_of(run) == []
+async def test_take_while_raises_the_sources_cleanup_error_when_it_refuses_an_item() -> None:
+    with pytest.raises(RuntimeError, match="cleanup failed"):
+        await items(cleanup_fails() | ops.take_while(lambda value: value < 1))
 
 
 @pytest.mark.anyio
