@@ -539,11 +539,14 @@ function open(
   let stopped = false;
   let received = false; // whether the current connection has dispatched a message
   let wake: (() => void) | undefined;
+  let reading: ReadableStreamDefaultReader<Uint8Array> | undefined; // the body being read, if one is
 
   const stop = (): void => {
     if (stopped) return;
     stopped = true;
     controller.abort();
+    // A `fetch` wrapper may not pass the signal on: cancelling the body still ends a pending read.
+    reading?.cancel().catch(() => undefined);
     wake?.();
   };
   const signal = options.signal;
@@ -584,10 +587,11 @@ function open(
     const body = response.body;
     if (body === null) return undefined;
     const reader = body.getReader();
+    reading = reader;
     try {
       for (;;) {
         const { done, value } = await reader.read();
-        if (done) return undefined;
+        if (done || stopped) return undefined;
         for (const message of parser.feed(value)) {
           received = true;
           const encoding = own(route.events, message.event);
@@ -603,6 +607,7 @@ function open(
         }
       }
     } finally {
+      reading = undefined;
       reader.cancel().catch(() => undefined);
       parser.end();
     }
@@ -616,6 +621,11 @@ function open(
       received = false;
       try {
         const response = await request();
+        if (stopped) {
+          // Stopped while the request was pending, through a `fetch` that does not abort on the signal.
+          response.body?.cancel().catch(() => undefined);
+          return { reason: "aborted" };
+        }
         if (response.status === 204) return { reason: "no-content" };
         if (!response.ok) {
           throw new SubscribeError(`${method} ${path}: HTTP ${response.status}`, {

@@ -95,3 +95,55 @@ test("subscribe: after retry: 0, attempts that fail still back off", async () =>
   // then doubled for each further failure, from 1 ms since doubling 0 would reconnect in a tight loop.
   assert.deepEqual(delays, [0, 0, 2, 4, 8, 16]);
 });
+
+/** A `fetch` that ignores the request's signal, as some wrappers do, answering with a stream that stays silent. */
+function deafFetch(opened: string[], delay = 0): typeof fetch {
+  return (async () => {
+    opened.push("fetch");
+    if (delay > 0) await new Promise((resolve) => setTimeout(resolve, delay));
+    const silent = new ReadableStream<Uint8Array>({
+      pull: () => new Promise<void>(() => undefined), // never sends, never ends
+      cancel: () => {
+        opened.push("cancelled");
+      },
+    });
+    return new Response(silent, { status: 200, headers: { "content-type": "text/event-stream" } });
+  }) as typeof fetch;
+}
+
+test("subscribe: stopping it ends it at once, even with a fetch that ignores the signal", async () => {
+  const seen: string[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: deafFetch(seen),
+      onOpen: () => {
+        seen.push("open");
+        setTimeout(() => subscription(), 1);
+      },
+    },
+    {},
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+  assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
+});
+
+test("subscribe: stopped while a fetch that ignores the signal is pending, it never opens the response", async () => {
+  const seen: string[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: deafFetch(seen, 20),
+      onOpen: () => seen.push("open"),
+    },
+    {},
+  );
+  subscription();
+  assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+  await new Promise((resolve) => setTimeout(resolve, 40)); // the response arrives after the stop
+  assert.deepEqual(seen, ["fetch", "cancelled"]);
+});
