@@ -14,6 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import anyio
 import anyio.from_thread
 import anyio.to_thread
 import httpx
@@ -606,6 +607,36 @@ async def test_a_second_cancellation_stops_waiting_for_the_streams_cleanup(clien
     for _ in range(5):
         await asyncio.sleep(0)
     assert cleaned == ["done"]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("client_left", [False, True])
+async def test_a_request_cancelled_by_an_anyio_cancel_scope_waits_for_the_streams_cleanup(client_left: bool) -> None:
+    # Starlette's TestClient cancels an unfinished response with an anyio cancel scope, which
+    # cancels the request again at every await until it exits: one cancellation, not a second.
+    release, cleaned = asyncio.Event(), list[str]()
+    harness = Harness()
+    scope = anyio.CancelScope()
+
+    async def request() -> None:
+        with scope:
+            await harness.run(EventStreamResponse(_cleanup_that_waits(release, cleaned)()))
+
+    task = asyncio.create_task(request())
+    await harness.wait_for_writes(1)
+    if client_left:
+        harness.disconnect()
+        for _ in range(5):
+            await asyncio.sleep(0)
+    scope.cancel()
+    for _ in range(20):
+        await asyncio.sleep(0)
+    assert not task.done()  # waiting for the `finally`
+    assert not cleaned
+    release.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert cleaned == ["done"]
+    assert scope.cancelled_caught  # the scope got its own cancellation back
 
 
 class _GarbageWatch:

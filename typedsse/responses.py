@@ -250,8 +250,12 @@ class _Connection:
         # `finally` (closing a database cursor, say), which a level-triggered cancel scope forbids.
         self.producer = self.loop.create_task(self._produce())
         self.watcher = self.loop.create_task(self._watch())
+        cancelled: str | None = None  # the message of a cancellation ending the request
         try:
             await self._stream()
+        except asyncio.CancelledError as exc:
+            cancelled = _cancel_message(exc)
+            raise
         finally:
             if self.ping_timer is not None:
                 self.ping_timer.cancel()
@@ -260,7 +264,7 @@ class _Connection:
             try:
                 # The request ends after the stream's own cleanup (its `finally`), even when a
                 # server cancels it meanwhile (a shutdown deadline).
-                await _outlive(self.producer, self.watcher)
+                await _outlive(self.producer, self.watcher, cancelled=cancelled)
             finally:
                 if (
                     self.disconnected
@@ -531,29 +535,43 @@ def _is_named_event(item: object) -> bool:
     return _is_event(item) and type(item).is_concrete()
 
 
-async def _outlive(*tasks: asyncio.Task[None]) -> None:
+async def _outlive(*tasks: asyncio.Task[None], cancelled: str | None = None) -> None:
     """Wait until `tasks` have ended, whatever their outcome; only a second cancellation cuts it short.
 
     The current task may already be on its way out by a cancellation (a server cancels the
-    request while it streams), or be cancelled while it waits: it still waits, and raises the
-    cancellation afterwards. Waiting never cancels `tasks` again (their cleanup may await). A
-    further cancellation means "stop now": the wait ends at once and the tasks run on by
-    themselves, so a cleanup that never ends cannot hold up a server's shutdown.
+    request while it streams; `cancelled` is then its message), or be cancelled while it
+    waits: it still waits, and raises the cancellation afterwards. Waiting never cancels
+    `tasks` again (their cleanup may await). A further cancellation means "stop now": the wait
+    ends at once and the tasks run on by themselves, so a cleanup that never ends cannot hold
+    up a server's shutdown.
+
+    An anyio cancel scope (the one Starlette's `TestClient` cancels an unfinished response
+    with, or a timeout around the request) cancels its task again at every `await` until the
+    scope exits, each time with the same message: that is still one cancellation.
     """
     current = asyncio.current_task()
     interrupted = False
     while not all(task.done() for task in tasks):
         try:
             await asyncio.wait(tasks)
-        except asyncio.CancelledError:
+        except asyncio.CancelledError as exc:
+            message = _cancel_message(exc)
+            if message is not None and message == cancelled:
+                continue  # the same cancellation, delivered again
             if current is None or current.cancelling() > 1:
                 raise
-            interrupted = True
+            interrupted, cancelled = True, message
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:  # not ours: `_produce` keeps its own
             raise cast(BaseException, task.exception())
     if interrupted:
-        raise asyncio.CancelledError
+        # With its message: an anyio cancel scope recognises its own cancellation by it.
+        raise asyncio.CancelledError(cancelled) if cancelled is not None else asyncio.CancelledError
+
+
+def _cancel_message(exc: asyncio.CancelledError) -> str | None:
+    message = exc.args[0] if exc.args else None
+    return message if isinstance(message, str) and message else None
 
 
 def _being_cancelled() -> bool:
