@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import asyncio
 import functools
 import inspect
 import logging
@@ -10,12 +11,14 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
+import starlette
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 
 from typedsse import (
     BaseEvent,
+    Decoder,
     EndpointDefinitionError,
     EventStreamResponse,
     LastEventId,
@@ -703,3 +706,80 @@ def test_a_status_without_a_body_set_by_the_stream_is_sent_without_one(serve: Se
     assert (response.status_code, response.content) == (204, b"")
     assert closed == ["done"]
     assert client.get("/done").status_code == 204  # the connection is still good for the next request
+
+
+def test_test_client_reads_a_finite_stream_and_raises_an_error_before_the_first_event() -> None:
+    app = FastAPI()
+
+    @app.get("/ticks")
+    @sse()
+    async def ticks(count: int) -> AsyncIterator[Echo]:
+        for n in range(count):
+            yield Echo(data=str(n))
+
+    @app.get("/broken")
+    @sse()
+    async def broken() -> AsyncIterator[Echo]:
+        raise RuntimeError("no database")
+        yield Echo(data="never")  # pragma: no cover
+
+    with TestClient(app) as client:
+        response = client.get("/ticks", params={"count": 3})
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert [message.data for message in Decoder().feed(response.content)] == ['"0"', '"1"', '"2"']
+        with pytest.raises(RuntimeError, match="no database"):
+            client.get("/broken")
+    with TestClient(app, raise_server_exceptions=False) as client:
+        assert client.get("/broken").status_code == 500
+
+
+@pytest.mark.anyio
+async def test_httpx_asgi_transport_reads_a_finite_stream() -> None:
+    app = FastAPI()
+
+    @app.get("/ticks")
+    @sse(retry=100)
+    def ticks(count: int) -> Iterator[Echo]:
+        for n in range(count):
+            yield Echo(data=str(n), id=str(n))
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        response = await client.get("/ticks", params={"count": 2})
+    assert response.status_code == 200
+    assert response.content == b'retry: 100\n\nevent: echo\nid: 0\ndata: "0"\n\nevent: echo\nid: 1\ndata: "1"\n\n'
+
+
+@pytest.mark.skipif(
+    tuple(int(part) for part in starlette.__version__.split(".")[:2]) < (1, 9),
+    reason="TestClient streams a response's body from Starlette 1.9 on",
+)
+def test_leaving_a_test_client_stream_runs_the_generators_finally_to_its_end() -> None:
+    app = FastAPI()
+    steps: list[str] = []
+
+    async def session() -> AsyncIterator[str]:
+        try:
+            yield "session"
+        finally:
+            steps.append("session closed")
+
+    @app.get("/follow")
+    @sse()
+    async def follow(_: Annotated[str, Depends(session)]) -> AsyncIterator[Echo]:
+        try:
+            yield Echo(data="first")
+            await asyncio.Event().wait()  # an endless stream, idle
+        finally:
+            steps.append("finally started")
+            for _ in range(3):
+                await asyncio.sleep(0)  # cleanup that awaits: closing a cursor, say
+            steps.append("finally ended")
+
+    decoder = Decoder()
+    with TestClient(app) as client:
+        with client.stream("GET", "/follow") as response:
+            for chunk in response.iter_bytes():
+                if messages := decoder.feed(chunk):
+                    break
+        assert steps == ["finally started", "finally ended", "session closed"]
+    assert [message.data for message in messages] == ['"first"']
