@@ -15,6 +15,7 @@ import starlette
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request, Response
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
+from starlette.middleware.gzip import GZipMiddleware
 
 from typedsse import (
     BaseEvent,
@@ -783,3 +784,23 @@ def test_leaving_a_test_client_stream_runs_the_generators_finally_to_its_end() -
                     break
         assert steps == ["finally started", "finally ended", "session closed"]
     assert [message.data for message in messages] == ['"first"']
+
+
+def test_gzip_middleware_leaves_the_stream_alone(serve: Serve) -> None:
+    app = FastAPI()
+    app.add_middleware(GZipMiddleware, minimum_size=1)
+
+    @app.get("/follow")
+    @sse()
+    async def follow() -> AsyncIterator[Echo]:
+        yield Echo(data="first " * 200)  # compressible, and over `minimum_size`
+        await asyncio.Event().wait()  # nothing more: a buffering middleware would hold the first back
+
+    client = serve(app)
+    with client.stream("GET", "/follow", headers={"accept-encoding": "gzip"}) as response:
+        assert "content-encoding" not in response.headers
+        decoder = Decoder()
+        for chunk in response.iter_raw():
+            if messages := decoder.feed(chunk):
+                break
+    assert [message.event for message in messages] == ["echo"]
