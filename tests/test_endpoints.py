@@ -804,3 +804,31 @@ def test_gzip_middleware_leaves_the_stream_alone(serve: Serve) -> None:
             if messages := decoder.feed(chunk):
                 break
     assert [message.event for message in messages] == ["echo"]
+
+
+@pytest.mark.skipif("scope" not in inspect.signature(Depends).parameters, reason="FastAPI without dependency scopes")
+def test_a_dependency_ends_after_the_stream_unless_its_scope_is_the_function() -> None:
+    app = FastAPI()
+    steps: list[str] = []
+
+    async def request_session() -> AsyncIterator[str]:
+        yield "request"
+        steps.append("request-scoped closed")
+
+    async def function_session() -> AsyncIterator[str]:
+        yield "function"
+        steps.append("function-scoped closed")
+
+    @app.get("/stream")
+    @sse()
+    async def stream(
+        a: Annotated[str, Depends(request_session)],
+        b: Annotated[str, Depends(function_session, scope="function")],
+    ) -> AsyncIterator[Echo]:
+        steps.append("stream started")
+        yield Echo(data=a + b)
+        steps.append("stream ended")
+
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/stream") == [("echo", '"requestfunction"', "")]
+    assert steps == ["function-scoped closed", "stream started", "stream ended", "request-scoped closed"]
