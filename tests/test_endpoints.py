@@ -766,7 +766,8 @@ def test_leaving_a_test_client_stream_runs_the_generators_finally_to_its_end() -
 
     @app.get("/follow")
     @sse()
-    async def follow(_: Annotated[str, Depends(session)]) -> AsyncIterator[Echo]:
+    async def follow(_: Annotated[str, Depends(session)], tasks: BackgroundTasks) -> AsyncIterator[Echo]:
+        tasks.add_task(steps.append, "background task")
         try:
             yield Echo(data="first")
             await asyncio.Event().wait()  # an endless stream, idle
@@ -782,7 +783,7 @@ def test_leaving_a_test_client_stream_runs_the_generators_finally_to_its_end() -
             for chunk in response.iter_bytes():
                 if messages := decoder.feed(chunk):
                     break
-        assert steps == ["finally started", "finally ended", "session closed"]
+        assert steps == ["finally started", "finally ended", "session closed"]  # a cancellation: no background task
     assert [message.data for message in messages] == ['"first"']
 
 
