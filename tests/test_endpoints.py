@@ -754,9 +754,16 @@ async def test_httpx_asgi_transport_reads_a_finite_stream() -> None:
     tuple(int(part) for part in starlette.__version__.split(".")[:2]) < (1, 9),
     reason="TestClient streams a response's body from Starlette 1.9 on",
 )
-def test_leaving_a_test_client_stream_runs_the_generators_finally_to_its_end() -> None:
+@pytest.mark.parametrize("middleware", [False, True])
+def test_leaving_a_test_client_stream_runs_the_generators_finally_to_its_end(middleware: bool) -> None:
     app = FastAPI()
     steps: list[str] = []
+
+    if middleware:  # runs the app in a task group of its own
+
+        @app.middleware("http")
+        async def passthrough(request: Request, call_next: Any) -> Any:
+            return await call_next(request)
 
     async def session() -> AsyncIterator[str]:
         try:

@@ -611,16 +611,27 @@ async def test_a_second_cancellation_stops_waiting_for_the_streams_cleanup(clien
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("client_left", [False, True])
-async def test_a_request_cancelled_by_an_anyio_cancel_scope_waits_for_the_streams_cleanup(client_left: bool) -> None:
+@pytest.mark.parametrize("in_task_group", [False, True])
+async def test_a_request_cancelled_by_an_anyio_cancel_scope_waits_for_the_streams_cleanup(
+    client_left: bool, in_task_group: bool
+) -> None:
     # Starlette's TestClient cancels an unfinished response with an anyio cancel scope, which
     # cancels the request again at every await until it exits: one cancellation, not a second.
+    # In a task group (Starlette's BaseHTTPMiddleware runs the app in one), the group cancels
+    # its own scope too when its host is cancelled: still the same cancellation.
     release, cleaned = asyncio.Event(), list[str]()
     harness = Harness()
     scope = anyio.CancelScope()
+    response = EventStreamResponse(_cleanup_that_waits(release, cleaned)())
 
     async def request() -> None:
         with scope:
-            await harness.run(EventStreamResponse(_cleanup_that_waits(release, cleaned)()))
+            if in_task_group:
+                async with anyio.create_task_group() as group:
+                    group.start_soon(harness.run, response)
+                    await anyio.sleep_forever()  # the middleware, waiting for the response
+            else:
+                await harness.run(response)
 
     task = asyncio.create_task(request())
     await harness.wait_for_writes(1)
