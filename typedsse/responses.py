@@ -28,6 +28,7 @@ from collections.abc import (
 from typing import Any, TypeAlias, TypeGuard, cast
 
 import anyio
+import anyio.lowlevel
 import anyio.to_thread
 from aiostream.core import Stream, Streamer
 from starlette.background import BackgroundTask
@@ -250,12 +251,8 @@ class _Connection:
         # `finally` (closing a database cursor, say), which a level-triggered cancel scope forbids.
         self.producer = self.loop.create_task(self._produce())
         self.watcher = self.loop.create_task(self._watch())
-        cancelled: str | None = None  # the message of a cancellation ending the request
         try:
             await self._stream()
-        except asyncio.CancelledError as exc:
-            cancelled = _cancel_message(exc)
-            raise
         finally:
             if self.ping_timer is not None:
                 self.ping_timer.cancel()
@@ -263,8 +260,14 @@ class _Connection:
             _cancel_once(self.producer)
             try:
                 # The request ends after the stream's own cleanup (its `finally`), even when a
-                # server cancels it meanwhile (a shutdown deadline).
-                await _outlive(self.producer, self.watcher, cancelled=cancelled)
+                # server cancels it meanwhile (a shutdown deadline). An anyio cancel scope around
+                # the request (Starlette's `TestClient` closing an unfinished response, a task
+                # group under `BaseHTTPMiddleware`, a timeout) cancels again at every `await`
+                # until it exits: shielded from those, the wait sees only `Task.cancel()` calls,
+                # and the scope's cancellation is raised once it is over.
+                with anyio.CancelScope(shield=True):
+                    await _outlive(self.producer, self.watcher)
+                await anyio.lowlevel.checkpoint_if_cancelled()
             finally:
                 if (
                     self.disconnected
@@ -535,61 +538,29 @@ def _is_named_event(item: object) -> bool:
     return _is_event(item) and type(item).is_concrete()
 
 
-async def _outlive(*tasks: asyncio.Task[None], cancelled: str | None = None) -> None:
+async def _outlive(*tasks: asyncio.Task[None]) -> None:
     """Wait until `tasks` have ended, whatever their outcome; only a second cancellation cuts it short.
 
     The current task may already be on its way out by a cancellation (a server cancels the
-    request while it streams; `cancelled` is then its message), or be cancelled while it
-    waits: it still waits, and raises the cancellation afterwards. Waiting never cancels
-    `tasks` again (their cleanup may await). A further cancellation means "stop now": the wait
-    ends at once and the tasks run on by themselves, so a cleanup that never ends cannot hold
-    up a server's shutdown.
-
-    An anyio cancel scope (the one Starlette's `TestClient` cancels an unfinished response
-    with, or a timeout around the request) cancels its task again at every `await` until the
-    scope exits: that is still one cancellation (see `_same_cancellation`).
+    request while it streams), or be cancelled while it waits: it still waits, and raises the
+    cancellation afterwards. Waiting never cancels `tasks` again (their cleanup may await). A
+    further cancellation means "stop now": the wait ends at once and the tasks run on by
+    themselves, so a cleanup that never ends cannot hold up a server's shutdown.
     """
     current = asyncio.current_task()
     interrupted = False
     while not all(task.done() for task in tasks):
         try:
             await asyncio.wait(tasks)
-        except asyncio.CancelledError as exc:
-            message = _cancel_message(exc)
-            if _same_cancellation(message, cancelled):
-                continue  # the same cancellation, delivered again
+        except asyncio.CancelledError:
             if current is None or current.cancelling() > 1:
                 raise
-            interrupted, cancelled = True, message
+            interrupted = True
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:  # not ours: `_produce` keeps its own
             raise cast(BaseException, task.exception())
     if interrupted:
-        # With its message: an anyio cancel scope recognises its own cancellation by it.
-        raise asyncio.CancelledError(cancelled) if cancelled is not None else asyncio.CancelledError
-
-
-def _cancel_message(exc: asyncio.CancelledError) -> str | None:
-    message = exc.args[0] if exc.args else None
-    return message if isinstance(message, str) and message else None
-
-
-# How anyio's cancel scopes label the cancellations they deliver (older releases said "by").
-_ANYIO_CANCELLATION = ("Cancelled via cancel scope ", "Cancelled by cancel scope ")
-
-
-def _same_cancellation(message: str | None, first: str | None) -> bool:
-    """Whether a cancellation with `message` repeats the one with `first`, already being waited out.
-
-    anyio's cancellation is a state, not an event: a cancelled scope cancels its tasks again at
-    every `await` until they leave it, and a task group whose host is cancelled cancels its own
-    scope as well (Starlette's `BaseHTTPMiddleware` runs the app in one), so the request sees
-    messages naming either scope. Any of them repeats an anyio cancellation. A plain
-    `Task.cancel()` (a server's shutdown) carries no message: each one counts.
-    """
-    if message is None or first is None:
-        return False
-    return message == first or (message.startswith(_ANYIO_CANCELLATION) and first.startswith(_ANYIO_CANCELLATION))
+        raise asyncio.CancelledError
 
 
 def _being_cancelled() -> bool:
