@@ -20,9 +20,19 @@ from fastapi.sse import EventSourceResponse
 from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, OpenAPIV32SpecValidator
 from openapi_spec_validator import validate as validate_spec
-from pydantic import BaseModel, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic.alias_generators import to_pascal
 
-from typedsse import BaseEvent, EndpointDefinitionError, ErrorPayload, LastEventId, StreamError, sse, stream_endpoint
+from typedsse import (
+    BaseEvent,
+    EndpointDefinitionError,
+    ErrorPayload,
+    LastEventId,
+    StreamError,
+    encode,
+    sse,
+    stream_endpoint,
+)
 from typedsse.cli import main
 from typedsse.openapi import EXTENSION, document, install
 
@@ -215,6 +225,36 @@ def test_document_event_components_describe_the_wire_form_of_each_payload() -> N
     )
     assert schemas["StreamError-Event"] == event_component(
         StreamError, {**JSON_DATA, "contentSchema": ref("ErrorPayload")}
+    )
+
+
+class Aliased(BaseEvent[Reading]):
+    model_config = ConfigDict(alias_generator=to_pascal)  # the model's fields are `Data`, `Id`, `Retry`
+
+
+class Renamed(BaseEvent[list[int]]):
+    data: list[int] = Field(alias="payload")
+
+
+def test_document_describes_the_data_of_an_event_class_whose_fields_have_aliases() -> None:
+    # On the wire the payload is the `data:` field whatever the model calls it.
+    app = new_app()
+
+    @app.get("/aliased")
+    @sse()
+    async def aliased() -> AsyncIterator[Aliased | Renamed]:
+        yield Renamed(payload=[1])
+
+    assert encode(Aliased(Data=Reading(celsius=1, sensorId="a"))) == (
+        b'event: aliased\ndata: {"celsius":1.0,"sensorId":"a"}\n\n'
+    )
+    assert encode(Renamed(payload=[1])) == b"event: renamed\ndata: [1]\n\n"
+    result = document(app)
+    validate(result)
+    schemas = result["components"]["schemas"]
+    assert schemas["Aliased-Event"] == event_component(Aliased, {**JSON_DATA, "contentSchema": ref("Reading")})
+    assert schemas["Renamed-Event"] == event_component(
+        Renamed, {**JSON_DATA, "contentSchema": {"type": "array", "items": {"type": "integer"}}}
     )
 
 

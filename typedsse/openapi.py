@@ -313,9 +313,13 @@ def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, An
     if "description" in model_schema:
         schema["description"] = model_schema["description"]
     schema["type"] = "object"
+    # The model names the field by its alias (an `alias_generator` may make it `Data`); on the
+    # wire it is the SSE `data` field whatever the alias.
+    field = event_cls.model_fields["data"]
+    payload = model_schema["properties"][field.serialization_alias or field.alias or "data"]
     schema["properties"] = {
         "event": {"type": "string", "const": event_cls.event_name},
-        "data": _data_schema(event_cls, model_schema["properties"]["data"]),
+        "data": _data_schema(event_cls, payload),
         "id": {"type": "string"},
         "retry": {"type": "integer", "minimum": 0},
     }
@@ -329,7 +333,9 @@ def _data_schema(event_cls: type[BaseEvent[Any]], payload: Mapping[str, Any]) ->
         return {"type": "string"}
     if event_cls.data_type() is type(None):
         return copy.deepcopy(dict(_NULL_DATA))
-    content = {key: value for key, value in payload.items() if not (key == "title" and value == "Data")}
+    # The title Pydantic makes of the field's name (`Data`, or of its alias) names no payload.
+    generated_title = event_cls.model_fields["data"].title is None
+    content = {key: value for key, value in payload.items() if not (key == "title" and generated_title)}
     return {"type": "string", "contentMediaType": "application/json", "contentSchema": content}
 
 
