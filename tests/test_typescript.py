@@ -473,6 +473,33 @@ def test_typescript_translates_a_hand_written_document() -> None:
     assert "/untyped" not in text  # an event stream without typed events
 
 
+def test_typescript_types_inline_events_of_one_name_by_their_own_data(tmp_path: Path) -> None:
+    # `tick` is a number on one route and text on the other: one type for both would be wrong for either.
+    def stream(branch: dict[str, Any]) -> dict[str, Any]:
+        return {"get": {"responses": {"200": {"content": {"text/event-stream": {"schema": branch}}}}}}
+
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "same names", "version": "1"},
+        "paths": {
+            "/counts": stream(event_schema("tick", json_data({"type": "integer"}))),
+            "/labels": stream(event_schema("tick", json_data({"type": "string"}))),
+            "/more-counts": stream(event_schema("tick", json_data({"type": "integer"}))),
+        },
+    }
+    text = generate(document)
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            'export interface TickEvent {\n  event: "tick";\n  id?: string;\n  data: number;\n}',
+            'export interface TickEvent2 {\n  event: "tick";\n  id?: string;\n  data: string;\n}',
+        ],
+    )
+    routes = text.split("export interface Streams {")[1].split("\n}\n")[0]
+    assert re.findall(r"event: (\w+);", routes) == ["TickEvent", "TickEvent2", "TickEvent"]
+
+
 def test_typescript_reads_a_document_without_the_extension() -> None:
     document = document_of(echo.app)
     bare = json.loads(json.dumps(document).replace('"x-typedsse"', '"x-other"'))

@@ -118,8 +118,15 @@ def _header(document: Mapping[str, Any], source: str | None) -> str:
 
 
 def _event_key(event: Event) -> str:
-    """The key naming an event's type: its component, or its name when it has none."""
-    return event.schema_name if event.schema_name is not None else f"#event:{event.name}"
+    """The key naming an event's type: its component, or what it says when it has none.
+
+    Streams may send events of the same name with different data (`tick` as a number here, as
+    text there): without a component of their own, each description is a type of its own.
+    """
+    if event.schema_name is not None:
+        return event.schema_name
+    described = json.dumps([event.encoding, event.data, event.description], sort_keys=True, ensure_ascii=False)
+    return f"#event:{event.name}:{described}"
 
 
 def _event_name(event: Event) -> str:
