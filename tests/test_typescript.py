@@ -500,6 +500,31 @@ def test_typescript_types_inline_events_of_one_name_by_their_own_data(tmp_path: 
     assert re.findall(r"event: (\w+);", routes) == ["TickEvent", "TickEvent2", "TickEvent"]
 
 
+class Beat(BaseEvent[int]): ...
+
+
+heads = FastAPI(title="a stream that answers HEAD too")
+
+
+@heads.api_route("/beats", methods=["GET", "HEAD"], operation_id="beats")
+@sse()
+async def beats() -> AsyncIterator[Beat]:
+    yield Beat(data=1)
+
+
+def test_typescript_leaves_out_head_which_sends_no_events(tmp_path: Path) -> None:
+    # A response to HEAD has no body: listing it as a second method made `method` required, and
+    # `subscribe` with it would get headers and never an event.
+    with pytest.warns(UserWarning, match=r"^Duplicate Operation ID beats"):  # FastAPI's, for any such route
+        text = generate(document_of(heads))
+    assert '  "/beats": {\n    /** Beats */\n    GET: {\n' in text
+    assert "HEAD:" not in text
+    require_toolchain()
+    usage = 'import { subscribe } from "./events";\n\nsubscribe("/beats", {}, { beat: (e) => e.data.toFixed() });\n'
+    result = tsc(project(tmp_path, {"events.ts": text, "usage.ts": usage}, config="tsconfig.json"))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
 def test_typescript_reads_a_document_without_the_extension() -> None:
     document = document_of(echo.app)
     bare = json.loads(json.dumps(document).replace('"x-typedsse"', '"x-other"'))

@@ -160,6 +160,8 @@ def streams(document: Mapping[str, Any]) -> list[Stream]:
         extra = as_object(item.get("additionalOperations"))  # OpenAPI 3.2: methods without a field of their own
         operations += [(method.lower(), extra[method]) for method in sorted(extra)]
         for method, operation in operations:
+            if method == "head":
+                continue  # a response to HEAD has no body: the route's GET sends the events
             stream = _stream(document, path, method, as_object(operation), shared) if operation else None
             if stream is not None:
                 found.append(stream)
