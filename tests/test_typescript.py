@@ -525,6 +525,42 @@ def test_typescript_leaves_out_head_which_sends_no_events(tmp_path: Path) -> Non
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+def test_typescript_types_a_body_that_is_not_json_as_what_fetch_sends(tmp_path: Path) -> None:
+    # A form is sent as it is given: typed `unknown`, an object compiled and went out as "[object Object]".
+    login = {
+        "type": "object",
+        "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
+        "required": ["username", "password"],
+    }
+    form = {"content": {"application/x-www-form-urlencoded": {"schema": login}}, "required": True}
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "a form body", "version": "1"},
+        "paths": {
+            "/login": {
+                "post": {
+                    "requestBody": form,
+                    "responses": {
+                        "200": {"content": {"text/event-stream": {"schema": event_schema("hello", {"type": "string"})}}}
+                    },
+                }
+            }
+        },
+    }
+    text = generate(document)
+    assert '      body: NonNullable<RequestInit["body"]>;\n' in text
+    assert '      body: "raw",\n' in text
+    require_toolchain()
+    usage = (
+        'import { subscribe } from "./events";\n\n'
+        'subscribe("/login", { body: new URLSearchParams({ username: "u", password: "p" }) }, {});\n'
+        "// @ts-expect-error: an object is not a form\n"
+        'subscribe("/login", { body: { username: "u", password: "p" } }, {});\n'
+    )
+    result = tsc(project(tmp_path, {"events.ts": text, "usage.ts": usage}, config="tsconfig.json"))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
 def test_typescript_reads_a_document_without_the_extension() -> None:
     document = document_of(echo.app)
     bare = json.loads(json.dumps(document).replace('"x-typedsse"', '"x-other"'))

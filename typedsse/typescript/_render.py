@@ -265,7 +265,9 @@ def _route_members(builder: TypeBuilder, stream: Stream, namer: Namer) -> Iterat
     if stream.body is None:
         yield "body", atom("undefined")
     else:
-        body = builder.type(stream.body.schema)
+        # The client writes a JSON body itself; any other (a form, bytes) goes to `fetch` as it is
+        # given, so it is what `fetch` sends: `URLSearchParams`, `FormData`, a `Blob`, text.
+        body = builder.type(stream.body.schema) if stream.body.json else atom('NonNullable<RequestInit["body"]>')
         yield "body", body if stream.body.required else union([body, atom("undefined")])
     yield "event", union(atom(namer[_event_key(event)]) for event in stream.events)
 
