@@ -1,9 +1,18 @@
 from __future__ import annotations
 
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_serializer, model_serializer
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    computed_field,
+    field_serializer,
+    model_serializer,
+)
 
 from typedsse import BaseEvent, EventDefinitionError, StreamError, WireFormatError, encode
 from typedsse.events import event_name_for
@@ -31,8 +40,7 @@ class Done(BaseEvent[None]): ...
 class Token(BaseEvent[str], encoding="text"): ...
 
 
-class Tagged(BaseEvent[T], Generic[T]):
-    tag: str = "x"
+class Tagged(BaseEvent[T], Generic[T]): ...
 
 
 class TaggedInt(Tagged[int]): ...
@@ -127,6 +135,34 @@ def test_base_event_refuses_serializers_the_wire_would_ignore() -> None:
             @field_serializer("data")
             def upper(self, value: str) -> str:
                 return value.upper()
+
+
+def test_base_event_refuses_fields_the_wire_would_not_carry() -> None:
+    with pytest.raises(
+        EventDefinitionError, match=r"Tagged: an event's fields are the SSE fields .* 'tag' would never"
+    ):
+
+        class Tagged(BaseEvent[int]):
+            tag: str = "x"
+
+    with pytest.raises(EventDefinitionError, match=r"Doubled: .*, so 'double' would never be sent; put it in the"):
+
+        class Doubled(BaseEvent[int]):
+            @computed_field
+            @property
+            def double(self) -> int:
+                return self.data * 2
+
+    with pytest.raises(EventDefinitionError, match=r"Labelled: .*, so 'label' would never be sent"):
+
+        class Labelled(BaseEvent[T], Generic[T]):
+            label: str = ""
+
+    class Typed(BaseEvent[int]):
+        kind: ClassVar[str] = "count"  # not a field
+        _seen: int = PrivateAttr(default=0)  # nor this
+
+    assert encode(Typed(data=1)) == b"event: typed\ndata: 1\n\n"
 
 
 def test_base_event_refuses_a_name_on_a_generic_class() -> None:

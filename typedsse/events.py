@@ -79,6 +79,20 @@ def _is_utf8(text: str) -> bool:
     return True
 
 
+_SSE_FIELDS = frozenset({"data", "id", "retry"})
+
+
+def _field_problem(cls: type[BaseEvent[Any]]) -> str | None:
+    extra = [name for name in (*cls.model_fields, *cls.model_computed_fields) if name not in _SSE_FIELDS]
+    if not extra:
+        return None
+    names = ", ".join(repr(name) for name in extra)
+    return (
+        f"an event's fields are the SSE fields (data, id, retry), so {names} would never be sent; "
+        "put it in the payload type instead (`BaseEvent[YourModel]`)"
+    )
+
+
 def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
     decorators = cls.__pydantic_decorators__
     if decorators.model_serializers:
@@ -186,6 +200,9 @@ class BaseEvent(BaseModel, Generic[DataT]):
                     f"{cls.__qualname__}: unknown encoding {encoding!r}; use encoding='json' or encoding='text'"
                 )
             cls.encoding = encoding
+        problem = _field_problem(cls)
+        if problem is not None:
+            raise EventDefinitionError(f"{cls.__qualname__}: {problem}")
         metadata = cls.__pydantic_generic_metadata__
         if metadata["origin"] is not None or metadata["parameters"]:
             # `BaseEvent[str]` and `class Tagged(BaseEvent[T], Generic[T])` are classes too,
