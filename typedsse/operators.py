@@ -117,7 +117,7 @@ def take(count: int, /) -> SameTypePipe:
         ValueError: `count` is negative.
     """
     _check_count(count, 0, f"take() needs a non-negative integer, got {count!r}")
-    return SameTypePipe(f"take({count!r})", lambda source: _take(source, count))
+    return SameTypePipe(f"take({count!r})", lambda source: _forward_until(source, lambda: _counting(count)))
 
 
 def tap(function: Callable[[Any], object], /) -> SameTypePipe:
@@ -165,7 +165,7 @@ def take_while(predicate: Callable[[Any], Any], /, *, inclusive: bool = False) -
     """
     _check_callable("take_while()", predicate)
     label = f"take_while({_name(predicate)}{', inclusive=True' if inclusive else ''})"
-    return SameTypePipe(label, lambda source: _take_while(source, predicate, inclusive))
+    return SameTypePipe(label, lambda source: _forward_until(source, lambda: _while(predicate, inclusive)))
 
 
 def skip(count: int, /) -> SameTypePipe:
@@ -522,24 +522,21 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
 _FORWARD, _LAST, _END = 0, 1, 2
 
 
-@pipable_operator
-async def _take(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
+def _counting(count: int) -> Callable[[object], int] | None:
+    """`take(count)`'s decision: the `count`th item is the last; none at all when `count` is 0."""
     if count <= 0:
-        async with streamcontext(source):
-            return  # the source is opened and closed, and nothing is read
+        return None
 
-    def decide(item: T) -> int:
+    def decide(item: object) -> int:
         nonlocal count
         count -= 1
         return _FORWARD if count else _LAST
 
-    async with streamcontext(_forward_until(source, decide)) as streamer:
-        async for item in streamer:
-            yield item
+    return decide
 
 
-@pipable_operator
-async def _take_while(source: AsyncIterable[T], predicate: Callable[[T], Any], inclusive: bool) -> AsyncIterator[T]:
+def _while(predicate: Callable[[T], Any], inclusive: bool) -> Callable[[T], Awaitable[int]]:
+    """`take_while`'s decision: forward while `predicate` holds; the refused item is the last or not sent."""
     stop = _LAST if inclusive else _END
 
     async def decide(item: T) -> int:
@@ -548,12 +545,15 @@ async def _take_while(source: AsyncIterable[T], predicate: Callable[[T], Any], i
             keep = await keep
         return _FORWARD if keep else stop
 
-    async with streamcontext(_forward_until(source, decide)) as streamer:
-        async for item in streamer:
-            yield item
+    return decide
 
 
-async def _forward_until(source: AsyncIterable[T], decide: Callable[[T], int | Awaitable[int]]) -> AsyncIterator[T]:
+@pipable_operator
+async def _forward_until(
+    source: AsyncIterable[T], decider: Callable[[], Callable[[T], int | Awaitable[int]] | None]
+) -> AsyncIterator[T]:
+    # `decider` makes the decision function for one iteration (a stream may be iterated again);
+    # `None` ends the stream without reading an item.
     # aiostream's `take` and `until` end after the last item only when they are pulled again, so
     # the source stays open while the consumer holds that item (a response writing it to a slow
     # client). Here the source is closed as the deciding item arrives, before the last item is
@@ -561,8 +561,11 @@ async def _forward_until(source: AsyncIterable[T], decide: Callable[[T], int | A
     # next pull.
     last: list[T] = []
     failure: Exception | None = None
+    decide = decider()
     try:
         async with streamcontext(source) as streamer:
+            if decide is None:
+                return  # the source is opened and closed, and nothing is read
             async for item in streamer:
                 verdict = decide(item)
                 if not isinstance(verdict, int):
