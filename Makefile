@@ -21,9 +21,11 @@ $(STAMP): pyproject.toml | $(BIN)/python
 install: $(STAMP)
 
 # System parts the end-to-end tests use: Debian's chromium for browser tests, Node.js and npm
-# for the TypeScript tests. Installed with apt when missing and we are root; otherwise those
-# tests skip loudly (and fail under CI=true).
-SYSTEM_PACKAGES = $(if $(shell command -v chromium),,chromium) $(if $(shell command -v npm),,nodejs npm)
+# for the TypeScript tests, nginx for the reverse-proxy tests. Installed with apt when missing
+# and we are root; otherwise those tests skip loudly (and fail under CI=true). nginx lives in
+# /usr/sbin, which is not on every user's PATH.
+SYSTEM_PACKAGES = $(if $(shell command -v chromium),,chromium) $(if $(shell command -v npm),,nodejs npm) \
+	$(if $(shell PATH="$$PATH:/usr/sbin" command -v nginx),,nginx)
 
 system:
 	@if [ -z "$(strip $(SYSTEM_PACKAGES))" ]; then :; \
