@@ -228,6 +228,7 @@ class Nginx:
         self.folder = folder
         self.upstream_port = upstream_port
         self.error_log = folder / "error.log"
+        self.stderr = folder / "stderr.log"
         self.access_log = folder / "access.log"
         cert = ca.issue_cert("127.0.0.1")
         cert.cert_chain_pems[0].write_to_path(str(folder / "server.pem"))
@@ -294,14 +295,17 @@ http {{
             conf = self.folder / "nginx.conf"
             conf.write_text(self.config())
             command = [self.executable, "-p", str(self.folder), "-c", str(conf), "-e", str(self.error_log)]
-            self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            with self.stderr.open("wb") as stderr:  # what nginx says before it opens its error log
+                self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=stderr)
             if self._wait_until_listening():
                 return self
             self.__exit__()
-            if "Address already in use" not in self.error_log.read_text(errors="replace"):
+            if "Address already in use" not in self.startup_messages():
                 break
-        log = self.error_log.read_text(errors="replace") if self.error_log.exists() else ""
-        raise RuntimeError(f"nginx did not start:\n{log}")
+        raise RuntimeError(f"nginx did not start:\n{self.startup_messages()}")
+
+    def startup_messages(self) -> str:
+        return "\n".join(path.read_text(errors="replace") for path in (self.stderr, self.error_log) if path.exists())
 
     def _wait_until_listening(self) -> bool:
         assert self.process is not None
@@ -326,8 +330,6 @@ http {{
             except subprocess.TimeoutExpired:
                 process.kill()
                 process.wait(timeout=10)
-        if process.stderr is not None:
-            process.stderr.close()
 
     def access_lines(self, fragment: str, count: int) -> list[list[str]]:
         """The access log lines of requests whose URI contains `fragment`, once there are `count`."""
@@ -570,7 +572,7 @@ async def test_http2_carries_many_streams_on_one_connection(nginx: Nginx, ca: tr
 def test_chromium_opens_more_than_six_event_sources_over_http2(nginx: Nginx, chromium: Any, key: str) -> None:
     # Put last in the module: the Playwright fixture keeps an event loop in the main thread.
     members = 8
-    script = """([key, members]) => new Promise((resolve) => {
+    script = """([key, members, patience]) => new Promise((resolve) => {
         const seen = new Set();
         for (let n = 0; n < members; n++) {
             const source = new EventSource(`/api/room/${key}/${n}`);
@@ -579,17 +581,17 @@ def test_chromium_opens_more_than_six_event_sources_over_http2(nginx: Nginx, chr
                 if (seen.size === members) resolve(seen.size);
             });
         }
-        setTimeout(() => resolve(seen.size), 2000);
+        setTimeout(() => resolve(seen.size), patience);
     })"""
     context = chromium.new_context(ignore_https_errors=True)
     gates[f"{key}-h1"] = gates[key]
     try:
         page = context.new_page()
         page.goto(f"{nginx.url('h2')}/api/page")
-        assert page.evaluate(script, [key, members]) == members
+        assert page.evaluate(script, [key, members, 10_000]) == members
         # Control: the same page over HTTP/1.1 gets no more than six streams from one host.
         page.goto(f"{nginx.url('plain')}/api/page")
-        assert page.evaluate(script, [f"{key}-h1", members]) == 6
+        assert page.evaluate(script, [f"{key}-h1", members, 3_000]) == 6
     finally:
         context.close()
         del gates[f"{key}-h1"]
