@@ -1,0 +1,94 @@
+"""The app tests/test_servers.py serves on every ASGI server, importable by a server in a process of its own.
+
+A stream records what its cleanup did in a file under the marks folder (`MARKS_ENV`), one line
+per step, so a test sees it whether the server runs in a thread of the test process or in a
+process of its own, and also after the server has stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import Depends, FastAPI, Query
+
+from typedsse import BaseEvent, LastEventId, sse
+
+MARKS_ENV = "TYPEDSSE_TEST_MARKS"
+"""The environment variable that names the marks folder, for a server in a process of its own."""
+
+
+class Tick(BaseEvent[int]): ...
+
+
+BIG_EVENTS = 32 * 1024
+"""How many events /big sends at most: about a kilobyte each, far more than any socket buffer holds."""
+
+
+def mark(marks: Path, key: str, step: str) -> None:
+    """Append `step` to the record of the stream `key`."""
+    with (marks / key).open("a") as record:
+        record.write(step + "\n")
+
+
+def create_app(marks: Path) -> FastAPI:
+    """The test app; every stream named by a `key` query parameter records its cleanup under `marks`."""
+    app = FastAPI()
+
+    def cleanup(key: Annotated[str, Query()]) -> Iterator[None]:
+        try:
+            yield
+        finally:  # also when the request ends cancelled (a server's shutdown)
+            mark(marks, key, "dependency")
+
+    @app.get("/blocked")
+    @sse(retry=1500)
+    async def blocked(key: str, _: Annotated[None, Depends(cleanup)]) -> AsyncIterator[Tick]:
+        """One event, then a wait that only the client leaving (or a shutdown) ends."""
+        try:
+            yield Tick(data=0, id="0")
+            await asyncio.sleep(3600)
+        finally:
+            await asyncio.sleep(0)  # cleanup that awaits
+            mark(marks, key, "finally")
+
+    @app.get("/quiet")
+    @sse(ping=0.5)
+    async def quiet() -> AsyncIterator[Tick]:
+        """One event, then silence: keep-alive comments every half second."""
+        yield Tick(data=0)
+        await asyncio.sleep(3600)
+
+    @app.api_route("/resume", methods=["GET", "HEAD"])
+    @sse()
+    async def resume(last_event_id: LastEventId = None) -> AsyncIterator[Tick]:
+        """The three events after the last one the client saw, then the end of the stream."""
+        after = int(last_event_id) if last_event_id else 0
+        for n in range(after + 1, after + 4):
+            yield Tick(data=n, id=str(n))
+
+    @app.get("/big")
+    @sse(send_timeout=0.5)
+    async def big(key: str) -> AsyncIterator[Tick]:
+        """32 MiB of events as fast as the client takes them: one that stops reading is dropped long before the end.
+
+        The bound keeps a server that buffers without limit (instead of making the write wait)
+        from taking the machine's memory: the stream then reaches its end, and says so.
+        """
+        try:
+            for _ in range(BIG_EVENTS):
+                yield Tick(data=10**1000)
+                await asyncio.sleep(0)
+            mark(marks, key, "end")
+        finally:
+            mark(marks, key, "finally")
+
+    return app
+
+
+def from_environment() -> FastAPI:
+    """The app factory for a server started as a command (`granian --factory servers_app:from_environment`)."""
+    return create_app(Path(os.environ[MARKS_ENV]))

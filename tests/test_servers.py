@@ -1,0 +1,279 @@
+"""What a stream promises, checked over real connections on each ASGI server users deploy with.
+
+uvicorn, Hypercorn and Granian each serve tests/servers_app.py on 127.0.0.1, over HTTP/1.1 and,
+where the server speaks it on a plain-text port, HTTP/2 with prior knowledge (h2c). One server
+of each kind serves the whole module; the shutdown tests start their own. docs/endpoints.md
+("Servers") says what differs between them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import h2.config
+import h2.connection
+import h2.errors
+import h2.events
+import httpx
+import pytest
+
+from typedsse.encoding import KEEPALIVE, encode, retry_frame
+
+from asgi_servers import GRACEFUL, STOP_TIMEOUT, GranianServer, HypercornServer, Server, UvicornServer
+from servers_app import MARKS_ENV, Tick, create_app
+
+pytestmark = pytest.mark.e2e
+
+BOUND = 5.0
+"""Seconds anything a test waits for may take: generous, so that a slow machine does not fail a test."""
+
+FIRST = retry_frame(1500) + encode(Tick(data=0, id="0"))
+"""What /blocked sends before it waits: its `retry:` line and its first event."""
+
+HOP_BY_HOP = ("connection", "keep-alive", "proxy-connection", "upgrade")
+"""Headers HTTP/2 forbids; `transfer-encoding` is the HTTP/1.1 server's own framing."""
+
+
+def start(kind: str, marks: Path) -> Server:
+    """A server of `kind` serving the test app, its streams recording their cleanup under `marks`."""
+    if kind == "uvicorn":
+        return UvicornServer(create_app(marks))
+    if kind == "hypercorn":
+        return HypercornServer(create_app(marks))
+    return GranianServer("servers_app:from_environment", env={MARKS_ENV: str(marks)})
+
+
+@dataclass
+class Target:
+    """One server, and the protocol a test speaks to it."""
+
+    server: Server
+    protocol: str  # "h1" or "h2c"
+    marks: Path
+
+    @property
+    def h2c(self) -> bool:
+        return self.protocol == "h2c"
+
+    def client(self) -> httpx.Client:
+        return httpx.Client(base_url=self.server.url, timeout=BOUND, http1=not self.h2c, http2=self.h2c)
+
+    def key(self, name: str) -> str:
+        """A stream's key, unique among the tests that share this server."""
+        return f"{name}-{self.protocol}"
+
+    def record(self, key: str) -> list[str]:
+        path = self.marks / key
+        return path.read_text().split() if path.exists() else []
+
+    def wait_for_record(self, key: str, expected: list[str], timeout: float = BOUND) -> list[str]:
+        """The record of `key` once it is `expected`, or once it never can be (or `timeout` has passed)."""
+        deadline = time.monotonic() + timeout
+        while (record := self.record(key)) == expected[: len(record)] != expected and time.monotonic() < deadline:
+            time.sleep(0.01)
+        return record
+
+
+TARGETS = [
+    pytest.param(("uvicorn", "h1"), id="uvicorn"),
+    pytest.param(("hypercorn", "h1"), id="hypercorn"),
+    pytest.param(("hypercorn", "h2c"), id="hypercorn-h2c"),
+    pytest.param(("granian", "h1"), id="granian"),
+    pytest.param(("granian", "h2c"), id="granian-h2c"),
+]
+
+
+@pytest.fixture(scope="module")
+def servers(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[[str], tuple[Server, Path]]]:
+    """One running server of each kind for the module, started when a test first asks for it."""
+    running: dict[str, tuple[Server, Path]] = {}
+    with contextlib.ExitStack() as stack:
+
+        def get(kind: str) -> tuple[Server, Path]:
+            if kind not in running:
+                marks = tmp_path_factory.mktemp(f"marks-{kind}")
+                running[kind] = (stack.enter_context(start(kind, marks)), marks)
+            return running[kind]
+
+        yield get
+
+
+@pytest.fixture(params=TARGETS)
+def target(request: pytest.FixtureRequest, servers: Callable[[str], tuple[Server, Path]]) -> Target:
+    kind, protocol = request.param
+    server, marks = servers(kind)
+    return Target(server, protocol, marks)
+
+
+def read_until(chunks: Iterator[bytes], size: int) -> bytes:
+    """Read from a stream until `size` bytes have come."""
+    received = b""
+    for chunk in chunks:
+        received += chunk
+        if len(received) >= size:
+            break
+    return received
+
+
+class H2Client:
+    """One HTTP/2 stream over a plain socket (h2c with prior knowledge), driven frame by frame.
+
+    httpx cannot do what this test needs: end one stream with RST_STREAM while the connection
+    stays open (what a browser does when a page closes an `EventSource`), or stop reading so
+    that flow control stalls the server.
+    """
+
+    def __init__(self, port: int, path: str, *, read_buffer: int | None = None) -> None:
+        self.sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        if read_buffer is not None:
+            self.sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, read_buffer)
+        self.sock.settimeout(BOUND)
+        self.sock.connect(("127.0.0.1", port))
+        self.conn = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
+        self.conn.initiate_connection()
+        self.stream_id = self.conn.get_next_available_stream_id()
+        headers = [(":method", "GET"), (":scheme", "http"), (":authority", f"127.0.0.1:{port}"), (":path", path)]
+        self.conn.send_headers(self.stream_id, headers, end_stream=True)
+        self.sock.sendall(self.conn.data_to_send())
+        self.status: str | None = None
+        self.body = b""
+
+    def read(self, size: int, *, acknowledge: bool = True) -> bytes:
+        """Read until `size` bytes of body came; without `acknowledge`, give no flow-control credit back."""
+        while len(self.body) < size:
+            data = self.sock.recv(65536)
+            if not data:
+                raise ConnectionError("the server closed the connection")
+            for event in self.conn.receive_data(data):
+                if isinstance(event, h2.events.ResponseReceived):
+                    self.status = dict(event.headers)[b":status"].decode()
+                elif isinstance(event, h2.events.DataReceived) and event.stream_id == self.stream_id:
+                    self.body += event.data
+                    if acknowledge:
+                        self.conn.acknowledge_received_data(event.flow_controlled_length, event.stream_id)
+            self.sock.sendall(self.conn.data_to_send())
+        return self.body
+
+    def cancel(self) -> None:
+        """End the stream as a browser does when a page closes its `EventSource`; the connection stays."""
+        self.conn.reset_stream(self.stream_id, h2.errors.ErrorCodes.CANCEL)
+        self.sock.sendall(self.conn.data_to_send())
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def test_events_arrive_as_they_are_yielded_with_the_promised_headers(target: Target) -> None:
+    with target.client() as client, client.stream("GET", "/blocked", params={"key": target.key("prompt")}) as response:
+        assert response.http_version == ("HTTP/2" if target.h2c else "HTTP/1.1")
+        assert response.status_code == 200
+        assert response.headers["content-type"] == "text/event-stream; charset=utf-8"
+        assert response.headers["cache-control"] == "no-cache"
+        assert response.headers["x-accel-buffering"] == "no"
+        assert "content-length" not in response.headers
+        assert not [name for name in HOP_BY_HOP if name in response.headers]
+        if target.h2c:
+            assert "transfer-encoding" not in response.headers
+        # The generator is blocked in its wait after the first event: the event is out all the same.
+        assert read_until(response.iter_raw(), len(FIRST)) == FIRST
+        assert target.record(target.key("prompt")) == []
+
+
+def test_a_keepalive_comment_follows_ping_seconds_of_silence(target: Target) -> None:
+    with target.client() as client, client.stream("GET", "/quiet") as response:
+        chunks = response.iter_raw()
+        first = encode(Tick(data=0))
+        assert read_until(chunks, len(first)) == first
+        started = time.monotonic()
+        assert read_until(chunks, len(KEEPALIVE)) == KEEPALIVE
+        assert 0.25 <= time.monotonic() - started <= BOUND  # ping=0.5
+
+
+def test_last_event_id_resumes_after_the_last_event_seen(target: Target) -> None:
+    with target.client() as client:
+        response = client.get("/resume", headers={"Last-Event-ID": "5"})
+        head = client.head("/resume")
+    assert response.status_code == 200
+    assert response.content == b"".join(encode(Tick(data=n, id=str(n))) for n in (6, 7, 8))
+    assert head.status_code == 200
+    assert head.headers["content-type"] == "text/event-stream; charset=utf-8"
+    assert head.content == b""
+
+
+def test_a_client_leaving_ends_the_generator_then_its_dependency(target: Target) -> None:
+    key = target.key("leaving")
+    if target.h2c:
+        client = H2Client(target.server.port, f"/blocked?key={key}")
+        try:
+            assert client.read(len(FIRST)) == FIRST
+            assert client.status == "200"
+            client.cancel()  # the connection stays open: only the stream ends
+            assert target.wait_for_record(key, ["finally", "dependency"]) == ["finally", "dependency"]
+        finally:
+            client.close()
+        return
+    with target.client() as http, http.stream("GET", "/blocked", params={"key": key}) as response:
+        assert read_until(response.iter_raw(), len(FIRST)) == FIRST
+    assert target.wait_for_record(key, ["finally", "dependency"]) == ["finally", "dependency"]
+
+
+HYPERCORN_H2_BUFFERS = (
+    "Hypercorn's HTTP/2 send never waits for the client's flow-control window: with no credit "
+    "left, StreamBuffer.pop(0) returns nothing and un-pauses the writer, so the stream's buffer "
+    "grows without bound and no write is ever slow"
+)
+
+
+def test_send_timeout_drops_a_client_that_stopped_reading(target: Target, request: pytest.FixtureRequest) -> None:
+    key = target.key("stalled")
+    if target.h2c:
+        if isinstance(target.server, HypercornServer):
+            request.applymarker(pytest.mark.xfail(strict=True, reason=HYPERCORN_H2_BUFFERS))
+        # Flow control: once the client stops giving credit, the server may send nothing more.
+        client = H2Client(target.server.port, f"/big?key={key}")
+        try:
+            client.read(1, acknowledge=False)
+            assert client.status == "200"
+            # Dropped after a write waited 0.5 s, long before the 32 MiB the stream would send.
+            assert target.wait_for_record(key, ["finally"], timeout=20) == ["finally"]
+        finally:
+            client.close()
+        return
+    with socket.create_connection(("127.0.0.1", target.server.port), timeout=BOUND) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sock.sendall(f"GET /big?key={key} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+        assert sock.recv(64).startswith(b"HTTP/1.1 200")
+        # Read nothing more: the buffers fill, a write stalls, and `send_timeout` (0.5 s) ends the stream.
+        assert target.wait_for_record(key, ["finally"], timeout=20) == ["finally"]
+
+
+GRANIAN_SHUTDOWN = (
+    "Granian never ends an open request at shutdown: the app gets no http.disconnect and no "
+    "cancellation, and the worker waits for the stream to end by itself; --workers-kill-timeout "
+    "then kills the worker process, so no finally runs"
+)
+
+
+@pytest.mark.parametrize(
+    "kind",
+    ["uvicorn", "hypercorn", pytest.param("granian", marks=pytest.mark.xfail(strict=True, reason=GRANIAN_SHUTDOWN))],
+)
+def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: str, tmp_path: Path) -> None:
+    key = "shutdown"
+    with start(kind, tmp_path) as server:
+        target = Target(server, "h1", tmp_path)
+        with target.client() as client, client.stream("GET", "/blocked", params={"key": key}) as response:
+            chunks = response.iter_raw()
+            assert read_until(chunks, len(FIRST)) == FIRST
+            began = time.monotonic()
+            assert server.stop(), f"{kind} did not stop within {STOP_TIMEOUT} s"
+            assert time.monotonic() - began < GRACEFUL + 3
+            with pytest.raises(httpx.RemoteProtocolError):  # the stream is cut, not ended
+                b"".join(chunks)
+        # A dependency's code after `yield` runs in its `finally`: the request ended cancelled.
+        assert target.wait_for_record(key, ["finally", "dependency"], timeout=1) == ["finally", "dependency"]
