@@ -12,8 +12,10 @@ import os
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Annotated
+from urllib.parse import parse_qs
 
 from fastapi import Depends, FastAPI, Query
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from typedsse import BaseEvent, LastEventId, sse
 
@@ -34,9 +36,29 @@ def mark(marks: Path, key: str, step: str) -> None:
         record.write(step + "\n")
 
 
+class RecordOutcome:
+    """Records how the app's call ended for a request with a `key`: it returned, or raised what."""
+
+    def __init__(self, app: ASGIApp, marks: Path) -> None:
+        self.app = app
+        self.marks = marks
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        key = parse_qs(scope.get("query_string", b"").decode()).get("key", [None])[0]
+        try:
+            await self.app(scope, receive, send)
+        except BaseException as exc:
+            if key is not None:
+                mark(self.marks, key, f"raised:{type(exc).__name__}")
+            raise
+        if key is not None:
+            mark(self.marks, key, "returned")
+
+
 def create_app(marks: Path) -> FastAPI:
     """The test app; every stream named by a `key` query parameter records its cleanup under `marks`."""
     app = FastAPI()
+    app.add_middleware(RecordOutcome, marks=marks)
 
     def cleanup(key: Annotated[str, Query()]) -> Iterator[None]:
         try:
@@ -53,6 +75,17 @@ def create_app(marks: Path) -> FastAPI:
             await asyncio.sleep(3600)
         finally:
             await asyncio.sleep(0)  # cleanup that awaits
+            mark(marks, key, "finally")
+
+    @app.get("/late")
+    @sse(ping=None)
+    async def late(key: str) -> AsyncIterator[Tick]:
+        """The first event after a second: a client may leave before the response has started."""
+        mark(marks, key, "started")
+        try:
+            await asyncio.sleep(1)
+            yield Tick(data=0)
+        finally:
             mark(marks, key, "finally")
 
     @app.get("/quiet")

@@ -208,6 +208,13 @@ def test_last_event_id_resumes_after_the_last_event_seen(target: Target) -> None
     assert head.content == b""
 
 
+LEFT = ["finally", "dependency", "returned"]
+"""A stream whose client left: its `finally`, then its dependency's cleanup, then the response returns."""
+
+DROPPED = ["finally", "returned"]
+"""A stream dropped by `send_timeout` before its end."""
+
+
 def test_a_client_leaving_ends_the_generator_then_its_dependency(target: Target) -> None:
     key = target.key("leaving")
     if target.h2c:
@@ -216,13 +223,31 @@ def test_a_client_leaving_ends_the_generator_then_its_dependency(target: Target)
             assert client.read(len(FIRST)) == FIRST
             assert client.status == "200"
             client.cancel()  # the connection stays open: only the stream ends
-            assert target.wait_for_record(key, ["finally", "dependency"]) == ["finally", "dependency"]
+            assert target.wait_for_record(key, LEFT) == LEFT
         finally:
             client.close()
         return
     with target.client() as http, http.stream("GET", "/blocked", params={"key": key}) as response:
         assert read_until(response.iter_raw(), len(FIRST)) == FIRST
-    assert target.wait_for_record(key, ["finally", "dependency"]) == ["finally", "dependency"]
+    assert target.wait_for_record(key, LEFT) == LEFT
+
+
+def test_a_client_leaving_before_the_first_event_is_no_application_error(target: Target) -> None:
+    key = target.key("early")
+    if target.h2c:
+        client = H2Client(target.server.port, f"/late?key={key}")
+        try:
+            assert target.wait_for_record(key, ["started"]) == ["started"]
+            client.cancel()
+        finally:
+            client.close()
+    else:
+        with socket.create_connection(("127.0.0.1", target.server.port), timeout=BOUND) as sock:
+            sock.sendall(f"GET /late?key={key} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
+            assert target.wait_for_record(key, ["started"]) == ["started"]
+    # The generator is cancelled in its wait, and the response still returns normally.
+    expected = ["started", "finally", "returned"]
+    assert target.wait_for_record(key, expected) == expected
 
 
 HYPERCORN_H2_BUFFERS = (
@@ -243,7 +268,7 @@ def test_send_timeout_drops_a_client_that_stopped_reading(target: Target, reques
             client.read(1, acknowledge=False)
             assert client.status == "200"
             # Dropped after a write waited 0.5 s, long before the 32 MiB the stream would send.
-            assert target.wait_for_record(key, ["finally"], timeout=20) == ["finally"]
+            assert target.wait_for_record(key, DROPPED, timeout=20) == DROPPED
         finally:
             client.close()
         return
@@ -252,7 +277,7 @@ def test_send_timeout_drops_a_client_that_stopped_reading(target: Target, reques
         sock.sendall(f"GET /big?key={key} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".encode())
         assert sock.recv(64).startswith(b"HTTP/1.1 200")
         # Read nothing more: the buffers fill, a write stalls, and `send_timeout` (0.5 s) ends the stream.
-        assert target.wait_for_record(key, ["finally"], timeout=20) == ["finally"]
+        assert target.wait_for_record(key, DROPPED, timeout=20) == DROPPED
 
 
 GRANIAN_SHUTDOWN = (
@@ -279,4 +304,6 @@ def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: st
             with pytest.raises(httpx.RemoteProtocolError):  # the stream is cut, not ended
                 b"".join(chunks)
         # A dependency's code after `yield` runs in its `finally`: the request ended cancelled.
-        assert target.wait_for_record(key, ["finally", "dependency"], timeout=1) == ["finally", "dependency"]
+        # The request ends cancelled, as the server asked, once the stream's cleanup is done.
+        expected = ["finally", "dependency", "raised:CancelledError"]
+        assert target.wait_for_record(key, expected, timeout=1) == expected
