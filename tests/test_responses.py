@@ -438,6 +438,52 @@ async def test_response_disconnect_closes_the_generator_at_once() -> None:
     assert len(asyncio.all_tasks()) == tasks_during - 3  # writer, producer and watcher are gone
 
 
+class ClientGone(OSError):
+    """What an ASGI server raises for a write to a client that has gone (ASGI 2.4: an `OSError`)."""
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("case", "refused"),
+    [
+        ("sparse", 3),  # the producer writes each event itself
+        ("sparse, send_timeout", 3),  # the same, through the timed write
+        ("burst", 3),  # the writer sends batches
+        ("start", 0),  # the status line
+    ],
+)
+async def test_a_write_refused_because_the_client_left_ends_the_stream_quietly(
+    case: str, refused: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    closed = asyncio.Event()
+
+    async def stream() -> AsyncIterator[Tick]:
+        try:
+            for i in range(10_000):
+                yield Tick(data=i)
+                await asyncio.sleep(0.001 if case.startswith("sparse") else 0)
+        finally:
+            closed.set()
+
+    class Server(Harness):
+        """A server that never reports the disconnect through `receive()`, and refuses writes instead."""
+
+        async def send(self, message: dict[str, Any]) -> None:
+            if len(self.sent) >= refused:
+                raise ClientGone("the client has gone")
+            await super().send(message)
+
+    server = Server()
+    send_timeout = 5.0 if "send_timeout" in case else None
+    await Harness().run(EventStreamResponse(_ends()))  # caches and first-use state are not garbage
+    with caplog.at_level(logging.WARNING, logger="typedsse"), _GarbageWatch() as watch:
+        await asyncio.wait_for(server.run(EventStreamResponse(stream(), send_timeout=send_timeout)), timeout=5)
+    assert closed.is_set()
+    assert len(server.sent) == refused  # nothing was written after the refusal
+    assert caplog.records == []  # a client leaving is no failure of the stream
+    assert watch.garbage == []  # and the refusal leaves no reference cycle behind
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("started", [True, False])
 async def test_a_stream_failing_after_its_client_left_is_logged(

@@ -294,9 +294,8 @@ class _Connection:
             # The client left before the first event. Still answer, with no body: a server drops
             # what it cannot send, and middleware that waits for a response (Starlette's
             # `BaseHTTPMiddleware`) would otherwise report "No response returned." as an error.
-            with contextlib.suppress(OSError):  # how ASGI servers may refuse a send to a gone client
-                await self.send(_start_message(response))
-                await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+            if await self._send(_start_message(response)):
+                await self._send({"type": "http.response.body", "body": b"", "more_body": False})
             return
         if buffer.error is not None and not buffer.frames:
             # Nothing was sent yet: let the framework answer with a real HTTP error.
@@ -309,10 +308,11 @@ class _Connection:
         if not status_allows_body(start["status"]):
             # The endpoint or a dependency set a status that allows no body (a 204 to tell
             # `EventSource` to stop): answer with it and close the stream.
-            await self.send(start)
-            await self.send({"type": "http.response.body", "body": b"", "more_body": False})
+            if await self._send(start):
+                await self._send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        await self.send(start)
+        if not await self._send(start):
+            return
         self.started = True
         head = response.prelude
         if not buffer.frames and not buffer.done:
@@ -365,21 +365,30 @@ class _Connection:
             self.ping_timer = None
             self.buffer.wake()
 
+    async def _send(self, message: Message) -> bool:
+        """Send `message`; whether the client took it (`False`: it has gone, and the stream ends)."""
+        try:
+            await self.send(message)
+        except OSError:
+            # How an ASGI server refuses a write to a client that has gone (ASGI 2.4), possibly
+            # before `receive()` says so: the client left, the stream has not failed.
+            self.disconnected = True
+            return False
+        return True
+
     async def _write(self, body: bytes, *, more_body: bool) -> bool:
         message = {"type": "http.response.body", "body": body, "more_body": more_body}
         timeout = self.response.send_timeout
         self.last_write = self.loop.time()
         if timeout is None:
-            await self.send(message)
-            return True
+            return await self._send(message)
         try:
             async with asyncio.timeout(timeout):
-                await self.send(message)
+                return await self._send(message)
         except TimeoutError:
             logger.warning("%s: a write took over %ss; closing the stream", self.response.name, timeout)
             self.disconnected = True
             return False
-        return True
 
     async def _error_frame(self) -> bytes:
         exc, self.buffer.error = self.buffer.error, None  # reported here, to the client and the log
@@ -444,7 +453,11 @@ class _Connection:
                                     break
                             else:
                                 self.last_write = loop.time()
-                                await send({"type": "http.response.body", "body": frame, "more_body": True})
+                                try:
+                                    await send({"type": "http.response.body", "body": frame, "more_body": True})
+                                except OSError:  # the client has gone: see `_send`
+                                    self.disconnected = True
+                                    break
                         finally:
                             self.writing = False
                         continue
