@@ -71,7 +71,6 @@ class Server:
     """What every server offers a test."""
 
     name = "server"
-    http2 = False  # clients speak HTTP/2 with prior knowledge (h2c)
 
     def __init__(self) -> None:
         self.port = 0
@@ -142,9 +141,8 @@ class HypercornServer(Server):
 
     name = "hypercorn"
 
-    def __init__(self, app: Any, *, http2: bool = False) -> None:
+    def __init__(self, app: Any) -> None:
         super().__init__()
-        self.http2 = http2
         sock = _listening_socket()
         self.port = sock.getsockname()[1]
         config = HypercornConfig()
@@ -192,15 +190,15 @@ class HypercornServer(Server):
 class GranianServer(Server):
     """Granian as a command (`granian --interface asgi`), one worker, serving a factory from tests/.
 
-    Granian's server is Rust and runs the app in its own process: the app comes from a module
-    the command imports, configured through the environment.
+    Granian's server is Rust and runs the app in a worker process: the app comes from a module
+    the command imports, configured through the environment. `--http auto` serves HTTP/1.1 and
+    h2c with prior knowledge on the same port; `--workers-kill-timeout` bounds a shutdown.
     """
 
     name = "granian"
 
-    def __init__(self, target: str, *, env: dict[str, str], http2: bool = False) -> None:
+    def __init__(self, target: str, *, env: dict[str, str]) -> None:
         super().__init__()
-        self.http2 = http2
         self.target = target
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
