@@ -242,8 +242,10 @@ class BaseEvent(BaseModel, Generic[DataT]):
 
     @classmethod
     def data_type(cls) -> Any:
-        """Return the payload type: the `data` field's annotation."""
-        return cls.model_fields["data"].annotation
+        """Return the payload type: the `data` field's annotation (`NoneType` for `BaseEvent[None]`)."""
+        annotation = cls.model_fields["data"].annotation
+        # Pydantic before 2.12 keeps a `None` payload type as `None`; later ones give its type.
+        return type(None) if annotation is None else annotation
 
     @classmethod
     def data_serializer(cls) -> SchemaSerializer:
