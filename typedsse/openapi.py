@@ -142,10 +142,11 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
 
 
 def _routes_version(app: FastAPI) -> object:
-    # FastAPI >= 0.16x counts route changes and rebuilds its cached document when the count
-    # moves; older versions build the document once.
+    # FastAPI 0.137+ counts route changes (its own cached document follows the count); an older
+    # one copies the routes of an included router into the app's list, so the routes themselves
+    # tell whether any were added.
     get_version: Callable[[], object] | None = getattr(app.router, "_get_routes_version", None)
-    return None if get_version is None else get_version()
+    return tuple(app.router.routes) if get_version is None else get_version()
 
 
 def _at_least(openapi_version: str, minimum: tuple[int, int]) -> bool:
