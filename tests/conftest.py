@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import importlib.metadata
 import os
 import shutil
 import socket
@@ -15,6 +16,7 @@ from typing import Any
 import httpx
 import pytest
 import uvicorn
+from packaging.version import Version
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -27,6 +29,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+def installed_before(distribution: str, version: str) -> bool:
+    """Whether the installed `distribution` is older than `version` (the suite also runs on the lower bounds)."""
+    return Version(importlib.metadata.version(distribution)) < Version(version)
 
 
 @pytest.fixture

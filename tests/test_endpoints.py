@@ -29,7 +29,7 @@ from typedsse import (
 )
 from typedsse.decoding import parse
 
-from conftest import Serve
+from conftest import Serve, installed_before
 
 
 class Echo(BaseEvent[str]): ...
@@ -196,19 +196,31 @@ def test_an_endpoint_reading_last_event_id_through_a_dependency_is_resumable() -
         yield Echo(data=str(start), id=str(start))
 
     @sse()
-    async def nested(position: Annotated[Position, Depends()]) -> AsyncIterator[Echo]:
-        yield Echo(data=str(position.after), id=str(position.after))
-
-    @sse()
     async def unrelated(start: Annotated[int, Depends(lambda: 0)]) -> AsyncIterator[Echo]:
         yield Echo(data=str(start))
 
-    assert [getattr(stream_endpoint(f), "resumable", None) for f in (direct, nested, unrelated)] == [True, True, False]
+    assert [getattr(stream_endpoint(f), "resumable", None) for f in (direct, unrelated)] == [True, False]
     app = FastAPI()
     app.get("/direct")(direct)
     with TestClient(app) as client:
         assert frames(client, "GET", "/direct", headers={"Last-Event-ID": "4"}) == [("echo", '"5"', "5")]
         assert client.get("/direct", headers={"Last-Event-ID": "x"}).status_code == 400
+
+
+@pytest.mark.skipif(
+    installed_before("fastapi", "0.123.7"),
+    reason="FastAPI before 0.123.7 cannot read the postponed annotations of a class dependency",
+)
+def test_an_endpoint_reading_last_event_id_through_a_class_dependency_is_resumable() -> None:
+    @sse()
+    async def nested(position: Annotated[Position, Depends()]) -> AsyncIterator[Echo]:
+        yield Echo(data=str(position.after), id=str(position.after))
+
+    assert getattr(stream_endpoint(nested), "resumable", None) is True
+    app = FastAPI()
+    app.get("/nested")(nested)
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/nested", headers={"Last-Event-ID": "4"}) == [("echo", '"5"', "5")]
 
 
 def test_sse_gives_fastapi_the_parameters_but_not_the_stream_annotation() -> None:
@@ -571,6 +583,10 @@ async def test_a_decorated_endpoint_can_be_called_directly() -> None:
     assert response.merge_from is None
 
 
+@pytest.mark.skipif(
+    installed_before("fastapi", "0.128.2"),
+    reason="FastAPI before 0.128.2 refuses `Depends` on a parameter typed `Response`",
+)
 def test_a_dependency_that_returns_a_response_is_not_fastapis_response_parameter() -> None:
     app = FastAPI()
 
@@ -794,6 +810,10 @@ def test_leaving_a_test_client_stream_runs_the_generators_finally_to_its_end(mid
     assert [message.data for message in messages] == ['"first"']
 
 
+@pytest.mark.skipif(
+    installed_before("starlette", "0.46"),
+    reason="GZipMiddleware leaves text/event-stream alone from Starlette 0.46 on (docs/endpoints.md)",
+)
 def test_gzip_middleware_leaves_the_stream_alone(serve: Serve) -> None:
     app = FastAPI()
     app.add_middleware(GZipMiddleware, minimum_size=1)
