@@ -4,11 +4,12 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: help install system node demo test lint typecheck pytest docs docs-serve bench clean
+.PHONY: help install system node demo test test-lowest lint typecheck pytest docs docs-serve bench clean
 
 help:
 	@echo "make demo   - set up and serve the demo at http://127.0.0.1:8000"
 	@echo "make test   - set up and run ruff, mypy, pyright, pytest and mkdocs --strict"
+	@echo "make test-lowest - run pytest on the lowest dependency versions pyproject.toml allows"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -65,6 +66,21 @@ docs-serve: $(STAMP)
 
 test: lint typecheck pytest docs
 
+# The suite on the lower bounds of the runtime dependencies, in a venv of its own built from
+# scratch whenever pyproject.toml or constraints/lowest.txt changes: every package is pinned
+# there, so each run tests the same versions.
+LOWEST_VENV := .venv-lowest
+LOWEST_STAMP := $(LOWEST_VENV)/.installed
+
+$(LOWEST_STAMP): pyproject.toml constraints/lowest.txt
+	rm -rf $(LOWEST_VENV)
+	$(PYTHON) -m venv $(LOWEST_VENV)
+	$(LOWEST_VENV)/bin/python -m pip install --quiet --constraint constraints/lowest.txt -e '.[dev,docs]'
+	@touch $(LOWEST_STAMP)
+
+test-lowest: $(LOWEST_STAMP) system node
+	$(LOWEST_VENV)/bin/python -m pytest -p no:cacheprovider
+
 BENCH_STAMP := $(VENV)/.installed-bench
 
 # The second stack of the suite runs uvicorn on uvloop and httptools: the `bench` extra.
@@ -76,4 +92,4 @@ bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) tests/ts/node_modules site .mypy_cache .ruff_cache .pytest_cache .hypothesis
+	rm -rf $(VENV) $(LOWEST_VENV) tests/ts/node_modules site .mypy_cache .ruff_cache .pytest_cache .hypothesis
