@@ -65,7 +65,7 @@ def test_the_lowest_environment_pins_every_package_exactly() -> None:
 
 
 def test_the_installation_docs_state_the_declared_ranges() -> None:
-    # docs/index.md has a table of the supported versions: `| FastAPI | 0.115 and later |`.
+    # docs/index.md has a table of the supported versions: `| FastAPI | 0.118 and later |`.
     rows = {}
     for line in (ROOT / "docs" / "index.md").read_text(encoding="utf-8").splitlines():
         cells = [cell.strip() for cell in line.strip().strip("|").split("|")]
