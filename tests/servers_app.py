@@ -74,7 +74,7 @@ def create_app(marks: Path) -> FastAPI:
             yield Tick(data=0, id="0")
             await asyncio.sleep(3600)
         finally:
-            await asyncio.sleep(0)  # cleanup that awaits
+            await asyncio.sleep(0.05)  # cleanup that awaits for a while
             mark(marks, key, "finally")
 
     @app.get("/late")

@@ -629,11 +629,16 @@ async def test_a_cancelled_request_waits_for_the_streams_cleanup_then_ends_cance
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("client_left", [False, True])
-async def test_a_second_cancellation_stops_waiting_for_the_streams_cleanup(client_left: bool) -> None:
+async def test_a_second_cancellation_interrupts_the_streams_cleanup_and_the_request_ends_after_it(
+    client_left: bool,
+) -> None:
     release, cleaned = asyncio.Event(), list[str]()
     harness = Harness()
+    before = asyncio.all_tasks()
     task = asyncio.create_task(harness.run(EventStreamResponse(_cleanup_that_waits(release, cleaned)())))
     await harness.wait_for_writes(1)
+    streams = asyncio.all_tasks() - before - {task}
+    assert streams  # the response's own tasks
     if client_left:
         harness.disconnect()
     else:
@@ -645,14 +650,39 @@ async def test_a_second_cancellation_stops_waiting_for_the_streams_cleanup(clien
         for _ in range(5):
             await asyncio.sleep(0)
     assert not task.done()  # waiting for the `finally`
-    task.cancel()
+    task.cancel()  # "stop now": passed on to the stream, whose awaiting cleanup is interrupted
     done, _ = await asyncio.wait([task], timeout=1)
     assert done
     assert task.cancelled()
-    assert not cleaned  # the stream's cleanup is still running, in its own task
+    assert all(stream.done() for stream in streams)  # nothing of the stream runs on after the request
     release.set()
     for _ in range(5):
         await asyncio.sleep(0)
+    assert cleaned == []
+
+
+@pytest.mark.anyio
+async def test_a_loop_cancelling_every_task_lets_the_streams_cleanup_end_before_the_request() -> None:
+    # A server's shutdown deadline cancels the request, and the server returns at once (uvicorn
+    # does): asyncio then cancels every task left as its loop closes, the stream's own task
+    # included, before that task has run again. It has then been cancelled as often as the
+    # request and gets one `CancelledError`: its cleanup runs to its end, and the request (so its
+    # dependencies' cleanup) ends after it, not at the loop's cancellation.
+    release, cleaned = asyncio.Event(), list[str]()
+    harness = Harness()
+    before = asyncio.all_tasks()
+    task = asyncio.create_task(harness.run(EventStreamResponse(_cleanup_that_waits(release, cleaned)())))
+    await harness.wait_for_writes(1)
+    task.cancel()  # the deadline
+    await asyncio.sleep(0)  # the request cancels the stream's task, which has not run since
+    for other in asyncio.all_tasks() - before:
+        other.cancel()  # what `asyncio.run` does on its way out
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not task.done()
+    release.set()
+    with pytest.raises(asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=1)
     assert cleaned == ["done"]
 
 

@@ -25,6 +25,7 @@ import pytest
 from typedsse.encoding import KEEPALIVE, encode, retry_frame
 
 from asgi_servers import GRACEFUL, STOP_TIMEOUT, GranianServer, HypercornServer, Server, UvicornServer
+from conftest import installed_before
 from servers_app import MARKS_ENV, Tick, create_app
 
 pytestmark = pytest.mark.e2e
@@ -303,7 +304,15 @@ def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: st
             assert time.monotonic() - began < GRACEFUL + 3
             with pytest.raises(httpx.RemoteProtocolError):  # the stream is cut, not ended
                 b"".join(chunks)
-        # A dependency's code after `yield` runs in its `finally`: the request ended cancelled.
-        # The request ends cancelled, as the server asked, once the stream's cleanup is done.
+        # The request ends cancelled, as the server asked, once the stream's cleanup (which
+        # awaits) is done; a dependency's code after `yield` runs in its `finally`, after the
+        # stream's. (FastAPI before 0.163 leaves a sync dependency to be closed when it is
+        # collected, which may come after the request has ended.)
         expected = ["finally", "dependency", "raised:CancelledError"]
-        assert target.wait_for_record(key, expected, timeout=1) == expected
+        deadline = time.monotonic() + 1
+        while len(record := target.record(key)) < len(expected) and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert record[:1] == ["finally"]
+        assert sorted(record) == sorted(expected)
+        if not installed_before("fastapi", "0.163"):
+            assert record == expected

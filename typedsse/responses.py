@@ -552,28 +552,44 @@ def _is_named_event(item: object) -> bool:
 
 
 async def _outlive(*tasks: asyncio.Task[None]) -> None:
-    """Wait until `tasks` have ended, whatever their outcome; only a second cancellation cuts it short.
+    """Wait until `tasks` have ended, whatever their outcome, then raise any cancellation received.
 
     The current task may already be on its way out by a cancellation (a server cancels the
     request while it streams), or be cancelled while it waits: it still waits, and raises the
-    cancellation afterwards. Waiting never cancels `tasks` again (their cleanup may await). A
-    further cancellation means "stop now": the wait ends at once and the tasks run on by
-    themselves, so a cleanup that never ends cannot hold up a server's shutdown.
+    cancellation afterwards, so that what runs after the request (a dependency's cleanup) runs
+    after the stream's own. The first cancellation is not passed on: the tasks have been
+    cancelled once already, and their cleanup may await. A further one means "stop now": it is
+    passed on to each task that has not had as many, which interrupts a cleanup still awaiting,
+    and the wait goes on until the tasks have ended. A cancellation that reached the tasks as
+    well (asyncio cancelling every task of a loop as it closes, which a server's shutdown ends
+    with) is not passed on twice.
     """
     current = asyncio.current_task()
+    if current is None:
+        await asyncio.wait(tasks)
+        return
     interrupted = False
-    while not all(task.done() for task in tasks):
+    while True:
+        _pass_on_cancellation(current, tasks)
+        if all(task.done() for task in tasks):
+            break
         try:
             await asyncio.wait(tasks)
         except asyncio.CancelledError:
-            if current is None or current.cancelling() > 1:
-                raise
             interrupted = True
     for task in tasks:
         if not task.cancelled() and task.exception() is not None:  # not ours: `_produce` keeps its own
             raise cast(BaseException, task.exception())
     if interrupted:
         raise asyncio.CancelledError
+
+
+def _pass_on_cancellation(current: asyncio.Task[Any], tasks: tuple[asyncio.Task[None], ...]) -> None:
+    # The first cancellation of the request is not passed on (see `_outlive`); every later one is,
+    # to each task that has not been cancelled as many times.
+    for task in tasks:
+        if current.cancelling() > 1 and not task.done() and task.cancelling() < current.cancelling():
+            task.cancel()
 
 
 def _being_cancelled() -> bool:
