@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import importlib.metadata
 import os
 import shutil
@@ -34,6 +35,41 @@ CHROMIUM_ARGS = [
 def installed_before(distribution: str, version: str) -> bool:
     """Whether the installed `distribution` is older than `version` (the suite also runs on the lower bounds)."""
     return Version(importlib.metadata.version(distribution)) < Version(version)
+
+
+class GarbageWatch:
+    """Lists the types of what a block leaves for the garbage collector (reference cycles).
+
+    Collects first, runs the block with the collector off, then collects with every freed object
+    saved. Only objects made inside the block count: a cache another library keeps (Pydantic's
+    of parametrised generic classes, say) may drop an older entry meanwhile, which a collection
+    then frees, and that is nothing the block left behind.
+    """
+
+    def __init__(self) -> None:
+        self.garbage: list[str] = []
+        self._before: set[int] = set()
+        self._enabled = True
+
+    def __enter__(self) -> GarbageWatch:
+        gc.collect()
+        self._enabled = gc.isenabled()
+        gc.disable()
+        self._before = {id(o) for o in gc.get_objects()}
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        flags = gc.get_debug()
+        gc.set_debug(flags | gc.DEBUG_SAVEALL)
+        try:
+            gc.collect()
+            self.garbage = sorted({type(o).__qualname__ for o in gc.garbage if id(o) not in self._before})
+        finally:
+            gc.garbage.clear()
+            gc.set_debug(flags)
+            self._before = set()
+            if self._enabled:
+                gc.enable()
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
-import gc
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
 from decimal import Decimal
@@ -17,6 +16,8 @@ from aiostream.test_utils import TimeTrackingTestLoop
 from typedsse import BaseEvent
 from typedsse import operators as ops
 from typedsse._operators_time import _Clocked, _Driver
+
+from conftest import GarbageWatch
 
 
 @pytest.fixture
@@ -444,20 +445,28 @@ async def test_pumped_operators_leave_no_reference_cycles(pipeline: str, stop: s
     assert await garbage_of(run) == []
 
 
+@pytest.mark.anyio
+async def test_garbage_of_sees_a_cycle_the_run_leaves() -> None:
+    # The check the tests above rely on: a task kept by its own error's traceback is found.
+    async def run() -> None:
+        async def fails() -> None:
+            raise RuntimeError("kept")
+
+        task = asyncio.create_task(fails())
+        await asyncio.wait([task])
+        error = task.exception()
+        assert error is not None
+        error.task = task  # type: ignore[attr-defined]  # task -> error -> task
+
+    assert {"Task", "RuntimeError"} <= set(await garbage_of(run))
+
+
 async def garbage_of(run: Callable[[], Awaitable[None]]) -> list[str]:
     """What only the garbage collector frees after a second `run` (the first sets up caches)."""
     await run()
-    gc.collect()
-    gc.disable()
-    try:
+    with GarbageWatch() as watch:
         await run()
-        gc.set_debug(gc.DEBUG_SAVEALL)
-        gc.collect()
-        return sorted({type(o).__qualname__ for o in gc.garbage})
-    finally:
-        gc.set_debug(0)
-        gc.garbage.clear()
-        gc.enable()
+    return watch.garbage
 
 
 # debounce

@@ -2,7 +2,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import gc
 import logging
 import re
 import socket
@@ -27,7 +26,7 @@ from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
 from typedsse import operators as ops
 from typedsse.decoding import Decoder, ServerSentMessage, parse
 
-from conftest import LiveServer
+from conftest import GarbageWatch, LiveServer
 
 # The built-in error event, as the wire carries it after a failure.
 INTERNAL_ERROR = b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
@@ -477,7 +476,7 @@ async def test_a_write_refused_because_the_client_left_ends_the_stream_quietly(
     server = Server()
     send_timeout = 5.0 if "send_timeout" in case else None
     await Harness().run(EventStreamResponse(_ends()))  # caches and first-use state are not garbage
-    with caplog.at_level(logging.WARNING, logger="typedsse"), _GarbageWatch() as watch:
+    with caplog.at_level(logging.WARNING, logger="typedsse"), GarbageWatch() as watch:
         await asyncio.wait_for(server.run(EventStreamResponse(stream(), send_timeout=send_timeout)), timeout=5)
     assert closed.is_set()
     assert len(server.sent) == refused  # nothing was written after the refusal
@@ -727,31 +726,6 @@ async def test_a_request_cancelled_by_an_anyio_cancel_scope_waits_for_the_stream
     assert scope.cancelled_caught  # the scope got its own cancellation back
 
 
-class _GarbageWatch:
-    """Collects first, runs the block with the collector off, then lists what only a collection frees."""
-
-    def __init__(self) -> None:
-        self.garbage: list[str] = []
-
-    def __enter__(self) -> _GarbageWatch:
-        gc.collect()
-        self._enabled = gc.isenabled()
-        gc.disable()
-        return self
-
-    def __exit__(self, *exc_info: object) -> None:
-        flags = gc.get_debug()
-        gc.set_debug(flags | gc.DEBUG_SAVEALL)
-        try:
-            gc.collect()
-            self.garbage = sorted({type(o).__qualname__ for o in gc.garbage})
-        finally:
-            gc.garbage.clear()
-            gc.set_debug(flags)
-            if self._enabled:
-                gc.enable()
-
-
 async def _ends() -> AsyncIterator[Tick]:
     yield Tick(data=1)
     yield Tick(data=2)
@@ -825,7 +799,7 @@ async def test_response_leaves_no_reference_cycles(case: str, caplog: pytest.Log
     stream, disconnect = _STREAMS[case]
     caplog.set_level(logging.CRITICAL, logger="typedsse")
     await Harness().run(EventStreamResponse(_ends()))  # caches and first-use state are not garbage
-    with _GarbageWatch() as watch:
+    with GarbageWatch() as watch:
         harness = Harness()
         task = asyncio.create_task(harness.run(EventStreamResponse(stream())))
         await harness.wait_for_writes(1)
@@ -852,7 +826,7 @@ async def test_on_error_fallbacks_leave_no_reference_cycles(hook: Any, caplog: p
 
     caplog.set_level(logging.CRITICAL, logger="typedsse")
     await Harness().run(EventStreamResponse(_ends()))
-    with _GarbageWatch() as watch:
+    with GarbageWatch() as watch:
         harness = Harness()
         await harness.run(EventStreamResponse(_fails(), catalog=EventCatalog.of(Tick), on_error=hook))
     assert [m.event for m in parse(harness.body)] == ["tick", "typedsse.error"]
@@ -894,7 +868,7 @@ async def test_endpoint_disconnect_leaves_no_reference_cycles() -> None:
         return harness
 
     await once()
-    with _GarbageWatch() as watch:
+    with GarbageWatch() as watch:
         harness = await once()
     assert harness.sent[0]["status"] == 200
     assert watch.garbage == []
