@@ -684,6 +684,39 @@ def test_document_covers_every_method_of_a_multi_method_route() -> None:
         )
 
 
+@pytest.mark.parametrize("version", ["3.1", "3.2"])
+def test_document_describes_head_as_the_streams_headers_without_events(version: Any) -> None:
+    # A HEAD gets the stream's status and headers, and no body: no events to describe.
+    app = FastAPI()
+
+    @app.api_route("/notes", methods=["GET", "HEAD"], responses={200: {"description": "Notes."}})
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    with pytest.warns(UserWarning, match=r"^Duplicate Operation ID notes_notes_"):  # FastAPI's, for any such route
+        result = document(app, version=version)
+
+    head = result["paths"]["/notes"]["head"]["responses"]["200"]
+    assert "content" not in head
+    assert head["description"] == "Notes."
+    assert "text/event-stream" in result["paths"]["/notes"]["get"]["responses"]["200"]["content"]
+
+    # As two routes (what the docs suggest), each method has an id of its own: a valid document.
+    plain = FastAPI()
+    plain.get("/notes")(notes)
+    plain.head("/notes")(notes)
+    plain_document = document(plain, version=version)
+    validate(plain_document)
+    head = plain_document["paths"]["/notes"]["head"]["responses"]["200"]
+    assert head == {
+        "description": "The headers a `GET` of this stream starts with (`content-type: text/event-stream`); no events."
+    }
+    with TestClient(plain) as client:
+        response = client.head("/notes")
+    assert (response.status_code, response.content) == (200, b"")
+
+
 def test_document_leaves_out_routes_excluded_from_the_schema() -> None:
     result = document(shop_app())
 

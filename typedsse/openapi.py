@@ -59,6 +59,7 @@ _PROBE_PREFIX = "/typedsse-event-probe-"
 _INSTALLED = "__typedsse_openapi__"
 _NOT_BUILT = object()
 _DEFAULT_DESCRIPTION = "Successful Response"  # FastAPI's `response_description` default
+_HEAD_DESCRIPTION = "The headers a `GET` of this stream starts with (`content-type: text/event-stream`); no events."
 # An event's component: FastAPI's name for the class, with a suffix no class name has (FastAPI marks
 # its separate schemas of one model the same way, `-Input` and `-Output`).
 _EVENT_SUFFIX = "-Event"
@@ -372,6 +373,13 @@ def _document_stream(
         response: dict[str, Any] = responses.pop(fastapi_status, {})
         if status != fastapi_status:
             response.update(responses.pop(status, {}))  # what the route's `responses=` says of it
+        if method == "HEAD":
+            # A `HEAD` gets the stream's status and headers, and no events: no body to describe.
+            if response.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
+                response["description"] = _HEAD_DESCRIPTION
+            response.pop("content", None)
+            operation["responses"] = {status: response, **responses}
+            continue
         if response.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
             response["description"] = _describe(spec, resumable=resumable)
         # What the route's `responses=` says of the stream's media type (an `example`) stays.
