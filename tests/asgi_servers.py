@@ -105,15 +105,26 @@ class Server:
 
 
 class UvicornServer(Server):
-    """uvicorn in a thread of the test process, with `timeout_graceful_shutdown=GRACEFUL`."""
+    """uvicorn in a thread of the test process, with `timeout_graceful_shutdown=GRACEFUL`.
+
+    On the asyncio loop with h11 (pure Python), or with `standard` on uvloop with httptools, what
+    `pip install 'uvicorn[standard]'` runs: named, not left to uvicorn's choice of what is installed.
+    """
 
     name = "uvicorn"
 
-    def __init__(self, app: Any) -> None:
+    def __init__(self, app: Any, *, standard: bool = False) -> None:
         super().__init__()
+        self.name = "uvicorn-standard" if standard else "uvicorn"
         self.sock = _listening_socket()
         self.port = self.sock.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", timeout_graceful_shutdown=GRACEFUL, lifespan="off")
+        config = uvicorn.Config(
+            app,
+            log_level="warning",
+            timeout_graceful_shutdown=GRACEFUL,
+            loop="uvloop" if standard else "asyncio",
+            http="httptools" if standard else "h11",
+        )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)
 

@@ -86,7 +86,15 @@ class LiveServer:
         self.sock.bind(("127.0.0.1", 0))
         self.port: int = self.sock.getsockname()[1]
         self.url = f"http://127.0.0.1:{self.port}"
-        options: dict[str, Any] = {"log_level": "warning", "timeout_graceful_shutdown": 1, "lifespan": "off"}
+        # The asyncio loop and h11, named: left to uvicorn, the choice would follow what happens to be
+        # installed (uvloop and httptools come with the dev extra; tests/test_servers.py runs them).
+        options: dict[str, Any] = {
+            "log_level": "warning",
+            "timeout_graceful_shutdown": 1,
+            "lifespan": "off",
+            "loop": "asyncio",
+            "http": "h11",
+        }
         options.update(config)
         self.server = uvicorn.Server(uvicorn.Config(app, **options))
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]}, daemon=True)

@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated
 from urllib.parse import parse_qs
 
+import anyio
 from fastapi import Depends, FastAPI, Query
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from typedsse import BaseEvent, LastEventId, sse
+from typedsse import BaseEvent, LastEventId, sse, wait_for_streams
 
 MARKS_ENV = "TYPEDSSE_TEST_MARKS"
 """The environment variable that names the marks folder, for a server in a process of its own."""
@@ -55,9 +57,20 @@ class RecordOutcome:
             mark(self.marks, key, "returned")
 
 
-def create_app(marks: Path) -> FastAPI:
-    """The test app; every stream named by a `key` query parameter records its cleanup under `marks`."""
-    app = FastAPI()
+@asynccontextmanager
+async def waits_for_streams(app: FastAPI) -> AsyncIterator[None]:
+    """The lifespan the Server shutdown docs give: at shutdown, the streams' cleanup ends first."""
+    yield
+    with anyio.move_on_after(5):
+        await wait_for_streams()
+
+
+def create_app(marks: Path, *, lifespan: bool = True) -> FastAPI:
+    """The test app; every stream named by a `key` query parameter records its cleanup under `marks`.
+
+    With `lifespan`, its lifespan waits for the streams' cleanup at shutdown (`wait_for_streams`).
+    """
+    app = FastAPI(lifespan=waits_for_streams if lifespan else None)
     app.add_middleware(RecordOutcome, marks=marks)
 
     def cleanup(key: Annotated[str, Query()]) -> Iterator[None]:

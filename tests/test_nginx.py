@@ -102,28 +102,30 @@ class RecordStarts:
         await self.app(scope, receive, recording)
 
 
+async def held_notes(key: str) -> AsyncIterator[Note]:
+    """Three notes, the second and third each held until the test opens the key's next gate."""
+    first, second = gates[key]
+    yield Note(data="first")
+    await first.wait()
+    yield Note(data="second")
+    await second.wait()
+    yield Note(data="third")
+
+
 def make_app() -> RecordStarts:
     app = FastAPI()
 
     @app.get("/api/hold/{key}")
     @sse()
     async def hold(key: str) -> AsyncIterator[Note]:
-        first, second = gates[key]
-        yield Note(data="first")
-        await first.wait()
-        yield Note(data="second")
-        await second.wait()
-        yield Note(data="third")
+        async for note in held_notes(key):
+            yield note
 
     @app.get("/api/hold-buffered/{key}")
     @sse(headers={"X-Accel-Buffering": "yes"})
     async def hold_buffered(key: str) -> AsyncIterator[Note]:
-        first, second = gates[key]
-        yield Note(data="first")
-        await first.wait()
-        yield Note(data="second")
-        await second.wait()
-        yield Note(data="third")
+        async for note in held_notes(key):
+            yield note
 
     @app.get("/api/hold-plain/{key}")
     async def hold_plain(key: str) -> StreamingResponse:
@@ -448,7 +450,9 @@ def test_control_nginx_holds_back_a_stream_that_allows_buffering(nginx: Nginx, k
     # The same stream with `x-accel-buffering: yes`, or a plain StreamingResponse without the
     # header, over nginx's default HTTP/1.0 to the upstream: nginx keeps the second event in its
     # buffer while the stream waits. (The first one may arrive: nginx reads it with the headers,
-    # which it sends at once.)
+    # which it sends at once.) The upstream runs uvicorn on h11, which answers an HTTP/1.0
+    # request with a body that ends at the close; on httptools it answers chunked, and nginx
+    # passes the chunks on as they come, buffering or not.
     first, second = gates[key]
     listener = Listener(f"{nginx.url('http10')}/api/{path}/{key}")
     time.sleep(0.5)  # the stream has started and sent its first event

@@ -22,7 +22,7 @@ from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from typedsse import BaseEvent, EventStreamResponse, EventTypeError, sse
+from typedsse import BaseEvent, EventStreamResponse, EventTypeError, responses, sse, wait_for_streams
 from typedsse import operators as ops
 from typedsse.decoding import Decoder, ServerSentMessage, parse
 
@@ -570,6 +570,120 @@ async def test_a_request_failing_while_it_streams_ends_the_stream_by_the_error_p
         assert isinstance(error, StarletteHTTPException)
         assert error.status_code == 413  # before the first event: an HTTP error
         assert harness.sent == []
+
+
+class ReplayingHarness(Harness):
+    """A harness whose `receive` answers at once with a copy of the request, as a middleware that
+    read the body and hands it out again does; after `copies` of them it passes on to the
+    blocking receive (`None`: never). A watcher reading it in a tight loop would never let the
+    event loop run: after 10,000 copies it says the client left, so such a test fails, not hangs."""
+
+    def __init__(self, copies: int | None) -> None:
+        super().__init__()
+        self.copies = copies
+        self.reads = 0
+
+    async def receive(self) -> dict[str, Any]:
+        self.reads += 1
+        if self.reads > 10_000:
+            return {"type": "http.disconnect"}
+        if self.copies is None or self.reads <= self.copies:
+            return {"type": "http.request", "body": b"{}", "more_body": False}
+        return await super().receive()
+
+
+def _replay_warnings(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [r.getMessage() for r in caplog.records if "replaying the request" in r.getMessage()]
+
+
+@pytest.mark.anyio
+async def test_a_receive_that_replays_the_request_is_polled_not_spun(
+    monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setattr(responses, "_REPLAY_POLL", 0.05)
+
+    async def ticks() -> AsyncIterator[Tick]:
+        for i in range(5):
+            yield Tick(data=i)
+            await asyncio.sleep(0.02)
+
+    harness = ReplayingHarness(copies=None)
+    with caplog.at_level(logging.WARNING, logger="typedsse"):
+        await asyncio.wait_for(harness.run(EventStreamResponse(ticks(), name="replayed")), timeout=5)
+    assert harness.body == b"".join(b"event: tick\ndata: %d\n\n" % i for i in range(5))
+    # Three reads at once (the body, one allowed repeat, the one that tells), then one per poll
+    # over the stream's ~0.1 s; the tight loop would have read until the harness gave up.
+    assert harness.reads < 20
+    [warning] = _replay_warnings(caplog)
+    assert warning.startswith("replayed: receive() returned 'http.request' after the request body had ended")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("copies", "warned"), [(1, False), (2, False), (6, True)])
+async def test_a_receive_that_replays_the_request_then_waits_still_tells_the_disconnect(
+    copies: int, warned: bool, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A middleware that hands out its copy of the body once, then calls the server's receive
+    # (which hands out the end of the body once more) is within the rules: no warning, and the
+    # disconnect arrives at once. One that replays longer is polled until it passes it on.
+    monkeypatch.setattr(responses, "_REPLAY_POLL", 0.01)
+    closed = asyncio.Event()
+
+    async def endless() -> AsyncIterator[Tick]:
+        try:
+            yield Tick(data=1)
+            await asyncio.sleep(3600)
+        finally:
+            closed.set()
+
+    harness = ReplayingHarness(copies=copies)
+    with caplog.at_level(logging.WARNING, logger="typedsse"):
+        task = asyncio.create_task(harness.run(EventStreamResponse(endless())))
+        await harness.wait_for_writes(1)
+        await asyncio.sleep(0.1)  # the copies are all read by now
+        harness.disconnect()
+        await asyncio.wait_for(task, timeout=5)
+    assert closed.is_set()
+    assert harness.reads == copies + 1
+    assert bool(_replay_warnings(caplog)) is warned
+
+
+@pytest.mark.anyio
+async def test_wait_for_streams_returns_at_once_with_no_stream_open() -> None:
+    with anyio.fail_after(1):
+        await wait_for_streams()
+
+
+@pytest.mark.anyio
+async def test_wait_for_streams_waits_for_a_cancelled_requests_cleanup_and_its_end() -> None:
+    # What a server's shutdown does: cancel the request, then (in the app's lifespan) wait.
+    release, cleaned = asyncio.Event(), []
+    harness = Harness()
+    request = asyncio.create_task(harness.run(EventStreamResponse(_cleanup_that_waits(release, cleaned)())))
+    await harness.wait_for_writes(1)
+    request.cancel()
+    waiting = asyncio.create_task(wait_for_streams())
+    await asyncio.sleep(0.05)
+    assert not waiting.done()  # the cleanup awaits
+    release.set()
+    await asyncio.wait_for(waiting, timeout=5)
+    assert cleaned == ["done"]
+    assert request.cancelled()  # the request had ended too
+    assert not responses._requests  # and nothing of it is kept
+
+
+@pytest.mark.anyio
+async def test_wait_for_streams_is_bounded_from_outside_and_leaves_the_streams_alone() -> None:
+    harness = Harness()
+    request = asyncio.create_task(harness.run(EventStreamResponse(_waits_for_ever())))
+    await harness.wait_for_writes(1)
+    with anyio.move_on_after(0.05) as scope:
+        await wait_for_streams()
+    assert scope.cancelled_caught
+    assert not request.done()
+    harness.disconnect()
+    await asyncio.wait_for(request, timeout=5)
+    await asyncio.wait_for(wait_for_streams(), timeout=5)
 
 
 @pytest.mark.anyio

@@ -44,6 +44,8 @@ def start(kind: str, marks: Path) -> Server:
     """A server of `kind` serving the test app, its streams recording their cleanup under `marks`."""
     if kind == "uvicorn":
         return UvicornServer(create_app(marks))
+    if kind == "uvicorn-standard":
+        return UvicornServer(create_app(marks), standard=True)
     if kind == "hypercorn":
         return HypercornServer(create_app(marks))
     return GranianServer("servers_app:from_environment", env={MARKS_ENV: str(marks)})
@@ -82,6 +84,7 @@ class Target:
 
 TARGETS = [
     pytest.param(("uvicorn", "h1"), id="uvicorn"),
+    pytest.param(("uvicorn-standard", "h1"), id="uvicorn-standard"),
     pytest.param(("hypercorn", "h1"), id="hypercorn"),
     pytest.param(("hypercorn", "h2c"), id="hypercorn-h2c"),
     pytest.param(("granian", "h1"), id="granian"),
@@ -290,7 +293,12 @@ GRANIAN_SHUTDOWN = (
 
 @pytest.mark.parametrize(
     "kind",
-    ["uvicorn", "hypercorn", pytest.param("granian", marks=pytest.mark.xfail(strict=True, reason=GRANIAN_SHUTDOWN))],
+    [
+        "uvicorn",
+        "uvicorn-standard",
+        "hypercorn",
+        pytest.param("granian", marks=pytest.mark.xfail(strict=True, reason=GRANIAN_SHUTDOWN)),
+    ],
 )
 def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: str, tmp_path: Path) -> None:
     key = "shutdown"
@@ -306,8 +314,10 @@ def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: st
                 b"".join(chunks)
         # The request ends cancelled, as the server asked, once the stream's cleanup (which
         # awaits) is done; a dependency's code after `yield` runs in its `finally`, after the
-        # stream's. (FastAPI before 0.163 leaves a sync dependency to be closed when it is
-        # collected, which may come after the request has ended.)
+        # stream's. The app's lifespan waits for both (`wait_for_streams`): uvicorn returns
+        # right after it, and the loop's closing would cancel a cleanup still awaiting.
+        # (FastAPI before 0.163 leaves a sync dependency to be closed when it is collected,
+        # which may come after the request has ended.)
         expected = ["finally", "dependency", "raised:CancelledError"]
         deadline = time.monotonic() + 1
         while len(record := target.record(key)) < len(expected) and time.monotonic() < deadline:

@@ -26,7 +26,7 @@ from typedsse.exceptions import (
     TypedSSEError,
     WireFormatError,
 )
-from typedsse.responses import EventStreamResponse
+from typedsse.responses import EventStreamResponse, wait_for_streams
 
 __all__ = [
     "BaseEvent",
@@ -46,6 +46,7 @@ __all__ = [
     "encode",
     "sse",
     "stream_endpoint",
+    "wait_for_streams",
 ]
 
 __version__ = "0.1.0"

@@ -40,7 +40,14 @@ from typedsse.encoding import KEEPALIVE, encode, frame_encoder, retry_frame
 from typedsse.events import BaseEvent, ErrorPayload, StreamError
 from typedsse.exceptions import EventTypeError
 
-__all__ = ["DEFAULT_PING", "ErrorHandler", "EventSource", "EventStreamResponse", "default_error_event"]
+__all__ = [
+    "DEFAULT_PING",
+    "ErrorHandler",
+    "EventSource",
+    "EventStreamResponse",
+    "default_error_event",
+    "wait_for_streams",
+]
 
 logger = logging.getLogger("typedsse")
 
@@ -56,6 +63,12 @@ ErrorHandler: TypeAlias = Callable[[Exception], BaseEvent[Any] | Awaitable[BaseE
 # The producer pauses once this much is buffered: a batch is one write, so this also bounds a
 # write's size and how long one connection keeps the loop before the others get a turn.
 _HIGH_WATER = 64 * 1024
+
+# Seconds between reads of a `receive()` that answers at once with a copy of the request.
+_REPLAY_POLL = 1.0
+
+# The request tasks that serve an event stream, on every event loop; each leaves as it ends.
+_requests: set[asyncio.Task[Any]] = set()
 
 _SSE_HEADERS: Mapping[str, str] = {
     "cache-control": "no-cache",
@@ -182,9 +195,33 @@ class EventStreamResponse(Response):
             await send(_start_message(self))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
+            request = asyncio.current_task()
+            if request is not None and request not in _requests:
+                _requests.add(request)
+                request.add_done_callback(_requests.discard)
             await _Connection(self, receive, send).run()
         if self.background is not None:
             await self.background()
+
+
+async def wait_for_streams() -> None:
+    """Wait until every request that served an event stream on this event loop has ended.
+
+    Call it in the application's lifespan, after its `yield`: uvicorn cancels the requests
+    still open at its shutdown deadline, runs the lifespan's shutdown and returns at once, and
+    asyncio then cancels every task left, which interrupts a stream's `finally` still awaiting
+    its cleanup. Waiting here lets those cleanups, and the dependencies' after them, run to
+    their end first. Bound the wait the usual way, `with anyio.move_on_after(5):` (or
+    `asyncio.timeout`) around the call.
+    """
+    loop = asyncio.get_running_loop()
+    current = asyncio.current_task()
+    while True:
+        # A request that starts while this waits (its server still accepts) is waited for too.
+        pending = {task for task in _requests if task.get_loop() is loop and task is not current}
+        if not pending:
+            return
+        await asyncio.wait(pending)
 
 
 def status_allows_body(status: int) -> bool:
@@ -483,8 +520,35 @@ class _Connection:
 
     async def _watch(self) -> None:
         try:
-            while (await self.receive())["type"] != "http.disconnect":
-                pass
+            body_ended = False
+            repeats = 0
+            while True:
+                message = await self.receive()
+                if message["type"] == "http.disconnect":
+                    break
+                if not body_ended:
+                    body_ended = message["type"] == "http.request" and not message.get("more_body", False)
+                    continue
+                # Once the body has ended, `receive()` waits for the disconnect. One that answers
+                # again hands out a copy of the request (a middleware replaying the body it read):
+                # read in a tight loop, it would never let the event loop run. One repeat is
+                # allowed (a middleware handing out its copy, then the server's own end of the
+                # body); from the second on, the watcher polls, and says so once.
+                repeats += 1
+                if repeats < 2:
+                    continue
+                if repeats == 2:
+                    logger.warning(
+                        "%s: receive() returned %r after the request body had ended, where it must wait "
+                        "for the client to leave: a middleware is replaying the request. typedsse cannot "
+                        "notice this client leave and polls receive() every %ss; the stream's cleanup "
+                        "may wait until a write fails or the stream ends. Fix the middleware to call "
+                        "the server's receive() once it has handed out the body.",
+                        self.response.name,
+                        message["type"],
+                        _REPLAY_POLL,
+                    )
+                await asyncio.sleep(_REPLAY_POLL)
         except Exception as exc:
             # The request failed: a middleware refused the body the client is sending (a body
             # size limit), say. Nothing could notice the client leave any more, so the stream
