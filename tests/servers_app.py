@@ -28,6 +28,9 @@ MARKS_ENV = "TYPEDSSE_TEST_MARKS"
 class Tick(BaseEvent[int]): ...
 
 
+STREAMS_WAIT = 2.0
+"""Seconds the lifespan waits for the streams' cleanup at shutdown, at most."""
+
 BIG_EVENTS = 32 * 1024
 """How many events /big sends at most: about a kilobyte each, far more than any socket buffer holds."""
 
@@ -61,7 +64,7 @@ class RecordOutcome:
 async def waits_for_streams(app: FastAPI) -> AsyncIterator[None]:
     """The lifespan the Server shutdown docs give: at shutdown, the streams' cleanup ends first."""
     yield
-    with anyio.move_on_after(5):
+    with anyio.move_on_after(STREAMS_WAIT):
         await wait_for_streams()
 
 
@@ -89,6 +92,19 @@ def create_app(marks: Path, *, lifespan: bool = True) -> FastAPI:
         finally:
             await asyncio.sleep(0.05)  # cleanup that awaits for a while
             mark(marks, key, "finally")
+
+    @app.get("/stuck")
+    @sse()
+    async def stuck(key: str) -> AsyncIterator[Tick]:
+        """One event, then a wait; its cleanup never ends unless it is cancelled."""
+        try:
+            yield Tick(data=0, id="0")
+            await asyncio.sleep(3600)
+        finally:
+            try:
+                await asyncio.Event().wait()
+            finally:
+                mark(marks, key, "interrupted")
 
     @app.get("/late")
     @sse(ping=None)

@@ -26,7 +26,7 @@ from typedsse.encoding import KEEPALIVE, encode, retry_frame
 
 from asgi_servers import GRACEFUL, STOP_TIMEOUT, GranianServer, HypercornServer, Server, UvicornServer
 from conftest import installed_before
-from servers_app import MARKS_ENV, Tick, create_app
+from servers_app import MARKS_ENV, STREAMS_WAIT, Tick, create_app
 
 pytestmark = pytest.mark.e2e
 
@@ -289,6 +289,28 @@ GRANIAN_SHUTDOWN = (
     "cancellation, and the worker waits for the stream to end by itself; --workers-kill-timeout "
     "then kills the worker process, so no finally runs"
 )
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "uvicorn-standard"])
+def test_shutdown_with_a_cleanup_that_never_ends_stops_once_the_lifespans_wait_is_over(
+    kind: str, tmp_path: Path
+) -> None:
+    # The lifespan waits for the streams (`wait_for_streams`) for STREAMS_WAIT seconds at most;
+    # then uvicorn returns, and the loop's closing cancels the cleanup that would never end.
+    key = "stuck"
+    with start(kind, tmp_path) as server:
+        target = Target(server, "h1", tmp_path)
+        with target.client() as client, client.stream("GET", "/stuck", params={"key": key}) as response:
+            first = encode(Tick(data=0, id="0"))
+            assert read_until(response.iter_raw(), len(first)) == first
+            began = time.monotonic()
+            assert server.stop(), f"{kind} did not stop within {STOP_TIMEOUT} s"
+            took = time.monotonic() - began
+        assert GRACEFUL + STREAMS_WAIT - 0.5 < took < GRACEFUL + STREAMS_WAIT + 3
+        assert target.wait_for_record(key, ["interrupted", "raised:CancelledError"]) == [
+            "interrupted",
+            "raised:CancelledError",
+        ]
 
 
 @pytest.mark.parametrize(
