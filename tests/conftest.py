@@ -43,19 +43,21 @@ class GarbageWatch:
     Collects first, runs the block with the collector off, then collects with every freed object
     saved. Only objects made inside the block count: a cache another library keeps (Pydantic's
     of parametrised generic classes, say) may drop an older entry meanwhile, which a collection
-    then frees, and that is nothing the block left behind.
+    would then free, and that is nothing the block left behind. So every object the collector
+    tracks is held while the block runs: none of them can become garbage, and none can be freed
+    and have its address taken by a new one (which a set of ids would then mistake for old).
     """
 
     def __init__(self) -> None:
         self.garbage: list[str] = []
-        self._before: set[int] = set()
+        self._held: list[object] = []
         self._enabled = True
 
     def __enter__(self) -> GarbageWatch:
         gc.collect()
         self._enabled = gc.isenabled()
         gc.disable()
-        self._before = {id(o) for o in gc.get_objects()}
+        self._held = gc.get_objects()
         return self
 
     def __exit__(self, *exc_info: object) -> None:
@@ -63,11 +65,11 @@ class GarbageWatch:
         gc.set_debug(flags | gc.DEBUG_SAVEALL)
         try:
             gc.collect()
-            self.garbage = sorted({type(o).__qualname__ for o in gc.garbage if id(o) not in self._before})
+            self.garbage = sorted({type(o).__qualname__ for o in gc.garbage})
         finally:
             gc.garbage.clear()
             gc.set_debug(flags)
-            self._before = set()
+            self._held = []
             if self._enabled:
                 gc.enable()
 

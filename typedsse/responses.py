@@ -67,7 +67,9 @@ _HIGH_WATER = 64 * 1024
 # Seconds between reads of a `receive()` that answers at once with a copy of the request.
 _REPLAY_POLL = 1.0
 
-# The request tasks that serve an event stream, on every event loop; each leaves as it ends.
+# The request tasks serving an event stream now, on every event loop: each is added when its
+# stream starts and removed when the response is done (a set entry, no callback: it costs an
+# idle connection no memory to speak of).
 _requests: set[asyncio.Task[Any]] = set()
 
 _SSE_HEADERS: Mapping[str, str] = {
@@ -196,10 +198,14 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             request = asyncio.current_task()
-            if request is not None and request not in _requests:
+            if request is None or request in _requests:  # not run by a task, or already counted
+                await _Connection(self, receive, send).run()
+            else:
                 _requests.add(request)
-                request.add_done_callback(_requests.discard)
-            await _Connection(self, receive, send).run()
+                try:
+                    await _Connection(self, receive, send).run()
+                finally:
+                    _requests.discard(request)
         if self.background is not None:
             await self.background()
 
@@ -217,7 +223,8 @@ async def wait_for_streams() -> None:
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
     while True:
-        # A request that starts while this waits (its server still accepts) is waited for too.
+        # Each task is waited for until it is done, what runs after its response (a dependency's
+        # cleanup) included; a request that starts while this waits is waited for too.
         pending = {task for task in _requests if task.get_loop() is loop and task is not current}
         if not pending:
             return
@@ -524,10 +531,12 @@ class _Connection:
             repeats = 0
             while True:
                 message = await self.receive()
-                if message["type"] == "http.disconnect":
+                kind, ends_body = message["type"], not message.get("more_body", False)
+                del message  # not kept while the next `receive()` waits: an idle connection holds nothing of it
+                if kind == "http.disconnect":
                     break
                 if not body_ended:
-                    body_ended = message["type"] == "http.request" and not message.get("more_body", False)
+                    body_ended = kind == "http.request" and ends_body
                     continue
                 # Once the body has ended, `receive()` waits for the disconnect. One that answers
                 # again hands out a copy of the request (a middleware replaying the body it read):
@@ -545,7 +554,7 @@ class _Connection:
                         "may wait until a write fails or the stream ends. Fix the middleware to call "
                         "the server's receive() once it has handed out the body.",
                         self.response.name,
-                        message["type"],
+                        kind,
                         _REPLAY_POLL,
                     )
                 await asyncio.sleep(_REPLAY_POLL)
