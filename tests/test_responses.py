@@ -416,20 +416,21 @@ async def test_response_without_catalog_refuses_a_first_item_that_is_not_an_even
         await Harness().run(EventStreamResponse(wrong()))
 
 
+async def _tick_then_wait(closed: asyncio.Event) -> AsyncIterator[Tick]:
+    """One event, then a wait only a disconnect ends; `closed` is set once its cleanup has run."""
+    try:
+        yield Tick(data=1)
+        await asyncio.sleep(3600)
+    finally:
+        await asyncio.sleep(0)  # cleanup may await: the cancellation is delivered once
+        closed.set()
+
+
 @pytest.mark.anyio
 async def test_response_disconnect_closes_the_generator_at_once() -> None:
     closed = asyncio.Event()
-
-    async def endless() -> AsyncIterator[Tick]:
-        try:
-            yield Tick(data=1)
-            await asyncio.sleep(3600)
-        finally:
-            await asyncio.sleep(0)  # cleanup may await: the cancellation is delivered once
-            closed.set()
-
     harness = Harness()
-    task = asyncio.create_task(harness.run(EventStreamResponse(endless())))
+    task = asyncio.create_task(harness.run(EventStreamResponse(_tick_then_wait(closed))))
     await harness.wait_for_writes(1)
     tasks_during = len(asyncio.all_tasks())
     harness.disconnect()
@@ -628,17 +629,9 @@ async def test_a_receive_that_replays_the_request_then_waits_still_tells_the_dis
     # disconnect arrives at once. One that replays longer is polled until it passes it on.
     monkeypatch.setattr(responses, "_REPLAY_POLL", 0.01)
     closed = asyncio.Event()
-
-    async def endless() -> AsyncIterator[Tick]:
-        try:
-            yield Tick(data=1)
-            await asyncio.sleep(3600)
-        finally:
-            closed.set()
-
     harness = ReplayingHarness(copies=copies)
     with caplog.at_level(logging.WARNING, logger="typedsse"):
-        task = asyncio.create_task(harness.run(EventStreamResponse(endless())))
+        task = asyncio.create_task(harness.run(EventStreamResponse(_tick_then_wait(closed))))
         await harness.wait_for_writes(1)
         await asyncio.sleep(0.1)  # the copies are all read by now
         harness.disconnect()
