@@ -68,12 +68,12 @@ async def waits_for_streams(app: FastAPI) -> AsyncIterator[None]:
         await wait_for_streams()
 
 
-def create_app(marks: Path, *, lifespan: bool = True) -> FastAPI:
+def create_app(marks: Path) -> FastAPI:
     """The test app; every stream named by a `key` query parameter records its cleanup under `marks`.
 
-    With `lifespan`, its lifespan waits for the streams' cleanup at shutdown (`wait_for_streams`).
+    Its lifespan waits for the streams' cleanup at shutdown (`wait_for_streams`).
     """
-    app = FastAPI(lifespan=waits_for_streams if lifespan else None)
+    app = FastAPI(lifespan=waits_for_streams)
     app.add_middleware(RecordOutcome, marks=marks)
 
     def cleanup(key: Annotated[str, Query()]) -> Iterator[None]:

@@ -198,14 +198,12 @@ class EventStreamResponse(Response):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             request = asyncio.current_task()
-            if request is None or request in _requests:  # not run by a task, or already counted
+            counted: set[asyncio.Task[Any]] = {request} - _requests if request is not None else set()
+            _requests.update(counted)
+            try:
                 await _Connection(self, receive, send).run()
-            else:
-                _requests.add(request)
-                try:
-                    await _Connection(self, receive, send).run()
-                finally:
-                    _requests.discard(request)
+            finally:
+                _requests.difference_update(counted)
         if self.background is not None:
             await self.background()
 
