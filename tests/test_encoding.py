@@ -9,12 +9,13 @@ from pydantic import BaseModel, ConfigDict, Field, field_serializer
 from pydantic.alias_generators import to_camel
 
 from typedsse.encoding import KEEPALIVE, comment, encode, encode_message, retry_frame
-from typedsse.events import BaseEvent
+from typedsse.events import MAX_RETRY, BaseEvent
 from typedsse.exceptions import EventTypeError, WireFormatError
 
 from conftest import installed_before
 
 T = TypeVar("T")
+RETRY_RANGE = r"retry must be an integer number of milliseconds from 0 to 2147483647"
 
 
 class Point(BaseModel):
@@ -251,12 +252,33 @@ def test_encode_message_writes_fields_in_order(
         (None, "1\n", None, r"^an SSE id cannot contain CR, LF or NUL: '1\\n'$"),
         (None, "\r", None, r"^an SSE id cannot contain CR, LF or NUL: '\\r'$"),
         (None, "1\x002", None, r"^an SSE id cannot contain CR, LF or NUL: '1\\x002'$"),
-        (None, None, -1, r"^retry must be a non-negative number of milliseconds, got -1$"),
+        # An empty name is written as `event: `, which a client reads as `message`.
+        ("", None, None, r"^an SSE event name cannot be empty: a client reads `event: ` as `message`$"),
+        (None, None, -1, rf"^{RETRY_RANGE}, got -1$"),
+        # A client applies `retry` only when it is all digits: these were written and then dropped.
+        (None, None, True, rf"^{RETRY_RANGE}, got True \(bool\)$"),
+        (None, None, 1.5, rf"^{RETRY_RANGE}, got 1.5 \(float\)$"),
+        (None, None, 2**31, rf"^{RETRY_RANGE}, got 2147483648$"),
+        # Past 4,300 digits even the error message cannot print the number.
+        (None, None, 10**5000, rf"^{RETRY_RANGE}, got an integer of 16610 bits$"),
     ],
-    ids=["event-lf", "event-cr", "event-nul", "id-lf", "id-cr", "id-nul", "negative-retry"],
+    ids=[
+        "event-lf",
+        "event-cr",
+        "event-nul",
+        "id-lf",
+        "id-cr",
+        "id-nul",
+        "empty-event",
+        "negative-retry",
+        "bool-retry",
+        "float-retry",
+        "retry-past-max",
+        "retry-past-int-str-limit",
+    ],
 )
 def test_encode_message_rejects_unwritable_fields(
-    event: str | None, event_id: str | None, retry: int | None, error: str
+    event: str | None, event_id: str | None, retry: Any, error: str
 ) -> None:
     with pytest.raises(WireFormatError, match=error):
         encode_message(data="", event=event, id=event_id, retry=retry)
@@ -306,9 +328,16 @@ def test_retry_frame_writes_retry_only(milliseconds: int, wire: bytes) -> None:
     assert retry_frame(milliseconds) == wire
 
 
-def test_retry_frame_rejects_negative_delay() -> None:
-    with pytest.raises(WireFormatError, match=r"^retry must be a non-negative number of milliseconds, got -1$"):
-        retry_frame(-1)
+@pytest.mark.parametrize(
+    "milliseconds", [-1, 2**31, 10**5000, True, 1.5, "10"], ids=["negative", "past-max", "huge", "bool", "float", "str"]
+)
+def test_retry_frame_rejects_what_a_client_would_not_apply(milliseconds: Any) -> None:
+    with pytest.raises(WireFormatError, match=rf"^{RETRY_RANGE}, got "):
+        retry_frame(milliseconds)
+
+
+def test_retry_frame_writes_the_longest_delay() -> None:
+    assert retry_frame(MAX_RETRY) == b"retry: 2147483647\n\n"
 
 
 def test_wire_format_error_is_value_error() -> None:

@@ -274,8 +274,9 @@ def test_sse_on_error_replaces_the_error_event() -> None:
     assert got == [("echo", '"first"', ""), ("app.error", '"LookupError"', "")]
     spec = stream_endpoint(fails)
     assert spec is not None
-    assert spec.error_events == (AppError,)
-    assert spec.events.names == ("echo", "app.error")
+    # The built-in event stays declared: it is sent when `on_error` itself fails.
+    assert spec.error_events == (AppError, StreamError)
+    assert spec.events.names == ("echo", "app.error", "typedsse.error")
 
 
 def test_sse_default_error_event_is_stream_error() -> None:
@@ -354,12 +355,16 @@ def test_sse_refuses_an_error_event_colliding_with_the_union() -> None:
     ("options", "message"),
     [
         ({"ping": 0}, "ping must be a positive number"),
-        ({"retry": -1}, "retry must be a non-negative number"),
+        ({"retry": -1}, "retry must be an integer number of milliseconds from 0 to 2147483647, got -1$"),
+        # Written as `retry: 1` before: a fraction was cut silently.
+        ({"retry": 1.5}, "retry must be an integer number of milliseconds from 0 to 2147483647, got 1.5"),
+        ({"retry": True}, "retry must be an integer number of milliseconds from 0 to 2147483647, got True"),
+        ({"retry": 2**31}, "retry must be an integer number of milliseconds from 0 to 2147483647, got 2147483648$"),
         ({"send_timeout": 0}, "send_timeout must be a positive number"),
         # NaN passes every `<` check: it used to be accepted, to fail (or misbehave) per request.
         ({"ping": float("nan")}, "ping must be a positive number"),
-        ({"retry": float("nan")}, "retry must be a non-negative number"),
-        ({"retry": float("inf")}, "retry must be a non-negative number"),
+        ({"retry": float("nan")}, "retry must be an integer number of milliseconds"),
+        ({"retry": float("inf")}, "retry must be an integer number of milliseconds"),
         ({"send_timeout": float("nan")}, "send_timeout must be a positive number"),
         # A stream is a body: these statuses made uvicorn fail the response on every request.
         ({"status_code": 204}, "status_code 204 does not allow a body"),
@@ -445,6 +450,67 @@ def test_a_plain_def_returning_a_stream_runs_in_the_threadpool(serve: Serve) -> 
             release.set()
         response = pending.result(timeout=30)
     assert [(m.event, m.data) for m in parse(response.content)] == [("echo", '"ready"')]
+
+
+def test_a_plain_def_wrapping_an_async_def_is_awaited_on_the_loop() -> None:
+    # An ordinary `functools.wraps` decorator (auditing, metrics) around an `async def`: FastAPI
+    # looks through the wrapper and awaits what it returns, and so must `@sse`. It used to run
+    # the wrapper in the threadpool and fail every request with "returned coroutine".
+    app = FastAPI()
+    calls: list[int] = []
+
+    def audited(func: Any) -> Any:
+        @functools.wraps(func)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            calls.append(threading.get_ident())
+            return func(*args, **kwargs)
+
+        return wrapper
+
+    async def echoes(count: int) -> AsyncIterator[Echo]:
+        for index in range(count):
+            yield Echo(data=str(index))
+
+    @app.get("/audited")
+    @sse(ping=None)
+    @audited
+    async def audited_echoes(count: int = 2) -> AsyncIterable[Echo]:
+        await asyncio.sleep(0)
+        return echoes(count)
+
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/audited?count=3") == [
+            ("echo", '"0"', ""),
+            ("echo", '"1"', ""),
+            ("echo", '"2"', ""),
+        ]
+        loop_thread = client.portal.call(threading.get_ident)
+    assert calls == [loop_thread]
+
+
+@pytest.mark.parametrize(
+    ("headers", "error"),
+    [
+        # Each of these used to be accepted, then fail every request (or, with a line break,
+        # be refused by the server per request).
+        ({"x-max-age": 60}, r"^headers: names and values must be str, got 'x-max-age': 60$"),
+        ({"x stream": "1"}, r"^headers: 'x stream' is not a valid header name$"),
+        ({"x-a": "1\r\nset-cookie: a=b"}, r"^headers: the value of 'x-a' must be Latin-1 text without CR, LF or NUL"),
+        ({"x-a": "\u20ac"}, r"^headers: the value of 'x-a' must be Latin-1 text without CR, LF or NUL"),
+    ],
+    ids=["int-value", "space-in-name", "line-break", "not-latin-1"],
+)
+def test_sse_refuses_headers_it_cannot_write(headers: dict[str, Any], error: str) -> None:
+    with pytest.raises(EndpointDefinitionError, match=error):
+        sse(headers=headers)
+    with pytest.raises((TypeError, ValueError), match=error):
+        EventStreamResponse([], headers=headers)
+
+
+def test_sse_writes_latin_1_header_values_as_starlette_does() -> None:
+    sse(headers={"x-name": "caf\u00e9"})  # accepted at decoration
+    response = EventStreamResponse([], headers={"x-name": "caf\u00e9"})
+    assert (b"x-name", b"caf\xe9") in response.raw_headers
 
 
 def test_sse_headers_replace_the_defaults_whatever_their_case() -> None:
@@ -534,7 +600,7 @@ def test_sse_resolves_on_error_annotations_in_the_defining_scope() -> None:
 
         spec = stream_endpoint(fails)
         assert spec is not None
-        assert spec.error_events == (Local,)
+        assert spec.error_events == (Local, StreamError)
         return app
 
     with TestClient(build()) as client:
@@ -565,7 +631,7 @@ def test_sse_resolves_on_error_annotations_in_the_handlers_own_module_first() ->
 
     spec = stream_endpoint(fails)
     assert spec is not None
-    assert spec.error_events == (handlers["Failure"],)
+    assert spec.error_events == (handlers["Failure"], StreamError)
     with TestClient(app) as client:
         assert frames(client, "GET", "/fails")[-1] == ("handlers.failure", '"boom"', "")
 
@@ -651,7 +717,7 @@ def test_sse_sends_the_built_in_error_event_when_on_error_returns_an_undeclared_
         .getMessage()
         .endswith(
             "on_error returned test_endpoints.ReverseEcho, which is not one of its events "
-            "(Echo, AppError); sending the built-in error event"
+            "(Echo, AppError, StreamError); sending the built-in error event"
         )
     )
 

@@ -15,7 +15,7 @@ from pydantic import (
 )
 
 from typedsse import BaseEvent, EventDefinitionError, StreamError, WireFormatError, encode
-from typedsse.events import event_name_for
+from typedsse.events import MAX_RETRY, event_name_for
 
 T = TypeVar("T")
 
@@ -192,9 +192,15 @@ def test_base_event_refuses_ids_the_wire_cannot_carry(bad_id: str) -> None:
         Progress(data=0.5, id=bad_id)
 
 
-def test_base_event_refuses_negative_retry() -> None:
+def test_base_event_refuses_a_retry_out_of_range() -> None:
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         Progress(data=0.5, retry=-1)
+    # Past `MAX_RETRY` a client's JavaScript timer would overflow; 10**5000 used to be accepted
+    # and to fail only when the event was sent, with a plain ValueError.
+    for too_long in (MAX_RETRY + 1, 10**5000):
+        with pytest.raises(ValidationError, match="less than or equal to 2147483647"):
+            Progress(data=0.5, retry=too_long)
+    assert Progress(data=0.5, retry=MAX_RETRY).retry == 2**31 - 1
 
 
 def test_base_event_validates_the_payload_type() -> None:
@@ -237,8 +243,15 @@ def test_base_event_validates_assignments() -> None:
 
 @pytest.mark.parametrize(
     "update",
-    [{"id": "1\n\nevent: injected\ndata: 2"}, {"id": "a\0"}, {"retry": -5}],
-    ids=["lf-id", "nul-id", "negative-retry"],
+    [
+        {"id": "1\n\nevent: injected\ndata: 2"},
+        {"id": "a\0"},
+        {"retry": -5},
+        {"retry": 10**5000},
+        {"retry": True},
+        {"retry": 1.5},
+    ],
+    ids=["lf-id", "nul-id", "negative-retry", "huge-retry", "bool-retry", "float-retry"],
 )
 def test_encode_refuses_fields_that_skipped_validation(update: dict[str, Any]) -> None:
     event = Progress(data=0.5).model_copy(update=update)

@@ -57,7 +57,7 @@ ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
 EXAMPLES = sorted(path.stem for path in (ROOT / "examples").glob("*.py") if not path.name.startswith("_"))
 JSON_DATA = {"type": "string", "contentMediaType": "application/json"}
-ID_AND_RETRY = {"id": {"type": "string"}, "retry": {"type": "integer", "minimum": 0}}
+ID_AND_RETRY = {"id": {"type": "string"}, "retry": {"type": "integer", "minimum": 0, "maximum": 2**31 - 1}}
 
 
 def validate(openapi: dict[str, Any]) -> None:
@@ -381,7 +381,7 @@ def test_document_payloads_share_one_schema_without_separate_input_output_schema
     assert not {"Priced-Input", "Priced-Output"} & set(schemas)
 
 
-def test_document_lists_the_on_error_event_instead_of_the_built_in_one() -> None:
+def test_document_lists_the_on_error_event_and_the_built_in_one_it_falls_back_to() -> None:
     def broken(exc: Exception) -> Broken:
         return Broken(data="sorry")
 
@@ -395,18 +395,22 @@ def test_document_lists_the_on_error_event_instead_of_the_built_in_one() -> None
     result = document(app)
     media = stream_content(result, "/notes")
 
-    assert media["schema"] == union(("note", "Note-Event"), ("app.broken", "Broken-Event"))
+    # When `on_error` fails (raises, or returns an event it does not declare), the stream ends
+    # with the built-in event: a client must know that one ends it too.
+    assert media["schema"] == union(
+        ("note", "Note-Event"), ("app.broken", "Broken-Event"), ("typedsse.error", "StreamError-Event")
+    )
     assert media[EXTENSION] == extension(
         ("note", "Note-Event", "json"),
         ("app.broken", "Broken-Event", "json"),
-        errors=("app.broken",),
+        ("typedsse.error", "StreamError-Event", "json"),
+        errors=("app.broken", "typedsse.error"),
         retry=2000,
         ping=None,
     )
-    assert "StreamError" not in result["components"]["schemas"]
     assert result["paths"]["/notes"]["get"]["responses"]["200"]["description"] == (
-        "A stream of server-sent events: `note`. A stream that fails after it started ends with `app.broken`. "
-        "The stream starts by setting the client's reconnection delay to 2000 ms."
+        "A stream of server-sent events: `note`. A stream that fails after it started ends with `app.broken` "
+        "or `typedsse.error`. The stream starts by setting the client's reconnection delay to 2000 ms."
     )
 
 

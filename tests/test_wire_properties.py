@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from typedsse.decoding import Decoder, ServerSentMessage, parse
 from typedsse.encoding import comment, encode, encode_message, retry_frame
-from typedsse.events import BaseEvent
+from typedsse.events import MAX_RETRY, BaseEvent
 
 
 class Chat(BaseEvent[str]): ...
@@ -42,7 +42,7 @@ names = st.one_of(
     st.text(_NO_BREAKS, min_size=1).filter(lambda name: name == name.strip() and name != "error"),
 )
 ids = st.one_of(st.none(), st.sampled_from(["", " ", " 1", "a:b"]), st.text(_NO_BREAKS))
-retries = st.one_of(st.none(), st.integers(min_value=0, max_value=2**64))
+retries = st.one_of(st.none(), st.integers(min_value=0, max_value=MAX_RETRY))
 
 
 @dataclass(frozen=True)
@@ -76,7 +76,7 @@ def extra_frames(draw: st.DrawFn) -> tuple[bytes, int | None]:
     """A frame that dispatches nothing: a comment (a keep-alive) or a bare `retry`."""
     if draw(st.booleans()):
         return comment(draw(st.text(_NO_BREAKS))), None
-    milliseconds = draw(st.integers(min_value=0, max_value=2**64))
+    milliseconds = draw(st.integers(min_value=0, max_value=MAX_RETRY))
     return retry_frame(milliseconds), milliseconds
 
 

@@ -18,7 +18,7 @@ from typedsse.catalog import EventCatalog
 from typedsse.decoding import Decoder, ServerSentMessage
 from typedsse.encoding import encode
 from typedsse.endpoints import LastEventId, StreamEndpoint, sse, stream_endpoint
-from typedsse.events import BaseEvent, ErrorPayload, StreamError
+from typedsse.events import MAX_RETRY, BaseEvent, ErrorPayload, StreamError
 from typedsse.exceptions import (
     EndpointDefinitionError,
     EventDefinitionError,
@@ -29,6 +29,7 @@ from typedsse.exceptions import (
 from typedsse.responses import EventStreamResponse, wait_for_streams
 
 __all__ = [
+    "MAX_RETRY",
     "BaseEvent",
     "Decoder",
     "EndpointDefinitionError",

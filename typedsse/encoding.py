@@ -13,7 +13,7 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError
 
-from typedsse.events import BaseEvent, writes_own_json
+from typedsse.events import MAX_RETRY, BaseEvent, writes_own_json
 from typedsse.exceptions import EventTypeError, WireFormatError
 
 __all__ = ["comment", "encode", "encode_message", "frame_encoder", "retry_frame"]
@@ -126,9 +126,8 @@ def _head(header: bytes, event_id: str | None, retry: int | None, cls: type[Base
             raise WireFormatError(f"{cls.__qualname__}: an SSE id cannot contain CR, LF or NUL: {event_id!r}")
         header = b"%sid: %s\n" % (header, _utf8(event_id, cls))
     if retry is not None:
-        if retry < 0:
-            raise WireFormatError(f"{cls.__qualname__}: retry must be a non-negative number of milliseconds")
-        header = b"%sretry: %d\n" % (header, retry)
+        # Validated at construction too; `model_construct` and `model_copy` skip that.
+        header = b"%sretry: %d\n" % (header, checked_retry(retry, f"{cls.__qualname__}: "))
     return header
 
 
@@ -139,20 +138,21 @@ def encode_message(*, data: str, event: str | None = None, id: str | None = None
     Typed code uses `encode`.
 
     Raises:
-        WireFormatError: `event` or `id` cannot be carried by the line syntax, `retry` is
-            negative, or a text is not valid Unicode (a lone surrogate).
+        WireFormatError: `event` or `id` cannot be carried by the line syntax (an empty
+            `event` arrives as `message`), `retry` is not an integer from 0 to `MAX_RETRY`, or
+            a text is not valid Unicode (a lone surrogate).
     """
     lines: list[str] = []
     if event is not None:
+        if not event:
+            raise WireFormatError("an SSE event name cannot be empty: a client reads `event: ` as `message`")
         _check_field("event", event)
         lines.append(f"event: {event}")
     if id is not None:
         _check_field("id", id)
         lines.append(f"id: {id}")
     if retry is not None:
-        if retry < 0:
-            raise WireFormatError(f"retry must be a non-negative number of milliseconds, got {retry}")
-        lines.append(f"retry: {retry}")
+        lines.append(f"retry: {checked_retry(retry)}")
     lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
     return _utf8("\n".join(lines) + "\n\n")
 
@@ -171,11 +171,30 @@ def retry_frame(milliseconds: int) -> bytes:
     """Render a frame that only sets the client's reconnection delay.
 
     Raises:
-        WireFormatError: `milliseconds` is negative.
+        WireFormatError: `milliseconds` is not an integer from 0 to `MAX_RETRY`.
     """
-    if milliseconds < 0:
-        raise WireFormatError(f"retry must be a non-negative number of milliseconds, got {milliseconds}")
-    return b"retry: %d\n\n" % milliseconds
+    return b"retry: %d\n\n" % checked_retry(milliseconds)
+
+
+def checked_retry(milliseconds: object, where: str = "") -> int:
+    """Return `milliseconds` if it can be written as an SSE `retry` field.
+
+    A client applies `retry` only when it is all digits, so `True` or `1.5` would be dropped
+    and a fraction cut silently; an integer past `MAX_RETRY` overflows JavaScript timers.
+
+    Raises:
+        WireFormatError: `milliseconds` is not an `int` (a `bool` is not one here), is
+            negative, or is larger than `MAX_RETRY`.
+    """
+    if isinstance(milliseconds, int) and not isinstance(milliseconds, bool):
+        if 0 <= milliseconds <= MAX_RETRY:
+            return milliseconds
+        # Not `repr`: past 4,300 digits converting an int to text raises a ValueError of its own.
+        bits = milliseconds.bit_length()
+        shown = str(milliseconds) if bits <= 64 else f"an integer of {bits} bits"
+    else:
+        shown = f"{milliseconds!r} ({type(milliseconds).__name__})"
+    raise WireFormatError(f"{where}retry must be an integer number of milliseconds from 0 to {MAX_RETRY}, got {shown}")
 
 
 def _utf8(text: str, cls: type[BaseEvent[Any]] | None = None) -> bytes:

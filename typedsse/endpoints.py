@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
-import math
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -15,9 +14,17 @@ from fastapi import Depends, Header, Query, Response, params
 from starlette.concurrency import run_in_threadpool
 
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
+from typedsse.encoding import checked_retry
 from typedsse.events import BaseEvent, StreamError
-from typedsse.exceptions import EndpointDefinitionError
-from typedsse.responses import DEFAULT_PING, ErrorHandler, EventSource, EventStreamResponse, status_allows_body
+from typedsse.exceptions import EndpointDefinitionError, WireFormatError
+from typedsse.responses import (
+    DEFAULT_PING,
+    ErrorHandler,
+    EventSource,
+    EventStreamResponse,
+    checked_headers,
+    status_allows_body,
+)
 
 __all__ = ["LastEventId", "StreamEndpoint", "last_event_id", "sse", "stream_endpoint"]
 
@@ -134,7 +141,8 @@ def sse(
     Args:
         ping: Seconds of silence before a keep-alive comment; `None` turns keep-alives off.
             Headers wait for the first event for at most this long.
-        retry: A reconnection delay in milliseconds, sent once at the start of each stream.
+        retry: A reconnection delay in milliseconds (an `int` up to `MAX_RETRY`), sent once at
+            the start of each stream.
         headers: Extra response headers.
         send_timeout: Seconds a single write may take before the client counts as gone.
         status_code: The status of a successful stream; one that allows a body (not 1xx,
@@ -150,8 +158,11 @@ def sse(
     # Written as `not x > 0`, so that NaN, which every comparison refuses, is refused too.
     if ping is not None and not ping > 0:
         raise EndpointDefinitionError(f"ping must be a positive number of seconds or None, got {ping!r}")
-    if retry is not None and not 0 <= retry < math.inf:  # it is written as an integer
-        raise EndpointDefinitionError(f"retry must be a non-negative number of milliseconds, got {retry!r}")
+    if retry is not None:
+        try:
+            checked_retry(retry)
+        except WireFormatError as exc:
+            raise EndpointDefinitionError(str(exc)) from None
     if send_timeout is not None and not send_timeout > 0:
         raise EndpointDefinitionError(f"send_timeout must be a positive number of seconds, got {send_timeout!r}")
     if not status_allows_body(status_code):
@@ -159,7 +170,10 @@ def sse(
             f"status_code {status_code!r} does not allow a body, and a stream is one; "
             "to answer without events (a 204 tells EventSource to stop), raise HTTPException before the first one"
         )
-    extra_headers = dict(headers or {})
+    try:
+        extra_headers = checked_headers(headers)
+    except (TypeError, ValueError) as exc:
+        raise EndpointDefinitionError(str(exc)) from None
 
     def decorate(func: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, EventStreamResponse]]:
         where = f"@sse on {getattr(func, '__qualname__', func)!r}"
@@ -196,8 +210,10 @@ def sse(
         accepted = spec.events
         # How the function is called, as FastAPI would: an `async def` is awaited on the loop; a
         # plain `def` returning a stream may block in its setup, so it runs in the threadpool;
-        # calling a generator function runs none of its code, so it is called right here.
-        returns_awaitable = inspect.iscoroutinefunction(func)
+        # calling a generator function runs none of its code, so it is called right here. Like
+        # FastAPI, look through `functools.wraps` wrappers: a plain `def` wrapping an `async def`
+        # returns its coroutine.
+        returns_awaitable = inspect.iscoroutinefunction(inspect.unwrap(func))
         blocks = not (returns_awaitable or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func))
 
         async def endpoint(*args: P.args, **kwargs: P.kwargs) -> EventStreamResponse:
@@ -265,7 +281,10 @@ def _check_function_kind(func: Callable[..., Any], kind: StreamKind, where: str)
 def _error_events(
     on_error: ErrorHandler | None, where: str, scope: Mapping[str, Any]
 ) -> tuple[type[BaseEvent[Any]], ...]:
-    """Return the events `on_error` is declared to return; the catalog checks them at run time too."""
+    """Return the events that can end a failed stream: what `on_error` declares, and `StreamError`.
+
+    The catalog checks what `on_error` returns at run time too.
+    """
     if on_error is None:
         return (StreamError,)
     if not callable(on_error):
@@ -295,7 +314,10 @@ def _error_events(
         # Unannotated: it may return the built-in event; document that one.
         return (StreamError,)
     members = [m for m in EventCatalog.members(returned) if m is not type(None)]
-    return EventCatalog.from_classes(members, where=f"{where} (on_error)").events
+    declared = EventCatalog.from_classes(members, where=f"{where} (on_error)").events
+    # When `on_error` itself fails, or returns what it does not declare, the built-in event is
+    # sent instead: it is one of the stream's events too, and clients must know it ends the stream.
+    return declared if StreamError in declared else (*declared, StreamError)
 
 
 def _takes_last_event_id(signature: inspect.Signature) -> bool:

@@ -14,7 +14,7 @@ if TYPE_CHECKING:
 
     from pydantic_core import SchemaSerializer
 
-__all__ = ["BaseEvent", "ErrorPayload", "EventEncoding", "StreamError", "event_name_for"]
+__all__ = ["MAX_RETRY", "BaseEvent", "ErrorPayload", "EventEncoding", "StreamError", "event_name_for"]
 
 DataT = TypeVar("DataT")
 
@@ -145,6 +145,14 @@ class _SseIdText:
 EventId = Annotated[str, _SseIdText]
 """An SSE `id`: any text without CR, LF or NUL."""
 
+MAX_RETRY = 2**31 - 1
+"""The longest reconnection delay typedsse writes, in milliseconds (about 24.8 days).
+
+The SSE syntax allows any run of digits, but a client that waits with JavaScript's
+`setTimeout` (fetch-based clients and polyfills do) cannot wait longer: `setTimeout` takes a
+32-bit signed delay, and Node turns a larger one into 1 ms, so the client would reconnect at once.
+"""
+
 
 class BaseEvent(BaseModel, Generic[DataT]):
     """One typed server-sent event; subclass it once per kind of event.
@@ -166,7 +174,8 @@ class BaseEvent(BaseModel, Generic[DataT]):
     Attributes:
         data: The payload, validated against the class's type parameter.
         id: The SSE `id` field; a client sends the last one back as `Last-Event-ID`.
-        retry: The SSE `retry` field: the client's reconnection delay, in milliseconds.
+        retry: The SSE `retry` field: the client's reconnection delay, in milliseconds, from 0
+            to `MAX_RETRY`.
     """
 
     # Assignments are validated too: an id is checked whenever it changes, not only at creation.
@@ -183,7 +192,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
 
     data: DataT
     id: EventId | None = None
-    retry: Annotated[int, Field(ge=0)] | None = None
+    retry: Annotated[int, Field(ge=0, le=MAX_RETRY)] | None = None
 
     def __init_subclass__(cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any):
         # The keywords are read by `__pydantic_init_subclass__`, once the fields exist.

@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute
 
 from typedsse.catalog import EventCatalog, stream_annotation
 from typedsse.endpoints import StreamEndpoint, reads_last_event_id, stream_endpoint
-from typedsse.events import BaseEvent
+from typedsse.events import MAX_RETRY, BaseEvent
 from typedsse.exceptions import EndpointDefinitionError
 
 __all__ = ["EXTENSION", "OpenAPIVersion", "document", "install"]
@@ -323,7 +323,7 @@ def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, An
         "event": {"type": "string", "const": event_cls.event_name},
         "data": _data_schema(event_cls, payload),
         "id": {"type": "string"},
-        "retry": {"type": "integer", "minimum": 0},
+        "retry": {"type": "integer", "minimum": 0, "maximum": MAX_RETRY},
     }
     schema["required"] = ["event", "data"]
     return schema

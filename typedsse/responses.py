@@ -14,6 +14,7 @@ import contextlib
 import inspect
 import logging
 import queue
+import re
 import weakref
 from collections.abc import (
     AsyncGenerator,
@@ -146,8 +147,10 @@ class EventStreamResponse(Response):
             replaces the stream's own (`set-cookie` adds to them).
 
     Raises:
-        ValueError: `ping` or `send_timeout` is not positive, `retry` is negative (a
-            `WireFormatError`), or `status_code` allows no body.
+        ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
+            to `MAX_RETRY` (a `WireFormatError`), `status_code` allows no body, or a header's
+            name is not a token or its value is not Latin-1 text without CR, LF or NUL.
+        TypeError: A header's name or value is not a `str`.
     """
 
     media_type = "text/event-stream"
@@ -186,7 +189,7 @@ class EventStreamResponse(Response):
         self.merge_from = merge_from
         self.prelude = retry_frame(retry) if retry is not None else b""
         merged = dict(_SSE_HEADERS)
-        for header, value in (headers or {}).items():
+        for header, value in checked_headers(headers).items():
             merged[header.lower()] = value  # names are case-insensitive: `Cache-Control` replaces the default
         self.init_headers(merged)
 
@@ -227,6 +230,39 @@ async def wait_for_streams() -> None:
         if not pending:
             return
         await asyncio.wait(pending)
+
+
+def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
+    """Return `headers` as a dict if every one can be written; else raise at once, not per request.
+
+    Raises:
+        TypeError: A name or value is not a `str`.
+        ValueError: A name is not an HTTP token, or a value is not Latin-1 text (what Starlette
+            writes) or holds CR, LF or NUL (which would end the header block).
+    """
+    checked = dict(cast("Mapping[object, object]", headers or {}))  # what callers pass, not what they annotate
+    for name, value in checked.items():
+        if not isinstance(name, str) or not isinstance(value, str):
+            raise TypeError(f"headers: names and values must be str, got {name!r}: {value!r}")
+        if not _TOKEN.fullmatch(name):
+            raise ValueError(f"headers: {name!r} is not a valid header name")
+        if _HEADER_BREAKERS.search(value) or not _is_latin1(value):
+            raise ValueError(
+                f"headers: the value of {name!r} must be Latin-1 text without CR, LF or NUL, got {value!r}"
+            )
+    return cast("dict[str, str]", checked)
+
+
+def _is_latin1(text: str) -> bool:
+    try:
+        text.encode("latin-1")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110's `token`: the syntax of a field name
+_HEADER_BREAKERS = re.compile(r"[\r\n\0]")
 
 
 def status_allows_body(status: int) -> bool:
