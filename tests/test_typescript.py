@@ -30,7 +30,7 @@ from typedsse import BaseEvent, LastEventId, sse
 from typedsse.cli import main
 from typedsse.decoding import Decoder
 from typedsse.typescript import DocumentError, generate
-from typedsse.typescript._render import runtime_source
+from typedsse.typescript._render import _DECLARATION, _GLOBALS, runtime_source
 
 ROOT = Path(__file__).parent.parent
 TS = ROOT / "tests" / "ts"
@@ -637,6 +637,31 @@ def test_typescript_declares_models_of_fields_named_like_literal_keywords(tmp_pa
     )
 
 
+def test_typescript_types_a_list_header_as_the_one_value_fetch_can_send(tmp_path: Path) -> None:
+    # FastAPI reads `list[str] = Header()` from repeated header lines, which `fetch` cannot send:
+    # typed `string[]`, the header accepted no value at all (error TS2322), so the route could
+    # not be called.
+    app = FastAPI()
+
+    class Tag(BaseEvent[str]): ...
+
+    @app.get("/tags")
+    @sse()
+    async def tags(
+        x_tag: Annotated[list[str], Header()], x_trace: Annotated[list[int] | None, Header()] = None
+    ) -> AsyncIterator[Tag]:
+        yield Tag(data=",".join(x_tag))
+
+    text = generate(document_of(app))
+    note = "Sent once: `fetch` joins repeated headers into one, so the server reads a list of one value."
+    doc = f"        /**\n         * {note}\n         */\n"
+    assert_declares_and_compiles(
+        tmp_path,
+        text + 'subscribe("/tags", { baseUrl: "http://127.0.0.1:9", headers: { "x-tag": "a", "x-trace": 7 } }, {});\n',
+        [f'{doc}        "x-tag": string;\n{doc}        "x-trace"?: number | null | undefined;\n'],
+    )
+
+
 def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(tmp_path: Path) -> None:
     # The runtime casts a request body with the global `NonNullable<T>`: a schema of that name
     # declared in the module would shadow it (error TS2315: Type 'NonNullable' is not generic).
@@ -668,6 +693,18 @@ def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(t
         generate(document),
         ["export interface NonNullable2 {\n  size: number;\n}", "  data: NonNullable2;\n"],
     )
+
+
+def test_typescript_reserves_every_global_type_the_runtime_names() -> None:
+    # A schema named like a global the runtime uses shadows it (a model called
+    # `ReadableStreamDefaultReader` broke compilation). Read the runtime's code, comments and
+    # strings left out, for capitalised names it uses but does not declare.
+    code = re.sub(r"/\*.*?\*/|//[^\n]*", " ", runtime_source(), flags=re.DOTALL)
+    code = re.sub(r"`(?:\\.|[^`\\])*`|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'", '""', code)
+    used = set(re.findall(r"(?<![\w$.])([A-Z][\w$]+)", code))  # one letter: a type parameter
+    declared = set(_DECLARATION.findall(runtime_source())) | {"Streams", "ROUTES"}
+    assert used - declared - _GLOBALS == set()
+    assert "ReadableStreamDefaultReader" in used
 
 
 def test_typescript_route_table_holds_events_named_like_members_of_every_object(tmp_path: Path) -> None:
@@ -1128,7 +1165,7 @@ def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build:
 
 
 def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node_build: Path) -> None:
-    assert node_test(node_build, "subscribe.test.js", {}) == (5, 0)
+    assert node_test(node_build, "subscribe.test.js", {}) == (6, 0)
 
 
 @pytest.mark.e2e

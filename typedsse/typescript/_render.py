@@ -44,6 +44,7 @@ _GLOBALS = frozenset(
         "Object",
         "Omit",
         "Promise",
+        "ReadableStreamDefaultReader",
         "Record",
         "RequestInit",
         "Response",
@@ -275,6 +276,11 @@ def _route_members(builder: TypeBuilder, stream: Stream, namer: Namer) -> Iterat
 def _parameter_member(builder: TypeBuilder, parameter: Parameter) -> Member:
     schema = as_object(parameter.schema)
     doc = list(describe(schema))
+    if parameter.location == "header":
+        single = _one_header_value(schema)
+        if single is not schema:
+            schema = single
+            doc.append("Sent once: `fetch` joins repeated headers into one, so the server reads a list of one value.")
     if parameter.description:
         if schema.get("description"):
             doc[0] = parameter.description
@@ -286,6 +292,23 @@ def _parameter_member(builder: TypeBuilder, parameter: Parameter) -> Member:
     if not parameter.required:  # an explicit `undefined` leaves it out, under `exactOptionalPropertyTypes` too
         type_ = union([type_, atom("undefined")])
     return Member(property_key(parameter.name), type_, not parameter.required, tuple(doc))
+
+
+def _one_header_value(schema: Mapping[str, Any]) -> Mapping[str, Any]:
+    """A list header (`list[str] = Header()`) as the one value a `fetch` client can send.
+
+    FastAPI reads such a header from its repeated lines; `fetch` sends a header once (it joins
+    repeated values with a comma, which the server would read as one value), and a client
+    type of `string[]` would accept nothing the runtime can write.
+    """
+    if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
+        return as_object(schema["items"])
+    for keyword in ("anyOf", "oneOf"):  # `list[str] | None`
+        branches = [as_object(branch) for branch in as_list(schema.get(keyword))]
+        singles = [_one_header_value(branch) for branch in branches]
+        if any(single is not branch for single, branch in zip(singles, branches, strict=True)):
+            return {**schema, keyword: singles}
+    return schema
 
 
 def _routes_constant(streams: Sequence[Stream]) -> str:

@@ -589,6 +589,7 @@ function open(
     const reader = body.getReader();
     reading = reader;
     try {
+      if (stopped) return undefined; // stopped from `onOpen`: no read was pending for `stop` to cancel
       for (;;) {
         const { done, value } = await reader.read();
         if (done || stopped) return undefined;

@@ -130,6 +130,26 @@ test("subscribe: stopping it ends it at once, even with a fetch that ignores the
   assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
 });
 
+test("subscribe: stopped from onOpen, with a fetch that ignores the signal, it ends at once", async () => {
+  // No read is pending yet when `onOpen` runs: the stop must still cancel the body about to be read.
+  const seen: string[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: deafFetch(seen),
+      onOpen: () => {
+        seen.push("open");
+        subscription();
+      },
+    },
+    {},
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+  assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
+});
+
 test("subscribe: stopped while a fetch that ignores the signal is pending, it never opens the response", async () => {
   const seen: string[] = [];
   const subscription = subscribe(
