@@ -89,12 +89,16 @@ def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:
     An awaitable answer is awaited, whatever gives it: an `async def`, an object with an
     `async def __call__`, a lambda returning a coroutine.
 
-    A `TypeGuard` predicate narrows the item type; any other keeps it.
+    A `TypeGuard` predicate narrows the item type; any other keeps it. Under pyright, give a
+    predicate that reads the item a `def` with its parameter annotated: a lambda such as
+    `lambda event: event.data.price > 0` matches the `TypeGuard` overload with an unknown
+    result (see "Typing guarantees" on the operators page).
 
     Example:
         ```python
-        merged | ops.filter(lambda event: event.data.price > 0)  # same type as `merged`
+        merged | ops.filter(is_positive)  # with `def is_positive(e: Echo | ReverseEcho) -> bool`: same type
         merged | ops.filter(is_echo)  # with `def is_echo(e: Echo | ReverseEcho) -> TypeGuard[Echo]`
+        merged | ops.filter(lambda event: event.id is not None)  # a bool whatever the item: same type
         ```
 
     Raises:
