@@ -111,44 +111,31 @@ function deafFetch(opened: string[], delay = 0): typeof fetch {
   }) as typeof fetch;
 }
 
-test("subscribe: stopping it ends it at once, even with a fetch that ignores the signal", async () => {
-  const seen: string[] = [];
-  const subscription = subscribe(
-    "/echo",
-    {
-      baseUrl: "http://127.0.0.1:9",
-      query: { message: "hi" },
-      fetch: deafFetch(seen),
-      onOpen: () => {
-        seen.push("open");
-        setTimeout(() => subscription(), 1);
+// Stopped a moment after `onOpen` (a read is pending) or from within it (none is yet, but the body is
+// about to be read): either way the stop cancels the body, the one thing such a fetch still obeys.
+for (const [when, stopFrom] of [
+  ["after onOpen", (stop: () => void) => setTimeout(stop, 1)],
+  ["from onOpen", (stop: () => void) => stop()],
+] as const) {
+  test(`subscribe: stopped ${when}, it ends at once, even with a fetch that ignores the signal`, async () => {
+    const seen: string[] = [];
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        fetch: deafFetch(seen),
+        onOpen: () => {
+          seen.push("open");
+          stopFrom(() => subscription());
+        },
       },
-    },
-    {},
-  );
-  assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
-  assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
-});
-
-test("subscribe: stopped from onOpen, with a fetch that ignores the signal, it ends at once", async () => {
-  // No read is pending yet when `onOpen` runs: the stop must still cancel the body about to be read.
-  const seen: string[] = [];
-  const subscription = subscribe(
-    "/echo",
-    {
-      baseUrl: "http://127.0.0.1:9",
-      query: { message: "hi" },
-      fetch: deafFetch(seen),
-      onOpen: () => {
-        seen.push("open");
-        subscription();
-      },
-    },
-    {},
-  );
-  assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
-  assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
-});
+      {},
+    );
+    assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+    assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
+  });
+}
 
 test("subscribe: stopped while a fetch that ignores the signal is pending, it never opens the response", async () => {
   const seen: string[] = [];
