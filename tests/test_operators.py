@@ -359,6 +359,34 @@ async def test_pumped_operators_pass_on_what_a_source_raises_besides_exceptions(
     assert "x" in [piece for _, item in received for piece in (item if isinstance(item, list) else [item])]
 
 
+CLOCKED = {name: PUMPED[name] for name in ("throttle-latest", "debounce", "chunk")}
+
+
+@pytest.mark.parametrize("caught", [False, True], ids=["failing", "caught-upstream"])
+@pytest.mark.parametrize("pipeline", list(CLOCKED))
+@pytest.mark.anyio
+async def test_clocked_operators_drop_what_they_hold_when_the_source_fails(pipeline: str, caught: bool) -> None:
+    # The documented choice: the error goes on at once, and what the operator holds (a window's
+    # newest item, the waiting item, a partial batch) is not sent ahead of it. Caught upstream,
+    # the source ends cleanly instead, and an ending source flushes what is held.
+    async def failing() -> AsyncIterator[str]:
+        yield "first"
+        yield "held"
+        raise LookupError("source failed")
+
+    source: AsyncIterable[str] = failing()
+    if caught:
+        source = source | ops.catch(lambda exc: None, exceptions=LookupError)
+    received: list[tuple[float, Any]] = []
+    if caught:
+        await drain(CLOCKED[pipeline](source), received)
+    else:
+        with pytest.raises(LookupError, match="source failed"):
+            await drain(CLOCKED[pipeline](source), received)
+    flat = [piece for _, item in received for piece in (item if isinstance(item, list) else [item])]
+    assert ("held" in flat) is caught
+
+
 @pytest.mark.parametrize("pipeline", list(PUMPED))
 @pytest.mark.anyio
 async def test_pumped_operators_close_a_source_in_its_own_context(pipeline: str) -> None:
