@@ -670,6 +670,38 @@ def test_document_shows_the_status_the_stream_is_sent_with() -> None:
     assert "text/event-stream" in responses["200"]["content"]
 
 
+def test_document_keeps_the_streams_description_when_responses_describes_its_status_without_one() -> None:
+    # FastAPI writes the status phrase ("Created") where a `responses=` entry has no description:
+    # copied over the stream's response, it hid `response_description` and the events' description.
+    app = FastAPI()
+    rate = {"headers": {"X-Rate": {"schema": {"type": "integer"}}}}
+
+    @app.get("/described", response_description="My stream", responses={201: rate})
+    @sse(status_code=201)
+    async def described() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    @app.get("/plain", responses={"201": rate})
+    @sse(status_code=201)
+    async def plain() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    @app.get("/explicit", responses={201: {**rate, "description": "Notes, one by one."}})
+    @sse(status_code=201)
+    async def explicit() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    result = document(app)
+    described_response = result["paths"]["/described"]["get"]["responses"]["201"]
+    assert described_response["description"] == "My stream"
+    assert described_response["headers"] == rate["headers"]  # the rest of the entry stays
+    assert result["paths"]["/plain"]["get"]["responses"]["201"]["description"].startswith(
+        "A stream of server-sent events: `note`."
+    )
+    assert result["paths"]["/explicit"]["get"]["responses"]["201"]["description"] == "Notes, one by one."
+    validate(result)
+
+
 def test_document_covers_every_method_of_a_multi_method_route() -> None:
     app = FastAPI()
 
@@ -769,6 +801,59 @@ def test_document_moves_fastapi_native_item_schemas_to_schema_in_3_1() -> None:
             "schema": fastapi_media["itemSchema"]
         }
     validate(result)
+
+
+@needs_native_streams
+def test_document_moves_native_item_schemas_of_callbacks_and_beside_a_given_schema_in_3_1() -> None:
+    # 3.1 has no `itemSchema` anywhere: one left in an operation's callbacks, or beside a
+    # `schema` the route's `responses=` gave, made the whole document invalid.
+    callbacks = APIRouter()
+
+    @callbacks.get("{$request.body#/url}", response_class=EventSourceResponse)
+    async def orders_callback() -> AsyncIterator[Order]:
+        yield Order(item="tea")
+
+    app = new_app()
+
+    @app.post("/subscribe", callbacks=callbacks.routes)
+    def subscribe(url: str) -> None: ...
+
+    given = {"type": "string", "description": "what the route says"}
+
+    @app.get(
+        "/native",
+        response_class=EventSourceResponse,
+        responses={200: {"content": {"text/event-stream": {"schema": given}}}},
+    )
+    async def native() -> AsyncIterator[Order]:
+        yield Order(item="tea")
+
+    result = document(app)
+    callback = result["paths"]["/subscribe"]["post"]["callbacks"]["orders_callback"]["{$request.body#/url}"]
+    callback_media = callback["get"]["responses"]["200"]["content"]["text/event-stream"]
+    assert list(callback_media) == ["schema"]
+    assert result["paths"]["/native"]["get"]["responses"]["200"]["content"]["text/event-stream"] == {"schema": given}
+    validate(result)
+
+
+@needs_native_streams
+def test_document_rejects_an_sse_route_fastapi_streams_itself() -> None:
+    # With `response_class=EventSourceResponse`, FastAPI iterates the endpoint `@sse` built as a
+    # generator of its own: every request fails with a TypeError. The document says why.
+    app = FastAPI()
+
+    @app.get("/notes", response_class=EventSourceResponse)
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    message = (
+        "GET /notes: response_class=EventSourceResponse makes FastAPI stream the @sse endpoint as a generator "
+        "of its own, and every request fails; leave response_class unset (@sse answers with its own "
+        "EventStreamResponse)"
+    )
+    with pytest.raises(EndpointDefinitionError, match=f"^{re.escape(message)}$"):
+        document(app)
 
 
 @needs_native_streams

@@ -119,7 +119,8 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
 
     Raises:
         EndpointDefinitionError: A route was registered with `@sse` above the route
-            decorator, so FastAPI serves the undecorated function.
+            decorator, so FastAPI serves the undecorated function; or an `@sse` route has
+            `response_class=EventSourceResponse`, so FastAPI streams it itself.
         ValueError: `version` is not one of the supported versions.
     """
     if version is None:
@@ -176,8 +177,31 @@ def _streams(routes: Sequence[BaseRoute]) -> Iterator[tuple[Any, StreamEndpoint]
         spec = stream_endpoint(route.endpoint)
         if spec is None:
             _check_decorator_order(route)
-        elif route.include_in_schema:
+            continue
+        _check_response_class(route)
+        if route.include_in_schema:
             yield route, spec
+
+
+def _check_response_class(route: Any) -> None:
+    """Fail on an `@sse` route that FastAPI streams itself (`response_class=EventSourceResponse`).
+
+    FastAPI iterates such a route's endpoint as its own generator, whatever the endpoint is: the
+    endpoint `@sse` built returns a coroutine, and every request fails with a `TypeError`.
+    """
+    response_class = getattr(route, "response_class", None)
+    response_class = getattr(response_class, "value", response_class)  # FastAPI's `Default(...)`
+    try:
+        from fastapi.sse import EventSourceResponse
+    except ImportError:  # FastAPI before 0.135 streams no events itself
+        return
+    if isinstance(response_class, type) and issubclass(response_class, EventSourceResponse):
+        method = sorted(route.methods or {"GET"})[0]
+        raise EndpointDefinitionError(
+            f"{method} {route.path_format}: response_class={response_class.__name__} makes FastAPI stream the "
+            "@sse endpoint as a generator of its own, and every request fails; leave response_class unset "
+            "(@sse answers with its own EventStreamResponse)"
+        )
 
 
 def _check_decorator_order(route: Any) -> None:
@@ -372,7 +396,13 @@ def _document_stream(
         responses: dict[str, Any] = operation.get("responses", {})
         response: dict[str, Any] = responses.pop(fastapi_status, {})
         if status != fastapi_status:
-            response.update(responses.pop(status, {}))  # what the route's `responses=` says of it
+            # What the route's `responses=` says of it; but not the status phrase FastAPI writes
+            # where that entry has no description ("Created"), which would hide the route's
+            # `response_description` and the description of the events.
+            declared = responses.pop(status, {})
+            if "description" not in _declared_response(route, spec.status_code):
+                declared.pop("description", None)
+            response.update(declared)
         if method == "HEAD":
             # A `HEAD` gets the stream's status and headers, and no events: no body to describe.
             if response.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
@@ -390,6 +420,13 @@ def _document_stream(
         operation["responses"] = {status: response, **responses}  # the stream first, then the errors
 
 
+def _declared_response(route: Any, status: int) -> Mapping[str, Any]:
+    """The entry the route's `responses=` gives for `status` (FastAPI takes int and str keys)."""
+    declared: Mapping[Any, Any] = getattr(route, "responses", None) or {}
+    entry = declared.get(status, declared.get(str(status)))
+    return typing.cast(Mapping[str, Any], entry) if isinstance(entry, Mapping) else {}
+
+
 def _describe(spec: StreamEndpoint, *, resumable: bool) -> str:
     """Say in a sentence or two what the stream sends, for the response's description."""
     names = ", ".join(f"`{name}`" for name in spec.catalog.names)
@@ -405,14 +442,27 @@ def _describe(spec: StreamEndpoint, *, resumable: bool) -> str:
 
 
 def _move_item_schemas(result: dict[str, Any]) -> None:
-    """Move FastAPI's own `itemSchema`s (native SSE, JSON Lines) to `schema`, for a 3.1 document."""
+    """Move FastAPI's own `itemSchema`s (native SSE, JSON Lines) to `schema`, for a 3.1 document.
+
+    3.1 has no `itemSchema`: one left anywhere (an operation's callbacks included) makes the
+    whole document invalid. Where the route's `responses=` already gave a `schema`, that one stays.
+    """
     for section in ("paths", "webhooks"):
         for path_item in result.get(section, {}).values():
-            for operation in path_item.values():
-                if not isinstance(operation, dict):
-                    continue
-                responses: dict[str, Any] = typing.cast(dict[str, Any], operation).get("responses", {})
-                for response in responses.values():
-                    for media in response.get("content", {}).values():
-                        if "itemSchema" in media and "schema" not in media:
-                            media["schema"] = media.pop("itemSchema")
+            _move_path_item_schemas(path_item)
+
+
+def _move_path_item_schemas(path_item: Any) -> None:
+    if not isinstance(path_item, dict):
+        return
+    for operation in typing.cast(dict[str, Any], path_item).values():
+        if not isinstance(operation, dict):
+            continue  # a path item's `summary`, `parameters`, `servers`
+        operation = typing.cast(dict[str, Any], operation)
+        for response in operation.get("responses", {}).values():
+            for media in response.get("content", {}).values():
+                if "itemSchema" in media:
+                    media.setdefault("schema", media.pop("itemSchema"))
+        for callback in operation.get("callbacks", {}).values():
+            for callback_path_item in callback.values():
+                _move_path_item_schemas(callback_path_item)
