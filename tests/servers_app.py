@@ -28,6 +28,10 @@ MARKS_ENV = "TYPEDSSE_TEST_MARKS"
 class Tick(BaseEvent[int]): ...
 
 
+class Seen(BaseEvent[str | None]):
+    """The `Last-Event-ID` an endpoint received, sent back with that id."""
+
+
 STREAMS_WAIT = 2.0
 """Seconds the lifespan waits for the streams' cleanup at shutdown, at most."""
 
@@ -131,6 +135,12 @@ def create_app(marks: Path) -> FastAPI:
         after = int(last_event_id) if last_event_id else 0
         for n in range(after + 1, after + 4):
             yield Tick(data=n, id=str(n))
+
+    @app.get("/seen")
+    @sse()
+    async def seen(last_event_id: LastEventId = None) -> AsyncIterator[Seen]:
+        """The id the client sent back, as data and as the event's id: what it resumes from next."""
+        yield Seen(data=last_event_id, id=last_event_id)
 
     @app.get("/big")
     @sse(send_timeout=0.5)

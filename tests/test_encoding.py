@@ -167,7 +167,7 @@ def test_encode_refuses_events_of_classes_without_a_name(event: BaseEvent[Any]) 
     [
         (Tick(data=1, id="7"), b"event: tick\nid: 7\ndata: 1\n\n"),
         (Tick(data=1, id=""), b"event: tick\nid: \ndata: 1\n\n"),
-        (Tick(data=1, id=" a b "), b"event: tick\nid:  a b \ndata: 1\n\n"),
+        (Tick(data=1, id="a b\tc"), b"event: tick\nid: a b\tc\ndata: 1\n\n"),
         (Tick(data=1, retry=0), b"event: tick\nretry: 0\ndata: 1\n\n"),
         (Tick(data=1, id="x", retry=3000), b"event: tick\nid: x\nretry: 3000\ndata: 1\n\n"),
         (Token(data="a", id="1", retry=5), b"event: token\nid: 1\nretry: 5\ndata: a\n\n"),

@@ -26,7 +26,7 @@ from typedsse.encoding import KEEPALIVE, encode, retry_frame
 
 from asgi_servers import GRACEFUL, STOP_TIMEOUT, GranianServer, HypercornServer, Server, UvicornServer
 from conftest import installed_before
-from servers_app import MARKS_ENV, STREAMS_WAIT, Tick, create_app
+from servers_app import MARKS_ENV, STREAMS_WAIT, Seen, Tick, create_app
 
 pytestmark = pytest.mark.e2e
 
@@ -210,6 +210,20 @@ def test_last_event_id_resumes_after_the_last_event_seen(target: Target) -> None
     assert head.status_code == 200
     assert head.headers["content-type"] == "text/event-stream; charset=utf-8"
     assert head.content == b""
+
+
+@pytest.mark.parametrize(
+    "event_id",
+    ["a\tb", "caf\u00e9 \u20ac\u00b73", "\u00a0edge\u00a0", "ns:42", "\U0001f600"],
+    ids=["inner-tab", "non-ascii", "nbsp-at-the-ends", "colon", "astral"],
+)
+def test_every_id_an_event_takes_comes_back_in_last_event_id(target: Target, event_id: str) -> None:
+    # A browser sends the id back UTF-8 encoded; it must reach the endpoint as it was sent, or the
+    # stream resumes from an id it never sent (ids that cannot are refused when the event is made).
+    with target.client() as client:
+        response = client.get("/seen", headers={"Last-Event-ID": event_id.encode()})
+    assert response.status_code == 200
+    assert response.content == encode(Seen(data=event_id, id=event_id))
 
 
 LEFT = ["finally", "dependency", "returned"]

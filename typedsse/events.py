@@ -122,8 +122,15 @@ def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
     return any("data" in names or "*" in names for names in fields)
 
 
+# Any character but a control character, a tab inside allowed: the text of an HTTP field value.
+# CR, LF and NUL break the SSE line syntax; the rest of C0 and DEL break the `Last-Event-ID`
+# header the id comes back in (httptools answers 400), and HTTP strips spaces and tabs at either
+# end of a header value (the stream would resume from an id it never sent).
+_ID_PATTERN = r"^(?:[^\x00-\x1f\x7f ](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x1f\x7f ])?)?$"
+
+
 class _SseIdText:
-    """The `id` field's schema: text without CR, LF or NUL, checked by pydantic-core itself.
+    """The `id` field's schema: text a client can send back unchanged, checked by pydantic-core.
 
     A pattern in pydantic-core's Rust regex engine costs a tenth of a Python validator call,
     and every event with an id pays it.
@@ -134,16 +141,18 @@ class _SseIdText:
         return core_schema.custom_error_schema(
             # Rust's `$` is the end of the text (Python's also matches before a final LF),
             # so the engine is pinned whatever a subclass's `regex_engine` says.
-            core_schema.str_schema(pattern=r"^[^\r\n\x00]*$", regex_engine="rust-regex"),
+            core_schema.str_schema(pattern=_ID_PATTERN, regex_engine="rust-regex"),
             custom_error_type="sse_id",
             custom_error_message=(
-                "an event id must be Unicode text without CR, LF or NUL (the SSE line syntax cannot carry them)"
+                "an event id must be Unicode text without control characters (tab aside) or spaces at either "
+                "end: the SSE line syntax cannot carry CR, LF or NUL, and the Last-Event-ID header a client "
+                "sends it back in cannot carry the others"
             ),
         )
 
 
 EventId = Annotated[str, _SseIdText]
-"""An SSE `id`: any text without CR, LF or NUL."""
+"""An SSE `id`: text without control characters (a tab inside aside) or spaces and tabs at either end."""
 
 MAX_RETRY = 2**31 - 1
 """The longest reconnection delay typedsse writes, in milliseconds (about 24.8 days).
