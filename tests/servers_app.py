@@ -97,6 +97,16 @@ def create_app(marks: Path) -> FastAPI:
             await asyncio.sleep(0.05)  # cleanup that awaits for a while
             mark(marks, key, "finally")
 
+    @app.get("/pinging")
+    @sse(ping=0.3)
+    async def pinging(key: str) -> AsyncIterator[Tick]:
+        """One event, then silence kept alive: a client that leaves unnoticed is found at a write."""
+        try:
+            yield Tick(data=0, id="0")
+            await asyncio.sleep(3600)
+        finally:
+            mark(marks, key, "finally")
+
     @app.get("/stuck")
     @sse()
     async def stuck(key: str) -> AsyncIterator[Tick]:

@@ -443,7 +443,17 @@ class ClientGone(OSError):
     """What an ASGI server raises for a write to a client that has gone (ASGI 2.4: an `OSError`)."""
 
 
+# What uvicorn passes on from uvloop for a write on a transport that closed without uvicorn
+# telling this request (a pipelined request was waiting behind it).
+UVLOOP_CLOSED = "unable to perform operation on <TCPTransport closed=True reading=False 0x7f>; the handler is closed"
+REFUSALS: dict[str, Callable[[], BaseException]] = {
+    "oserror": lambda: ClientGone("the client has gone"),
+    "uvloop": lambda: RuntimeError(UVLOOP_CLOSED),
+}
+
+
 @pytest.mark.anyio
+@pytest.mark.parametrize("refusal", list(REFUSALS))
 @pytest.mark.parametrize(
     ("case", "refused"),
     [
@@ -454,7 +464,7 @@ class ClientGone(OSError):
     ],
 )
 async def test_a_write_refused_because_the_client_left_ends_the_stream_quietly(
-    case: str, refused: int, caplog: pytest.LogCaptureFixture
+    case: str, refused: int, refusal: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     closed = asyncio.Event()
 
@@ -471,7 +481,7 @@ async def test_a_write_refused_because_the_client_left_ends_the_stream_quietly(
 
         async def send(self, message: dict[str, Any]) -> None:
             if len(self.sent) >= refused:
-                raise ClientGone("the client has gone")
+                raise REFUSALS[refusal]()
             await super().send(message)
 
     server = Server()
@@ -483,6 +493,23 @@ async def test_a_write_refused_because_the_client_left_ends_the_stream_quietly(
     assert len(server.sent) == refused  # nothing was written after the refusal
     assert caplog.records == []  # a client leaving is no failure of the stream
     assert watch.garbage == []  # and the refusal leaves no reference cycle behind
+
+
+@pytest.mark.anyio
+async def test_a_write_refused_with_another_runtime_error_is_a_failure() -> None:
+    class Broken(Harness):
+        async def send(self, message: dict[str, Any]) -> None:
+            if len(self.sent) >= 2:
+                raise RuntimeError("Unexpected ASGI message 'http.response.body' sent, after response completed.")
+            await super().send(message)
+
+    async def ticks() -> AsyncIterator[Tick]:
+        for i in range(100):
+            yield Tick(data=i)
+            await asyncio.sleep(0.001)
+
+    with pytest.raises(RuntimeError, match="after response completed"):
+        await asyncio.wait_for(Broken().run(EventStreamResponse(ticks())), timeout=5)
 
 
 @pytest.mark.anyio

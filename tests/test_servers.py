@@ -226,6 +226,25 @@ def test_every_id_an_event_takes_comes_back_in_last_event_id(target: Target, eve
     assert response.content == encode(Seen(data=event_id, id=event_id))
 
 
+@pytest.mark.parametrize("kind", ["uvicorn", "uvicorn-standard"])
+def test_a_client_leaving_with_a_pipelined_request_waiting_ends_the_stream_quietly(
+    servers: Callable[[str], tuple[Server, Path]], kind: str
+) -> None:
+    # uvicorn stops reading a connection while a pipelined request waits, so the stream learns
+    # that the client left at a write. On uvloop that write raised uvloop's RuntimeError (the
+    # transport had closed; uvicorn had not heard yet): a stream failure, logged as an error.
+    server, marks = servers(kind)
+    target = Target(server, "h1", marks)
+    key = target.key(f"pipelined-{kind}")
+    pipelined = f"GET /pinging?key={key} HTTP/1.1\r\nHost: x\r\n\r\nGET /quiet HTTP/1.1\r\nHost: x\r\n\r\n"
+    with socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as sock:
+        sock.sendall(pipelined.encode())
+        received = b""
+        while b"data: 0\n\n" not in received:
+            received += sock.recv(65536)
+    assert target.wait_for_record(key, ["finally", "returned"]) == ["finally", "returned"]
+
+
 LEFT = ["finally", "dependency", "returned"]
 """A stream whose client left: its `finally`, then its dependency's cleanup, then the response returns."""
 

@@ -447,9 +447,9 @@ class _Connection:
         """Send `message`; whether the client took it (`False`: it has gone, and the stream ends)."""
         try:
             await self.send(message)
-        except OSError:
-            # How an ASGI server refuses a write to a client that has gone (ASGI 2.4), possibly
-            # before `receive()` says so: the client left, the stream has not failed.
+        except (OSError, RuntimeError) as exc:
+            if not _client_gone(exc):
+                raise
             self.disconnected = True
             return False
         return True
@@ -533,7 +533,9 @@ class _Connection:
                                 self.last_write = loop.time()
                                 try:
                                     await send({"type": "http.response.body", "body": frame, "more_body": True})
-                                except OSError:  # the client has gone: see `_send`
+                                except (OSError, RuntimeError) as exc:
+                                    if not _client_gone(exc):
+                                        raise
                                     self.disconnected = True
                                     break
                         finally:
@@ -608,6 +610,22 @@ class _Connection:
         drained = self.buffer.drained
         if drained is not None and not drained.done():
             drained.cancel()
+
+
+_CLOSED_TRANSPORT = "the handler is closed"
+"""How uvloop's refusal of a write on a closed transport ends (`unable to perform operation on ...`)."""
+
+
+def _client_gone(exc: OSError | RuntimeError) -> bool:
+    """Whether a write failed because the client has gone, not because the stream is broken.
+
+    An ASGI server refuses a write to a gone client with an `OSError` (ASGI 2.4), possibly before
+    `receive()` says so. uvloop refuses a write on a closed transport with a RuntimeError of its
+    own, which uvicorn passes on where it was not told of the close: with a pipelined request
+    waiting behind this one, uvicorn reads nothing and tells only the waiting request, so every
+    write is where this one finds out. Any other RuntimeError is a failure.
+    """
+    return isinstance(exc, OSError) or _CLOSED_TRANSPORT in str(exc)
 
 
 class _LoopTurns:
