@@ -439,6 +439,20 @@ async def test_response_disconnect_closes_the_generator_at_once() -> None:
     assert len(asyncio.all_tasks()) == tasks_during - 3  # writer, producer and watcher are gone
 
 
+def test_a_stream_served_without_an_asyncio_loop_says_it_needs_one() -> None:
+    # As under trio (Hypercorn's trio worker): no asyncio loop runs the request. Driven by hand,
+    # the response must say what it needs, not fail somewhere inside with "no running event loop".
+    async def never() -> None:  # pragma: no cover - never called
+        raise AssertionError
+
+    call = EventStreamResponse(iter([]), name="app.ticks")({"type": "http", "method": "GET"}, never, never)
+    try:
+        with pytest.raises(RuntimeError, match=r"^app\.ticks: typedsse streams need an asyncio event loop"):
+            call.send(None)
+    finally:
+        call.close()
+
+
 class ClientGone(OSError):
     """What an ASGI server raises for a write to a client that has gone (ASGI 2.4: an `OSError`)."""
 

@@ -200,7 +200,13 @@ class EventStreamResponse(Response):
             await send(_start_message(self))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
-            request = asyncio.current_task()
+            try:
+                request = asyncio.current_task()
+            except RuntimeError as exc:  # no asyncio loop runs this task: trio, say (Hypercorn's trio worker)
+                raise RuntimeError(
+                    f"{self.name}: typedsse streams need an asyncio event loop (uvloop is one); "
+                    "this server runs another, such as trio"
+                ) from exc
             counted: set[asyncio.Task[Any]] = {request} - _requests if request is not None else set()
             _requests.update(counted)
             try:
