@@ -18,6 +18,7 @@ import httpx
 import pytest
 
 from typedsse import Decoder, ServerSentMessage
+from typedsse.cli import main
 from typedsse.demo.app import app
 
 pytestmark = pytest.mark.e2e
@@ -226,3 +227,14 @@ def test_demo_command_fails_cleanly_when_the_port_is_taken(
     assert stdout == ""
     assert "address already in use" in stderr.lower()
     assert "Traceback" not in stderr
+
+
+@pytest.mark.parametrize(
+    ("port", "error"), [("70000", "70000 is not a port number (0 to 65535)"), ("x", "'x' is not a port number")]
+)
+def test_demo_command_refuses_a_port_that_is_not_one(port: str, error: str, capsys: pytest.CaptureFixture[str]) -> None:
+    # `--port 70000` went as far as binding, and failed with a traceback.
+    with pytest.raises(SystemExit) as exited:
+        main(["demo", "--port", port])
+    assert exited.value.code == 2
+    assert capsys.readouterr().err.endswith(f"typedsse demo: error: argument --port: {error}\n")

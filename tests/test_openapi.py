@@ -8,7 +8,7 @@ import json
 import re
 import sys
 import types
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Callable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -1267,6 +1267,35 @@ def test_cli_openapi_reports_a_module_that_cannot_be_imported_in_one_line(
 
     assert exited.value.code == error.removesuffix("\n")
     assert capsys.readouterr().out == ""
+
+
+@pytest.mark.parametrize("command", ["openapi", "typescript"])
+def test_cli_reports_a_payload_without_a_json_schema_without_a_traceback(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Pydantic cannot describe a callable field: FastAPI's document fails with Pydantic's error,
+    # which went out as a traceback.
+    class Hooked(BaseModel):
+        model_config = ConfigDict(arbitrary_types_allowed=True)
+
+        hook: Callable[[], int]
+
+    class HookSet(BaseEvent[Hooked]): ...
+
+    module = types.ModuleType("schemaless_app")
+    module.app = app = FastAPI()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "schemaless_app", module)
+
+    @app.get("/hooks")
+    @sse()
+    async def hooks() -> AsyncIterator[HookSet]:
+        yield HookSet(data=Hooked(hook=lambda: 1))
+
+    assert main([command, "schemaless_app:app"]) == 1
+
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: Cannot generate a JsonSchema for core_schema.CallableSchema")
 
 
 @pytest.mark.parametrize("output", ["missing/openapi.json", "."], ids=["no-such-directory", "a-directory"])

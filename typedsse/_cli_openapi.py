@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 from fastapi import FastAPI
+from pydantic.errors import PydanticUserError
 
 from typedsse.cli import load_app
 from typedsse.exceptions import TypedSSEError
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
         return 1
     try:
         result = document(app, version=args.version)
-    except TypedSSEError as exc:
+    except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema
         print(f"error: {exc}", file=sys.stderr)
         return 1
     text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"

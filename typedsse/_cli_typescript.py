@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any, cast
 
 from fastapi import FastAPI
+from pydantic.errors import PydanticUserError
 
 from typedsse.cli import load_app
 from typedsse.exceptions import TypedSSEError
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         document, origin = _from_app(args.app) if args.app is not None else _from_file(args.source)
         text = generate(document, source=origin)
-    except (TypedSSEError, OSError, ValueError) as exc:
+    except (TypedSSEError, PydanticUserError, OSError, ValueError) as exc:  # a model without a JSON schema too
         print(f"error: {exc}", file=sys.stderr)
         return 1
     if args.output is None:

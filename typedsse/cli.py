@@ -61,6 +61,17 @@ def _where(exc: BaseException) -> str:
     return f" at {path}, line {frame.lineno}"
 
 
+def _port(text: str) -> int:
+    """A TCP port for argparse: 0 (any free one) to 65535, refused with a usage message otherwise."""
+    try:
+        port = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port number") from None
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{port} is not a port number (0 to 65535)")
+    return port
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="typedsse", description="Typed Server-Sent Events for FastAPI.")
@@ -68,7 +79,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = commands.add_parser("demo", help="serve the demo app and its page")
     demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=int, default=8000)
+    demo.add_argument("--port", type=_port, default=8000)
 
     openapi = commands.add_parser("openapi", help="print or write an app's OpenAPI document")
     openapi.add_argument("app", metavar="MODULE:APP")

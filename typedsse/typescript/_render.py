@@ -103,7 +103,7 @@ def render_file(document: Mapping[str, Any], streams: Sequence[Stream], *, sourc
 
 
 def _header(document: Mapping[str, Any], source: str | None) -> str:
-    info: Mapping[str, Any] = document.get("info") or {}
+    info = as_object(document.get("info"))  # a hand-written document may hold anything there
     title = str(info.get("title", "untitled"))
     version = str(info.get("version", ""))
     described = f"{json.dumps(title, ensure_ascii=False)} {version}".rstrip()
