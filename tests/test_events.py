@@ -204,7 +204,7 @@ def test_base_event_refuses_unknown_encodings() -> None:
     ],
 )
 def test_base_event_refuses_ids_the_wire_cannot_carry(bad_id: str) -> None:
-    with pytest.raises(ValidationError, match="an event id must be Unicode text without control characters"):
+    with pytest.raises(ValidationError, match="an event id must be Unicode text without ASCII control characters"):
         Progress(data=0.5, id=bad_id)
 
 
@@ -251,7 +251,7 @@ def test_stream_error_is_namespaced() -> None:
 
 def test_base_event_validates_assignments() -> None:
     event = Progress(data=0.5)
-    with pytest.raises(ValidationError, match="an event id must be Unicode text without control characters"):
+    with pytest.raises(ValidationError, match="an event id must be Unicode text without ASCII control characters"):
         event.id = "1\n\nevent: injected"
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         event.retry = -5

@@ -26,7 +26,7 @@ from typedsse.responses import (
     status_allows_body,
 )
 
-__all__ = ["LastEventId", "StreamEndpoint", "last_event_id", "sse", "stream_endpoint"]
+__all__ = ["LastEventId", "StreamEndpoint", "last_event_id", "reads_last_event_id", "sse", "stream_endpoint"]
 
 P = ParamSpec("P")
 R = TypeVar("R")

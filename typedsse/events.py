@@ -144,7 +144,7 @@ class _SseIdText:
             core_schema.str_schema(pattern=_ID_PATTERN, regex_engine="rust-regex"),
             custom_error_type="sse_id",
             custom_error_message=(
-                "an event id must be Unicode text without control characters (tab aside) or spaces at either "
+                "an event id must be Unicode text without ASCII control characters (tab aside) or spaces at either "
                 "end: the SSE line syntax cannot carry CR, LF or NUL, and the Last-Event-ID header a client "
                 "sends it back in cannot carry the others"
             ),
@@ -152,7 +152,7 @@ class _SseIdText:
 
 
 EventId = Annotated[str, _SseIdText]
-"""An SSE `id`: text without control characters (a tab inside aside) or spaces and tabs at either end."""
+"""An SSE `id`: text without ASCII control characters (a tab inside aside) or spaces and tabs at either end."""
 
 MAX_RETRY = 2**31 - 1
 """The longest reconnection delay typedsse writes, in milliseconds (about 24.8 days).
