@@ -1,16 +1,18 @@
 from __future__ import annotations
 
 import json
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Field, field_serializer
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainSerializer, Tag, field_serializer
 from pydantic.alias_generators import to_camel
+from typing_extensions import TypedDict
 
 from typedsse.encoding import KEEPALIVE, comment, encode, encode_message, retry_frame
 from typedsse.events import MAX_RETRY, BaseEvent
-from typedsse.exceptions import EventTypeError, WireFormatError
+from typedsse.exceptions import EventDefinitionError, EventTypeError, WireFormatError
 
 from conftest import installed_before
 
@@ -342,3 +344,96 @@ def test_retry_frame_writes_the_longest_delay() -> None:
 
 def test_wire_format_error_is_value_error() -> None:
     assert issubclass(WireFormatError, ValueError)
+
+
+# The data line is what the event model writes for its `data` field (`model_dump_json`), also
+# where the event class lends the payload type something: a TypedDict or dataclass payload takes
+# the class's config, a discriminator sits on the field, a generic base allows arbitrary types.
+# Each of these went through a serializer of the bare annotation, which knew none of it.
+
+
+class JoinedMember(TypedDict):
+    user_name: str
+
+
+@dataclass
+class LeftMember:
+    user_name: str
+
+
+class MemberJoined(BaseEvent[JoinedMember]):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+
+class MemberLeft(BaseEvent[LeftMember]):
+    model_config = ConfigDict(alias_generator=to_camel)
+
+
+class LooseRow(TypedDict):
+    a: int
+
+
+class RowSeen(BaseEvent[LooseRow]):
+    model_config = ConfigDict(extra="allow")
+
+
+class Cat(TypedDict):
+    kind: str
+    n: Annotated[int, PlainSerializer(lambda v: f"cat{v}")]
+
+
+class Dog(TypedDict):
+    kind: str
+    n: int
+
+
+def _kind(value: Any) -> str:
+    return str(value["kind"] if isinstance(value, dict) else value.kind)
+
+
+Pet = Annotated[Annotated[Cat, Tag("cat")] | Annotated[Dog, Tag("dog")], Field(discriminator=Discriminator(_kind))]
+
+
+class PetSeen(BaseEvent[Pet]): ...
+
+
+class Money:
+    def __init__(self, cents: int) -> None:
+        self.cents = cents
+
+
+class AppEvent(BaseEvent[T], Generic[T]):
+    model_config = ConfigDict(arbitrary_types_allowed=True)
+
+
+class Paid(AppEvent[Annotated[Money, PlainSerializer(lambda money: money.cents)]]): ...
+
+
+@pytest.mark.parametrize(
+    ("event", "data"),
+    [
+        (MemberJoined(data={"userName": "ada"}), b'{"userName":"ada"}'),
+        (MemberLeft(data=LeftMember(user_name="ada")), b'{"userName":"ada"}'),
+        (RowSeen(data={"a": 1, "zz": 2}), b'{"a":1,"zz":2}'),  # type: ignore[typeddict-unknown-key]
+        (PetSeen(data={"kind": "dog", "n": 1}), b'{"kind":"dog","n":1}'),
+        (PetSeen(data={"kind": "cat", "n": 1}), b'{"kind":"cat","n":"cat1"}'),
+        (Paid(data=Money(5)), b"5"),
+    ],
+    ids=[
+        "typeddict-alias-generator",
+        "dataclass-alias-generator",
+        "typeddict-extra",
+        "discriminator-dog",
+        "discriminator-cat",
+        "arbitrary-type",
+    ],
+)
+def test_encode_writes_data_as_the_event_model_does(event: BaseEvent[Any], data: bytes) -> None:
+    assert encode(event) == b"%sdata: %s\n\n" % (type(event).__typedsse_header__, data)
+    assert json.loads(event.model_dump_json(by_alias=True))["data"] == json.loads(data)
+
+
+def test_a_text_event_refuses_an_annotated_serializer_it_would_ignore() -> None:
+    with pytest.raises(EventDefinitionError, match="encoding='text' writes the str payload as it is"):
+
+        class Shout(BaseEvent[Annotated[str, PlainSerializer(str.upper)]], encoding="text"): ...

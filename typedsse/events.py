@@ -2,17 +2,16 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, cast
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, TypeAdapter
-from pydantic_core import CoreSchema, core_schema
+from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, PlainSerializer, TypeAdapter, WrapSerializer
+from pydantic_core import CoreConfig, CoreSchema, SchemaSerializer, core_schema
 
 from typedsse.exceptions import EventDefinitionError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping
 
-    from pydantic_core import SchemaSerializer
 
 __all__ = ["MAX_RETRY", "BaseEvent", "ErrorPayload", "EventEncoding", "StreamError", "event_name_for"]
 
@@ -105,8 +104,15 @@ def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
         if "id" in fields or "retry" in fields:
             return "the SSE id and retry fields are written as they are; a serializer for them would be ignored"
         if cls.encoding == "text" and ("data" in fields or "*" in fields):
-            return "encoding='text' writes the str payload as it is; a serializer for data would be ignored"
+            return _TEXT_SERIALIZER
+    if cls.encoding == "text" and any(
+        isinstance(item, PlainSerializer | WrapSerializer) for item in cls.model_fields["data"].metadata
+    ):
+        return _TEXT_SERIALIZER  # `BaseEvent[Annotated[str, PlainSerializer(...)]]`
     return None
+
+
+_TEXT_SERIALIZER = "encoding='text' writes the str payload as it is; a serializer for data would be ignored"
 
 
 def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
@@ -274,13 +280,47 @@ class BaseEvent(BaseModel, Generic[DataT]):
         """
         serializer = cls.__dict__.get("__typedsse_serializer__")
         if serializer is None:
-            field = cls.model_fields["data"]
-            annotation: Any = field.annotation
-            if field.metadata:
-                annotation = Annotated[(annotation, *field.metadata)]
-            serializer = TypeAdapter(annotation).serializer
+            # The `data` field's own schema, as the event model built it: with what the class
+            # lends it (its `alias_generator` and `extra` for a TypedDict or dataclass payload,
+            # `arbitrary_types_allowed`), and the field's discriminator, which a fresh
+            # `TypeAdapter` of the annotation would miss.
+            found = _data_field_schema(cls.__pydantic_core_schema__)
+            if found is not None:
+                schema, config = found
+                serializer = SchemaSerializer(schema, config)
+            else:  # pragma: no cover - a model schema of a shape Pydantic does not build today
+                field = cls.model_fields["data"]
+                annotation: Any = field.annotation
+                if field.metadata:
+                    annotation = Annotated[(annotation, *field.metadata)]
+                serializer = TypeAdapter(annotation).serializer
             cls.__typedsse_serializer__ = serializer
         return serializer
+
+
+def _data_field_schema(schema: CoreSchema) -> tuple[CoreSchema, CoreConfig | None] | None:
+    """The schema of an event model's `data` field (with the definitions it refers to) and the model's config."""
+    node: Mapping[str, Any] = cast("Any", schema)  # walked as the plain dicts it is
+    definitions: list[CoreSchema] = []
+    config: CoreConfig | None = None
+    while True:
+        kind = node.get("type")
+        if kind == "definitions":
+            definitions.extend(node["definitions"])
+            node = node["schema"]
+        elif kind == "definition-ref":
+            target = next((d for d in definitions if d.get("ref") == node["schema_ref"]), None)
+            if target is None:
+                return None
+            node = cast("Any", target)
+        elif kind == "model":
+            config = node.get("config")
+            node = node["schema"]
+        elif kind == "model-fields" and "data" in node["fields"]:
+            data = cast("CoreSchema", node["fields"]["data"]["schema"])
+            return (core_schema.definitions_schema(data, definitions) if definitions else data), config
+        else:
+            return None
 
 
 class ErrorPayload(BaseModel):
