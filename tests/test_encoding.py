@@ -437,3 +437,16 @@ def test_a_text_event_refuses_an_annotated_serializer_it_would_ignore() -> None:
     with pytest.raises(EventDefinitionError, match="encoding='text' writes the str payload as it is"):
 
         class Shout(BaseEvent[Annotated[str, PlainSerializer(str.upper)]], encoding="text"): ...
+
+
+def test_encode_refuses_a_text_event_whose_data_skipped_validation() -> None:
+    event = Token.model_construct(data=42)  # no validation: an int where the class says str
+    with pytest.raises(WireFormatError, match=r"^Token: a text event's data must be a str, got int$"):
+        encode(event)
+
+
+def test_an_event_refuses_a_data_field_excluded_from_serialization() -> None:
+    with pytest.raises(EventDefinitionError, match="data cannot be excluded from serialization"):
+
+        class Hidden(BaseEvent[int]):
+            data: int = Field(exclude=True)

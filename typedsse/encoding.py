@@ -88,7 +88,11 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
             fields = event.__dict__
             event_id, retry = fields["id"], fields["retry"]
             head = header if event_id is None and retry is None else _head(header, event_id, retry, cls)
-            text: str = fields["data"]
+            text: object = fields["data"]
+            if not isinstance(text, str):  # `model_construct` and `model_copy(update=...)` skip validation
+                raise WireFormatError(
+                    f"{cls.__qualname__}: a text event's data must be a str, got {type(text).__name__}"
+                )
             return head + b"".join(b"data: " + _utf8(line, cls) + b"\n" for line in _LINE_BREAK.split(text)) + b"\n"
 
     cls.__typedsse_encoder__ = encoder

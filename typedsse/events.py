@@ -93,6 +93,8 @@ def _field_problem(cls: type[BaseEvent[Any]]) -> str | None:
 
 
 def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
+    if cls.model_fields["data"].exclude:
+        return "data cannot be excluded from serialization: it is the payload every event sends"
     decorators = cls.__pydantic_decorators__
     if decorators.model_serializers:
         return (
