@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -106,6 +108,18 @@ def create_app(marks: Path) -> FastAPI:
             await asyncio.sleep(3600)
         finally:
             mark(marks, key, "finally")
+
+    @app.get("/sync-busy")
+    @sse(ping=0.3)
+    def sync_busy(key: str) -> Iterator[Tick]:
+        """A sync stream whose second step outlasts a shutdown's wait: the loop closes while it runs."""
+        steps_on = threading.get_ident()
+        try:
+            yield Tick(data=0, id="0")
+            time.sleep(STREAMS_WAIT + 2)
+            yield Tick(data=1, id="1")
+        finally:
+            mark(marks, key, "finally:" + ("own-thread" if threading.get_ident() == steps_on else "other-thread"))
 
     @app.get("/stuck")
     @sse()

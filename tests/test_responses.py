@@ -1339,6 +1339,115 @@ async def test_sync_streams_take_a_token_of_anyios_thread_limiter_per_step() -> 
 
 
 @pytest.mark.anyio
+async def test_a_sync_step_that_fails_after_its_client_left_is_logged(caplog: pytest.LogCaptureFixture) -> None:
+    # The client leaves while a step runs; the step then fails (here, the generator's `finally`).
+    # As for an async generator, the error is logged: it used to be dropped with the step's result.
+    def failing() -> Iterator[Tick]:
+        try:
+            yield Tick(data=0)
+            time.sleep(0.3)  # the client leaves meanwhile
+        finally:
+            raise LookupError("the cleanup failed")
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        task = asyncio.create_task(harness.run(EventStreamResponse(failing(), ping=None, name="app.failing")))
+        await harness.wait_for_writes(1)
+        harness.disconnect()
+        await asyncio.wait_for(task, timeout=10)
+    [record] = caplog.records
+    assert record.getMessage().startswith("app.failing: the stream failed after its response ended")
+    assert record.exc_info is not None
+    assert isinstance(record.exc_info[1], LookupError)
+
+
+@pytest.mark.anyio
+async def test_a_sync_stream_cancelled_twice_while_its_close_waits_for_a_token_still_closes() -> None:
+    # A server's shutdown cancels a stream, and the loop's closing cancels it again. If the second
+    # cancellation comes while the close waits for a thread-limiter token, the close used to be
+    # lost: the stream's thread waited for it for ever, its `finally` never ran, and the process,
+    # which waits for its threads, never exited.
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens = limiter.total_tokens
+    steps: set[int] = set()
+    closed_on: list[int] = []
+    closed, busy_started = threading.Event(), threading.Event()
+
+    def idle() -> Iterator[Tick]:
+        try:
+            for i in range(10):
+                steps.add(threading.get_ident())
+                yield Tick(data=i)
+        finally:
+            closed_on.append(threading.get_ident())
+            closed.set()
+
+    def busy() -> Iterator[Tick]:
+        yield Tick(data=0)
+        busy_started.set()
+        time.sleep(1.0)  # holds the only token meanwhile
+        yield Tick(data=1)
+
+    async def first_then_more(source: AsyncIterator[Tick], go_on: asyncio.Event) -> None:
+        await source.__anext__()
+        await go_on.wait()
+        async for _ in source:
+            pass
+
+    limiter.total_tokens = 1
+    try:
+        go_on = asyncio.Event()
+        idle_task = asyncio.create_task(first_then_more(responses._iterate_in_thread(idle()), go_on))
+        await asyncio.sleep(0.05)  # the idle stream's thread has run its first step
+        going = asyncio.Event()
+        going.set()
+        busy_task = asyncio.create_task(first_then_more(responses._iterate_in_thread(busy()), going))
+        assert await anyio.to_thread.run_sync(busy_started.wait, 5, limiter=anyio.CapacityLimiter(1))
+        await asyncio.sleep(0.05)  # the busy stream holds the token for its second step
+        go_on.set()
+        await asyncio.sleep(0.05)  # the idle stream waits for a token for its next step
+        idle_task.cancel()  # the shutdown: its close now waits for a token too
+        await asyncio.sleep(0.05)
+        idle_task.cancel()  # the loop's closing
+        with contextlib.suppress(asyncio.CancelledError):
+            await idle_task
+        # Closed well before the busy step gives its token back, on the thread that ran its steps.
+        assert await anyio.to_thread.run_sync(closed.wait, 0.5, limiter=anyio.CapacityLimiter(1))
+        assert closed_on[0] in steps
+        busy_task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await busy_task
+    finally:
+        limiter.total_tokens = tokens
+
+
+def test_a_sync_stream_whose_loop_closed_mid_step_is_closed_on_its_own_thread() -> None:
+    # The loop closes (a server's shutdown) while a step runs: nobody will ask for the close, and
+    # the garbage collector would run the `finally` on whatever thread it runs on.
+    ran_on: list[str] = []
+
+    def stream() -> Iterator[Tick]:
+        try:
+            ran_on.append(threading.current_thread().name)
+            yield Tick(data=0)
+        finally:
+            ran_on.append(threading.current_thread().name)
+
+    loop = asyncio.new_event_loop()
+    future = loop.create_future()
+    loop.close()
+    requests: Any = responses.queue.SimpleQueue()
+    requests.put((future, False))
+    generator = stream()  # held here, as the response holds it: not closed by its collection
+    thread = threading.Thread(target=responses._serve_stream, args=(generator, requests, loop), name="stream-thread")
+    thread.start()
+    thread.join(timeout=10)
+    assert not thread.is_alive()
+    assert ran_on == ["stream-thread", "stream-thread"]
+    del generator
+
+
+@pytest.mark.anyio
 async def test_a_sync_generator_computes_an_item_only_when_the_response_asks() -> None:
     made: list[int] = []
 

@@ -245,6 +245,27 @@ def test_a_client_leaving_with_a_pipelined_request_waiting_ends_the_stream_quiet
     assert target.wait_for_record(key, ["finally", "returned"]) == ["finally", "returned"]
 
 
+@pytest.mark.parametrize("kind", ["uvicorn", "uvicorn-standard"])
+def test_shutdown_during_a_sync_step_closes_the_generator_on_its_own_thread(kind: str, tmp_path: Path) -> None:
+    # The step outlasts uvicorn's deadline and the lifespan's wait: the loop closes while it runs.
+    # Once it is done, the generator is closed on its own thread (a sqlite3 connection in its
+    # `finally` works); it was left to the garbage collector, on another thread.
+    key = "sync-busy"
+    with start(kind, tmp_path) as server:
+        target = Target(server, "h1", tmp_path)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as sock:
+            sock.sendall(f"GET /sync-busy?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            received = b""
+            while b"data: 0\n\n" not in received:
+                received += sock.recv(65536)
+            assert server.stop(), f"{kind} did not stop within {STOP_TIMEOUT} s"
+        deadline = time.monotonic() + 10
+        while not [step for step in target.record(key) if step.startswith("finally")] and time.monotonic() < deadline:
+            time.sleep(0.05)
+        # The request itself ended cancelled, at the shutdown (recorded as `raised:CancelledError`).
+        assert [step for step in target.record(key) if step.startswith("finally")] == ["finally:own-thread"]
+
+
 LEFT = ["finally", "dependency", "returned"]
 """A stream whose client left: its `finally`, then its dependency's cleanup, then the response returns."""
 

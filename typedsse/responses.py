@@ -813,17 +813,23 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
 
 def _serve_stream(
     iterator: Iterator[BaseEvent[Any]],
-    requests: queue.SimpleQueue[tuple[asyncio.Future[Any], bool]],
+    requests: queue.SimpleQueue[tuple[asyncio.Future[Any] | None, bool]],
     loop: asyncio.AbstractEventLoop,
 ) -> None:
     """The body of a sync stream's own thread: each step on request, then the close, then exit."""
     while True:
         future, closing = requests.get()
         result = _close_in_thread(iterator) if closing else _next_in_thread(iterator)
-        try:
-            loop.call_soon_threadsafe(_settle, future, result)
-        except RuntimeError:  # pragma: no cover - the loop closed under a stream still running
-            return
+        if future is not None:  # `None`: a close nobody waits for (see `_StreamThread.close`)
+            try:
+                loop.call_soon_threadsafe(_settle, future, result)
+            except RuntimeError:
+                # The loop closed while this step ran (a server's shutdown): nobody will ask for
+                # the close. Close here, on the generator's own thread, rather than leave it to
+                # the garbage collector on whatever thread that runs.
+                if not closing:
+                    _close_in_thread(iterator)
+                return
         del future, result  # this frame lives on: it must not keep the last item (or error)
         if closing:
             return
@@ -841,14 +847,15 @@ class _StreamThread:
     queue in between.
     """
 
-    __slots__ = ("iterator", "limiter", "loop", "pending", "requests", "runner", "started")
+    __slots__ = ("close_asked", "iterator", "limiter", "loop", "pending", "requests", "runner", "started")
 
     def __init__(self, iterator: Iterator[BaseEvent[Any]]) -> None:
         self.iterator = iterator
         self.loop = asyncio.get_running_loop()
         self.limiter = anyio.to_thread.current_default_thread_limiter()
-        self.requests: queue.SimpleQueue[tuple[asyncio.Future[Any], bool]] = queue.SimpleQueue()
+        self.requests: queue.SimpleQueue[tuple[asyncio.Future[Any] | None, bool]] = queue.SimpleQueue()
         self.started = False
+        self.close_asked = False  # the thread has been asked to close the generator
         self.runner: asyncio.Task[None] | None = None
         self.pending: asyncio.Future[Any] | None = None
 
@@ -873,13 +880,24 @@ class _StreamThread:
             elif self.runner is None:  # the thread could not start, or is gone: nothing runs
                 return None if closing else _Raised(RuntimeError("the stream's thread is gone"))
             future = self.pending = self.loop.create_future()
+            self.close_asked = self.close_asked or closing
             self.requests.put((future, closing))
             try:
                 return await asyncio.shield(future)
             except asyncio.CancelledError:
                 # A thread cannot be interrupted, and a generator a thread is running cannot be
-                # closed: let the current step finish (its result is dropped), then go.
+                # closed: let the current step finish, then go. If the step raised (a client
+                # left while it ran, and a `finally` failed), that error is the stream's end,
+                # as it is for an async generator: dropped, nobody would ever hear of it.
                 await asyncio.wait([future])
+                result = future.result()
+                if isinstance(result, _Raised) and isinstance(result.error, Exception):
+                    error = result.error
+                    del result
+                    try:
+                        raise error
+                    finally:
+                        del error
                 raise
             finally:
                 self.pending = None
@@ -904,7 +922,16 @@ class _StreamThread:
             # Nothing ran, and closing an unstarted generator runs none of its code: no thread.
             _close_unstarted_iterator(iterator)
             return
-        result = await self.step(closing=True)
+        try:
+            result = await self.step(closing=True)
+        finally:
+            if self.started and not self.close_asked:
+                # Cancelled before the close was asked for (again, while it waited for a limiter
+                # token: a server's shutdown cancels every task once more as it closes the
+                # loop). The thread would wait for it for ever, and a process does not exit
+                # while that thread lives: ask for it anyway, without a token and a reply.
+                self.close_asked = True
+                self.requests.put((None, True))
         if isinstance(result, _Raised):
             error = result.error
             del result
