@@ -26,7 +26,7 @@ from collections.abc import (
     Iterator,
     Mapping,
 )
-from typing import Any, TypeAlias, TypeGuard, cast
+from typing import Any, NoReturn, TypeAlias, TypeGuard, cast
 
 import anyio
 import anyio.lowlevel
@@ -782,7 +782,17 @@ class _Raised:
     __slots__ = ("error",)
 
     def __init__(self, error: BaseException) -> None:
-        self.error = error
+        self.error: BaseException | None = error
+
+    def reraise(self) -> NoReturn:
+        """Raise the error, letting go of it first: the frame holding this would be in its traceback."""
+        error, self.error = self.error, None
+        if error is None:  # pragma: no cover - each is raised once
+            raise RuntimeError("a stream thread's error was raised twice")
+        try:
+            raise error
+        finally:
+            del error
 
 
 def _next_in_thread(iterator: Iterator[BaseEvent[Any]]) -> Any:
@@ -892,12 +902,7 @@ class _StreamThread:
                 await asyncio.wait([future])
                 result = future.result()
                 if isinstance(result, _Raised) and isinstance(result.error, Exception):
-                    error = result.error
-                    del result
-                    try:
-                        raise error
-                    finally:
-                        del error
+                    result.reraise()
                 raise
             finally:
                 self.pending = None
@@ -933,12 +938,7 @@ class _StreamThread:
                 self.close_asked = True
                 self.requests.put((None, True))
         if isinstance(result, _Raised):
-            error = result.error
-            del result
-            try:
-                raise error
-            finally:
-                del error
+            result.reraise()
 
 
 def _close_unstarted_iterator(iterator: Iterator[BaseEvent[Any]]) -> None:
@@ -955,12 +955,7 @@ async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerat
             if item is _EXHAUSTED:
                 return
             if isinstance(item, _Raised):
-                error = item.error
-                del item  # this frame must not hold the error its traceback will hold
-                try:
-                    raise error
-                finally:
-                    del error
+                item.reraise()
             yield item
     finally:
         await worker.close()
