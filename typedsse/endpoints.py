@@ -8,7 +8,7 @@ import inspect
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, ParamSpec, TypeVar, get_args, get_origin
+from typing import Annotated, Any, ParamSpec, TypeAlias, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Header, Query, Response, params
 from starlette.concurrency import run_in_threadpool
@@ -25,6 +25,13 @@ from typedsse.responses import (
     checked_headers,
     status_allows_body,
 )
+
+_Returned: TypeAlias = EventSource | Awaitable[EventSource]
+"""What a function `@sse` takes returns: a stream of events (generators included), or an awaitable of one.
+
+Type checkers then refuse what `@sse` refuses at import when it can be told from the
+annotation (`AsyncIterator[int]`, `-> str`); a list of events is an iterable, refused at import only.
+"""
 
 __all__ = ["LastEventId", "StreamEndpoint", "last_event_id", "reads_last_event_id", "sse", "stream_endpoint"]
 
@@ -120,7 +127,7 @@ def sse(
     send_timeout: float | None = None,
     status_code: int = 200,
     on_error: ErrorHandler | None = None,
-) -> Callable[[Callable[P, Any]], Callable[P, Coroutine[Any, Any, EventStreamResponse]]]:
+) -> Callable[[Callable[P, _Returned]], Callable[P, Coroutine[Any, Any, EventStreamResponse]]]:
     """Turn a typed stream function into an endpoint that streams its events as SSE.
 
     Put it below the route decorator, so FastAPI sees the function's own parameters (path,
@@ -175,7 +182,7 @@ def sse(
     except (TypeError, ValueError) as exc:
         raise EndpointDefinitionError(str(exc)) from None
 
-    def decorate(func: Callable[P, Any]) -> Callable[P, Coroutine[Any, Any, EventStreamResponse]]:
+    def decorate(func: Callable[P, _Returned]) -> Callable[P, Coroutine[Any, Any, EventStreamResponse]]:
         where = f"@sse on {getattr(func, '__qualname__', func)!r}"
         if not callable(func) or stream_endpoint(func) is not None:
             raise EndpointDefinitionError(f"{where}: decorate a plain function, once")

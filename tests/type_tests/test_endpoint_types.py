@@ -1,0 +1,65 @@
+"""What type checkers infer and refuse for `@sse` endpoints: checked by mypy --strict and pyright strict.
+
+Not run by pytest: `make test` type-checks this file (see pyproject's mypy and pyright `files`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterator
+from typing import Any, assert_type
+
+from typedsse import BaseEvent, EventStreamResponse, LastEventId, sse
+
+
+class Tick(BaseEvent[int]): ...
+
+
+class Tock(BaseEvent[int]): ...
+
+
+@sse()
+async def ticks(count: int, last_event_id: LastEventId = None) -> AsyncIterator[Tick | Tock]:
+    yield Tick(data=count)
+
+
+@sse()
+def blocking(count: int) -> Iterator[Tick]:
+    yield Tick(data=count)
+
+
+@sse()
+def returned(count: int) -> AsyncIterable[Tick]:
+    return ticks_source(count)
+
+
+@sse()
+async def awaited(count: int) -> AsyncIterable[Tick]:
+    return ticks_source(count)
+
+
+async def ticks_source(count: int) -> AsyncIterator[Tick]:
+    yield Tick(data=count)
+
+
+async def check_endpoints_keep_their_parameters() -> None:
+    call: Coroutine[Any, Any, EventStreamResponse] = ticks(1, last_event_id="7")
+    assert_type(await call, EventStreamResponse)
+    assert_type(await blocking(1), EventStreamResponse)
+    assert_type(await returned(1), EventStreamResponse)
+    assert_type(await awaited(1), EventStreamResponse)
+    await ticks("1")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+
+def check_what_sse_refuses_at_import_is_refused_by_type_checkers() -> None:
+    # Never called: `@sse` would raise EndpointDefinitionError here, where the annotation tells.
+    @sse()  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    async def numbers() -> AsyncIterator[int]:
+        yield 1
+
+    @sse()  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    def text() -> str:
+        return "not a stream of events"
+
+    @sse()  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    async def single() -> Tick:
+        return Tick(data=1)
