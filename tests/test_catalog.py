@@ -1,13 +1,21 @@
 from __future__ import annotations
 
+import importlib.util
+import sys
+import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Iterator
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import pytest
-from typing_extensions import TypeAliasType
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic.alias_generators import to_pascal
+from typing_extensions import TypeAliasType, TypedDict
 
-from typedsse import BaseEvent, EndpointDefinitionError, EventCatalog
+from typedsse import BaseEvent, EndpointDefinitionError, EventCatalog, UnknownEventError, encode
 from typedsse.catalog import stream_annotation
+from typedsse.decoding import ServerSentMessage, parse
 
 T = TypeVar("T")
 
@@ -90,3 +98,106 @@ def test_event_catalog_with_events_adds_and_checks() -> None:
     assert catalog.names == ("echo", "reverse_echo")
     with pytest.raises(EndpointDefinitionError, match="share the event name"):
         catalog.with_events(Impostor)
+
+
+def test_event_catalog_tells_copies_of_one_class_from_a_true_collision(tmp_path: Path) -> None:
+    # The same file imported under two module names (or a module reloaded) defines the class twice.
+    source = tmp_path / "shared_events.py"
+    source.write_text("from typedsse import BaseEvent\n\nclass Boom(BaseEvent[int], name='app.boom'): ...\n")
+    names = ("pkg_a.shared_events", "shared_events")
+    copies = []
+    try:
+        for module_name in names:
+            spec = importlib.util.spec_from_file_location(module_name, source)
+            assert spec is not None
+            assert spec.loader is not None
+            module = sys.modules[module_name] = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            copies.append(module.Boom)
+        with pytest.raises(EndpointDefinitionError, match=r"share the event name 'app.boom': two copies of one class"):
+            EventCatalog.of(copies[0] | copies[1])
+    finally:
+        for module_name in names:
+            sys.modules.pop(module_name, None)
+
+    other = type("Echo", (BaseEvent[bytes],), {"__module__": "elsewhere"})
+    with pytest.raises(EndpointDefinitionError, match=r"test_catalog\.Echo and elsewhere\.Echo share .*rename one"):
+        EventCatalog.of(Echo | other)
+
+
+class Stamp(BaseModel):
+    model_config = ConfigDict(strict=True)
+    at: datetime
+    key: uuid.UUID
+
+
+class Stamped(BaseEvent[Stamp]): ...
+
+
+class Token(BaseEvent[str], encoding="text"): ...
+
+
+class Row(TypedDict):
+    a: int
+
+
+class RowAdded(BaseEvent[Row]):
+    model_config = ConfigDict(extra="allow", alias_generator=to_pascal, populate_by_name=True)
+
+
+class Shouted(BaseEvent[str]):
+    @field_validator("data")
+    @classmethod
+    def upper(cls, value: str) -> str:
+        return value.upper()
+
+
+RECEIVED = EventCatalog.of(Echo | Stamped | Token | RowAdded | Shouted)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        Echo(data="hi"),
+        Stamped(data=Stamp(at=datetime(2025, 1, 2, tzinfo=UTC), key=uuid.UUID(int=7))),
+        # Text that is also JSON, or not JSON at all: a text event's data is never parsed.
+        Token(data='"quoted"'),
+        Token(data="42"),
+        Token(data="two words\nand a line"),
+        Token(data=""),
+        RowAdded(data={"a": 1, "zz": 2}),  # type: ignore[typeddict-unknown-key]
+        Shouted(data="LOUD"),
+    ],
+    ids=["json", "strict-json", "text-json-string", "text-number", "text-lines", "text-empty", "extra", "validator"],
+)
+def test_decode_reads_back_what_encode_wrote(event: BaseEvent[Any]) -> None:
+    (message,) = parse(encode(event))
+    decoded = RECEIVED.decode(message)
+    assert type(decoded) is type(event)
+    assert decoded == event
+
+
+def test_decode_leaves_the_stream_fields_on_the_message() -> None:
+    first, second = parse(encode(Echo(data="a", id="1", retry=500)) + encode(Echo(data="b")))
+    assert (second.id, second.retry) == ("1", None)  # the last event id persists; the event had none
+    for message in (first, second):
+        decoded = RECEIVED.decode(message)
+        assert (decoded.id, decoded.retry) == (None, None)
+
+
+def test_decode_refuses_unknown_names_and_invalid_data() -> None:
+    with pytest.raises(
+        UnknownEventError, match=r"named 'nope', which is none of this stream's events \('echo', "
+    ) as info:
+        RECEIVED.decode(ServerSentMessage(event="nope", data="1"))
+    assert info.value.event == "nope"
+    assert isinstance(info.value, LookupError)
+    with pytest.raises(UnknownEventError, match="named 'message'"):
+        RECEIVED.decode(parse(b"data: 1\n\n")[0])  # no `event:` line
+    with pytest.raises(ValidationError, match=r"Invalid JSON"):
+        RECEIVED.decode(ServerSentMessage(event="echo", data="hi"))
+    with pytest.raises(ValidationError, match=r"Input should be a valid string"):
+        RECEIVED.decode(ServerSentMessage(event="echo", data="1"))
+    # A data line that is more than one JSON value cannot smuggle in another field.
+    with pytest.raises(ValidationError):
+        RECEIVED.decode(ServerSentMessage(event="echo", data='"a", "id": "injected"'))

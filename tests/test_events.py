@@ -1,6 +1,7 @@
 from __future__ import annotations
 
-from typing import Any, ClassVar, Generic, TypeVar
+import re
+from typing import Annotated, Any, ClassVar, Generic, NewType, TypeVar
 
 import pytest
 from pydantic import (
@@ -8,14 +9,17 @@ from pydantic import (
     ConfigDict,
     Field,
     PrivateAttr,
+    StrictStr,
     ValidationError,
     computed_field,
+    constr,
     field_serializer,
     model_serializer,
 )
+from typing_extensions import TypeAliasType, TypedDict
 
-from typedsse import BaseEvent, EventDefinitionError, StreamError, WireFormatError, encode
-from typedsse.events import MAX_RETRY, event_name_for
+from typedsse import BaseEvent, EventDefinitionError, EventTypeError, StreamError, WireFormatError, encode
+from typedsse.events import MAX_RETRY, EventEncoding, event_name_for
 
 T = TypeVar("T")
 
@@ -58,6 +62,11 @@ class TaggedInt(Tagged[int]): ...
         ("CaféOpened", "café_opened"),
         ("ÉchoÉvent", "écho_évent"),
         ("ΔLog", "δ_log"),
+        # A plural `s` stays with its acronym.
+        ("IDs", "ids"),
+        ("UserIDs", "user_ids"),
+        ("PDFsReady", "pdfs_ready"),
+        ("HTTPSession", "http_session"),
     ],
 )
 def test_event_name_for_splits_words_into_snake_case(class_name: str, event_name: str) -> None:
@@ -266,8 +275,25 @@ def test_base_event_validates_assignments() -> None:
         {"retry": 10**5000},
         {"retry": True},
         {"retry": 1.5},
+        # What validation refuses beyond the line syntax: the ends Last-Event-ID trims, the
+        # control characters it cannot carry, and an id that is not text at all.
+        {"id": " 7 "},
+        {"id": "7\x01"},
+        {"id": "\x7f"},
+        {"id": 7},
     ],
-    ids=["lf-id", "nul-id", "negative-retry", "huge-retry", "bool-retry", "float-retry"],
+    ids=[
+        "lf-id",
+        "nul-id",
+        "negative-retry",
+        "huge-retry",
+        "bool-retry",
+        "float-retry",
+        "spaced-id",
+        "soh-id",
+        "del-id",
+        "int-id",
+    ],
 )
 def test_encode_refuses_fields_that_skipped_validation(update: dict[str, Any]) -> None:
     event = Progress(data=0.5).model_copy(update=update)
@@ -295,3 +321,144 @@ def test_id_check_holds_whatever_regex_engine_a_subclass_picks() -> None:
 
     with pytest.raises(ValidationError, match="an event id must be Unicode text"):
         Strict(data=1, id="a\n")  # Python's `$` would match before that final LF
+
+
+def test_encode_refuses_an_event_made_without_data() -> None:
+    class Priced(BaseEvent[int]):
+        @field_serializer("data")
+        def cents(self, value: int) -> str:
+            return str(value)
+
+    for cls in (Progress, Token, Priced):
+        with pytest.raises(WireFormatError, match=r": the event has no data \(made by `model_construct` without it\)"):
+            encode(cls.model_construct())
+
+
+@pytest.mark.parametrize(
+    "payload",
+    [
+        StrictStr,
+        constr(max_length=10),
+        Annotated[str, Field(max_length=10)],
+        NewType("Text", str),
+        TypeAliasType("Line", str),
+    ],
+    ids=["strict", "constr", "annotated", "newtype", "alias"],
+)
+def test_text_encoding_takes_every_spelling_of_str(payload: Any) -> None:
+    class Said(BaseEvent[payload], encoding="text"): ...  # type: ignore[valid-type]
+
+    assert encode(Said(data="a\nb")) == b"event: said\ndata: a\ndata: b\n\n"
+
+
+def test_data_type_is_the_payload_type_without_its_constraints() -> None:
+    class Count(BaseEvent[Annotated[int, Field(ge=0)]]): ...
+
+    assert Count.data_type() is int  # Pydantic 2.7 keeps the `Annotated` in the annotation
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        Count(data=-1)
+
+
+@pytest.mark.parametrize("field", ["id", "retry"])
+def test_base_event_refuses_a_redeclared_sse_field(field: str) -> None:
+    # A redeclaration replaces BaseEvent's validation: `id: str | None` let through ids the
+    # Last-Event-ID header cannot bring back, `retry: int | None` negative delays.
+    with pytest.raises(EventDefinitionError, match=rf"Redeclared: {field} cannot be redeclared"):
+        type(
+            "Redeclared",
+            (BaseEvent[int],),
+            {"__annotations__": {field: "str | None" if field == "id" else "int | None"}, field: None},
+        )
+
+
+@pytest.mark.parametrize("retry", [True, False, 2500.0, "5000"], ids=["true", "false", "float", "str"])
+def test_retry_takes_only_integers(retry: Any) -> None:
+    # `retry=False` would be written as `retry: 0`: reconnect at once.
+    with pytest.raises(ValidationError, match="retry"):
+        Progress(data=0.5, retry=retry)
+    assert Progress.model_validate_json('{"data": 0.5, "retry": 5000}').retry == 5000
+
+
+def test_base_event_refuses_an_event_name_set_in_the_class_body() -> None:
+    with pytest.raises(
+        EventDefinitionError,
+        match=r'Clock: set the event name with the class keyword, `class Clock\(\.\.\., name="\.\.\."\)`',
+    ):
+
+        class Clock(BaseEvent[int]):
+            event_name: ClassVar[str] = "clock.tick"
+
+
+def test_base_event_checks_an_encoding_set_in_the_class_body() -> None:
+    class Said(BaseEvent[str]):
+        encoding: ClassVar[EventEncoding] = "text"
+
+    assert encode(Said(data="a")) == b"event: said\ndata: a\n\n"
+    with pytest.raises(EventDefinitionError, match=r"Xml: unknown encoding 'xml'"):
+
+        class Xml(BaseEvent[str]):
+            encoding: ClassVar[EventEncoding] = "xml"  # type: ignore[assignment]  # pyright: ignore[reportAssignmentType]
+
+
+def test_base_event_names_an_unknown_class_keyword() -> None:
+    with pytest.raises(EventDefinitionError, match=r"Tick: unknown class keyword nmae=; an event class takes name="):
+
+        class Tick(BaseEvent[int], nmae="tick"): ...  # type: ignore[call-arg]  # pyright: ignore[reportCallIssue]
+
+    with pytest.raises(EventDefinitionError, match=r"Said: unknown encoding \['text'\]"):
+
+        class Said(BaseEvent[str], encoding=["text"]): ...  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+
+    class Frozen(BaseEvent[int], frozen=True): ...  # Pydantic's own keywords still work
+
+    with pytest.raises(ValidationError, match="frozen"):
+        Frozen(data=1).id = "2"
+
+
+def test_base_event_refuses_a_serializer_for_every_field() -> None:
+    with pytest.raises(EventDefinitionError, match=r"Starred: the SSE id and retry fields are written as they are"):
+
+        class Starred(BaseEvent[int]):
+            @field_serializer("*")
+            def bracketed(self, value: Any) -> str:
+                return f"<{value}>"
+
+
+class Row(TypedDict):
+    a: int
+
+
+def test_extra_allow_reaches_the_payload_but_not_the_event() -> None:
+    class RowAdded(BaseEvent[Row]):
+        model_config = ConfigDict(extra="allow")
+
+        def model_post_init(self, context: Any, /) -> None:
+            seen.append(self.data)
+
+    class RowChanged(RowAdded): ...
+
+    seen: list[Row] = []
+    for cls in (RowAdded, RowChanged):
+        row = cls(data={"a": 1, "zz": 2})  # type: ignore[typeddict-unknown-key]
+        assert encode(row).endswith(b'data: {"a":1,"zz":2}\n\n')
+        with pytest.raises(ValidationError, match=r"retyr\n  Extra inputs are not permitted"):
+            cls(data={"a": 1}, retyr=5000)  # type: ignore[call-arg]
+        with pytest.raises(ValidationError, match=r"ttl\n  Extra inputs are not permitted"):
+            cls.model_validate({"data": {"a": 1}, "ttl": 3})
+    assert seen == [{"a": 1, "zz": 2}, {"a": 1, "zz": 2}]  # the class's own post-init still runs
+
+
+def test_base_event_refuses_extra_ignore() -> None:
+    with pytest.raises(EventDefinitionError, match=r"Quiet: extra='ignore' would drop a misspelt field"):
+
+        class Quiet(BaseEvent[int]):
+            model_config = ConfigDict(extra="ignore")
+
+
+def test_generic_event_classes_say_how_to_name_them() -> None:
+    class Bare(BaseEvent):  # type: ignore[type-arg]  # pyright: ignore[reportMissingTypeArgument]
+        data: int
+
+    for cls, hint in [(Bare, "Bare[YourType]"), (Tagged, "Tagged[YourType]"), (BaseEvent[int], "BaseEvent[int]")]:
+        with pytest.raises(EventTypeError, match=rf"e\.g\. `class MyEvent\({re.escape(hint)}\): \.\.\.`"):
+            encode(cls.model_construct(data=1))

@@ -24,6 +24,7 @@ from typedsse.exceptions import (
     EventDefinitionError,
     EventTypeError,
     TypedSSEError,
+    UnknownEventError,
     WireFormatError,
 )
 from typedsse.responses import EventStreamResponse, wait_for_streams
@@ -43,6 +44,7 @@ __all__ = [
     "StreamEndpoint",
     "StreamError",
     "TypedSSEError",
+    "UnknownEventError",
     "WireFormatError",
     "encode",
     "sse",

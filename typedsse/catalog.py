@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import collections.abc
+import sys
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
@@ -11,8 +12,11 @@ from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 import typing_extensions
 
-from typedsse.events import BaseEvent
-from typedsse.exceptions import EndpointDefinitionError
+from typedsse.events import BaseEvent, named_subclass_hint
+from typedsse.exceptions import EndpointDefinitionError, UnknownEventError
+
+if typing.TYPE_CHECKING:
+    from typedsse.decoding import ServerSentMessage
 
 __all__ = ["EventCatalog", "StreamKind", "stream_annotation"]
 
@@ -66,6 +70,20 @@ def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:
     if origin in _SYNC_ORIGINS and args:
         return "sync", args[0]
     raise EndpointDefinitionError(f"{where}: the return annotation {annotation!r} is not a stream; use {_EXPECTED}")
+
+
+def _path(cls: type) -> str:
+    return f"{cls.__module__}.{cls.__qualname__}"
+
+
+def _copies(first: type, second: type) -> bool:
+    """Whether two classes are one definition run twice (a module imported under two names, a reload)."""
+    if first.__qualname__ != second.__qualname__:
+        return False
+    if first.__module__ == second.__module__:
+        return True
+    files = {getattr(sys.modules.get(cls.__module__), "__file__", None) for cls in (first, second)}
+    return len(files) == 1 and None not in files
 
 
 def _members(item: Any) -> Iterator[Any]:
@@ -126,14 +144,21 @@ class EventCatalog:
             if not event_cls.is_concrete():
                 raise EndpointDefinitionError(
                     f"{where}: {event_cls.__qualname__} is a generic event class with no name; "
-                    f"subclass it, e.g. `class MyEvent({event_cls.__qualname__}): ...`"
+                    f"subclass it, e.g. {named_subclass_hint(event_cls)}"
                 )
             other = by_name.get(event_cls.event_name)
             if other is not None and other is not event_cls:
+                first, second = other.__qualname__, event_cls.__qualname__
+                if first == second:
+                    first, second = _path(other), _path(event_cls)
+                advice = (
+                    ": two copies of one class, as when a module is imported under two names or reloaded; "
+                    "import the events from one place"
+                    if _copies(other, event_cls)
+                    else '; a client could not tell them apart, so rename one (`class X(..., name="...")`)'
+                )
                 raise EndpointDefinitionError(
-                    f"{where}: {other.__qualname__} and {event_cls.__qualname__} share the event name "
-                    f"{event_cls.event_name!r}; a client could not tell them apart, so rename one "
-                    '(`class X(..., name="...")`)'
+                    f"{where}: {first} and {second} share the event name {event_cls.event_name!r}{advice}"
                 )
             by_name[event_cls.event_name] = event_cls
         return cls(events=tuple(by_name.values()), by_name=types.MappingProxyType(by_name))
@@ -154,3 +179,41 @@ class EventCatalog:
     def names(self) -> tuple[str, ...]:
         """The event names, in declaration order."""
         return tuple(self.by_name)
+
+    def decode(self, message: ServerSentMessage) -> BaseEvent[Any]:
+        r"""Return the typed event a received message carries: the reading side of `encode`.
+
+        The class is the catalog's event named `message.event`; its `data` is read as that
+        class writes it: JSON, validated in JSON mode by the class's own `data` field (so a
+        strict model takes its datetimes and UUIDs from their JSON strings), or, for an
+        `encoding="text"` class, the text as it is.
+
+        The event's `id` and `retry` stay unset: `message.id` is the stream's *last event id*,
+        which persists across messages (a message without an `id:` line repeats the one
+        before), so it is the position to resume from, not a field of this event.
+
+        Example:
+            >>> from typedsse import BaseEvent
+            >>> from typedsse.decoding import parse
+            >>> class Tick(BaseEvent[int]): ...
+            >>> EventCatalog.of(Tick).decode(parse(b"event: tick\ndata: 7\n\n")[0])
+            Tick(data=7, id=None, retry=None)
+
+        Raises:
+            UnknownEventError: No event of the catalog has the message's name.
+            pydantic.ValidationError: The data is not a valid payload for that event (or, for a
+                JSON event, not JSON).
+        """
+        cls = self.by_name.get(message.event)
+        if cls is None:
+            known = ", ".join(repr(name) for name in self.by_name)
+            raise UnknownEventError(
+                f"received an event named {message.event!r}, which is none of this stream's events ({known})",
+                event=message.event,
+            )
+        validator = cls.data_validator()
+        if cls.encoding == "text":
+            data = validator.validate_python(message.data)
+        else:
+            data = validator.validate_json(message.data)
+        return cls.model_construct(data=data)

@@ -13,13 +13,14 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError
 
-from typedsse.events import MAX_RETRY, BaseEvent, writes_own_json
+from typedsse.events import ID_PATTERN, MAX_RETRY, BaseEvent, named_subclass_hint, writes_own_json
 from typedsse.exceptions import EventTypeError, WireFormatError
 
 __all__ = ["comment", "encode", "encode_message", "frame_encoder", "retry_frame"]
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # SSE's only line ends; str.splitlines() splits on more
 _FIELD_BREAKERS = re.compile(r"[\r\n\0]")
+_ID = re.compile(ID_PATTERN)
 
 KEEPALIVE = b":\n\n"
 """The keep-alive frame: an empty comment, ignored by every client."""
@@ -57,7 +58,7 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
     if not cls.is_concrete():
         raise EventTypeError(
             f"{cls.__qualname__} has no event name: it is a generic event class; "
-            f"send instances of a concrete subclass, e.g. `class MyEvent({cls.__qualname__}): ...`"
+            f"send instances of a concrete subclass, e.g. {named_subclass_hint(cls)}"
         )
     header = cls.__typedsse_header__
     if cls.encoding == "json" and writes_own_json(cls):
@@ -72,13 +73,23 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
                 data = to_json(fields["data"], by_alias=True)
             except PydanticSerializationError as exc:
                 raise WireFormatError(f"{cls.__qualname__}: cannot serialise the payload as JSON: {exc}") from exc
+            except KeyError:
+                raise _no_data(cls) from None
             event_id = fields["id"]
             if fields["retry"] is None:
                 # The two common shapes in one formatting step each; anything else (a retry, an
                 # id to re-check or refuse) takes the general path.
                 if event_id is None:
                     return b"%sdata: %s\n\n" % (header, data)
-                if "\n" not in event_id and "\r" not in event_id and "\0" not in event_id and event_id.isascii():
+                # Printable ASCII without a space at either end: what validation let through. An id
+                # set by `model_copy(update=...)` or `model_construct` takes the checked path (so
+                # does any id here if `strip` ever returned a copy of an unchanged str).
+                if (
+                    isinstance(event_id, str)  # pyright: ignore[reportUnnecessaryIsInstance]
+                    and event_id.isascii()
+                    and event_id.isprintable()
+                    and event_id.strip(" ") is event_id
+                ):
                     return b"%sid: %s\ndata: %s\n\n" % (header, event_id.encode(), data)
             return b"%sdata: %s\n\n" % (_head(header, event_id, fields["retry"], cls), data)
 
@@ -88,7 +99,9 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
             fields = event.__dict__
             event_id, retry = fields["id"], fields["retry"]
             head = header if event_id is None and retry is None else _head(header, event_id, retry, cls)
-            text: object = fields["data"]
+            text: object = fields.get("data", _MISSING)
+            if text is _MISSING:
+                raise _no_data(cls)
             if not isinstance(text, str):  # `model_construct` and `model_copy(update=...)` skip validation
                 raise WireFormatError(
                     f"{cls.__qualname__}: a text event's data must be a str, got {type(text).__name__}"
@@ -97,6 +110,14 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
 
     cls.__typedsse_encoder__ = encoder
     return encoder
+
+
+_MISSING = object()
+
+
+def _no_data(cls: type[BaseEvent[Any]]) -> WireFormatError:
+    # `model_construct()` without `data` makes an event with no payload at all.
+    return WireFormatError(f"{cls.__qualname__}: the event has no data (made by `model_construct` without it)")
 
 
 def _model_json_encoder(cls: type[BaseEvent[Any]], header: bytes) -> Callable[[BaseEvent[Any]], bytes]:
@@ -114,8 +135,12 @@ def _model_json_encoder(cls: type[BaseEvent[Any]], header: bytes) -> Callable[[B
             written = to_json(event, include=include, by_alias=True)
         except PydanticSerializationError as exc:
             raise WireFormatError(f"{cls.__qualname__}: cannot serialise the payload as JSON: {exc}") from exc
-        if not written.startswith(opening):  # pragma: no cover - the model writes its fields as given
-            raise WireFormatError(f"{cls.__qualname__}: the model did not write its data field: {written[:80]!r}")
+        if not written.startswith(opening):
+            if "data" not in event.__dict__:
+                raise _no_data(cls)
+            raise WireFormatError(  # pragma: no cover - the model writes its fields as given
+                f"{cls.__qualname__}: the model did not write its data field: {written[:80]!r}"
+            )
         fields = event.__dict__
         return b"%sdata: %s\n\n" % (_head(header, fields["id"], fields["retry"], cls), written[len(opening) : -1])
 
@@ -126,8 +151,13 @@ def _head(header: bytes, event_id: str | None, retry: int | None, cls: type[Base
     if event_id is not None:
         # Validated at construction, but `model_copy(update=...)` and `model_construct` skip
         # validation: a line break here would let one event inject another.
-        if "\n" in event_id or "\r" in event_id or "\0" in event_id:
-            raise WireFormatError(f"{cls.__qualname__}: an SSE id cannot contain CR, LF or NUL: {event_id!r}")
+        if not isinstance(event_id, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise WireFormatError(f"{cls.__qualname__}: an SSE id must be a str, got {type(event_id).__name__}")
+        if not _ID.fullmatch(event_id):
+            raise WireFormatError(
+                f"{cls.__qualname__}: an SSE id cannot contain ASCII control characters (but an inner tab) "
+                f"or start or end with a space or tab, which the Last-Event-ID header cannot carry back: {event_id!r}"
+            )
         header = b"%sid: %s\n" % (header, _utf8(event_id, cls))
     if retry is not None:
         # Validated at construction too; `model_construct` and `model_copy` skip that.

@@ -2,10 +2,34 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Generic, Literal, TypeVar, cast
+import inspect
+import typing
+from typing import (
+    TYPE_CHECKING,
+    Annotated,
+    Any,
+    ClassVar,
+    Generic,
+    Literal,
+    NewType,
+    TypeVar,
+    cast,
+    get_args,
+    get_origin,
+)
 
-from pydantic import BaseModel, ConfigDict, Field, GetCoreSchemaHandler, PlainSerializer, TypeAdapter, WrapSerializer
-from pydantic_core import CoreConfig, CoreSchema, SchemaSerializer, core_schema
+import typing_extensions
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    GetCoreSchemaHandler,
+    PlainSerializer,
+    TypeAdapter,
+    ValidationError,
+    WrapSerializer,
+)
+from pydantic_core import CoreConfig, CoreSchema, InitErrorDetails, SchemaSerializer, SchemaValidator, core_schema
 
 from typedsse.exceptions import EventDefinitionError
 
@@ -44,16 +68,24 @@ def event_name_for(class_name: str) -> str:
         'http_error'
     """
     # A word starts at a capital after a lower-case letter or a digit (`ReverseEcho`,
-    # `Echo2Reply`), or at the last capital of a run followed by a lower-case letter (`HTTPError`).
+    # `Echo2Reply`), or at the last capital of a run followed by a lower-case letter (`HTTPError`),
+    # unless that letter is a plural `s` ending the word (`UserIDs`, `PDFsReady`).
     # `str.isupper`/`islower` know every script's cases: `CaféOpened` is `café_opened`.
     chars = list(class_name)
-    for i in range(len(chars) - 1, 0, -1):
+    size = len(chars)
+    for i in range(size - 1, 0, -1):
         char, before = chars[i], chars[i - 1]
-        if char.isupper() and (
-            before.islower() or before.isdigit() or (before.isupper() and i + 1 < len(chars) and chars[i + 1].islower())
-        ):
+        if char.isupper() and (before.islower() or before.isdigit() or (before.isupper() and _starts_word(chars, i))):
             chars.insert(i, "_")
     return "".join(chars).lower()
+
+
+def _starts_word(chars: list[str], i: int) -> bool:
+    """Whether the capital at `i`, inside a run of capitals, starts a word (`HTTPError`'s `E`)."""
+    if i + 1 >= len(chars) or not chars[i + 1].islower():
+        return False
+    plural = chars[i + 1] == "s" and (i + 2 == len(chars) or not chars[i + 2].islower())
+    return not plural
 
 
 def _name_problem(name: str) -> str | None:
@@ -103,18 +135,77 @@ def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
         )
     for decorator in decorators.field_serializers.values():
         fields = decorator.info.fields
-        if "id" in fields or "retry" in fields:
-            return "the SSE id and retry fields are written as they are; a serializer for them would be ignored"
-        if cls.encoding == "text" and ("data" in fields or "*" in fields):
+        if "id" in fields or "retry" in fields or "*" in fields:
+            return (
+                "the SSE id and retry fields are written as they are; a serializer for them (or for '*') "
+                "would be ignored; serialise the payload with @field_serializer('data')"
+            )
+        if cls.encoding == "text" and "data" in fields:
             return _TEXT_SERIALIZER
-    if cls.encoding == "text" and any(
-        isinstance(item, PlainSerializer | WrapSerializer) for item in cls.model_fields["data"].metadata
-    ):
+    serializers = (item for item in _data_metadata(cls) if isinstance(item, PlainSerializer | WrapSerializer))
+    if cls.encoding == "text" and next(serializers, None) is not None:
         return _TEXT_SERIALIZER  # `BaseEvent[Annotated[str, PlainSerializer(...)]]`
     return None
 
 
 _TEXT_SERIALIZER = "encoding='text' writes the str payload as it is; a serializer for data would be ignored"
+
+# `type Text = str` (Python 3.12) and `typing_extensions.TypeAliasType`, which may differ.
+_ALIAS_TYPES: tuple[type, ...] = tuple(
+    {typing_extensions.TypeAliasType, getattr(typing, "TypeAliasType", typing_extensions.TypeAliasType)}
+)
+
+
+def _unwrapped(annotation: Any) -> tuple[Any, list[Any]]:
+    """Strip `Annotated`, `NewType` and type aliases from a payload type; return it with the metadata met."""
+    metadata: list[Any] = []
+    while True:
+        if get_origin(annotation) is Annotated:
+            annotation, *extra = get_args(annotation)
+            metadata.extend(extra)
+        elif isinstance(annotation, NewType):
+            annotation = annotation.__supertype__
+        elif isinstance(annotation, _ALIAS_TYPES):
+            annotation = cast("typing_extensions.TypeAliasType", annotation).__value__
+        else:
+            return annotation, metadata
+
+
+def _data_metadata(cls: type[BaseEvent[Any]]) -> list[Any]:
+    field = cls.model_fields["data"]
+    # Pydantic 2.7 keeps `Annotated[str, ...]` whole in the annotation; later versions move its
+    # metadata to the field.
+    return [*field.metadata, *_unwrapped(field.annotation)[1]]
+
+
+def named_subclass_hint(cls: type[BaseEvent[Any]]) -> str:
+    """How to get a named event out of a generic event class, e.g. `class MyEvent(Tagged[YourType]): ...`."""
+    parameters = cls.__pydantic_generic_metadata__["parameters"]
+    name = cls.__name__
+    if parameters:
+        name += "[" + ", ".join("YourType" for _ in parameters) + "]"
+    return f"`class MyEvent({name}): ...`"
+
+
+def _refuse_extra(cls: type[BaseEvent[Any]]) -> None:
+    """Let a class with `extra="allow"` lend it to its payload, but refuse extra fields on the event."""
+    own = cls.model_post_init
+
+    def model_post_init(self: BaseEvent[Any], context: Any, /) -> None:
+        extra = self.__pydantic_extra__
+        if extra:
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [InitErrorDetails(type="extra_forbidden", loc=(key,), input=value) for key, value in extra.items()],
+            )
+        own(self, context)
+        try:
+            object.__getattribute__(self, "__pydantic_private__")
+        except AttributeError:  # Pydantic 2.7's `model_construct` sets it only without a post-init
+            object.__setattr__(self, "__pydantic_private__", None)
+
+    model_post_init.__typedsse_refuses_extra__ = True  # type: ignore[attr-defined]
+    cls.model_post_init = model_post_init  # type: ignore[method-assign,assignment]
 
 
 def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
@@ -134,7 +225,7 @@ def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
 # CR, LF and NUL break the SSE line syntax; the rest of C0 and DEL break the `Last-Event-ID`
 # header the id comes back in (httptools answers 400), and HTTP strips spaces and tabs at either
 # end of a header value (the stream would resume from an id it never sent).
-_ID_PATTERN = r"^(?:[^\x00-\x1f\x7f ](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x1f\x7f ])?)?$"
+ID_PATTERN = r"^(?:[^\x00-\x1f\x7f ](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x1f\x7f ])?)?$"
 
 
 class _SseIdText:
@@ -149,7 +240,7 @@ class _SseIdText:
         return core_schema.custom_error_schema(
             # Rust's `$` is the end of the text (Python's also matches before a final LF),
             # so the engine is pinned whatever a subclass's `regex_engine` says.
-            core_schema.str_schema(pattern=_ID_PATTERN, regex_engine="rust-regex"),
+            core_schema.str_schema(pattern=ID_PATTERN, regex_engine="rust-regex"),
             custom_error_type="sse_id",
             custom_error_message=(
                 "an event id must be Unicode text without ASCII control characters (tab aside) or spaces at either "
@@ -205,15 +296,49 @@ class BaseEvent(BaseModel, Generic[DataT]):
 
     __typedsse_header__: ClassVar[bytes]
     __typedsse_serializer__: ClassVar[SchemaSerializer | None] = None
+    __typedsse_validator__: ClassVar[SchemaValidator | None] = None
     __typedsse_encoder__: ClassVar[Callable[[BaseEvent[Any]], bytes] | None] = None
 
     data: DataT
     id: EventId | None = None
-    retry: Annotated[int, Field(ge=0, le=MAX_RETRY)] | None = None
+    # Strict: `True`, `2500.0` or `"5000"` would be written as a number the code never gave
+    # (`retry=False` is `retry: 0`, reconnect at once). JSON integers still validate.
+    retry: Annotated[int, Field(ge=0, le=MAX_RETRY, strict=True)] | None = None
 
     def __init_subclass__(cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any):
-        # The keywords are read by `__pydantic_init_subclass__`, once the fields exist.
-        super().__init_subclass__(**kwargs)
+        # The keywords are read by `__pydantic_init_subclass__`, once the fields exist. This runs
+        # while Pydantic builds the class: before the schema, after the configuration.
+        try:
+            super().__init_subclass__(**kwargs)
+        except TypeError as exc:
+            if not kwargs:
+                raise
+            unknown = ", ".join(f"{key}=" for key in kwargs)
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: unknown class keyword {unknown}; an event class takes name=, encoding= "
+                "and Pydantic's configuration keywords"
+            ) from exc
+        if "event_name" in cls.__dict__:
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: set the event name with the class keyword, "
+                f'`class {cls.__name__}(..., name="...")`, not as a class attribute'
+            )
+        redeclared = sorted({"id", "retry"} & inspect.get_annotations(cls).keys())
+        if redeclared:
+            fields = " and ".join(redeclared)
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: {fields} cannot be redeclared: BaseEvent's own declaration is the "
+                "validation that keeps an event writable on the wire (a stream-wide retry goes in `@sse(retry=...)`)"
+            )
+        extra = cls.model_config.get("extra")
+        if extra == "ignore":
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: extra='ignore' would drop a misspelt field (`retyr=...`) without a word; "
+                "an event's fields are data, id and retry"
+            )
+        if extra == "allow" and not getattr(cls.model_post_init, "__typedsse_refuses_extra__", False):
+            # `extra="allow"` is lent to a TypedDict or dataclass payload; the event keeps its three fields.
+            _refuse_extra(cls)
 
     @classmethod
     def __pydantic_init_subclass__(
@@ -221,11 +346,11 @@ class BaseEvent(BaseModel, Generic[DataT]):
     ) -> None:
         super().__pydantic_init_subclass__(**kwargs)
         if encoding is not None:
-            if encoding not in _ENCODINGS:
-                raise EventDefinitionError(
-                    f"{cls.__qualname__}: unknown encoding {encoding!r}; use encoding='json' or encoding='text'"
-                )
             cls.encoding = encoding
+        if not (isinstance(cls.encoding, str) and cls.encoding in _ENCODINGS):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: unknown encoding {cls.encoding!r}; use encoding='json' or encoding='text'"
+            )
         problem = _field_problem(cls)
         if problem is not None:
             raise EventDefinitionError(f"{cls.__qualname__}: {problem}")
@@ -248,7 +373,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
                 "pass a valid one as a class keyword, "
                 f'e.g. `class {cls.__name__}(..., name="app.{cls.__name__.lower()}")`'
             )
-        if cls.encoding == "text" and cls.model_fields["data"].annotation is not str:
+        if cls.encoding == "text" and _unwrapped(cls.model_fields["data"].annotation)[0] is not str:
             raise EventDefinitionError(
                 f"{cls.__qualname__}: encoding='text' needs a `str` payload, "
                 f"got {cls.model_fields['data'].annotation!r}; use the default JSON encoding"
@@ -259,6 +384,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
         cls.event_name = name
         cls.__typedsse_header__ = b"event: " + name.encode() + b"\n"
         cls.__typedsse_serializer__ = None  # built on first use: the payload type may be a forward reference
+        cls.__typedsse_validator__ = None
         cls.__typedsse_encoder__ = None
 
     @classmethod
@@ -271,6 +397,9 @@ class BaseEvent(BaseModel, Generic[DataT]):
         """Return the payload type: the `data` field's annotation (`NoneType` for `BaseEvent[None]`)."""
         annotation = cls.model_fields["data"].annotation
         # Pydantic before 2.12 keeps a `None` payload type as `None`; later ones give its type.
+        # Pydantic 2.7 keeps `Annotated[int, ...]` whole; later ones move the metadata to the field.
+        while get_origin(annotation) is Annotated:
+            annotation = get_args(annotation)[0]
         return type(None) if annotation is None else annotation
 
     @classmethod
@@ -282,22 +411,38 @@ class BaseEvent(BaseModel, Generic[DataT]):
         """
         serializer = cls.__dict__.get("__typedsse_serializer__")
         if serializer is None:
-            # The `data` field's own schema, as the event model built it: with what the class
-            # lends it (its `alias_generator` and `extra` for a TypedDict or dataclass payload,
-            # `arbitrary_types_allowed`), and the field's discriminator, which a fresh
-            # `TypeAdapter` of the annotation would miss.
-            found = _data_field_schema(cls.__pydantic_core_schema__)
-            if found is not None:
-                schema, config = found
-                serializer = SchemaSerializer(schema, config)
-            else:  # pragma: no cover - a model schema of a shape Pydantic does not build today
-                field = cls.model_fields["data"]
-                annotation: Any = field.annotation
-                if field.metadata:
-                    annotation = Annotated[(annotation, *field.metadata)]
-                serializer = TypeAdapter(annotation).serializer
-            cls.__typedsse_serializer__ = serializer
+            schema, config = _data_schema(cls)
+            serializer = cls.__typedsse_serializer__ = SchemaSerializer(schema, config)
         return serializer
+
+    @classmethod
+    def data_validator(cls) -> SchemaValidator:
+        """Return the validator of the payload type alone, as the event model validates `data` (built once per class).
+
+        It holds the class's configuration and its `data` field validators, so
+        `data_validator().validate_json(line)` reads a data line back exactly as the model would
+        read the same JSON under its `data` key. `EventCatalog.decode` uses it.
+        """
+        validator = cls.__dict__.get("__typedsse_validator__")
+        if validator is None:
+            schema, config = _data_schema(cls)
+            validator = cls.__typedsse_validator__ = SchemaValidator(schema, config)
+        return validator
+
+
+def _data_schema(cls: type[BaseEvent[Any]]) -> tuple[CoreSchema, CoreConfig | None]:
+    # The `data` field's own schema, as the event model built it: with what the class lends it
+    # (its `alias_generator` and `extra` for a TypedDict or dataclass payload,
+    # `arbitrary_types_allowed`, its field validators), and the field's discriminator, which a
+    # fresh `TypeAdapter` of the annotation would miss.
+    found = _data_field_schema(cls.__pydantic_core_schema__)
+    if found is None:  # pragma: no cover - a model schema of a shape Pydantic does not build today
+        field = cls.model_fields["data"]
+        annotation: Any = field.annotation
+        if field.metadata:
+            annotation = Annotated[(annotation, *field.metadata)]
+        return TypeAdapter(annotation).core_schema, None
+    return found
 
 
 def _data_field_schema(schema: CoreSchema) -> tuple[CoreSchema, CoreConfig | None] | None:

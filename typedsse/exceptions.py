@@ -8,6 +8,7 @@ root, so applications can catch them together::
     ├── EndpointDefinitionError (TypeError)  an `@sse` endpoint is declared wrongly
     ├── EventTypeError          (TypeError)  a stream yielded something outside its event union
     ├── WireFormatError         (ValueError) a value cannot be written as a `text/event-stream` field
+    ├── UnknownEventError       (LookupError) a received message names no event of the catalog
     └── typescript.DocumentError (ValueError) an OpenAPI document cannot be turned into TypeScript
 
 The subclasses also derive from the built-in exception a caller would expect (`TypeError` for
@@ -24,6 +25,7 @@ __all__ = [
     "EventDefinitionError",
     "EventTypeError",
     "TypedSSEError",
+    "UnknownEventError",
     "WireFormatError",
 ]
 
@@ -46,3 +48,15 @@ class EventTypeError(TypedSSEError, TypeError):
 
 class WireFormatError(TypedSSEError, ValueError):
     """A value cannot be written as a `text/event-stream` field (for example a name with a line break)."""
+
+
+class UnknownEventError(TypedSSEError, LookupError):
+    """A received message's event name is not one of the events `EventCatalog.decode` knows.
+
+    Attributes:
+        event: The message's event name (`"message"` for a message without an `event:` line).
+    """
+
+    def __init__(self, message: str, *, event: str) -> None:
+        super().__init__(message)
+        self.event = event
