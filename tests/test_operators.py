@@ -289,13 +289,34 @@ async def test_driver_keeps_to_the_latest_deadline(first: float, second: float |
 
 @pytest.mark.parametrize(
     "pipe",
-    [ops.throttle(1e6, mode="latest"), ops.debounce(1e6), ops.chunk(interval=1e6)],
-    ids=["throttle-latest", "debounce", "chunk"],
+    [
+        ops.throttle(1e6, mode="latest"),
+        ops.debounce(1e6),
+        ops.chunk(interval=1e6),
+        # Operators that drop items hide them from the response, which gives the loop a turn as
+        # events go out: a leading throttle over an always-ready sampler froze the whole server.
+        ops.throttle(1e6),
+        ops.throttle(1e6, key=lambda i: i % 2),
+        ops.filter(lambda i: i < 0),
+        ops.skip(20_000),
+        ops.distinct_until_changed(key=lambda i: 0),
+    ],
+    ids=[
+        "throttle-latest",
+        "debounce",
+        "chunk",
+        "throttle-leading",
+        "throttle-leading-key",
+        "filter",
+        "skip",
+        "distinct",
+    ],
 )
 @pytest.mark.anyio
 async def test_time_operators_give_the_loop_turns_over_a_source_that_never_waits(pipe: Any) -> None:
-    # Items that only change the operator's state cost no loop turn: over a source that is
-    # always ready, the operator must still let the loop run its timers and other tasks.
+    # Items that only change the operator's state (or are dropped) cost no loop turn: over a
+    # source that is always ready, the operator must still let the loop run its timers and
+    # other tasks.
     pulled: list[int] = []
 
     async def ready_at_once() -> AsyncIterator[int]:
@@ -1347,3 +1368,27 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
 def test_operators_refuse_arguments_of_the_wrong_type_when_built(build: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         build()
+
+
+@pytest.mark.parametrize("mode", ["leading", "latest"])
+@pytest.mark.anyio
+async def test_throttle_raises_a_cleanup_error_after_its_key_failed(mode: ops.ThrottleMode) -> None:
+    # The key fails while the source is open; closing the source then fails too. Both reach the
+    # consumer, chained: in latest mode the cleanup's error was left in the pump's task
+    # ("Task exception was never retrieved").
+    async def source() -> AsyncIterator[int]:
+        try:
+            for i in range(10):
+                yield i
+                await asyncio.sleep(0.001)
+        finally:
+            raise OSError("cleanup failed")
+
+    def key(item: int) -> int:
+        if item == 2:
+            raise ValueError("key failed")
+        return 0
+
+    with pytest.raises(OSError, match="cleanup failed") as info:
+        await items(source() | ops.throttle(0.0001, mode=mode, key=key))
+    assert isinstance(info.value.__context__, ValueError)

@@ -61,6 +61,15 @@ class _Clocked(Generic[T, R]):
         raise NotImplementedError
 
 
+FAIR_SHARE = 64
+"""Items an operator may take in a row without handing anything on before it gives the loop a turn.
+
+The response gives the loop a turn as events go out, so a source that never awaits cannot hold
+the other connections; an operator that drops items (a throttle's open window, a filter) hides
+them from it, and gives the turns itself.
+"""
+
+
 class _Driver(Generic[T, R]):
     """Feed a `_Clocked` from its source, and wake the consumer when there is output or a deadline.
 
@@ -90,7 +99,7 @@ class _Driver(Generic[T, R]):
 
     # A source that never waits would keep the pump from ever giving the loop a turn: after
     # this many items in a row it yields one, so timers fire and other connections are served.
-    FAIR_SHARE = 64
+    FAIR_SHARE = FAIR_SHARE
 
     def __init__(self, streamer: Streamer[T], clocked: _Clocked[T, R]) -> None:
         self._streamer = streamer
@@ -244,7 +253,16 @@ class _Driver(Generic[T, R]):
         self._held = _NOTHING
         self._error = None  # not taken (the consumer stopped first): its traceback holds the pump's frame
         task, self._task = self._task, None
-        if task is None or task.done():
+        if task is None:
+            return
+        if task.done():
+            # The pump ended on its own (its source failed, or the operator's code did) and
+            # closed the source: an error of that cleanup is raised here, not left unretrieved.
+            if not task.cancelled() and (error := task.exception()) is not None:
+                try:
+                    raise error
+                finally:
+                    del error
             return
         if not self._ended:
             task.cancel()  # a pump that ended on its own is closing the source: let it finish
@@ -303,6 +321,7 @@ async def _throttle_leading(
     windows: set[Hashable] = set()  # the keys with an open window
     ends: list[tuple[float, int, Hashable]] = []  # a heap of (window end, tie-breaker, key)
     order = itertools.count()
+    dropped = 0
     async with streamcontext(source) as streamer:
         async for item in streamer:
             now = loop.time()
@@ -311,7 +330,12 @@ async def _throttle_leading(
                 windows.discard(heapq.heappop(ends)[2])
             item_key = key(item) if key is not None else None
             if item_key in windows:
+                dropped += 1
+                if dropped == FAIR_SHARE:
+                    dropped = 0
+                    await asyncio.sleep(0)
                 continue
+            dropped = 0
             check_key(item_key)
             windows.add(item_key)
             heapq.heappush(ends, (now + interval, next(order), item_key))

@@ -34,6 +34,7 @@ from aiostream.core import Stream, pipable_operator, streamcontext
 from typedsse import _operators_time as _time
 from typedsse._operators_pipes import ListPipe, Pipe, SameTypePipe, UnionPipe
 from typedsse._operators_sources import chain, cursors, merge, source
+from typedsse._operators_time import FAIR_SHARE as _FAIR_SHARE
 from typedsse._operators_time import ThrottleMode
 
 __all__ = [
@@ -185,7 +186,7 @@ def skip(count: int, /) -> SameTypePipe:
         ValueError: `count` is negative.
     """
     _check_count(count, 0, f"skip() needs a non-negative integer, got {count!r}")
-    return SameTypePipe(f"skip({count!r})", lambda source: stream.skip(source, count))
+    return SameTypePipe(f"skip({count!r})", lambda source: _skip(source, count))
 
 
 def distinct_until_changed(*, key: Callable[[Any], Any] | None = None) -> SameTypePipe:
@@ -593,9 +594,26 @@ async def _forward_until(
             del failure  # this frame must not hold the error its traceback holds
 
 
+# An operator that drops items gives the loop a turn every `FAIR_SHARE` drops in a row: a
+# source that never awaits would otherwise hold the whole server while nothing goes out.
+
+
+@pipable_operator
+async def _skip(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
+    async with streamcontext(source) as streamer:
+        async for item in streamer:
+            if count:
+                count -= 1
+                if not count % _FAIR_SHARE:
+                    await asyncio.sleep(0)
+                continue
+            yield item
+
+
 @pipable_operator
 async def _distinct_until_changed(source: AsyncIterable[T], key: Callable[[T], Any] | None) -> AsyncIterator[T]:
     previous: Any = _NOTHING
+    dropped = 0
     async with streamcontext(source) as streamer:
         async for item in streamer:
             current = item if key is None else key(item)
@@ -603,7 +621,13 @@ async def _distinct_until_changed(source: AsyncIterable[T], key: Callable[[T], A
                 if key is not None:
                     _time.check_key(current, "distinct_until_changed")
                 previous = current
+                dropped = 0
                 yield item
+            else:
+                dropped += 1
+                if dropped == _FAIR_SHARE:
+                    dropped = 0
+                    await asyncio.sleep(0)
 
 
 _NOTHING: Any = object()  # no item yet: unequal to every key, `None` included
@@ -613,13 +637,20 @@ _NOTHING: Any = object()  # no item yet: unequal to every key, `None` included
 async def _filter(source: AsyncIterable[T], predicate: Callable[[T], Any]) -> AsyncIterator[T]:
     # Whatever the predicate's kind (an `async def`, an object with an `async def __call__`, a
     # lambda returning a coroutine), an awaitable answer is awaited; a bool needs no check.
+    dropped = 0
     async with streamcontext(source) as streamer:
         async for item in streamer:
             keep = predicate(item)
             if keep is not True and keep is not False and inspect.isawaitable(keep):
                 keep = await keep
             if keep:
+                dropped = 0
                 yield item
+            else:
+                dropped += 1
+                if dropped == _FAIR_SHARE:
+                    dropped = 0
+                    await asyncio.sleep(0)
 
 
 @pipable_operator
