@@ -345,7 +345,13 @@ PUMPED = {
     "throttle-latest": lambda source: source | ops.throttle(0.5, mode="latest"),
     "debounce": lambda source: source | ops.debounce(0.001),
     "chunk": lambda source: source | ops.chunk(interval=0.5),
+    "map-concurrent": lambda source: source | ops.map(_later_copy, concurrency=3),
 }
+
+
+async def _later_copy(item: Any) -> Any:
+    await asyncio.sleep(0.01)
+    return item
 
 
 class Halt(BaseException):
@@ -1192,6 +1198,66 @@ async def test_map_concurrency_runs_calls_at_once_and_keeps_the_order() -> None:
         return value
 
     assert await collect(ops.source(range(3)) | ops.map(later, concurrency=3)) == [(3.0, 0), (3.0, 1), (3.0, 2)]
+
+
+@pytest.mark.anyio
+async def test_map_concurrency_reads_ahead_only_as_far_as_its_limit() -> None:
+    pulled: list[int] = []
+
+    async def counted() -> AsyncIterator[int]:
+        for i in range(10):
+            pulled.append(i)
+            yield i
+
+    async def slow(value: int) -> int:
+        await asyncio.sleep(1.0)
+        return value
+
+    async with (counted() | ops.map(slow, concurrency=3)).stream() as streamer:
+        assert await anext(streamer) == 0
+        await asyncio.sleep(0.5)
+        assert pulled == [0, 1, 2, 3]  # three calls out (1, 2, 3), the first result taken
+
+
+@pytest.mark.anyio
+async def test_map_concurrency_sends_earlier_results_before_an_error() -> None:
+    async def source() -> AsyncIterator[int]:
+        yield 1
+        yield 2
+        raise LookupError("source failed")
+
+    async def fails_on_two(value: int) -> int:
+        await asyncio.sleep(3.0 - value)
+        if value == 2:
+            raise ValueError("call failed")
+        return value
+
+    received: list[tuple[float, Any]] = []
+    with pytest.raises(ValueError, match="call failed"):
+        await drain(source() | ops.map(fails_on_two, concurrency=2), received)
+    assert received == [(2.0, 1)]  # in the source's order; the source's own error never came up
+    received.clear()
+    with pytest.raises(LookupError, match="source failed"):
+        await drain(source() | ops.map(_later_copy, concurrency=2), received)
+    assert [item for _, item in received] == [1, 2]
+
+
+@pytest.mark.anyio
+async def test_map_concurrency_cancels_its_calls_when_the_consumer_stops() -> None:
+    ended: list[str] = []
+
+    async def slow(value: int) -> int:
+        try:
+            await asyncio.sleep(10.0 + value)
+            return value
+        finally:
+            ended.append(f"call {value}")
+
+    tasks = asyncio.all_tasks()
+    async with (ops.source(range(5)) | ops.map(slow, concurrency=3) | ops.take(1)).stream() as streamer:
+        assert [item async for item in streamer] == [0]
+    assert sorted(ended) == ["call 0", "call 1", "call 2"]  # 1 and 2 cancelled; 3 never started
+    assert asyncio.all_tasks() - tasks == set()
 
 
 @pytest.mark.anyio

@@ -179,7 +179,7 @@ class _Driver(Generic[T, R]):
                     # own (a future it awaited was cancelled) too. When the pump itself is
                     # cancelled (the operator is closing), the pull it abandons ends as it may:
                     # nobody waits for its outcome.
-                    if not _being_cancelled():
+                    if not being_cancelled():
                         self._end(exc)
                     return
                 waiter = self._waiter
@@ -269,7 +269,7 @@ class _Driver(Generic[T, R]):
         try:
             await task
         except asyncio.CancelledError:
-            if _being_cancelled():
+            if being_cancelled():
                 raise  # this operator is being cancelled too: let that go on
 
 
@@ -292,7 +292,7 @@ async def _drive(source: AsyncIterable[T], clocked: _Clocked[T, R]) -> AsyncIter
         yield output
 
 
-def _being_cancelled() -> bool:
+def being_cancelled() -> bool:
     # Not a local of the caller: a frame that holds its own task, on the way out with the
     # task's `CancelledError`, makes a cycle (task, error, traceback, frame, task) that only
     # the garbage collector frees.

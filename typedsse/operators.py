@@ -22,6 +22,7 @@ whatever their callbacks accept, and `chunk` turns `E` into `list[E]`.
 from __future__ import annotations
 
 import asyncio
+import collections
 import inspect
 import math
 import numbers
@@ -29,7 +30,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, H
 from typing import Any, Literal, Never, TypeGuard, TypeVar, cast, overload
 
 from aiostream import stream
-from aiostream.core import Stream, pipable_operator, streamcontext
+from aiostream.core import Stream, Streamer, pipable_operator, streamcontext
 
 from typedsse import _operators_time as _time
 from typedsse._operators_pipes import ListPipe, Pipe, SameTypePipe, UnionPipe
@@ -358,7 +359,7 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
             object with an `async def __call__`). An awaitable that a sync function returns (a
             lambda calling an async function) is awaited too, one at a time.
         concurrency: For an async function, how many calls may run at once; results keep the
-            source's order either way.
+            source's order either way, and the source is read at most this many items ahead.
 
     Raises:
         TypeError: `function` is not callable, or `concurrency` is not an integer.
@@ -371,10 +372,12 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
     if _is_async(function):
         # aiostream tells async functions by `inspect.iscoroutinefunction`, which is false for
         # an object with an `async def __call__`; its bound `__call__` passes.
+        if concurrency > 1:
+            return Pipe(label, lambda source: _map_concurrently(source, function, concurrency))
         call: Any = function
         if not inspect.iscoroutinefunction(call):
             call = call.__call__
-        return Pipe(label, lambda source: stream.map(source, call, task_limit=concurrency))
+        return Pipe(label, lambda source: stream.map(source, call, task_limit=1))
     if concurrency != 1:
         raise ValueError(f"map(concurrency=...) applies to async functions only; {_name(function)} is sync")
     return Pipe(label, lambda source: _map(source, function))
@@ -661,6 +664,154 @@ async def _map(source: AsyncIterable[T], function: Callable[[T], Any]) -> AsyncI
         async for item in streamer:
             result = function(item)
             yield await result if inspect.isawaitable(result) else result
+
+
+@pipable_operator
+async def _map_concurrently(source: AsyncIterable[T], function: Callable[[T], Any], limit: int) -> AsyncIterator[Any]:
+    # aiostream's `map(task_limit=n)` reads the source from tasks of its own and closes it from
+    # the consumer's: a source that sets a context variable around its `yield`s (structlog's
+    # `bound_contextvars`, a tracing span) failed in its `finally` ("created in a different
+    # Context"), and a stream that had sent everything ended with an error event.
+    async with streamcontext(source) as streamer:
+        calls = _Calls(streamer, function, limit)
+        try:
+            while True:
+                call = await calls.next()
+                if call is None:
+                    return
+                try:
+                    value = call.result()  # the call's own error goes on from here
+                finally:
+                    call = None  # the traceback of that error holds this frame: no cycle through it
+                yield value
+        finally:
+            await calls.aclose()
+
+
+class _Calls:
+    """`map(function, concurrency=n)`'s calls: up to `n` at once, taken in the source's order.
+
+    One pump task reads the source for the operator's whole life and closes it, so the
+    source's `finally` runs in the context of its own `set`s, as with `merge`. It reads an item
+    only while fewer than `n` calls are running or waiting to be taken, and starts a task for
+    each call. What the source raises comes after the results of the items it gave before.
+    """
+
+    __slots__ = ("_calls", "_ended", "_error", "_function", "_limit", "_loop", "_room", "_streamer", "_task", "_waiter")
+
+    def __init__(self, streamer: Streamer[T], function: Callable[[T], Any], limit: int) -> None:
+        self._streamer: Streamer[Any] = streamer
+        self._function: Callable[[Any], Any] = function
+        self._limit = limit
+        self._loop = asyncio.get_running_loop()
+        self._calls: collections.deque[asyncio.Future[Any]] = collections.deque()
+        self._ended = False
+        self._error: BaseException | None = None
+        self._waiter: asyncio.Future[None] | None = None  # the consumer waits on it for a call or the end
+        self._room: asyncio.Future[None] | None = None  # the pump waits on it while `limit` calls are out
+        self._task: asyncio.Task[None] | None = None
+
+    async def next(self) -> asyncio.Future[Any] | None:
+        """Wait for the next call in the source's order to finish and return it; `None` at the end."""
+        calls = self._calls
+        while True:
+            if calls:
+                head = calls[0]
+                if not head.done():
+                    await asyncio.wait((head,))  # not `await head`: a cancelled wait must not cancel it
+                    continue
+                calls.popleft()
+                room = self._room
+                if room is not None and not room.done():
+                    room.set_result(None)
+                return head
+            if self._ended:
+                error, self._error = self._error, None
+                if error is not None:
+                    try:
+                        raise error
+                    finally:
+                        del error  # the traceback holds this frame: no cycle back to the error
+                return None
+            if self._task is None:
+                self._task = self._loop.create_task(self._pump())
+            waiter = self._waiter = self._loop.create_future()
+            try:
+                await waiter
+            finally:
+                self._waiter = None
+
+    async def _pump(self) -> None:
+        streamer, calls, loop, limit = self._streamer, self._calls, self._loop, self._limit
+        try:
+            while True:
+                while len(calls) >= limit:
+                    room = self._room = loop.create_future()
+                    await room
+                try:
+                    item = await anext(streamer)
+                except StopAsyncIteration:
+                    self._end(None)
+                    return
+                except BaseException as exc:
+                    # As in `merge`: what the source raises goes to the consumer, unless the
+                    # pump itself is cancelled (the operator is closing).
+                    if not _time.being_cancelled():
+                        self._end(exc)
+                    return
+                try:
+                    call = asyncio.ensure_future(self._function(item))
+                except Exception as exc:  # the function failed before giving an awaitable
+                    call = loop.create_future()
+                    call.set_exception(exc)
+                calls.append(call)
+                self._wake()
+        finally:
+            await streamer.aclose()  # in this task's context, that of the source's whole life
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
+
+    def _end(self, error: BaseException | None) -> None:
+        self._ended = True
+        self._error = error
+        self._wake()
+
+    async def aclose(self) -> None:
+        """Cancel the calls under way, close the source, and wait for both.
+
+        An error raised by the source's cleanup goes on to the caller; the calls' own outcomes
+        are nobody's any more.
+        """
+        self._error = None
+        calls, self._calls = self._calls, collections.deque()
+        for call in calls:
+            call.cancel()
+        task, self._task = self._task, None
+        try:
+            if task is not None:
+                if task.done():
+                    if not task.cancelled() and (error := task.exception()) is not None:
+                        try:
+                            raise error
+                        finally:
+                            del error
+                else:
+                    if not self._ended:
+                        task.cancel()  # a pump that ended on its own is closing the source: let it finish
+                    try:
+                        await task
+                    except asyncio.CancelledError:
+                        if _time.being_cancelled():
+                            raise  # this operator is being cancelled too: let that go on
+        finally:
+            if calls:
+                await asyncio.wait(calls)
+                for call in calls:
+                    if not call.cancelled():
+                        call.exception()  # retrieved: no "exception was never retrieved" warning
 
 
 @pipable_operator
