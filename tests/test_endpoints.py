@@ -369,7 +369,13 @@ def test_sse_refuses_an_error_event_colliding_with_the_union() -> None:
         # A stream is a body: these statuses made uvicorn fail the response on every request.
         ({"status_code": 204}, "status_code 204 does not allow a body"),
         ({"status_code": 304}, "status_code 304 does not allow a body"),
-        ({"status_code": 101}, "status_code 101 does not allow a body"),
+        ({"status_code": 101}, r"status_code 101 is not an HTTP status a stream can be sent with \(200 to 599\)"),
+        ({"status_code": 1000}, r"status_code 1000 is not an HTTP status a stream can be sent with"),
+        ({"status_code": 200.5}, r"status_code must be an int, got 200.5 \(float\)"),
+        ({"status_code": True}, r"status_code must be an int, got True \(bool\)"),
+        ({"ping": "15"}, r"ping must be a number of seconds or None, got '15' \(str\)"),
+        ({"ping": True}, r"ping must be a number of seconds or None, got True \(bool\)"),
+        ({"send_timeout": "5"}, r"send_timeout must be a number of seconds or None, got '5' \(str\)"),
     ],
 )
 def test_sse_refuses_bad_options(options: dict[str, Any], message: str) -> None:
@@ -769,18 +775,44 @@ def test_sse_head_runs_the_checks_in_setup_but_not_the_generator() -> None:
         assert client.head("/generator/attic").status_code == 200  # the generator does not run
 
 
+@pytest.mark.parametrize("ping", [15.0, None])
+def test_a_status_without_a_body_set_before_the_stream_is_sent_at_once(serve: Serve, ping: float | None) -> None:
+    # A dependency's 204 (how a resumable endpoint tells EventSource to stop) was sent only
+    # once the generator gave its first item or the keep-alive fell due: after 15 s, never
+    # without `ping`, and the item taken from the queue was lost.
+    app = FastAPI()
+    messages: asyncio.Queue[str] = asyncio.Queue()
+    messages.put_nowait("kept for the next subscriber")
+    started: list[str] = []
+
+    async def nothing_left(response: Response) -> None:
+        response.status_code = 204
+
+    @app.get("/done")
+    @sse(ping=ping)
+    async def done(_: Annotated[None, Depends(nothing_left)]) -> AsyncIterator[Echo]:
+        started.append("started")
+        yield Echo(data=await messages.get())
+
+    client = serve(app)
+    response = client.get("/done", timeout=5.0)
+    assert (response.status_code, response.content) == (204, b"")
+    assert started == []  # the generator never ran
+    assert messages.qsize() == 1
+    assert client.get("/done", timeout=5.0).status_code == 204  # the connection is still good
+
+
 def test_a_status_without_a_body_set_by_the_stream_is_sent_without_one(serve: Serve) -> None:
     app = FastAPI()
     closed: list[str] = []
 
-    async def nothing_left(response: Response) -> None:
-        response.status_code = 204  # tells EventSource to stop reconnecting
-
     @app.get("/done")
     @sse()
-    async def done(_: Annotated[None, Depends(nothing_left)]) -> AsyncIterator[Echo]:
+    async def done(response: Response) -> AsyncIterator[Echo]:
         try:
-            yield Echo(data="never sent")
+            response.status_code = 204  # decided by the generator itself, before its first event
+            if False:  # pragma: no cover - a generator with nothing to send
+                yield Echo(data="never sent")
         finally:
             closed.append("done")
 

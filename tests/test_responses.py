@@ -1037,6 +1037,22 @@ def test_response_refuses_bad_options(options: dict[str, Any], message: str) -> 
         EventStreamResponse(iter([]), **options)
 
 
+@pytest.mark.parametrize(
+    ("options", "error", "message"),
+    [
+        ({"status_code": 1000}, ValueError, "status_code 1000 is not an HTTP status"),
+        ({"status_code": "200"}, TypeError, "status_code must be an int"),
+        ({"ping": "15"}, TypeError, "ping must be a number of seconds"),
+        ({"send_timeout": True}, TypeError, "send_timeout must be a number of seconds"),
+    ],
+)
+def test_response_refuses_options_of_the_wrong_type(
+    options: dict[str, Any], error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        EventStreamResponse(iter([]), **options)
+
+
 # -- end to end: a real uvicorn server on 127.0.0.1 ---------------------------------------------
 
 

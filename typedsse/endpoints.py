@@ -16,14 +16,15 @@ from starlette.concurrency import run_in_threadpool
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
 from typedsse.encoding import checked_retry
 from typedsse.events import BaseEvent, StreamError
-from typedsse.exceptions import EndpointDefinitionError, WireFormatError
+from typedsse.exceptions import EndpointDefinitionError
 from typedsse.responses import (
     DEFAULT_PING,
     ErrorHandler,
     EventSource,
     EventStreamResponse,
     checked_headers,
-    status_allows_body,
+    checked_seconds,
+    checked_status,
 )
 
 _Returned: TypeAlias = EventSource | Awaitable[EventSource]
@@ -162,25 +163,20 @@ def sse(
             of its union is not an event class, or two members share an event name; or an
             option is out of range.
     """
-    # Written as `not x > 0`, so that NaN, which every comparison refuses, is refused too.
-    if ping is not None and not ping > 0:
-        raise EndpointDefinitionError(f"ping must be a positive number of seconds or None, got {ping!r}")
-    if retry is not None:
-        try:
-            checked_retry(retry)
-        except WireFormatError as exc:
-            raise EndpointDefinitionError(str(exc)) from None
-    if send_timeout is not None and not send_timeout > 0:
-        raise EndpointDefinitionError(f"send_timeout must be a positive number of seconds, got {send_timeout!r}")
-    if not status_allows_body(status_code):
-        raise EndpointDefinitionError(
-            f"status_code {status_code!r} does not allow a body, and a stream is one; "
-            "to answer without events (a 204 tells EventSource to stop), raise HTTPException before the first one"
-        )
     try:
+        checked_seconds(ping, "ping")
+        if retry is not None:
+            checked_retry(retry)
+        checked_seconds(send_timeout, "send_timeout")
+        checked_status(status_code)
         extra_headers = checked_headers(headers)
-    except (TypeError, ValueError) as exc:
-        raise EndpointDefinitionError(str(exc)) from None
+    except (TypeError, ValueError) as exc:  # `WireFormatError` is a `ValueError`
+        message = str(exc)
+        if "does not allow a body" in message:
+            message += (
+                "; to answer without events (a 204 tells EventSource to stop), raise HTTPException before the first one"
+            )
+        raise EndpointDefinitionError(message) from None
 
     def decorate(func: Callable[P, _Returned]) -> Callable[P, Coroutine[Any, Any, EventStreamResponse]]:
         where = f"@sse on {getattr(func, '__qualname__', func)!r}"

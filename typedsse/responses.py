@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import numbers
 import queue
 import re
 import weakref
@@ -148,9 +149,11 @@ class EventStreamResponse(Response):
 
     Raises:
         ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
-            to `MAX_RETRY` (a `WireFormatError`), `status_code` allows no body, or a header's
-            name is not a token or its value is not Latin-1 text without CR, LF or NUL.
-        TypeError: A header's name or value is not a `str`.
+            to `MAX_RETRY` (a `WireFormatError`), `status_code` is not an HTTP status that
+            allows a body, or a header's name is not a token or its value is not Latin-1 text
+            without CR, LF or NUL.
+        TypeError: `ping` or `send_timeout` is not a number, `status_code` not an `int`, or a
+            header's name or value not a `str`.
     """
 
     media_type = "text/event-stream"
@@ -171,12 +174,9 @@ class EventStreamResponse(Response):
         name: str = "stream",
         merge_from: Response | None = None,
     ) -> None:
-        if ping is not None and not ping > 0:  # NaN included
-            raise ValueError(f"ping must be a positive number of seconds or None, got {ping!r}")
-        if send_timeout is not None and not send_timeout > 0:
-            raise ValueError(f"send_timeout must be a positive number of seconds or None, got {send_timeout!r}")
-        if not status_allows_body(status_code):
-            raise ValueError(f"status_code {status_code!r} does not allow a body, and a stream is one")
+        checked_seconds(ping, "ping")
+        checked_seconds(send_timeout, "send_timeout")
+        checked_status(status_code)
         self.content = content
         self.catalog = catalog
         self.status_code = status_code
@@ -194,10 +194,16 @@ class EventStreamResponse(Response):
         self.init_headers(merged)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        """Serve the stream on one ASGI connection (`HEAD` gets the headers and no body)."""
-        if scope.get("method") == "HEAD":
+        """Serve the stream on one ASGI connection (`HEAD` gets the headers and no body).
+
+        A status that allows no body, set before the stream starts (a dependency's 204 on the
+        `Response` parameter), is answered at once: the stream is closed without running, so
+        its first step consumes nothing (a message from a queue) and no keep-alive is waited for.
+        """
+        start = _start_message(self)
+        if scope.get("method") == "HEAD" or not status_allows_body(start["status"]):
             await _close_unstarted(self.content)
-            await send(_start_message(self))
+            await send(start)
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             try:
@@ -274,6 +280,39 @@ _HEADER_BREAKERS = re.compile(r"[\r\n\0]")
 def status_allows_body(status: int) -> bool:
     """Whether HTTP lets a response with this status carry a body (informational, 204, 205, 304 do not)."""
     return status >= 200 and status not in (204, 205, 304)
+
+
+def checked_status(status: object) -> int:
+    """Return `status` if a stream can be sent with it: an HTTP status (200-599) that allows a body.
+
+    Raises:
+        TypeError: `status` is not an `int` (a `bool` is not one here).
+        ValueError: `status` is not from 200 to 599, or is 204, 205 or 304.
+    """
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise TypeError(f"status_code must be an int, got {status!r} ({type(status).__name__})")
+    if not 200 <= status <= 599:  # the server could not write another: every request would fail
+        raise ValueError(f"status_code {status!r} is not an HTTP status a stream can be sent with (200 to 599)")
+    if not status_allows_body(status):
+        raise ValueError(f"status_code {status!r} does not allow a body, and a stream is one")
+    return status
+
+
+def checked_seconds(seconds: object, option: str) -> float | None:
+    """Return `seconds` if it is a positive number of seconds or `None`.
+
+    Raises:
+        TypeError: `seconds` is not a real number (a `bool` or a numeric string is not one).
+        ValueError: `seconds` is not positive (NaN included).
+    """
+    if seconds is None:
+        return None
+    if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
+        raise TypeError(f"{option} must be a number of seconds or None, got {seconds!r} ({type(seconds).__name__})")
+    value = float(seconds)
+    if not value > 0:  # written so that NaN, which every comparison refuses, is refused too
+        raise ValueError(f"{option} must be a positive number of seconds or None, got {seconds!r}")
+    return value
 
 
 def _start_message(response: EventStreamResponse) -> Message:
