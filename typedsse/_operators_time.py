@@ -14,7 +14,7 @@ import heapq
 import inspect
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
-from typing import Any, Generic, Literal, TypeAlias, TypeVar
+from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
 from aiostream.core import Streamer, pipable_operator, streamcontext
 
@@ -132,12 +132,8 @@ class _Driver(Generic[T, R]):
                 ready, clocked.ready = clocked.ready, []
                 return ready
             if self._ended:
-                error, self._error = self._error, None
-                if error is not None:
-                    try:
-                        raise error
-                    finally:
-                        del error  # the traceback holds this frame: no cycle back to the error
+                if self._error is not None:
+                    reraise(self._take_error())
                 return None
             self._arm()
             waiter = self._waiter = loop.create_future()
@@ -151,6 +147,10 @@ class _Driver(Generic[T, R]):
                 await waiter
             finally:
                 self._waiter = None
+
+    def _take_error(self) -> BaseException | None:
+        error, self._error = self._error, None
+        return error
 
     def _feed(self, item: T, now: float) -> None:
         clocked = self._clocked
@@ -253,24 +253,47 @@ class _Driver(Generic[T, R]):
         self._held = _NOTHING
         self._error = None  # not taken (the consumer stopped first): its traceback holds the pump's frame
         task, self._task = self._task, None
-        if task is None:
-            return
-        if task.done():
-            # The pump ended on its own (its source failed, or the operator's code did) and
-            # closed the source: an error of that cleanup is raised here, not left unretrieved.
-            if not task.cancelled() and (error := task.exception()) is not None:
-                try:
-                    raise error
-                finally:
-                    del error
-            return
-        if not self._ended:
-            task.cancel()  # a pump that ended on its own is closing the source: let it finish
-        try:
-            await task
-        except asyncio.CancelledError:
-            if being_cancelled():
-                raise  # this operator is being cancelled too: let that go on
+        await stop_pump(task, ended=self._ended)
+
+
+async def stop_pump(task: asyncio.Task[None] | None, *, ended: bool) -> None:
+    """Stop an operator's pump task and wait for it: it closes its source, whose `finally` has run on return.
+
+    A pump that ended on its own (`ended`: its source ended or failed) is closing the source
+    already, and is waited for, not cancelled. An error raised by the source's cleanup goes on
+    to the caller, also from a pump that is done by now (it is not left unretrieved).
+    """
+    if task is None:
+        return
+    if task.done():
+        error = None if task.cancelled() else task.exception()
+        task = None  # neither it nor its error may stay in this frame, which the error's traceback holds
+        if error is not None:
+            try:
+                raise error
+            finally:
+                del error
+        return
+    if not ended:
+        task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        if being_cancelled():
+            raise  # the operator is being cancelled too: let that go on
+
+
+def reraise(error: BaseException | None) -> NoReturn:
+    """Raise a stored error without keeping it in the raising frame (no cycle through its traceback).
+
+    Pass it straight from where it is kept (`reraise(self._take_error())`): a local of the
+    caller's would hold it too.
+    """
+    assert error is not None
+    try:
+        raise error
+    finally:
+        del error
 
 
 async def _drive(source: AsyncIterable[T], clocked: _Clocked[T, R]) -> AsyncIterator[R]:

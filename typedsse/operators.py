@@ -726,12 +726,8 @@ class _Calls:
                     room.set_result(None)
                 return head
             if self._ended:
-                error, self._error = self._error, None
-                if error is not None:
-                    try:
-                        raise error
-                    finally:
-                        del error  # the traceback holds this frame: no cycle back to the error
+                if self._error is not None:
+                    _time.reraise(self._take_error())
                 return None
             if self._task is None:
                 self._task = self._loop.create_task(self._pump())
@@ -740,6 +736,10 @@ class _Calls:
                 await waiter
             finally:
                 self._waiter = None
+
+    def _take_error(self) -> BaseException | None:
+        error, self._error = self._error, None
+        return error
 
     async def _pump(self) -> None:
         streamer, calls, loop, limit = self._streamer, self._calls, self._loop, self._limit
@@ -791,21 +791,7 @@ class _Calls:
             call.cancel()
         task, self._task = self._task, None
         try:
-            if task is not None:
-                if task.done():
-                    if not task.cancelled() and (error := task.exception()) is not None:
-                        try:
-                            raise error
-                        finally:
-                            del error
-                else:
-                    if not self._ended:
-                        task.cancel()  # a pump that ended on its own is closing the source: let it finish
-                    try:
-                        await task
-                    except asyncio.CancelledError:
-                        if _time.being_cancelled():
-                            raise  # this operator is being cancelled too: let that go on
+            await _time.stop_pump(task, ended=self._ended)
         finally:
             if calls:
                 await asyncio.wait(calls)
