@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import copy
 import importlib
@@ -20,7 +21,9 @@ import pytest
 from fastapi import FastAPI, Header, Query
 from pydantic import BaseModel, ConfigDict, Field, computed_field
 from starlette.applications import Starlette
-from starlette.routing import Mount
+from starlette.requests import Request
+from starlette.responses import StreamingResponse
+from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
 
@@ -498,6 +501,85 @@ def test_typescript_types_inline_events_of_one_name_by_their_own_data(tmp_path: 
     )
     routes = text.split("export interface Streams {")[1].split("\n}\n")[0]
     assert re.findall(r"event: (\w+);", routes) == ["TickEvent", "TickEvent2", "TickEvent"]
+
+
+def component(name: str) -> dict[str, Any]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def union_document(item: object, **schemas: Any) -> dict[str, Any]:
+    """A document whose one stream has the item schema `item`, with a component per event (and `schemas`)."""
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "unions", "version": "1"},
+        "paths": {"/p": {"get": {"responses": {"200": {"content": {"text/event-stream": {"schema": item}}}}}}},
+        "components": {
+            "schemas": {
+                "Tick": event_schema("tick", json_data({"type": "integer"})),
+                "Note": event_schema("note", {"type": "string"}),
+                "Done": event_schema("done", json_data({"type": "null"})),
+                **schemas,
+            }
+        },
+    }
+
+
+def test_typescript_reads_a_stream_whose_items_refer_to_a_union(tmp_path: Path) -> None:
+    # A stream's items as a union component, or a union with a union among its branches: the
+    # route was left out without a word, as if its stream were untyped.
+    events = [component("Tick"), component("Note"), component("Done")]
+    unions = {
+        "Events": {"oneOf": events},
+        "Updates": {"anyOf": [component("Note"), component("Done")]},
+        "Nested": {"oneOf": [component("Tick"), component("Updates")]},
+        "Again": component("Nested"),
+    }
+    inline = generate(union_document({"oneOf": events}, **unions))
+    assert "      event: Tick | Note | Done;\n" in inline
+    assert '      events: { tick: "json", note: "text", done: "json" },\n' in inline
+    for item in [
+        component("Events"),
+        component("Nested"),
+        component("Again"),
+        {"oneOf": [component("Tick"), component("Updates")]},
+        {"anyOf": [component("Tick"), {"oneOf": [component("Note"), component("Done")]}]},
+    ]:
+        assert generate(union_document(item, **unions)) == inline, item
+    assert_declares_and_compiles(tmp_path, inline, ['export interface Tick {\n  event: "tick";\n'])
+
+
+@pytest.mark.parametrize(
+    ("item", "schemas", "message"),
+    [
+        (
+            component("Events"),
+            {"Events": {"oneOf": [component("Tick"), component("Events")]}},
+            "GET /p: the union '#/components/schemas/Events' contains itself",
+        ),
+        (
+            component("Events"),
+            {"Events": {"oneOf": [component("Tick"), component("More")]}, "More": {"anyOf": [component("Events")]}},
+            "GET /p: the union '#/components/schemas/Events' contains itself",
+        ),
+        (
+            component("Events"),
+            {"Events": {"oneOf": component("Tick")}},
+            "GET /p: the event stream's oneOf is {'$ref': '#/components/schemas/Tick'}, not a list of schemas",
+        ),
+        ({"anyOf": []}, {}, "GET /p: the event stream's anyOf is [], not a list of schemas"),
+        (
+            {"oneOf": [component("Tick"), "note"]},
+            {},
+            "GET /p: 'note' in the event stream's item schema is not a schema",
+        ),
+        (component("Events"), {}, "the reference '#/components/schemas/Events' points to nothing in the document"),
+    ],
+    ids=["contains-itself", "contains-itself-through-another", "not-a-list", "empty", "not-a-schema", "broken"],
+)
+def test_typescript_rejects_a_stream_union_it_cannot_read(item: object, schemas: dict[str, Any], message: str) -> None:
+    # Each dropped the route, as if its stream were untyped.
+    with pytest.raises(DocumentError, match=rf"^{re.escape(message)}$"):
+        generate(union_document(item, **schemas))
 
 
 class Beat(BaseEvent[int]): ...
@@ -1169,11 +1251,11 @@ def test_typescript_parser_in_node_matches_the_python_decoder(node_build: Path, 
 
 def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build: Path) -> None:
     # The first response sends only `retry:` and a keep-alive comment: blank lines without an id.
-    assert node_test(node_build, "resume.test.js", {}) == (2, 0)
+    assert node_test(node_build, "resume.test.js", {}) == (6, 0)
 
 
 def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node_build: Path) -> None:
-    assert node_test(node_build, "subscribe.test.js", {}) == (6, 0)
+    assert node_test(node_build, "subscribe.test.js", {}) == (10, 0)
 
 
 @pytest.mark.e2e
@@ -1193,13 +1275,26 @@ def test_typescript_node_clients_receive_the_examples_typed_events(
     assert recorder.seen == [None, b"1", b"3", b"5", b"1", b"3"]
 
 
+async def stalled_room(request: Request) -> StreamingResponse:
+    """Room 1: a body that is not an event stream; room 2: an HTTP error. Each sends a line, then waits."""
+
+    async def lines() -> AsyncIterator[bytes]:
+        yield b'{"status": "warming up"}\n'
+        await asyncio.sleep(3600)  # until the client leaves
+
+    if request.path_params["room"] == "1":
+        return StreamingResponse(lines(), media_type="application/x-ndjson")
+    return StreamingResponse(lines(), status_code=503, media_type="text/plain")
+
+
 @pytest.mark.e2e
 def test_typescript_node_client_handles_headers_bodies_text_null_and_error_events(
     node_build: Path, live_server: Callable[..., Any]
 ) -> None:
-    recorder = LastEventIdRecorder(Starlette(routes=[Mount("/features", features)]), "/features/rooms/7")
+    app = Starlette(routes=[Mount("/features", features), Route("/stalled/rooms/{room}", stalled_room)])
+    recorder = LastEventIdRecorder(app, "/features/rooms/7")
     server = live_server(recorder)
-    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (5, 0)
+    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (7, 0)
     assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
 
 

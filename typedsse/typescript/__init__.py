@@ -52,7 +52,7 @@ def generate(document: Mapping[str, Any], *, source: str | None = None) -> str:
 
     Raises:
         DocumentError: The document is not OpenAPI 3.1 or later, describes no typed event
-            stream, or holds a broken reference.
+            stream, holds a broken reference, or a stream's union of events it cannot read.
     """
     found = streams(document)
     if not found:

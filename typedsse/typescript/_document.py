@@ -2,9 +2,10 @@
 
 A stream is a response whose `text/event-stream` media type describes its items (`itemSchema`
 in 3.2, `schema` in 3.1) as a union of event schemas, each with its name as a `const` `event`
-property. typedsse's `x-typedsse` extension, when present, adds what a schema cannot say: how
-each event's data is encoded, which events end a failed stream, and whether the route resumes
-from `Last-Event-ID`. Without it, the same facts are read from the schemas themselves.
+property (the union written in place or referred to, its branches possibly unions themselves).
+typedsse's `x-typedsse` extension, when present, adds what a schema cannot say: how each event's
+data is encoded, which events end a failed stream, and whether the route resumes from
+`Last-Event-ID`. Without it, the same facts are read from the schemas themselves.
 """
 
 from __future__ import annotations
@@ -143,7 +144,8 @@ def streams(document: Mapping[str, Any]) -> list[Stream]:
     """Return every typed event stream of the document, sorted by path, then method.
 
     Raises:
-        DocumentError: The document is not OpenAPI 3.1 or later, or a reference is broken.
+        DocumentError: The document is not OpenAPI 3.1 or later, a reference is broken, or a
+            stream's union of events cannot be read (not a list of schemas, or containing itself).
     """
     version = str(document.get("openapi", ""))
     if not version.startswith("3.") or version.split(".")[1:2] in (["0"], [""]):
@@ -195,7 +197,7 @@ def _stream(
     if extension.get("events"):
         events = _events_from_extension(document, as_object(extension["events"]))
     else:
-        events = _events_from_schema(document, media)
+        events = _events_from_schema(document, media, f"{method.upper()} {path}")
     if not events:
         return None  # an untyped event stream (FastAPI's own EventSourceResponse): nothing to generate
     names = {event.name for event in events}
@@ -242,12 +244,13 @@ def _events_from_extension(document: Mapping[str, Any], declared: Mapping[str, A
     return events
 
 
-def _events_from_schema(document: Mapping[str, Any], media: Mapping[str, Any]) -> list[Event]:
-    item = as_object(media.get("itemSchema", media.get("schema")))
-    branches = as_list(item.get("oneOf") or item.get("anyOf")) or [item]
+def _events_from_schema(document: Mapping[str, Any], media: Mapping[str, Any], where: str) -> list[Event]:
+    item = media.get("itemSchema", media.get("schema"))
+    if item is None:
+        return []  # an event stream whose items the document does not describe
     events: list[Event] = []
-    for branch in branches:
-        ref = as_object(branch).get("$ref")
+    for branch in _branches(document, item, where, ()):
+        ref = branch.get("$ref")
         schema = deref(document, branch)
         properties = as_object(schema.get("properties"))
         name = _event_name(deref(document, properties.get("event")))
@@ -257,6 +260,44 @@ def _events_from_schema(document: Mapping[str, Any], media: Mapping[str, Any]) -
         encoding: Encoding = "json" if _is_json(data.get("contentMediaType")) else "text"
         events.append(_event(name, component_name(ref) if isinstance(ref, str) else None, schema, encoding, document))
     return events
+
+
+def _branches(
+    document: Mapping[str, Any], schema: object, where: str, outer: tuple[str, ...]
+) -> list[Mapping[str, Any]]:
+    """Return the schemas a stream's item schema is a union of, each as written (a reference keeps its name).
+
+    The union may be written inline, or be a component that the item schema refers to, and a
+    branch may itself be (a reference to) a union: all of them give the same events.
+
+    Raises:
+        DocumentError: A union that is not a list of schemas, or contains itself.
+    """
+    if isinstance(schema, bool):
+        return [{}]  # `true` or `false`: a schema, but no event
+    if not isinstance(schema, Mapping):
+        raise DocumentError(f"{where}: {schema!r} in the event stream's item schema is not a schema")
+    node = cast(Mapping[str, Any], schema)
+    ref = node.get("$ref")
+    if isinstance(ref, str):
+        if ref in outer:
+            raise DocumentError(f"{where}: the union {ref!r} contains itself")
+        outer = (*outer, ref)
+    target = deref(document, node)
+    keyword = "oneOf" if "oneOf" in target else "anyOf" if "anyOf" in target else None
+    if keyword is None or _names_an_event(document, target):
+        return [node]  # an event (its own `oneOf` constrains it), or a schema that is no union
+    members = target[keyword]
+    if not isinstance(members, list) or not members:
+        raise DocumentError(f"{where}: the event stream's {keyword} is {members!r}, not a list of schemas")
+    branches: list[Mapping[str, Any]] = []
+    for member in as_list(members):
+        branches += _branches(document, member, where, outer)
+    return branches
+
+
+def _names_an_event(document: Mapping[str, Any], schema: Mapping[str, Any]) -> bool:
+    return _event_name(deref(document, as_object(schema.get("properties")).get("event"))) is not None
 
 
 def _event_name(schema: Mapping[str, Any]) -> str | None:

@@ -53,6 +53,7 @@ _GLOBALS = frozenset(
         "TextDecoder",
         "TextEncoder",
         "TypeError",
+        "URL",
         "Uint8Array",
         "clearTimeout",
         "encodeURIComponent",

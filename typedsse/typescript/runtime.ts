@@ -117,7 +117,11 @@ export interface Subscription<E extends AnyEvent> {
   (): void;
   /** Resolves with why the subscription ended, or rejects with a `SubscribeError` or a handler's error. */
   readonly done: Promise<SubscriptionEnd<E>>;
-  /** The last event id received (or given as `lastEventId`), sent as `Last-Event-ID` on reconnection. */
+  /**
+   * The last event id as of the last event handed to a handler (or given as `lastEventId`), sent as
+   * `Last-Event-ID` on reconnection: events that arrived with it but were not handled, because the
+   * subscription stopped or ended first, come after it, so resuming from it misses none of them.
+   */
   readonly lastEventId: string;
 }
 
@@ -125,7 +129,7 @@ export interface Subscription<E extends AnyEvent> {
 export class SubscribeError extends Error {
   /** The HTTP status, when the server answered. */
   readonly status: number | undefined;
-  /** The response body of an HTTP error (at most 64 KiB of it). */
+  /** The response body of an HTTP error: what of it arrives within a second, at most 64 KiB. */
   readonly body: string | undefined;
 
   constructor(
@@ -413,6 +417,7 @@ const DEFAULT_RETRY = 3000;
 const DEFAULT_MAX_RETRY = 60000;
 const MAX_TIMEOUT = 2147483647; // setTimeout's largest delay
 const MAX_ERROR_BODY = 65536;
+const ERROR_BODY_WAIT = 1000; // milliseconds: how long an error's body is read (it may never end)
 
 function routeInfo(path: string, method: string): RouteInfo {
   const info = ROUTES[path]?.[method];
@@ -468,11 +473,19 @@ function buildUrl(baseUrl: string, path: string, params?: object, query?: object
   return url;
 }
 
+// A header `fetch` refuses fails here, at once: every attempt to send it would fail alike.
 function setHeaders(target: { [name: string]: string }, source: { [name: string]: HeaderValue } | undefined): void {
   const headers = source ?? {};
   for (const name of Object.keys(headers)) {
     const value = headers[name];
-    if (value !== undefined && value !== null) target[name.toLowerCase()] = String(value);
+    if (value === undefined || value === null) continue;
+    const text = String(value);
+    if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name)) throw new TypeError(`${JSON.stringify(name)} is not a header name`);
+    if (/[\0\r\n]|[^\u0000-\u00ff]/.test(text)) {
+      const what = "holds a line break, a NUL or a character past U+00FF";
+      throw new TypeError(`the header ${name} cannot be sent: its value ${JSON.stringify(text)} ${what}`);
+    }
+    target[name.toLowerCase()] = text;
   }
 }
 
@@ -486,27 +499,6 @@ function headerValue(text: string): string {
 function isEventStream(response: Response): boolean {
   const type = response.headers.get("content-type") ?? "";
   return type.split(";")[0]?.trim().toLowerCase() === "text/event-stream";
-}
-
-// Reads no more than it keeps: the body of a response that is not an event stream may never end.
-async function errorBody(response: Response): Promise<string> {
-  const body = response.body;
-  if (body === null) return "";
-  const reader = body.getReader();
-  const decoder = new TextDecoder();
-  let text = "";
-  try {
-    while (text.length < MAX_ERROR_BODY) {
-      const { done, value } = await reader.read();
-      if (done) return (text + decoder.decode()).slice(0, MAX_ERROR_BODY);
-      text += decoder.decode(value, { stream: true });
-    }
-    return text.slice(0, MAX_ERROR_BODY);
-  } catch {
-    return "";
-  } finally {
-    reader.cancel().catch(() => undefined);
-  }
 }
 
 function open(
@@ -525,8 +517,39 @@ function open(
   const method = options.method ?? soleMethod(path);
   const route = routeInfo(path, method);
   const url = buildUrl(options.baseUrl ?? defaults.baseUrl ?? "", path, options.params, options.query);
-  if (!/^[a-z][a-z0-9+.-]*:/i.test(url) && (globalThis as { location?: unknown }).location === undefined) {
+  const page = (globalThis as { location?: { href: string } }).location;
+  if (!/^[a-z][a-z0-9+.-]*:/i.test(url) && page === undefined) {
     throw new TypeError(`${url} is a relative URL: outside a browser, give the server's address as \`baseUrl\``);
+  }
+  // A request `fetch` could never send fails here, at once, rather than as a network failure on every attempt.
+  try {
+    new URL(url, page?.href);
+  } catch {
+    throw new TypeError(`${url} is not a valid URL`);
+  }
+  const headers: { [name: string]: string } = { accept: "text/event-stream" };
+  setHeaders(headers, defaults.headers);
+  setHeaders(headers, options.headers);
+  let body: NonNullable<RequestInit["body"]> | undefined;
+  if (options.body !== undefined && route.body === "json") {
+    let json: string | undefined;
+    try {
+      json = JSON.stringify(options.body);
+    } catch (error) {
+      const why = error instanceof Error ? error.message : String(error);
+      throw new TypeError(`the body of ${method} ${path} cannot be sent as JSON: ${why}`);
+    }
+    if (json === undefined) throw new TypeError(`the body of ${method} ${path} cannot be sent as JSON`);
+    headers["content-type"] = "application/json";
+    body = json;
+  } else if (options.body !== undefined) {
+    body = options.body as NonNullable<RequestInit["body"]>;
+  }
+  // The last event id as of the last message handled: the parser's runs ahead while a chunk's messages are handled.
+  let lastEventId = options.lastEventId ?? "";
+  if (/[\0\r\n]/.test(lastEventId)) {
+    const id = JSON.stringify(lastEventId);
+    throw new TypeError(`lastEventId ${id} cannot be sent as Last-Event-ID: it holds a line break or a NUL`);
   }
   const fetchFunction = options.fetch ?? defaults.fetch ?? fetch;
   const maxRetry = options.maxRetry ?? defaults.maxRetry ?? DEFAULT_MAX_RETRY;
@@ -534,12 +557,12 @@ function open(
   const terminal = new Set<string>([...route.terminal, ...(options.until ?? [])]);
   const table = handlers as { [name: string]: ((event: AnyEvent) => void) | undefined };
   const parser = new EventStreamParser();
-  parser.lastEventId = options.lastEventId ?? "";
+  parser.lastEventId = lastEventId;
   const controller = new AbortController();
   let stopped = false;
   let received = false; // whether the current connection has dispatched a message
-  let wake: (() => void) | undefined;
-  let reading: ReadableStreamDefaultReader<Uint8Array> | undefined; // the body being read, if one is
+  let wake: (() => void) | undefined; // ends the wait in progress (a request, an error's body, a delay) when stopped
+  let reading: ReadableStreamDefaultReader<Uint8Array> | undefined; // the event stream being read, if one is
 
   const stop = (): void => {
     if (stopped) return;
@@ -565,21 +588,48 @@ function open(
       };
     });
 
+  // What `promise` gives, or `undefined` as soon as the subscription stops, whether or not `fetch` obeys the signal.
+  const unlessStopped = <T>(promise: Promise<T>): Promise<T | undefined> =>
+    new Promise<T | undefined>((resolve, reject) => {
+      wake = () => resolve(undefined);
+      if (stopped) resolve(undefined);
+      promise.then(resolve, reject);
+    });
+
   const request = (): Promise<Response> => {
-    const headers: { [name: string]: string } = { accept: "text/event-stream" };
-    setHeaders(headers, defaults.headers);
-    setHeaders(headers, options.headers);
-    if (parser.lastEventId !== "") headers["last-event-id"] = headerValue(parser.lastEventId);
-    const init: RequestInit = { method, headers, signal: controller.signal };
-    if (options.body !== undefined) {
-      if (route.body === "json") {
-        headers["content-type"] = "application/json";
-        init.body = JSON.stringify(options.body);
-      } else {
-        init.body = options.body as NonNullable<RequestInit["body"]>;
-      }
-    }
+    const sent = Object.assign({}, headers);
+    if (lastEventId !== "") sent["last-event-id"] = headerValue(lastEventId);
+    const init: RequestInit = { method, headers: sent, signal: controller.signal };
+    if (body !== undefined) init.body = body;
     return fetchFunction(url, init);
+  };
+
+  // What arrives of an error's body within ERROR_BODY_WAIT, MAX_ERROR_BODY at most: such a body may never end.
+  const errorBody = async (response: Response): Promise<string> => {
+    if (response.body === null) return "";
+    const reader = response.body.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    let clear = (): void => undefined;
+    const deadline = new Promise<undefined>((resolve) => {
+      const timer = setTimeout(() => resolve(undefined), ERROR_BODY_WAIT);
+      clear = () => clearTimeout(timer);
+      wake = () => resolve(undefined);
+    });
+    try {
+      while (text.length < MAX_ERROR_BODY && !stopped) {
+        const chunk = await Promise.race([reader.read(), deadline]);
+        if (chunk === undefined) break;
+        if (chunk.done) return (text + decoder.decode()).slice(0, MAX_ERROR_BODY);
+        text += decoder.decode(chunk.value, { stream: true });
+      }
+    } catch {
+      // The connection failed: the body is what arrived before.
+    } finally {
+      clear();
+      reader.cancel().catch(() => undefined);
+    }
+    return text.slice(0, MAX_ERROR_BODY);
   };
 
   // Reads one response to its end; returns the terminal event that arrived, if one did.
@@ -596,8 +646,9 @@ function open(
         for (const message of parser.feed(value)) {
           received = true;
           const encoding = own(route.events, message.event);
-          if (encoding === undefined) continue; // an event this client was not generated for
-          const event = decode(message.event, message.data, message.id, encoding);
+          const event = encoding === undefined ? undefined : decode(message.event, message.data, message.id, encoding);
+          lastEventId = message.id;
+          if (event === undefined) continue; // an event this client was not generated for
           try {
             own(table, message.event)?.(event);
           } catch (error) {
@@ -606,6 +657,7 @@ function open(
           if (terminal.has(message.event)) return event;
           if (stopped) return undefined;
         }
+        lastEventId = parser.lastEventId; // every message handled: an `id` in a frame without data counts too
       }
     } finally {
       reading = undefined;
@@ -621,10 +673,12 @@ function open(
       let error: unknown;
       received = false;
       try {
-        const response = await request();
-        if (stopped) {
-          // Stopped while the request was pending, through a `fetch` that does not abort on the signal.
-          response.body?.cancel().catch(() => undefined);
+        const pending = request();
+        const response = await unlessStopped(pending);
+        if (response === undefined || stopped) {
+          // Stopped while the request was pending, through a `fetch` that does not abort on the signal:
+          // the response is cancelled unread, whenever it comes.
+          pending.then((late) => late.body?.cancel().catch(() => undefined), () => undefined);
           return { reason: "aborted" };
         }
         if (response.status === 204) return { reason: "no-content" };
@@ -686,7 +740,7 @@ function open(
   );
   done.catch(() => undefined); // a caller may rely on `onError` alone: no unhandled rejection
   const subscription = Object.assign(stop, { done }) as unknown as Subscription<never>;
-  Object.defineProperty(subscription, "lastEventId", { get: () => parser.lastEventId, enumerable: true });
+  Object.defineProperty(subscription, "lastEventId", { get: () => lastEventId, enumerable: true });
   return subscription;
 }
 

@@ -114,3 +114,72 @@ test("features: events the module does not know are ignored, even when named lik
   assert.deepEqual(await subscription.done, { reason: "closed" });
   assert.deepEqual(log, [["nothing", null]]);
 });
+
+test("features: a request that can never be sent fails at once, before any attempt to send it", () => {
+  const requests: string[] = [];
+  const counting = (async (url: string | URL | Request) => {
+    requests.push(String(url));
+    return new Response(null, { status: 204 });
+  }) as typeof fetch;
+  const room = { method: "GET", params: { room: 1 }, fetch: counting } as const;
+  // Each was retried as a network failure, again and again, or reported as "the connection failed".
+  assert.throws(() => client.subscribe("/rooms/{room}", { ...room, headers: { "x-token": "line\nbreak" } }, {}), {
+    name: "TypeError",
+    message: 'the header x-token cannot be sent: its value "line\\nbreak" holds a line break, a NUL or a character past U+00FF',
+  });
+  assert.throws(() => client.subscribe("/rooms/{room}", { ...room, headers: { "x-token": "t€k" } }, {}), {
+    name: "TypeError",
+    message: 'the header x-token cannot be sent: its value "t€k" holds a line break, a NUL or a character past U+00FF',
+  });
+  assert.throws(
+    () => client.subscribe("/rooms/{room}", { ...room, headers: { "x-token": "t", "x trace": "1" } }, {}),
+    { name: "TypeError", message: '"x trace" is not a header name' },
+  );
+  assert.throws(
+    () => client.subscribe("/rooms/{room}", { ...room, headers: { "x-token": "t" }, lastEventId: "saved\rid" }, {}),
+    { name: "TypeError", message: 'lastEventId "saved\\rid" cannot be sent as Last-Event-ID: it holds a line break or a NUL' },
+  );
+  assert.throws(
+    () =>
+      features.subscribe(
+        "/rooms/{room}",
+        { ...room, baseUrl: "http://127.0.0.1:99999", headers: { "x-token": "t" } },
+        {},
+      ),
+    { name: "TypeError", message: "http://127.0.0.1:99999/rooms/1 is not a valid URL" },
+  );
+  const body: features.Pet_Input = { pet: { kind: "dog" }, either: 1, pair: [1, "one"], many: [], class: "c", count: 10n };
+  assert.throws(
+    () => client.subscribe("/rooms/{room}", { method: "POST", params: { room: 1 }, body, fetch: counting }, {}),
+    { name: "TypeError", message: "the body of POST /rooms/{room} cannot be sent as JSON: Do not know how to serialize a BigInt" },
+  );
+  assert.deepEqual(requests, []);
+});
+
+test("features: an HTTP error or another media type whose body stays open fails promptly", async () => {
+  // The server sends one line, then keeps the body open for longer than the test runs.
+  const stalled = features.createClient({ baseUrl: `${base}/stalled` });
+  for (const [room, message, status] of [
+    [1, "GET /rooms/{room}: expected text/event-stream, got application/x-ndjson", 200],
+    [2, "GET /rooms/{room}: HTTP 503", 503],
+  ] as const) {
+    const errors: unknown[] = [];
+    const subscription = stalled.subscribe(
+      "/rooms/{room}",
+      { method: "GET", params: { room }, headers: { "x-token": "t" }, onError: (error) => errors.push(error) },
+      {},
+    );
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const bound = new Promise<"still running">((resolve) => {
+      timer = setTimeout(() => resolve("still running"), 10_000);
+    });
+    const end = await Promise.race([subscription.done.catch((error: unknown) => error), bound]);
+    clearTimeout(timer);
+    if (end === "still running") subscription();
+    assert.ok(end instanceof features.SubscribeError, String(end));
+    assert.equal(end.message, message);
+    assert.equal(end.status, status);
+    assert.equal(end.body, '{"status": "warming up"}\n');
+    assert.deepEqual(errors, [end]);
+  }
+});

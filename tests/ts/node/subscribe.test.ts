@@ -154,3 +154,109 @@ test("subscribe: stopped while a fetch that ignores the signal is pending, it ne
   await new Promise((resolve) => setTimeout(resolve, 40)); // the response arrives after the stop
   assert.deepEqual(seen, ["fetch", "cancelled"]);
 });
+
+/** A body that sends `text` at once, then nothing, never ending; `seen` notes its reads and its cancellation. */
+function stalled(text: string, seen: string[]): ReadableStream<Uint8Array> {
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(new TextEncoder().encode(text));
+    },
+    pull: () => {
+      seen.push("waiting");
+      return new Promise<void>(() => undefined);
+    },
+    cancel: () => {
+      seen.push("cancelled");
+    },
+  });
+}
+
+// An error page or another media type whose body stays open (a proxy's, a server still warming up) fails
+// the subscription with what its body sent so far: reading it to its end or to 64 KiB waited forever.
+for (const [status, contentType, message] of [
+  [503, "text/plain", "GET /echo: HTTP 503"],
+  [200, "application/x-ndjson", "GET /echo: expected text/event-stream, got application/x-ndjson"],
+] as const) {
+  test(`subscribe: a ${status} ${contentType} response whose body stays open fails promptly`, async () => {
+    const seen: string[] = [];
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        fetch: (async () =>
+          new Response(stalled('{"status": "warming up"}\n', seen), {
+            status,
+            headers: { "content-type": contentType },
+          })) as typeof fetch,
+        onError: (error) => seen.push(`onError ${(error as Error).message}`),
+      },
+      {},
+    );
+    const end = await settled(subscription.done.catch((error: unknown) => error));
+    if (end === "still running") subscription();
+    assert.ok(end instanceof SubscribeError, String(end));
+    assert.equal(end.message, message);
+    assert.equal(end.status, status);
+    assert.equal(end.body, '{"status": "warming up"}\n');
+    assert.deepEqual(seen, ["waiting", "cancelled", `onError ${message}`]);
+  });
+}
+
+/** A promise, and the function resolving it. */
+function deferred<T>(): [Promise<T>, (value: T) => void] {
+  let resolve: (value: T) => void = () => undefined;
+  const promise = new Promise<T>((done) => {
+    resolve = done;
+  });
+  return [promise, resolve];
+}
+
+test("subscribe: stopped while a fetch that ignores the signal is still connecting, it ends at once", async () => {
+  const [response, respond] = deferred<Response>();
+  const [cancelled, cancel] = deferred<string>();
+  const subscription = subscribe(
+    "/echo",
+    { baseUrl: "http://127.0.0.1:9", query: { message: "hi" }, fetch: (() => response) as typeof fetch },
+    {},
+  );
+  subscription();
+  assert.deepEqual(await settled(subscription.done), { reason: "aborted" }); // the server has not answered yet
+  // When it does, the response is cancelled unread.
+  const body = new ReadableStream<Uint8Array>({ cancel: () => cancel("cancelled") });
+  respond(new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } }));
+  assert.equal(await settled(cancelled), "cancelled");
+});
+
+test("subscribe: stopped while an error's body is read through a fetch that ignores the signal, it ends at once", async () => {
+  const seen: string[] = [];
+  const [waiting, wait] = deferred<void>();
+  const errors: unknown[] = [];
+  const body = stalled("slow", seen);
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async () => {
+        setTimeout(wait, 10); // by then the error's body is being read: its first chunk has been taken
+        return new Response(body, { status: 500 });
+      }) as typeof fetch,
+      onError: (error) => errors.push(error),
+    },
+    {},
+  );
+  await waiting;
+  assert.deepEqual(seen, ["waiting"]);
+  subscription();
+  // At once: well before the second the runtime would otherwise read such a body for.
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((resolve) => {
+    timer = setTimeout(() => resolve("late"), 500);
+  });
+  const end = await Promise.race([subscription.done, late]);
+  clearTimeout(timer);
+  assert.deepEqual(end, { reason: "aborted" });
+  assert.deepEqual(seen, ["waiting", "cancelled"]);
+  assert.deepEqual(errors, []);
+});
