@@ -8,7 +8,7 @@ import json
 import re
 import sys
 import types
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
 from typing import Annotated, Any
@@ -19,7 +19,7 @@ from fastapi import routing as fastapi_routing
 from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, OpenAPIV32SpecValidator
 from openapi_spec_validator import validate as validate_spec
-from pydantic import BaseModel, ConfigDict, Field, create_model
+from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer
 from pydantic.alias_generators import to_pascal
 
 from typedsse import (
@@ -1309,3 +1309,111 @@ def test_cli_openapi_reports_an_output_file_it_cannot_write_in_one_line(
     out, err = capsys.readouterr()
     assert out == ""
     assert re.fullmatch(rf"error: cannot write {re.escape(output)}: [^\n]+\n", err)
+
+
+@pytest.mark.parametrize("separate", [True, False])
+def test_document_finds_the_data_field_under_the_alias_of_either_mode(separate: bool) -> None:
+    # With `separate_input_output_schemas=False` FastAPI writes the model as it is read: the
+    # property is keyed by the validation alias, and the document failed with KeyError.
+    class Counted(BaseEvent[int]):
+        data: Annotated[int, Field(validation_alias="value")]
+
+    app = FastAPI(separate_input_output_schemas=separate)
+
+    @app.get("/counts")
+    @sse()
+    async def counts() -> AsyncIterator[Counted]:
+        yield Counted.model_validate({"value": 1})
+
+    result = document(app)
+    validate(result)
+    assert result["components"]["schemas"]["Counted-Event"]["properties"]["data"] == {
+        **JSON_DATA,
+        "contentSchema": {"type": "integer"},
+    }
+
+
+def test_document_keeps_a_plain_json_route_returning_a_list_of_events() -> None:
+    # A plain function returning events as a JSON array is not a misplaced @sse: FastAPI serves
+    # it as JSON, and the whole document used to fail.
+    app = FastAPI()
+
+    @app.get("/recent")
+    def recent() -> Iterable[Note]:
+        return [Note(data="a"), Note(data="b")]
+
+    assert TestClient(app).get("/recent").json()[1]["data"] == "b"
+    assert "/recent" in document(app)["paths"]
+
+
+def test_document_skips_a_route_whose_annotation_cannot_be_read() -> None:
+    app = FastAPI()
+
+    @app.get("/counts")
+    def counts() -> dict[str, int]:
+        return {}
+
+    counts.__annotations__["return"] = "dict[str, int"  # a typo FastAPI 0.118 lets through to here
+    assert "/counts" in document(app)["paths"]
+
+
+def test_document_describes_a_none_payload_written_by_a_serializer_as_written() -> None:
+    class Finished(BaseEvent[None]):
+        @field_serializer("data")
+        def label(self, value: None) -> str:
+            return "done"
+
+    app = FastAPI()
+
+    @app.get("/jobs")
+    @sse()
+    async def jobs() -> AsyncIterator[Finished]:
+        yield Finished(data=None)
+
+    assert encode(Finished(data=None)) == b'event: finished\ndata: "done"\n\n'
+    data = document(app)["components"]["schemas"]["Finished-Event"]["properties"]["data"]
+    assert data == {**JSON_DATA, "contentSchema": {"type": "string"}}
+
+
+def test_document_keeps_a_payload_title_given_in_the_type_parameter() -> None:
+    class Counted(BaseEvent[Annotated[int, Field(title="Count of things", ge=0)]]): ...
+
+    app = FastAPI()
+
+    @app.get("/counts")
+    @sse()
+    async def counts() -> AsyncIterator[Counted]:
+        yield Counted(data=1)
+
+    data = document(app)["components"]["schemas"]["Counted-Event"]["properties"]["data"]
+    assert data["contentSchema"]["title"] == "Count of things"  # Pydantic 2.7 keeps it in the `Annotated`
+
+
+def test_cli_openapi_prints_the_document_the_app_serves(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An app that builds its own document on `document` (as the OpenAPI page shows) serves that
+    # one; the command printed `document(app)` without its additions.
+    module = types.ModuleType("custom_doc_app")
+    module.app = app = FastAPI()  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "custom_doc_app", module)
+
+    @app.get("/notes")
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    def custom_openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = document(app)
+            app.openapi_schema["info"]["x-logo"] = {"url": "/logo.png"}
+        return app.openapi_schema
+
+    app.openapi = custom_openapi  # type: ignore[method-assign]
+
+    assert main(["openapi", "custom_doc_app:app"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == TestClient(app).get("/openapi.json").json()
+    assert printed["info"]["x-logo"] == {"url": "/logo.png"}
+    assert main(["openapi", "custom_doc_app:app", "--version", "3.2"]) == 0  # another version: built anew
+    assert "x-logo" not in json.loads(capsys.readouterr().out)["info"]

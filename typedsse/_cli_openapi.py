@@ -32,7 +32,12 @@ def run(args: argparse.Namespace) -> int:
         print(f"error: {args.app} is a {type(app).__qualname__}, not a FastAPI application", file=sys.stderr)
         return 1
     try:
-        result = document(app, version=args.version)
+        if args.version is None and getattr(app.openapi, "__func__", None) is not FastAPI.openapi:
+            # `install`'s document, or the app's own built on `document` (as the OpenAPI page
+            # shows): the one it serves.
+            result = app.openapi()
+        else:
+            result = document(app, version=args.version)
     except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema
         print(f"error: {exc}", file=sys.stderr)
         return 1

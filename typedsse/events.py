@@ -142,7 +142,7 @@ def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
             )
         if cls.encoding == "text" and "data" in fields:
             return _TEXT_SERIALIZER
-    serializers = (item for item in _data_metadata(cls) if isinstance(item, PlainSerializer | WrapSerializer))
+    serializers = (item for item in data_metadata(cls) if isinstance(item, PlainSerializer | WrapSerializer))
     if cls.encoding == "text" and next(serializers, None) is not None:
         return _TEXT_SERIALIZER  # `BaseEvent[Annotated[str, PlainSerializer(...)]]`
     return None
@@ -171,7 +171,8 @@ def _unwrapped(annotation: Any) -> tuple[Any, list[Any]]:
             return annotation, metadata
 
 
-def _data_metadata(cls: type[BaseEvent[Any]]) -> list[Any]:
+def data_metadata(cls: type[BaseEvent[Any]]) -> list[Any]:
+    """The `data` field's metadata (constraints, serializers, a `FieldInfo`), on every Pydantic version."""
     field = cls.model_fields["data"]
     # Pydantic 2.7 keeps `Annotated[str, ...]` whole in the annotation; later versions move its
     # metadata to the field.

@@ -35,7 +35,7 @@ from starlette.routing import BaseRoute
 
 from typedsse.catalog import EventCatalog, stream_annotation
 from typedsse.endpoints import StreamEndpoint, reads_last_event_id, stream_endpoint
-from typedsse.events import MAX_RETRY, BaseEvent
+from typedsse.events import MAX_RETRY, BaseEvent, data_metadata, writes_own_json
 from typedsse.exceptions import EndpointDefinitionError
 
 __all__ = ["EXTENSION", "OpenAPIVersion", "document", "install"]
@@ -205,12 +205,22 @@ def _check_response_class(route: Any) -> None:
 
 
 def _check_decorator_order(route: Any) -> None:
-    """Fail on a route whose endpoint is an undecorated event stream (`@sse` above `@app.get`)."""
+    """Fail on a route whose endpoint is an undecorated event stream (`@sse` above `@app.get`).
+
+    That is a generator of events, which FastAPI iterates its own way, or a function returning
+    an async iterable of them, which it cannot send at all. A plain function returning a list
+    of events (`-> Iterable[Tick]`) is an ordinary JSON route.
+    """
     endpoint = route.endpoint
     try:
         returns = typing.get_type_hints(endpoint).get("return")
-        _, item = stream_annotation(returns, where="")
-    except (EndpointDefinitionError, AttributeError, NameError, TypeError):  # not a typed stream
+        kind, item = stream_annotation(returns, where="")
+    except (EndpointDefinitionError, AttributeError, NameError, TypeError, SyntaxError):  # not a typed stream
+        return
+    generator = inspect.isasyncgenfunction(inspect.unwrap(endpoint)) or inspect.isgeneratorfunction(
+        inspect.unwrap(endpoint)
+    )
+    if kind == "sync" and not generator:
         return
     if not any(isinstance(m, type) and issubclass(m, BaseEvent) for m in EventCatalog.members(item)):
         return
@@ -339,10 +349,14 @@ def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, An
     if "description" in model_schema:
         schema["description"] = model_schema["description"]
     schema["type"] = "object"
-    # The model names the field by its alias (an `alias_generator` may make it `Data`); on the
-    # wire it is the SSE `data` field whatever the alias.
+    # The model names the field by its alias (an `alias_generator` may make it `Data`), the one
+    # for writing or, with `separate_input_output_schemas=False`, for reading; on the wire it is
+    # the SSE `data` field whatever the alias.
     field = event_cls.model_fields["data"]
-    payload = model_schema["properties"][field.serialization_alias or field.alias or "data"]
+    properties: Mapping[str, Any] = model_schema["properties"]
+    keys = (field.serialization_alias, field.validation_alias, field.alias, "data")
+    key = next(key for key in keys if isinstance(key, str) and key in properties)
+    payload = properties[key]
     schema["properties"] = {
         "event": {"type": "string", "const": event_cls.event_name},
         "data": _data_schema(event_cls, payload),
@@ -357,10 +371,12 @@ def _data_schema(event_cls: type[BaseEvent[Any]], payload: Mapping[str, Any]) ->
     if event_cls.encoding == "text":
         # Raw text lines; a client joins several `data:` lines with LF.
         return {"type": "string"}
-    if event_cls.data_type() is type(None):
+    if event_cls.data_type() is type(None) and not writes_own_json(event_cls):
         return copy.deepcopy(dict(_NULL_DATA))
     # The title Pydantic makes of the field's name (`Data`, or of its alias) names no payload.
-    generated_title = event_cls.model_fields["data"].title is None
+    # Pydantic 2.7 keeps a `Field(title=...)` of the type parameter in its `Annotated`.
+    field = event_cls.model_fields["data"]
+    generated_title = field.title is None and not any(getattr(item, "title", None) for item in data_metadata(event_cls))
     content = {key: value for key, value in payload.items() if not (key == "title" and generated_title)}
     return {"type": "string", "contentMediaType": "application/json", "contentSchema": content}
 
