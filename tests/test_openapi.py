@@ -1298,7 +1298,7 @@ def test_cli_reports_a_payload_without_a_json_schema_without_a_traceback(
     assert err.startswith("error: Cannot generate a JsonSchema for core_schema.CallableSchema")
 
 
-@pytest.mark.parametrize("output", ["missing/openapi.json", "."], ids=["no-such-directory", "a-directory"])
+@pytest.mark.parametrize("output", ["/dev/null/openapi.json", "."], ids=["under-a-file", "a-directory"])
 def test_cli_openapi_reports_an_output_file_it_cannot_write_in_one_line(
     output: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -1417,3 +1417,15 @@ def test_cli_openapi_prints_the_document_the_app_serves(
     assert printed["info"]["x-logo"] == {"url": "/logo.png"}
     assert main(["openapi", "custom_doc_app:app", "--version", "3.2"]) == 0  # another version: built anew
     assert "x-logo" not in json.loads(capsys.readouterr().out)["info"]
+
+
+@pytest.mark.parametrize("command", ["openapi", "typescript"])
+def test_cli_creates_the_directories_of_its_output(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.chdir(tmp_path)
+
+    assert main([command, "examples.echo:app", "-o", "src/generated/out.txt"]) == 0
+
+    assert capsys.readouterr() == ("", "")
+    assert (tmp_path / "src" / "generated" / "out.txt").read_text(encoding="utf-8").strip()

@@ -998,9 +998,9 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             "error: examples.echo:INTERVAL is a float, not a FastAPI application\n",
         ),
         (
-            ["typescript", "examples.echo:app", "-o", "missing/events.ts"],
+            ["typescript", "examples.echo:app", "-o", "/dev/null/events.ts"],
             1,
-            "error: cannot write missing/events.ts: No such file or directory\n",
+            "error: cannot write /dev/null/events.ts: Not a directory\n",
         ),
         (
             ["typescript", "--from", "index.html"],
@@ -1008,7 +1008,7 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             "error: index.html is not a JSON document: Expecting value: line 1 column 1 (char 0)\n",
         ),
     ],
-    ids=["nothing", "both", "missing-file", "not-an-app", "output-in-a-missing-directory", "not-json"],
+    ids=["nothing", "both", "missing-file", "not-an-app", "output-under-a-file", "not-json"],
 )
 def test_typescript_cli_reports_wrong_input(
     argv: list[str],

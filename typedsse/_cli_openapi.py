@@ -5,12 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
 from fastapi import FastAPI
 from pydantic.errors import PydanticUserError
 
-from typedsse.cli import load_app
+from typedsse.cli import load_app, write_output
 from typedsse.exceptions import TypedSSEError
 from typedsse.openapi import document
 
@@ -45,9 +44,4 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8")
-    except OSError as exc:  # no such directory, a directory, no permission
-        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
+    return write_output(args.output, text)

@@ -11,7 +11,7 @@ from typing import Any, cast
 from fastapi import FastAPI
 from pydantic.errors import PydanticUserError
 
-from typedsse.cli import load_app
+from typedsse.cli import load_app, write_output
 from typedsse.exceptions import TypedSSEError
 
 __all__ = ["run"]
@@ -43,12 +43,7 @@ def run(args: argparse.Namespace) -> int:
     if args.output is None:
         sys.stdout.write(text)
         return 0
-    try:
-        Path(args.output).write_text(text, encoding="utf-8", newline="\n")
-    except OSError as exc:  # no such directory, a directory, no permission
-        print(f"error: cannot write {args.output}: {exc.strerror or exc}", file=sys.stderr)
-        return 1
-    return 0
+    return write_output(args.output, text)
 
 
 def _from_app(target: str) -> tuple[dict[str, Any], str]:

@@ -12,7 +12,24 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["load_app", "main"]
+__all__ = ["load_app", "main", "write_output"]
+
+
+def write_output(path: str, text: str) -> int:
+    """Write a command's output to `path`, creating missing directories (`-o src/events.ts`).
+
+    Returns:
+        The exit status: 0, or 1 with a one-line error when the file cannot be written.
+    """
+    target = Path(path)
+    try:
+        if not target.parent.exists():
+            target.parent.mkdir(parents=True)
+        target.write_text(text, encoding="utf-8", newline="\n")
+    except OSError as exc:  # a directory, a file where a directory goes, no permission
+        print(f"error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def load_app(target: str) -> Any:
@@ -77,9 +94,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="typedsse", description="Typed Server-Sent Events for FastAPI.")
     commands = parser.add_subparsers(dest="command", required=True)
 
-    demo = commands.add_parser("demo", help="serve the demo app and its page")
-    demo.add_argument("--host", default="127.0.0.1")
-    demo.add_argument("--port", type=_port, default=8000)
+    demo = commands.add_parser(
+        "demo",
+        help="serve the demo app and its page (from a source checkout: it serves the repository's examples)",
+    )
+    demo.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)")
+    demo.add_argument("--port", type=_port, default=8000, help="the port, 0 for any free one (default: %(default)s)")
 
     openapi = commands.add_parser("openapi", help="print or write an app's OpenAPI document")
     openapi.add_argument("app", metavar="MODULE:APP")
