@@ -510,6 +510,54 @@ async def test_a_write_refused_because_the_client_left_ends_the_stream_quietly(
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("case", ["refused", "send_timeout"])
+async def test_a_producers_failed_write_lets_the_generators_cleanup_finish(case: str) -> None:
+    # The producer writes a sparse event itself and the write fails (the server refuses it, or
+    # it outlasts `send_timeout`): it closes the generator, whose `finally` awaits its cleanup.
+    # The disconnect reported meanwhile must not cancel that cleanup half way.
+    wanted, taken, started, release = asyncio.Event(), asyncio.Event(), asyncio.Event(), asyncio.Event()
+    cleanup: list[str] = []
+
+    async def stream() -> AsyncIterator[Tick]:
+        try:
+            for i in range(3):
+                await wanted.wait()
+                wanted.clear()
+                taken.set()
+                yield Tick(data=i)
+        finally:
+            cleanup.append("started")
+            started.set()
+            await release.wait()  # closing a cursor, say
+            cleanup.append("finished")
+
+    class Server(Harness):
+        """A server that learns from a failed write that the client left, before `receive()` says so."""
+
+        async def send(self, message: dict[str, Any]) -> None:
+            if self.writes >= 2 and message["type"] == "http.response.body":
+                if case == "refused":
+                    raise ClientGone("the client has gone")
+                await asyncio.Event().wait()  # a client that stopped reading: the write never ends
+            await super().send(message)
+
+    server = Server()
+    timeout = 0.05 if case == "send_timeout" else None
+    running = asyncio.create_task(server.run(EventStreamResponse(stream(), ping=None, send_timeout=timeout)))
+    for _ in range(3):
+        wanted.set()
+        await taken.wait()
+        taken.clear()
+        await asyncio.sleep(0.001)  # sparse: the producer writes the next event itself
+    await asyncio.wait_for(started.wait(), timeout=5)
+    server.disconnect()  # `receive()` tells it now, while the cleanup awaits
+    await asyncio.sleep(0.01)
+    release.set()
+    await asyncio.wait_for(running, timeout=5)
+    assert cleanup == ["started", "finished"]
+
+
+@pytest.mark.anyio
 async def test_a_write_refused_with_another_runtime_error_is_a_failure() -> None:
     class Broken(Harness):
         async def send(self, message: dict[str, Any]) -> None:

@@ -336,6 +336,7 @@ class _Connection:
 
     __slots__ = (
         "buffer",
+        "closing",
         "disconnected",
         "last_write",
         "loop",
@@ -358,6 +359,9 @@ class _Connection:
         self.loop = asyncio.get_running_loop()
         self.buffer = _Buffer()
         self.disconnected = False
+        # The producer left its loop on a failed write of its own and is closing the generator:
+        # not to be cancelled, which would interrupt the generator's `finally` at its `await`.
+        self.closing = False
         self.started = False  # the status line and headers are out
         self.writing = False  # a write is in progress (by the writer or the producer)
         # The producer may write an event itself once the loop has turned since its last write.
@@ -380,7 +384,7 @@ class _Connection:
             if self.ping_timer is not None:
                 self.ping_timer.cancel()
             self.watcher.cancel()
-            _cancel_once(self.producer)
+            self._stop_producer()
             try:
                 # The request ends after the stream's own cleanup (its `finally`), even when a
                 # server cancels it meanwhile (a shutdown deadline). An anyio cancel scope around
@@ -573,6 +577,7 @@ class _Connection:
                         try:
                             if timed:
                                 if not await self._write(frame, more_body=True):
+                                    self.closing = True
                                     break
                             else:
                                 self.last_write = loop.time()
@@ -581,7 +586,7 @@ class _Connection:
                                 except (OSError, RuntimeError) as exc:
                                     if not _client_gone(exc):
                                         raise
-                                    self.disconnected = True
+                                    self.disconnected = self.closing = True
                                     break
                         finally:
                             self.writing = False
@@ -605,6 +610,11 @@ class _Connection:
         finally:
             buffer.done = True
             buffer.wake()
+
+    def _stop_producer(self) -> None:
+        """Cancel the producer (once), unless it is closing the generator already."""
+        if self.producer is not None and not self.closing:
+            _cancel_once(self.producer)
 
     async def _watch(self) -> None:
         try:
@@ -649,8 +659,7 @@ class _Connection:
                 self.buffer.error = exc
         else:
             self.disconnected = True
-        if self.producer is not None:
-            _cancel_once(self.producer)  # the generator's `finally` runs now, not when a write fails
+        self._stop_producer()  # the generator's `finally` runs now, not when a write fails
         self.buffer.wake()
         drained = self.buffer.drained
         if drained is not None and not drained.done():
