@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import pytest
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator, model_validator
 from pydantic.alias_generators import to_pascal
 from typing_extensions import TypeAliasType, TypedDict
 
@@ -201,3 +201,34 @@ def test_decode_refuses_unknown_names_and_invalid_data() -> None:
     # A data line that is more than one JSON value cannot smuggle in another field.
     with pytest.raises(ValidationError):
         RECEIVED.decode(ServerSentMessage(event="echo", data='"a", "id": "injected"'))
+
+
+class Checked(BaseEvent[Row]):
+    model_config = ConfigDict(alias_generator=to_pascal, populate_by_name=True, extra="allow")
+
+    @field_validator("data")
+    @classmethod
+    def positive(cls, value: Row) -> Row:
+        if value["a"] < 0:
+            raise ValueError("a must not be negative")
+        return value
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def around(cls, value: Any, handler: Any) -> Any:
+        return handler(value)
+
+    @model_validator(mode="after")
+    def after(self) -> Checked:
+        return self
+
+
+def test_a_model_validator_leaves_the_data_fields_own_validation_and_serialization_in_place() -> None:
+    # A model validator wraps the event's schema: the data field's own schema (its validators, the
+    # configuration the class lends a TypedDict) was then missed, and a bare one used instead.
+    event = Checked(data={"a": 1, "zz": 2})  # type: ignore[typeddict-unknown-key]
+    assert encode(event).endswith(b'data: {"A":1,"zz":2}\n\n')  # as `model_dump_json` writes it
+    catalog = EventCatalog.of(Checked)
+    assert catalog.decode(parse(encode(event))[0]) == event
+    with pytest.raises(ValidationError, match="a must not be negative"):
+        catalog.decode(ServerSentMessage(event="checked", data='{"A": -1}'))

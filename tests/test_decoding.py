@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from typedsse import MessageTooLargeError, TypedSSEError
 from typedsse.decoding import Decoder, ServerSentMessage, aiter_messages, parse
 
 
@@ -218,3 +219,63 @@ async def test_aiter_messages_yields_messages_across_chunks() -> None:
         message("a", event_id="1"),
         message("\u00e9", event="e", event_id="1"),
     ]
+
+
+@pytest.mark.parametrize(("chunks", "expected"), SPEC_CASES)
+def test_decoder_with_a_roomy_max_size_decodes_as_without_one(
+    chunks: list[bytes], expected: list[ServerSentMessage]
+) -> None:
+    assert feed_all(Decoder(max_size=10_000), chunks) == expected
+    assert feed_all(Decoder(max_size=10_000), [bytes([b]) for chunk in chunks for b in chunk]) == expected
+
+
+@pytest.mark.parametrize(
+    "chunks",
+    [
+        [b"data: " + b"x" * 200],  # a line that never ends, in one chunk
+        [b"data: "] + [b"x"] * 200,  # the same, a byte at a time
+        [b"data: " + b"x" * 200 + b"\n\n"],  # a complete line, too long
+        [b"data: xxxxxxxxxx\n"] * 20,  # many data lines, no blank line
+        [b"id: " + b"1" * 200],  # an id that never ends
+    ],
+    ids=["endless-line", "endless-line-bytewise", "long-line", "endless-message", "endless-id"],
+)
+def test_decoder_max_size_bounds_what_a_server_can_make_it_hold(chunks: list[bytes]) -> None:
+    decoder = Decoder(max_size=100)
+    decoder.feed(b"id: 7\ndata: ok\n\n")
+    with pytest.raises(MessageTooLargeError, match=r"more than 100 characters \(max_size\)"):
+        feed_all(decoder, chunks)
+    assert isinstance(MessageTooLargeError("x"), TypedSSEError | ValueError)
+    # The decoder starts afresh, keeping what a reconnection needs.
+    assert decoder.last_event_id == "7"
+    assert decoder.feed(b"data: next\n\n") == [message("next", event_id="7")]
+
+
+def test_decoder_max_size_counts_a_message_up_to_its_dispatch() -> None:
+    decoder = Decoder(max_size=20)
+    for _ in range(10):  # 10 messages of 12 characters each: each within the bound
+        assert decoder.feed(b"data: 12345678901\n\n") == [message("12345678901")]
+    with pytest.raises(ValueError, match="max_size must be a positive int"):
+        Decoder(max_size=0)
+
+
+@pytest.mark.anyio
+async def test_aiter_messages_takes_a_max_size() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"data: " + b"x" * 50
+
+    with pytest.raises(MessageTooLargeError):
+        async for _ in aiter_messages(chunks(), max_size=10):
+            pass
+
+
+@pytest.mark.parametrize(
+    "data",
+    ["NaN", "[1, Infinity]", "-Infinity", "[" * 100_000 + "]" * 100_000, "9" * 5_000],
+    ids=["nan", "infinity", "minus-infinity", "nested-too-deep", "too-many-digits"],
+)
+def test_server_sent_message_json_raises_one_error_type_for_what_it_cannot_read(data: str) -> None:
+    # Python's json reads NaN and Infinity, which are not JSON, and raises RecursionError or a
+    # plain ValueError for the rest: a client catching JSONDecodeError would have crashed.
+    with pytest.raises(json.JSONDecodeError):
+        message(data).json()

@@ -190,7 +190,10 @@ class EventCatalog:
 
         The event's `id` and `retry` stay unset: `message.id` is the stream's *last event id*,
         which persists across messages (a message without an `id:` line repeats the one
-        before), so it is the position to resume from, not a field of this event.
+        before), so it is the position to resume from, not a field of this event. For the same
+        reason the class's model validators, which see a whole event, are not run: the data
+        goes through what the `data` field itself validates (its type, the class's
+        configuration, its field validators).
 
         Example:
             >>> from typedsse import BaseEvent

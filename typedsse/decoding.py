@@ -15,10 +15,16 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any
 
+from typedsse.exceptions import MessageTooLargeError
+
 __all__ = ["Decoder", "ServerSentMessage", "aiter_messages", "parse"]
 
 _BOM = "\ufeff"
 _DEFAULT_EVENT_TYPE = "message"
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,12 +50,19 @@ class ServerSentMessage:
     retry: int | None = None
 
     def json(self) -> Any:
-        """Return `data` parsed as JSON.
+        """Return `data` parsed as JSON (strict JSON: `NaN` and `Infinity` are not JSON).
 
         Raises:
-            json.JSONDecodeError: `data` is not JSON.
+            json.JSONDecodeError: `data` is not JSON, or is JSON Python cannot read (nested too
+                deep, an integer of more digits than `sys.get_int_max_str_digits()`): whatever
+                a server sends, one exception type to catch.
         """
-        return json.loads(self.data)
+        try:
+            return json.loads(self.data, parse_constant=_not_json)
+        except json.JSONDecodeError:
+            raise
+        except (ValueError, RecursionError) as exc:
+            raise json.JSONDecodeError(f"unreadable JSON ({exc})", self.data, 0) from None
 
 
 class Decoder:
@@ -70,35 +83,55 @@ class Decoder:
         >>> decoder.close()
         []
 
+    Like a browser, it holds whatever a line or a message grows to until it ends: a server
+    that never ends a line makes it hold everything it sends. A client of a server it does not
+    trust sets `max_size`.
+
+    Args:
+        max_size: The most characters the line being read and the data of the message being
+            built may hold together; past it, `feed` raises `MessageTooLargeError` (and the
+            decoder starts afresh, as after `close`). `None` (the default) sets no bound.
+
     Attributes:
         last_event_id: The event source's last event ID string: the last event ID buffer's value
             at the latest blank line. A client sends it back as `Last-Event-ID` on reconnection.
         retry: The reconnection time, in milliseconds, set by the latest valid `retry` field
             (applied at once, as the spec says, even when its message is never dispatched), or
-            `None` if there was none.
+            `None` if there was none. The spec sets no bound on it: clamp it before waiting
+            (`asyncio.sleep` refuses a delay past a few hundred million years).
     """
 
     __slots__ = (
         "_at_start",
         "_block_retry",
         "_data",
+        "_data_size",
         "_event_type",
         "_id_buffer",
         "_pending",
+        "_pending_size",
         "_skip_lf",
         "_utf8",
         "last_event_id",
+        "max_size",
         "retry",
     )
 
-    def __init__(self) -> None:
+    def __init__(self, *, max_size: int | None = None) -> None:
+        if max_size is not None and (
+            isinstance(max_size, bool) or not isinstance(max_size, int) or max_size < 1  # pyright: ignore[reportUnnecessaryIsInstance]
+        ):
+            raise ValueError(f"max_size must be a positive int or None, got {max_size!r}")
+        self.max_size = max_size
         self.last_event_id = ""
         self.retry: int | None = None
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._at_start = True  # the byte order mark is skipped once, at the start of the stream
         self._skip_lf = False  # the last chunk ended with CR: an LF starting this one ends no line
         self._pending: list[str] = []  # pieces of the line not ended yet
+        self._pending_size = 0  # their characters, counted only with a `max_size`
         self._data: list[str] = []  # the data buffer, one item per `data` field
+        self._data_size = 0  # its characters (and joining LFs), counted only with a `max_size`
         self._event_type = ""
         self._id_buffer = ""
         self._block_retry: int | None = None
@@ -133,8 +166,12 @@ class Decoder:
             text = text.replace("\r\n", "\n").replace("\r", "\n")
         lines = text.split("\n")  # not str.splitlines(): SSE lines end at CR and LF only
         pending = self._pending
+        limit = self.max_size
         if len(lines) == 1:
             pending.append(text)
+            if limit is not None:
+                self._pending_size += len(text)
+                self._check(self._pending_size + self._data_size)
             return []
         if pending:
             pending.append(lines[0])
@@ -143,7 +180,20 @@ class Decoder:
         rest = lines.pop()
         if rest:
             pending.append(rest)
-        return self._interpret(lines)
+        messages = self._interpret(lines)
+        if limit is not None:
+            self._pending_size = len(rest)
+            self._check(self._pending_size + self._data_size)
+        return messages
+
+    def _check(self, size: int) -> None:
+        limit = self.max_size
+        if limit is not None and size > limit:
+            self.close()
+            raise MessageTooLargeError(
+                f"the stream sent a line or message of more than {limit} characters (max_size); "
+                "the decoder starts afresh"
+            )
 
     def close(self) -> list[ServerSentMessage]:
         """Signal the end of the stream.
@@ -160,7 +210,9 @@ class Decoder:
         self._at_start = True
         self._skip_lf = False
         self._pending.clear()
+        self._pending_size = 0
         self._data = []
+        self._data_size = 0
         self._event_type = ""
         self._id_buffer = self.last_event_id
         self._block_retry = None
@@ -173,6 +225,7 @@ class Decoder:
         event_type = self._event_type
         id_buffer = self._id_buffer
         block_retry = self._block_retry
+        limit = self.max_size
         for line in lines:
             if not line:  # a blank line: dispatch the event
                 self.last_event_id = id_buffer
@@ -181,9 +234,12 @@ class Decoder:
                         ServerSentMessage(event_type or _DEFAULT_EVENT_TYPE, "\n".join(data), id_buffer, block_retry)
                     )
                     data = []
+                    self._data_size = 0
                 event_type = ""
                 block_retry = None
                 continue
+            if limit is not None:
+                self._check(len(line) + self._data_size)
             if line[0] == ":":  # a comment
                 continue
             # A line without a colon is a field name with an empty value.
@@ -192,6 +248,8 @@ class Decoder:
                 value = value[1:]
             if field == "data":
                 data.append(value)
+                if limit is not None:
+                    self._data_size += len(value) + 1
             elif field == "event":
                 event_type = value
             elif field == "id":
@@ -209,8 +267,12 @@ class Decoder:
         return messages
 
 
-async def aiter_messages(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSentMessage]:
+async def aiter_messages(
+    chunks: AsyncIterable[bytes], *, max_size: int | None = None
+) -> AsyncIterator[ServerSentMessage]:
     """Parse a stream of byte chunks, yielding each message as soon as it is complete.
+
+    `max_size` bounds a line and a message as `Decoder`'s does (`MessageTooLargeError` past it).
 
     Example:
         ```python
@@ -219,7 +281,7 @@ async def aiter_messages(chunks: AsyncIterable[bytes]) -> AsyncIterator[ServerSe
                 print(message.event, message.json())
         ```
     """
-    decoder = Decoder()
+    decoder = Decoder(max_size=max_size)
     async for chunk in chunks:
         for message in decoder.feed(chunk):
             yield message

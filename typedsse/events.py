@@ -446,6 +446,9 @@ def _data_schema(cls: type[BaseEvent[Any]]) -> tuple[CoreSchema, CoreConfig | No
     return found
 
 
+_MODEL_VALIDATOR_WRAPPERS = frozenset({"function-after", "function-before", "function-wrap"})
+
+
 def _data_field_schema(schema: CoreSchema) -> tuple[CoreSchema, CoreConfig | None] | None:
     """The schema of an event model's `data` field (with the definitions it refers to) and the model's config."""
     node: Mapping[str, Any] = cast("Any", schema)  # walked as the plain dicts it is
@@ -464,6 +467,8 @@ def _data_field_schema(schema: CoreSchema) -> tuple[CoreSchema, CoreConfig | Non
         elif kind == "model":
             config = node.get("config")
             node = node["schema"]
+        elif kind in _MODEL_VALIDATOR_WRAPPERS:
+            node = node["schema"]  # a `@model_validator` of the class, around its model
         elif kind == "model-fields" and "data" in node["fields"]:
             data = cast("CoreSchema", node["fields"]["data"]["schema"])
             return (core_schema.definitions_schema(data, definitions) if definitions else data), config

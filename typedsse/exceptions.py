@@ -9,6 +9,7 @@ root, so applications can catch them together::
     ├── EventTypeError          (TypeError)  a stream yielded something outside its event union
     ├── WireFormatError         (ValueError) a value cannot be written as a `text/event-stream` field
     ├── UnknownEventError       (LookupError) a received message names no event of the catalog
+    ├── MessageTooLargeError    (ValueError) a received line or message outgrew `Decoder(max_size=...)`
     └── typescript.DocumentError (ValueError) an OpenAPI document cannot be turned into TypeScript
 
 The subclasses also derive from the built-in exception a caller would expect (`TypeError` for
@@ -24,6 +25,7 @@ __all__ = [
     "EndpointDefinitionError",
     "EventDefinitionError",
     "EventTypeError",
+    "MessageTooLargeError",
     "TypedSSEError",
     "UnknownEventError",
     "WireFormatError",
@@ -60,3 +62,7 @@ class UnknownEventError(TypedSSEError, LookupError):
     def __init__(self, message: str, *, event: str) -> None:
         super().__init__(message)
         self.event = event
+
+
+class MessageTooLargeError(TypedSSEError, ValueError):
+    """A received line or message grew past the `max_size` a `Decoder` was given."""
