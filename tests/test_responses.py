@@ -30,6 +30,7 @@ from conftest import GarbageWatch, LiveServer
 
 # The built-in error event, as the wire carries it after a failure.
 INTERNAL_ERROR = b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
+REQUEST_REFUSED = b'event: typedsse.error\ndata: {"message":"The request was refused.","code":"request_refused"}\n\n'
 
 
 class Tick(BaseEvent[int]): ...
@@ -605,6 +606,22 @@ async def test_a_stream_failing_after_its_client_left_is_logged(
     assert isinstance(record.exc_info[1], LookupError)
 
 
+@pytest.mark.anyio
+async def test_a_started_stream_refusing_the_request_ends_with_request_refused(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async def checked() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise StarletteHTTPException(403, "no longer allowed")
+
+    harness = Harness()
+    with caplog.at_level(logging.WARNING, logger="typedsse"):
+        await harness.run(EventStreamResponse(checked(), ping=None))
+    assert harness.body == b"event: tick\ndata: 1\n\n" + REQUEST_REFUSED
+    assert [r.levelname for r in caplog.records] == ["WARNING"]
+    assert caplog.records[0].exc_info is None
+
+
 class RefusingHarness(Harness):
     """A harness whose `receive` fails once `refuse()` is called, as a body size limit does."""
 
@@ -643,7 +660,7 @@ async def test_a_request_failing_while_it_streams_ends_the_stream_by_the_error_p
     task = asyncio.create_task(harness.run(EventStreamResponse(endless(), ping=None)))
     if started:
         await harness.wait_for_writes(1)
-    with caplog.at_level(logging.CRITICAL, logger="typedsse"):
+    with caplog.at_level(logging.WARNING, logger="typedsse"):
         harness.refuse()
         done, _ = await asyncio.wait([task], timeout=5)
     if not done:
@@ -654,7 +671,15 @@ async def test_a_request_failing_while_it_streams_ends_the_stream_by_the_error_p
     assert closed.is_set()
     if started:
         assert task.exception() is None
-        assert harness.body == (b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR)
+        # The client's doing: a refusal, not a failure of the stream, and no traceback in the log.
+        assert harness.body == (b"event: tick\ndata: 1\n\n" + REQUEST_REFUSED)
+        assert [(r.levelname, r.getMessage(), r.exc_info) for r in caplog.records] == [
+            (
+                "WARNING",
+                "stream: the request was refused after the stream started (413 Content Too Large); the stream ends",
+                None,
+            )
+        ]
     else:
         error = task.exception()
         assert isinstance(error, StarletteHTTPException)

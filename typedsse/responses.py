@@ -34,6 +34,7 @@ import anyio.lowlevel
 import anyio.to_thread
 from aiostream.core import Stream, Streamer
 from starlette.background import BackgroundTask
+from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
@@ -82,10 +83,22 @@ _SSE_HEADERS: Mapping[str, str] = {
 
 
 def default_error_event(exc: Exception) -> BaseEvent[Any]:
-    """Return the built-in `StreamError` for `exc`, saying nothing about its internals."""
+    """Return the built-in `StreamError` for `exc`, saying nothing about its internals.
+
+    Its code is `invalid_event` for an item outside the stream's events, `request_refused` for
+    an `HTTPException` with a client error status (4xx: a request body over a size limit, a
+    check the generator makes once started), and `internal_error` for anything else.
+    """
     if isinstance(exc, EventTypeError):
         return StreamError(data=ErrorPayload(message="The stream produced an invalid event.", code="invalid_event"))
+    if _refused(exc):
+        return StreamError(data=ErrorPayload(message="The request was refused.", code="request_refused"))
     return StreamError(data=ErrorPayload(message="The stream failed.", code="internal_error"))
+
+
+def _refused(exc: Exception) -> bool:
+    """Whether `exc` refuses the request (an HTTP client error) rather than reports a failure."""
+    return isinstance(exc, HTTPException) and 400 <= exc.status_code < 500
 
 
 class _Buffer:
@@ -522,7 +535,16 @@ class _Connection:
         if exc is None:
             return b""
         response = self.response
-        if not isinstance(exc, EventTypeError):
+        if _refused(exc):
+            # The client's doing, or the endpoint's deliberate answer: no failure, no traceback.
+            detail = cast(HTTPException, exc)
+            logger.warning(
+                "%s: the request was refused after the stream started (%s %s); the stream ends",
+                response.name,
+                detail.status_code,
+                detail.detail,
+            )
+        elif not isinstance(exc, EventTypeError):
             logger.error("%s: the stream failed after it started", response.name, exc_info=exc)
         if response.on_error is not None:
             try:
