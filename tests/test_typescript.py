@@ -543,6 +543,9 @@ def test_typescript_reads_a_stream_whose_items_refer_to_a_union(tmp_path: Path) 
         component("Again"),
         {"oneOf": [component("Tick"), component("Updates")]},
         {"anyOf": [component("Tick"), {"oneOf": [component("Note"), component("Done")]}]},
+        # Unions sharing an event give it once (it was listed twice, and the file did not compile).
+        {"oneOf": [component("Tick"), component("Updates"), component("Note")]},
+        {"oneOf": [component("Nested"), component("Updates"), component("Events")]},
     ]:
         assert generate(union_document(item, **unions)) == inline, item
     assert_declares_and_compiles(tmp_path, inline, ['export interface Tick {\n  event: "tick";\n'])
@@ -573,8 +576,21 @@ def test_typescript_reads_a_stream_whose_items_refer_to_a_union(tmp_path: Path) 
             "GET /p: 'note' in the event stream's item schema is not a schema",
         ),
         (component("Events"), {}, "the reference '#/components/schemas/Events' points to nothing in the document"),
+        (
+            {"oneOf": [component("Note"), component("Other")]},
+            {"Other": event_schema("note", json_data({"type": "integer"}))},
+            "GET /p: the event stream has two events named 'note', with different schemas",
+        ),
     ],
-    ids=["contains-itself", "contains-itself-through-another", "not-a-list", "empty", "not-a-schema", "broken"],
+    ids=[
+        "contains-itself",
+        "contains-itself-through-another",
+        "not-a-list",
+        "empty",
+        "not-a-schema",
+        "broken",
+        "one-name-two-schemas",
+    ],
 )
 def test_typescript_rejects_a_stream_union_it_cannot_read(item: object, schemas: dict[str, Any], message: str) -> None:
     # Each dropped the route, as if its stream were untyped.
@@ -1294,7 +1310,7 @@ def test_typescript_node_client_handles_headers_bodies_text_null_and_error_event
     app = Starlette(routes=[Mount("/features", features), Route("/stalled/rooms/{room}", stalled_room)])
     recorder = LastEventIdRecorder(app, "/features/rooms/7")
     server = live_server(recorder)
-    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (7, 0)
+    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (8, 0)
     assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
 
 

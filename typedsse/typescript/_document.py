@@ -249,13 +249,19 @@ def _events_from_schema(document: Mapping[str, Any], media: Mapping[str, Any], w
     if item is None:
         return []  # an event stream whose items the document does not describe
     events: list[Event] = []
-    for branch in _branches(document, item, where, ()):
+    seen: dict[str, Mapping[str, Any]] = {}  # the events read so far, by name
+    for branch in _branches(document, item, where, (), set()):
         ref = branch.get("$ref")
         schema = deref(document, branch)
         properties = as_object(schema.get("properties"))
         name = _event_name(deref(document, properties.get("event")))
         if name is None:
             return []  # one untyped branch makes the whole stream untyped
+        if name in seen:
+            if seen[name] == schema:
+                continue  # two unions sharing an event: one event
+            raise DocumentError(f"{where}: the event stream has two events named {name!r}, with different schemas")
+        seen[name] = schema
         data = deref(document, properties.get("data"))
         encoding: Encoding = "json" if _is_json(data.get("contentMediaType")) else "text"
         events.append(_event(name, component_name(ref) if isinstance(ref, str) else None, schema, encoding, document))
@@ -263,12 +269,13 @@ def _events_from_schema(document: Mapping[str, Any], media: Mapping[str, Any], w
 
 
 def _branches(
-    document: Mapping[str, Any], schema: object, where: str, outer: tuple[str, ...]
+    document: Mapping[str, Any], schema: object, where: str, outer: tuple[str, ...], expanded: set[str]
 ) -> list[Mapping[str, Any]]:
     """Return the schemas a stream's item schema is a union of, each as written (a reference keeps its name).
 
     The union may be written inline, or be a component that the item schema refers to, and a
-    branch may itself be (a reference to) a union: all of them give the same events.
+    branch may itself be (a reference to) a union: all of them give the same events. A
+    reference met again (two unions sharing a branch) gives its branches once.
 
     Raises:
         DocumentError: A union that is not a list of schemas, or contains itself.
@@ -282,6 +289,9 @@ def _branches(
     if isinstance(ref, str):
         if ref in outer:
             raise DocumentError(f"{where}: the union {ref!r} contains itself")
+        if ref in expanded:
+            return []
+        expanded.add(ref)
         outer = (*outer, ref)
     target = deref(document, node)
     keyword = "oneOf" if "oneOf" in target else "anyOf" if "anyOf" in target else None
@@ -292,7 +302,7 @@ def _branches(
         raise DocumentError(f"{where}: the event stream's {keyword} is {members!r}, not a list of schemas")
     branches: list[Mapping[str, Any]] = []
     for member in as_list(members):
-        branches += _branches(document, member, where, outer)
+        branches += _branches(document, member, where, outer, expanded)
     return branches
 
 

@@ -479,10 +479,11 @@ function setHeaders(target: { [name: string]: string }, source: { [name: string]
   for (const name of Object.keys(headers)) {
     const value = headers[name];
     if (value === undefined || value === null) continue;
-    const text = String(value);
+    // As `fetch` does: tabs, spaces and line breaks at either end are dropped (a token read from a file).
+    const text = String(value).replace(/^[\t\n\r ]+|[\t\n\r ]+$/g, "");
     if (!/^[!#$%&'*+.^_`|~0-9a-z-]+$/i.test(name)) throw new TypeError(`${JSON.stringify(name)} is not a header name`);
     if (/[\0\r\n]|[^\u0000-\u00ff]/.test(text)) {
-      const what = "holds a line break, a NUL or a character past U+00FF";
+      const what = "holds a line break or a NUL inside it, or a character past U+00FF";
       throw new TypeError(`the header ${name} cannot be sent: its value ${JSON.stringify(text)} ${what}`);
     }
     target[name.toLowerCase()] = text;
@@ -522,10 +523,14 @@ function open(
     throw new TypeError(`${url} is a relative URL: outside a browser, give the server's address as \`baseUrl\``);
   }
   // A request `fetch` could never send fails here, at once, rather than as a network failure on every attempt.
+  let parsed: URL;
   try {
-    new URL(url, page?.href);
+    parsed = new URL(url, page?.href);
   } catch {
     throw new TypeError(`${url} is not a valid URL`);
+  }
+  if (parsed.username !== "" || parsed.password !== "") {
+    throw new TypeError(`${url} holds credentials, which fetch refuses in a URL: send them in a header`);
   }
   const headers: { [name: string]: string } = { accept: "text/event-stream" };
   setHeaders(headers, defaults.headers);

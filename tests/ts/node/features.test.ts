@@ -125,11 +125,11 @@ test("features: a request that can never be sent fails at once, before any attem
   // Each was retried as a network failure, again and again, or reported as "the connection failed".
   assert.throws(() => client.subscribe("/rooms/{room}", { ...room, headers: { "x-token": "line\nbreak" } }, {}), {
     name: "TypeError",
-    message: 'the header x-token cannot be sent: its value "line\\nbreak" holds a line break, a NUL or a character past U+00FF',
+    message: 'the header x-token cannot be sent: its value "line\\nbreak" holds a line break or a NUL inside it, or a character past U+00FF',
   });
   assert.throws(() => client.subscribe("/rooms/{room}", { ...room, headers: { "x-token": "t€k" } }, {}), {
     name: "TypeError",
-    message: 'the header x-token cannot be sent: its value "t€k" holds a line break, a NUL or a character past U+00FF',
+    message: 'the header x-token cannot be sent: its value "t€k" holds a line break or a NUL inside it, or a character past U+00FF',
   });
   assert.throws(
     () => client.subscribe("/rooms/{room}", { ...room, headers: { "x-token": "t", "x trace": "1" } }, {}),
@@ -148,12 +148,40 @@ test("features: a request that can never be sent fails at once, before any attem
       ),
     { name: "TypeError", message: "http://127.0.0.1:99999/rooms/1 is not a valid URL" },
   );
+  assert.throws(
+    () =>
+      features.subscribe(
+        "/rooms/{room}",
+        { ...room, baseUrl: "http://user:secret@127.0.0.1:8000", headers: { "x-token": "t" } },
+        {},
+      ),
+    {
+      name: "TypeError",
+      message: "http://user:secret@127.0.0.1:8000/rooms/1 holds credentials, which fetch refuses in a URL: send them in a header",
+    },
+  );
   const body: features.Pet_Input = { pet: { kind: "dog" }, either: 1, pair: [1, "one"], many: [], class: "c", count: 10n };
   assert.throws(
     () => client.subscribe("/rooms/{room}", { method: "POST", params: { room: 1 }, body, fetch: counting }, {}),
     { name: "TypeError", message: "the body of POST /rooms/{room} cannot be sent as JSON: Do not know how to serialize a BigInt" },
   );
   assert.deepEqual(requests, []);
+});
+
+test("features: a header value is trimmed at both ends, as fetch trims it", async () => {
+  // A token read from a file keeps its final newline: fetch sends it without, and so must the check.
+  const sent: string[] = [];
+  const recording = (async (_url: string | URL | Request, init?: RequestInit) => {
+    sent.push(new Headers(init?.headers).get("x-token") ?? "");
+    return new Response(null, { status: 204 });
+  }) as typeof fetch;
+  const subscription = client.subscribe(
+    "/rooms/{room}",
+    { method: "GET", params: { room: 1 }, headers: { "x-token": "\tBearer tok\r\n" }, fetch: recording },
+    {},
+  );
+  assert.deepEqual(await subscription.done, { reason: "no-content" });
+  assert.deepEqual(sent, ["Bearer tok"]);
 });
 
 test("features: an HTTP error or another media type whose body stays open fails promptly", async () => {
