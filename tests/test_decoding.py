@@ -279,3 +279,16 @@ def test_server_sent_message_json_raises_one_error_type_for_what_it_cannot_read(
     # plain ValueError for the rest: a client catching JSONDecodeError would have crashed.
     with pytest.raises(json.JSONDecodeError):
         message(data).json()
+
+
+def test_decoder_max_size_hands_over_what_the_chunk_completed_before() -> None:
+    # The messages before the oversized line were lost with the exception, while
+    # `last_event_id` had moved past them: resuming from it skipped them for good.
+    decoder = Decoder(max_size=100)
+    with pytest.raises(MessageTooLargeError) as info:
+        decoder.feed(b"id: 1\ndata: a\n\nid: 2\ndata: b\n\ndata: " + b"x" * 200)
+    assert info.value.messages == [message("a", event_id="1"), message("b", event_id="2")]
+    assert decoder.last_event_id == "2"
+    with pytest.raises(MessageTooLargeError) as info:
+        decoder.feed(b"data: " + b"x" * 200 + b"\n\n")
+    assert info.value.messages == []

@@ -89,16 +89,18 @@ class Decoder:
 
     Args:
         max_size: The most characters the line being read and the data of the message being
-            built may hold together; past it, `feed` raises `MessageTooLargeError` (and the
-            decoder starts afresh, as after `close`). `None` (the default) sets no bound.
+            built may hold together; past it, `feed` raises `MessageTooLargeError`, whose
+            `messages` are those the chunk completed before (handle them: `last_event_id`
+            counts them), and the decoder starts afresh, as after `close`. `None` (the
+            default) sets no bound.
 
     Attributes:
         last_event_id: The event source's last event ID string: the last event ID buffer's value
             at the latest blank line. A client sends it back as `Last-Event-ID` on reconnection.
         retry: The reconnection time, in milliseconds, set by the latest valid `retry` field
             (applied at once, as the spec says, even when its message is never dispatched), or
-            `None` if there was none. The spec sets no bound on it: clamp it before waiting
-            (`asyncio.sleep` refuses a delay past a few hundred million years).
+            `None` if there was none. The spec sets no bound on it: clamp it before waiting on
+            it (a huge delay never ends; one past the range of a float raises `OverflowError`).
     """
 
     __slots__ = (
@@ -171,7 +173,7 @@ class Decoder:
             pending.append(text)
             if limit is not None:
                 self._pending_size += len(text)
-                self._check(self._pending_size + self._data_size)
+                self._check(self._pending_size + self._data_size, [])
             return []
         if pending:
             pending.append(lines[0])
@@ -183,16 +185,17 @@ class Decoder:
         messages = self._interpret(lines)
         if limit is not None:
             self._pending_size = len(rest)
-            self._check(self._pending_size + self._data_size)
+            self._check(self._pending_size + self._data_size, messages)
         return messages
 
-    def _check(self, size: int) -> None:
+    def _check(self, size: int, completed: list[ServerSentMessage]) -> None:
         limit = self.max_size
         if limit is not None and size > limit:
             self.close()
             raise MessageTooLargeError(
                 f"the stream sent a line or message of more than {limit} characters (max_size); "
-                "the decoder starts afresh"
+                "the decoder starts afresh",
+                messages=completed,
             )
 
     def close(self) -> list[ServerSentMessage]:
@@ -239,7 +242,7 @@ class Decoder:
                 block_retry = None
                 continue
             if limit is not None:
-                self._check(len(line) + self._data_size)
+                self._check(len(line) + self._data_size, messages)
             if line[0] == ":":  # a comment
                 continue
             # A line without a colon is a field name with an empty value.

@@ -21,6 +21,12 @@ written on the wire (a negative `retry`), which raises `WireFormatError`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from typedsse.decoding import ServerSentMessage
+
 __all__ = [
     "EndpointDefinitionError",
     "EventDefinitionError",
@@ -65,4 +71,13 @@ class UnknownEventError(TypedSSEError, LookupError):
 
 
 class MessageTooLargeError(TypedSSEError, ValueError):
-    """A received line or message grew past the `max_size` a `Decoder` was given."""
+    """A received line or message grew past the `max_size` a `Decoder` was given.
+
+    Attributes:
+        messages: The messages the same chunk completed before the limit was passed, in order:
+            the decoder's `last_event_id` already counts them, so handle them before resuming.
+    """
+
+    def __init__(self, message: str, *, messages: Sequence[ServerSentMessage] = ()) -> None:
+        super().__init__(message)
+        self.messages: list[ServerSentMessage] = list(messages)
