@@ -809,6 +809,55 @@ async def test_response_head_closes_the_stream_unstarted() -> None:
     assert not started
 
 
+class Cursor:
+    """A sync iterator with a `close` (a database result): no generator, so not closed as one."""
+
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def __iter__(self) -> Cursor:
+        return self
+
+    def __next__(self) -> Tick:
+        self.log.append("step")
+        raise StopIteration
+
+    def close(self) -> None:
+        self.log.append(f"close on {'a thread of its own' if threading.current_thread() is not MAIN else 'the loop'}")
+
+
+class AsyncCursor:
+    def __init__(self, log: list[str]) -> None:
+        self.log = log
+
+    def __aiter__(self) -> AsyncCursor:
+        return self
+
+    async def __anext__(self) -> Tick:
+        self.log.append("step")
+        raise StopAsyncIteration
+
+    async def aclose(self) -> None:
+        self.log.append("aclose")
+
+
+MAIN = threading.main_thread()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["HEAD", "GET-204"])
+@pytest.mark.parametrize("kind", [Cursor, AsyncCursor])
+async def test_a_stream_that_never_runs_closes_an_iterator_object_too(method: str, kind: type[Any]) -> None:
+    # A HEAD, or a 204 set before the stream starts, closed generators only: a cursor's
+    # connection leaked on every such request.
+    log: list[str] = []
+    merge_from = Response(status_code=204) if method == "GET-204" else None
+    harness = Harness()
+    await harness.run(EventStreamResponse(kind(log), merge_from=merge_from), method=method.split("-")[0])
+    assert harness.sent[0]["status"] == (204 if merge_from else 200)
+    assert log == (["close on a thread of its own"] if kind is Cursor else ["aclose"])
+
+
 def _cleanup_that_waits(release: asyncio.Event, cleaned: list[str]) -> Callable[[], AsyncIterator[Tick]]:
     async def stream() -> AsyncIterator[Tick]:
         try:

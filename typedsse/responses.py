@@ -1032,7 +1032,16 @@ async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerat
 
 
 async def _close_unstarted(content: EventSource) -> None:
+    """Close a stream that never ran (a `HEAD`, a status without a body), running none of its code.
+
+    An iterator object with a `close` (a database result, say) is closed too, on a thread as a
+    running sync stream would be: its close may block.
+    """
     if inspect.isasyncgen(content):
         await content.aclose()
     elif inspect.isgenerator(content):
         content.close()
+    elif isinstance(content, Iterator) and callable(getattr(content, "close", None)):
+        await _StreamThread(content).close()
+    elif isinstance(content, AsyncIterator) and callable(getattr(content, "aclose", None)):
+        await cast(Any, content).aclose()
