@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import importlib
 import inspect
 import logging
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -613,6 +615,42 @@ def test_sse_resolves_on_error_annotations_in_the_defining_scope() -> None:
         assert frames(client, "GET", "/fails")[-1] == ("local.error", '"boom"', "")
 
 
+def test_sse_applied_from_another_module_reads_the_functions_own_names(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # `sse()(handlers.ticks)` in a routes module with its own `get_db` and `Tick`: the routes
+    # module's names used to win over the handler module's (wrong dependency injected, or every
+    # request refused as yielding an undeclared event). FastAPI alone reads the function's own.
+    (tmp_path / "shadowed_handlers.py").write_text(
+        "from __future__ import annotations\n"
+        "from collections.abc import AsyncIterator\n"
+        "from typing import Annotated\n"
+        "from fastapi import Depends\n"
+        "from typedsse import BaseEvent\n\n"
+        "class Tick(BaseEvent[str]): ...\n\n"
+        "def get_db() -> str:\n"
+        "    return 'the handler module db'\n\n"
+        "async def ticks(db: Annotated[str, Depends(get_db)]) -> AsyncIterator[Tick]:\n"
+        "    yield Tick(data=db)\n",
+        encoding="utf-8",
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    handlers = importlib.import_module("shadowed_handlers")
+
+    class Tick(BaseEvent[int], name="routes.tick"): ...
+
+    def get_db() -> int:
+        return 35
+
+    app = FastAPI()
+    app.add_api_route("/ticks", sse()(handlers.ticks), methods=["GET"])
+    spec = stream_endpoint(app.routes[-1].endpoint)  # type: ignore[attr-defined]
+    assert spec is not None
+    assert spec.catalog.events == (handlers.Tick,)
+    assert frames(TestClient(app), "GET", "/ticks") == [("tick", '"the handler module db"', "")]
+    assert (Tick, get_db) != (handlers.Tick, handlers.get_db)
+
+
 def test_sse_resolves_on_error_annotations_in_the_handlers_own_module_first() -> None:
     # The handler's module says what its names mean, even when the endpoint's scope has a class
     # of the same name.
@@ -958,3 +996,21 @@ def test_a_dependency_ends_after_the_stream_unless_its_scope_is_the_function() -
     with TestClient(app) as client:
         assert frames(client, "GET", "/stream") == [("echo", '"requestfunction"', "")]
     assert steps == ["function-scoped closed", "stream started", "stream ended", "request-scoped closed"]
+
+
+@pytest.mark.parametrize("wrapper", [staticmethod, classmethod])
+def test_sse_above_a_method_decorator_says_where_it_goes(wrapper: Any) -> None:
+    async def ticks(*args: Any) -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    with pytest.raises(EndpointDefinitionError, match=rf"put @sse below @{wrapper.__name__}, on the function itself$"):
+        sse()(wrapper(ticks))
+
+
+def test_sse_names_the_endpoint_of_an_annotation_that_does_not_parse() -> None:
+    async def ticks() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    ticks.__annotations__["return"] = "AsyncIterator[Echo"
+    with pytest.raises(EndpointDefinitionError, match=r"^@sse on '.*ticks': cannot resolve its annotations"):
+        sse()(ticks)

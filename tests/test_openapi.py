@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib
 import inspect
 import json
@@ -33,6 +34,7 @@ from typedsse import (
     stream_endpoint,
 )
 from typedsse.cli import main
+from typedsse.decoding import parse
 from typedsse.openapi import EXTENSION, document, install
 
 from conftest import installed_before
@@ -1429,3 +1431,18 @@ def test_cli_creates_the_directories_of_its_output(
 
     assert capsys.readouterr() == ("", "")
     assert (tmp_path / "src" / "generated" / "out.txt").read_text(encoding="utf-8").strip()
+
+
+def test_document_describes_a_partial_of_an_sse_endpoint() -> None:
+    # FastAPI routes a `functools.partial`; the route streamed, but was documented as JSON.
+    async def notes(prefix: str, count: int = 2) -> AsyncIterator[Note]:
+        for i in range(count):
+            yield Note(data=f"{prefix}{i}")
+
+    app = FastAPI()
+    app.get("/notes")(functools.partial(sse()(notes), "n"))
+
+    assert [m.data for m in parse(TestClient(app).get("/notes").content)] == ['"n0"', '"n1"']
+    media = document(app)["paths"]["/notes"]["get"]["responses"]["200"]["content"]
+    assert list(media) == ["text/event-stream"]
+    assert list(media["text/event-stream"][EXTENSION]["events"]) == ["note", "typedsse.error"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import inspect
+import types
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass
@@ -115,7 +116,12 @@ class StreamEndpoint:
 
 
 def stream_endpoint(endpoint: Callable[..., Any]) -> StreamEndpoint | None:
-    """Return what `@sse` recorded about `endpoint`, or `None` if it is not an `@sse` endpoint."""
+    """Return what `@sse` recorded about `endpoint`, or `None` if it is not an `@sse` endpoint.
+
+    A `functools.partial` of an `@sse` endpoint (routed as FastAPI allows) is one too.
+    """
+    while isinstance(endpoint, functools.partial):
+        endpoint = endpoint.func  # pyright: ignore[reportUnknownMemberType]
     spec = getattr(endpoint, "__typedsse_endpoint__", None)
     return spec if isinstance(spec, StreamEndpoint) else None
 
@@ -180,6 +186,10 @@ def sse(
 
     def decorate(func: Callable[P, _Returned]) -> Callable[P, Coroutine[Any, Any, EventStreamResponse]]:
         where = f"@sse on {getattr(func, '__qualname__', func)!r}"
+        if isinstance(func, staticmethod | classmethod):
+            raise EndpointDefinitionError(
+                f"{where}: put @sse below @{type(func).__name__}, on the function itself"  # pyright: ignore[reportUnknownArgumentType]
+            )
         if not callable(func) or stream_endpoint(func) is not None:
             raise EndpointDefinitionError(f"{where}: decorate a plain function, once")
         if not (inspect.isfunction(func) or inspect.ismethod(func)):
@@ -189,10 +199,13 @@ def sse(
                 "supported; decorate a function annotated with its stream, which may call it"
             )
         # Annotations may name locals of the defining scope (`Depends(local_dependency)` under
-        # `from __future__ import annotations`): that scope is the frame applying this decorator.
+        # `from __future__ import annotations`): that scope is the frame applying this decorator,
+        # when it is the one that defined the function. Another one (`sse()(handlers.ticks)` in
+        # a routes module) must not lend its names: its `get_db` is not the function's.
         caller = inspect.currentframe()
-        scope = caller.f_back.f_locals if caller is not None and caller.f_back is not None else {}
-        del caller  # a frame kept alive would keep every local of the defining scope alive
+        applying = caller.f_back if caller is not None else None
+        scope = applying.f_locals if applying is not None and _defined_in(func, applying) else {}
+        del caller, applying  # a frame kept alive would keep every local of the defining scope alive
         hints = _type_hints(func, where, scope)
         kind, union = stream_annotation(hints.get("return"), where=where)
         _check_function_kind(func, kind, where)
@@ -263,10 +276,19 @@ def sse(
     return decorate
 
 
+def _defined_in(func: Callable[..., Any], frame: types.FrameType) -> bool:
+    """Whether `frame` runs the scope that defined `func` (its module, class body or enclosing function)."""
+    function: Any = inspect.unwrap(getattr(func, "__func__", func))
+    if getattr(function, "__globals__", None) is not frame.f_globals:
+        return False
+    owner = function.__qualname__.rpartition(".")[0].removesuffix(".<locals>")
+    return frame.f_code.co_qualname == (owner or "<module>")
+
+
 def _type_hints(func: Callable[..., Any], where: str, scope: Mapping[str, Any]) -> dict[str, Any]:
     try:
         return typing.get_type_hints(func, localns=dict(scope), include_extras=True)
-    except (NameError, TypeError) as exc:
+    except (NameError, TypeError, SyntaxError) as exc:
         raise EndpointDefinitionError(
             f"{where}: cannot resolve its annotations ({exc}); define the types it names before the function"
         ) from exc
