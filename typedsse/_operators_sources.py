@@ -198,8 +198,12 @@ def chain(*sources: AsyncIterable[Any]) -> Stream[Any]:
 
     Example:
         ```python
-        ops.chain(history(after=last_event_id), live_updates())  # Stream[Snapshot | Update]
+        ops.chain(intro(), story(), outro())  # Stream[Intro | Chapter | Outro]
         ```
+
+    Resuming "history, then live" is not a chain: what is published while the history is read
+    reaches neither source. Subscribe to the live updates first, read the history, then send
+    the live updates after the history's last id.
     """
     return stream.chain(*sources)
 
@@ -208,9 +212,11 @@ def cursors(last_event_id: str | None, /) -> dict[str, str]:
     """Split a merged stream's id (`echo:3,reverse:2`) into each source's position.
 
     The inverse of `merge(..., ids=...)`'s ids: give each source its own position to resume
-    after. A missing or empty id, or one that is not a composite cursor (an id from before the
-    stream was merged, say), gives `{}`: every source starts over. Parts that are not
-    `name:position` are skipped.
+    after. A missing or empty id gives `{}`: every source starts over. The reading is lenient:
+    each comma-separated part is split at its first `:`, a part without one is skipped, and a
+    name given twice keeps its last position; `merge` ignores names it does not have. An id
+    from before the stream was merged gives `{}` unless it looks like `name:position`: check
+    the positions you get, as for any id a client sends.
 
     Example:
         >>> cursors("echo:3,reverse:2")
