@@ -213,10 +213,9 @@ class EventStreamResponse(Response):
         `Response` parameter), is answered at once: the stream is closed without running, so
         its first step consumes nothing (a message from a queue) and no keep-alive is waited for.
         """
-        start = _start_message(self)
-        if scope.get("method") == "HEAD" or not status_allows_body(start["status"]):
+        if scope.get("method") == "HEAD" or not status_allows_body(_status(self)):
             await _close_unstarted(self.content)
-            await send(start)
+            await send(_start_message(self))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         else:
             try:
@@ -328,9 +327,16 @@ def checked_seconds(seconds: object, option: str) -> float | None:
     return value
 
 
+def _status(response: EventStreamResponse) -> int:
+    """The status the stream starts with: `merge_from`'s, once the endpoint or a dependency set one."""
+    source = response.merge_from
+    # FastAPI's `Response` parameter has `None` until something sets a status.
+    return source.status_code if source is not None and source.status_code else response.status_code
+
+
 def _start_message(response: EventStreamResponse) -> Message:
     """The `http.response.start` message, with what `merge_from` holds by now."""
-    status, headers, source = response.status_code, response.raw_headers, response.merge_from
+    headers, source = response.raw_headers, response.merge_from
     if source is not None:
         extra = source.headers.raw
         if extra:
@@ -339,9 +345,7 @@ def _start_message(response: EventStreamResponse) -> Message:
             extra = [header for header in extra if header[0] != b"content-length"]
             named = {name for name, _ in extra if name != b"set-cookie"}
             headers = [header for header in headers if header[0] not in named] + extra
-        if source.status_code:  # FastAPI's is `None` until the endpoint sets one
-            status = source.status_code
-    return {"type": "http.response.start", "status": status, "headers": headers}
+    return {"type": "http.response.start", "status": _status(response), "headers": headers}
 
 
 class _Connection:
