@@ -1,4 +1,4 @@
-"""Run an app on a real ASGI server on 127.0.0.1: uvicorn or Hypercorn in a thread, Granian as a command.
+"""Run an app on a real ASGI server on 127.0.0.1: uvicorn or Hypercorn in a thread, Granian or uvicorn as a command.
 
 Every server has the same surface: enter it to start it (it is ready once its port accepts a
 connection), `url` and `port` to reach it, `stop()` to shut it down gracefully, which returns
@@ -198,43 +198,43 @@ class HypercornServer(Server):
         self.thread.join(timeout=STOP_TIMEOUT)
 
 
-class GranianServer(Server):
-    """Granian as a command (`granian --interface asgi`), one worker, serving a factory from tests/.
+class CommandServer(Server):
+    """A server started as a command in a process (and session) of its own, serving a factory from tests/.
 
-    Granian's server is Rust and runs the app in a worker process: the app comes from a module
-    the command imports, configured through the environment. `--http auto` serves HTTP/1.1 and
-    h2c with prior knowledge on the same port; `--workers-kill-timeout` bounds a shutdown.
+    The app comes from a module the command imports, configured through the environment;
+    `stop()` sends SIGTERM, as `docker stop` and Kubernetes do.
     """
-
-    name = "granian"
 
     def __init__(self, target: str, *, env: dict[str, str]) -> None:
         super().__init__()
         self.target = target
         self.env = env
         self.process: subprocess.Popen[bytes] | None = None
+        self.ended: int | None = None
         self.log = b""
 
+    def command(self) -> list[str]:
+        """The command that serves `target` on 127.0.0.1:`port`."""
+        raise NotImplementedError
+
+    @property
+    def returncode(self) -> int | None:
+        """How the process ended (negative: the signal that ended it), or None while it runs."""
+        return self.ended if self.process is None else self.process.poll()
+
     def start(self) -> None:
-        for _ in range(3):  # the port is chosen before granian binds it: retry if it was taken meanwhile
+        for _ in range(3):  # the port is chosen before the server binds it: retry if it was taken meanwhile
             self.port = _free_port()
-            command = [
-                *(sys.executable, "-m", "granian", "--interface", "asgi", "--factory"),
-                *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
-                *("--http", "auto", "--no-ws", "--log-level", "warning"),
-                *("--workers-kill-timeout", str(int(GRACEFUL))),
-                self.target,
-            ]
             env = {**os.environ, **self.env, "PYTHONPATH": str(Path(__file__).parent)}
             self.process = subprocess.Popen(
-                command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
+                self.command(), env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True
             )
             try:
                 wait_for_port(self.port, time.monotonic() + START_TIMEOUT, functools.partial(_running, self.process))
                 return
             except RuntimeError:
                 self.kill()
-        raise RuntimeError(f"granian did not start: {self.log.decode(errors='replace')}")
+        raise RuntimeError(f"{self.name} did not start: {self.log.decode(errors='replace')}")
 
     def stop(self) -> bool:
         process = self.process
@@ -253,9 +253,53 @@ class GranianServer(Server):
         if process is None:
             return
         if process.poll() is None:
-            # The whole session: granian's worker too, should the main process be gone.
+            # The whole session: a worker process too, should the main process be gone.
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(process.pid, signal.SIGKILL)
         with contextlib.suppress(subprocess.TimeoutExpired):
             out, _ = process.communicate(timeout=STOP_TIMEOUT)
             self.log += out or b""
+        self.ended = process.returncode
+
+
+class GranianServer(CommandServer):
+    """Granian as a command (`granian --interface asgi`), one worker.
+
+    Granian's server is Rust and runs the app in a worker process. `--http auto` serves
+    HTTP/1.1 and h2c with prior knowledge on the same port; `--workers-kill-timeout` bounds a
+    shutdown.
+    """
+
+    name = "granian"
+
+    def command(self) -> list[str]:
+        return [
+            *(sys.executable, "-m", "granian", "--interface", "asgi", "--factory"),
+            *("--host", "127.0.0.1", "--port", str(self.port), "--workers", "1"),
+            *("--http", "auto", "--no-ws", "--log-level", "warning"),
+            *("--workers-kill-timeout", str(int(GRACEFUL))),
+            self.target,
+        ]
+
+
+class UvicornCommand(CommandServer):
+    """uvicorn as a command (`python -m uvicorn --factory`), as deployed: it handles the signals itself.
+
+    On a signal, uvicorn shuts down (`--timeout-graceful-shutdown`), runs the lifespan's
+    shutdown, then raises the signal again, so that the process ends the way the signal says.
+    """
+
+    name = "uvicorn-command"
+
+    def __init__(self, target: str, *, env: dict[str, str], standard: bool = False) -> None:
+        super().__init__(target, env=env)
+        self.standard = standard
+
+    def command(self) -> list[str]:
+        loop, http = ("uvloop", "httptools") if self.standard else ("asyncio", "h11")
+        return [
+            *(sys.executable, "-m", "uvicorn", "--factory", "--host", "127.0.0.1", "--port", str(self.port)),
+            *("--loop", loop, "--http", http, "--log-level", "warning"),
+            *("--timeout-graceful-shutdown", str(int(GRACEFUL))),
+            self.target,
+        ]

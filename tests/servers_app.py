@@ -37,6 +37,9 @@ class Seen(BaseEvent[str | None]):
 STREAMS_WAIT = 2.0
 """Seconds the lifespan waits for the streams' cleanup at shutdown, at most."""
 
+GRACEFUL_STEP = 1.8
+"""Seconds /sync-step's second step takes: past the servers' graceful timeout, within `STREAMS_WAIT` after it."""
+
 BIG_EVENTS = 32 * 1024
 """How many events /big sends at most: about a kilobyte each, far more than any socket buffer holds."""
 
@@ -117,6 +120,19 @@ def create_app(marks: Path) -> FastAPI:
         try:
             yield Tick(data=0, id="0")
             time.sleep(STREAMS_WAIT + 2)
+            yield Tick(data=1, id="1")
+        finally:
+            mark(marks, key, "finally:" + ("own-thread" if threading.get_ident() == steps_on else "other-thread"))
+
+    @app.get("/sync-step")
+    @sse(ping=None)
+    def sync_step(key: str) -> Iterator[Tick]:
+        """A sync stream whose second step ends within a shutdown's wait, though after uvicorn's deadline."""
+        steps_on = threading.get_ident()
+        try:
+            yield Tick(data=0, id="0")
+            time.sleep(GRACEFUL_STEP)
+            mark(marks, key, "stepped")
             yield Tick(data=1, id="1")
         finally:
             mark(marks, key, "finally:" + ("own-thread" if threading.get_ident() == steps_on else "other-thread"))

@@ -9,6 +9,7 @@ of each kind serves the whole module; the shutdown tests start their own. docs/e
 from __future__ import annotations
 
 import contextlib
+import signal
 import socket
 import time
 from collections.abc import Callable, Iterator
@@ -24,7 +25,15 @@ import pytest
 
 from typedsse.encoding import KEEPALIVE, encode, retry_frame
 
-from asgi_servers import GRACEFUL, STOP_TIMEOUT, GranianServer, HypercornServer, Server, UvicornServer
+from asgi_servers import (
+    GRACEFUL,
+    STOP_TIMEOUT,
+    GranianServer,
+    HypercornServer,
+    Server,
+    UvicornCommand,
+    UvicornServer,
+)
 from conftest import installed_before
 from servers_app import MARKS_ENV, STREAMS_WAIT, Seen, Tick, create_app
 
@@ -402,3 +411,27 @@ def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: st
         assert sorted(record) == sorted(expected)
         if not installed_before("fastapi", "0.163"):
             assert record == expected
+
+
+@pytest.mark.parametrize("standard", [False, True], ids=["asyncio", "uvloop"])
+def test_sigterm_runs_every_open_streams_cleanup_through_the_lifespans_wait(standard: bool, tmp_path: Path) -> None:
+    # What `docker stop` and Kubernetes do: SIGTERM to uvicorn run as a command. uvicorn shuts
+    # down, cancels the open requests after its graceful timeout, runs the lifespan's shutdown
+    # (which waits for the streams), then raises the signal again: the process ends by SIGTERM,
+    # before the loop's closing. An async stream's cleanup and its dependency's have run by
+    # then; a sync stream whose step was running is closed on its own thread once the step is
+    # done (the request's cancellation waits for it), within the lifespan's wait.
+    with UvicornCommand("servers_app:from_environment", env={MARKS_ENV: str(tmp_path)}, standard=standard) as server:
+        target = Target(server, "h1", tmp_path)
+        with contextlib.ExitStack() as streams:
+            for path, key in (("/blocked", "async"), ("/sync-step", "sync")):
+                sock = streams.enter_context(socket.create_connection(("127.0.0.1", server.port), timeout=BOUND))
+                sock.sendall(f"GET {path}?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+                received = b""
+                while b"data: 0\n\n" not in received:
+                    received += sock.recv(65536)
+            assert server.stop(), f"uvicorn did not stop within {STOP_TIMEOUT} s"
+        assert server.returncode == -signal.SIGTERM
+    assert sorted(target.record("async")) == sorted(["finally", "dependency", "raised:CancelledError"])
+    assert target.record("async")[0] == "finally"
+    assert target.record("sync") == ["stepped", "finally:own-thread", "raised:CancelledError"]
