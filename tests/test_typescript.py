@@ -1014,6 +1014,11 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             "error: examples.echo:INTERVAL is a float, not a FastAPI application\n",
         ),
         (
+            ["typescript", "--from", "openapi.json", "--factory"],
+            2,
+            "error: --factory goes with MODULE:APP\n",
+        ),
+        (
             ["typescript", "examples.echo:app", "-o", "/dev/null/events.ts"],
             1,
             "error: cannot write /dev/null/events.ts: Not a directory\n",
@@ -1024,7 +1029,7 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             "error: index.html is not a JSON document: Expecting value: line 1 column 1 (char 0)\n",
         ),
     ],
-    ids=["nothing", "both", "missing-file", "not-an-app", "output-under-a-file", "not-json"],
+    ids=["nothing", "both", "missing-file", "not-an-app", "factory-without-app", "output-under-a-file", "not-json"],
 )
 def test_typescript_cli_reports_wrong_input(
     argv: list[str],

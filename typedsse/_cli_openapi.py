@@ -6,12 +6,10 @@ import argparse
 import json
 import sys
 
-from fastapi import FastAPI
 from pydantic.errors import PydanticUserError
 
-from typedsse.cli import load_app, write_output
+from typedsse.cli import load_fastapi_app, served_document, write_output
 from typedsse.exceptions import TypedSSEError
-from typedsse.openapi import document
 
 __all__ = ["run"]
 
@@ -20,23 +18,19 @@ def run(args: argparse.Namespace) -> int:
     """Write the OpenAPI document of `args.app`, with its event streams, as JSON.
 
     Args:
-        args: `app` (`MODULE:APP`), `version` (`"3.1"`, `"3.2"` or `None` for the app's own),
-            `output` (a file path, or `None` for standard output).
+        args: `app` (`MODULE:APP`), `factory` (`APP` makes the app), `version` (`"3.1"`,
+            `"3.2"` or `None` for the app's own), `output` (a file path, or `None` for
+            standard output).
 
     Returns:
         The exit status: 0, or 1 when the app cannot be documented or the file cannot be written.
+
+    Raises:
+        SystemExit: The app cannot be loaded (`load_fastapi_app`).
     """
-    app = load_app(args.app)
-    if not isinstance(app, FastAPI):
-        print(f"error: {args.app} is a {type(app).__qualname__}, not a FastAPI application", file=sys.stderr)
-        return 1
+    app = load_fastapi_app(args.app, factory=args.factory)
     try:
-        if args.version is None and getattr(app.openapi, "__func__", None) is not FastAPI.openapi:
-            # `install`'s document, or the app's own built on `document` (as the OpenAPI page
-            # shows): the one it serves.
-            result = app.openapi()
-        else:
-            result = document(app, version=args.version)
+        result = served_document(app, args.version)
     except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema
         print(f"error: {exc}", file=sys.stderr)
         return 1

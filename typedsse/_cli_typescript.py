@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 from typing import Any, cast
 
-from fastapi import FastAPI
 from pydantic.errors import PydanticUserError
 
-from typedsse.cli import load_app, write_output
+from typedsse.cli import load_fastapi_app, served_document, write_output
 from typedsse.exceptions import TypedSSEError
 
 __all__ = ["run"]
@@ -21,9 +20,9 @@ def run(args: argparse.Namespace) -> int:
     """Write the TypeScript event types and subscribe client of an app, or of a saved document.
 
     Args:
-        args: `app` (`MODULE:APP`, or `None`), `source` (the path of a saved OpenAPI JSON
-            document, or `None`; exactly one of the two), `output` (a file path, or `None`
-            for standard output).
+        args: `app` (`MODULE:APP`, or `None`), `factory` (`APP` makes the app), `source` (the
+            path of a saved OpenAPI JSON document, or `None`; exactly one of the two),
+            `output` (a file path, or `None` for standard output).
 
     Returns:
         The exit status: 0, 1 when the document cannot be read or has no typed stream or
@@ -34,8 +33,14 @@ def run(args: argparse.Namespace) -> int:
     if (args.app is None) == (args.source is None):
         print("error: give either MODULE:APP or --from openapi.json", file=sys.stderr)
         return 2
+    if args.factory and args.app is None:
+        print("error: --factory goes with MODULE:APP", file=sys.stderr)
+        return 2
     try:
-        document, origin = _from_app(args.app) if args.app is not None else _from_file(args.source)
+        if args.app is not None:
+            document, origin = served_document(load_fastapi_app(args.app, factory=args.factory)), args.app
+        else:
+            document, origin = _from_file(args.source)
         text = generate(document, source=origin)
     except (TypedSSEError, PydanticUserError, OSError, ValueError) as exc:  # a model without a JSON schema too
         print(f"error: {exc}", file=sys.stderr)
@@ -44,20 +49,6 @@ def run(args: argparse.Namespace) -> int:
         sys.stdout.write(text)
         return 0
     return write_output(args.output, text)
-
-
-def _from_app(target: str) -> tuple[dict[str, Any], str]:
-    from typedsse.openapi import document
-
-    app = load_app(target)
-    if not isinstance(app, FastAPI):
-        raise ValueError(f"{target} is a {type(app).__qualname__}, not a FastAPI application")
-    if getattr(app.openapi, "__func__", None) is FastAPI.openapi:
-        # FastAPI's own document, without the events: build the one `install` would serve,
-        # leaving the app as it is.
-        return document(app), target
-    # `install`'s, or the app's own (built on `document`, as the OpenAPI page shows): the one it serves.
-    return app.openapi(), target
 
 
 def _from_file(path: str) -> tuple[dict[str, Any], str]:

@@ -5,14 +5,20 @@ from __future__ import annotations
 import argparse
 import contextlib
 import importlib
+import inspect
 import sys
 import sysconfig
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-__all__ = ["load_app", "main", "write_output"]
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+
+    from typedsse.openapi import OpenAPIVersion
+
+__all__ = ["load_app", "load_fastapi_app", "main", "served_document", "write_output"]
 
 
 def write_output(path: str, text: str) -> int:
@@ -63,6 +69,59 @@ def load_app(target: str) -> Any:
     return value
 
 
+def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
+    """Import `module:attribute` and return the FastAPI application it names, or that it makes.
+
+    Args:
+        target: `MODULE:APP`, as uvicorn takes it.
+        factory: `APP` is a function of no arguments that returns the application (uvicorn's
+            `--factory`): call it.
+
+    Raises:
+        SystemExit: `load_app` fails, the factory raises, or what is found is no FastAPI
+            application; with a one-line message.
+    """
+    from fastapi import FastAPI
+
+    value = load_app(target)
+    if factory:
+        if not callable(value):
+            raise SystemExit(f"error: {target} is {_a(value)}, not an app factory")
+        try:
+            value = value()
+        except Exception as exc:  # the factory's own code failed: say what and where
+            raise SystemExit(f"error: calling {target} failed{_where(exc)}: {type(exc).__qualname__}: {exc}") from exc
+        if not isinstance(value, FastAPI):
+            raise SystemExit(f"error: {target} returned {_a(value)}, not a FastAPI application")
+        return value
+    if isinstance(value, FastAPI):
+        return value
+    hint = " (an app factory? pass --factory)" if inspect.isfunction(value) else ""
+    raise SystemExit(f"error: {target} is {_a(value)}, not a FastAPI application{hint}")
+
+
+def served_document(app: FastAPI, version: OpenAPIVersion | None = None) -> dict[str, Any]:
+    """The OpenAPI document `app` serves, with its event streams; or, in `version`, built anew.
+
+    That is `install`'s document, or the app's own `openapi` built on `document` (as the
+    OpenAPI page shows). An app that serves FastAPI's plain document gets the one `install`
+    would build, and is left as it is; so does every app when `version` is given.
+    """
+    from fastapi import FastAPI
+
+    from typedsse.openapi import document
+
+    if version is None and getattr(app.openapi, "__func__", None) is not FastAPI.openapi:
+        return app.openapi()
+    return document(app, version=version)
+
+
+def _a(value: object) -> str:
+    """`a function`, `an int`: what `value` is, for a message."""
+    name = "function" if inspect.isfunction(value) else type(value).__qualname__
+    return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
 def _where(exc: BaseException) -> str:
     """Return ` at FILE, line N` for the innermost line of the app's own code that `exc` passed through."""
     paths = sysconfig.get_paths()
@@ -103,17 +162,25 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     openapi = commands.add_parser("openapi", help="print or write an app's OpenAPI document")
     openapi.add_argument("app", metavar="MODULE:APP")
+    openapi.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
     openapi.add_argument("--version", choices=["3.1", "3.2"], default=None, help="OpenAPI version to emit")
     openapi.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
 
     typescript = commands.add_parser("typescript", help="generate TypeScript event types and a subscribe client")
     typescript.add_argument("app", metavar="MODULE:APP", nargs="?")
+    typescript.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
     typescript.add_argument("--from", dest="source", default=None, help="read a saved openapi.json instead")
     typescript.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
 
     args = parser.parse_args(argv)
     command: Any = importlib.import_module(f"typedsse._cli_{args.command}")
-    status: int = command.run(args)
+    try:
+        status: int = command.run(args)
+    except SystemExit as exc:
+        if not isinstance(exc.code, str):
+            raise
+        print(exc.code, file=sys.stderr)  # a one-line error (`load_fastapi_app`): no traceback
+        return 1
     return status
 
 
