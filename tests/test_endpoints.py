@@ -496,6 +496,58 @@ def test_a_plain_def_wrapping_an_async_def_is_awaited_on_the_loop() -> None:
     assert calls == [loop_thread]
 
 
+@pytest.mark.parametrize("shape", ["async-generator", "sync-generator", "returns-a-stream"])
+def test_an_async_def_wrapper_is_awaited_whatever_it_wraps(shape: str) -> None:
+    # A guard decorator that awaits a check (a feature flag, a permission) is an `async def`
+    # around whatever it decorates; FastAPI awaits such a wrapper (it is a coroutine function),
+    # and so must `@sse`. It judged by the innermost function alone, ran the wrapper in the
+    # threadpool, and failed every request with "returned coroutine".
+    app = FastAPI()
+    checked: list[str] = []
+
+    def guarded(func: Any) -> Any:
+        @functools.wraps(func)
+        async def wrapper(*args: Any, **kwargs: Any) -> Any:
+            await asyncio.sleep(0)
+            checked.append(shape)
+            result = func(*args, **kwargs)
+            return await result if inspect.isawaitable(result) else result
+
+        return wrapper
+
+    async def echoes(count: int) -> AsyncIterator[Echo]:
+        for index in range(count):
+            yield Echo(data=str(index))
+
+    endpoint: Any
+    if shape == "async-generator":
+
+        async def endpoint(count: int = 2) -> AsyncIterator[Echo]:
+            for index in range(count):
+                yield Echo(data=str(index))
+
+    elif shape == "sync-generator":
+
+        def endpoint(count: int = 2) -> Iterator[Echo]:
+            for index in range(count):
+                yield Echo(data=str(index))
+
+    else:
+
+        def endpoint(count: int = 2) -> AsyncIterable[Echo]:
+            return echoes(count)
+
+    app.get("/guarded")(sse(ping=None)(guarded(endpoint)))
+
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/guarded?count=3") == [
+            ("echo", '"0"', ""),
+            ("echo", '"1"', ""),
+            ("echo", '"2"', ""),
+        ]
+    assert checked == [shape]
+
+
 @pytest.mark.parametrize(
     ("headers", "error"),
     [

@@ -227,9 +227,10 @@ def sse(
         # How the function is called, as FastAPI would: an `async def` is awaited on the loop; a
         # plain `def` returning a stream may block in its setup, so it runs in the threadpool;
         # calling a generator function runs none of its code, so it is called right here. Like
-        # FastAPI, look through `functools.wraps` wrappers: a plain `def` wrapping an `async def`
-        # returns its coroutine.
-        returns_awaitable = inspect.iscoroutinefunction(inspect.unwrap(func))
+        # FastAPI, a `functools.wraps` wrapper returns a coroutine if it is an `async def` (a
+        # guard awaiting a check, around any kind of function) or wraps one (a plain `def`
+        # returning its coroutine).
+        returns_awaitable = inspect.iscoroutinefunction(func) or inspect.iscoroutinefunction(inspect.unwrap(func))
         blocks = not (returns_awaitable or inspect.isgeneratorfunction(func) or inspect.isasyncgenfunction(func))
 
         async def endpoint(*args: P.args, **kwargs: P.kwargs) -> EventStreamResponse:
