@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import selectors
+import shutil
 import signal
 import socket
 import subprocess
@@ -227,6 +228,52 @@ def test_demo_command_fails_cleanly_when_the_port_is_taken(
     assert stdout == ""
     assert "address already in use" in stderr.lower()
     assert "Traceback" not in stderr
+
+
+@pytest.fixture
+def installed(tmp_path: Path) -> dict[str, str]:
+    """The environment of a package installed from the clone (`pip install .`): a copy, away from the examples."""
+    site = tmp_path / "site"
+    shutil.copytree(ROOT / "typedsse", site / "typedsse", ignore=shutil.ignore_patterns("__pycache__"))
+    return {**os.environ, "PYTHONPATH": str(site), "PYTHONUNBUFFERED": "1"}
+
+
+def test_demo_command_of_a_package_installed_from_the_clone_serves_in_the_clone(
+    installed: dict[str, str], tmp_path: Path
+) -> None:
+    # `pip install .` then `typedsse demo` in the clone, as the install docs lead to: the
+    # package's folder holds no examples, the working directory does. It was refused with
+    # "run it from a source checkout", from one. (`-P`: the clone is not on the path, as for
+    # the installed `typedsse` command.)
+    command = [sys.executable, "-P", "-m", "typedsse", "demo"]
+    port = free_port()
+    process = subprocess.Popen(
+        [*command, "--port", str(port)],
+        cwd=ROOT,
+        env=installed,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert read_line(process, timeout=20) == f"typedsse demo: http://127.0.0.1:{port}  (Ctrl-C to stop)\n"
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=10) as client:
+            assert "<title>typedsse demo</title>" in client.get("/").text
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=15)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate(timeout=10)
+
+    elsewhere = subprocess.run(command, cwd=tmp_path, env=installed, capture_output=True, text=True, timeout=30)
+    assert (elsewhere.returncode, elsewhere.stdout, elsewhere.stderr) == (
+        1,
+        "",
+        "error: the demo serves the examples of the typedsse repository; run it in a clone of it "
+        "(the folder holding examples/)\n",
+    )
 
 
 @pytest.mark.parametrize(

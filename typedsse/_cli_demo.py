@@ -14,6 +14,23 @@ __all__ = ["run"]
 GRACEFUL_SHUTDOWN_SECONDS = 2
 
 
+EXAMPLES = ("__init__.py", "echo.py", "chat.py", "progress.py")
+"""The files of `examples/` the demo serves."""
+
+
+def _checkout() -> Path | None:
+    """The source checkout whose examples the demo serves, or None.
+
+    The one the package was imported from (an editable install, `python -m` in a clone), or
+    else the working directory, for a package installed from a clone (`pip install .`) and run
+    there.
+    """
+    for folder in (Path(__file__).resolve().parent.parent, Path.cwd()):
+        if all((folder / "examples" / name).is_file() for name in EXAMPLES):
+            return folder
+    return None
+
+
 def run(args: argparse.Namespace) -> int:
     """Serve the demo at `args.host`:`args.port` until interrupted; return the exit status."""
     try:
@@ -21,9 +38,13 @@ def run(args: argparse.Namespace) -> int:
     except ImportError:
         print("error: the demo needs uvicorn: pip install uvicorn", file=sys.stderr)
         return 1
-    checkout = Path(__file__).resolve().parent.parent
-    if not (checkout / "examples" / "__init__.py").is_file():
-        print("error: the demo serves the examples of a source checkout; run it from one", file=sys.stderr)
+    checkout = _checkout()
+    if checkout is None:
+        print(
+            "error: the demo serves the examples of the typedsse repository; run it in a clone of it "
+            "(the folder holding examples/)",
+            file=sys.stderr,
+        )
         return 1
     if str(checkout) not in sys.path:
         sys.path.insert(0, str(checkout))  # the examples live next to the package, not inside it

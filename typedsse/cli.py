@@ -155,7 +155,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     demo = commands.add_parser(
         "demo",
-        help="serve the demo app and its page (from a source checkout: it serves the repository's examples)",
+        help="serve the demo app and its page (in a clone of the repository: it serves its examples)",
     )
     demo.add_argument("--host", default="127.0.0.1", help="the address to listen on (default: %(default)s)")
     demo.add_argument("--port", type=_port, default=8000, help="the port, 0 for any free one (default: %(default)s)")

@@ -6,7 +6,7 @@ can send (read from the `@sse` endpoints themselves), then opens them with the b
 `EventSource`, or with `fetch` for the POST chat stream.
 
 The examples live at the top of a source checkout, next to the `typedsse` package; the demo runs
-from one (`make demo`, or `typedsse demo` inside it).
+in one (`make demo`, or `typedsse demo` in the clone, whether installed from it or editable).
 """
 
 from __future__ import annotations
