@@ -33,7 +33,7 @@ from typedsse import (
     sse,
     stream_endpoint,
 )
-from typedsse.cli import main
+from typedsse.cli import main, write_output
 from typedsse.decoding import parse
 from typedsse.openapi import EXTENSION, document, install
 
@@ -1502,3 +1502,27 @@ def test_cli_calls_an_app_factory_with_factory(
     assert capsys.readouterr().err == "error: factory_app:not_an_app returned an int, not a FastAPI application\n"
     assert main([command, "factory_app:count", "--factory"]) == 1
     assert capsys.readouterr().err == "error: factory_app:count is an int, not an app factory\n"
+
+
+def test_cli_output_replaces_a_file_whole_or_leaves_it_as_it_was(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A failed write emptied the file that was there (a committed `events.ts`): it is now
+    # written beside it and moved over it once complete.
+    output = tmp_path / "events.ts"
+    output.write_text("// the committed file\n", encoding="utf-8")
+    output.chmod(0o640)
+
+    assert write_output(str(output), "bad \ud800 text") == 1
+    assert capsys.readouterr().err == f"error: cannot write {output}: the text is not UTF-8 (surrogates not allowed)\n"
+    assert output.read_text(encoding="utf-8") == "// the committed file\n"
+
+    assert write_output(str(output), "// new\n") == 0
+    assert output.read_text(encoding="utf-8") == "// new\n"
+    assert output.stat().st_mode & 0o777 == 0o640
+    linked = tmp_path / "linked.ts"
+    linked.symlink_to(output)
+    assert write_output(str(linked), "// through the link\n") == 0
+    assert linked.is_symlink()
+    assert output.read_text(encoding="utf-8") == "// through the link\n"
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["events.ts", "linked.ts"]

@@ -1054,6 +1054,35 @@ def test_typescript_reads_a_document_whose_info_is_not_an_object() -> None:
     )
 
 
+def test_typescript_says_a_get_stream_with_a_body_cannot_be_subscribed_to_with_fetch() -> None:
+    # FastAPI reads and documents a body on GET; `fetch` refuses to send one, so `subscribe`
+    # throws a `TypeError` (it was retried as a network failure): the route's comment says so.
+    app = FastAPI()
+
+    @app.get("/search")
+    @sse()
+    async def search(query: Node) -> AsyncIterator[Grown]:
+        yield Grown(data=query)
+
+    text = generate(document_of(app))
+    assert (
+        "     * Takes a request body, which `fetch` cannot send with GET: `subscribe` throws a `TypeError` "
+        "when one is given. Serve the stream with POST.\n"
+    ) in text
+
+
+def test_typescript_writes_a_lone_surrogate_as_its_escape() -> None:
+    # A hand-written document may hold `"\ud800"` (valid JSON): the text could not be written as
+    # UTF-8, and the command failed with a traceback after emptying its output file.
+    saved = copy.deepcopy(document_of(echo.app))
+    saved["info"]["description"] = "broken \ud800 text"
+    payload = saved["components"]["schemas"]["EchoPayload"]["properties"]["message"]
+    payload["enum"] = ["ok", "bad \udc00"]
+    text = generate(saved)
+    text.encode("utf-8")
+    assert '"bad \\udc00"' in text  # a string TypeScript reads back as the same code units
+
+
 # Compilation.
 
 

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import importlib
 import inspect
+import os
+import shutil
 import sys
 import sysconfig
 import traceback
@@ -24,15 +27,33 @@ __all__ = ["load_app", "load_fastapi_app", "main", "served_document", "write_out
 def write_output(path: str, text: str) -> int:
     """Write a command's output to `path`, creating missing directories (`-o src/events.ts`).
 
+    The file is replaced whole once the text is written beside it: a failure leaves the file
+    that was there (a committed `events.ts`) as it was, not emptied.
+
     Returns:
         The exit status: 0, or 1 with a one-line error when the file cannot be written.
     """
     target = Path(path)
+    if target.is_symlink():
+        target = target.resolve()  # write the file it points to, not over the link
     try:
+        data = text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        print(f"error: cannot write {path}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
+        return 1
+    partial = target.parent / f".{target.name}.partial"
+    try:
+        if target.is_dir():
+            raise IsADirectoryError(errno.EISDIR, "Is a directory")
         if not target.parent.exists():
             target.parent.mkdir(parents=True)
-        target.write_text(text, encoding="utf-8", newline="\n")
-    except OSError as exc:  # a directory, a file where a directory goes, no permission
+        partial.write_bytes(data)
+        if target.exists():
+            shutil.copymode(target, partial)  # an existing file keeps its permissions
+        os.replace(partial, target)
+    except OSError as exc:  # a directory, a file where a directory goes, no permission, a full disk
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
         print(f"error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
         return 1
     return 0

@@ -60,4 +60,7 @@ def generate(document: Mapping[str, Any], *, source: str | None = None) -> str:
             "the OpenAPI document describes no typed event stream; "
             "call typedsse.openapi.install(app) before reading the document of an app with @sse routes"
         )
-    return render_file(document, found, source=source)
+    text = render_file(document, found, source=source)
+    # A lone surrogate (`"\ud800"` in a JSON document) has no UTF-8 form: write it as its escape,
+    # which a TypeScript string reads back as the same code unit, and a comment shows as it is.
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")

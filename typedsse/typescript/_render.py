@@ -248,6 +248,12 @@ def _streams_interface(builder: TypeBuilder, streams: Sequence[Stream], namer: N
 
 def _operation_doc(stream: Stream) -> list[str]:
     lines = [stream.description or stream.summary or ""]
+    if stream.method == "GET" and stream.body is not None:
+        # FastAPI reads a body on GET; `fetch` (and `EventSource`) cannot send one.
+        lines.append(
+            "Takes a request body, which `fetch` cannot send with GET: `subscribe` throws a `TypeError` "
+            "when one is given. Serve the stream with POST."
+        )
     if stream.deprecated:
         lines.append("@deprecated")
     return lines

@@ -536,6 +536,9 @@ function open(
   setHeaders(headers, defaults.headers);
   setHeaders(headers, options.headers);
   let body: NonNullable<RequestInit["body"]> | undefined;
+  if (options.body !== undefined && method === "GET") {
+    throw new TypeError(`GET ${path} takes a request body, which fetch cannot send with GET: serve the stream with POST`);
+  }
   if (options.body !== undefined && route.body === "json") {
     let json: string | undefined;
     try {
