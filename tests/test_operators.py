@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import contextvars
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any, TypeGuard
 
@@ -1458,3 +1458,141 @@ async def test_throttle_raises_a_cleanup_error_after_its_key_failed(mode: ops.Th
     with pytest.raises(OSError, match="cleanup failed") as info:
         await items(source() | ops.throttle(0.0001, mode=mode, key=key))
     assert isinstance(info.value.__context__, ValueError)
+
+
+async def _yields_then_waits(log: list[str], cleanup: str) -> AsyncIterator[str]:
+    """One item, then a pull that only a cancellation ends; its cleanup awaits a second, or fails."""
+    try:
+        yield "0"
+        await asyncio.sleep(3600)
+        yield "never"
+    finally:
+        log.append("cleanup")
+        if cleanup == "fails":
+            raise OSError("cleanup failed")
+        await asyncio.sleep(1.0)
+        log.append("cleaned up")
+
+
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_pass_on_a_cleanup_error_raised_as_a_pull_is_cancelled(pipeline: str) -> None:
+    # The consumer stops while the pump is waiting in the source: the cancellation ends the
+    # pull, and the source's `finally` raises. That error reached nobody (debounce, chunk,
+    # map(concurrency=n), merge for a source still waiting): a plain generator raises it.
+    log: list[str] = []
+    consumer = asyncio.create_task(items(PUMPED[pipeline](_yields_then_waits(log, "fails"))))
+    await asyncio.sleep(2.0)
+    consumer.cancel()
+    with pytest.raises(OSError, match="cleanup failed"):
+        await consumer
+    assert log == ["cleanup"]
+
+
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_pass_a_second_cancellation_on_to_the_cleanup(pipeline: str) -> None:
+    # A response cancels its stream when the client leaves, and again to stop it now (a
+    # shutdown's deadline). As for a plain generator, the second cancellation reaches the
+    # source's cleanup where it waits; merge and map(concurrency=n) returned at once instead,
+    # and left their pumps running after the close that waited for them.
+    log: list[str] = []
+    tasks = asyncio.all_tasks()
+    consumer = asyncio.create_task(items(PUMPED[pipeline](_yields_then_waits(log, "awaits"))))
+    await asyncio.sleep(2.0)
+    consumer.cancel()
+    await asyncio.sleep(0.5)  # the source's cleanup is waiting
+    consumer.cancel()
+    await asyncio.wait([consumer])
+    assert consumer.cancelled()
+    assert log == ["cleanup"]  # interrupted where it waited, as a plain generator would be
+    assert asyncio.all_tasks() - tasks == set()
+
+
+@pytest.mark.anyio
+async def test_concurrent_map_passes_a_second_cancellation_on_to_the_calls_under_way() -> None:
+    log: list[str] = []
+
+    async def call(item: int) -> int:
+        try:
+            await asyncio.sleep(3600)
+            return item
+        finally:
+            log.append(f"call {item}")
+            await asyncio.sleep(1.0)
+            log.append(f"call {item} done")
+
+    tasks = asyncio.all_tasks()
+    consumer = asyncio.create_task(items(ops.source([1, 2]) | ops.map(call, concurrency=2)))
+    await asyncio.sleep(2.0)
+    consumer.cancel()
+    await asyncio.sleep(0.5)
+    consumer.cancel()
+    await asyncio.wait([consumer])
+    assert consumer.cancelled()
+    assert sorted(log) == ["call 1", "call 2"]
+    assert asyncio.all_tasks() - tasks == set()
+
+
+async def _away_after_x1(events: AsyncIterable[str], received: list[tuple[float, Any]]) -> None:
+    """Collect `events` with their times; after `x1`, be away for a second (a slow client)."""
+    start = now()
+    async with ops.source(events).stream() as streamer:
+        async for item in streamer:
+            received.append((round(now() - start, 6), item))
+            if item == "x1":
+                await asyncio.sleep(1.0)
+
+
+@pytest.mark.anyio
+async def test_keyed_latest_throttle_drops_what_falls_due_after_the_failure_while_the_consumer_is_away() -> None:
+    # x1 goes out at 0.5; the consumer is then away for a second (a slow client), and the
+    # source fails at 0.55. y1's window ends at 0.6, after the failure: it was sent ahead of
+    # the error at 1.5, which the docs say never happens.
+    async def source() -> AsyncIterator[str]:
+        async for item in timed((0.0, "x0"), (0.1, "y0"), (0.2, "x1"), (0.3, "y1"), end=0.55):
+            yield item
+        raise ValueError("source failed")
+
+    received: list[tuple[float, Any]] = []
+    start = now()
+    with pytest.raises(ValueError, match="source failed"):
+        await _away_after_x1(source() | ops.throttle(0.5, mode="latest", key=lambda item: item[0]), received)
+    assert received == [(0.0, "x0"), (0.1, "y0"), (0.5, "x1")]
+    assert round(now() - start, 6) == 1.5
+
+
+@pytest.mark.anyio
+async def test_keyed_latest_throttle_sends_what_fell_due_before_the_failure_while_the_consumer_was_away() -> None:
+    # y1's window ends at 0.6, before the failure at 0.65: with a ready consumer it goes out
+    # then, so it goes out before the error when the consumer comes back at 1.5.
+    async def source() -> AsyncIterator[str]:
+        async for item in timed((0.0, "x0"), (0.1, "y0"), (0.2, "x1"), (0.3, "y1"), end=0.65):
+            yield item
+        raise ValueError("source failed")
+
+    received: list[tuple[float, Any]] = []
+    with pytest.raises(ValueError, match="source failed"):
+        await _away_after_x1(source() | ops.throttle(0.5, mode="latest", key=lambda item: item[0]), received)
+    assert received == [(0.0, "x0"), (0.1, "y0"), (0.5, "x1"), (1.5, "y1")]
+
+
+@pytest.mark.anyio
+async def test_a_sync_generator_source_is_closed_with_its_stream() -> None:
+    # aiostream never closed it, and the stream kept it alive: its `finally` ran when the
+    # stream object was collected, and running the stream again resumed it.
+    log: list[str] = []
+
+    def numbers() -> Iterator[int]:
+        try:
+            yield from range(100)
+        finally:
+            log.append("closed")
+
+    taken = ops.source(numbers()) | ops.take(2)
+    assert await items(taken) == [0, 1]
+    assert log == ["closed"]
+    assert await items(taken) == []  # a stream built on a generator object runs once
+    assert await items(ops.merge(ops.source(numbers()), ops.source(numbers())) | ops.take(3)) == [0, 0, 1]
+    assert log == ["closed", "closed", "closed"]
+    assert await items(ops.source(range(200))) == list(range(200))  # lists and ranges run every time

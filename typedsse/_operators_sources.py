@@ -17,8 +17,9 @@ from urllib.parse import quote, unquote
 
 from aiostream import stream
 from aiostream.aiter_utils import AsyncIteratorContext
-from aiostream.core import Stream, sources_operator, streamcontext
+from aiostream.core import Stream, operator, sources_operator, streamcontext
 
+from typedsse._operators_time import FAIR_SHARE, wait_for_tasks
 from typedsse.events import BaseEvent
 
 __all__ = ["chain", "cursors", "merge", "source"]
@@ -37,7 +38,8 @@ def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
 
     An async iterable may also stand on the left of `|` directly (`gen() | ops.take(3)`); use
     `source` to start from a list, or to name the start of a long pipeline. A stream built on a
-    generator object runs once, which is what a response needs.
+    generator object runs once, which is what a response needs; a sync generator is closed
+    with the stream, as an async one is (its `finally` runs then).
 
     Example:
         ```python
@@ -45,7 +47,25 @@ def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
         ops.source([Snapshot(data=state)])
         ```
     """
-    return stream.iterate(items)
+    if isinstance(items, AsyncIterable):
+        return stream.iterate(items)
+    return _from_iterable(items)
+
+
+@operator
+async def _from_iterable(items: Iterable[E]) -> AsyncIterator[E]:
+    # aiostream's `iterate` never closes a sync iterator, and the stream keeps the generator
+    # alive: its `finally` ran only when the stream was collected. Closed here with the stream.
+    iterator = iter(items)
+    try:
+        for count, item in enumerate(iterator, 1):
+            if count % FAIR_SHARE == 0:
+                await asyncio.sleep(0)  # a long list does not hold the loop
+            yield item
+    finally:
+        close = getattr(iterator, "close", None)
+        if close is not None:
+            close()
 
 
 @overload
@@ -278,9 +298,12 @@ class _Turns:
         except BaseException as exc:
             # Whatever the source raises goes downstream, a `CancelledError` of its own (a future
             # it awaited was cancelled) too. When the pump itself is cancelled (the merged stream
-            # is closing), the pull it abandons ends as it may: nobody waits for its outcome.
+            # is closing), the pull it abandons ends there; an error other than the cancellation
+            # is the source's cleanup failing, raised as the pump's own, as `aclose` would.
             if not _being_cancelled():
                 self.put(index, _Failed(exc))
+            elif not isinstance(exc, asyncio.CancelledError):
+                raise
         else:
             self.put(index, _ENDED)
         finally:
@@ -349,14 +372,16 @@ async def _stop(pumps: list[asyncio.Task[None]]) -> BaseException | None:
     """Cancel the pumps still running and wait for every pump, which closes its source.
 
     Every source's `finally` has run when this returns (the exit stack around the pumps closes
-    only a source whose pump was cancelled before it started). Returns the first error that a
-    source's cleanup raised; every pump's outcome is retrieved.
+    only a source whose pump was cancelled before it started), also when the merged stream is
+    cancelled again meanwhile ("stop now": that goes on to the pumps, and is raised once they
+    are done). Returns the first error that a source's cleanup raised; every pump's outcome is
+    retrieved.
     """
     if not pumps:
         return None
     for pump in pumps:
         pump.cancel()
-    await asyncio.wait(pumps)
+    await wait_for_tasks(pumps)
     errors = [pump.exception() for pump in pumps if not pump.cancelled()]
     return next((error for error in errors if error is not None), None)
 

@@ -13,12 +13,12 @@ import asyncio
 import heapq
 import inspect
 import itertools
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Hashable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Hashable
 from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
 from aiostream.core import Streamer, pipable_operator, streamcontext
 
-__all__ = ["ThrottleMode", "chunk_by_time", "debounce", "throttle"]
+__all__ = ["ThrottleMode", "chunk_by_time", "debounce", "throttle", "wait_for_tasks"]
 
 T = TypeVar("T")
 R = TypeVar("R")
@@ -87,6 +87,7 @@ class _Driver(Generic[T, R]):
         "_asked",
         "_clocked",
         "_ended",
+        "_ended_at",
         "_error",
         "_held",
         "_loop",
@@ -110,6 +111,7 @@ class _Driver(Generic[T, R]):
         self._waiter: asyncio.Future[None] | None = None  # the consumer waits on it in `take`
         self._held: T = _NOTHING  # an item that arrived while the consumer was away
         self._ended = False
+        self._ended_at = 0.0  # the loop time the source ended or failed
         self._error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
@@ -126,6 +128,10 @@ class _Driver(Generic[T, R]):
                 deadline = clocked.deadline()
                 if deadline is not None:
                     now = loop.time()
+                    if self._error is not None:
+                        # The source failed while the consumer was away: what fell due before
+                        # that goes out, what would fall due after it is dropped with the rest.
+                        now = min(now, self._ended_at)
                     if deadline <= now:
                         clocked.expire(now)
             if clocked.ready:
@@ -177,10 +183,13 @@ class _Driver(Generic[T, R]):
                 except BaseException as exc:
                     # Whatever the source raises goes to the consumer, a `CancelledError` of its
                     # own (a future it awaited was cancelled) too. When the pump itself is
-                    # cancelled (the operator is closing), the pull it abandons ends as it may:
-                    # nobody waits for its outcome.
+                    # cancelled (the operator is closing), the pull it abandons ends there; an
+                    # error other than the cancellation is the source's cleanup failing, raised
+                    # as the pump's own (`stop_pump` passes it on), as `aclose` would raise it.
                     if not being_cancelled():
                         self._end(exc)
+                    elif not isinstance(exc, asyncio.CancelledError):
+                        raise
                     return
                 waiter = self._waiter
                 if waiter is None or waiter.done():
@@ -207,6 +216,7 @@ class _Driver(Generic[T, R]):
 
     def _end(self, error: BaseException | None) -> None:
         self._ended = True
+        self._ended_at = self._loop.time()
         self._error = error
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -281,6 +291,17 @@ async def stop_pump(task: asyncio.Task[None] | None, *, ended: bool) -> None:
     except asyncio.CancelledError:
         if being_cancelled():
             raise  # the operator is being cancelled too: let that go on
+
+
+async def wait_for_tasks(tasks: Collection[asyncio.Future[Any]]) -> None:
+    """Wait until every one of `tasks` is done, and retrieve their outcomes.
+
+    A cancellation of the caller meanwhile goes on to them, as awaiting a single task passes
+    it on, and is raised once they are all done: `asyncio.wait` would return at once and leave
+    them running, their cleanup outliving the close that waited for it.
+    """
+    if tasks:
+        await asyncio.gather(*tasks, return_exceptions=True)
 
 
 def reraise(error: BaseException | None) -> NoReturn:

@@ -31,6 +31,7 @@ from typing import Any, Literal, Never, TypeGuard, TypeVar, cast, overload
 
 from aiostream import stream
 from aiostream.core import Stream, Streamer, pipable_operator, streamcontext
+from typing_extensions import TypeIs
 
 from typedsse import _operators_time as _time
 from typedsse._operators_pipes import ListPipe, Pipe, SameTypePipe, UnionPipe
@@ -72,6 +73,7 @@ U = TypeVar("U")
 R = TypeVar("R")
 X = TypeVar("X", bound=Exception)
 Y = TypeVar("Y", bound=Exception)
+Z = TypeVar("Z", bound=Exception)
 A = TypeVar("A")
 B = TypeVar("B")
 C = TypeVar("C")
@@ -80,9 +82,11 @@ C = TypeVar("C")
 # Operators keeping the item type
 
 
-# A TypeGuard predicate also matches the second overload, which does not narrow: it must come first.
+# A TypeGuard or TypeIs predicate also matches the last overload, which does not narrow: they come first.
 @overload
 def filter(predicate: Callable[[T], TypeGuard[U]], /) -> Pipe[T, U]: ...  # type: ignore[overload-overlap]  # noqa: A001
+@overload
+def filter(predicate: Callable[[T], TypeIs[U]], /) -> Pipe[T, U]: ...  # type: ignore[overload-overlap]  # noqa: A001
 @overload
 def filter(predicate: Callable[[Any], bool | Awaitable[bool]], /) -> SameTypePipe: ...  # noqa: A001
 def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:  # noqa: A001
@@ -91,9 +95,9 @@ def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:
     An awaitable answer is awaited, whatever gives it: an `async def`, an object with an
     `async def __call__`, a lambda returning a coroutine.
 
-    A `TypeGuard` predicate narrows the item type; any other keeps it. Under pyright, give a
-    predicate that reads the item a `def` with its parameter annotated: a lambda such as
-    `lambda event: event.data.price > 0` matches the `TypeGuard` overload with an unknown
+    A `TypeGuard` or `TypeIs` predicate narrows the item type; any other keeps it. Under
+    pyright, give a predicate that reads the item a `def` with its parameter annotated: a
+    lambda such as `lambda event: event.data.price > 0` matches the `TypeGuard` overload with an unknown
     result (see "Typing guarantees" on the operators page).
 
     Example:
@@ -151,6 +155,10 @@ def take_while(  # type: ignore[overload-overlap]
     predicate: Callable[[T], TypeGuard[U]], /, *, inclusive: Literal[False] = False
 ) -> Pipe[T, U]: ...
 @overload
+def take_while(  # type: ignore[overload-overlap]
+    predicate: Callable[[T], TypeIs[U]], /, *, inclusive: Literal[False] = False
+) -> Pipe[T, U]: ...
+@overload
 def take_while(predicate: Callable[[Any], bool | Awaitable[bool]], /, *, inclusive: bool = False) -> SameTypePipe: ...
 def take_while(predicate: Callable[[Any], Any], /, *, inclusive: bool = False) -> Pipe[Any, Any] | SameTypePipe:
     """Forward items while `predicate` (sync or async) is true; end at the first for which it is false.
@@ -159,7 +167,7 @@ def take_while(predicate: Callable[[Any], Any], /, *, inclusive: bool = False) -
     on; nothing is read past it. With `inclusive=True` that item is forwarded too, as the
     stream's last: a job's result after its progress, say.
 
-    A `TypeGuard` predicate narrows the item type, unless `inclusive=True`.
+    A `TypeGuard` or `TypeIs` predicate narrows the item type, unless `inclusive=True`.
 
     Example:
         ```python
@@ -478,6 +486,23 @@ def catch(
 ) -> UnionPipe[R]: ...
 @overload
 def catch(handler: Callable[[X | Y], R | None], /, *, exceptions: tuple[type[X], type[Y]]) -> UnionPipe[R]: ...
+# Three, for the same reason.
+@overload
+def catch(
+    handler: Callable[[X | Y | Z], Awaitable[None]], /, *, exceptions: tuple[type[X], type[Y], type[Z]]
+) -> UnionPipe[Never]: ...
+@overload
+def catch(
+    handler: Callable[[X | Y | Z], None], /, *, exceptions: tuple[type[X], type[Y], type[Z]]
+) -> UnionPipe[Never]: ...
+@overload
+def catch(
+    handler: Callable[[X | Y | Z], Awaitable[R | None]], /, *, exceptions: tuple[type[X], type[Y], type[Z]]
+) -> UnionPipe[R]: ...
+@overload
+def catch(
+    handler: Callable[[X | Y | Z], R | None], /, *, exceptions: tuple[type[X], type[Y], type[Z]]
+) -> UnionPipe[R]: ...
 def catch(
     handler: Callable[[Any], Any], /, *, exceptions: type[Exception] | tuple[type[Exception], ...] = Exception
 ) -> UnionPipe[Any]:
@@ -755,9 +780,12 @@ class _Calls:
                     return
                 except BaseException as exc:
                     # As in `merge`: what the source raises goes to the consumer, unless the
-                    # pump itself is cancelled (the operator is closing).
+                    # pump itself is cancelled (the operator is closing): then only an error of
+                    # the source's cleanup goes on, as the pump's own.
                     if not _time.being_cancelled():
                         self._end(exc)
+                    elif not isinstance(exc, asyncio.CancelledError):
+                        raise
                     return
                 try:
                     call = asyncio.ensure_future(self._function(item))
@@ -793,11 +821,7 @@ class _Calls:
         try:
             await _time.stop_pump(task, ended=self._ended)
         finally:
-            if calls:
-                await asyncio.wait(calls)
-                for call in calls:
-                    if not call.cancelled():
-                        call.exception()  # retrieved: no "exception was never retrieved" warning
+            await _time.wait_for_tasks(calls)  # also when cancelled again meanwhile: none outlives the close
 
 
 @pipable_operator

@@ -10,6 +10,7 @@ from collections.abc import AsyncIterable, AsyncIterator
 from typing import TypeGuard, assert_type
 
 from pydantic import BaseModel
+from typing_extensions import TypeIs
 
 from typedsse import BaseEvent
 from typedsse import operators as ops
@@ -75,6 +76,10 @@ def is_price(event: PriceChanged | TradeExecuted) -> TypeGuard[PriceChanged]:
     return isinstance(event, PriceChanged)
 
 
+def is_trade(event: PriceChanged | TradeExecuted) -> TypeIs[TradeExecuted]:
+    return isinstance(event, TradeExecuted)
+
+
 def is_cheap(event: BaseEvent[Quote]) -> bool:
     return event.data.price < 10
 
@@ -112,6 +117,14 @@ def lost(exc: TimeoutError | ConnectionError) -> Failed:
 
 
 def quiet_lost(exc: TimeoutError | ConnectionError) -> None:
+    return None
+
+
+def lost_any(exc: TimeoutError | ConnectionError | LookupError) -> Failed:
+    return Failed(data=type(exc).__name__)
+
+
+async def quiet_any_later(exc: TimeoutError | ConnectionError | LookupError) -> None:
     return None
 
 
@@ -171,6 +184,9 @@ def check_pipes_change_the_item_type() -> None:
     assert_type(merged | ops.filter(is_price), ops.Stream[PriceChanged])
     assert_type(merged | ops.scan(count, 0), ops.Stream[int])
     assert_type(merged | ops.take_while(is_price), ops.Stream[PriceChanged])
+    assert_type(merged | ops.filter(is_trade), ops.Stream[TradeExecuted])
+    assert_type(merged | ops.take_while(is_trade), ops.Stream[TradeExecuted])
+    assert_type(merged | ops.take_while(is_trade, inclusive=True), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.take_while(is_price, inclusive=True), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.start_with(Heartbeat(data=None)), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
     assert_type(merged | ops.concat(heartbeats()), ops.Stream[PriceChanged | TradeExecuted | Heartbeat])
@@ -190,6 +206,14 @@ def check_pipes_change_the_item_type() -> None:
     )
     assert_type(
         merged | ops.catch(quiet_lost, exceptions=(TimeoutError, ConnectionError)),
+        ops.Stream[PriceChanged | TradeExecuted],
+    )
+    assert_type(
+        merged | ops.catch(lost_any, exceptions=(TimeoutError, ConnectionError, LookupError)),
+        ops.Stream[PriceChanged | TradeExecuted | Failed],
+    )
+    assert_type(
+        merged | ops.catch(quiet_any_later, exceptions=(TimeoutError, ConnectionError, LookupError)),
         ops.Stream[PriceChanged | TradeExecuted],
     )
     assert_type(merged | ops.catch(quiet), ops.Stream[PriceChanged | TradeExecuted])
