@@ -21,6 +21,8 @@ from typing_extensions import TypeAliasType, TypedDict
 from typedsse import BaseEvent, EventDefinitionError, EventTypeError, StreamError, WireFormatError, encode
 from typedsse.events import MAX_RETRY, EventEncoding, event_name_for
 
+from conftest import installed_before
+
 T = TypeVar("T")
 
 
@@ -371,6 +373,64 @@ def test_base_event_refuses_a_redeclared_sse_field(field: str) -> None:
         )
 
 
+class Tracked(BaseModel):
+    """A mixin shared with models that are not events, declaring fields of the same names."""
+
+    id: str | None = None
+    retry: float | None = None
+
+
+class HasId:
+    id: str | None = None
+
+
+def test_base_event_refuses_sse_fields_a_mixin_declares() -> None:
+    # The mixin's declarations won, without a word: `id="7\nevent: admin"` and `retry=2.5`
+    # were made, and refused only when sent, in the middle of a stream.
+    with pytest.raises(EventDefinitionError, match=r"\.Tick: id and retry cannot be redeclared \(by Tracked\): "):
+
+        class Tick(Tracked, BaseEvent[int]): ...
+
+    with pytest.raises(EventDefinitionError, match=r"\.Tock: id cannot be redeclared \(by HasId\): "):
+
+        class Tock(HasId, BaseEvent[int]): ...
+
+    class Tracked2(BaseEvent[int], Tracked): ...  # BaseEvent first: its declarations win
+
+    with pytest.raises(ValidationError, match="id"):
+        Tracked2(data=1, id="7\nevent: admin")
+
+
+def test_base_event_refuses_a_json_encoding_that_is_not_json() -> None:
+    # `ser_json_inf_nan="constants"` wrote `data: NaN`, which a client's JSON.parse refuses.
+    with pytest.raises(EventDefinitionError, match=r"\.Reading: ser_json_inf_nan='constants' writes NaN and Infinity"):
+
+        class Reading(BaseEvent[float]):
+            model_config = ConfigDict(ser_json_inf_nan="constants")
+
+    class Sample(BaseModel):
+        model_config = ConfigDict(ser_json_inf_nan="constants")
+        value: float
+
+    with pytest.raises(EventDefinitionError, match=r"\.Sampled: ser_json_inf_nan='constants'"):
+
+        class Sampled(BaseEvent[Sample]): ...
+
+    class Said(BaseEvent[str], encoding="text"):  # text is written as it is
+        model_config = ConfigDict(ser_json_inf_nan="constants")
+
+    assert encode(Said(data="NaN")) == b"event: said\ndata: NaN\n\n"
+
+
+@pytest.mark.skipif(installed_before("pydantic", "2.11"), reason="Field(exclude_if=...) is new in Pydantic 2.11")
+def test_base_event_refuses_data_excluded_by_a_condition() -> None:
+    # Accepted, it was written as `data: null` by one path and left out by the other.
+    with pytest.raises(EventDefinitionError, match=r"\.Maybe: data cannot be excluded from serialization"):
+
+        class Maybe(BaseEvent[int | None]):
+            data: int | None = Field(exclude_if=lambda value: value is None)  # pyright: ignore[reportCallIssue]
+
+
 @pytest.mark.parametrize("retry", [True, False, 2500.0, "5000"], ids=["true", "false", "float", "str"])
 def test_retry_takes_only_integers(retry: Any) -> None:
     # `retry=False` would be written as `retry: 0`: reconnect at once.
@@ -445,7 +505,12 @@ def test_extra_allow_reaches_the_payload_but_not_the_event() -> None:
             cls(data={"a": 1}, retyr=5000)  # type: ignore[call-arg]
         with pytest.raises(ValidationError, match=r"ttl\n  Extra inputs are not permitted"):
             cls.model_validate({"data": {"a": 1}, "ttl": 3})
-    assert seen == [{"a": 1, "zz": 2}, {"a": 1, "zz": 2}]  # the class's own post-init still runs
+        event = cls(data={"a": 1})
+        with pytest.raises(ValidationError, match=r"retyr\n  Object has no attribute 'retyr'"):
+            event.retyr = 5000  # assigned, it went to the extras, and the wire had no retry
+        event.retry = 5000
+        assert encode(event) == f'event: {cls.event_name}\nretry: 5000\ndata: {{"a":1}}\n\n'.encode()
+    assert seen == [{"a": 1, "zz": 2}, {"a": 1}] * 2  # the class's own post-init still runs
 
 
 def test_base_event_refuses_extra_ignore() -> None:

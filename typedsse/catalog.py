@@ -10,6 +10,7 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
+import pydantic_core
 import typing_extensions
 
 from typedsse.events import BaseEvent, named_subclass_hint
@@ -193,7 +194,9 @@ class EventCatalog:
         before), so it is the position to resume from, not a field of this event. For the same
         reason the class's model validators, which see a whole event, are not run: the data
         goes through what the `data` field itself validates (its type, the class's
-        configuration, its field validators).
+        configuration, its field validators, which see the field's name as in the model). A
+        class whose payload names a type defined after it is completed first (as making an
+        instance would).
 
         Example:
             >>> from typedsse import BaseEvent
@@ -214,9 +217,16 @@ class EventCatalog:
                 f"received an event named {message.event!r}, which is none of this stream's events ({known})",
                 event=message.event,
             )
-        validator = cls.data_validator()
+        reader = cls._data_reader()  # pyright: ignore[reportPrivateUsage]
         if cls.encoding == "text":
-            data = validator.validate_python(message.data)
+            fields = reader.validate_python({"data": message.data})
         else:
-            data = validator.validate_json(message.data)
-        return cls.model_construct(data=data)
+            text = message.data
+            try:
+                # One JSON value, as the class writes it: `1, "data": 2` would read as `2` below.
+                pydantic_core.from_json(text)
+            except ValueError:
+                cls.data_validator().validate_json(text)  # raises the `ValidationError` a model would
+                raise  # pragma: no cover - both parsers read the same JSON
+            fields = reader.validate_json(f'{{"data":{text}}}')
+        return cls.model_construct(data=fields[0]["data"])

@@ -29,6 +29,7 @@ from pydantic import (
     ValidationError,
     WrapSerializer,
 )
+from pydantic.fields import FieldInfo
 from pydantic_core import CoreConfig, CoreSchema, InitErrorDetails, SchemaSerializer, SchemaValidator, core_schema
 
 from typedsse.exceptions import EventDefinitionError
@@ -125,8 +126,14 @@ def _field_problem(cls: type[BaseEvent[Any]]) -> str | None:
 
 
 def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
-    if cls.model_fields["data"].exclude:
+    data = cls.model_fields["data"]
+    if data.exclude or getattr(data, "exclude_if", None) is not None:  # `exclude_if`: Pydantic 2.11+
         return "data cannot be excluded from serialization: it is the payload every event sends"
+    if cls.encoding == "json" and _writes_constants(cls):
+        return (
+            "ser_json_inf_nan='constants' writes NaN and Infinity, which are not JSON (a client's JSON.parse "
+            "fails); keep the default 'null', or use 'strings', or refuse them with Field(allow_inf_nan=False)"
+        )
     decorators = cls.__pydantic_decorators__
     if decorators.model_serializers:
         return (
@@ -205,8 +212,29 @@ def _refuse_extra(cls: type[BaseEvent[Any]]) -> None:
         except AttributeError:  # Pydantic 2.7's `model_construct` sets it only without a post-init
             object.__setattr__(self, "__pydantic_private__", None)
 
+    own_setattr = cls.__setattr__
+
+    def __setattr__(self: BaseEvent[Any], name: str, value: Any, /) -> None:
+        # Assigned, a misspelt field (`event.retyr = 5000`) would go to the extras as well.
+        if name not in type(self).model_fields and not name.startswith("_"):
+            raise ValidationError.from_exception_data(
+                type(self).__name__,
+                [InitErrorDetails(type="no_such_attribute", loc=(name,), input=value, ctx={"attribute": name})],
+            )
+        own_setattr(self, name, value)
+
     model_post_init.__typedsse_refuses_extra__ = True  # type: ignore[attr-defined]
     cls.model_post_init = model_post_init  # type: ignore[method-assign,assignment]
+    cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
+
+
+def _writes_constants(cls: type[BaseEvent[Any]]) -> bool:
+    """Whether the class, or its payload model, writes a float that is not finite as `NaN` or `Infinity`."""
+    payload = _unwrapped(cls.model_fields["data"].annotation)[0]
+    configs = [cls.model_config]
+    if isinstance(payload, type) and issubclass(payload, BaseModel):
+        configs.append(payload.model_config)
+    return any(config.get("ser_json_inf_nan") == "constants" for config in configs)
 
 
 def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
@@ -214,7 +242,8 @@ def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
 
     True when the class sets JSON serialization configuration (`ser_json_timedelta`,
     `ser_json_bytes`, ...) or has a field serializer for `data`: such classes are written through
-    their own model serializer, so the wire matches `model_dump_json` and the OpenAPI schema.
+    their own model serializer, so the wire matches `model_dump_json` and (but for the
+    deprecated `json_encoders`, which Pydantic's JSON Schema ignores) the OpenAPI schema.
     """
     if any(key in _SERIALIZATION_CONFIG or key.startswith(_SERIALIZATION_CONFIG_PREFIX) for key in cls.model_config):
         return True
@@ -298,6 +327,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
     __typedsse_header__: ClassVar[bytes]
     __typedsse_serializer__: ClassVar[SchemaSerializer | None] = None
     __typedsse_validator__: ClassVar[SchemaValidator | None] = None
+    __typedsse_reader__: ClassVar[SchemaValidator | None] = None
     __typedsse_encoder__: ClassVar[Callable[[BaseEvent[Any]], bytes] | None] = None
 
     data: DataT
@@ -346,6 +376,24 @@ class BaseEvent(BaseModel, Generic[DataT]):
         cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any
     ) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        own = BaseEvent.model_fields
+        replaced = [field for field in ("id", "retry") if _declared(cls.model_fields[field]) != _declared(own[field])]
+        if replaced:
+            # Declared by another base (a mixin shared with other models): its declaration won.
+            bases: tuple[type, ...] = cls.__mro__[1:]
+            owners = sorted(
+                {
+                    base.__qualname__
+                    for base in bases
+                    if replaced[0] in inspect.get_annotations(base) and not issubclass(base, BaseEvent)
+                }
+            )
+            by = f" (by {', '.join(owners)})" if owners else ""
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: {' and '.join(replaced)} cannot be redeclared{by}: BaseEvent's own declaration "
+                "is the validation that keeps an event writable on the wire; put BaseEvent first in the bases, or "
+                "leave these fields out of the mixin"
+            )
         if encoding is not None:
             cls.encoding = encoding
         if not (isinstance(cls.encoding, str) and cls.encoding in _ENCODINGS):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -386,6 +434,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
         cls.__typedsse_header__ = b"event: " + name.encode() + b"\n"
         cls.__typedsse_serializer__ = None  # built on first use: the payload type may be a forward reference
         cls.__typedsse_validator__ = None
+        cls.__typedsse_reader__ = None
         cls.__typedsse_encoder__ = None
 
     @classmethod
@@ -412,7 +461,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
         """
         serializer = cls.__dict__.get("__typedsse_serializer__")
         if serializer is None:
-            schema, config = _data_schema(cls)
+            schema, config = _data_schema(_completed(cls))
             serializer = cls.__typedsse_serializer__ = SchemaSerializer(schema, config)
         return serializer
 
@@ -421,22 +470,54 @@ class BaseEvent(BaseModel, Generic[DataT]):
         """Return the validator of the payload type alone, as the event model validates `data` (built once per class).
 
         It holds the class's configuration and its `data` field validators, so
-        `data_validator().validate_json(line)` reads a data line back exactly as the model would
-        read the same JSON under its `data` key. `EventCatalog.decode` uses it.
+        `data_validator().validate_json(line)` reads a data line back as the model would read
+        the same JSON under its `data` key, but for what a field validator learns of its
+        field: validated alone, `data` has no field name and no earlier fields in its
+        `ValidationInfo`. `EventCatalog.decode` reads data in the event's field context.
         """
         validator = cls.__dict__.get("__typedsse_validator__")
         if validator is None:
-            schema, config = _data_schema(cls)
+            schema, config = _data_schema(_completed(cls))
             validator = cls.__typedsse_validator__ = SchemaValidator(schema, config)
         return validator
 
+    @classmethod
+    def _data_reader(cls) -> SchemaValidator:
+        """The event's fields with `data` alone: reads `{"data": ...}` as the model does, field context included."""
+        reader = cls.__dict__.get("__typedsse_reader__")
+        if reader is None:
+            schema, config = _data_schema(_completed(cls), alone=False)
+            reader = cls.__typedsse_reader__ = SchemaValidator(schema, config)
+        return reader
 
-def _data_schema(cls: type[BaseEvent[Any]]) -> tuple[CoreSchema, CoreConfig | None]:
+
+def _declared(field: FieldInfo) -> tuple[Any, ...]:
+    """What makes a field's declaration: its type, its constraints and its default."""
+    return field.annotation, tuple(field.metadata), field.default
+
+
+def _completed(cls: type[BaseEvent[Any]]) -> type[BaseEvent[Any]]:
+    """`cls`, its schema built: a payload named by a forward reference may be defined only now.
+
+    Pydantic 2.7 leaves an incomplete class with its generic base's schema (`data: Any`) until
+    it is rebuilt; a client that only decodes never makes an instance that would rebuild it.
+
+    Raises:
+        pydantic.errors.PydanticUndefinedAnnotation: A name the payload type uses is still undefined.
+    """
+    if not cls.__pydantic_complete__:
+        cls.model_rebuild()
+    return cls
+
+
+def _data_schema(cls: type[BaseEvent[Any]], *, alone: bool = True) -> tuple[CoreSchema, CoreConfig | None]:
     # The `data` field's own schema, as the event model built it: with what the class lends it
     # (its `alias_generator` and `extra` for a TypedDict or dataclass payload,
     # `arbitrary_types_allowed`, its field validators), and the field's discriminator, which a
-    # fresh `TypeAdapter` of the annotation would miss.
-    found = _data_field_schema(cls.__pydantic_core_schema__)
+    # fresh `TypeAdapter` of the annotation would miss. Not `alone`: the model's fields schema
+    # with `data` as its one field (no other key allowed), which gives field validators their
+    # context, as the model does.
+    found = _data_field_schema(cls.__pydantic_core_schema__, alone=alone)
     if found is None:  # pragma: no cover - a model schema of a shape Pydantic does not build today
         field = cls.model_fields["data"]
         annotation: Any = field.annotation
@@ -449,7 +530,7 @@ def _data_schema(cls: type[BaseEvent[Any]]) -> tuple[CoreSchema, CoreConfig | No
 _MODEL_VALIDATOR_WRAPPERS = frozenset({"function-after", "function-before", "function-wrap"})
 
 
-def _data_field_schema(schema: CoreSchema) -> tuple[CoreSchema, CoreConfig | None] | None:
+def _data_field_schema(schema: CoreSchema, *, alone: bool = True) -> tuple[CoreSchema, CoreConfig | None] | None:
     """The schema of an event model's `data` field (with the definitions it refers to) and the model's config."""
     node: Mapping[str, Any] = cast("Any", schema)  # walked as the plain dicts it is
     definitions: list[CoreSchema] = []
@@ -470,7 +551,14 @@ def _data_field_schema(schema: CoreSchema) -> tuple[CoreSchema, CoreConfig | Non
         elif kind in _MODEL_VALIDATOR_WRAPPERS:
             node = node["schema"]  # a `@model_validator` of the class, around its model
         elif kind == "model-fields" and "data" in node["fields"]:
-            data = cast("CoreSchema", node["fields"]["data"]["schema"])
+            if alone:
+                data = cast("CoreSchema", node["fields"]["data"]["schema"])
+            else:
+                field = dict(node["fields"]["data"])
+                field.pop("validation_alias", None)  # read under its name, whatever alias the class gives it
+                data = core_schema.model_fields_schema(
+                    {"data": cast("Any", field)}, model_name=node.get("model_name"), extra_behavior="forbid"
+                )
             return (core_schema.definitions_schema(data, definitions) if definitions else data), config
         else:
             return None
