@@ -1544,13 +1544,26 @@ async def _away_after_x1(events: AsyncIterable[str], received: list[tuple[float,
                 await asyncio.sleep(1.0)
 
 
+@pytest.mark.parametrize(
+    ("fails_at", "expected"),
+    [
+        # y1's window ends at 0.6, after the failure: it was sent ahead of the error at 1.5,
+        # which the docs say never happens.
+        (0.55, [(0.0, "x0"), (0.1, "y0"), (0.5, "x1")]),
+        # It ends before the failure: with a ready consumer it goes out then, so it goes out
+        # before the error when the consumer is back.
+        (0.65, [(0.0, "x0"), (0.1, "y0"), (0.5, "x1"), (1.5, "y1")]),
+    ],
+    ids=["due-after-the-failure", "due-before-it"],
+)
 @pytest.mark.anyio
-async def test_keyed_latest_throttle_drops_what_falls_due_after_the_failure_while_the_consumer_is_away() -> None:
+async def test_keyed_latest_throttle_whose_consumer_is_away_when_the_source_fails(
+    fails_at: float, expected: list[tuple[float, str]]
+) -> None:
     # x1 goes out at 0.5; the consumer is then away for a second (a slow client), and the
-    # source fails at 0.55. y1's window ends at 0.6, after the failure: it was sent ahead of
-    # the error at 1.5, which the docs say never happens.
+    # source fails meanwhile. The error goes on once it is back, at 1.5.
     async def source() -> AsyncIterator[str]:
-        async for item in timed((0.0, "x0"), (0.1, "y0"), (0.2, "x1"), (0.3, "y1"), end=0.55):
+        async for item in timed((0.0, "x0"), (0.1, "y0"), (0.2, "x1"), (0.3, "y1"), end=fails_at):
             yield item
         raise ValueError("source failed")
 
@@ -1558,23 +1571,8 @@ async def test_keyed_latest_throttle_drops_what_falls_due_after_the_failure_whil
     start = now()
     with pytest.raises(ValueError, match="source failed"):
         await _away_after_x1(source() | ops.throttle(0.5, mode="latest", key=lambda item: item[0]), received)
-    assert received == [(0.0, "x0"), (0.1, "y0"), (0.5, "x1")]
+    assert received == expected
     assert round(now() - start, 6) == 1.5
-
-
-@pytest.mark.anyio
-async def test_keyed_latest_throttle_sends_what_fell_due_before_the_failure_while_the_consumer_was_away() -> None:
-    # y1's window ends at 0.6, before the failure at 0.65: with a ready consumer it goes out
-    # then, so it goes out before the error when the consumer comes back at 1.5.
-    async def source() -> AsyncIterator[str]:
-        async for item in timed((0.0, "x0"), (0.1, "y0"), (0.2, "x1"), (0.3, "y1"), end=0.65):
-            yield item
-        raise ValueError("source failed")
-
-    received: list[tuple[float, Any]] = []
-    with pytest.raises(ValueError, match="source failed"):
-        await _away_after_x1(source() | ops.throttle(0.5, mode="latest", key=lambda item: item[0]), received)
-    assert received == [(0.0, "x0"), (0.1, "y0"), (0.5, "x1"), (1.5, "y1")]
 
 
 @pytest.mark.anyio
