@@ -5,7 +5,9 @@ in 3.2, `schema` in 3.1) as a union of event schemas, each with its name as a `c
 property (the union written in place or referred to, its branches possibly unions themselves).
 typedsse's `x-typedsse` extension, when present, adds what a schema cannot say: how each event's
 data is encoded, which events end a failed stream, and whether the route resumes from
-`Last-Event-ID`. Without it, the same facts are read from the schemas themselves.
+`Last-Event-ID`. Without it, an event's data is JSON where its schema says so
+(`contentMediaType: application/json`, as OpenAPI 3.2's SSE section writes it) and text
+otherwise; no event ends a stream and no route resumes.
 """
 
 from __future__ import annotations

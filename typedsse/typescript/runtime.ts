@@ -67,7 +67,10 @@ export interface ClientOptions {
   fetch?: typeof fetch | undefined;
   /** The first reconnection delay, in milliseconds, until the server sends `retry:` (default 3000). */
   retry?: number | undefined;
-  /** The longest reconnection delay, in milliseconds, however often connecting fails (default 60000). */
+  /**
+   * How far the reconnection delay grows, in milliseconds, however often connecting fails (default 60000);
+   * a longer first delay (`retry`, or the server's `retry:`) is kept as it is.
+   */
   maxRetry?: number | undefined;
 }
 
