@@ -592,6 +592,59 @@ def test_document_keeps_fastapis_component_of_an_event_class_used_as_json(separa
     validate(result)
 
 
+def test_document_leaves_the_apps_own_component_names_as_fastapi_gives_them() -> None:
+    # The events joined FastAPI's pass over the app's models, and names clashed there: the app's
+    # own `ErrorPayload` (a common name, also typedsse's) became `__main____ErrorPayload`, a body
+    # model named like an event class `Note-Input`, a model named like a payload module-
+    # qualified. Adding a stream must not rename what other clients of the document know.
+    error = create_model("ErrorPayload", __module__="shop.errors", error=(str, ...))
+    body = create_model("Note", __module__="shop.models", text=(str, ...))
+    shown = create_model("Payload", __module__="shop.models", b=(str, ...))
+    carried = create_model("Payload", __module__="shop.events", a=(int, ...))
+    note = type("Note", (BaseEvent[carried],), {"__module__": "shop.events"})  # type: ignore[valid-type]
+
+    app = FastAPI()
+
+    @app.get("/items/{item}", responses={404: {"model": error}})
+    def get_item(item: int) -> None: ...
+
+    def create_note(note: Any) -> None: ...
+
+    create_note.__annotations__["note"] = body  # a model made here: not a name the module can resolve
+    app.post("/notes")(create_note)
+
+    @app.get("/payload", response_model=shown)
+    def get_payload() -> Any: ...
+
+    @app.get("/ticks")
+    @sse()
+    async def ticks() -> AsyncIterator[Line | note]:  # type: ignore[valid-type]
+        yield Line(data="1")
+
+    plain = FastAPI.openapi(app)
+    app.openapi_schema = None
+    result = document(app)
+    schemas = result["components"]["schemas"]
+
+    for path in ("/items/{item}", "/notes", "/payload"):
+        assert result["paths"][path] == plain["paths"][path]
+    assert {name: schemas[name] for name in plain["components"]["schemas"]} == plain["components"]["schemas"]
+    assert set(plain["components"]["schemas"]) >= {"ErrorPayload", "Note", "Payload"}
+    events = item_schema(stream_content(result, "/ticks"))["discriminator"]["mapping"]
+    assert events == {
+        "line": ref("Line-Event")["$ref"],
+        "note": ref("Note-Event")["$ref"],
+        "typedsse.error": ref("StreamError-Event")["$ref"],
+    }
+    carried_ref = schemas["Note-Event"]["properties"]["data"]["contentSchema"]["$ref"]
+    assert schemas[carried_ref.removeprefix("#/components/schemas/")]["properties"] == {
+        "a": {"title": "A", "type": "integer"}
+    }
+    error_ref = schemas["StreamError-Event"]["properties"]["data"]["contentSchema"]["$ref"]
+    assert error_ref != ref("ErrorPayload")["$ref"]  # typedsse's own, under a name of its own
+    validate(result)
+
+
 def test_document_names_an_event_component_apart_from_a_schema_of_the_same_name() -> None:
     taken = create_model("Note-Event", x=(int, ...))
     app = FastAPI()

@@ -131,9 +131,16 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
         raise ValueError(f"unsupported OpenAPI version {version!r}; use '3.1' or '3.2'")
     streams = list(_streams(app.routes))
     event_classes = list(dict.fromkeys(cls for _, spec in streams for cls in spec.events.events))
+    arguments = _openapi_arguments(app, openapi_version, list(app.webhooks.routes))
+    # FastAPI's own document, every name as FastAPI gives it; the events' schemas come from the
+    # same document with the events in it, and join it under names that rename none of the app's.
+    result = get_openapi(**arguments)
     probes = [_probe(cls, index) for index, cls in enumerate(event_classes)]
-    result = get_openapi(**_openapi_arguments(app, openapi_version, [*app.webhooks.routes, *probes]))
-    refs, models = _document_events(result, event_classes, probes)
+    with_events: dict[str, Any] = {}
+    if probes:
+        with_probes: dict[str, Any] = {**arguments, "webhooks": [*app.webhooks.routes, *probes]}
+        with_events = get_openapi(**with_probes)
+    refs, models = _document_events(result, with_events, event_classes, probes)
     item_key = "itemSchema" if _at_least(openapi_version, (3, 2)) else "schema"
     for route, spec in streams:
         _document_stream(result, route, spec, refs, item_key)
@@ -243,7 +250,9 @@ def _probe(event_cls: type[BaseEvent[Any]], index: int) -> APIRoute:
     # A webhook whose response is the event class: FastAPI then generates the event's and its
     # payload's schemas with every other model and names them all in one pass (so same-named
     # models of different modules and separate input/output schemas are handled as FastAPI
-    # does). `_document_events` removes the probes and adds each event's wire description.
+    # does). The events may change the names of the app's own models there (a model of the same
+    # name elsewhere makes FastAPI qualify both): `_document_events` takes only what the events
+    # add, under names that leave the app's as FastAPI gives them without the events.
     return APIRoute(
         f"{_PROBE_PREFIX}{index}",
         _probe_endpoint,
@@ -275,31 +284,92 @@ def _openapi_arguments(app: FastAPI, openapi_version: str, webhooks: list[BaseRo
 
 
 def _document_events(
-    result: dict[str, Any], event_classes: Sequence[type[BaseEvent[Any]]], probes: Sequence[APIRoute]
+    result: dict[str, Any],
+    with_events: Mapping[str, Any],
+    event_classes: Sequence[type[BaseEvent[Any]]],
+    probes: Sequence[APIRoute],
 ) -> tuple[dict[type[BaseEvent[Any]], str], list[str]]:
-    """Remove the probes; add each event class's wire description as a component of its own.
+    """Add what the events bring to the app's document: their models, and each one's wire description.
 
-    Returns each class's reference to its wire description, and the names of FastAPI's
-    components for the classes themselves (kept only where something else refers to them).
+    `with_events` is the app's document with the probes. Its components that stand for one of
+    the app's (found by walking the two documents side by side) take the app's name; the others,
+    the events' own, are added, numbered where a name is the app's already.
+
+    Returns each class's reference to its wire description, and the names of the added
+    components of the classes themselves (kept only where something else refers to them).
     """
-    webhooks: dict[str, Any] = result.get("webhooks", {})
-    components: dict[str, Any] = result.get("components", {})
-    schemas: dict[str, Any] = components.get("schemas", {})
+    if not probes:
+        return {}, []
+    probe_paths = {probe.path_format for probe in probes}
+    webhooks = {key: value for key, value in with_events.get("webhooks", {}).items() if key not in probe_paths}
+    added: dict[str, Any] = with_events.get("components", {}).get("schemas", {})
+    components: dict[str, Any] = result.setdefault("components", {})
+    schemas: dict[str, Any] = components.setdefault("schemas", {})
+    names = _matching_names(
+        {**_without_components(with_events), "webhooks": webhooks}, _without_components(result), added, schemas
+    )
+    taken = set(schemas)
+    for name in added:
+        if name not in names:
+            names[name] = _free_name(dict.fromkeys(taken), name)
+            taken.add(names[name])
+    for name, schema in added.items():
+        schemas.setdefault(names[name], _with_names(schema, names))
     refs: dict[type[BaseEvent[Any]], str] = {}
     models: list[str] = []
     for event_cls, probe in zip(event_classes, probes, strict=True):
-        operation = webhooks.pop(probe.path_format)["post"]
+        operation = with_events["webhooks"][probe.path_format]["post"]
         model_ref: str = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
         model = model_ref.removeprefix(REF_PREFIX)
         name = _free_name(schemas, model.removesuffix(_OUTPUT_SUFFIX) + _EVENT_SUFFIX)
-        schemas[name] = _event_schema(event_cls, schemas[model])
+        schemas[name] = _event_schema(event_cls, schemas[names[model]])
         refs[event_cls] = REF_PREFIX + name
-        models.append(model)
-    if schemas:
-        components["schemas"] = dict(sorted(schemas.items()))  # sorted by name, as FastAPI writes them
-    if not webhooks:
-        result.pop("webhooks", None)
+        models.append(names[model])
+    components["schemas"] = dict(sorted(schemas.items()))  # sorted by name, as FastAPI writes them
     return refs, models
+
+
+def _without_components(document: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in document.items() if key != "components"}
+
+
+def _matching_names(
+    walked: Any, app: Any, walked_schemas: Mapping[str, Any], app_schemas: Mapping[str, Any]
+) -> dict[str, str]:
+    """Map the component names of one document to the other's, where both refer to one model.
+
+    The two documents describe the same routes, so walking them side by side meets their
+    references to one model at the same places, and then the models' own references.
+    """
+    names: dict[str, str] = {}
+    pending: list[tuple[Any, Any]] = [(walked, app)]
+    while pending:
+        left, right = pending.pop()
+        if isinstance(left, dict) and isinstance(right, dict):
+            left_items = typing.cast(dict[str, Any], left)
+            right_items = typing.cast(dict[str, Any], right)
+            pending.extend((value, right_items[key]) for key, value in left_items.items() if key in right_items)
+        elif isinstance(left, list) and isinstance(right, list):
+            pending.extend(zip(typing.cast(Sequence[Any], left), typing.cast(Sequence[Any], right), strict=False))
+        elif isinstance(left, str) and isinstance(right, str) and left.startswith(REF_PREFIX):
+            left_name = left.removeprefix(REF_PREFIX).split("/")[0]
+            right_name = right.removeprefix(REF_PREFIX).split("/")[0]
+            if left_name not in names and left_name in walked_schemas and right_name in app_schemas:
+                names[left_name] = right_name
+                pending.append((walked_schemas[left_name], app_schemas[right_name]))
+    return names
+
+
+def _with_names(value: Any, names: Mapping[str, str]) -> Any:
+    """A copy of `value` whose component references use `names`."""
+    if isinstance(value, dict):
+        return {key: _with_names(item, names) for key, item in typing.cast(dict[str, Any], value).items()}
+    if isinstance(value, list):
+        return [_with_names(item, names) for item in typing.cast(Sequence[Any], value)]
+    if isinstance(value, str) and value.startswith(REF_PREFIX):
+        name, _, rest = value.removeprefix(REF_PREFIX).partition("/")
+        return REF_PREFIX + names.get(name, name) + (f"/{rest}" if rest else "")
+    return value
 
 
 def _free_name(schemas: Mapping[str, Any], name: str) -> str:

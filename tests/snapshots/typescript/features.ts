@@ -35,10 +35,10 @@ export interface ErrorPayload {
 }
 
 /** A tree: each node holds its children (a recursive model). */
-export interface Node_Input {
+export interface Node {
   name: string;
   /** @default [] */
-  children?: Node_Input[];
+  children?: Node[];
 }
 
 /** A tree: each node holds its children (a recursive model). */
@@ -49,7 +49,7 @@ export interface Node_Output {
 }
 
 /** Every kind of field: unions, tuples, dicts, enums, dates, aliases, extra keys. */
-export interface Pet_Input {
+export interface Pet {
   pet: Cat | Dog;
   either: number | string;
   pair: [number, string];
@@ -65,7 +65,7 @@ export interface Pet_Input {
   /** @default "-" */
   "with-dash"?: string;
   problem?: Error2 | null;
-  tree?: Node_Input | null;
+  tree?: Node | null;
   [key: string]: unknown;
 }
 
@@ -155,7 +155,7 @@ export interface Streams {
       params: { room: number };
       query: Record<string, never>;
       headers: {};
-      body: Pet_Input;
+      body: Pet;
       event: Petted | Nothing | StreamError;
     };
   };
