@@ -9,6 +9,7 @@ import json
 import re
 import sys
 import types
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from decimal import Decimal
 from pathlib import Path
@@ -1579,3 +1580,64 @@ def test_cli_output_replaces_a_file_whole_or_leaves_it_as_it_was(
     assert linked.is_symlink()
     assert output.read_text(encoding="utf-8") == "// through the link\n"
     assert sorted(path.name for path in tmp_path.iterdir()) == ["events.ts", "linked.ts"]
+
+
+def test_document_lists_the_headers_sse_sends_with_every_stream() -> None:
+    # `@sse(headers=...)` is fixed when the route is decorated, and sent with every stream
+    # (and every HEAD); the document said nothing of it.
+    app = FastAPI()
+
+    @sse(headers={"X-Stream-Version": "2", "Cache-Control": "no-store"})
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    declared: dict[int | str, dict[str, Any]] = {
+        200: {"headers": {"x-stream-version": {"description": "The stream's format.", "schema": {"type": "string"}}}}
+    }
+    app.get("/notes", responses=declared)(notes)
+    app.head("/notes", responses=declared)(notes)
+
+    result = document(app)
+    for method in ("get", "head"):
+        headers = result["paths"]["/notes"][method]["responses"]["200"]["headers"]
+        assert headers == {
+            "Cache-Control": {"schema": {"type": "string"}, "example": "no-store"},
+            "x-stream-version": {"description": "The stream's format.", "schema": {"type": "string"}},  # kept
+        }
+    with TestClient(app) as client:
+        assert client.head("/notes").headers["cache-control"] == "no-store"
+    validate(result)
+
+
+@pytest.mark.parametrize("installed", [False, True])
+def test_cli_openapi_adds_the_apps_root_path_to_servers_as_fastapi_serves_it(
+    installed: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # FastAPI adds `root_path` to `servers` in its `/openapi.json` handler, not in `openapi()`:
+    # the command's document lacked it, and a client generated from it missed the prefix.
+    def rooted() -> FastAPI:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # deprecated in recent FastAPI for the server's --root-path
+            app = FastAPI(root_path="/api", servers=[{"url": "https://example.com"}])
+
+        @app.get("/notes")
+        @sse()
+        async def notes() -> AsyncIterator[Note]:
+            yield Note(data="hi")
+
+        return app
+
+    served_app = rooted()
+    install(served_app)
+    served = TestClient(served_app).get("/openapi.json").json()
+    module = types.ModuleType("rooted_app")
+    module.app = app = rooted()  # type: ignore[attr-defined]
+    if installed:
+        install(app)
+    monkeypatch.setitem(sys.modules, "rooted_app", module)
+
+    assert main(["openapi", "rooted_app:app"]) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed == served
+    assert list(printed)[:3] == ["openapi", "info", "servers"]
+    assert printed["servers"] == [{"url": "/api"}, {"url": "https://example.com"}]

@@ -126,15 +126,30 @@ def served_document(app: FastAPI, version: OpenAPIVersion | None = None) -> dict
 
     That is `install`'s document, or the app's own `openapi` built on `document` (as the
     OpenAPI page shows). An app that serves FastAPI's plain document gets the one `install`
-    would build, and is left as it is; so does every app when `version` is given.
+    would build, and is left as it is; so does every app when `version` is given. As FastAPI's
+    `/openapi.json` does, an app's `root_path` comes first in `servers`.
     """
     from fastapi import FastAPI
 
     from typedsse.openapi import document
 
     if version is None and getattr(app.openapi, "__func__", None) is not FastAPI.openapi:
-        return app.openapi()
-    return document(app, version=version)
+        result = app.openapi()
+    else:
+        result = document(app, version=version)
+    root_path = (getattr(app, "root_path", "") or "").rstrip("/")
+    servers: list[Any] = list(result.get("servers") or [])
+    if root_path and getattr(app, "root_path_in_servers", True) and root_path not in {s.get("url") for s in servers}:
+        # Where FastAPI's handler puts it: first, in `servers`, which follows `info`.
+        ordered = {key: value for key, value in result.items() if key != "servers"}
+        keys = list(ordered)
+        at = keys.index("info") + 1 if "info" in keys else len(keys)
+        result = {
+            **{key: ordered[key] for key in keys[:at]},
+            "servers": [{"url": root_path}, *servers],
+            **{key: ordered[key] for key in keys[at:]},
+        }
+    return result
 
 
 def _a(value: object) -> str:

@@ -8,7 +8,7 @@ import inspect
 import types
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, ParamSpec, TypeAlias, TypeVar, get_args, get_origin
 
 from fastapi import Depends, Header, Query, Response, params
@@ -98,6 +98,7 @@ class StreamEndpoint:
         ping: Seconds of silence before a keep-alive comment, or `None`.
         retry: The reconnection delay sent at the start, in milliseconds, or `None`.
         status_code: The status a successful stream is sent with.
+        headers: The extra response headers `@sse(headers=...)` gives every stream.
     """
 
     name: str
@@ -108,6 +109,7 @@ class StreamEndpoint:
     ping: float | None
     retry: int | None
     status_code: int = 200
+    headers: Mapping[str, str] = field(default_factory=lambda: types.MappingProxyType({}))
 
     @property
     def events(self) -> EventCatalog:
@@ -222,6 +224,7 @@ def sse(
             ping=ping,
             retry=retry,
             status_code=status_code,
+            headers=types.MappingProxyType(extra_headers),
         )
         accepted = spec.events
         # How the function is called, as FastAPI would: an `async def` is awaited on the loop; a

@@ -23,6 +23,7 @@ from __future__ import annotations
 import copy
 import inspect
 import typing
+import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
@@ -139,7 +140,9 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
     with_events: dict[str, Any] = {}
     if probes:
         with_probes: dict[str, Any] = {**arguments, "webhooks": [*app.webhooks.routes, *probes]}
-        with_events = get_openapi(**with_probes)
+        with warnings.catch_warnings():  # what FastAPI warns of (a duplicate operation id) it said above
+            warnings.simplefilter("ignore")
+            with_events = get_openapi(**with_probes)
     refs, models = _document_events(result, with_events, event_classes, probes)
     item_key = "itemSchema" if _at_least(openapi_version, (3, 2)) else "schema"
     for route, spec in streams:
@@ -489,6 +492,7 @@ def _document_stream(
             if "description" not in _declared_response(route, spec.status_code):
                 declared.pop("description", None)
             response.update(declared)
+        _document_headers(response, spec)
         if method == "HEAD":
             # A `HEAD` gets the stream's status and headers, and no events: no body to describe.
             if response.get("description", _DEFAULT_DESCRIPTION) == _DEFAULT_DESCRIPTION:
@@ -504,6 +508,19 @@ def _document_stream(
         media = {item_key: copy.deepcopy(item), EXTENSION: copy.deepcopy(extension), **kept}
         response["content"] = {_MEDIA_TYPE: media}
         operation["responses"] = {status: response, **responses}  # the stream first, then the errors
+
+
+def _document_headers(response: dict[str, Any], spec: StreamEndpoint) -> None:
+    """Add the headers `@sse(headers=...)` sends with every stream; what `responses=` says of one stays."""
+    sent = {name: value for name, value in spec.headers.items() if name.lower() != "content-type"}
+    if not sent:
+        return
+    declared = {name.lower() for name in response.get("headers", {})}
+    headers = {name: {"schema": {"type": "string"}, "example": value} for name, value in sent.items()}
+    response["headers"] = {
+        **{name: value for name, value in headers.items() if name.lower() not in declared},
+        **response.get("headers", {}),
+    }
 
 
 def _declared_response(route: Any, status: int) -> Mapping[str, Any]:
