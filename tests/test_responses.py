@@ -22,7 +22,16 @@ from fastapi import FastAPI, Request, Response
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from typedsse import BaseEvent, EventStreamResponse, EventTypeError, responses, sse, wait_for_streams
+from typedsse import (
+    BaseEvent,
+    EventCatalog,
+    EventStreamResponse,
+    EventTypeError,
+    encode,
+    responses,
+    sse,
+    wait_for_streams,
+)
 from typedsse import operators as ops
 from typedsse.decoding import Decoder, ServerSentMessage, parse
 
@@ -438,6 +447,39 @@ async def test_response_disconnect_closes_the_generator_at_once() -> None:
     await asyncio.wait_for(task, timeout=1)
     assert closed.is_set()
     assert len(asyncio.all_tasks()) == tasks_during - 3  # writer, producer and watcher are gone
+
+
+@pytest.mark.anyio
+async def test_a_client_leaving_interrupts_an_on_error_hook_still_awaiting() -> None:
+    # The stream failed after its first event, and `on_error` awaits (a slow write of the
+    # failure somewhere). The client leaves meanwhile: the request stayed open for as long as
+    # the hook awaited, and its dependencies' cleanup with it. Its event has nobody to go to.
+    hook_ended = asyncio.Event()
+
+    async def slow_hook(exc: Exception) -> Failure:
+        try:
+            await asyncio.sleep(3600)
+            return Failure(data="late")
+        finally:
+            hook_ended.set()
+
+    async def fails_after_one() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        await asyncio.sleep(0.01)
+        raise RuntimeError("boom")
+
+    harness = Harness()
+    catalog = EventCatalog.of(Tick | Failure)
+    task = asyncio.create_task(harness.run(EventStreamResponse(fails_after_one(), catalog=catalog, on_error=slow_hook)))
+    await harness.wait_for_writes(1)
+    await asyncio.sleep(0.05)  # the stream has failed; the hook awaits
+    assert not task.done()
+    tasks_during = len(asyncio.all_tasks())
+    harness.disconnect()
+    await asyncio.wait_for(task, timeout=1)
+    assert hook_ended.is_set()
+    assert harness.body == encode(Tick(data=1))  # nothing after the client left
+    assert len(asyncio.all_tasks()) <= tasks_during - 1
 
 
 def test_a_stream_served_without_an_asyncio_loop_says_it_needs_one() -> None:

@@ -355,6 +355,7 @@ class _Connection:
         "buffer",
         "closing",
         "disconnected",
+        "gone",
         "last_write",
         "loop",
         "ping_timer",
@@ -376,6 +377,7 @@ class _Connection:
         self.loop = asyncio.get_running_loop()
         self.buffer = _Buffer()
         self.disconnected = False
+        self.gone: asyncio.Future[None] | None = None  # set when the client leaves, while an `on_error` hook awaits
         # The producer left its loop on a failed write of its own and is closing the generator:
         # not to be cancelled, which would interrupt the generator's `finally` at its `await`.
         self.closing = False
@@ -552,8 +554,8 @@ class _Connection:
             logger.error("%s: the stream failed after it started", response.name, exc_info=exc)
         if response.on_error is not None:
             try:
-                result = response.on_error(exc)
-                event = cast(object, await result if inspect.isawaitable(result) else result)
+                result: object = response.on_error(exc)
+                event = await self._unless_gone(result) if inspect.isawaitable(result) else result
                 if event is None:
                     return b""
                 catalog = response.catalog
@@ -574,6 +576,34 @@ class _Connection:
             except Exception:
                 logger.exception("%s: on_error failed; sending the built-in error event", response.name)
         return encode(default_error_event(exc))
+
+    async def _unless_gone(self, awaitable: Awaitable[object]) -> object:
+        """Await an `on_error` hook's result, but not past the client leaving: then it is cancelled.
+
+        The request, and its dependencies' cleanup, would wait for a hook that awaits for long
+        (or for ever) after the client has gone; its event has nobody to go to. Returns `None`
+        when the client left.
+        """
+        if self.disconnected:
+            if inspect.iscoroutine(awaitable):
+                awaitable.close()  # never awaited, and never will be: no warning about it
+            return None
+        task = asyncio.ensure_future(awaitable)
+        gone = self.gone = self.loop.create_future()
+        try:
+            await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self.gone = None
+        if task.done():
+            return task.result()
+        task.cancel()
+        await asyncio.wait((task,))  # the hook's own cleanup runs before the request ends
+        if not task.cancelled():
+            task.exception()  # retrieved: its outcome is nobody's any more
+        return None
 
     async def _produce(self) -> None:
         buffer, response, loop, send = self.buffer, self.response, self.loop, self.send
@@ -685,6 +715,8 @@ class _Connection:
                 self.buffer.error = exc
         else:
             self.disconnected = True
+            if self.gone is not None and not self.gone.done():
+                self.gone.set_result(None)
         self._stop_producer()  # the generator's `finally` runs now, not when a write fails
         self.buffer.wake()
         drained = self.buffer.drained
