@@ -664,6 +664,33 @@ async def test_a_started_stream_refusing_the_request_ends_with_request_refused(
     assert caplog.records[0].exc_info is None
 
 
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [204, 304])
+async def test_a_started_stream_answering_without_error_ends_quietly(
+    status: int, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `HTTPException(204)` is how an endpoint says "finished" (EventSource stops on a 204). Once
+    # the stream has started (a check slower than `ping`), the status cannot be sent: it ended
+    # with `internal_error` and a logged traceback, and EventSource reconnected into the same
+    # failure. It ends the stream cleanly: the next connection gets the 204 at once.
+    async def finished() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise StarletteHTTPException(status)
+
+    def hook(exc: Exception) -> None:  # pragma: no cover - not a failure: not called
+        raise AssertionError("on_error called")
+
+    harness = Harness()
+    with caplog.at_level(logging.INFO, logger="typedsse"):
+        await harness.run(EventStreamResponse(finished(), ping=None, on_error=hook, name="app.finished"))
+    assert harness.body == b"event: tick\ndata: 1\n\n"
+    assert [(r.levelname, r.exc_info) for r in caplog.records] == [("WARNING", None)]
+    assert caplog.records[0].getMessage() == (
+        f"app.finished: the endpoint answered {status} after the stream started, too late to send the status; "
+        "the stream ends without an error event"
+    )
+
+
 class RefusingHarness(Harness):
     """A harness whose `receive` fails once `refuse()` is called, as a body size limit does."""
 

@@ -541,6 +541,16 @@ class _Connection:
         if exc is None:
             return b""
         response = self.response
+        if isinstance(exc, HTTPException) and exc.status_code < 400:
+            # The endpoint's deliberate answer (`HTTPException(204)`: "finished"), too late for its
+            # status: the stream ends cleanly, and a client reconnecting gets the status at once.
+            logger.warning(
+                "%s: the endpoint answered %s after the stream started, too late to send the status; "
+                "the stream ends without an error event",
+                response.name,
+                exc.status_code,
+            )
+            return b""
         if _refused(exc):
             # The client's doing, or the endpoint's deliberate answer: no failure, no traceback.
             detail = cast(HTTPException, exc)
