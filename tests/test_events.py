@@ -416,6 +416,14 @@ def test_base_event_refuses_a_json_encoding_that_is_not_json() -> None:
 
         class Sampled(BaseEvent[Sample]): ...
 
+    class Batch(BaseModel):
+        samples: list[Sample]
+
+    for payload in (Sample | None, list[Sample], dict[str, Sample], Batch):  # wherever the payload holds it
+        with pytest.raises(EventDefinitionError, match=r"\.Held: ser_json_inf_nan='constants'"):
+
+            class Held(BaseEvent[payload]): ...  # type: ignore[valid-type]
+
     class Said(BaseEvent[str], encoding="text"):  # text is written as it is
         model_config = ConfigDict(ser_json_inf_nan="constants")
 

@@ -229,12 +229,33 @@ def _refuse_extra(cls: type[BaseEvent[Any]]) -> None:
 
 
 def _writes_constants(cls: type[BaseEvent[Any]]) -> bool:
-    """Whether the class, or its payload model, writes a float that is not finite as `NaN` or `Infinity`."""
-    payload = _unwrapped(cls.model_fields["data"].annotation)[0]
-    configs = [cls.model_config]
-    if isinstance(payload, type) and issubclass(payload, BaseModel):
-        configs.append(payload.model_config)
-    return any(config.get("ser_json_inf_nan") == "constants" for config in configs)
+    """Whether the class, or a model its payload holds, writes a float that is not finite as `NaN` or `Infinity`."""
+    if cls.model_config.get("ser_json_inf_nan") == "constants":
+        return True
+    if not cls.__pydantic_complete__:  # a payload named before it is defined: its models are not known yet
+        return False
+    found = _data_field_schema(cls.__pydantic_core_schema__)
+    return found is not None and _has_constants(found[0])
+
+
+def _has_constants(schema: object) -> bool:
+    """Whether a core schema holds a model (a dataclass, a TypedDict) set to `ser_json_inf_nan="constants"`."""
+    pending: list[object] = [schema]
+    seen: set[int] = set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            items = cast("dict[str, object]", node)
+            config = items.get("config")
+            if isinstance(config, dict) and cast("dict[str, object]", config).get("ser_json_inf_nan") == "constants":
+                return True
+            pending.extend(items.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(cast("list[object]", node))
+    return False
 
 
 def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
