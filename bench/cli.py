@@ -38,15 +38,20 @@ def _parser() -> argparse.ArgumentParser:
     )
     size = parser.add_mutually_exclusive_group()
     size.add_argument("--quick", action="store_true", help="smaller loads, asyncio stack only (a minute or two)")
-    size.add_argument("--smoke", action="store_true", help="tiny loads, one repetition: checks the harness works")
+    size.add_argument(
+        "--smoke",
+        action="store_true",
+        help="tiny loads, two repetitions, a server per measurement as in the full run: checks the harness works",
+    )
     parser.add_argument(
-        "--repetitions", type=int, default=None, help="interleaved repetitions (default 5; quick 3, smoke 1)"
+        "--repetitions", type=int, default=None, help="interleaved repetitions (default 5; quick 3, smoke 2)"
     )
     parser.add_argument(
         "--stacks",
         type=_names(tuple(STACKS)),
         default=None,
-        help=f"{','.join(STACKS)} (default {','.join(DEFAULT_STACKS)}; quick and smoke asyncio)",
+        help=f"{','.join(STACKS)} (default {','.join(DEFAULT_STACKS)}; quick asyncio; "
+        "smoke uvloop if uvloop and httptools are installed, else asyncio)",
     )
     parser.add_argument("--variants", type=_names(VARIANTS), default=None, help=",".join(VARIANTS))
     parser.add_argument("--scenarios", type=_names(tuple(SCENARIOS)), default=None, help=",".join(SCENARIOS))
@@ -62,11 +67,14 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _stem(mode: str, stacks: list[str]) -> str:
-    """The results' file name: `latest` for a full run of the default stacks, else mode and stacks."""
+def _stem(mode: str, stacks: list[str], default_stacks: list[str]) -> str:
+    """The results' file name: `latest` for a full run of the default stacks, else mode and stacks.
+
+    A quick or smoke run of its mode's default stacks (or of asyncio alone) is named by its mode.
+    """
     if mode == "full" and tuple(stacks) == DEFAULT_STACKS:
         return "latest"
-    if list(stacks) == ["asyncio"] and mode != "full":
+    if mode != "full" and list(stacks) in (["asyncio"], default_stacks):
         return mode
     return "-".join([mode, *(name.replace("+", "-") for name in stacks)])
 
@@ -78,10 +86,21 @@ def _missing_modules(stacks: list[str]) -> list[str]:
     return [module for module in wanted if module not in built_in and importlib.util.find_spec(module) is None]
 
 
+def _smoke_stacks() -> list[str]:
+    """The smoke run's stack: uvloop where its modules are installed, else asyncio.
+
+    One stack: most of a smoke run's time is starting a server per measurement, and a second
+    stack would double it. uvloop + httptools is the one only a full run would reach otherwise.
+    """
+    return ["asyncio"] if _missing_modules(["uvloop"]) else ["uvloop"]
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # The smoke run goes through the full run's code paths (a fresh server per measurement,
+    # paired ratios over more than one repetition, the uvloop stack) with loads that take seconds.
     if args.smoke:
-        mode, sizes, repetitions, stacks, fresh = "smoke", SMOKE, 1, ["asyncio"], False
+        mode, sizes, repetitions, stacks, fresh = "smoke", SMOKE, 2, _smoke_stacks(), True
     elif args.quick:
         mode, sizes, repetitions, stacks, fresh = "quick", QUICK, 3, ["asyncio"], True
     else:
@@ -90,6 +109,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.repetitions < 1:
             raise SystemExit("--repetitions must be at least 1")
         repetitions = args.repetitions
+    default_stacks = stacks
     stacks = args.stacks or stacks
     scenarios = args.scenarios or list(SCENARIOS)
     missing = _missing_modules(stacks)
@@ -106,11 +126,13 @@ def main(argv: list[str] | None = None) -> int:
     client_core: int | None = None
     if not args.no_pin and len(cores) >= 2:
         server_core, client_core = cores[0], cores[1]
-        pin_to_core(client_core)
     elif not args.no_pin:
         print("one core available: the server and the client share it (no pinning)", file=sys.stderr)
 
     if args.profile is not None:
+        # The suite pins the client itself (and records whether it took); a profile has no record.
+        if client_core is not None and not pin_to_core(client_core):
+            print(f"could not pin the client to core {client_core}", file=sys.stderr)
         metrics, text = profile(
             args.profile,
             scenario=scenarios[0],
@@ -138,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     document = suite.run(plan, log=lambda line: print(line, file=sys.stderr, flush=True))
     folder = args.out or (Path(tempfile.mkdtemp(prefix="typedsse-bench-")) if args.smoke else RESULTS)
-    stem = _stem(mode, stacks)
+    stem = _stem(mode, stacks, default_stacks)
     json_path, md_path = report.write(document, folder, stem)
     print(f"results: {json_path} and {md_path}")
     failed = sum(1 for record in document["records"] if record["error"])

@@ -157,14 +157,31 @@ async def connect(factory: Callable[[], P], port: int) -> P:
 async def connect_many(factory: Callable[[int], P], port: int, count: int, *, batch: int = 100) -> list[P]:
     """Open `count` connections, `batch` at a time (so the listen backlog never overflows).
 
-    `factory(k)` makes the protocol of the `k`-th connection.
+    `factory(k)` makes the protocol of the `k`-th connection. If any connection fails (or the
+    wait is cancelled), every connection already open is reset before the error propagates:
+    left open, they would keep streams alive in a server that later measurements read.
     """
     protocols: list[P] = []
-    for start in range(0, count, batch):
-        size = min(batch, count - start)
-        protocols.extend(
-            await asyncio.gather(*(connect(functools.partial(factory, k), port) for k in range(start, start + size)))
-        )
+    try:
+        for start in range(0, count, batch):
+            tasks = [
+                asyncio.ensure_future(connect(functools.partial(factory, k), port))
+                for k in range(start, min(start + batch, count))
+            ]
+            try:
+                await asyncio.gather(*tasks)
+            finally:
+                # On failure the rest of the batch is still connecting: stop it, and keep every
+                # connection that did open so that it is reset below.
+                pending = [task for task in tasks if not task.done()]
+                for task in pending:
+                    task.cancel()
+                if pending:
+                    await asyncio.wait(pending)
+                protocols.extend(task.result() for task in tasks if not task.cancelled() and task.exception() is None)
+    except BaseException:
+        reset_all(protocols)
+        raise
     return protocols
 
 
@@ -180,7 +197,8 @@ async def wait_all(futures: Sequence[asyncio.Future[None]], within: float, what:
         async with asyncio.timeout(within):
             await asyncio.gather(*futures)
     except TimeoutError:
-        done = sum(f.done() for f in futures)
+        # The timeout cancelled the futures still pending: only those that completed count.
+        done = sum(f.done() and not f.cancelled() for f in futures)
         raise BenchError(f"{what}: only {done} of {len(futures)} within {within:g} s") from None
 
 

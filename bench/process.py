@@ -54,7 +54,11 @@ DEFAULT_STACKS: tuple[str, ...] = ("asyncio", "uvloop")
 
 
 class ServerProcess:
-    """`python -m bench.serve VARIANT` as a context manager; `port` is known once entered."""
+    """`python -m bench.serve VARIANT` as a context manager; `port` is known once entered.
+
+    `cores` is then the CPU cores the server process may run on, as it reported them after
+    pinning itself: `[core]` when the pinning took, more (or others) when it did not.
+    """
 
     def __init__(self, variant: str, stack: Stack, *, core: int | None = None, profile: Path | None = None) -> None:
         self.variant = variant
@@ -62,6 +66,7 @@ class ServerProcess:
         self.core = core
         self.profile = profile
         self.port = 0
+        self.cores: list[int] = []
         self.process: subprocess.Popen[bytes] | None = None
         self._log = tempfile.TemporaryFile()  # noqa: SIM115 (the server writes to it until __exit__)
 
@@ -96,13 +101,13 @@ class ServerProcess:
         }
         self.process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=self._log, cwd=ROOT, env=env)
         try:
-            self.port = self._read_port(timeout=30.0)
+            self.port, self.cores = self._read_port(timeout=30.0)
         except BaseException:
             self.__exit__(None, None, None)
             raise
         return self
 
-    def _read_port(self, timeout: float) -> int:
+    def _read_port(self, timeout: float) -> tuple[int, list[int]]:
         assert self.process is not None
         assert self.process.stdout is not None
         stdout = self.process.stdout
@@ -118,10 +123,11 @@ class ServerProcess:
                 if not chunk:
                     raise BenchError(f"the {self.variant} server exited:\n{self.log()}")
                 line += chunk
-        word, _, number = line.strip().partition(b" ")
-        if word != b"PORT":
-            raise BenchError(f"the {self.variant} server said {line!r}")
-        return int(number)
+        match line.split():
+            case [b"PORT", port, b"CORES", cores]:
+                return int(port), [int(core) for core in cores.split(b",")]
+            case _:
+                raise BenchError(f"the {self.variant} server said {line!r}")
 
     def log(self) -> str:
         """Return what the server wrote on stderr so far (its last 4 KB)."""

@@ -14,25 +14,26 @@ _VARIANT_TITLES = {
     "fastapi": "FastAPI native (`fastapi.sse`)",
 }
 
-# (scenario, metric, column title, decimals, show the ratio to raw)
-_COLUMNS: tuple[tuple[str, str, str, int, bool], ...] = (
-    ("throughput_1", "events_per_s", "1 conn: events/s", 0, True),
-    ("throughput_1", "server_cpu_s_per_100k", "1 conn: CPU s / 100k events", 2, True),
-    ("throughput_100", "events_per_s", "100 conns: events/s", 0, True),
-    ("throughput_100", "server_cpu_s_per_100k", "100 conns: CPU s / 100k events", 2, True),
-    ("pipeline", "source_events_per_s", "pipeline: source events/s", 0, True),
-    ("idle", "rss_kib_per_conn", "idle: KiB / conn", 1, True),
-    ("idle", "tasks_per_conn", "idle: tasks / conn", 1, False),
-    ("latency", "p50_ms", "latency p50 ms", 2, True),
-    ("latency", "p99_ms", "latency p99 ms", 2, True),
-    ("latency", "due_p50_ms", "from due time: p50 ms", 2, True),
-    ("latency", "due_p99_ms", "from due time: p99 ms", 2, True),
-    ("disconnect", "reset_ms", "disconnect: client's resets took ms", 0, False),
-    ("disconnect", "finally_all_ms", "disconnect: all `finally` ms", 0, False),
-    ("disconnect", "tasks_left", "disconnect: tasks left", 0, False),
-    ("disconnect", "rss_after_ratio", "disconnect: RSS after / fresh", 3, False),
-    ("disconnect", "rss_steady_ratio", "disconnect: RSS 2nd round / 1st", 3, False),
-    ("disconnect", "heap_after_ratio", "disconnect: live heap blocks after / fresh", 3, False),
+# (scenario, metric, column title, decimals); every cell also shows the median ratio to raw
+# where the results have one (not where raw's figure is zero, as tasks left usually are).
+_COLUMNS: tuple[tuple[str, str, str, int], ...] = (
+    ("throughput_1", "events_per_s", "1 conn: events/s", 0),
+    ("throughput_1", "server_cpu_s_per_100k", "1 conn: CPU s / 100k events", 2),
+    ("throughput_100", "events_per_s", "100 conns: events/s", 0),
+    ("throughput_100", "server_cpu_s_per_100k", "100 conns: CPU s / 100k events", 2),
+    ("pipeline", "source_events_per_s", "pipeline: source events/s", 0),
+    ("idle", "rss_kib_per_conn", "idle: KiB / conn", 1),
+    ("idle", "tasks_per_conn", "idle: tasks / conn", 1),
+    ("latency", "p50_ms", "latency p50 ms", 2),
+    ("latency", "p99_ms", "latency p99 ms", 2),
+    ("latency", "due_p50_ms", "from due time: p50 ms", 2),
+    ("latency", "due_p99_ms", "from due time: p99 ms", 2),
+    ("disconnect", "reset_ms", "disconnect: client's resets took ms", 0),
+    ("disconnect", "finally_all_ms", "disconnect: all `finally` ms", 0),
+    ("disconnect", "tasks_left", "disconnect: tasks left", 0),
+    ("disconnect", "rss_after_ratio", "disconnect: RSS after / fresh", 3),
+    ("disconnect", "rss_steady_ratio", "disconnect: RSS 2nd round / 1st", 3),
+    ("disconnect", "heap_after_ratio", "disconnect: live heap blocks after / fresh", 3),
 )
 
 
@@ -57,11 +58,7 @@ def markdown(document: dict[str, Any]) -> str:
     """Render the results: machine, one table per stack, targets, and the client check."""
     machine, plan, load = document["machine"], document["plan"], document["load_average"]
     packages = ", ".join(f"{name} {version}" for name, version in machine["packages"].items() if version)
-    pinning = (
-        f"servers pinned to core {plan['server_core']}, client to core {plan['client_core']}"
-        if plan["server_core"] is not None
-        else "no core pinning"
-    )
+    pinning = _pinning(document)
     lines = [
         "# Benchmark results",
         "",
@@ -77,7 +74,9 @@ def markdown(document: dict[str, Any]) -> str:
             else f" at the start, `{document['typedsse_source']['end']}` at the end (**they changed during the run**)"
         )
         + ".",
-        f"- Load average (1, 5, 15 min): {_triple(load['start'])} at the start, {_triple(load['end'])} at the end.",
+        f"- Load average (1, 5, 15 min): {_triple(load['start'])} at the start, {_triple(load['end'])} at the end"
+        + _record_loads(document["records"])
+        + ".",
         f"- Packages: {packages}.",
         f"- Load: {_sizes(plan['sizes'])}.",
         "",
@@ -99,6 +98,61 @@ def markdown(document: dict[str, Any]) -> str:
         lines += [f"- {r['stack']} #{r['repetition']} {r['scenario']} on {r['variant']}: {r['error']}" for r in errors]
         lines.append("")
     return "\n".join(lines)
+
+
+def _pinning(document: dict[str, Any]) -> str:
+    """What the pinning achieved, from the results' `pinning` (as planned, for results without it)."""
+    plan, pinning = document["plan"], document.get("pinning")
+    if pinning is None:  # results written before the harness checked its pinning
+        if plan["server_core"] is None:
+            # Unpinned, the client's affinity (recorded then) is every core the run could use.
+            cores = document["machine"].get("cores_available", [])
+            if len(cores) == 1:
+                return "only 1 usable core: server and client shared it, no pinning"
+            return "no core pinning"
+        return (
+            f"servers to be pinned to core {plan['server_core']}, client to core {plan['client_core']}; "
+            "these results do not record whether the pinning took"
+        )
+    available = pinning["cores_available"]
+    client, servers = pinning["client"], pinning["servers"]
+    if client["core"] is None and servers["core"] is None:
+        usable = f"{_count(len(available), 'usable core')} ({_list(available)})"
+        if len(available) < 2:
+            return f"only {usable}: server and client shared it, no pinning"
+        return f"no core pinning, {usable}"
+    parts: list[str] = []
+    if servers["core"] is not None:
+        if servers["pinned"]:
+            parts.append(f"servers pinned to core {servers['core']}")
+        else:
+            ran_on = "; ".join(_list(cores) for cores in servers["cores"]) or "unknown cores"
+            parts.append(
+                f"servers **not pinned** to core {servers['core']} in {servers['unpinned']} of "
+                f"{servers['measurements']} measurements (cores {ran_on})"
+            )
+    if client["core"] is not None:
+        if client["pinned"]:
+            parts.append(f"client to core {client['core']}")
+        else:
+            parts.append(f"client **not pinned** to core {client['core']} (cores {_list(client['cores'])})")
+    return ", ".join(parts)
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
+def _list(cores: list[int]) -> str:
+    return ", ".join(map(str, cores)) or "none"
+
+
+def _record_loads(records: list[dict[str, Any]]) -> str:
+    """The range of the 1-minute load average sampled before each measurement (when recorded)."""
+    loads = [r["load_average"][0] for r in records if r.get("load_average")]
+    if not loads:
+        return ""
+    return f"; 1 min before each measurement: {min(loads):.2f} to {max(loads):.2f}"
 
 
 def _triple(values: list[float]) -> str:
@@ -124,15 +178,12 @@ def _table(scenarios: dict[str, Any], variants: list[str]) -> list[str]:
         "| --- |" + " ---: |" * len(columns),
     ]
     for variant in variants:
-        cells = [
-            _cell(scenarios[scenario].get(variant, {}), metric, digits, ratio)
-            for scenario, metric, _, digits, ratio in columns
-        ]
+        cells = [_cell(scenarios[scenario].get(variant, {}), metric, digits) for scenario, metric, _, digits in columns]
         lines.append(f"| {_VARIANT_TITLES.get(variant, variant)} | " + " | ".join(cells) + " |")
     return lines
 
 
-def _cell(metrics: dict[str, Any], metric: str, digits: int, show_ratio: bool) -> str:
+def _cell(metrics: dict[str, Any], metric: str, digits: int) -> str:
     if metrics.get("errors") and metric not in metrics:
         return "failed"
     entry = metrics.get(metric)
@@ -145,7 +196,7 @@ def _cell(metrics: dict[str, Any], metric: str, digits: int, show_ratio: bool) -
     missing = sum(v is None for v in entry["values"])
     if missing:
         text += f" ({missing} timed out)"
-    if show_ratio and entry.get("ratio_to_raw") is not None:
+    if entry.get("ratio_to_raw") is not None:
         text += f" ({entry['ratio_to_raw']:.2f}x)"
     return text
 

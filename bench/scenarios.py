@@ -1,8 +1,11 @@
 """The scenarios: each drives one running server variant and returns its figures.
 
-Every scenario first waits for the server, warms its code paths up with a short request, then
-measures. Figures are plain numbers (or `None` when a wait timed out); the suite takes medians
-across repetitions and ratios to the raw variant.
+Every scenario first waits for the server, warms up the endpoint it measures with a short
+request to that same path (the first request to an endpoint pays for lazy imports and first
+calls: typedsse's `/pipeline` imports its operators then), then measures. Every connection a
+scenario opens is closed or reset before it returns, on error paths too. Figures are plain
+numbers (or `None` when a wait timed out); the suite takes medians across repetitions and
+ratios to the raw variant.
 """
 
 from __future__ import annotations
@@ -69,17 +72,21 @@ SMOKE = Sizes(
     stream_events=300,
     many_connections=10,
     many_events=30,
-    idle_connections=20,
+    idle_connections=150,  # more than `connect_many` opens at once: the batching runs
     latency_connections=5,
-    latency_events=12,
+    latency_events=8,
+    latency_interval=0.005,
     latency_skip=2,
-    latency_runs=1,
+    latency_runs=2,
     disconnect_connections=10,
+    disconnect_interval=0.02,
     disconnect_timeout=1.0,
     pipeline_events=200,
-    settle=0.05,
+    settle=0.02,
     timeout=30.0,
 )
+"""The smoke run's loads: the full run's code paths (batched connections, the better of two
+latency runs), in seconds rather than minutes; most of its time is starting servers."""
 
 
 class _Usage:
@@ -133,27 +140,37 @@ async def _stats(server: ServerProcess, since: float | None = None, *, collect: 
 async def _stream(port: int, path: str, frames: int, within: float) -> FrameCounter:
     """Read one finite stream to the end (or to `frames` frames) and return its counter."""
     counter = await connect(lambda: FrameCounter(request_bytes(path, port), frames), port)
-    await wait_all([counter.reached], within, f"GET {path}")
-    if counter.status != 200:
-        raise BenchError(f"GET {path} answered {counter.status}")
-    if counter.frames != frames:
-        raise BenchError(f"GET {path} sent {counter.frames} frames, not {frames}")
-    # The server ends the response and closes (`Connection: close`); reset only a straggler.
-    with contextlib.suppress(TimeoutError):
-        async with asyncio.timeout(5.0):
-            await counter.closed
-    counter.reset()
+    try:
+        await wait_all([counter.reached], within, f"GET {path}")
+        if counter.status != 200:
+            raise BenchError(f"GET {path} answered {counter.status}")
+        if counter.frames != frames:
+            raise BenchError(f"GET {path} sent {counter.frames} frames, not {frames}")
+        # The server ends the response and closes (`Connection: close`); reset only a straggler.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(5.0):
+                await counter.closed
+    finally:
+        counter.reset()
     return counter
 
 
-async def _warm_up(server: ServerProcess, sizes: Sizes) -> None:
-    await _stream(server.port, "/stream?n=500", 500, sizes.timeout)
+async def _warm_up(server: ServerProcess, path: str, sizes: Sizes) -> None:
+    """Read the finite stream at `path` to its end: the request that warms the measured endpoint up."""
+    port = server.port
+    counter = await connect(lambda: FrameCounter(request_bytes(path, port)), port)
+    try:
+        await wait_all([counter.closed], sizes.timeout, f"warm-up GET {path}")
+    finally:
+        counter.reset()
+    if counter.status != 200 or counter.frames < 1:
+        raise BenchError(f"warm-up GET {path} answered {counter.status} with {counter.frames} frames")
 
 
 async def throughput_one(server: ServerProcess, sizes: Sizes) -> Metrics:
     """One connection, `stream_events` events as fast as the stack sends them."""
     await _ready(server)
-    await _warm_up(server, sizes)
+    await _warm_up(server, "/stream?n=500", sizes)
     n = sizes.stream_events
     with _Usage(server) as usage:
         counter = await _stream(server.port, f"/stream?n={n}", n, sizes.timeout)
@@ -167,7 +184,7 @@ async def throughput_one(server: ServerProcess, sizes: Sizes) -> Metrics:
 async def throughput_many(server: ServerProcess, sizes: Sizes) -> Metrics:
     """`many_connections` connections at once, `many_events` events each, as fast as possible."""
     await _ready(server)
-    await _warm_up(server, sizes)
+    await _warm_up(server, "/stream?n=500", sizes)
     n, c = sizes.many_events, sizes.many_connections
     path = f"/stream?n={n}"
     with _Usage(server) as usage:
@@ -188,27 +205,25 @@ async def latency(server: ServerProcess, sizes: Sizes) -> Metrics:
     whichever variant it lands on. Every variant gets the same number of tries.
     """
     await _ready(server)
-    await _warm_up(server, sizes)
+    await _warm_up(server, f"/tick?interval={sizes.latency_interval}&n=3", sizes)
     runs = [await _latency_once(server, sizes) for _ in range(sizes.latency_runs)]
     return min(runs, key=lambda metrics: metrics["due_p99_ms"] or 0.0)
 
 
 async def _latency_once(server: ServerProcess, sizes: Sizes) -> Metrics:
-    port, n = server.port, sizes.latency_events
+    port, n, c = server.port, sizes.latency_events, sizes.latency_connections
     path = f"/tick?interval={sizes.latency_interval}&n={n}"
     steal = steal_seconds()
+    readers: list[StampReader] = []
     gc.disable()  # the client's own collections would count as latency
     try:
         with _Usage(server) as usage:
-            readers = await asyncio.gather(
-                *(
-                    connect(lambda: StampReader(request_bytes(path, port)), port)
-                    for _ in range(sizes.latency_connections)
-                )
-            )
+            # All at once (one batch), as independent subscribers to a broadcast would connect.
+            readers = await connect_many(lambda _: StampReader(request_bytes(path, port)), port, c, batch=c)
             await wait_all([r.closed for r in readers], sizes.timeout, f"GET {path}")
     finally:
         gc.enable()
+        reset_all(readers)  # the servers closed them all, unless the wait failed
     steal = steal_seconds() - steal
     kept = [(sent, due) for r in readers for seq, sent, due in r.samples if seq >= sizes.latency_skip]
     expected = (n - sizes.latency_skip) * sizes.latency_connections
@@ -228,20 +243,29 @@ async def _latency_once(server: ServerProcess, sizes: Sizes) -> Metrics:
 
 
 async def idle(server: ServerProcess, sizes: Sizes) -> Metrics:
-    """`idle_connections` streams that never send: resident memory and tasks per connection."""
-    await _ready(server)
-    await _warm_up(server, sizes)
+    """`idle_connections` streams that never send: resident memory and tasks per connection.
+
+    The warm-up is one more idle stream, opened first and held open to the end: it is in both
+    memory readings, so it does not count in the figures, and an idle stream never ends by
+    itself for a warm-up to wait for.
+    """
+    stats = await _ready(server)
     n, port = sizes.idle_connections, server.port
-    before = await _stats(server)
-    sinks = await connect_many(lambda _: Sink(request_bytes("/idle", port)), port, n)
+    warm = await connect(lambda: Sink(request_bytes("/idle", port)), port)
+    sinks: list[Sink] = []
     try:
+        first = stats["idle"]["started"]
+        await _until(server, lambda s: s["idle"]["started"] > first, sizes.timeout, "warm-up idle stream")
+        before = await _stats(server)
+        sinks = await connect_many(lambda _: Sink(request_bytes("/idle", port)), port, n)
         await _until(server, lambda s: s["idle"]["started"] - before["idle"]["started"] >= n, sizes.timeout, "idle")
         await asyncio.sleep(sizes.settle)
         during = await _stats(server)
-        if any(s.closed.done() for s in sinks):
+        if warm.closed.done() or any(s.closed.done() for s in sinks):
             raise BenchError("the server closed idle connections")
     finally:
         reset_all(sinks)
+        warm.reset()
     return {
         "rss_kib_per_conn": (during["rss"] - before["rss"]) / n / 1024,
         "tasks_per_conn": (during["tasks"] - before["tasks"]) / n,
@@ -260,27 +284,27 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
     stalls the client's resets and the server's `finally` blocks alike.
     """
     await _ready(server)
-    await _warm_up(server, sizes)
+    await _warm_up(server, f"/tick?interval={sizes.disconnect_interval}&n=1&phase=0.0", sizes)
     n = sizes.disconnect_connections
     before = await _stats(server, collect=True)
     delays: list[float] = []
     complete = True
     after: list[dict[str, Any]] = []
     reset_seconds = steal = 0.0
-    for round_number in (1, 2):
+    for _ in range(2):
         steal_before = steal_seconds()
-        reset_at, reset_took = await _reset_live_streams(server, sizes)
+        opened_at, reset_at, reset_took = await _reset_live_streams(server, sizes)
         reset_seconds = max(reset_seconds, reset_took)
         deadline = time.monotonic() + sizes.disconnect_timeout
         while True:
             stats = await _stats(server, since=reset_at)
-            finished = stats["tick"]["finished"] - before["tick"]["finished"]
-            if finished >= n * round_number or time.monotonic() > deadline:
+            round_delays = finally_delays(stats["tick_lifetimes"], opened_at, reset_at)
+            if len(round_delays) >= n or time.monotonic() > deadline:
                 break
             await asyncio.sleep(0.01)
         steal = max(steal, steal_seconds() - steal_before)
-        complete = complete and finished >= n * round_number
-        delays.extend(t - reset_at for t in stats["finally_times"][:n])
+        complete = complete and len(round_delays) >= n
+        delays.extend(round_delays)
         await asyncio.sleep(sizes.settle)
         after.append(await _stats(server, collect=True))
     delays.sort()
@@ -300,8 +324,21 @@ async def disconnect(server: ServerProcess, sizes: Sizes) -> Metrics:
     }
 
 
-async def _reset_live_streams(server: ServerProcess, sizes: Sizes) -> tuple[float, float]:
-    """Open the streams, wait for an event on each, reset them all; return when, and how long it took.
+def finally_delays(lifetimes: list[list[float]], opened_at: float, reset_at: float) -> list[float]:
+    """The delays from `reset_at` to the `finally` of each stream a round opened (from `/stats`).
+
+    A round's streams are the ones that started after it began opening them (`opened_at`) and
+    before it reset them: a stream of the previous round whose `finally` runs only now started
+    before this round opened any, and is not counted (nor timed from this round's reset).
+    """
+    return [ended - reset_at for began, ended in lifetimes if opened_at <= began < reset_at]
+
+
+async def _reset_live_streams(server: ServerProcess, sizes: Sizes) -> tuple[float, float, float]:
+    """Open the streams, wait for an event on each, reset them all.
+
+    Returns when it began opening them and when it reset them (wall-clock times, as the server's
+    lifecycle records), and how long the resets took.
 
     The streams' schedules are spread evenly over the interval (stream `k` ticks `k / n` of an
     interval after the grid), as independent subscribers' would be: the resets land while
@@ -312,6 +349,7 @@ async def _reset_live_streams(server: ServerProcess, sizes: Sizes) -> tuple[floa
     def counter(k: int) -> FrameCounter:
         return FrameCounter(request_bytes(f"/tick?interval={interval}&phase={k / n * interval!r}", port))
 
+    opened_at = time.time()
     counters = await connect_many(counter, port, n)
     try:
         await wait_all([c.reached for c in counters], sizes.timeout, "first events")
@@ -323,18 +361,21 @@ async def _reset_live_streams(server: ServerProcess, sizes: Sizes) -> tuple[floa
     reset_at = time.time()
     reset_all(counters)
     await asyncio.sleep(0)  # the transports close their sockets (sending the RSTs) in callbacks
-    return reset_at, time.time() - reset_at
+    return opened_at, reset_at, time.time() - reset_at
 
 
 async def pipeline(server: ServerProcess, sizes: Sizes) -> Metrics:
     """Two sources of `pipeline_events` each, merged, throttled per source: the cost per source event."""
     await _ready(server)
-    await _warm_up(server, sizes)
+    await _warm_up(server, f"/pipeline?n=100&interval={sizes.pipeline_interval}", sizes)
     port, n = server.port, sizes.pipeline_events
     path = f"/pipeline?n={n}&interval={sizes.pipeline_interval}"
     with _Usage(server) as usage:
         counter = await connect(lambda: FrameCounter(request_bytes(path, port), target=2 * n + 1), port)
-        await wait_all([counter.closed], sizes.timeout, f"GET {path}")
+        try:
+            await wait_all([counter.closed], sizes.timeout, f"GET {path}")
+        finally:
+            counter.reset()  # the server closed it, unless the wait failed
     if counter.status != 200 or counter.frames < 2:
         raise BenchError(f"GET {path} answered {counter.status} with {counter.frames} frames")
     return {

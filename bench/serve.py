@@ -1,8 +1,9 @@
 """Run one server variant under uvicorn: `python -m bench.serve VARIANT [options]`.
 
-The process binds a free port on 127.0.0.1, prints `PORT <number>` on stdout once it listens,
-and serves until it receives SIGTERM (or SIGINT). With `--profile`, the whole run is profiled
-with cProfile and the stats are written when the server stops.
+The process binds a free port on 127.0.0.1, prints `PORT <number> CORES <list>` on stdout once
+it listens (`<list>`: the cores it may run on, comma separated, which tells whether `--core`
+took), and serves until it receives SIGTERM (or SIGINT). With `--profile`, the whole run is
+profiled with cProfile and the stats are written when the server stops.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import time
 import uvicorn
 
 from bench.servers import MODULES
-from bench.system import pin_to_core, raise_open_files_limit
+from bench.system import available_cores, pin_to_core, raise_open_files_limit
 
 
 def _exit_with_parent() -> None:
@@ -44,8 +45,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None, help="write cProfile stats to this file on exit")
     args = parser.parse_args(argv)
 
-    if args.core is not None:
-        pin_to_core(args.core)
+    if args.core is not None and not pin_to_core(args.core):
+        # Not fatal: the harness records the affinity from the PORT line and reports it.
+        cores = ",".join(map(str, available_cores()))
+        print(f"could not pin the server to core {args.core}: it runs on cores {cores}", file=sys.stderr, flush=True)
     raise_open_files_limit()
     _exit_with_parent()
     app = importlib.import_module(MODULES[args.variant]).app
@@ -65,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
         timeout_graceful_shutdown=2,
     )
     server = uvicorn.Server(config)
-    print(f"PORT {sock.getsockname()[1]}", flush=True)
+    print(f"PORT {sock.getsockname()[1]} CORES {','.join(map(str, available_cores()))}", flush=True)
 
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import math
 import statistics
 import sys
 import time
@@ -14,9 +15,16 @@ from bench.client import BenchError
 from bench.process import STACKS, ServerProcess
 from bench.scenarios import SCENARIOS, Metrics, Sizes
 from bench.servers import VARIANTS
-from bench.system import load_average, machine_info, source_digest
+from bench.system import available_cores, load_average, machine_info, pin_to_core, source_digest
 
 BASELINE = "raw"
+
+HIGHER_IS_BETTER = frozenset({"events_per_s", "source_events_per_s", "finally_ran"})
+"""The figures where more is better; for every other one, less is (or the figure is neutral).
+
+A timed-out figure (`None`) counts as worse than any measured one when medians are taken, so
+which way is worse matters: a variant does not gain from the measurements it could not finish.
+"""
 
 
 @dataclass(frozen=True)
@@ -31,8 +39,9 @@ class Plan:
         scenarios: The scenarios (keys of `SCENARIOS`).
         repetitions: How many times the whole interleaved round is repeated.
         fresh_servers: A new server process per measurement (else one per variant and round).
-        server_core: The core the servers are pinned to, or `None`.
-        client_core: The core this process (the client) is pinned to, or `None`.
+        server_core: The core the servers are to be pinned to, or `None`.
+        client_core: The core this process (the client) is to be pinned to, or `None`. The
+            results' `pinning` says whether either pinning took.
     """
 
     mode: str
@@ -48,7 +57,12 @@ class Plan:
 
 @dataclass
 class Record:
-    """One measurement: a scenario on a variant, in one repetition on one stack."""
+    """One measurement: a scenario on a variant, in one repetition on one stack.
+
+    `server_pid` and `server_cores` identify the server process and the cores it could run on
+    (`None` when it did not start); `load_average` is the 1, 5 and 15 minute load average just
+    before the measurement, to tell which figures other work on the machine may have disturbed.
+    """
 
     stack: str
     repetition: int
@@ -56,17 +70,29 @@ class Record:
     variant: str
     metrics: Metrics
     error: str | None = None
+    server_pid: int | None = None
+    server_cores: list[int] | None = None
+    load_average: list[float] | None = None
 
 
 def run(plan: Plan, log: Callable[[str], None] = print) -> dict[str, Any]:
-    """Run `plan` and return the results document (machine, plan, records, summary, targets)."""
+    """Run `plan` and return the results document (machine, pinning, plan, records, summary, targets).
+
+    This process, the client, pins itself to `plan.client_core` first. `pinning` in the document
+    records the cores the run could use (read before that), and whether the client and every
+    server really ran on the core meant for it.
+    """
     started = time.monotonic()
+    cores_available = available_cores()
+    machine = machine_info(cores_available)
+    client_cores = _pin_client(plan.client_core, log)
     load_start = load_average()
     source = source_digest()
     records = list(_measure(plan, log))
     summary = summarise(records)
     return {
-        "machine": machine_info(),
+        "machine": machine,
+        "pinning": pinning(plan, cores_available, client_cores, records),
         "typedsse_source": {"start": source, "end": source_digest()},
         "load_average": {"start": load_start, "end": load_average()},
         "duration_s": round(time.monotonic() - started, 1),
@@ -74,6 +100,38 @@ def run(plan: Plan, log: Callable[[str], None] = print) -> dict[str, Any]:
         "records": [asdict(r) for r in records],
         "summary": summary,
         "targets": targets(records, summary),
+    }
+
+
+def _pin_client(core: int | None, log: Callable[[str], None]) -> list[int]:
+    """Pin this process to `core` (if not `None`); return the cores it may run on afterwards."""
+    if core is not None and not pin_to_core(core):
+        log(f"could not pin the client to core {core}: it runs on cores {_cores(available_cores())}")
+    return available_cores()
+
+
+def pinning(plan: Plan, cores_available: list[int], client_cores: list[int], records: list[Record]) -> dict[str, Any]:
+    """What the pinning achieved: the cores meant for the client and the servers, and those they got.
+
+    `servers.cores` lists each distinct set of cores the servers reported; `servers.unpinned`
+    counts the measurements whose server was not on `servers.core` alone.
+    """
+    server_cores = [r.server_cores for r in records if r.server_cores is not None]
+    unpinned = sum(cores != [plan.server_core] for cores in server_cores) if plan.server_core is not None else 0
+    return {
+        "cores_available": cores_available,
+        "client": {
+            "core": plan.client_core,
+            "cores": client_cores,
+            "pinned": plan.client_core is not None and client_cores == [plan.client_core],
+        },
+        "servers": {
+            "core": plan.server_core,
+            "cores": sorted(map(list, {tuple(cores) for cores in server_cores})),
+            "pinned": plan.server_core is not None and bool(server_cores) and not unpinned,
+            "unpinned": unpinned,
+            "measurements": len(server_cores),
+        },
     }
 
 
@@ -87,19 +145,28 @@ def _measure(plan: Plan, log: Callable[[str], None]) -> Iterator[Record]:
                     for variant in plan.variants:
                         with ServerProcess(variant, STACKS[stack], core=plan.server_core) as server:
                             record = _one(server, stack, repetition, scenario, plan.sizes)
-                        log(f"{where} {_line(record)}")
+                        log(f"{where} {_line(record, plan.server_core)}")
                         yield record
             else:
                 for variant in plan.variants:
                     with ServerProcess(variant, STACKS[stack], core=plan.server_core) as server:
                         for scenario in plan.scenarios:
                             record = _one(server, stack, repetition, scenario, plan.sizes)
-                            log(f"{where} {_line(record)}")
+                            log(f"{where} {_line(record, plan.server_core)}")
                             yield record
 
 
 def _one(server: ServerProcess, stack: str, repetition: int, scenario: str, sizes: Sizes) -> Record:
-    record = Record(stack, repetition, scenario, server.variant, {})
+    record = Record(
+        stack,
+        repetition,
+        scenario,
+        server.variant,
+        {},
+        server_pid=server.pid,
+        server_cores=server.cores,
+        load_average=load_average(),
+    )
 
     async def measure() -> Metrics:
         async with asyncio.timeout(sizes.timeout * 3):
@@ -113,11 +180,20 @@ def _one(server: ServerProcess, stack: str, repetition: int, scenario: str, size
     return record
 
 
-def _line(record: Record) -> str:
+def _line(record: Record, server_core: int | None) -> str:
+    unpinned = (
+        f"  (server not pinned to core {server_core}: on cores {_cores(record.server_cores or [])})"
+        if server_core is not None and record.server_cores != [server_core]
+        else ""
+    )
     if record.error is not None:
-        return f"{record.scenario:<15} {record.variant:<14} ERROR {record.error}"
+        return f"{record.scenario:<15} {record.variant:<14} ERROR {record.error}{unpinned}"
     figures = "  ".join(f"{k}={_short(v)}" for k, v in record.metrics.items())
-    return f"{record.scenario:<15} {record.variant:<14} {figures}"
+    return f"{record.scenario:<15} {record.variant:<14} {figures}{unpinned}"
+
+
+def _cores(cores: list[int]) -> str:
+    return ",".join(map(str, cores)) or "unknown"
 
 
 def _short(value: float | int | None) -> str:
@@ -132,18 +208,41 @@ def _median(values: list[float]) -> float | None:
     return statistics.median(values) if values else None
 
 
+def _worst(metric: str) -> float:
+    """The value a timed-out `metric` counts as: worse than any measured one."""
+    return -math.inf if metric in HIGHER_IS_BETTER else math.inf
+
+
+def _finite_median(values: list[float]) -> float | None:
+    """The median, or `None` when there are no values or the median is a timed-out (infinite) one."""
+    median = _median(values)
+    return median if median is not None and math.isfinite(median) else None
+
+
+def median_of_runs(values: list[float | int | None], metric: str) -> float | None:
+    """The median of one figure across repetitions, a timed-out one (`None`) counting as the worst.
+
+    `None` if there are no values, or if the median falls on a timed-out repetition.
+    """
+    return _finite_median([_worst(metric) if v is None else float(v) for v in values])
+
+
 def _paired_ratios(records: list[Record], variant: str, reference: str, scenario: str, metric: str) -> dict[str, float]:
-    """`variant / reference` for `metric`, per repetition on each stack: keys are `stack/repetition`."""
-    values: dict[tuple[str, str, int], float] = {}
+    """`variant / reference` for `metric`, per repetition on each stack: keys are `stack/repetition`.
+
+    A repetition where `variant` timed out (and `reference` did not) gets an infinitely bad
+    ratio; one where `reference` timed out, failed or measured zero gets none.
+    """
+    values: dict[tuple[str, str, int], float | None] = {}
     for r in records:
-        value = r.metrics.get(metric)
-        if r.scenario == scenario and r.error is None and value is not None:
-            values[(r.variant, r.stack, r.repetition)] = float(value)
+        if r.scenario == scenario and r.error is None and metric in r.metrics:
+            value = r.metrics[metric]
+            values[(r.variant, r.stack, r.repetition)] = None if value is None else float(value)
     ratios: dict[str, float] = {}
     for (name, stack, repetition), value in values.items():
         base = values.get((reference, stack, repetition))
         if name == variant and base:
-            ratios[f"{stack}/{repetition}"] = value / base
+            ratios[f"{stack}/{repetition}"] = _worst(metric) if value is None else value / base
     return ratios
 
 
@@ -152,7 +251,8 @@ def summarise(records: list[Record]) -> dict[str, Any]:
 
     Returns `{stack: {scenario: {variant: {metric: {"median", "ratio_to_raw", "values"}}}}}`;
     `values` keeps every repetition's figure (`None` where a wait timed out) and `errors`
-    lists failed measurements.
+    lists failed measurements. A timed-out figure counts as worse than any measured one in the
+    medians (see `HIGHER_IS_BETTER`); a median that falls on one is `None`.
     """
     summary: dict[str, Any] = {}
     for r in records:
@@ -167,11 +267,10 @@ def summarise(records: list[Record]) -> dict[str, Any]:
                 for metric, entry in metrics.items():
                     if metric == "errors":
                         continue
-                    present = [float(v) for v in entry["values"] if v is not None]
-                    entry["median"] = _median(present)
+                    entry["median"] = median_of_runs(entry["values"], metric)
                     stack_records = [r for r in records if r.stack == stack]
                     ratios = _paired_ratios(stack_records, variant, BASELINE, scenario, metric)
-                    entry["ratio_to_raw"] = _median(list(ratios.values()))
+                    entry["ratio_to_raw"] = _finite_median(list(ratios.values()))
     return summary
 
 
@@ -192,6 +291,8 @@ def _ratio_target(
         ratio = _median(list(_paired_ratios(stack_records, "typedsse", reference, scenario, metric).values()))
         if ratio is None:
             return None, None
+        if not math.isfinite(ratio):  # typedsse timed out in most repetitions
+            return None, False
         return ratio, ratio >= limit if at_least else ratio <= limit
 
     return check

@@ -25,6 +25,7 @@ PACKAGES = (
     "pydantic",
     "pydantic-core",
     "anyio",
+    "aiostream",
 )
 """The packages whose versions a result depends on."""
 
@@ -48,12 +49,17 @@ def available_cores() -> list[int]:
 
 
 def pin_to_core(core: int) -> bool:
-    """Pin this process to `core`; return False (and change nothing) if the core is not available."""
+    """Pin this process to `core`; return whether it now runs on that core alone.
+
+    False when the core does not exist or is outside this process's cpuset (nothing changes
+    then): callers report it, since figures from an unpinned server and client compete for
+    the same cores and are not comparable with pinned ones.
+    """
     try:
         os.sched_setaffinity(0, {core})
     except (OSError, ValueError):
         return False
-    return True
+    return available_cores() == [core]
 
 
 def raise_open_files_limit(wanted: int = 65536) -> int:
@@ -123,13 +129,17 @@ def source_digest(package: str = "typedsse") -> str:
     return digest.hexdigest()[:12]
 
 
-def machine_info() -> dict[str, Any]:
-    """Describe the machine and software a run measured."""
+def machine_info(cores_available: list[int] | None = None) -> dict[str, Any]:
+    """Describe the machine and software a run measured.
+
+    `cores_available` is the cores the run could use, read before the client pinned itself
+    (after pinning, this process sees only its own core); by default, the current affinity.
+    """
     return {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "cpu": _cpu_model(),
         "cores": os.cpu_count(),
-        "cores_available": available_cores(),
+        "cores_available": available_cores() if cores_available is None else list(cores_available),
         "memory_bytes": _memory_total(),
         "kernel": f"{platform.system()} {platform.release()}",
         "python": f"{platform.python_implementation()} {platform.python_version()}",

@@ -90,22 +90,28 @@ async def merged_readings(count: int, interval: float) -> AsyncIterator[Reading]
 
 
 class Lifecycle:
-    """Counts the streams a kind of endpoint started and finished, and when each `finally` ran."""
+    """Counts the streams a kind of endpoint started and finished, and when each began and ran its `finally`.
+
+    A stream's start time tells which round of the disconnect scenario it belongs to: a stream
+    of an earlier round whose `finally` runs late would otherwise count as one of the next.
+    """
 
     def __init__(self) -> None:
         self.started = 0
         self.finished = 0
-        self.finally_times: list[float] = []
+        self.lifetimes: list[tuple[float, float]] = []
+        """`(start, finally)` wall-clock times of every finished stream."""
 
     @contextlib.contextmanager
     def track(self) -> Generator[None]:
         """Count one stream for the duration of the block; its exit is the generator's `finally`."""
         self.started += 1
+        began = time.time()
         try:
             yield
         finally:
             self.finished += 1
-            self.finally_times.append(time.time())
+            self.lifetimes.append((began, time.time()))
 
 
 IDLE = Lifecycle()
@@ -142,7 +148,11 @@ def trim_free_memory() -> bool:
 
 
 def add_stats(app: FastAPI) -> None:
-    """Add `GET /stats` to `app`: tasks, memory and the stream lifecycles (finally times after `since`).
+    """Add `GET /stats` to `app`: tasks, memory, CPU affinity and the stream lifecycles.
+
+    With `since`, `tick_lifetimes` lists the `[start, finally]` times of the tick streams whose
+    `finally` ran at or after `since`. `cpu_affinity` is the cores the process may run on: one
+    when the server's pinning took.
 
     `heap_blocks` counts the blocks CPython's small-object allocator has handed out and not got
     back: the live Python objects, whatever the allocator keeps resident around them (`rss`).
@@ -161,6 +171,7 @@ def add_stats(app: FastAPI) -> None:
         release_cpu_ms = (time.thread_time() - started) * 1000
         body: dict[str, object] = {
             "pid": os.getpid(),
+            "cpu_affinity": sorted(os.sched_getaffinity(0)),
             "tasks": len(asyncio.all_tasks()),
             "rss": resident_bytes(),
             "heap_blocks": sys.getallocatedblocks(),
@@ -170,5 +181,5 @@ def add_stats(app: FastAPI) -> None:
             "tick": {"started": TICK.started, "finished": TICK.finished},
         }
         if since is not None:
-            body["finally_times"] = [t for t in TICK.finally_times if t >= since]
+            body["tick_lifetimes"] = [[began, ended] for began, ended in TICK.lifetimes if ended >= since]
         return body

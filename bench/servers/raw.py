@@ -1,7 +1,9 @@
 """The floor: Starlette's `StreamingResponse` of hand-formatted bytes, one write per event.
 
 The frames are the same bytes typedsse writes, made with the same Rust serializer, with no
-validation of the event and no keep-alive, disconnect or fairness machinery.
+validation of the event and no keep-alive or fairness machinery. A client leaving is noticed as
+Starlette does it for uvicorn (which speaks ASGI 2.3): a task of the response's own watches
+`receive()` and cancels the generator.
 """
 
 from __future__ import annotations
