@@ -430,6 +430,19 @@ def test_base_event_refuses_a_json_encoding_that_is_not_json() -> None:
     assert encode(Said(data="NaN")) == b"event: said\ndata: NaN\n\n"
 
 
+class Later(BaseEvent["LaterSample"]): ...  # its payload is defined below: unknown when the class is
+
+
+class LaterSample(BaseModel):
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+    value: float
+
+
+def test_a_json_encoding_that_is_not_json_is_refused_once_a_forward_payload_is_known() -> None:
+    with pytest.raises(EventDefinitionError, match=r"^Later: ser_json_inf_nan='constants' writes NaN"):
+        encode(Later(data=LaterSample(value=float("nan"))))
+
+
 @pytest.mark.skipif(installed_before("pydantic", "2.11"), reason="Field(exclude_if=...) is new in Pydantic 2.11")
 def test_base_event_refuses_data_excluded_by_a_condition() -> None:
     # Accepted, it was written as `data: null` by one path and left out by the other.
@@ -519,6 +532,21 @@ def test_extra_allow_reaches_the_payload_but_not_the_event() -> None:
         event.retry = 5000
         assert encode(event) == f'event: {cls.event_name}\nretry: 5000\ndata: {{"a":1}}\n\n'.encode()
     assert seen == [{"a": 1, "zz": 2}, {"a": 1}] * 2  # the class's own post-init still runs
+
+    class Labelled(BaseEvent[Row]):
+        model_config = ConfigDict(extra="allow")
+
+        @property
+        def label(self) -> str:
+            return str(self.data["a"])
+
+        @label.setter
+        def label(self, value: str) -> None:
+            self.data["a"] = int(value)
+
+    labelled = Labelled(data={"a": 1})
+    labelled.label = "5"  # what the class defines stays its own business
+    assert labelled.data == {"a": 5}
 
 
 def test_base_event_refuses_extra_ignore() -> None:

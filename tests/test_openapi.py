@@ -6,8 +6,11 @@ import functools
 import importlib
 import inspect
 import json
+import os
 import re
+import stat
 import sys
+import threading
 import types
 import warnings
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
@@ -1641,3 +1644,23 @@ def test_cli_openapi_adds_the_apps_root_path_to_servers_as_fastapi_serves_it(
     assert printed == served
     assert list(printed)[:3] == ["openapi", "info", "servers"]
     assert printed["servers"] == [{"url": "/api"}, {"url": "https://example.com"}]
+
+
+def test_cli_output_writes_into_a_special_file_and_reports_a_symlink_loop(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A named pipe (or `/dev/stdout` into a pipe) is written to, not replaced by a regular file.
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    received: list[bytes] = []
+    reader = threading.Thread(target=lambda: received.append(fifo.read_bytes()))
+    reader.start()
+    assert write_output(str(fifo), "// through the pipe\n") == 0
+    reader.join(timeout=10)
+    assert received == [b"// through the pipe\n"]
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+    loop = tmp_path / "loop"
+    loop.symlink_to(loop)
+    assert write_output(str(loop), "x") == 1  # a traceback, before
+    assert capsys.readouterr().err.startswith(f"error: cannot write {loop}: ")

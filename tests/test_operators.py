@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import contextvars
+import io
 import itertools
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
@@ -1594,3 +1595,7 @@ async def test_a_sync_generator_source_is_closed_with_its_stream() -> None:
     assert await items(ops.merge(ops.source(numbers()), ops.source(numbers())) | ops.take(3)) == [0, 0, 1]
     assert log == ["closed", "closed", "closed"]
     assert await items(ops.source(range(200))) == list(range(200))  # lists and ranges run every time
+    lines = io.StringIO("a\nb\nc\n")  # a file, a cursor: the caller's to close
+    assert await items(ops.source(lines) | ops.take(1)) == ["a\n"]
+    assert not lines.closed
+    assert lines.read() == "b\nc\n"

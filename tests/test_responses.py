@@ -482,6 +482,41 @@ async def test_a_client_leaving_interrupts_an_on_error_hook_still_awaiting() -> 
     assert len(asyncio.all_tasks()) <= tasks_during - 1
 
 
+@pytest.mark.anyio
+async def test_a_request_cancelled_while_on_error_awaits_ends_after_the_hooks_cleanup() -> None:
+    # A shutdown cancels the request while the hook awaits: the hook is cancelled too, and the
+    # request ended before the hook's own cleanup had (what runs after it, a dependency's
+    # cleanup, then ran beside it).
+    log: list[str] = []
+
+    async def slow_hook(exc: Exception) -> Failure:
+        try:
+            await asyncio.sleep(3600)
+            return Failure(data="late")
+        finally:
+            log.append("hook cleanup")
+            await asyncio.sleep(0.01)
+            log.append("hook cleaned up")
+
+    async def fails_after_one() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise RuntimeError("boom")
+
+    async def request() -> None:
+        try:
+            catalog = EventCatalog.of(Tick | Failure)
+            await Harness().run(EventStreamResponse(fails_after_one(), catalog=catalog, on_error=slow_hook))
+        finally:
+            log.append("request ended")
+
+    task = asyncio.create_task(request())
+    await asyncio.sleep(0.05)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert log == ["hook cleanup", "hook cleaned up", "request ended"]
+
+
 def test_a_stream_served_without_an_asyncio_loop_says_it_needs_one() -> None:
     # As under trio (Hypercorn's trio worker): no asyncio loop runs the request. Driven by hand,
     # the response must say what it needs, not fail somewhere inside with "no running event loop".

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import types
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
 from typing import Any, TypeVar, cast, overload
@@ -63,9 +64,8 @@ async def _from_iterable(items: Iterable[E]) -> AsyncIterator[E]:
                 await asyncio.sleep(0)  # a long list does not hold the loop
             yield item
     finally:
-        close = getattr(iterator, "close", None)
-        if close is not None:
-            close()
+        if isinstance(iterator, types.GeneratorType):  # ours to close; a file or a cursor is the caller's
+            iterator.close()
 
 
 @overload

@@ -218,6 +218,11 @@ class EventCatalog:
                 event=message.event,
             )
         reader = cls._data_reader()  # pyright: ignore[reportPrivateUsage]
+        if reader is None:  # no validator asks for its context: the data alone, read once
+            validator = cls.data_validator()
+            if cls.encoding == "text":
+                return cls.model_construct(data=validator.validate_python(message.data))
+            return cls.model_construct(data=validator.validate_json(message.data))
         if cls.encoding == "text":
             fields = reader.validate_python({"data": message.data})
         else:

@@ -27,34 +27,42 @@ __all__ = ["load_app", "load_fastapi_app", "main", "served_document", "write_out
 def write_output(path: str, text: str) -> int:
     """Write a command's output to `path`, creating missing directories (`-o src/events.ts`).
 
-    The file is replaced whole once the text is written beside it: a failure leaves the file
-    that was there (a committed `events.ts`) as it was, not emptied.
+    A regular file is replaced whole once the text is written beside it: a failure leaves the
+    file that was there (a committed `events.ts`) as it was, not emptied. Anything else that is
+    there (`/dev/stdout`, a named pipe) is written to as it is.
 
     Returns:
         The exit status: 0, or 1 with a one-line error when the file cannot be written.
     """
-    target = Path(path)
-    if target.is_symlink():
-        target = target.resolve()  # write the file it points to, not over the link
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
         print(f"error: cannot write {path}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
         return 1
-    partial = target.parent / f".{target.name}.partial"
+    partial: Path | None = None
     try:
+        target = Path(path)
+        if target.is_symlink():
+            target = target.resolve(strict=False)  # write the file it points to, not over the link
         if target.is_dir():
             raise IsADirectoryError(errno.EISDIR, "Is a directory")
+        if target.exists() and not target.is_file():
+            with target.open("wb") as special:  # a device or a pipe: no file to replace
+                special.write(data)
+            return 0
         if not target.parent.exists():
             target.parent.mkdir(parents=True)
+        partial = target.parent / f".{target.name}.partial"
         partial.write_bytes(data)
         if target.exists():
             shutil.copymode(target, partial)  # an existing file keeps its permissions
         os.replace(partial, target)
-    except OSError as exc:  # a directory, a file where a directory goes, no permission, a full disk
-        with contextlib.suppress(OSError):
-            partial.unlink(missing_ok=True)
-        print(f"error: cannot write {path}: {exc.strerror or exc}", file=sys.stderr)
+    except (OSError, RuntimeError) as exc:  # no permission, a full disk; a symlink loop (RuntimeError before 3.13)
+        if partial is not None:
+            with contextlib.suppress(OSError):
+                partial.unlink(missing_ok=True)
+        reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+        print(f"error: cannot write {path}: {reason}", file=sys.stderr)
         return 1
     return 0
 

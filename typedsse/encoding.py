@@ -13,8 +13,8 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError
 
-from typedsse.events import ID_PATTERN, MAX_RETRY, BaseEvent, named_subclass_hint, writes_own_json
-from typedsse.exceptions import EventTypeError, WireFormatError
+from typedsse.events import ID_PATTERN, MAX_RETRY, BaseEvent, named_subclass_hint, unwritable_payload, writes_own_json
+from typedsse.exceptions import EventDefinitionError, EventTypeError, WireFormatError
 
 __all__ = ["comment", "encode", "encode_message", "frame_encoder", "retry_frame"]
 
@@ -51,6 +51,8 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
 
     Raises:
         EventTypeError: `cls` has no event name (`BaseEvent[int]`, a generic intermediate class).
+        EventDefinitionError: A model the payload holds writes what JSON cannot carry (`NaN`),
+            found only now because the payload was named before it was defined.
     """
     cached: Callable[[BaseEvent[Any]], bytes] | None = cls.__dict__.get("__typedsse_encoder__")
     if cached is not None:
@@ -60,6 +62,9 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
             f"{cls.__qualname__} has no event name: it is a generic event class; "
             f"send instances of a concrete subclass, e.g. {named_subclass_hint(cls)}"
         )
+    problem = unwritable_payload(cls)
+    if problem is not None:
+        raise EventDefinitionError(f"{cls.__qualname__}: {problem}")
     header = cls.__typedsse_header__
     if cls.encoding == "json" and writes_own_json(cls):
         own = cls.__typedsse_encoder__ = _model_json_encoder(cls, header)

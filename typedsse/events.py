@@ -130,10 +130,7 @@ def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
     if data.exclude or getattr(data, "exclude_if", None) is not None:  # `exclude_if`: Pydantic 2.11+
         return "data cannot be excluded from serialization: it is the payload every event sends"
     if cls.encoding == "json" and _writes_constants(cls):
-        return (
-            "ser_json_inf_nan='constants' writes NaN and Infinity, which are not JSON (a client's JSON.parse "
-            "fails); keep the default 'null', or use 'strings', or refuse them with Field(allow_inf_nan=False)"
-        )
+        return _CONSTANTS_PROBLEM
     decorators = cls.__pydantic_decorators__
     if decorators.model_serializers:
         return (
@@ -215,10 +212,12 @@ def _refuse_extra(cls: type[BaseEvent[Any]]) -> None:
     own_setattr = cls.__setattr__
 
     def __setattr__(self: BaseEvent[Any], name: str, value: Any, /) -> None:
-        # Assigned, a misspelt field (`event.retyr = 5000`) would go to the extras as well.
-        if name not in type(self).model_fields and not name.startswith("_"):
+        # Assigned, a misspelt field (`event.retyr = 5000`) would go to the extras as well; what
+        # the class defines (a property with a setter, a `cached_property`) is its own business.
+        cls = type(self)
+        if name not in cls.model_fields and not name.startswith("_") and not hasattr(cls, name):
             raise ValidationError.from_exception_data(
-                type(self).__name__,
+                cls.__name__,
                 [InitErrorDetails(type="no_such_attribute", loc=(name,), input=value, ctx={"attribute": name})],
             )
         own_setattr(self, name, value)
@@ -226,6 +225,23 @@ def _refuse_extra(cls: type[BaseEvent[Any]]) -> None:
     model_post_init.__typedsse_refuses_extra__ = True  # type: ignore[attr-defined]
     cls.model_post_init = model_post_init  # type: ignore[method-assign,assignment]
     cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
+
+
+_CONSTANTS_PROBLEM = (
+    "ser_json_inf_nan='constants' writes NaN and Infinity, which are not JSON (a client's JSON.parse "
+    "fails); keep the default 'null', or use 'strings', or refuse them with Field(allow_inf_nan=False)"
+)
+
+
+def unwritable_payload(cls: type[BaseEvent[Any]]) -> str | None:
+    """Why events of `cls` cannot be written as JSON, its payload's forward references resolved; `None` if they can.
+
+    Checked when the class is defined; a payload named before it was defined is known only
+    later, so the encoder checks again when it is built for the class (once).
+    """
+    if cls.encoding != "json":
+        return None
+    return _CONSTANTS_PROBLEM if _writes_constants(_completed(cls)) else None
 
 
 def _writes_constants(cls: type[BaseEvent[Any]]) -> bool:
@@ -348,7 +364,8 @@ class BaseEvent(BaseModel, Generic[DataT]):
     __typedsse_header__: ClassVar[bytes]
     __typedsse_serializer__: ClassVar[SchemaSerializer | None] = None
     __typedsse_validator__: ClassVar[SchemaValidator | None] = None
-    __typedsse_reader__: ClassVar[SchemaValidator | None] = None
+    # `None` until built; `False` where `data_validator()` reads data as the model does.
+    __typedsse_reader__: ClassVar[SchemaValidator | Literal[False] | None] = None
     __typedsse_encoder__: ClassVar[Callable[[BaseEvent[Any]], bytes] | None] = None
 
     data: DataT
@@ -503,13 +520,33 @@ class BaseEvent(BaseModel, Generic[DataT]):
         return validator
 
     @classmethod
-    def _data_reader(cls) -> SchemaValidator:
-        """The event's fields with `data` alone: reads `{"data": ...}` as the model does, field context included."""
+    def _data_reader(cls) -> SchemaValidator | None:
+        """The event's fields with `data` alone, reading `{"data": ...}` as the model does; `None` if not needed.
+
+        Needed when a validator of `data` takes a `ValidationInfo`, whose field name and earlier
+        fields only a fields schema gives it; otherwise `data_validator()` reads the same, once.
+        """
         reader = cls.__dict__.get("__typedsse_reader__")
         if reader is None:
             schema, config = _data_schema(_completed(cls), alone=False)
-            reader = cls.__typedsse_reader__ = SchemaValidator(schema, config)
-        return reader
+            reader = cls.__typedsse_reader__ = SchemaValidator(schema, config) if _takes_info(schema) else False
+        return reader or None
+
+
+def _takes_info(schema: object) -> bool:
+    """Whether a core schema holds a validator function that takes a `ValidationInfo`."""
+    pending: list[object] = [schema]
+    while pending:
+        node = pending.pop()
+        if isinstance(node, dict):
+            items = cast("dict[str, object]", node)
+            function = items.get("function")
+            if isinstance(function, dict) and cast("dict[str, object]", function).get("type") == "with-info":
+                return True
+            pending.extend(items.values())
+        elif isinstance(node, list | tuple):
+            pending.extend(cast("list[object]", node))
+    return False
 
 
 def _declared(field: FieldInfo) -> tuple[Any, ...]:

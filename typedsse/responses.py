@@ -603,7 +603,16 @@ class _Connection:
         try:
             await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
         except asyncio.CancelledError:
+            # The request is cancelled (a shutdown): the hook is too, and the request ends
+            # after the hook's own cleanup, as it does after the generator's.
             task.cancel()
+            while not task.done():
+                try:
+                    await asyncio.wait((task,))
+                except asyncio.CancelledError:
+                    task.cancel()  # cancelled again: "stop now", passed on
+            if not task.cancelled():
+                task.exception()  # retrieved: its outcome is nobody's any more
             raise
         finally:
             self.gone = None
