@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import inspect
 import typing
+from collections.abc import Iterator
 from typing import (
     TYPE_CHECKING,
     Annotated,
@@ -256,6 +257,11 @@ def _writes_constants(cls: type[BaseEvent[Any]]) -> bool:
 
 def _has_constants(schema: object) -> bool:
     """Whether a core schema holds a model (a dataclass, a TypedDict) set to `ser_json_inf_nan="constants"`."""
+    return any(_entry(node.get("config"), "ser_json_inf_nan") == "constants" for node in _schema_nodes(schema))
+
+
+def _schema_nodes(schema: object) -> Iterator[dict[str, object]]:
+    """Every mapping in a core schema (the plain dicts and lists it is made of), each once."""
     pending: list[object] = [schema]
     seen: set[int] = set()
     while pending:
@@ -265,13 +271,15 @@ def _has_constants(schema: object) -> bool:
         seen.add(id(node))
         if isinstance(node, dict):
             items = cast("dict[str, object]", node)
-            config = items.get("config")
-            if isinstance(config, dict) and cast("dict[str, object]", config).get("ser_json_inf_nan") == "constants":
-                return True
+            yield items
             pending.extend(items.values())
         elif isinstance(node, list | tuple):
             pending.extend(cast("list[object]", node))
-    return False
+
+
+def _entry(mapping: object, key: str) -> object:
+    """`mapping[key]` if `mapping` is a dict that has it, else `None`."""
+    return cast("dict[str, object]", mapping).get(key) if isinstance(mapping, dict) else None
 
 
 def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
@@ -535,18 +543,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
 
 def _takes_info(schema: object) -> bool:
     """Whether a core schema holds a validator function that takes a `ValidationInfo`."""
-    pending: list[object] = [schema]
-    while pending:
-        node = pending.pop()
-        if isinstance(node, dict):
-            items = cast("dict[str, object]", node)
-            function = items.get("function")
-            if isinstance(function, dict) and cast("dict[str, object]", function).get("type") == "with-info":
-                return True
-            pending.extend(items.values())
-        elif isinstance(node, list | tuple):
-            pending.extend(cast("list[object]", node))
-    return False
+    return any(_entry(node.get("function"), "type") == "with-info" for node in _schema_nodes(schema))
 
 
 def _declared(field: FieldInfo) -> tuple[Any, ...]:
