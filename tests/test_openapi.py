@@ -112,6 +112,14 @@ def event_component(cls: type[BaseEvent[Any]], data: dict[str, Any], *, title: s
     return component
 
 
+def importable_app(monkeypatch: pytest.MonkeyPatch, module_name: str, app: FastAPI) -> FastAPI:
+    """Make `app` importable as `module_name:app` for the command line, for this test only."""
+    module = types.ModuleType(module_name)
+    module.app = app  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, module_name, module)
+    return app
+
+
 def stream_content(document_: dict[str, Any], path: str, method: str = "get", status: str = "200") -> dict[str, Any]:
     content: dict[str, Any] = document_["paths"][path][method]["responses"][status]["content"]
     assert list(content) == ["text/event-stream"]
@@ -1273,9 +1281,7 @@ def test_cli_openapi_refuses_what_is_not_a_fastapi_app(capsys: pytest.CaptureFix
 def test_cli_openapi_reports_a_misplaced_sse(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    module = types.ModuleType("misplaced_app")
-    module.app = app = FastAPI()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "misplaced_app", module)
+    app = importable_app(monkeypatch, "misplaced_app", FastAPI())
 
     @sse()
     @app.get("/notes")
@@ -1341,9 +1347,7 @@ def test_cli_reports_a_payload_without_a_json_schema_without_a_traceback(
 
     class HookSet(BaseEvent[Hooked]): ...
 
-    module = types.ModuleType("schemaless_app")
-    module.app = app = FastAPI()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "schemaless_app", module)
+    app = importable_app(monkeypatch, "schemaless_app", FastAPI())
 
     @app.get("/hooks")
     @sse()
@@ -1453,9 +1457,7 @@ def test_cli_openapi_prints_the_document_the_app_serves(
 ) -> None:
     # An app that builds its own document on `document` (as the OpenAPI page shows) serves that
     # one; the command printed `document(app)` without its additions.
-    module = types.ModuleType("custom_doc_app")
-    module.app = app = FastAPI()  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "custom_doc_app", module)
+    app = importable_app(monkeypatch, "custom_doc_app", FastAPI())
 
     @app.get("/notes")
     @sse()
@@ -1633,11 +1635,9 @@ def test_cli_openapi_adds_the_apps_root_path_to_servers_as_fastapi_serves_it(
     served_app = rooted()
     install(served_app)
     served = TestClient(served_app).get("/openapi.json").json()
-    module = types.ModuleType("rooted_app")
-    module.app = app = rooted()  # type: ignore[attr-defined]
+    app = importable_app(monkeypatch, "rooted_app", rooted())
     if installed:
         install(app)
-    monkeypatch.setitem(sys.modules, "rooted_app", module)
 
     assert main(["openapi", "rooted_app:app"]) == 0
     printed = json.loads(capsys.readouterr().out)
