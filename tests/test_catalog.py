@@ -237,7 +237,7 @@ def test_a_model_validator_leaves_the_data_fields_own_validation_and_serializati
 class Normalised(BaseEvent[str]):
     """Field validators that read their context: one for several fields, and one reading earlier fields."""
 
-    model_config = ConfigDict(alias_generator=to_pascal)  # `Data` on the model; a data line has no key
+    model_config = ConfigDict(alias_generator=to_pascal)  # the SSE fields keep their names all the same
 
     @field_validator("*")
     @classmethod
@@ -254,7 +254,7 @@ class Normalised(BaseEvent[str]):
 def test_decode_gives_field_validators_the_context_the_model_gives_them() -> None:
     # Validated alone, `data` had no field name (Pydantic 2.11+: a validator keyed on it
     # skipped) and no earlier fields (`info.data` was None: a bare TypeError).
-    made = Normalised.model_validate({"Data": " MiXeD "})
+    made = Normalised.model_validate({"data": " MiXeD "})
     assert parse(encode(made))[0].data == '"mixed"'
     assert EventCatalog.of(Normalised).decode(ServerSentMessage(event="normalised", data='" MiXeD "')) == made
     with pytest.raises(ValidationError, match=r"1 validation error for Normalised\ndata\n  Input should be a valid"):

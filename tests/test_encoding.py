@@ -7,7 +7,7 @@ from typing import Annotated, Any, Generic, TypeVar
 
 import pytest
 from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainSerializer, Tag, field_serializer
-from pydantic.alias_generators import to_camel
+from pydantic.alias_generators import to_camel, to_pascal
 from typing_extensions import TypedDict
 
 from typedsse.encoding import KEEPALIVE, comment, encode, encode_message, retry_frame
@@ -436,6 +436,22 @@ def test_encode_writes_data_as_the_event_model_does(event: BaseEvent[Any], data:
     if json.loads(event.model_dump_json(by_alias=True))["data"] == json.loads(data):
         # Pydantic 2.7 itself writes a dog with the cat's serializer; the wire follows the model.
         assert written == b"%sdata: %s\n\n" % (header, data)
+
+
+class MemberArrived(BaseEvent[JoinedMember]):
+    model_config = ConfigDict(alias_generator=to_pascal)
+
+
+def test_an_alias_generator_for_the_payload_leaves_the_sse_fields_their_names() -> None:
+    # The generator is meant for the TypedDict's keys; it renamed `data`, `id` and `retry` too,
+    # so `MemberArrived(data=..., id=...)`, the constructor type checkers know, was refused.
+    event = MemberArrived(data={"UserName": "ada"}, id="1", retry=10)  # type: ignore[typeddict-unknown-key]
+    assert encode(event) == b'event: member_arrived\nid: 1\nretry: 10\ndata: {"UserName":"ada"}\n\n'
+    assert {name: field.alias for name, field in MemberArrived.model_fields.items()} == {
+        "data": "data",
+        "id": "id",
+        "retry": "retry",
+    }
 
 
 def test_a_text_event_refuses_an_annotated_serializer_it_would_ignore() -> None:

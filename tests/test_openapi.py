@@ -260,7 +260,7 @@ def test_document_event_components_describe_the_wire_form_of_each_payload() -> N
 
 
 class Aliased(BaseEvent[Reading]):
-    model_config = ConfigDict(alias_generator=to_pascal)  # the model's fields are `Data`, `Id`, `Retry`
+    model_config = ConfigDict(alias_generator=to_pascal)  # for the payload: the SSE fields keep their names
 
 
 class Renamed(BaseEvent[list[int]]):
@@ -276,7 +276,7 @@ def test_document_describes_the_data_of_an_event_class_whose_fields_have_aliases
     async def aliased() -> AsyncIterator[Aliased | Renamed]:
         yield Renamed(payload=[1])
 
-    assert encode(Aliased(Data=Reading(celsius=1, sensorId="a"))) == (
+    assert encode(Aliased(data=Reading(celsius=1, sensorId="a"))) == (
         b'event: aliased\ndata: {"celsius":1.0,"sensorId":"a"}\n\n'
     )
     assert encode(Renamed(payload=[1])) == b"event: renamed\ndata: [1]\n\n"

@@ -376,11 +376,13 @@ class BaseEvent(BaseModel, Generic[DataT]):
     __typedsse_reader__: ClassVar[SchemaValidator | Literal[False] | None] = None
     __typedsse_encoder__: ClassVar[Callable[[BaseEvent[Any]], bytes] | None] = None
 
-    data: DataT
-    id: EventId | None = None
+    # Each field is its own alias: an `alias_generator` the class sets for its payload (a
+    # TypedDict's keys) must not rename the SSE fields themselves (`Data=...`, `Id=...`).
+    data: DataT = Field(alias="data")
+    id: EventId | None = Field(default=None, alias="id")
     # Strict: `True`, `2500.0` or `"5000"` would be written as a number the code never gave
     # (`retry=False` is `retry: 0`, reconnect at once). JSON integers still validate.
-    retry: Annotated[int, Field(ge=0, le=MAX_RETRY, strict=True)] | None = None
+    retry: Annotated[int, Field(ge=0, le=MAX_RETRY, strict=True)] | None = Field(default=None, alias="retry")
 
     def __init_subclass__(cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any):
         # The keywords are read by `__pydantic_init_subclass__`, once the fields exist. This runs
