@@ -1,6 +1,8 @@
 from __future__ import annotations
 
+import copy
 import importlib.util
+import pickle
 import sys
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Iterator
@@ -183,6 +185,19 @@ def test_decode_leaves_the_stream_fields_on_the_message() -> None:
     for message in (first, second):
         decoded = RECEIVED.decode(message)
         assert (decoded.id, decoded.retry) == (None, None)
+
+
+def test_catalog_and_its_errors_survive_copy_and_pickle() -> None:
+    # A process pool re-raising `UnknownEventError` pickles it; its `event` keyword was lost
+    # (a TypeError on unpickling). A catalog held a read-only dict view: no hash, no pickle.
+    for clone in (copy.copy, copy.deepcopy, lambda value: pickle.loads(pickle.dumps(value))):
+        catalog = clone(RECEIVED)
+        assert catalog == RECEIVED
+        assert catalog.by_name == RECEIVED.by_name
+        error = clone(UnknownEventError("unknown", event="nope"))
+        assert (str(error), error.event) == ("unknown", "nope")
+    assert hash(EventCatalog.of(Echo)) == hash(EventCatalog.of(Echo))
+    assert {EventCatalog.of(Echo): 1}[EventCatalog.from_classes([Echo])] == 1
 
 
 def test_decode_refuses_unknown_names_and_invalid_data() -> None:

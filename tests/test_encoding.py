@@ -164,6 +164,13 @@ def test_encode_refuses_events_of_classes_without_a_name(event: BaseEvent[Any]) 
         encode(event)
 
 
+@pytest.mark.parametrize("thing", [object(), {"data": 1}, "tick"], ids=["object", "dict", "str"])
+def test_encode_refuses_what_is_not_an_event(thing: Any) -> None:
+    # A bare `AttributeError: is_concrete` came out, which no handler of ours would catch.
+    with pytest.raises(EventTypeError, match=r"only events can be encoded: (object|dict|str) is not a BaseEvent"):
+        encode(thing)
+
+
 @pytest.mark.parametrize(
     ("event", "wire"),
     [

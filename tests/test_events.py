@@ -401,6 +401,22 @@ def test_base_event_refuses_sse_fields_a_mixin_declares() -> None:
         Tracked2(data=1, id="7\nevent: admin")
 
 
+class RetryPolicy:
+    """A plain helper class with a setting of its own, no annotation."""
+
+    retry = 3
+
+
+def test_base_event_says_how_to_fix_a_plain_class_attribute_named_like_an_sse_field() -> None:
+    # Pydantic takes a plain class's attribute as the field's default wherever the class is
+    # listed; the advice was to put BaseEvent first, which it already was.
+    with pytest.raises(EventDefinitionError, match=r"a class attribute named retry \(in RetryPolicy\) becomes") as info:
+
+        class Tick(BaseEvent[int], RetryPolicy): ...
+
+    assert "put BaseEvent first" not in str(info.value)
+
+
 def test_base_event_refuses_a_json_encoding_that_is_not_json() -> None:
     # `ser_json_inf_nan="constants"` wrote `data: NaN`, which a client's JSON.parse refuses.
     with pytest.raises(EventDefinitionError, match=r"\.Reading: ser_json_inf_nan='constants' writes NaN and Infinity"):

@@ -7,7 +7,7 @@ import sys
 import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
 import pydantic_core
@@ -109,7 +109,14 @@ class EventCatalog:
     """
 
     events: tuple[type[BaseEvent[Any]], ...]
-    by_name: Mapping[str, type[BaseEvent[Any]]]
+    # Derived from `events`, so equality and hashing read `events` alone (a read-only view of
+    # a dict has no hash).
+    by_name: Mapping[str, type[BaseEvent[Any]]] = field(compare=False)
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The read-only view cannot be pickled: a copy, a deep copy or a pickle (the classes by
+        # reference, as pickle takes classes) is the catalog of the same classes, checked again.
+        return type(self).from_classes, (self.events,)
 
     @classmethod
     def of(cls, union: Any, *, where: str = "stream") -> EventCatalog:

@@ -37,6 +37,11 @@ def encode(event: BaseEvent[Any]) -> bytes:
         >>> class Tick(BaseEvent[int]): ...
         >>> encode(Tick(data=1, id="7"))
         b'event: tick\nid: 7\ndata: 1\n\n'
+
+    Raises:
+        EventTypeError: `event` is not an instance of a concrete event class.
+        WireFormatError: The event cannot be written (its payload is not serialisable as JSON,
+            or holds what the wire cannot carry).
     """
     return frame_encoder(type(event))(event)
 
@@ -50,13 +55,16 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
     The encoder is built once per class and kept on it.
 
     Raises:
-        EventTypeError: `cls` has no event name (`BaseEvent[int]`, a generic intermediate class).
+        EventTypeError: `cls` is not an event class, or has no event name (`BaseEvent[int]`, a
+            generic intermediate class).
         EventDefinitionError: A model the payload holds writes what JSON cannot carry (`NaN`),
             found only now because the payload was named before it was defined.
     """
     cached: Callable[[BaseEvent[Any]], bytes] | None = cls.__dict__.get("__typedsse_encoder__")
     if cached is not None:
         return cached
+    if not (isinstance(cls, type) and issubclass(cls, BaseEvent)):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise EventTypeError(f"only events can be encoded: {_type_name(cls)} is not a BaseEvent subclass")
     if not cls.is_concrete():
         raise EventTypeError(
             f"{cls.__qualname__} has no event name: it is a generic event class; "
@@ -118,6 +126,10 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
 
 
 _MISSING = object()
+
+
+def _type_name(cls: object) -> str:
+    return cls.__qualname__ if isinstance(cls, type) else repr(cls)
 
 
 def _no_data(cls: type[BaseEvent[Any]]) -> WireFormatError:

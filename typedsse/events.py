@@ -436,11 +436,23 @@ class BaseEvent(BaseModel, Generic[DataT]):
                     if replaced[0] in inspect.get_annotations(base) and not issubclass(base, BaseEvent)
                 }
             )
+            plain = sorted(
+                {
+                    base.__qualname__
+                    for base in bases
+                    if not issubclass(base, BaseModel) and any(field in base.__dict__ for field in replaced)
+                }
+            )
+            if plain:
+                # A plain class's attribute becomes the field's default wherever the class is listed.
+                advice = f"a class attribute named {' or '.join(replaced)} (in {', '.join(plain)}) becomes "
+                advice += "the field's default wherever that class is listed; rename the attribute"
+            else:
+                advice = "put BaseEvent first in the bases, or leave these fields out of the mixin"
             by = f" (by {', '.join(owners)})" if owners else ""
             raise EventDefinitionError(
                 f"{cls.__qualname__}: {' and '.join(replaced)} cannot be redeclared{by}: BaseEvent's own declaration "
-                "is the validation that keeps an event writable on the wire; put BaseEvent first in the bases, or "
-                "leave these fields out of the mixin"
+                f"is the validation that keeps an event writable on the wire; {advice}"
             )
         if encoding is not None:
             cls.encoding = encoding

@@ -21,8 +21,9 @@ written on the wire (a negative `retry`), which raises `WireFormatError`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from typedsse.decoding import ServerSentMessage
@@ -68,6 +69,11 @@ class UnknownEventError(TypedSSEError, LookupError):
     def __init__(self, message: str, *, event: str) -> None:
         super().__init__(message)
         self.event = event
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # The default rebuilds an exception from its positional arguments alone; `event` is a
+        # keyword. Pickled (a process pool re-raising it), copied or deep-copied, it is kept.
+        return functools.partial(type(self), event=self.event), self.args
 
 
 class MessageTooLargeError(TypedSSEError, ValueError):
