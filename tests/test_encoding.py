@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
 
 import pytest
-from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainSerializer, Tag, field_serializer
+from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainSerializer, SerializeAsAny, Tag, field_serializer
 from pydantic.alias_generators import to_camel, to_pascal
 from typing_extensions import TypedDict
 
@@ -480,3 +480,71 @@ def test_an_event_refuses_a_data_field_excluded_from_serialization() -> None:
 
         class Hidden(BaseEvent[int]):
             data: int = Field(exclude=True)
+
+
+# A model met only when an event is written (through `Any`, `SerializeAsAny` or a serializer
+# function) escaped the class-definition check of `ser_json_inf_nan="constants"`: `data: NaN`
+# went out, which a client's JSON.parse refuses.
+
+
+class ConstantReading(BaseModel):
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+    value: float
+
+
+class PlainReading(BaseModel):
+    value: float
+
+
+class ConstantChild(PlainReading):
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+
+
+class AnyData(BaseEvent[Any]): ...
+
+
+class ListOfAny(BaseEvent[list[Any]]): ...
+
+
+class AnyReading(BaseEvent[SerializeAsAny[PlainReading]]): ...
+
+
+class SerializedReading(BaseEvent[Annotated[float, PlainSerializer(lambda value: ConstantReading(value=value))]]): ...
+
+
+class FieldSerializedReading(BaseEvent[float]):
+    @field_serializer("data")
+    def as_reading(self, value: float) -> Any:
+        return ConstantReading(value=value)
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        AnyData(data=ConstantReading(value=float("nan"))),
+        ListOfAny(data=[ConstantReading(value=float("inf"))]),
+        AnyReading(data=ConstantChild(value=float("nan"))),
+        SerializedReading(data=float("nan")),
+        FieldSerializedReading(data=float("-inf")),
+    ],
+    ids=["any", "list-of-any", "serialize-as-any", "plain-serializer", "field-serializer"],
+)
+def test_encode_refuses_constants_written_by_a_model_met_only_at_run_time(event: BaseEvent[Any]) -> None:
+    try:
+        json.loads(event.model_dump_json(), parse_constant=_not_json)
+    except ValueError:  # the model writes constants: so would the data line
+        with pytest.raises(WireFormatError, match=r"the payload wrote -?(NaN|Infinity): ser_json_inf_nan='constants'"):
+            encode(event)
+    else:  # Pydantic 2.7 writes a `SerializeAsAny` subclass with the declared class's configuration
+        assert json.loads(encode(event).split(b"data: ", 1)[1]) == json.loads(event.model_dump_json())["data"]
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(constant)
+
+
+def test_encode_lets_the_words_nan_and_infinity_through_in_strings() -> None:
+    text = {"note": "NaN or Infinity", "NaN": 1, "value": float("nan")}
+    assert encode(AnyData(data=text)) == b'event: any_data\ndata: {"note":"NaN or Infinity","NaN":1,"value":null}\n\n'
+    finite = SerializedReading(data=1.5)
+    assert encode(finite) == b'event: serialized_reading\ndata: {"value":1.5}\n\n'

@@ -13,7 +13,16 @@ from typing import Any
 
 from pydantic_core import PydanticSerializationError
 
-from typedsse.events import ID_PATTERN, MAX_RETRY, BaseEvent, named_subclass_hint, unwritable_payload, writes_own_json
+from typedsse.events import (
+    CONSTANTS_PROBLEM,
+    ID_PATTERN,
+    MAX_RETRY,
+    BaseEvent,
+    chooses_serializer_when_written,
+    named_subclass_hint,
+    unwritable_payload,
+    writes_own_json,
+)
 from typedsse.exceptions import EventDefinitionError, EventTypeError, WireFormatError
 
 __all__ = ["comment", "encode", "encode_message", "frame_encoder", "retry_frame"]
@@ -79,6 +88,8 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
         return own
     if cls.encoding == "json":
         to_json = cls.data_serializer().to_json
+        if chooses_serializer_when_written(cls):
+            to_json = _refusing_constants(to_json, cls)
 
         def encoder(event: BaseEvent[Any]) -> bytes:
             fields = event.__dict__
@@ -145,6 +156,8 @@ def _model_json_encoder(cls: type[BaseEvent[Any]], header: bytes) -> Callable[[B
     key = field.serialization_alias or field.alias or "data"
     opening = b"{%s:" % json.dumps(key, ensure_ascii=False).encode()
     to_json = cls.__pydantic_serializer__.to_json
+    if chooses_serializer_when_written(cls):
+        to_json = _refusing_constants(to_json, cls)
     include = {"data"}
 
     def encoder(event: BaseEvent[Any]) -> bytes:
@@ -162,6 +175,34 @@ def _model_json_encoder(cls: type[BaseEvent[Any]], header: bytes) -> Callable[[B
         return b"%sdata: %s\n\n" % (_head(header, fields["id"], fields["retry"], cls), written[len(opening) : -1])
 
     return encoder
+
+
+def _refusing_constants(to_json: Callable[..., bytes], cls: type[BaseEvent[Any]]) -> Callable[..., bytes]:
+    """`to_json`, refusing output with `NaN` or `Infinity` outside strings, which is not JSON.
+
+    For classes whose payload picks its serializer when written (`chooses_serializer_when_written`):
+    a model met only then may write non-finite floats as constants. Other classes were checked
+    when defined, and their events skip this.
+    """
+
+    def checked(value: Any, **options: Any) -> bytes:
+        written = to_json(value, **options)
+        if b"NaN" in written or b"Infinity" in written:  # most often inside a string: parse to be sure
+            try:
+                json.loads(written, parse_constant=_refuse_constant)
+            except _ConstantError as exc:
+                raise WireFormatError(f"{cls.__qualname__}: the payload wrote {exc}: {CONSTANTS_PROBLEM}") from None
+        return written
+
+    return checked
+
+
+class _ConstantError(ValueError):
+    pass
+
+
+def _refuse_constant(name: str) -> Any:
+    raise _ConstantError(name)
 
 
 def _head(header: bytes, event_id: str | None, retry: int | None, cls: type[BaseEvent[Any]]) -> bytes:

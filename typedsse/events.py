@@ -131,7 +131,7 @@ def _serializer_problem(cls: type[BaseEvent[Any]]) -> str | None:
     if data.exclude or getattr(data, "exclude_if", None) is not None:  # `exclude_if`: Pydantic 2.11+
         return "data cannot be excluded from serialization: it is the payload every event sends"
     if cls.encoding == "json" and _writes_constants(cls):
-        return _CONSTANTS_PROBLEM
+        return CONSTANTS_PROBLEM
     decorators = cls.__pydantic_decorators__
     if decorators.model_serializers:
         return (
@@ -228,7 +228,7 @@ def _refuse_extra(cls: type[BaseEvent[Any]]) -> None:
     cls.__setattr__ = __setattr__  # type: ignore[method-assign,assignment]
 
 
-_CONSTANTS_PROBLEM = (
+CONSTANTS_PROBLEM = (
     "ser_json_inf_nan='constants' writes NaN and Infinity, which are not JSON (a client's JSON.parse "
     "fails); keep the default 'null', or use 'strings', or refuse them with Field(allow_inf_nan=False)"
 )
@@ -242,7 +242,7 @@ def unwritable_payload(cls: type[BaseEvent[Any]]) -> str | None:
     """
     if cls.encoding != "json":
         return None
-    return _CONSTANTS_PROBLEM if _writes_constants(_completed(cls)) else None
+    return CONSTANTS_PROBLEM if _writes_constants(_completed(cls)) else None
 
 
 def _writes_constants(cls: type[BaseEvent[Any]]) -> bool:
@@ -280,6 +280,27 @@ def _schema_nodes(schema: object) -> Iterator[dict[str, object]]:
 def _entry(mapping: object, key: str) -> object:
     """`mapping[key]` if `mapping` is a dict that has it, else `None`."""
     return cast("dict[str, object]", mapping).get(key) if isinstance(mapping, dict) else None
+
+
+def chooses_serializer_when_written(cls: type[BaseEvent[Any]]) -> bool:
+    """Whether what writes a JSON payload of `cls` is known only when an event is written.
+
+    True when the payload holds an `Any` (also `SerializeAsAny`) or goes through a serializer
+    function (`PlainSerializer`, `WrapSerializer`, a `@field_serializer`, a model's
+    `@model_serializer`): the value written may be a model the class statement never named,
+    whose configuration (`ser_json_inf_nan="constants"`) the checks at class definition could
+    not see.
+    """
+    if cls.encoding != "json":
+        return False
+    found = _data_field_schema(_completed(cls).__pydantic_core_schema__)
+    return found is not None and any(
+        node.get("type") == "any" or _entry(node.get("serialization"), "type") in _RUN_TIME_SERIALIZERS
+        for node in _schema_nodes(found[0])
+    )
+
+
+_RUN_TIME_SERIALIZERS = frozenset({"function-plain", "function-wrap", "any"})
 
 
 def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
