@@ -6,16 +6,17 @@ import pickle
 import sys
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Generator, Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import pytest
 from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_pascal
+from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType, TypedDict
 
-from typedsse import BaseEvent, EndpointDefinitionError, EventCatalog, UnknownEventError, encode
+from typedsse import BaseEvent, EndpointDefinitionError, EventCatalog, EventDefinitionError, UnknownEventError, encode
 from typedsse.catalog import stream_annotation
 from typedsse.decoding import ServerSentMessage, parse
 
@@ -272,8 +273,45 @@ def test_decode_gives_field_validators_the_context_the_model_gives_them() -> Non
     made = Normalised.model_validate({"data": " MiXeD "})
     assert parse(encode(made))[0].data == '"mixed"'
     assert EventCatalog.of(Normalised).decode(ServerSentMessage(event="normalised", data='" MiXeD "')) == made
-    with pytest.raises(ValidationError, match=r"1 validation error for Normalised\ndata\n  Input should be a valid"):
+    with pytest.raises(ValidationError, match=r"1 validation error for Normalised\n  Input should be a valid") as info:
         EventCatalog.of(Normalised).decode(ServerSentMessage(event="normalised", data="3"))
+    assert info.value.errors()[0]["loc"] == ()  # where `data_validator()` puts it: not under `data`
+
+
+class Size(BaseModel):
+    n: int
+
+    @field_validator("n")
+    @classmethod
+    def positive(cls, value: int) -> int:
+        if value == 0:
+            raise PydanticCustomError("zero_size", "a size of {n} is empty", {"n": value})
+        if value < 0:
+            raise ValueError("negative")
+        return value
+
+
+class Sized(BaseEvent[Size]): ...
+
+
+class SizedInContext(BaseEvent[Size]):
+    @field_validator("data")
+    @classmethod
+    def seen(cls, value: Size, info: ValidationInfo) -> Size:
+        assert info.field_name == "data"
+        return value
+
+
+@pytest.mark.parametrize("data", ['{"n": "x"}', '{"n": 0}', '{"n": -1}', '{"m": 1}', "[]"])
+def test_decode_locates_errors_alike_whether_or_not_a_validator_reads_its_context(data: str) -> None:
+    # The reader that gives validators their context put every error under `data`.
+    catalog = EventCatalog.of(Sized | SizedInContext)
+    errors = []
+    for name in ("sized", "sized_in_context"):
+        with pytest.raises(ValidationError) as info:
+            catalog.decode(ServerSentMessage(event=name, data=data))
+        errors.append([(line["type"], line["loc"], line["msg"], line["input"]) for line in info.value.errors()])
+    assert errors[0] == errors[1]
 
 
 class Joined(BaseEvent["Member"]): ...  # the payload is defined below: the class is not complete yet
@@ -289,3 +327,67 @@ def test_decode_completes_a_class_whose_payload_was_defined_after_it() -> None:
     joined = EventCatalog.of(Joined).decode(ServerSentMessage(event="joined", data='{"name": "ada"}'))
     assert type(joined.data) is Member
     assert joined == Joined(data=Member(name="ada"))
+
+
+# Pydantic's JSON settings come in pairs: bytes written as base64 were read back as their UTF-8
+# text (`b"hi"` came back `b"aGk="`), a timedelta written in milliseconds as seconds, and no
+# error said so.
+
+
+class Attachment(BaseEvent[bytes]):
+    model_config = ConfigDict(ser_json_bytes="base64")
+
+
+class Blob(BaseModel):
+    model_config = ConfigDict(ser_json_bytes="base64")  # the payload's own setting counts too
+    content: bytes
+
+
+class BlobSent(BaseEvent[list[Blob]]): ...
+
+
+class PlainBlob(BaseModel):
+    content: bytes
+
+
+class ConfiguredElsewhere(BaseEvent[PlainBlob]):
+    # The class's setting does not reach a model that has its own configuration.
+    model_config = ConfigDict(ser_json_bytes="base64")
+
+
+@pytest.mark.parametrize(
+    ("event", "problem"),
+    [
+        (Attachment(data=b"hi"), r"Attachment cannot be decoded as it was encoded: its bytes are written as base64"),
+        (BlobSent(data=[Blob(content=b"hi")]), r"BlobSent cannot be decoded .* set val_json_bytes='base64' beside it"),
+    ],
+    ids=["event-class", "payload-model"],
+)
+def test_decode_refuses_a_class_pydantic_would_read_back_wrong(event: BaseEvent[Any], problem: str) -> None:
+    with pytest.raises(EventDefinitionError, match=problem):
+        EventCatalog.of(type(event)).decode(parse(encode(event))[0])
+
+
+def test_decode_reads_a_class_whose_settings_read_back_what_they_write() -> None:
+    sent = ConfiguredElsewhere(data=PlainBlob(content=b"hi"))
+    assert EventCatalog.of(ConfiguredElsewhere).decode(parse(encode(sent))[0]) == sent
+
+
+@pytest.mark.skipif("val_json_bytes" not in ConfigDict.__annotations__, reason="this Pydantic has no val_json_bytes")
+def test_decode_reads_bytes_written_and_read_as_base64() -> None:
+    class Paired(BaseEvent[bytes]):
+        model_config = ConfigDict(ser_json_bytes="base64", val_json_bytes="base64")  # type: ignore[typeddict-unknown-key,unused-ignore]
+
+    sent = Paired(data=b"\x00hi")
+    assert EventCatalog.of(Paired).decode(parse(encode(sent))[0]) == sent
+
+
+@pytest.mark.skipif(
+    "ser_json_temporal" not in ConfigDict.__annotations__, reason="this Pydantic has no ser_json_temporal"
+)
+def test_decode_refuses_timedeltas_written_in_milliseconds() -> None:
+    class Elapsed(BaseEvent[timedelta]):
+        model_config = ConfigDict(ser_json_temporal="milliseconds")  # type: ignore[typeddict-unknown-key,unused-ignore]
+
+    with pytest.raises(EventDefinitionError, match=r"timedeltas are written in milliseconds"):
+        EventCatalog.of(Elapsed).decode(parse(encode(Elapsed(data=timedelta(seconds=1.5))))[0])

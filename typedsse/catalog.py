@@ -10,11 +10,12 @@ from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
 
+import pydantic
 import pydantic_core
 import typing_extensions
 
-from typedsse.events import BaseEvent, named_subclass_hint
-from typedsse.exceptions import EndpointDefinitionError, UnknownEventError
+from typedsse.events import BaseEvent, named_subclass_hint, unreadable_json
+from typedsse.exceptions import EndpointDefinitionError, EventDefinitionError, UnknownEventError
 
 if typing.TYPE_CHECKING:
     from typedsse.decoding import ServerSentMessage
@@ -214,8 +215,12 @@ class EventCatalog:
 
         Raises:
             UnknownEventError: No event of the catalog has the message's name.
+            EventDefinitionError: The class writes its payload in a way Pydantic reads back as
+                another value (bytes as base64 without the matching `val_json_bytes`,
+                timedeltas in milliseconds).
             pydantic.ValidationError: The data is not a valid payload for that event (or, for a
-                JSON event, not JSON).
+                JSON event, not JSON); each error's `loc` is its place in the payload, as
+                `data_validator()` gives it (not under a `data` key).
         """
         cls = self.by_name.get(message.event)
         if cls is None:
@@ -224,21 +229,55 @@ class EventCatalog:
                 f"received an event named {message.event!r}, which is none of this stream's events ({known})",
                 event=message.event,
             )
+        problem = cls.__dict__.get("__typedsse_unreadable__")
+        if problem is None:
+            problem = cls.__typedsse_unreadable__ = unreadable_json(cls) or ""
+        if problem:
+            raise EventDefinitionError(f"{cls.__qualname__} cannot be decoded as it was encoded: {problem}")
         reader = cls._data_reader()  # pyright: ignore[reportPrivateUsage]
         if reader is None:  # no validator asks for its context: the data alone, read once
             validator = cls.data_validator()
             if cls.encoding == "text":
                 return cls.model_construct(data=validator.validate_python(message.data))
             return cls.model_construct(data=validator.validate_json(message.data))
-        if cls.encoding == "text":
-            fields = reader.validate_python({"data": message.data})
-        else:
-            text = message.data
+        if cls.encoding == "json":
             try:
                 # One JSON value, as the class writes it: `1, "data": 2` would read as `2` below.
-                pydantic_core.from_json(text)
+                pydantic_core.from_json(message.data)
             except ValueError:
-                cls.data_validator().validate_json(text)  # raises the `ValidationError` a model would
+                cls.data_validator().validate_json(message.data)  # raises the `ValidationError` a model would
                 raise  # pragma: no cover - both parsers read the same JSON
-            fields = reader.validate_json(f'{{"data":{text}}}')
+        try:
+            if cls.encoding == "text":
+                fields = reader.validate_python({"data": message.data})
+            else:
+                fields = reader.validate_json(f'{{"data":{message.data}}}')
+        except pydantic.ValidationError as exc:
+            raise _as_data_alone(exc, "python" if cls.encoding == "text" else "json") from None
         return cls.model_construct(data=fields[0]["data"])
+
+
+_KNOWN_ERRORS = frozenset(get_args(pydantic_core.core_schema.ErrorType))
+
+
+def _as_data_alone(error: pydantic.ValidationError, input_type: Literal["python", "json"]) -> pydantic.ValidationError:
+    """The errors of reading `{"data": ...}`, located as when the data is read alone.
+
+    The reader that gives validators their context keys every error under `data`; the
+    same payload read by `data_validator()` has no such key, and where an error is found
+    should not depend on whether a validator asks for its context.
+    """
+    details: list[pydantic_core.InitErrorDetails] = []
+    for line in error.errors():
+        loc = line["loc"][1:] if line["loc"][:1] == ("data",) else line["loc"]
+        kind: str | pydantic_core.PydanticCustomError = line["type"]
+        if kind not in _KNOWN_ERRORS:  # a validator's own PydanticCustomError: its message, as written
+            # Its parameters are typed `LiteralString` against injection into templates; this
+            # text is a message already rendered.
+            custom: Any = pydantic_core.PydanticCustomError
+            kind = custom(line["type"], line["msg"], line.get("ctx"))
+        detail = pydantic_core.InitErrorDetails(type=kind, loc=loc, input=line["input"])
+        if "ctx" in line and isinstance(kind, str):
+            detail["ctx"] = line["ctx"]
+        details.append(detail)
+    return pydantic.ValidationError.from_exception_data(error.title, details, input_type=input_type)

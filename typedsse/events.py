@@ -282,6 +282,57 @@ def _entry(mapping: object, key: str) -> object:
     return cast("dict[str, object]", mapping).get(key) if isinstance(mapping, dict) else None
 
 
+def unreadable_json(cls: type[BaseEvent[Any]]) -> str | None:
+    """Why Pydantic would read a JSON payload of `cls` back as another value than was written; `None` if it would not.
+
+    Pydantic's JSON settings come in pairs it does not match for the user: bytes written as
+    base64 (`ser_json_bytes`) are read back as their UTF-8 text unless `val_json_bytes` says
+    base64 too, and a timedelta written in milliseconds (`ser_json_temporal`) is read back in
+    seconds. `EventCatalog.decode` refuses such a class rather than give back a wrong value.
+    Each model in the payload is judged by its own configuration.
+    """
+    if cls.encoding != "json":
+        return None
+    schema, config = _data_schema(_completed(cls))
+    pending: list[tuple[object, object]] = [(schema, config or {})]
+    seen: set[int] = set()
+    while pending:
+        node, scope = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        if isinstance(node, dict):
+            items = cast("dict[str, object]", node)
+            own = items.get("config")
+            if isinstance(own, dict) and items.get("type") in _CONFIGURED:
+                scope = cast("dict[str, object]", own)
+            problem = _unreadable(items.get("type"), scope)
+            if problem is not None:
+                return problem
+            pending.extend((value, scope) for value in items.values())
+        elif isinstance(node, list | tuple):
+            pending.extend((value, scope) for value in cast("list[object]", node))
+    return None
+
+
+_CONFIGURED = frozenset({"model", "dataclass", "typed-dict"})
+
+
+def _unreadable(kind: object, config: object) -> str | None:
+    written_bytes = _entry(config, "ser_json_bytes") or "utf8"
+    if kind == "bytes" and written_bytes != (_entry(config, "val_json_bytes") or "utf8"):
+        return (
+            f"its bytes are written as {written_bytes} (ser_json_bytes={written_bytes!r}) but read as "
+            f"{_entry(config, 'val_json_bytes') or 'utf8'}; set val_json_bytes={written_bytes!r} beside it"
+        )
+    if kind in ("timedelta", "time") and _entry(config, "ser_json_temporal") == "milliseconds":
+        return (
+            f"its {kind}s are written in milliseconds (ser_json_temporal='milliseconds'), which Pydantic "
+            "reads back as seconds; write them as 'iso8601' or 'seconds'"
+        )
+    return None
+
+
 def chooses_serializer_when_written(cls: type[BaseEvent[Any]]) -> bool:
     """Whether what writes a JSON payload of `cls` is known only when an event is written.
 
@@ -395,6 +446,8 @@ class BaseEvent(BaseModel, Generic[DataT]):
     __typedsse_validator__: ClassVar[SchemaValidator | None] = None
     # `None` until built; `False` where `data_validator()` reads data as the model does.
     __typedsse_reader__: ClassVar[SchemaValidator | Literal[False] | None] = None
+    # Why `EventCatalog.decode` cannot read the class back ("" if it can); `None` until judged.
+    __typedsse_unreadable__: ClassVar[str | None] = None
     __typedsse_encoder__: ClassVar[Callable[[BaseEvent[Any]], bytes] | None] = None
 
     # Each field is its own alias: an `alias_generator` the class sets for its payload (a
