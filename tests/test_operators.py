@@ -826,6 +826,80 @@ async def test_merge_stopping_the_consumer_closes_every_source() -> None:
     assert sorted(log) == ["a closed", "b closed", "closed"]
 
 
+class _Rows:
+    """An async iterator (not a generator) whose `aclose` awaits: a connection given back, say."""
+
+    def __init__(self, name: str, count: int, log: list[str], *, fails: bool = False, closing: float = 1.0) -> None:
+        self.name, self.count, self.fails, self.closing, self.log = name, count, fails, closing, log
+        self.sent = 0
+
+    def __aiter__(self) -> _Rows:
+        return self
+
+    async def __anext__(self) -> str:
+        if self.sent == self.count:
+            if self.fails:
+                raise LookupError(f"{self.name} failed")
+            raise StopAsyncIteration
+        self.sent += 1
+        await asyncio.sleep(0)
+        return f"{self.name}{self.sent}"
+
+    async def aclose(self) -> None:
+        self.log.append(f"{self.name} closing")
+        try:
+            await asyncio.sleep(self.closing)
+        except asyncio.CancelledError:
+            self.log.append(f"{self.name} close cancelled")
+            raise
+        self.log.append(f"{self.name} closed")
+
+
+@pytest.mark.anyio
+async def test_merge_lets_a_source_that_ended_finish_closing() -> None:
+    # Every source ended: merge knew it, and still cancelled the `aclose` each one was awaiting.
+    log: list[str] = []
+    received = await items(ops.merge(_Rows("a", 2, log), _Rows("b", 1, log)))
+    assert received == ["a1", "b1", "a2"]
+    assert sorted(log) == ["a closed", "a closing", "b closed", "b closing"]
+
+
+@pytest.mark.anyio
+async def test_merge_lets_a_failed_source_finish_closing_and_cancels_the_reads_under_way() -> None:
+    log: list[str] = []
+    with pytest.raises(LookupError, match=r"^a failed$"):
+        await items(ops.merge(_Rows("a", 1, log, fails=True), timed((0.0, "x"), end=9.0, log=log)))
+    assert sorted(log) == ["a closed", "a closing", "closed"]
+
+
+@pytest.mark.anyio
+async def test_merge_stopped_early_lets_an_ended_source_finish_closing() -> None:
+    # The consumer stops while one source is closing after its end and another is always ready:
+    # the ready one's read is cancelled, the ended one's close is waited for.
+    log: list[str] = []
+    received = await items(ops.merge(_Rows("a", 1, log), counting("b", log)) | ops.take(4))
+    assert received == ["b0", "a1", "b1", "b2"]
+    assert sorted(log) == ["a closed", "a closing", "b closed"]
+
+
+@pytest.mark.anyio
+async def test_merge_passes_a_second_cancellation_on_to_an_ended_sources_close() -> None:
+    log: list[str] = []
+    tasks = asyncio.all_tasks()
+    consumer = asyncio.create_task(
+        items(ops.merge(_Rows("a", 1, log, closing=3600.0), timed((0.0, "x"), end=9.0, log=log)))
+    )
+    await asyncio.sleep(2.0)  # "a" ended at once, and is closing
+    consumer.cancel()
+    await asyncio.sleep(0.5)
+    assert sorted(log) == ["a closing", "closed"]  # the waiting read is cancelled, the close goes on
+    consumer.cancel()  # "stop now"
+    await asyncio.wait([consumer])
+    assert consumer.cancelled()
+    assert sorted(log) == ["a close cancelled", "a closing", "closed"]
+    assert asyncio.all_tasks() - tasks == set()
+
+
 # ids on merged streams
 
 

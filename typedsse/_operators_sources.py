@@ -272,15 +272,17 @@ class _Turns:
     Each source has one pump task that fetches an item, queues it and waits until the merged
     stream has forwarded it (its gate): a source is read at most one item ahead, as aiostream's
     own merge does. A source whose item was just forwarded rejoins the queue behind the others
-    that are ready, so ready sources take turns.
+    that are ready, so ready sources take turns. A source that has ended or failed is marked
+    `ended`: its pump only closes it from then on, and is waited for, not cancelled.
     """
 
-    __slots__ = ("gates", "loop", "ready", "waiter")
+    __slots__ = ("ended", "gates", "loop", "ready", "waiter")
 
     def __init__(self, count: int) -> None:
         self.loop = asyncio.get_running_loop()
         self.ready: deque[tuple[int, Any]] = deque()
         self.gates: list[asyncio.Future[None] | None] = [None] * count
+        self.ended: list[bool] = [False] * count
         self.waiter: asyncio.Future[None] | None = None
 
     def put(self, index: int, item: Any) -> None:
@@ -301,10 +303,12 @@ class _Turns:
             # is closing), the pull it abandons ends there; an error other than the cancellation
             # is the source's cleanup failing, raised as the pump's own, as `aclose` would.
             if not _being_cancelled():
+                self.ended[index] = True
                 self.put(index, _Failed(exc))
             elif not isinstance(exc, asyncio.CancelledError):
                 raise
         else:
+            self.ended[index] = True
             self.put(index, _ENDED)
         finally:
             # Closed here, not from the merged stream's task: the source's whole life, its
@@ -359,7 +363,7 @@ async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[t
                 yield index, item
                 turns.release(index)
         finally:
-            cleanup_error = await _stop(pumps)
+            cleanup_error = await _stop(pumps, turns.ended)
             if cleanup_error is not None:
                 pumps.clear()  # a task holds its error: none may stay in this frame, which it holds
                 try:
@@ -368,19 +372,25 @@ async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[t
                     del cleanup_error
 
 
-async def _stop(pumps: list[asyncio.Task[None]]) -> BaseException | None:
-    """Cancel the pumps still running and wait for every pump, which closes its source.
+async def _stop(pumps: list[asyncio.Task[None]], ended: Sequence[bool]) -> BaseException | None:
+    """Cancel the pumps still reading and wait for every pump, which closes its source.
+
+    A pump whose source has `ended` (or failed) is only closing it: that close is waited for,
+    not cancelled, as the time operators' `stop_pump` does; merge knows the source is done, so
+    its cleanup (an iterator's `aclose` giving a connection back) is not a read to interrupt.
+    The others are cancelled: a pending read, or a wait at the gate, ends only so.
 
     Every source's `finally` has run when this returns (the exit stack around the pumps closes
     only a source whose pump was cancelled before it started), also when the merged stream is
-    cancelled again meanwhile ("stop now": that goes on to the pumps, and is raised once they
-    are done). Returns the first error that a source's cleanup raised; every pump's outcome is
-    retrieved.
+    cancelled again meanwhile ("stop now": that goes on to the pumps, closing ones included,
+    and is raised once they are done). Returns the first error that a source's cleanup raised;
+    every pump's outcome is retrieved.
     """
     if not pumps:
         return None
-    for pump in pumps:
-        pump.cancel()
+    for pump, done in zip(pumps, ended, strict=True):
+        if not done:
+            pump.cancel()
     await wait_for_tasks(pumps)
     errors = [pump.exception() for pump in pumps if not pump.cancelled()]
     return next((error for error in errors if error is not None), None)
