@@ -65,8 +65,8 @@ FAIR_SHARE = 64
 """Items an operator may take in a row without handing anything on before it gives the loop a turn.
 
 The response gives the loop a turn as events go out, so a source that never awaits cannot hold
-the other connections; an operator that drops items (a throttle's open window, a filter) hides
-them from it, and gives the turns itself.
+the other connections; an operator that drops items (a throttle's open window, a filter) or
+holds them (a batch by size) hides them from it, and gives the turns itself.
 """
 
 

@@ -540,6 +540,9 @@ def catch(
 async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[list[T]]:
     # aiostream's `chunks` builds a `take` sub-stream and a list aggregation per batch: about
     # 30,000 instructions per item (`python -m bench.instructions`); a list costs a few hundred.
+    # Items held in a batch do not reach the response, which gives the loop its turns as events
+    # go out: while a big batch fills from a source that never awaits, it gives a turn every
+    # `FAIR_SHARE` items itself, as the operators that drop items do.
     batch: list[T] = []
     async with streamcontext(source) as streamer:
         async for item in streamer:
@@ -547,6 +550,8 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
             if len(batch) >= size:
                 yield batch
                 batch = []
+            elif not len(batch) % _FAIR_SHARE:
+                await asyncio.sleep(0)
     if batch:
         yield batch
 
