@@ -1441,6 +1441,7 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
 @pytest.mark.parametrize(
     ("build", "message"),
     [
+        (lambda: ops.source(5), r"^source\(\) needs an async iterable or an iterable, got 5$"),
         (lambda: ops.map(5), r"^map\(\) needs a function, got 5$"),
         (lambda: ops.filter(None), r"^filter\(\) needs a function, got None$"),
         (lambda: ops.scan("add", 0), r"^scan\(\) needs a function, got 'add'$"),
@@ -1486,6 +1487,7 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         ),
     ],
     ids=[
+        "source-not-iterable",
         "map-not-callable",
         "filter-none",
         "scan-not-callable",
@@ -1677,3 +1679,15 @@ async def test_a_sync_generator_source_is_closed_with_its_stream() -> None:
     assert await items(ops.source(lines) | ops.take(1)) == ["a\n"]
     assert not lines.closed
     assert lines.read() == "b\nc\n"
+
+
+@pytest.mark.anyio
+async def test_source_takes_an_old_style_sequence_as_iter_does() -> None:
+    # Refused when built, what `iter` refuses: a class with `__getitem__` only is still iterable.
+    class Squares:
+        def __getitem__(self, index: int) -> int:
+            if index == 3:
+                raise IndexError(index)
+            return index * index
+
+    assert await items(ops.source(Squares())) == [0, 1, 4]  # type: ignore[arg-type]

@@ -47,9 +47,18 @@ def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
         ops.source(ticks()) | ops.throttle(1.0)
         ops.source([Snapshot(data=state)])
         ```
+
+    Raises:
+        TypeError: `items` is neither an async iterable nor an iterable.
     """
     if isinstance(items, AsyncIterable):
         return stream.iterate(items)
+    # Checked here, as `merge` and `chain` check their sources: `iter` runs only once items
+    # flow, so a non-iterable would fail inside a running response. What `iter` takes passes:
+    # an `__iter__`, or the old sequence protocol's `__getitem__`.
+    given = cast("object", items)  # as an untyped caller may pass it
+    if not isinstance(given, Iterable) and not hasattr(type(given), "__getitem__"):
+        raise TypeError(f"source() needs an async iterable or an iterable, got {given!r}")
     return _from_iterable(items)
 
 
