@@ -150,6 +150,17 @@ def create_app(marks: Path) -> FastAPI:
             finally:
                 mark(marks, key, "interrupted")
 
+    @app.get("/cleanup-fails")
+    @sse(ping=None)
+    async def cleanup_fails(key: str) -> AsyncIterator[Tick]:
+        """One event, then a wait; its cleanup fails (a lock it cannot release, say)."""
+        try:
+            yield Tick(data=0, id="0")
+            await asyncio.sleep(3600)
+        finally:
+            mark(marks, key, "finally")
+            raise LookupError(f"{key}: the cleanup failed")
+
     @app.get("/late")
     @sse(ping=None)
     async def late(key: str) -> AsyncIterator[Tick]:

@@ -654,29 +654,46 @@ async def test_a_write_refused_with_another_runtime_error_is_a_failure() -> None
 
 @pytest.mark.anyio
 @pytest.mark.parametrize("started", [True, False])
-async def test_a_stream_failing_after_its_client_left_is_logged(
-    started: bool, caplog: pytest.LogCaptureFixture
+@pytest.mark.parametrize("ending", ["client left", "request cancelled", "status without a body"])
+async def test_a_stream_failing_once_no_event_can_tell_is_logged(
+    ending: str, started: bool, caplog: pytest.LogCaptureFixture
 ) -> None:
     # No event can tell the client any more, but a cleanup that fails (a lock not released, a
-    # transaction not rolled back) must not go unnoticed.
+    # transaction not rolled back) must not go unnoticed: not when the client left, nor when a
+    # server's shutdown deadline cancelled the request, nor when the generator set a status
+    # that allows no body (the response answers it and closes the stream). Only the first was
+    # logged; the other two lost the failure without a word.
+    status = Response()
+    waiting = asyncio.Event()
+
     async def endless() -> AsyncIterator[Tick]:
         try:
+            if ending == "status without a body":
+                status.status_code = 204  # "nothing more for you"
             if started:
                 yield Tick(data=1)
+            waiting.set()
             await asyncio.sleep(3600)
             yield Tick(data=2)  # pragma: no cover
         finally:
             raise LookupError("the cleanup failed")
 
+    # Without an event, the 204 goes out once `ping` seconds have passed.
+    ping = 0.01 if ending == "status without a body" else None
+    response = EventStreamResponse(endless(), ping=ping, name="app.endless", merge_from=status)
     harness = Harness()
     with caplog.at_level(logging.ERROR, logger="typedsse"):
-        task = asyncio.create_task(harness.run(EventStreamResponse(endless(), ping=None, name="app.endless")))
-        if started:
-            await harness.wait_for_writes(1)
-        else:
-            await asyncio.sleep(0.01)
-        harness.disconnect()
-        await asyncio.wait_for(task, timeout=5)
+        task = asyncio.create_task(harness.run(response))
+        await waiting.wait()
+        if ending == "client left":
+            harness.disconnect()
+        elif ending == "request cancelled":
+            task.cancel()  # what uvicorn does at its graceful shutdown's deadline
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.wait_for(task, timeout=5)
+    assert task.cancelled() == (ending == "request cancelled")
+    if ending == "status without a body":
+        assert (harness.sent[0]["status"], harness.body) == (204, b"")
     [record] = caplog.records
     assert record.getMessage().startswith("app.endless: the stream failed after its response ended")
     assert record.exc_info is not None

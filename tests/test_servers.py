@@ -9,6 +9,7 @@ of each kind serves the whole module; the shutdown tests start their own. docs/e
 from __future__ import annotations
 
 import contextlib
+import logging
 import signal
 import socket
 import time
@@ -412,6 +413,30 @@ def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: st
         assert sorted(record) == sorted(expected)
         if not installed_before("fastapi", "0.163"):
             assert record == expected
+
+
+@pytest.mark.parametrize("kind", ["uvicorn", "uvicorn-standard", "hypercorn"])
+def test_a_cleanup_failing_at_shutdown_is_logged(kind: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    # The server cancels the open request at its deadline and the stream's `finally` fails: no
+    # event can carry the failure, and the request ends cancelled, not with the error. It was
+    # logged when the client had left first, and lost without a word at a shutdown.
+    key = "cleanup-fails"
+    with caplog.at_level(logging.ERROR, logger="typedsse"), start(kind, tmp_path) as server:
+        target = Target(server, "h1", tmp_path)
+        with target.client() as client, client.stream("GET", "/cleanup-fails", params={"key": key}) as response:
+            chunks = response.iter_raw()  # held: the client stays connected
+            first = encode(Tick(data=0, id="0"))
+            assert read_until(chunks, len(first)) == first
+            assert server.stop(), f"{kind} did not stop within {STOP_TIMEOUT} s"
+            with pytest.raises(httpx.RemoteProtocolError):  # the stream is cut, not ended
+                b"".join(chunks)
+    assert target.record(key) == ["finally", "raised:CancelledError"]
+    [record] = [record for record in caplog.records if record.name == "typedsse"]
+    assert record.getMessage().endswith(
+        "cleanup_fails: the stream failed after its response ended; no error event was sent"
+    )
+    assert record.exc_info is not None
+    assert str(record.exc_info[1]) == f"{key}: the cleanup failed"
 
 
 @pytest.mark.parametrize("standard", [False, True], ids=["asyncio", "uvloop"])

@@ -415,13 +415,11 @@ class _Connection:
                     await _outlive(self.producer, self.watcher)
                 await anyio.lowlevel.checkpoint_if_cancelled()
             finally:
-                if (
-                    self.disconnected
-                    and self.buffer.error is not None
-                    and not isinstance(self.buffer.error, EventTypeError)
-                ):
-                    # Neither raised nor sent: the stream failed once the client was gone (its
-                    # cleanup, say). Nobody can be told but the log.
+                if self.buffer.error is not None and not isinstance(self.buffer.error, EventTypeError):
+                    # Neither raised nor sent (an invalid item was logged when it was found): the
+                    # stream failed where no event could carry it, its cleanup say, once the client
+                    # was gone, the request cancelled (a server's shutdown deadline) or a status
+                    # without a body sent. Nobody can be told but the log.
                     logger.error(
                         "%s: the stream failed after its response ended; no error event was sent",
                         self.response.name,
