@@ -818,6 +818,32 @@ def test_sse_sends_the_built_in_error_event_when_on_error_returns_an_undeclared_
     )
 
 
+def test_an_on_error_hook_cancelled_by_another_task_falls_back_to_the_built_in_event(serve: Serve) -> None:
+    # The hook awaits a future that something else cancelled; nobody cancelled the request.
+    # The `CancelledError` broke the response: the connection closed mid-body (uvicorn logged
+    # "Exception in ASGI application"), without the error event.
+    app = FastAPI()
+
+    async def on_error(exc: Exception) -> AppError:
+        notifier = asyncio.get_running_loop().create_future()
+        notifier.cancel()  # a shared notifier, restarted elsewhere
+        await notifier
+        return AppError(data="never sent")  # pragma: no cover
+
+    @app.get("/fails")
+    @sse(on_error=on_error)
+    async def fails() -> AsyncIterator[Echo]:
+        yield Echo(data="first")
+        raise LookupError("boom")
+
+    response = serve(app).get("/fails")
+    assert response.status_code == 200
+    assert [(m.event, m.data) for m in parse(response.content)] == [
+        ("echo", '"first"'),
+        ("typedsse.error", '{"message":"The stream failed.","code":"internal_error"}'),
+    ]
+
+
 def test_sse_refuses_a_partial_saying_why() -> None:
     async def counts(limit: int) -> AsyncIterator[Echo]:
         yield Echo(data=str(limit))

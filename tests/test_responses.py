@@ -327,6 +327,44 @@ async def test_response_on_error_may_be_async_and_falls_back_when_it_fails() -> 
     assert parse(harness.body)[-1].event == "typedsse.error"
 
 
+async def _async_hook_cancelled_by_another_task(exc: Exception) -> Failure:
+    await _await_a_task_someone_else_cancels()  # a shared notifier, restarted elsewhere
+    return Failure(data="never sent")  # pragma: no cover
+
+
+def _sync_hook_reading_a_cancelled_future(exc: Exception) -> Failure:
+    future: asyncio.Future[Failure] = asyncio.get_running_loop().create_future()
+    future.cancel()
+    return future.result()  # raises CancelledError
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("hook", [_async_hook_cancelled_by_another_task, _sync_hook_reading_a_cancelled_future])
+async def test_an_on_error_hook_raising_a_cancellation_of_its_own_has_failed(
+    hook: Callable[[Exception], Any], caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nobody cancelled the request: the hook's `CancelledError` is its failure, as a stream's is,
+    # and the built-in event is sent. It escaped the response instead, which ended without an
+    # error event or the end of its body, and the server logged an application error.
+    async def broken() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise LookupError("x")
+
+    harness = Harness()
+    catalog = EventCatalog.of(Tick | Failure)
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await harness.run(EventStreamResponse(broken(), catalog=catalog, on_error=hook, name="app.broken"))
+    assert harness.body == b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR
+    assert harness.sent[-1]["more_body"] is False
+    assert [r.getMessage() for r in caplog.records] == [
+        "app.broken: the stream failed after it started",
+        "app.broken: on_error failed; sending the built-in error event",
+    ]
+    exc_info = caplog.records[-1].exc_info
+    assert exc_info is not None
+    assert isinstance(exc_info[1], asyncio.CancelledError)
+
+
 @pytest.mark.anyio
 async def test_response_checks_what_on_error_returns(caplog: pytest.LogCaptureFixture) -> None:
     from typedsse.catalog import EventCatalog
@@ -1211,7 +1249,16 @@ async def _async_undeclared_hook(exc: Exception) -> Any:
 
 
 @pytest.mark.anyio
-@pytest.mark.parametrize("hook", [_raising_hook, lambda exc: {"not": "an event"}, _async_undeclared_hook])
+@pytest.mark.parametrize(
+    "hook",
+    [
+        _raising_hook,
+        lambda exc: {"not": "an event"},
+        _async_undeclared_hook,
+        _async_hook_cancelled_by_another_task,
+        _sync_hook_reading_a_cancelled_future,
+    ],
+)
 async def test_on_error_fallbacks_leave_no_reference_cycles(hook: Any, caplog: pytest.LogCaptureFixture) -> None:
     from typedsse.catalog import EventCatalog
 

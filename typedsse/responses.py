@@ -583,6 +583,13 @@ class _Connection:
                 )
             except Exception:
                 logger.exception("%s: on_error failed; sending the built-in error event", response.name)
+            except asyncio.CancelledError:
+                if _being_cancelled():
+                    raise  # the request's own (a shutdown), which `_unless_gone` passed on to the hook
+                # A cancellation of the hook's own (it awaited a future or task that something else
+                # cancelled) is its failure, as it is a stream's: raised on, it would break the
+                # response, which would end without an error event or the end of its body.
+                logger.exception("%s: on_error failed; sending the built-in error event", response.name)
         return encode(default_error_event(exc))
 
     async def _unless_gone(self, awaitable: Awaitable[object]) -> object:
