@@ -212,6 +212,43 @@ def create_app(marks: Path) -> FastAPI:
     return app
 
 
+def create_slow_dependency_app(marks: Path) -> FastAPI:
+    """An app whose stream's dependency cleanup awaits, and whose lifespan closes something else first.
+
+    At a shutdown deadline the request's response returns (cancelled), and FastAPI runs the
+    dependency's cleanup after it, in the request's task; the lifespan's shutdown waits for
+    that cleanup to begin (closing a resource it shares, say) before it waits for the streams.
+    """
+    cleanup_began = asyncio.Event()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        with anyio.move_on_after(STREAMS_WAIT):
+            await cleanup_began.wait()
+            await wait_for_streams()
+
+    app = FastAPI(lifespan=lifespan)
+
+    async def session(key: Annotated[str, Query()]) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            mark(marks, key, "cleanup")
+            cleanup_began.set()
+            await asyncio.sleep(0.2)  # flushing, closing: a cleanup that awaits
+            mark(marks, key, "cleaned-up")
+
+    @app.get("/feed")
+    @sse(ping=None)
+    async def feed(_: Annotated[None, Depends(session)]) -> AsyncIterator[Tick]:
+        """One event, then a wait that only the client leaving (or a shutdown) ends."""
+        yield Tick(data=0, id="0")
+        await asyncio.sleep(3600)
+
+    return app
+
+
 def from_environment() -> FastAPI:
     """The app factory for a server started as a command (`granian --factory servers_app:from_environment`)."""
     return create_app(Path(os.environ[MARKS_ENV]))

@@ -8,9 +8,11 @@ import logging
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Any
 
+import anyio
 import httpx
 import pytest
 import starlette
@@ -28,6 +30,7 @@ from typedsse import (
     StreamError,
     sse,
     stream_endpoint,
+    wait_for_streams,
 )
 from typedsse.decoding import parse
 
@@ -978,6 +981,39 @@ async def test_httpx_asgi_transport_reads_a_finite_stream() -> None:
         response = await client.get("/ticks", params={"count": 2})
     assert response.status_code == 200
     assert response.content == b'retry: 100\n\nevent: echo\nid: 0\ndata: "0"\n\nevent: echo\nid: 1\ndata: "1"\n\n'
+
+
+@pytest.mark.anyio
+async def test_an_in_process_client_does_not_hold_up_the_lifespans_wait_for_streams() -> None:
+    # FastAPI's async tests run the app through httpx's ASGITransport, in the test's own task, and
+    # the lifespan in a task of its own (as asgi-lifespan's LifespanManager does). The lifespan's
+    # shutdown waits for the streams while the test's task, which served them, waits for that
+    # shutdown: its requests ended when their responses returned, not when the task does.
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        with anyio.move_on_after(3600):
+            await wait_for_streams()
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.get("/ticks")
+    @sse()
+    async def ticks() -> AsyncIterator[Echo]:
+        yield Echo(data="1")
+
+    inbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    outbox: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+    running = asyncio.create_task(app({"type": "lifespan", "asgi": {"version": "3.0"}}, inbox.get, outbox.put))
+    await inbox.put({"type": "lifespan.startup"})
+    assert (await outbox.get())["type"] == "lifespan.startup.complete"
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://test") as client:
+        for _ in range(2):
+            assert (await client.get("/ticks")).content == b'event: echo\ndata: "1"\n\n'
+    await inbox.put({"type": "lifespan.shutdown"})
+    with anyio.fail_after(10):
+        assert (await outbox.get())["type"] == "lifespan.shutdown.complete"
+        await running
 
 
 @pytest.mark.skipif(

@@ -939,6 +939,65 @@ async def test_wait_for_streams_waits_for_a_cancelled_requests_cleanup_and_its_e
 
 
 @pytest.mark.anyio
+async def test_wait_for_streams_waits_for_what_a_cancelled_request_runs_after_its_response() -> None:
+    # FastAPI runs the dependencies' cleanup after the response has returned, in the request's
+    # task. A wait that began then (a lifespan closing something else first) returned at once:
+    # the request counted as ended when its response returned, and the loop's closing then
+    # interrupted that cleanup.
+    returned, release, cleaned = asyncio.Event(), asyncio.Event(), list[str]()
+    harness = Harness()
+
+    async def request() -> None:
+        try:
+            await harness.run(EventStreamResponse(_waits_for_ever()))
+        finally:
+            returned.set()
+            await release.wait()  # a dependency's cleanup that awaits
+            cleaned.append("dependency")
+
+    task = asyncio.create_task(request())
+    await harness.wait_for_writes(1)
+    task.cancel()  # a server's shutdown deadline
+    await returned.wait()
+    waiting = asyncio.create_task(wait_for_streams())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()
+    release.set()
+    await asyncio.wait_for(waiting, timeout=5)
+    assert cleaned == ["dependency"]
+    assert task.cancelled()
+    assert not responses._requests
+
+
+@pytest.mark.anyio
+async def test_wait_for_streams_waits_for_a_request_nobody_cancelled_until_its_response_returns() -> None:
+    # Past its response, a task nobody cancelled may be doing anything: an in-process client
+    # (httpx's ASGITransport) runs the app in the caller's task, which may go on to wait for the
+    # app's shutdown, and so for this wait. It serves several responses with one entry.
+    harness, shutdown = Harness(), asyncio.Event()
+
+    async def caller() -> None:
+        await Harness().run(EventStreamResponse(_ends()))
+        await harness.run(EventStreamResponse(_waits_for_ever()))
+        await shutdown.wait()
+
+    task = asyncio.create_task(caller())
+    await harness.wait_for_writes(1)
+    assert len(responses._requests) == 1
+    waiting = asyncio.create_task(wait_for_streams())
+    for _ in range(5):
+        await asyncio.sleep(0)
+    assert not waiting.done()  # the second stream is still open
+    harness.disconnect()
+    await asyncio.wait_for(waiting, timeout=5)
+    assert not task.done()
+    shutdown.set()
+    await asyncio.wait_for(task, timeout=5)
+    assert not responses._requests
+
+
+@pytest.mark.anyio
 async def test_wait_for_streams_is_bounded_from_outside_and_leaves_the_streams_alone() -> None:
     harness = Harness()
     request = asyncio.create_task(harness.run(EventStreamResponse(_waits_for_ever())))

@@ -36,7 +36,7 @@ from asgi_servers import (
     UvicornServer,
 )
 from conftest import installed_before
-from servers_app import MARKS_ENV, STREAMS_WAIT, Seen, Tick, create_app
+from servers_app import MARKS_ENV, STREAMS_WAIT, Seen, Tick, create_app, create_slow_dependency_app
 
 pytestmark = pytest.mark.e2e
 
@@ -413,6 +413,27 @@ def test_shutdown_with_a_stream_open_runs_its_finally_and_stops_in_time(kind: st
         assert sorted(record) == sorted(expected)
         if not installed_before("fastapi", "0.163"):
             assert record == expected
+
+
+@pytest.mark.parametrize("standard", [False, True], ids=["asyncio", "uvloop"])
+def test_the_lifespans_wait_covers_a_dependency_cleanup_that_runs_after_the_response(
+    standard: bool, tmp_path: Path
+) -> None:
+    # uvicorn cancels the open request at its deadline and runs the lifespan's shutdown, which
+    # closes something else before it waits for the streams: by then the response has returned,
+    # and the dependency's cleanup runs after it in the request's task. The wait returned at
+    # once, since the request counted as ended with its response, and the loop's closing then
+    # interrupted the cleanup.
+    key = "slow-dependency"
+    with UvicornServer(create_slow_dependency_app(tmp_path), standard=standard) as server:
+        target = Target(server, "h1", tmp_path)
+        with socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as sock:
+            sock.sendall(f"GET /feed?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
+            received = b""
+            while b"data: 0\n\n" not in received:
+                received += sock.recv(65536)
+            assert server.stop(), f"uvicorn did not stop within {STOP_TIMEOUT} s"
+    assert target.record(key) == ["cleanup", "cleaned-up"]
 
 
 @pytest.mark.parametrize("kind", ["uvicorn", "uvicorn-standard", "hypercorn"])

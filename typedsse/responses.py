@@ -70,10 +70,23 @@ _HIGH_WATER = 64 * 1024
 # Seconds between reads of a `receive()` that answers at once with a copy of the request.
 _REPLAY_POLL = 1.0
 
-# The request tasks serving an event stream now, on every event loop: each is added when its
-# stream starts and removed when the response is done (a set entry, no callback: it costs an
-# idle connection no memory to speak of).
-_requests: set[asyncio.Task[Any]] = set()
+
+class _Served:
+    """A request task that has served an event stream, as `wait_for_streams` sees it."""
+
+    __slots__ = ("returned", "streams")
+
+    def __init__(self) -> None:
+        self.streams = 0  # its responses streaming now
+        # Set when one of them returns, for a `wait_for_streams` that waits for that.
+        self.returned: asyncio.Future[None] | None = None
+
+
+# The request tasks that have served an event stream, on every event loop, each from its
+# stream's start until the task is done, not until the response returns: FastAPI runs the
+# dependencies' cleanup after the response, in the same task. One entry and one done callback
+# per task, however many responses it serves.
+_requests: dict[asyncio.Task[Any], _Served] = {}
 
 _SSE_HEADERS: Mapping[str, str] = {
     "cache-control": "no-cache",
@@ -225,12 +238,17 @@ class EventStreamResponse(Response):
                     f"{self.name}: typedsse streams need an asyncio event loop (uvloop is one); "
                     "this server runs another, such as trio"
                 ) from exc
-            counted: set[asyncio.Task[Any]] = {request} - _requests if request is not None else set()
-            _requests.update(counted)
+            served = _served(request) if request is not None else None
+            if served is not None:
+                served.streams += 1
             try:
                 await _Connection(self, receive, send).run()
             finally:
-                _requests.difference_update(counted)
+                if served is not None:
+                    served.streams -= 1
+                    returned, served.returned = served.returned, None
+                    if returned is not None and not returned.done():
+                        returned.set_result(None)
         if self.background is not None:
             await self.background()
 
@@ -244,16 +262,45 @@ async def wait_for_streams() -> None:
     its cleanup. Waiting here lets those cleanups, and the dependencies' after them, run to
     their end first. Bound the wait the usual way, `with anyio.move_on_after(5):` (or
     `asyncio.timeout`) around the call.
+
+    A request the server has cancelled (uvicorn cancels every request still open at its
+    deadline) is waited for until its task is done: what runs after the response in that task,
+    the dependencies' cleanup, is part of the request, also once the response has returned. A
+    request nobody cancelled is waited for until its response returns, since its task may go on
+    with other work: an in-process client (httpx's `ASGITransport`) runs the app in the caller's
+    task, which may be the very one waiting for this call.
     """
     loop = asyncio.get_running_loop()
     current = asyncio.current_task()
     while True:
-        # Each task is waited for until it is done, what runs after its response (a dependency's
-        # cleanup) included; a request that starts while this waits is waited for too.
-        pending = {task for task in _requests if task.get_loop() is loop and task is not current}
-        if not pending:
+        # Once what it waits for is over, it looks again: a request that started, or whose
+        # response returned cancelled, meanwhile is waited for too.
+        waits: list[asyncio.Future[Any]] = []
+        for task, served in list(_requests.items()):  # a snapshot: other threads' loops add to it too
+            if task.get_loop() is not loop or task is current or task.done():
+                continue
+            if task.cancelling():
+                waits.append(task)
+            elif served.streams:
+                if served.returned is None:
+                    served.returned = loop.create_future()
+                waits.append(served.returned)
+        if not waits:
             return
-        await asyncio.wait(pending)
+        await asyncio.wait(waits)
+
+
+def _served(task: asyncio.Task[Any]) -> _Served:
+    """The entry of a request task, made (with the callback that drops it) at its first stream."""
+    served = _requests.get(task)
+    if served is None:
+        served = _requests[task] = _Served()
+        task.add_done_callback(_forget)
+    return served
+
+
+def _forget(task: asyncio.Task[Any]) -> None:
+    _requests.pop(task, None)
 
 
 def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
