@@ -177,7 +177,7 @@ class EventStreamResponse(Response):
         ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
             to `MAX_RETRY` (a `WireFormatError`), `status_code` is not an HTTP status that
             allows a body, or a header's name is not a token or its value is not Latin-1 text
-            without CR, LF or NUL.
+            with no control character other than a tab and no space or tab at either end.
         TypeError: `ping` or `send_timeout` is not a number, `status_code` not an `int`, or a
             header's name or value not a `str`.
     """
@@ -309,7 +309,9 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     Raises:
         TypeError: A name or value is not a `str`.
         ValueError: A name is not an HTTP token, or a value is not Latin-1 text (what Starlette
-            writes) or holds CR, LF or NUL (which would end the header block).
+            writes), holds a control character other than a tab, or starts or ends with a
+            space or tab (RFC 9110's field value; uvicorn refuses each of these on h11 or on
+            httptools, and CR, LF or NUL would end the header block).
     """
     checked = dict(cast("Mapping[object, object]", headers or {}))  # what callers pass, not what they annotate
     for name, value in checked.items():
@@ -317,9 +319,10 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
             raise TypeError(f"headers: names and values must be str, got {name!r}: {value!r}")
         if not _TOKEN.fullmatch(name):
             raise ValueError(f"headers: {name!r} is not a valid header name")
-        if _HEADER_BREAKERS.search(value) or not _is_latin1(value):
+        if _BAD_VALUE.search(value) or not _is_latin1(value):
             raise ValueError(
-                f"headers: the value of {name!r} must be Latin-1 text without CR, LF or NUL, got {value!r}"
+                f"headers: the value of {name!r} must be Latin-1 text with no control character other than "
+                f"a tab and no space or tab at either end, got {value!r}"
             )
     return cast("dict[str, str]", checked)
 
@@ -333,7 +336,10 @@ def _is_latin1(text: str) -> bool:
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110's `token`: the syntax of a field name
-_HEADER_BREAKERS = re.compile(r"[\r\n\0]")
+# What a field value must not hold (RFC 9110): a control character but a tab, which uvicorn's
+# httptools stack refuses, or a space or tab at either end, which h11 refuses (and HTTP would
+# strip); uvicorn then fails every request of the route.
+_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|\A[ \t]|[ \t]\Z")
 
 
 def status_allows_body(status: int) -> bool:
