@@ -367,7 +367,8 @@ def test_shutdown_with_a_cleanup_that_never_ends_stops_once_the_lifespans_wait_i
         target = Target(server, "h1", tmp_path)
         with target.client() as client, client.stream("GET", "/stuck", params={"key": key}) as response:
             first = encode(Tick(data=0, id="0"))
-            assert read_until(response.iter_raw(), len(first)) == first
+            chunks = response.iter_raw()  # kept: a reader dropped here would close the connection
+            assert read_until(chunks, len(first)) == first
             began = time.monotonic()
             assert server.stop(), f"{kind} did not stop within {STOP_TIMEOUT} s"
             took = time.monotonic() - began
