@@ -24,7 +24,16 @@ from fastapi import routing as fastapi_routing
 from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, OpenAPIV32SpecValidator
 from openapi_spec_validator import validate as validate_spec
-from pydantic import BaseModel, ConfigDict, Field, create_model, field_serializer
+from pydantic import (
+    AliasChoices,
+    AliasGenerator,
+    AliasPath,
+    BaseModel,
+    ConfigDict,
+    Field,
+    create_model,
+    field_serializer,
+)
 from pydantic.alias_generators import to_pascal
 
 from typedsse import (
@@ -1394,6 +1403,49 @@ def test_document_finds_the_data_field_under_the_alias_of_either_mode(separate: 
         **JSON_DATA,
         "contentSchema": {"type": "integer"},
     }
+
+
+class ReadFromChoices(BaseEvent[int]):
+    data: Annotated[int, Field(validation_alias=AliasChoices("value", "data"))]
+
+
+class ReadFromPathChoices(BaseEvent[int]):
+    data: Annotated[int, Field(validation_alias=AliasChoices(AliasPath("value", 0), "count", "data"))]
+
+
+class ReadFromPath(BaseEvent[int]):
+    data: Annotated[int, Field(validation_alias=AliasPath("value", 0))]
+
+
+class ReadUnderPrefixes(BaseEvent[int]):
+    model_config = ConfigDict(
+        alias_generator=AliasGenerator(validation_alias=lambda name: AliasChoices(f"x_{name}", name))
+    )
+
+
+@pytest.mark.parametrize("separate", [True, False])
+@pytest.mark.parametrize("event_cls", [ReadFromChoices, ReadFromPathChoices, ReadFromPath, ReadUnderPrefixes])
+def test_document_finds_the_data_field_under_validation_alias_choices_and_paths(
+    event_cls: type[BaseEvent[int]], separate: bool
+) -> None:
+    # FastAPI keys the property read through `AliasChoices` or `AliasPath` by the first choice
+    # that is a single name (or by the field's name): the document failed with a bare
+    # StopIteration, and `/openapi.json` answered 500.
+    app = FastAPI(separate_input_output_schemas=separate)
+    install(app)
+
+    @app.get("/counts")
+    @sse()
+    async def counts() -> AsyncIterator[event_cls]:  # type: ignore[valid-type]
+        yield event_cls.model_construct(data=1)
+
+    response = TestClient(app).get("/openapi.json")
+    assert response.status_code == 200
+    result = response.json()
+    validate(result)
+    assert result["components"]["schemas"][f"{event_cls.__name__}-Event"] == event_component(
+        event_cls, {**JSON_DATA, "contentSchema": {"type": "integer"}}
+    )
 
 
 def test_document_keeps_a_plain_json_route_returning_a_list_of_events() -> None:

@@ -32,6 +32,7 @@ from fastapi import routing as fastapi_routing
 from fastapi.openapi.constants import REF_PREFIX
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from pydantic import AliasChoices, AliasPath
 from starlette.routing import BaseRoute
 
 from typedsse.catalog import EventCatalog, stream_annotation
@@ -422,14 +423,7 @@ def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, An
     if "description" in model_schema:
         schema["description"] = model_schema["description"]
     schema["type"] = "object"
-    # The model names the field by its alias (an `alias_generator` may make it `Data`), the one
-    # for writing or, with `separate_input_output_schemas=False`, for reading; on the wire it is
-    # the SSE `data` field whatever the alias.
-    field = event_cls.model_fields["data"]
-    properties: Mapping[str, Any] = model_schema["properties"]
-    keys = (field.serialization_alias, field.validation_alias, field.alias, "data")
-    key = next(key for key in keys if isinstance(key, str) and key in properties)
-    payload = properties[key]
+    payload = model_schema["properties"][_data_key(event_cls, model_schema["properties"])]
     schema["properties"] = {
         "event": {"type": "string", "const": event_cls.event_name},
         "data": _data_schema(event_cls, payload),
@@ -438,6 +432,31 @@ def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, An
     }
     schema["required"] = ["event", "data"]
     return schema
+
+
+def _data_key(event_cls: type[BaseEvent[Any]], properties: Mapping[str, Any]) -> str:
+    """Find the `data` field among the properties of the event class's model schema.
+
+    The model names the field by its alias (an `alias_generator` may make it `Data`), the one
+    for writing or, with `separate_input_output_schemas=False`, for reading; on the wire it is
+    the SSE `data` field whatever the alias.
+    """
+    field = event_cls.model_fields["data"]
+    alias = field.validation_alias
+    # Pydantic names the property by the first path of an `AliasChoices` or `AliasPath` that is
+    # a single name (`"value"` of `AliasChoices("value", "data")`), or by the field's name.
+    paths: list[list[Any]] = [[alias]]
+    if isinstance(alias, AliasChoices):
+        paths = [*alias.convert_to_aliases()]
+    elif isinstance(alias, AliasPath):
+        paths = [alias.convert_to_aliases()]
+    validation_keys = [path[0] for path in paths if len(path) == 1]
+    for key in (field.serialization_alias, *validation_keys, field.alias, "data"):
+        if isinstance(key, str) and key in properties:
+            return key
+    # A naming Pydantic does not have today: its properties follow the fields' order, and `data`
+    # is BaseEvent's first field (a subclass that declares it again keeps its place).
+    return next(iter(properties))
 
 
 def _data_schema(event_cls: type[BaseEvent[Any]], payload: Mapping[str, Any]) -> dict[str, Any]:
