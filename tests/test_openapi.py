@@ -5,10 +5,12 @@ from __future__ import annotations
 import functools
 import importlib
 import inspect
+import io
 import json
 import os
 import re
 import stat
+import subprocess
 import sys
 import threading
 import types
@@ -1613,6 +1615,82 @@ def test_cli_calls_an_app_factory_with_factory(
     assert capsys.readouterr().err == "error: factory_app:not_an_app returned an int, not a FastAPI application\n"
     assert main([command, "factory_app:count", "--factory"]) == 1
     assert capsys.readouterr().err == "error: factory_app:count is an int, not an app factory\n"
+
+
+UNICODE_MODULE = """\
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+from typedsse import BaseEvent, sse
+
+
+class Price(BaseModel):
+    \"\"\"Prix en € — une flèche → et un graphique 📈\"\"\"
+
+    value: float
+
+
+class Quote(BaseEvent[Price]): ...
+
+
+app = FastAPI(title="Bourse")
+
+
+@app.get("/quotes")
+@sse()
+async def quotes() -> AsyncIterator[Quote]:
+    yield Quote(data=Price(value=1))
+"""
+
+
+@pytest.mark.parametrize("encoding", ["cp1252", "latin-1"])
+@pytest.mark.parametrize("command", ["openapi", "typescript"])
+def test_cli_writes_utf8_to_standard_output_whatever_the_locale(command: str, encoding: str, tmp_path: Path) -> None:
+    # Standard output was written in the locale's encoding (cp1252 on a Windows console or
+    # redirect): an arrow in a docstring failed the command with UnicodeEncodeError, and a euro
+    # sign became a cp1252 byte that `typedsse typescript --from` refused as not UTF-8.
+    (tmp_path / "unicode_app.py").write_text(UNICODE_MODULE, encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    env = {**os.environ, "PYTHONPATH": path, "PYTHONIOENCODING": encoding}
+
+    def run(*args: str) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run(
+            [sys.executable, "-m", "typedsse", command, "unicode_app:app", *args],
+            cwd=tmp_path,
+            env=env,
+            capture_output=True,
+            timeout=60,
+            check=False,
+        )
+
+    printed = run()
+    assert (printed.returncode, printed.stderr) == (0, b"")
+    assert "Prix en € — une flèche → et un graphique 📈" in printed.stdout.decode("utf-8")
+    written = run("-o", "written")
+    assert written.returncode == 0
+    assert printed.stdout == (tmp_path / "written").read_bytes()  # as `-o` writes it
+    if command == "openapi":
+        (tmp_path / "openapi.json").write_bytes(printed.stdout)
+        assert main(["typescript", "--from", str(tmp_path / "openapi.json"), "-o", str(tmp_path / "events.ts")]) == 0
+
+
+def test_cli_writes_text_to_a_standard_output_without_bytes(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Standard output replaced by a stream of text alone (a `StringIO`) takes the text.
+    stdout = io.StringIO()
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    assert write_output(None, "Prix en € →\n") == 0
+    assert stdout.getvalue() == "Prix en € →\n"
+    assert write_output(None, "bad \ud800 text") == 1
+    assert (
+        capsys.readouterr().err
+        == "error: cannot write standard output: the text is not UTF-8 (surrogates not allowed)\n"
+    )
+    assert stdout.getvalue() == "Prix en € →\n"
 
 
 def test_cli_output_replaces_a_file_whole_or_leaves_it_as_it_was(

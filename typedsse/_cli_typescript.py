@@ -45,9 +45,6 @@ def run(args: argparse.Namespace) -> int:
     except (TypedSSEError, PydanticUserError, OSError, ValueError) as exc:  # a model without a JSON schema too
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    if args.output is None:
-        sys.stdout.write(text)
-        return 0
     return write_output(args.output, text)
 
 

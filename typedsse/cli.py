@@ -24,21 +24,33 @@ if TYPE_CHECKING:
 __all__ = ["load_app", "load_fastapi_app", "main", "served_document", "write_output"]
 
 
-def write_output(path: str, text: str) -> int:
-    """Write a command's output to `path`, creating missing directories (`-o src/events.ts`).
+def write_output(path: str | None, text: str) -> int:
+    """Write a command's output as UTF-8 to `path` (`-o src/events.ts`), or to standard output.
 
-    A regular file is replaced whole once the text is written beside it: a failure leaves the
-    file that was there (a committed `events.ts`) as it was, not emptied. Anything else that is
-    there (`/dev/stdout`, a named pipe) is written to as it is.
+    A regular file is replaced whole once the text is written beside it, in directories made
+    where missing: a failure leaves the file that was there (a committed `events.ts`) as it was,
+    not emptied. Anything else that is there (`/dev/stdout`, a named pipe) is written to as it is.
+
+    Standard output gets UTF-8 too, whatever the locale's encoding (cp1252 on a Windows console
+    or redirect): the document and the TypeScript are UTF-8 files, and `typedsse typescript
+    --from` reads the document back as UTF-8.
+
+    Args:
+        path: The file, or `None` for standard output.
+        text: The output.
 
     Returns:
-        The exit status: 0, or 1 with a one-line error when the file cannot be written.
+        The exit status: 0, or 1 with a one-line error when the output cannot be written.
     """
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        print(f"error: cannot write {path}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
+        where = "standard output" if path is None else path
+        print(f"error: cannot write {where}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
         return 1
+    if path is None:
+        _write_stdout(text, data)
+        return 0
     partial: Path | None = None
     try:
         target = Path(path)
@@ -65,6 +77,18 @@ def write_output(path: str, text: str) -> int:
         print(f"error: cannot write {path}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _write_stdout(text: str, data: bytes) -> None:
+    """Write `data` (`text` as UTF-8) to standard output's bytes, not through its encoding."""
+    stdout = sys.stdout
+    buffer: Any = getattr(stdout, "buffer", None)
+    if buffer is None:  # replaced by a stream of text alone (a `StringIO`): it takes the text
+        stdout.write(text)
+        return
+    stdout.flush()  # what was written as text comes first
+    buffer.write(data)
+    buffer.flush()
 
 
 def load_app(target: str) -> Any:
