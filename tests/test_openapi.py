@@ -352,6 +352,37 @@ def test_document_names_same_named_models_of_different_modules_as_fastapi_does()
     assert schemas["SecondItem-Event"]["properties"]["data"]["contentSchema"] == ref("shop__second__Item")
 
 
+def test_document_names_an_event_class_named_like_its_payload_as_it_names_each_alone() -> None:
+    # The event class's own component took part in FastAPI's naming, and clashed with its
+    # payload's: both were qualified with their modules (`shop__events__Message-Event`,
+    # `shop__models__Message`), though the class's component is not in the document.
+    message = create_model("Message", __module__="shop.models", text=(str, ...))
+    namespace = {"__module__": "shop.events", "__doc__": "A chat message."}
+    event = type("Message", (BaseEvent[message],), namespace)  # type: ignore[valid-type]
+    app = FastAPI()
+
+    @app.get("/messages")
+    @sse()
+    async def messages() -> AsyncIterator[event]:  # type: ignore[valid-type]
+        yield event(data=message(text="hi"))
+
+    result = document(app)
+    schemas = result["components"]["schemas"]
+
+    assert sorted(schemas) == ["ErrorPayload", "Message", "Message-Event", "StreamError-Event"]
+    assert schemas["Message-Event"] == event_component(event, {**JSON_DATA, "contentSchema": ref("Message")})
+    assert schemas["Message"] == {
+        "properties": {"text": {"title": "Text", "type": "string"}},
+        "required": ["text"],
+        "title": "Message",
+        "type": "object",
+    }
+    assert item_schema(stream_content(result, "/messages")) == union(
+        ("message", "Message-Event"), ("typedsse.error", "StreamError-Event")
+    )
+    validate(result)
+
+
 class Priced(BaseModel):
     amount: Decimal  # read as a number or a string, written as a string: two schemas
 

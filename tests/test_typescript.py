@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 import pytest
 from fastapi import FastAPI, Header, Query
-from pydantic import BaseModel, ConfigDict, Field, computed_field
+from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
@@ -791,6 +791,28 @@ def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(t
         tmp_path,
         generate(document),
         ["export interface NonNullable2 {\n  size: number;\n}", "  data: NonNullable2;\n"],
+    )
+
+
+def test_typescript_names_an_event_class_named_like_its_payload_without_their_modules(tmp_path: Path) -> None:
+    # The document qualified both with their modules, and the types were `shop__events__Message`
+    # and `shop__models__Message`. The event keeps its name, as where any schema would like it.
+    message = create_model("Message", __module__="shop.models", text=(str, ...))
+    event = type("Message", (BaseEvent[message],), {"__module__": "shop.events"})  # type: ignore[valid-type]
+    app = FastAPI()
+
+    @app.get("/messages")
+    @sse()
+    async def messages() -> AsyncIterator[event]:  # type: ignore[valid-type]
+        yield event(data=message(text="hi"))
+
+    assert_declares_and_compiles(
+        tmp_path,
+        generate(typedsse.openapi.document(app)),
+        [
+            "export interface Message2 {\n  text: string;\n}",
+            'export interface Message {\n  event: "message";\n  id?: string;\n  data: Message2;\n}',
+        ],
     )
 
 

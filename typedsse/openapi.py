@@ -13,9 +13,11 @@ description goes under `schema`, which every 3.1 tool reads. FastAPI's own strea
 
 Payload models land in `components/schemas` under the names FastAPI gives them, generated in
 the same pass as every other model of the app. Each event's item description is a component
-of its own, FastAPI's name for the event class followed by `-Event`: the component FastAPI
-makes for the class itself describes it as a model (`data`, `id`, `retry`), which is what a
-route taking or returning the class as JSON uses, so it stays where anything else refers to it.
+of its own, the event class's name followed by `-Event` (qualified with its module where two
+event classes share a name, as FastAPI qualifies models). The component FastAPI makes for the
+class itself describes it as a model (`data`, `id`, `retry`), which is what a route taking or
+returning the class as JSON uses: it is there where something refers to it, and otherwise
+neither in the document nor in the naming of the others.
 """
 
 from __future__ import annotations
@@ -62,10 +64,11 @@ _INSTALLED = "__typedsse_openapi__"
 _NOT_BUILT = object()
 _DEFAULT_DESCRIPTION = "Successful Response"  # FastAPI's `response_description` default
 _HEAD_DESCRIPTION = "The headers a `GET` of this stream starts with (`content-type: text/event-stream`); no events."
-# An event's component: FastAPI's name for the class, with a suffix no class name has (FastAPI marks
-# its separate schemas of one model the same way, `-Input` and `-Output`).
+# An event's component: the class's name, with a suffix no class name has (FastAPI marks its
+# separate schemas of one model the same way, `-Input` and `-Output`).
 _EVENT_SUFFIX = "-Event"
-_OUTPUT_SUFFIX = "-Output"
+# In the name of a probe's component of an event class, and in no model's: see `_probed`.
+_PROBE_MARK = "__typedsse_event_probe__"
 _NULL_DATA: Mapping[str, Any] = {
     # `BaseEvent[None]` is written as the JSON `null`: the data line a client really receives.
     "type": "string",
@@ -144,11 +147,10 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
         with warnings.catch_warnings():  # what FastAPI warns of (a duplicate operation id) it said above
             warnings.simplefilter("ignore")
             with_events = get_openapi(**with_probes)
-    refs, models = _document_events(result, with_events, event_classes, probes)
+    refs = _document_events(result, with_events, event_classes, probes)
     item_key = "itemSchema" if _at_least(openapi_version, (3, 2)) else "schema"
     for route, spec in streams:
         _document_stream(result, route, spec, refs, item_key)
-    _drop_unused_models(result, models)
     if item_key == "schema":
         _move_item_schemas(result)
     return result
@@ -261,9 +263,44 @@ def _probe(event_cls: type[BaseEvent[Any]], index: int) -> APIRoute:
         f"{_PROBE_PREFIX}{index}",
         _probe_endpoint,
         methods=["POST"],
-        response_model=event_cls,
+        response_model=_probed(event_cls),
         operation_id=f"typedsse_event_probe_{index}",
     )
+
+
+def _probed(event_cls: type[BaseEvent[Any]]) -> Any:
+    """The event class as a probe's response: its own schema, under a component of the probe's.
+
+    The class's component as a model belongs in the document only where something else refers
+    to it, so it must not take part in naming the others: an event class named like its payload
+    (`class Message(BaseEvent[models.Message])`) made FastAPI qualify both with their modules
+    (`shop__models__Message`). Pydantic names a component after the reference in its core
+    schema (module, qualified name, and an id after a colon); the class's schema under a
+    reference marked with `_PROBE_MARK` is a component of the probe's own, which clashes with
+    no model's name, and is qualified with its module only where two event classes share a name.
+    """
+    schema: dict[str, Any] = dict(event_cls.__pydantic_core_schema__)
+    definitions: list[Any] = []
+    if schema["type"] == "definitions":  # the models the class holds
+        definitions = schema["definitions"]
+        schema = dict(schema["schema"])
+        if schema["type"] == "definition-ref":  # a class that holds itself is one of them, and stays for that
+            ref = schema["schema_ref"]
+            schema = next((dict(item) for item in definitions if item.get("ref") == ref), schema)
+    ref = schema.get("ref")
+    if not isinstance(ref, str):  # not a schema Pydantic makes today: a reference made as Pydantic makes them
+        ref = f"{event_cls.__module__}.{event_cls.__qualname__}:{id(event_cls)}"
+    name, colon, number = ref.rpartition(":")
+    schema["ref"] = f"{name}{_PROBE_MARK}:{number}" if colon else f"{ref}{_PROBE_MARK}"
+    probed = {"type": "definitions", "schema": schema, "definitions": definitions}
+
+    class Probed:
+        # A type, not `Annotated` metadata: Pydantic takes the definitions of a type's own schema.
+        @classmethod
+        def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
+            return probed
+
+    return Probed
 
 
 def _openapi_arguments(app: FastAPI, openapi_version: str, webhooks: list[BaseRoute]) -> dict[str, Any]:
@@ -292,21 +329,26 @@ def _document_events(
     with_events: Mapping[str, Any],
     event_classes: Sequence[type[BaseEvent[Any]]],
     probes: Sequence[APIRoute],
-) -> tuple[dict[type[BaseEvent[Any]], str], list[str]]:
+) -> dict[type[BaseEvent[Any]], str]:
     """Add what the events bring to the app's document: their models, and each one's wire description.
 
     `with_events` is the app's document with the probes. Its components that stand for one of
     the app's (found by walking the two documents side by side) take the app's name; the others,
-    the events' own, are added, numbered where a name is the app's already.
+    the events' own, are added, numbered where a name is the app's already. The probes'
+    components of the event classes (see `_probed`) are not: each becomes an event's description.
 
-    Returns each class's reference to its wire description, and the names of the added
-    components of the classes themselves (kept only where something else refers to them).
+    Returns each class's reference to its wire description.
     """
     if not probes:
-        return {}, []
+        return {}
     probe_paths = {probe.path_format for probe in probes}
     webhooks = {key: value for key, value in with_events.get("webhooks", {}).items() if key not in probe_paths}
-    added: dict[str, Any] = with_events.get("components", {}).get("schemas", {})
+    probed = {
+        event_cls: _response_ref(with_events["webhooks"][probe.path_format]["post"]).removeprefix(REF_PREFIX)
+        for event_cls, probe in zip(event_classes, probes, strict=True)
+    }
+    generated: dict[str, Any] = with_events["components"]["schemas"]
+    added = {name: schema for name, schema in generated.items() if name not in probed.values()}
     components: dict[str, Any] = result.setdefault("components", {})
     schemas: dict[str, Any] = components.setdefault("schemas", {})
     names = _matching_names(
@@ -320,17 +362,18 @@ def _document_events(
     for name, schema in added.items():
         schemas.setdefault(names[name], _with_names(schema, names))
     refs: dict[type[BaseEvent[Any]], str] = {}
-    models: list[str] = []
-    for event_cls, probe in zip(event_classes, probes, strict=True):
-        operation = with_events["webhooks"][probe.path_format]["post"]
-        model_ref: str = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
-        model = model_ref.removeprefix(REF_PREFIX)
-        name = _free_name(schemas, model.removesuffix(_OUTPUT_SUFFIX) + _EVENT_SUFFIX)
-        schemas[name] = _event_schema(event_cls, schemas[names[model]])
+    for event_cls, model in probed.items():
+        name = _free_name(schemas, model.replace(_PROBE_MARK, "", 1) + _EVENT_SUFFIX)
+        schemas[name] = _event_schema(event_cls, _with_names(generated[model], names))
         refs[event_cls] = REF_PREFIX + name
-        models.append(names[model])
     components["schemas"] = dict(sorted(schemas.items()))  # sorted by name, as FastAPI writes them
-    return refs, models
+    return refs
+
+
+def _response_ref(operation: Mapping[str, Any]) -> str:
+    """The reference of a probe operation's response: the probe's component of its event class."""
+    ref: str = operation["responses"]["200"]["content"]["application/json"]["schema"]["$ref"]
+    return ref
 
 
 def _without_components(document: Mapping[str, Any]) -> dict[str, Any]:
@@ -382,39 +425,6 @@ def _free_name(schemas: Mapping[str, Any], name: str) -> str:
     while candidate in schemas:
         candidate, number = f"{name}{number}", number + 1
     return candidate
-
-
-def _drop_unused_models(result: dict[str, Any], models: Iterable[str]) -> None:
-    """Remove FastAPI's components of event classes that nothing in the document refers to any more.
-
-    Only the probes referred to most of them; a class also taken or returned as JSON, or nested
-    in a payload, keeps its component as FastAPI wrote it.
-    """
-    schemas: dict[str, Any] = result.get("components", {}).get("schemas", {})
-    outside = {key: value for key, value in result.items() if key != "components"}
-    outside["components"] = {key: value for key, value in result.get("components", {}).items() if key != "schemas"}
-    pending = list(_referred(outside))
-    reached: set[str] = set()
-    while pending:
-        name = pending.pop()
-        if name not in reached and name in schemas:
-            reached.add(name)
-            pending.extend(_referred(schemas[name]))
-    for model in models:
-        if model not in reached:
-            schemas.pop(model, None)
-
-
-def _referred(value: Any) -> Iterator[str]:
-    """Yield the name of every component schema `value` refers to (by `$ref` or a discriminator's mapping)."""
-    if isinstance(value, dict):
-        for item in typing.cast(dict[str, Any], value).values():
-            yield from _referred(item)
-    elif isinstance(value, list):
-        for item in typing.cast(Sequence[Any], value):
-            yield from _referred(item)
-    elif isinstance(value, str) and value.startswith(REF_PREFIX):
-        yield value.removeprefix(REF_PREFIX).split("/")[0]
 
 
 def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, Any]) -> dict[str, Any]:
