@@ -124,6 +124,27 @@ def target(request: pytest.FixtureRequest, servers: Callable[[str], tuple[Server
     return Target(server, protocol, marks)
 
 
+def raw_stream(port: int, request: str, *, until: bytes = b"data: 0\n\n") -> socket.socket:
+    """A connection over a plain socket that has sent `request` (whole, or `GET path`) and read `until`.
+
+    The caller owns the socket (a `with` closes it): kept open, the stream stays open.
+    """
+    if not request.endswith("\r\n\r\n"):
+        request = f"{request} HTTP/1.1\r\nHost: x\r\n\r\n"
+    sock = socket.create_connection(("127.0.0.1", port), timeout=BOUND)
+    try:
+        sock.sendall(request.encode())
+        received = b""
+        while until not in received:
+            chunk = sock.recv(65536)
+            assert chunk, f"the connection closed before {until!r} came: {received!r}"
+            received += chunk
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
 def read_until(chunks: Iterator[bytes], size: int) -> bytes:
     """Read from a stream until `size` bytes have come."""
     received = b""
@@ -248,11 +269,7 @@ def test_a_client_leaving_with_a_pipelined_request_waiting_ends_the_stream_quiet
     target = Target(server, "h1", marks)
     key = target.key(f"pipelined-{kind}")
     pipelined = f"GET /pinging?key={key} HTTP/1.1\r\nHost: x\r\n\r\nGET /quiet HTTP/1.1\r\nHost: x\r\n\r\n"
-    with socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as sock:
-        sock.sendall(pipelined.encode())
-        received = b""
-        while b"data: 0\n\n" not in received:
-            received += sock.recv(65536)
+    raw_stream(server.port, pipelined).close()  # the client leaves once the first event has come
     assert target.wait_for_record(key, ["finally", "returned"]) == ["finally", "returned"]
 
 
@@ -264,11 +281,7 @@ def test_shutdown_during_a_sync_step_closes_the_generator_on_its_own_thread(kind
     key = "sync-busy"
     with start(kind, tmp_path) as server:
         target = Target(server, "h1", tmp_path)
-        with socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as sock:
-            sock.sendall(f"GET /sync-busy?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            received = b""
-            while b"data: 0\n\n" not in received:
-                received += sock.recv(65536)
+        with raw_stream(server.port, f"GET /sync-busy?key={key}"):
             assert server.stop(), f"{kind} did not stop within {STOP_TIMEOUT} s"
         deadline = time.monotonic() + 10
         while not [step for step in target.record(key) if step.startswith("finally")] and time.monotonic() < deadline:
@@ -428,11 +441,7 @@ def test_the_lifespans_wait_covers_a_dependency_cleanup_that_runs_after_the_resp
     key = "slow-dependency"
     with UvicornServer(create_slow_dependency_app(tmp_path), standard=standard) as server:
         target = Target(server, "h1", tmp_path)
-        with socket.create_connection(("127.0.0.1", server.port), timeout=BOUND) as sock:
-            sock.sendall(f"GET /feed?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-            received = b""
-            while b"data: 0\n\n" not in received:
-                received += sock.recv(65536)
+        with raw_stream(server.port, f"GET /feed?key={key}"):
             assert server.stop(), f"uvicorn did not stop within {STOP_TIMEOUT} s"
     assert target.record(key) == ["cleanup", "cleaned-up"]
 
@@ -473,11 +482,7 @@ def test_sigterm_runs_every_open_streams_cleanup_through_the_lifespans_wait(stan
         target = Target(server, "h1", tmp_path)
         with contextlib.ExitStack() as streams:
             for path, key in (("/blocked", "async"), ("/sync-step", "sync")):
-                sock = streams.enter_context(socket.create_connection(("127.0.0.1", server.port), timeout=BOUND))
-                sock.sendall(f"GET {path}?key={key} HTTP/1.1\r\nHost: x\r\n\r\n".encode())
-                received = b""
-                while b"data: 0\n\n" not in received:
-                    received += sock.recv(65536)
+                streams.enter_context(raw_stream(server.port, f"GET {path}?key={key}"))
             assert server.stop(), f"uvicorn did not stop within {STOP_TIMEOUT} s"
         assert server.returncode == -signal.SIGTERM
     assert sorted(target.record("async")) == sorted(["finally", "dependency", "raised:CancelledError"])
