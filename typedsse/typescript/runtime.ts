@@ -539,6 +539,10 @@ function open(
   setHeaders(headers, defaults.headers);
   setHeaders(headers, options.headers);
   let body: NonNullable<RequestInit["body"]> | undefined;
+  if (options.body !== undefined && route.body === null) {
+    // Only untyped callers get here: the route's type says `body?: undefined`.
+    throw new TypeError(`${method} ${path} takes no request body`);
+  }
   if (options.body !== undefined && method === "GET") {
     throw new TypeError(`GET ${path} takes a request body, which fetch cannot send with GET: serve the stream with POST`);
   }
