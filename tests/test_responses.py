@@ -846,6 +846,55 @@ async def test_a_request_failing_while_it_streams_ends_the_stream_by_the_error_p
         assert harness.sent == []
 
 
+@pytest.mark.anyio
+async def test_a_request_refused_before_the_start_is_an_http_error_though_an_event_is_ready(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # A stream that yields at once (a "connected" event) to a client whose body is over the
+    # limit: the refusal was recorded with the first frame ready and nothing sent, and the
+    # response started anyway, as for a stream failing after its first event (a 200 and
+    # `request_refused` for a chunked body; an ERROR with a traceback in the log besides).
+    async def greeting() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        await asyncio.sleep(3600)
+
+    harness = RefusingHarness()
+    harness.refuse()  # the body the client sends is over the limit from its first byte
+    with caplog.at_level(logging.WARNING, logger="typedsse"), pytest.raises(StarletteHTTPException) as info:
+        await asyncio.wait_for(harness.run(EventStreamResponse(greeting(), ping=None)), timeout=5)
+    assert info.value.status_code == 413
+    assert harness.sent == []
+    assert caplog.records == []
+
+
+class LateRefusingHarness(Harness):
+    """A harness whose `receive`, cancelled, fails with a 413 instead: as the request body's reading
+    through Starlette's `BaseHTTPMiddleware` does when it is over the size limit."""
+
+    async def receive(self) -> dict[str, Any]:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            raise StarletteHTTPException(413, "Content Too Large") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+
+@pytest.mark.anyio
+async def test_a_request_failing_once_its_response_has_ended_is_no_stream_failure(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # The whole stream went out; the request's body, read on until then, failed as the watch on
+    # it ended. That was logged as an ERROR with a traceback: "the stream failed".
+    async def single() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+
+    harness = LateRefusingHarness()
+    with caplog.at_level(logging.WARNING, logger="typedsse"):
+        await asyncio.wait_for(harness.run(EventStreamResponse(single(), ping=None)), timeout=5)
+    assert harness.body == b"event: tick\ndata: 1\n\n"
+    assert caplog.records == []
+
+
 class ReplayingHarness(Harness):
     """A harness whose `receive` answers at once with a copy of the request, as a middleware that
     read the body and hands it out again does; after `copies` of them it passes on to the

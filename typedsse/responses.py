@@ -414,6 +414,7 @@ class _Connection:
         "ping_timer",
         "producer",
         "receive",
+        "refused",
         "response",
         "send",
         "started",
@@ -435,6 +436,7 @@ class _Connection:
         # not to be cancelled, which would interrupt the generator's `finally` at its `await`.
         self.closing = False
         self.started = False  # the status line and headers are out
+        self.refused = False  # the buffer's error is the request's (`receive()` failed), not the stream's
         self.writing = False  # a write is in progress (by the writer or the producer)
         # The producer may write an event itself once the loop has turned since its last write.
         self.turns = _turns_of(self.loop)
@@ -468,16 +470,20 @@ class _Connection:
                     await _outlive(self.producer, self.watcher)
                 await anyio.lowlevel.checkpoint_if_cancelled()
             finally:
-                if self.buffer.error is not None and not isinstance(self.buffer.error, EventTypeError):
+                error = self.buffer.error
+                if error is not None and not self.refused and not isinstance(error, EventTypeError):
                     # Neither raised nor sent (an invalid item was logged when it was found): the
                     # stream failed where no event could carry it, its cleanup say, once the client
                     # was gone, the request cancelled (a server's shutdown deadline) or a status
-                    # without a body sent. Nobody can be told but the log.
+                    # without a body sent. Nobody can be told but the log. A request that failed
+                    # once its response had ended (a body over the size limit, read on after the
+                    # last event) is the client's doing, and no failure of the stream.
                     logger.error(
                         "%s: the stream failed after its response ended; no error event was sent",
                         self.response.name,
-                        exc_info=self.buffer.error,
+                        exc_info=error,
                     )
+                del error  # this frame, if a traceback holds it, must not hold the error
                 # A finished task keeps its exception (a cancellation's too), whose traceback
                 # holds the task's frames, which hold this connection: let go of both ends, so
                 # that all of it is freed now and not at the garbage collector's next pass.
@@ -494,8 +500,10 @@ class _Connection:
             if await self._send(_start_message(response)):
                 await self._send({"type": "http.response.body", "body": b"", "more_body": False})
             return
-        if buffer.error is not None and not buffer.frames:
-            # Nothing was sent yet: let the framework answer with a real HTTP error.
+        if buffer.error is not None and (not buffer.frames or self.refused):
+            # Nothing was sent yet: let the framework answer with a real HTTP error. A refused
+            # request (a body over the size limit) is answered so even with an event ready:
+            # what the stream made for it was never the client's to read.
             error, buffer.error = buffer.error, None
             try:
                 raise error
@@ -790,6 +798,7 @@ class _Connection:
             # stream ended, if ever, as a traceback.
             if self.buffer.error is None:
                 self.buffer.error = exc
+                self.refused = True
         else:
             self.disconnected = True
             if self.gone is not None and not self.gone.done():
