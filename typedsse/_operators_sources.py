@@ -32,6 +32,14 @@ D = TypeVar("D")
 E = TypeVar("E")
 F = TypeVar("F")
 G = TypeVar("G")
+# The items of `merge(..., ids=...)`'s sources: it rewrites their ids, so they must be events.
+EvA = TypeVar("EvA", bound="BaseEvent[Any]")
+EvB = TypeVar("EvB", bound="BaseEvent[Any]")
+EvC = TypeVar("EvC", bound="BaseEvent[Any]")
+EvD = TypeVar("EvD", bound="BaseEvent[Any]")
+EvE = TypeVar("EvE", bound="BaseEvent[Any]")
+EvF = TypeVar("EvF", bound="BaseEvent[Any]")
+EvG = TypeVar("EvG", bound="BaseEvent[Any]")
 
 
 def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
@@ -78,16 +86,14 @@ async def _from_iterable(items: Iterable[E]) -> AsyncIterator[E]:
 
 
 @overload
-def merge(
-    a: AsyncIterable[A], /, *, ids: Sequence[str] | None = None, resume: Mapping[str, str] | None = None
-) -> Stream[A]: ...
+def merge(a: AsyncIterable[A], /, *, ids: None = None, resume: Mapping[str, str] | None = None) -> Stream[A]: ...
 @overload
 def merge(
     a: AsyncIterable[A],
     b: AsyncIterable[B],
     /,
     *,
-    ids: Sequence[str] | None = None,
+    ids: None = None,
     resume: Mapping[str, str] | None = None,
 ) -> Stream[A | B]: ...
 @overload
@@ -97,7 +103,7 @@ def merge(
     c: AsyncIterable[C],
     /,
     *,
-    ids: Sequence[str] | None = None,
+    ids: None = None,
     resume: Mapping[str, str] | None = None,
 ) -> Stream[A | B | C]: ...
 @overload
@@ -108,7 +114,7 @@ def merge(
     d: AsyncIterable[D],
     /,
     *,
-    ids: Sequence[str] | None = None,
+    ids: None = None,
     resume: Mapping[str, str] | None = None,
 ) -> Stream[A | B | C | D]: ...
 @overload
@@ -120,7 +126,7 @@ def merge(
     f: AsyncIterable[F],
     /,
     *,
-    ids: Sequence[str] | None = None,
+    ids: None = None,
     resume: Mapping[str, str] | None = None,
 ) -> Stream[A | B | C | D | F]: ...
 @overload
@@ -133,13 +139,72 @@ def merge(
     g: AsyncIterable[G],
     /,
     *,
-    ids: Sequence[str] | None = None,
+    ids: None = None,
     resume: Mapping[str, str] | None = None,
 ) -> Stream[A | B | C | D | F | G]: ...
 @overload
+def merge(*sources: AsyncIterable[E], ids: None = None, resume: Mapping[str, str] | None = None) -> Stream[E]: ...
+# With `ids`, the sources must yield events (anything else raises `TypeError` while streaming):
+# these overloads take `ids` and type variables bound to `BaseEvent`, the ones above refuse `ids`.
+@overload
+def merge(a: AsyncIterable[EvA], /, *, ids: Sequence[str], resume: Mapping[str, str] | None = None) -> Stream[EvA]: ...
+@overload
 def merge(
-    *sources: AsyncIterable[E], ids: Sequence[str] | None = None, resume: Mapping[str, str] | None = None
-) -> Stream[E]: ...
+    a: AsyncIterable[EvA],
+    b: AsyncIterable[EvB],
+    /,
+    *,
+    ids: Sequence[str],
+    resume: Mapping[str, str] | None = None,
+) -> Stream[EvA | EvB]: ...
+@overload
+def merge(
+    a: AsyncIterable[EvA],
+    b: AsyncIterable[EvB],
+    c: AsyncIterable[EvC],
+    /,
+    *,
+    ids: Sequence[str],
+    resume: Mapping[str, str] | None = None,
+) -> Stream[EvA | EvB | EvC]: ...
+@overload
+def merge(
+    a: AsyncIterable[EvA],
+    b: AsyncIterable[EvB],
+    c: AsyncIterable[EvC],
+    d: AsyncIterable[EvD],
+    /,
+    *,
+    ids: Sequence[str],
+    resume: Mapping[str, str] | None = None,
+) -> Stream[EvA | EvB | EvC | EvD]: ...
+@overload
+def merge(
+    a: AsyncIterable[EvA],
+    b: AsyncIterable[EvB],
+    c: AsyncIterable[EvC],
+    d: AsyncIterable[EvD],
+    f: AsyncIterable[EvF],
+    /,
+    *,
+    ids: Sequence[str],
+    resume: Mapping[str, str] | None = None,
+) -> Stream[EvA | EvB | EvC | EvD | EvF]: ...
+@overload
+def merge(
+    a: AsyncIterable[EvA],
+    b: AsyncIterable[EvB],
+    c: AsyncIterable[EvC],
+    d: AsyncIterable[EvD],
+    f: AsyncIterable[EvF],
+    g: AsyncIterable[EvG],
+    /,
+    *,
+    ids: Sequence[str],
+    resume: Mapping[str, str] | None = None,
+) -> Stream[EvA | EvB | EvC | EvD | EvF | EvG]: ...
+@overload
+def merge(*sources: AsyncIterable[EvE], ids: Sequence[str], resume: Mapping[str, str] | None = None) -> Stream[EvE]: ...
 def merge(
     *sources: AsyncIterable[Any], ids: Sequence[str] | None = None, resume: Mapping[str, str] | None = None
 ) -> Stream[Any]:
@@ -174,7 +239,8 @@ def merge(
     Args:
         *sources: The streams to merge: async generators, pipelines, any async iterables.
         ids: A name per source, turning event ids into composite cursors. The sources must then
-            yield events (`BaseEvent`); an event without an id is forwarded as it is.
+            yield events (`BaseEvent`; type checkers refuse other sources with `ids`); an event
+            without an id is forwarded as it is.
         resume: The cursor the client resumes from (`cursors(last_event_id)`), with `ids`.
 
     Returns:

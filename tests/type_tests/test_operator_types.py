@@ -48,6 +48,14 @@ async def heartbeats() -> AsyncIterator[Heartbeat]:
     yield Heartbeat(data=None)
 
 
+async def numbers() -> AsyncIterator[int]:
+    yield 1
+
+
+def optional_ids() -> tuple[str, str] | None:
+    return ("prices", "trades")
+
+
 def symbol_of(event: BaseEvent[Quote]) -> str:
     return event.data.symbol
 
@@ -134,6 +142,20 @@ def check_sources() -> None:
     assert_type(ops.merge(prices()), ops.Stream[PriceChanged])
     assert_type(ops.merge(prices(), trades()), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(ops.merge(prices(), trades(), ids=("prices", "trades")), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(
+        ops.merge(prices(), trades(), ids=("prices", "trades"), resume={"prices": "3"}),
+        ops.Stream[PriceChanged | TradeExecuted],
+    )
+    assert_type(ops.merge(prices(), trades(), ids=optional_ids()), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(ops.merge(numbers(), numbers(), ids=None), ops.Stream[int])
+    assert_type(
+        ops.merge(prices(), trades(), heartbeats(), prices(), trades(), heartbeats(), ids=tuple("abcdef")),
+        ops.Stream[PriceChanged | TradeExecuted | Heartbeat],
+    )
+    assert_type(
+        ops.merge(*[prices(), prices(), prices(), prices(), prices(), prices(), prices()], ids=tuple("abcdefg")),
+        ops.Stream[PriceChanged],
+    )
     assert_type(
         ops.merge(prices(), trades(), heartbeats(), prices(), trades(), heartbeats()),
         ops.Stream[PriceChanged | TradeExecuted | Heartbeat],
@@ -261,6 +283,10 @@ def check_mismatches_are_errors() -> None:
         return Summary(data=event.data.symbol)
 
     ops.merge(prices(), trades()) | ops.map(only_prices)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
+    # With `ids`, merge rewrites event ids: a source of anything else would raise TypeError while streaming.
+    ops.merge(numbers(), numbers(), ids=("a", "b"))  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    ops.merge(prices(), numbers(), ids=("a", "b"))  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    ops.merge(numbers(), numbers(), ids=optional_ids())  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.throttle(-1.0, mode="fastest")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     # A lambda is checked before the pipe meets its source: the docs say to use an annotated function.
     ops.source([1, 2]) | ops.map(lambda v: v * 2)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
