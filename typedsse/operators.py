@@ -314,6 +314,11 @@ def timeout(seconds: float, /) -> SameTypePipe:
     return SameTypePipe(f"timeout({seconds!r})", lambda source: _timeout(source, seconds))
 
 
+# At least one of `size` and `interval`: with neither, `chunk()` raises `ValueError`.
+@overload
+def chunk(*, size: int, interval: float | None = None) -> ListPipe: ...
+@overload
+def chunk(*, size: int | None = None, interval: float) -> ListPipe: ...
 def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe:
     """Batch items into lists, by count, by time, or both (whichever comes first).
 
@@ -332,7 +337,8 @@ def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe
 
     Raises:
         TypeError: `size` is not an integer, or `interval` not a real number.
-        ValueError: Neither is given, `size` is below 1, or `interval` is not positive.
+        ValueError: Neither is given (type checkers refuse that call), `size` is below 1, or
+            `interval` is not positive.
     """
     if size is not None:
         _check_count(size, 1, f"chunk(size=...) must be a positive integer, got {size!r}")

@@ -56,6 +56,10 @@ def optional_ids() -> tuple[str, str] | None:
     return ("prices", "trades")
 
 
+def optional_interval() -> float | None:
+    return None
+
+
 def symbol_of(event: BaseEvent[Quote]) -> str:
     return event.data.symbol
 
@@ -193,6 +197,10 @@ def check_pipes_keep_the_item_type() -> None:
     assert_type(merged | ops.filter(lambda event: event.id is not None), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.chunk(size=10), ops.Stream[list[PriceChanged | TradeExecuted]])
     assert_type(merged | ops.chunk(interval=0.05), ops.Stream[list[PriceChanged | TradeExecuted]])
+    assert_type(merged | ops.chunk(size=10, interval=0.05), ops.Stream[list[PriceChanged | TradeExecuted]])
+    assert_type(
+        merged | ops.chunk(size=10, interval=optional_interval()), ops.Stream[list[PriceChanged | TradeExecuted]]
+    )
 
 
 def check_pipes_change_the_item_type() -> None:
@@ -287,6 +295,9 @@ def check_mismatches_are_errors() -> None:
     ops.merge(numbers(), numbers(), ids=("a", "b"))  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.merge(prices(), numbers(), ids=("a", "b"))  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.merge(numbers(), numbers(), ids=optional_ids())  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    # chunk() needs a size, an interval or both: with neither it raises ValueError.
+    ops.chunk()  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue]
+    ops.chunk(size=None, interval=None)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.throttle(-1.0, mode="fastest")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     # A lambda is checked before the pipe meets its source: the docs say to use an annotated function.
     ops.source([1, 2]) | ops.map(lambda v: v * 2)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue]
