@@ -77,6 +77,9 @@ Z = TypeVar("Z", bound=Exception)
 A = TypeVar("A")
 B = TypeVar("B")
 C = TypeVar("C")
+D = TypeVar("D")
+E = TypeVar("E")
+F = TypeVar("F")
 
 
 # Operators keeping the item type
@@ -419,13 +422,19 @@ def scan(function: Callable[[Any, Any], Any], initial: Any, /) -> Pipe[Any, Any]
     return Pipe(f"scan({_name(function)}, {initial!r})", lambda source: _scan(source, function, initial))
 
 
-# Up to three items of different types keep each type (mypy would join them, often to `object`).
+# Up to six items of different types keep each type (mypy would join them, often to `object`).
 @overload
 def start_with(a: A, /) -> UnionPipe[A]: ...
 @overload
 def start_with(a: A, b: B, /) -> UnionPipe[A | B]: ...
 @overload
 def start_with(a: A, b: B, c: C, /) -> UnionPipe[A | B | C]: ...
+@overload
+def start_with(a: A, b: B, c: C, d: D, /) -> UnionPipe[A | B | C | D]: ...
+@overload
+def start_with(a: A, b: B, c: C, d: D, e: E, /) -> UnionPipe[A | B | C | D | E]: ...
+@overload
+def start_with(a: A, b: B, c: C, d: D, e: E, f: F, /) -> UnionPipe[A | B | C | D | E | F]: ...
 @overload
 def start_with(*items: S) -> UnionPipe[S]: ...
 def start_with(*items: Any) -> UnionPipe[Any]:
@@ -439,12 +448,31 @@ def start_with(*items: Any) -> UnionPipe[Any]:
     return UnionPipe("start_with(...)", lambda source: stream.chain(stream.iterate(items), source))
 
 
+# Up to six sources, as for `start_with`.
 @overload
 def concat(a: AsyncIterable[A], /) -> UnionPipe[A]: ...
 @overload
 def concat(a: AsyncIterable[A], b: AsyncIterable[B], /) -> UnionPipe[A | B]: ...
 @overload
 def concat(a: AsyncIterable[A], b: AsyncIterable[B], c: AsyncIterable[C], /) -> UnionPipe[A | B | C]: ...
+@overload
+def concat(
+    a: AsyncIterable[A], b: AsyncIterable[B], c: AsyncIterable[C], d: AsyncIterable[D], /
+) -> UnionPipe[A | B | C | D]: ...
+@overload
+def concat(
+    a: AsyncIterable[A], b: AsyncIterable[B], c: AsyncIterable[C], d: AsyncIterable[D], e: AsyncIterable[E], /
+) -> UnionPipe[A | B | C | D | E]: ...
+@overload
+def concat(
+    a: AsyncIterable[A],
+    b: AsyncIterable[B],
+    c: AsyncIterable[C],
+    d: AsyncIterable[D],
+    e: AsyncIterable[E],
+    f: AsyncIterable[F],
+    /,
+) -> UnionPipe[A | B | C | D | E | F]: ...
 @overload
 def concat(*others: AsyncIterable[S]) -> UnionPipe[S]: ...
 def concat(*others: AsyncIterable[Any]) -> UnionPipe[Any]:

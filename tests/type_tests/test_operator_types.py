@@ -36,6 +36,9 @@ class Summary(BaseEvent[str]): ...
 class Failed(BaseEvent[str]): ...
 
 
+class Progress(BaseEvent[int]): ...
+
+
 async def prices() -> AsyncIterator[PriceChanged]:
     yield PriceChanged(data=Quote(symbol="ACME", price=1.0))
 
@@ -225,6 +228,41 @@ def check_pipes_change_the_item_type() -> None:
         ops.Stream[PriceChanged | Heartbeat | Failed],
     )
     assert_type(prices() | ops.concat(heartbeats(), trades()), ops.Stream[PriceChanged | Heartbeat | TradeExecuted])
+    assert_type(
+        prices() | ops.start_with(Heartbeat(data=None), Failed(data="x"), Summary(data="s"), Progress(data=1)),
+        ops.Stream[PriceChanged | Heartbeat | Failed | Summary | Progress],
+    )
+    assert_type(
+        prices()
+        | ops.start_with(
+            Heartbeat(data=None),
+            Failed(data="x"),
+            Summary(data="s"),
+            Progress(data=1),
+            TradeExecuted(data=Quote(symbol="ACME", price=1.0)),
+            PriceChanged(data=Quote(symbol="ACME", price=1.0)),
+        ),
+        ops.Stream[PriceChanged | Heartbeat | Failed | Summary | Progress | TradeExecuted],
+    )
+    assert_type(prices() | ops.start_with(*[Heartbeat(data=None)] * 7), ops.Stream[PriceChanged | Heartbeat])
+    summaries = ops.source([Summary(data="s")])
+    failures = ops.source([Failed(data="x")])
+    progress = ops.source([Progress(data=1)])
+    assert_type(
+        prices() | ops.concat(heartbeats(), trades(), summaries, failures),
+        ops.Stream[PriceChanged | Heartbeat | TradeExecuted | Summary | Failed],
+    )
+    assert_type(
+        prices() | ops.concat(heartbeats(), trades(), summaries, failures, progress, prices()),
+        ops.Stream[PriceChanged | Heartbeat | TradeExecuted | Summary | Failed | Progress],
+    )
+    assert_type(
+        prices()
+        | ops.concat(
+            *[heartbeats(), heartbeats(), heartbeats(), heartbeats(), heartbeats(), heartbeats(), heartbeats()]
+        ),
+        ops.Stream[PriceChanged | Heartbeat],
+    )
     assert_type(merged | ops.catch(failed), ops.Stream[PriceChanged | TradeExecuted | Failed])
     assert_type(merged | ops.catch(failed_later), ops.Stream[PriceChanged | TradeExecuted | Failed])
     assert_type(
@@ -284,6 +322,27 @@ def check_calls_apply_pipes() -> None:
 
 def check_a_pipeline_is_an_endpoint_stream() -> AsyncIterable[PriceChanged | TradeExecuted | Failed]:
     return ops.merge(prices(), trades()) | ops.throttle(0.5) | ops.catch(failed)
+
+
+def check_four_first_events_are_an_endpoint_stream() -> AsyncIterable[
+    PriceChanged | Heartbeat | Failed | Summary | Progress
+]:
+    return prices() | ops.start_with(Heartbeat(data=None), Failed(data="x"), Summary(data="s"), Progress(data=1))
+
+
+def check_four_more_sources_are_an_endpoint_stream() -> AsyncIterable[
+    PriceChanged | Heartbeat | TradeExecuted | Summary | Failed
+]:
+    return prices() | ops.concat(
+        heartbeats(), trades(), ops.source([Summary(data="s")]), ops.source([Failed(data="x")])
+    )
+
+
+def check_a_first_event_left_out_of_the_endpoint_type_is_an_error() -> AsyncIterable[
+    PriceChanged | Heartbeat | Failed | Summary
+]:
+    # The four added types are kept, not widened (to `Any`, say): one the endpoint leaves out is refused.
+    return prices() | ops.start_with(Heartbeat(data=None), Failed(data="x"), Summary(data="s"), Progress(data=1))  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
 
 
 def check_mismatches_are_errors() -> None:
