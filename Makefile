@@ -45,6 +45,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/pyright
+	$(BIN)/pyright -p tests/type_tests/pyrightconfig.json
 
 NPM_STAMP := tests/ts/node_modules/.package-lock.json
 

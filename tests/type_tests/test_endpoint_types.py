@@ -1,6 +1,8 @@
 """What type checkers infer and refuse for `@sse` endpoints: checked by mypy --strict and pyright strict.
 
-Not run by pytest: `make test` type-checks this file (see pyproject's mypy and pyright `files`).
+Not run by pytest: `make test` type-checks this file (see pyproject's mypy and pyright `files`),
+and runs pyright on it once more with `tests/type_tests/pyrightconfig.json`, where each expected
+error's `# pyright: ignore[rule]` must be needed.
 """
 
 from __future__ import annotations
