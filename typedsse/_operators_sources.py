@@ -86,7 +86,7 @@ async def _from_iterable(items: Iterable[E]) -> AsyncIterator[E]:
 
 
 @overload
-def merge(a: AsyncIterable[A], /, *, ids: None = None, resume: Mapping[str, str] | None = None) -> Stream[A]: ...
+def merge(a: AsyncIterable[A], /, *, ids: None = None, resume: None = None) -> Stream[A]: ...
 @overload
 def merge(
     a: AsyncIterable[A],
@@ -94,7 +94,7 @@ def merge(
     /,
     *,
     ids: None = None,
-    resume: Mapping[str, str] | None = None,
+    resume: None = None,
 ) -> Stream[A | B]: ...
 @overload
 def merge(
@@ -104,7 +104,7 @@ def merge(
     /,
     *,
     ids: None = None,
-    resume: Mapping[str, str] | None = None,
+    resume: None = None,
 ) -> Stream[A | B | C]: ...
 @overload
 def merge(
@@ -115,7 +115,7 @@ def merge(
     /,
     *,
     ids: None = None,
-    resume: Mapping[str, str] | None = None,
+    resume: None = None,
 ) -> Stream[A | B | C | D]: ...
 @overload
 def merge(
@@ -127,7 +127,7 @@ def merge(
     /,
     *,
     ids: None = None,
-    resume: Mapping[str, str] | None = None,
+    resume: None = None,
 ) -> Stream[A | B | C | D | F]: ...
 @overload
 def merge(
@@ -140,10 +140,10 @@ def merge(
     /,
     *,
     ids: None = None,
-    resume: Mapping[str, str] | None = None,
+    resume: None = None,
 ) -> Stream[A | B | C | D | F | G]: ...
 @overload
-def merge(*sources: AsyncIterable[E], ids: None = None, resume: Mapping[str, str] | None = None) -> Stream[E]: ...
+def merge(*sources: AsyncIterable[E], ids: None = None, resume: None = None) -> Stream[E]: ...
 # With `ids`, the sources must yield events (anything else raises `TypeError` while streaming):
 # these overloads take `ids` and type variables bound to `BaseEvent`, the ones above refuse `ids`.
 @overload

@@ -355,6 +355,8 @@ def check_mismatches_are_errors() -> None:
     ops.merge(numbers(), numbers(), ids=("a", "b"))  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.merge(prices(), numbers(), ids=("a", "b"))  # type: ignore[type-var]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.merge(numbers(), numbers(), ids=optional_ids())  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    # `resume` is a position per named source: without `ids` it raises ValueError.
+    ops.merge(prices(), trades(), resume={"a": "1"})  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
     # chunk() needs a size, an interval or both: with neither it raises ValueError.
     ops.chunk()  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue]
     ops.chunk(size=None, interval=None)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
