@@ -1380,6 +1380,46 @@ async def test_on_error_fallbacks_leave_no_reference_cycles(hook: Any, caplog: p
 
 
 @pytest.mark.anyio
+async def test_a_sync_stream_left_while_it_waits_for_a_thread_leaves_no_reference_cycles() -> None:
+    # Its step waited for a token of the thread limiter, borrowed for the producer task: anyio's
+    # wait holds the borrower in a local, and the task, cancelled there, held the cancellation's
+    # traceback, which held that frame: a cycle for each such client, with its connection in it.
+    release = threading.Event()
+    entered = asyncio.Event()
+    loop = asyncio.get_running_loop()
+
+    def blocking() -> Iterator[Tick]:
+        loop.call_soon_threadsafe(entered.set)
+        release.wait(5)
+        yield Tick(data=1)
+
+    limiter = anyio.to_thread.current_default_thread_limiter()
+    tokens = limiter.total_tokens
+    limiter.total_tokens = 1
+    try:
+        busy = Harness()
+        holder = asyncio.create_task(busy.run(EventStreamResponse(blocking(), ping=None)))
+        await asyncio.wait_for(entered.wait(), timeout=5)  # its step holds the only token
+        with GarbageWatch() as watch:
+            waiting = Harness()
+            task = asyncio.create_task(waiting.run(EventStreamResponse(_sync_ticks(), ping=None)))
+            for _ in range(1000):  # a few loop turns: the response starts its producer, which asks
+                if limiter.statistics().tasks_waiting:
+                    break
+                await asyncio.sleep(0)
+            assert limiter.statistics().tasks_waiting == 1
+            waiting.disconnect()
+            await asyncio.wait_for(task, timeout=5)
+        release.set()
+        await asyncio.wait_for(holder, timeout=5)
+    finally:
+        release.set()
+        limiter.total_tokens = tokens
+    assert waiting.body == b""
+    assert watch.garbage == []
+
+
+@pytest.mark.anyio
 async def test_endpoint_disconnect_leaves_no_reference_cycles() -> None:
     # The same through FastAPI's routing and middleware, as a server calls it.
     app = FastAPI()

@@ -1064,10 +1064,13 @@ class _StreamThread:
     async def step(self, *, closing: bool = False) -> Any:
         """Run one step (`next`, or the close) in the thread; return its result or a `_Raised`."""
         limiter = self.limiter
+        # Borrowed for this stream, not for the task: anyio's wait for a token holds its
+        # borrower in a local, and a task cancelled there (its client left) would hold that
+        # frame in its cancellation's traceback, a reference cycle with the connection in it.
         try:
-            limiter.acquire_nowait()
+            limiter.acquire_on_behalf_of_nowait(self)
         except anyio.WouldBlock:
-            await limiter.acquire()
+            await limiter.acquire_on_behalf_of(self)
         try:
             if not self.started:
                 self.started = True
@@ -1099,7 +1102,7 @@ class _StreamThread:
             finally:
                 self.pending = None
         finally:
-            limiter.release()
+            limiter.release_on_behalf_of(self)
 
     def _runner_ended(self, runner: asyncio.Task[None]) -> None:
         # Normally after the close; earlier only if the thread could not start (a process out
