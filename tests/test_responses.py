@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import re
 import socket
@@ -101,8 +102,9 @@ async def test_response_coalesces_ready_events_into_few_writes() -> None:
     await harness.run(EventStreamResponse(burst()))
     messages = parse(harness.body)
     assert [m.json() for m in messages] == list(range(5000))
-    # ~80 KB of frames: at most one write per 64 KiB batch, plus the final one.
-    assert harness.writes <= len(harness.body) // (64 * 1024) + 2
+    # ~120 KB of frames, all ready at once: one write per run of 128 events (the producer then
+    # lets the loop turn), not one per event, plus the final one.
+    assert harness.writes <= 5000 // 128 + 2
 
 
 @pytest.mark.anyio
@@ -199,6 +201,35 @@ async def test_response_yields_to_the_loop_between_writes() -> None:
     await stream
     counter.cancel()
     assert ticks >= 25  # the other task ran between the writes of a stream that never awaits
+
+
+@pytest.mark.anyio
+async def test_a_stream_that_never_awaits_lets_the_loop_turn_every_few_dozen_events() -> None:
+    # Only a full buffer (64 KiB) paused the producer: some two thousand small events went by
+    # between two turns of the loop, and with a few hundred such streams every other stream
+    # on the server waited about a second for each of its events.
+    made = 0
+
+    async def firehose() -> AsyncIterator[Tick]:
+        nonlocal made
+        for i in range(5_000):
+            made += 1
+            yield Tick(data=i)
+
+    async def other() -> list[int]:
+        seen: list[int] = []  # how many events the stream had made, at each of this task's turns
+        while not seen or seen[-1] < 5_000:
+            seen.append(made)
+            await asyncio.sleep(0)
+        return seen
+
+    counter = asyncio.create_task(other())
+    await asyncio.sleep(0)  # its first sample, before the stream starts
+    harness = Harness()
+    await asyncio.wait_for(harness.run(EventStreamResponse(firehose(), ping=None)), timeout=10)
+    seen = await asyncio.wait_for(counter, timeout=10)
+    assert harness.body.count(b"event: tick") == 5_000
+    assert max(later - earlier for earlier, later in itertools.pairwise(seen)) <= 200
 
 
 @pytest.mark.anyio
