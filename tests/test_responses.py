@@ -107,6 +107,39 @@ async def test_response_coalesces_ready_events_into_few_writes() -> None:
     assert harness.writes <= 5000 // 128 + 2
 
 
+class Line(BaseEvent[str], encoding="text"): ...
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("send_timeout", [None, 5.0])
+@pytest.mark.parametrize("position", ["first", "in a batch", "last"])
+async def test_a_large_event_goes_to_the_server_in_slices(position: str, send_timeout: float | None) -> None:
+    # A server takes each message into its own buffer whole: a 300 KB event written at once to
+    # a client that stopped reading stayed in the process's memory as long as the connection
+    # did, after `send_timeout` had ended the stream too.
+    large = Line(data="x" * 300_000)
+
+    async def stream() -> AsyncIterator[BaseEvent[Any]]:
+        if position != "first":
+            yield Tick(data=1)
+        if position == "in a batch":
+            yield large
+            yield Tick(data=2)
+            return
+        yield large
+
+    harness = Harness()
+    await asyncio.wait_for(harness.run(EventStreamResponse(stream(), ping=None, send_timeout=send_timeout)), 5)
+    bodies = [message for message in harness.sent if message["type"] == "http.response.body"]
+    assert max(len(message["body"]) for message in bodies) <= 64 * 1024
+    assert [message.get("more_body", False) for message in bodies] == [True] * (len(bodies) - 1) + [False]
+    assert [message.data for message in parse(harness.body)] == [
+        *(["1"] if position != "first" else []),
+        large.data,
+        *(["2"] if position == "in a batch" else []),
+    ]
+
+
 @pytest.mark.anyio
 async def test_response_writes_each_event_as_soon_as_it_is_ready() -> None:
     release = asyncio.Event()

@@ -160,7 +160,8 @@ def sse(
         retry: A reconnection delay in milliseconds (an `int` up to `MAX_RETRY`), sent once at
             the start of each stream.
         headers: Extra response headers.
-        send_timeout: Seconds a single write may take before the client counts as gone.
+        send_timeout: Seconds a single write (of at most 64 KiB: a larger one goes in slices) may
+            take before the client counts as gone.
         status_code: The status of a successful stream; one that allows a body (not 1xx,
             204, 205 or 304).
         on_error: Makes the event that ends a stream failing after it started; annotate its

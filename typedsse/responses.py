@@ -63,8 +63,9 @@ EventSource: TypeAlias = AsyncIterable[BaseEvent[Any]] | Iterable[BaseEvent[Any]
 ErrorHandler: TypeAlias = Callable[[Exception], BaseEvent[Any] | Awaitable[BaseEvent[Any] | None] | None]
 """Turns the exception that ended a started stream into the last event sent (or `None` for none)."""
 
-# The producer pauses once this much is buffered: a batch is one write, so this also bounds a
-# write's size and how long one connection keeps the loop before the others get a turn.
+# The producer pauses once this much is buffered: a batch is one write, so this also bounds how
+# long one connection keeps the loop before the others get a turn; and no ASGI message is larger
+# (a large event goes out in slices of it).
 _HIGH_WATER = 64 * 1024
 # ... and lets the loop turn after this many frames buffered in a row, however small they are.
 _FAIR_SHARE = 128
@@ -166,7 +167,8 @@ class EventStreamResponse(Response):
         headers: Extra response headers.
         ping: Seconds of silence before a keep-alive comment; `None` for none.
         retry: A reconnection delay in milliseconds, sent once at the start.
-        send_timeout: Seconds one write may take before the client counts as gone.
+        send_timeout: Seconds one write (of at most 64 KiB: a larger one goes in slices) may take
+            before the client counts as gone.
         on_error: Makes the last event of a stream that failed after it started.
         background: A task to run once the response is finished.
         name: The stream's name in log lines (the endpoint's qualified name).
@@ -584,6 +586,20 @@ class _Connection:
         return True
 
     async def _write(self, body: bytes, *, more_body: bool) -> bool:
+        if len(body) <= _HIGH_WATER:
+            return await self._write_message(body, more_body=more_body)
+        # A server takes a whole message into its own buffer at once, and waits for the socket
+        # only before the next: one large event, written whole to a client that has stopped
+        # reading, would stay in the process's memory for as long as the connection stays open
+        # (after `send_timeout` too). In slices of 64 KiB it holds one slice beyond its own mark.
+        view = memoryview(body)
+        for start in range(0, len(body), _HIGH_WATER):
+            end = start + _HIGH_WATER
+            if not await self._write_message(bytes(view[start:end]), more_body=more_body or end < len(body)):
+                return False
+        return True
+
+    async def _write_message(self, body: bytes, *, more_body: bool) -> bool:
         message = {"type": "http.response.body", "body": body, "more_body": more_body}
         timeout = self.response.send_timeout
         self.last_write = self.loop.time()
@@ -719,7 +735,7 @@ class _Connection:
                         self.turn = turns.mark()
                         self.writing = True
                         try:
-                            if timed:
+                            if timed or len(frame) > _HIGH_WATER:
                                 if not await self._write(frame, more_body=True):
                                     self.closing = True
                                     break
