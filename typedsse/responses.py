@@ -74,22 +74,14 @@ _FAIR_SHARE = 128
 _REPLAY_POLL = 1.0
 
 
-class _Served:
-    """A request task that has served an event stream, as `wait_for_streams` sees it."""
-
-    __slots__ = ("returned", "streams")
-
-    def __init__(self) -> None:
-        self.streams = 0  # its responses streaming now
-        # Set when one of them returns, for a `wait_for_streams` that waits for that.
-        self.returned: asyncio.Future[None] | None = None
-
-
-# The request tasks that have served an event stream, on every event loop, each from its
-# stream's start until the task is done, not until the response returns: FastAPI runs the
-# dependencies' cleanup after the response, in the same task. One entry and one done callback
-# per task, however many responses it serves.
-_requests: dict[asyncio.Task[Any], _Served] = {}
+# The request tasks serving an event stream now, on every event loop, with how many of their
+# responses stream (one, but for an in-process client running several in its own task). A plain
+# count, not an object per request: an idle connection costs an entry, and a burst of
+# disconnects leaves nothing for the garbage collector. A task the server cancelled stays until
+# it is done (see `_response_returned`).
+_requests: dict[asyncio.Task[Any], int] = {}
+# What a `wait_for_streams` waiting for a task's response to return waits on.
+_returned: dict[asyncio.Task[Any], asyncio.Future[None]] = {}
 
 _SSE_HEADERS: Mapping[str, str] = {
     "cache-control": "no-cache",
@@ -242,17 +234,13 @@ class EventStreamResponse(Response):
                     f"{self.name}: typedsse streams need an asyncio event loop (uvloop is one); "
                     "this server runs another, such as trio"
                 ) from exc
-            served = _served(request) if request is not None else None
-            if served is not None:
-                served.streams += 1
+            if request is not None:
+                _requests[request] = _requests.get(request, 0) + 1
             try:
                 await _Connection(self, receive, send).run()
             finally:
-                if served is not None:
-                    served.streams -= 1
-                    returned, served.returned = served.returned, None
-                    if returned is not None and not returned.done():
-                        returned.set_result(None)
+                if request is not None:
+                    _response_returned(request)
         if self.background is not None:
             await self.background()
 
@@ -267,8 +255,8 @@ async def wait_for_streams() -> None:
     their end first. Bound the wait the usual way, `with anyio.move_on_after(5):` (or
     `asyncio.timeout`) around the call.
 
-    A request the server has cancelled (uvicorn cancels every request still open at its
-    deadline) is waited for until its task is done: what runs after the response in that task,
+    A request the server has cancelled while its stream was open (uvicorn cancels every
+    request still open at its deadline) is waited for until its task is done: what runs after the response in that task,
     the dependencies' cleanup, is part of the request, also once the response has returned. A
     request nobody cancelled is waited for until its response returns, since its task may go on
     with other work: an in-process client (httpx's `ASGITransport`) runs the app in the caller's
@@ -280,27 +268,36 @@ async def wait_for_streams() -> None:
         # Once what it waits for is over, it looks again: a request that started, or whose
         # response returned cancelled, meanwhile is waited for too.
         waits: list[asyncio.Future[Any]] = []
-        for task, served in list(_requests.items()):  # a snapshot: other threads' loops add to it too
+        for task, streams in list(_requests.items()):  # a snapshot: other threads' loops add to it too
             if task.get_loop() is not loop or task is current or task.done():
                 continue
-            if task.cancelling():
+            if task.cancelling() or not streams:
                 waits.append(task)
-            elif served.streams:
-                if served.returned is None:
-                    served.returned = loop.create_future()
-                waits.append(served.returned)
+            else:
+                returned = _returned.get(task)
+                if returned is None:
+                    returned = _returned[task] = loop.create_future()
+                waits.append(returned)
         if not waits:
             return
         await asyncio.wait(waits)
 
 
-def _served(task: asyncio.Task[Any]) -> _Served:
-    """The entry of a request task, made (with the callback that drops it) at its first stream."""
-    served = _requests.get(task)
-    if served is None:
-        served = _requests[task] = _Served()
+def _response_returned(task: asyncio.Task[Any]) -> None:
+    """Count a stream's response as returned, and drop its task once nothing is left to wait for."""
+    returned = _returned.pop(task, None)
+    if returned is not None and not returned.done():
+        returned.set_result(None)
+    streams = _requests.get(task, 0) - 1
+    if streams > 0:
+        _requests[task] = streams
+    elif task.cancelling():
+        # The server cancelled the request (a shutdown): what runs after the response in its
+        # task, the dependencies' cleanup, is part of the request, waited for until it is done.
+        _requests[task] = 0
         task.add_done_callback(_forget)
-    return served
+    else:
+        _requests.pop(task, None)
 
 
 def _forget(task: asyncio.Task[Any]) -> None:
