@@ -575,6 +575,14 @@ BAD_VALUE = (
         ({"x-a": "a\x01b"}, BAD_VALUE),
         ({"x-a": "a\x7fb"}, BAD_VALUE),
         ({"x-a": "a\x00b"}, BAD_VALUE),
+        # Accepted, these broke the stream itself: a length the server cut the body at, a type
+        # EventSource refuses, an encoding the body does not have, HTTP/2's forbidden headers.
+        ({"Content-Length": "10"}, r"^headers: Content-Length: 10 cannot go with an event stream: a stream has no len"),
+        ({"transfer-encoding": "gzip"}, r"^headers: transfer-encoding: gzip cannot go .*: the server frames the body"),
+        ({"Content-Type": "text/plain"}, r"^headers: Content-Type: text/plain cannot go .*EventSource refuses"),
+        ({"content-encoding": "gzip"}, r"^headers: content-encoding: gzip cannot go .*: the events are sent as"),
+        ({"Connection": "keep-alive"}, r"^headers: Connection: keep-alive cannot go .*: a hop-by-hop header"),
+        ({"upgrade": "h2c"}, r"^headers: upgrade: h2c cannot go with an event stream: a hop-by-hop header"),
     ],
     ids=[
         "int-value",
@@ -588,6 +596,12 @@ BAD_VALUE = (
         "control",
         "delete",
         "nul",
+        "content-length",
+        "transfer-encoding",
+        "content-type",
+        "content-encoding",
+        "connection",
+        "upgrade",
     ],
 )
 def test_sse_refuses_headers_it_cannot_write(headers: dict[str, Any], error: str) -> None:
@@ -601,8 +615,15 @@ def test_sse_refuses_headers_it_cannot_write(headers: dict[str, Any], error: str
 def test_sse_headers_it_accepts_are_written_by_uvicorn(
     live_server: Callable[..., LiveServer], loop: str, http: str
 ) -> None:
-    # The edges of what is accepted: a tab and spaces inside, Latin-1 past ASCII, an empty value.
-    headers = {"x-inside": "a\tb  c", "x-latin-1": "caf\u00e9", "x-empty": ""}
+    # The edges of what is accepted: a tab and spaces inside, Latin-1 past ASCII, an empty value,
+    # the stream's own type restated with a parameter, no encoding.
+    headers = {
+        "x-inside": "a\tb  c",
+        "x-latin-1": "caf\u00e9",
+        "x-empty": "",
+        "content-type": "Text/Event-Stream; charset=utf-8",
+        "content-encoding": "identity",
+    }
     app = FastAPI()
 
     @app.get("/ticks")

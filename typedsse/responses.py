@@ -312,7 +312,10 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
         ValueError: A name is not an HTTP token, or a value is not Latin-1 text (what Starlette
             writes), holds a control character other than a tab, or starts or ends with a
             space or tab (RFC 9110's field value; uvicorn refuses each of these on h11 or on
-            httptools, and CR, LF or NUL would end the header block).
+            httptools, and CR, LF or NUL would end the header block); or the header would
+            break the stream: its framing and hop-by-hop headers, which are the server's, a
+            `content-type` other than `text/event-stream`, a `content-encoding` the body
+            does not have.
     """
     checked = dict(cast("Mapping[object, object]", headers or {}))  # what callers pass, not what they annotate
     for name, value in checked.items():
@@ -325,6 +328,9 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
                 f"headers: the value of {name!r} must be Latin-1 text with no control character other than "
                 f"a tab and no space or tab at either end, got {value!r}"
             )
+        problem = _STREAM_BREAKERS.get(name.lower())
+        if problem is not None and (name.lower(), value.lower().split(";")[0].strip()) not in _HARMLESS:
+            raise ValueError(f"headers: {name}: {value} cannot go with an event stream: {problem}")
     return cast("dict[str, str]", checked)
 
 
@@ -337,6 +343,17 @@ def _is_latin1(text: str) -> bool:
 
 
 _TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # RFC 9110's `token`: the syntax of a field name
+_HOP_BY_HOP = "a hop-by-hop header is the server's to send (HTTP/2 forbids it in a response)"
+# Headers a stream's response must not carry, and why.
+_STREAM_BREAKERS: Mapping[str, str] = {
+    "content-length": "a stream has no length, and the server would cut the body at the one given",
+    "transfer-encoding": "the server frames the body itself",
+    "content-type": "a stream is text/event-stream; EventSource refuses any other type",
+    "content-encoding": "the events are sent as they are, and a client would decode them as encoded",
+    **dict.fromkeys(("connection", "keep-alive", "proxy-connection", "te", "trailer", "upgrade"), _HOP_BY_HOP),
+}
+# What such a header may say all the same: the type the stream has, the encoding it has.
+_HARMLESS = frozenset({("content-type", "text/event-stream"), ("content-encoding", "identity")})
 # What a field value must not hold (RFC 9110): a control character but a tab, which uvicorn's
 # httptools stack refuses, or a space or tab at either end, which h11 refuses (and HTTP would
 # strip); uvicorn then fails every request of the route.
