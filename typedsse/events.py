@@ -262,19 +262,34 @@ def _has_constants(schema: object) -> bool:
 
 def _schema_nodes(schema: object) -> Iterator[dict[str, object]]:
     """Every mapping in a core schema (the plain dicts and lists it is made of), each once."""
-    pending: list[object] = [schema]
+    return (node for node, _ in _configured_nodes(schema, None))
+
+
+def _configured_nodes(schema: object, config: object) -> Iterator[tuple[dict[str, object], object]]:
+    """Every mapping in a core schema, each once, with the configuration it is built under.
+
+    That is `config` (the event class's) until a model, dataclass or TypedDict schema brings
+    its own, which holds for what it contains.
+    """
+    pending: list[tuple[object, object]] = [(schema, config)]
     seen: set[int] = set()
     while pending:
-        node = pending.pop()
+        node, scope = pending.pop()
         if id(node) in seen:
             continue
         seen.add(id(node))
         if isinstance(node, dict):
             items = cast("dict[str, object]", node)
-            yield items
-            pending.extend(items.values())
+            own = items.get("config")
+            if isinstance(own, dict) and items.get("type") in _CONFIGURED:
+                scope = cast("dict[str, object]", own)
+            yield items, scope
+            pending.extend((value, scope) for value in items.values())
         elif isinstance(node, list | tuple):
-            pending.extend(cast("list[object]", node))
+            pending.extend((value, scope) for value in cast("list[object]", node))
+
+
+_CONFIGURED = frozenset({"model", "dataclass", "typed-dict"})
 
 
 def _entry(mapping: object, key: str) -> object:
@@ -294,28 +309,8 @@ def unreadable_json(cls: type[BaseEvent[Any]]) -> str | None:
     if cls.encoding != "json":
         return None
     schema, config = _data_schema(_completed(cls))
-    pending: list[tuple[object, object]] = [(schema, config or {})]
-    seen: set[int] = set()
-    while pending:
-        node, scope = pending.pop()
-        if id(node) in seen:
-            continue
-        seen.add(id(node))
-        if isinstance(node, dict):
-            items = cast("dict[str, object]", node)
-            own = items.get("config")
-            if isinstance(own, dict) and items.get("type") in _CONFIGURED:
-                scope = cast("dict[str, object]", own)
-            problem = _unreadable(items.get("type"), scope)
-            if problem is not None:
-                return problem
-            pending.extend((value, scope) for value in items.values())
-        elif isinstance(node, list | tuple):
-            pending.extend((value, scope) for value in cast("list[object]", node))
-    return None
-
-
-_CONFIGURED = frozenset({"model", "dataclass", "typed-dict"})
+    problems = (_unreadable(node.get("type"), scope) for node, scope in _configured_nodes(schema, config or {}))
+    return next((problem for problem in problems if problem is not None), None)
 
 
 def _unreadable(kind: object, config: object) -> str | None:
