@@ -1321,6 +1321,50 @@ async def test_map_concurrency_sends_earlier_results_before_an_error() -> None:
     assert [item for _, item in received] == [1, 2]
 
 
+async def _copy(item: Any) -> Any:
+    return item
+
+
+class _FailsOnTwo:
+    """An async function to `inspect.iscoroutinefunction`, whose call raises before giving a coroutine.
+
+    Function-like, as a compiled async function is; one marked by hand
+    (`inspect.markcoroutinefunction`, Python 3.12+) can raise so too.
+    """
+
+    __name__ = "fails_on_two"
+    __code__ = _copy.__code__
+    __defaults__ = None
+    __kwdefaults__ = None
+
+    def __init__(self, error: type[BaseException]) -> None:
+        self.error = error
+
+    def __call__(self, item: int) -> Awaitable[int]:
+        if item == 2:
+            raise self.error
+        return _copy(item)
+
+
+@pytest.mark.parametrize("error", [asyncio.CancelledError, Halt])
+@pytest.mark.anyio
+async def test_map_concurrency_passes_on_what_a_call_raises_besides_exceptions(error: type[BaseException]) -> None:
+    # The call is made in the operator's own task: what it raised there beyond `Exception` ended
+    # that task alone, and the consumer waited for ever. It is the call's outcome, in its turn.
+    log: list[str] = []
+    received: list[tuple[float, Any]] = []
+    pipeline = timed(*((0.1 * i, i) for i in range(5)), log=log) | ops.map(_FailsOnTwo(error), concurrency=2)
+    consumer = asyncio.create_task(drain(pipeline, received))
+    done, _ = await asyncio.wait([consumer], timeout=100.0)
+    assert consumer in done, "the consumer waits for ever"
+    if error is asyncio.CancelledError:
+        assert consumer.cancelled()
+    else:
+        assert isinstance(consumer.exception(), Halt)
+    assert received == [(0.0, 0), (0.1, 1)]
+    assert log == ["closed"]
+
+
 @pytest.mark.anyio
 async def test_map_concurrency_cancels_its_calls_when_the_consumer_stops() -> None:
     ended: list[str] = []
@@ -1539,6 +1583,33 @@ async def test_throttle_raises_a_cleanup_error_after_its_key_failed(mode: ops.Th
     with pytest.raises(OSError, match="cleanup failed") as info:
         await items(source() | ops.throttle(0.0001, mode=mode, key=key))
     assert isinstance(info.value.__context__, ValueError)
+
+
+@pytest.mark.parametrize("error", [asyncio.CancelledError, Halt])
+@pytest.mark.parametrize("mode", ["leading", "latest"])
+@pytest.mark.anyio
+async def test_throttle_passes_on_what_its_key_raises_besides_exceptions(
+    mode: ops.ThrottleMode, error: type[BaseException]
+) -> None:
+    # In latest mode the key runs in the operator's own task: what it raised beyond `Exception`
+    # ended that task alone, and the consumer waited for ever. Both modes pass it on at once.
+    def key(item: int) -> int:
+        if item == 2:
+            raise error
+        return 0
+
+    log: list[str] = []
+    received: list[tuple[float, Any]] = []
+    pipeline = timed(*((0.1 * i, i) for i in range(5)), log=log) | ops.throttle(0.01, mode=mode, key=key)
+    consumer = asyncio.create_task(drain(pipeline, received))
+    done, _ = await asyncio.wait([consumer], timeout=100.0)
+    assert consumer in done, "the consumer waits for ever"
+    if error is asyncio.CancelledError:
+        assert consumer.cancelled()
+    else:
+        assert isinstance(consumer.exception(), Halt)
+    assert received == [(0.0, 0), (0.1, 1)]
+    assert log == ["closed"]
 
 
 async def _yields_then_waits(log: list[str], cleanup: str) -> AsyncIterator[str]:

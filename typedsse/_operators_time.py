@@ -197,8 +197,15 @@ class _Driver(Generic[T, R]):
                     continue
                 try:
                     self._feed(item, loop.time())
-                except Exception as exc:  # the operator's own code failed (a throttle's key, say)
-                    self._end(exc)
+                except BaseException as exc:
+                    # The operator's own code failed (a throttle's key, say): whatever it raises
+                    # goes to the consumer, as the source's errors do (a pump that ended without
+                    # `_end` would leave the consumer waiting for ever). When the pump itself is
+                    # being cancelled, that ends it as it would end a pull.
+                    if not being_cancelled():
+                        self._end(exc)
+                    elif not isinstance(exc, asyncio.CancelledError):
+                        raise
                     return
                 if clocked.ready:
                     waiter.set_result(None)

@@ -828,7 +828,15 @@ class _Calls:
                     return
                 try:
                     call = asyncio.ensure_future(self._function(item))
-                except Exception as exc:  # the function failed before giving an awaitable
+                except BaseException as exc:
+                    # The function failed before giving an awaitable: whatever it raised is
+                    # that call's outcome (a pump that ended with it would leave the consumer
+                    # waiting for ever). When the pump itself is being cancelled, that ends it
+                    # as it would end a pull.
+                    if _time.being_cancelled():
+                        if not isinstance(exc, asyncio.CancelledError):
+                            raise
+                        return
                     call = loop.create_future()
                     call.set_exception(exc)
                 calls.append(call)
