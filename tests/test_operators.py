@@ -122,6 +122,28 @@ async def test_throttle_leading_with_an_endless_window_sends_the_first_item_only
     assert received == [(0.0, "a")]
 
 
+@pytest.mark.parametrize("huge", [10**400, 10**5000], ids=["beyond-float", "beyond-int-str-digits"])
+@pytest.mark.parametrize(
+    ("build", "expected"),
+    [
+        (ops.throttle, [(0.0, "a")]),
+        (ops.debounce, [(1.3, "f")]),
+        (lambda interval: ops.chunk(interval=interval), [(1.3, ["a", "b", "c", "d", "e", "f"])]),
+        (ops.timeout, list(BURSTS)),
+    ],
+    ids=["throttle", "debounce", "chunk", "timeout"],
+)
+@pytest.mark.anyio
+async def test_time_operators_take_an_int_too_large_for_a_float_as_endless(
+    build: Callable[[Any], Any], expected: list[tuple[float, Any]], huge: int
+) -> None:
+    # The loop's clock is a float: such an interval failed with `OverflowError` at the first
+    # item, in a running response. It is what `inf` is, for each operator.
+    assert await collect(timed(*BURSTS) | build(huge)) == expected
+    assert await collect(timed(*BURSTS) | build(float("inf"))) == expected
+    assert repr(build(huge)) == repr(build(float("inf")))
+
+
 @pytest.mark.anyio
 async def test_throttle_never_delays_a_backlog() -> None:
     log: list[str] = []
@@ -1449,6 +1471,11 @@ def test_pipes_describe_themselves() -> None:
             r"^throttle\(inf, mode='latest'\) never ends its window, so it would never send the item it keeps; "
             r"use mode='leading' to send only the first item$",
         ),
+        (
+            lambda: ops.throttle(10**400, mode="latest"),
+            r"^throttle\(inf, mode='latest'\) never ends its window, so it would never send the item it keeps; "
+            r"use mode='leading' to send only the first item$",
+        ),
         (lambda: ops.debounce(-1), r"^debounce\(\) needs a positive number of seconds, got -1$"),
         (lambda: ops.timeout(float("nan")), r"^timeout\(\) needs a positive number of seconds, got nan$"),
         (lambda: ops.chunk(), r"^chunk\(\) needs size=\.\.\., interval=\.\.\., or both$"),
@@ -1466,6 +1493,7 @@ def test_pipes_describe_themselves() -> None:
         "throttle-interval",
         "throttle-mode",
         "throttle-latest-forever",
+        "throttle-latest-beyond-float",
         "debounce-interval",
         "timeout-nan",
         "chunk-nothing",

@@ -257,9 +257,9 @@ def throttle(
     Raises:
         TypeError: `key` is not callable or is async, or `interval` is not a real number.
         ValueError: `interval` is not positive, or `mode` is unknown, or `interval` is infinite
-            in `"latest"` mode.
+            (or an integer too large for a float, which counts as infinite) in `"latest"` mode.
     """
-    _check_interval("throttle", interval)
+    interval = _check_interval("throttle", interval)
     if key is not None:
         _check_callable("throttle(key=...)", key)
         if _is_async(key):  # its awaitables would all be distinct keys: nothing would be throttled
@@ -294,7 +294,7 @@ def debounce(interval: float, /) -> SameTypePipe:
         TypeError: `interval` is not a real number.
         ValueError: `interval` is not positive.
     """
-    _check_interval("debounce", interval)
+    interval = _check_interval("debounce", interval)
     return SameTypePipe(f"debounce({interval!r})", lambda source: _time.debounce(source, interval))
 
 
@@ -313,7 +313,7 @@ def timeout(seconds: float, /) -> SameTypePipe:
         TypeError: `seconds` is not a real number.
         ValueError: `seconds` is not positive.
     """
-    _check_interval("timeout", seconds)
+    seconds = _check_interval("timeout", seconds)
     return SameTypePipe(f"timeout({seconds!r})", lambda source: _timeout(source, seconds))
 
 
@@ -346,7 +346,7 @@ def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe
     if size is not None:
         _check_count(size, 1, f"chunk(size=...) must be a positive integer, got {size!r}")
     if interval is not None:
-        _check_interval("chunk", interval)
+        interval = _check_interval("chunk", interval)
         return ListPipe(
             f"chunk(size={size!r}, interval={interval!r})",
             lambda source: _time.chunk_by_time(source, size, interval),
@@ -959,14 +959,22 @@ def _check_count(count: int, least: int, message: str) -> None:
         raise ValueError(message)
 
 
-def _check_interval(operator: str, seconds: float) -> None:
-    message = f"{operator}() needs a positive number of seconds, got {seconds!r}"
+def _check_interval(operator: str, seconds: float) -> float:
+    """Refuse what is not a positive number of seconds; return the interval the operator runs with."""
     # A `Decimal` compares with 0 but cannot be added to the loop's float clock: it would fail
     # only once items flow. `Real` takes ints, floats, fractions and numpy's floats.
     if not isinstance(seconds, numbers.Real):
-        raise TypeError(message)
+        raise TypeError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
     if not seconds > 0:  # NaN fails too
-        raise ValueError(message)
+        raise ValueError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
+    try:
+        float(seconds)
+    except OverflowError:
+        # An int (or a fraction) beyond a float's range cannot be added to the loop's float
+        # clock either, which would fail only once items flow. Every float past the largest
+        # one is `inf`: so is this interval, with what `inf` means to each operator.
+        return math.inf
+    return seconds
 
 
 def _check_exceptions(exceptions: object) -> None:
