@@ -271,14 +271,19 @@ async def test_aiter_messages_takes_a_max_size() -> None:
 
 @pytest.mark.parametrize(
     "data",
-    ["NaN", "[1, Infinity]", "-Infinity", "[" * 100_000 + "]" * 100_000, "9" * 5_000],
-    ids=["nan", "infinity", "minus-infinity", "nested-too-deep", "too-many-digits"],
+    ["NaN", "[1, Infinity]", "-Infinity", "[" * 100_000 + "]" * 100_000, "9" * 5_000, "1e400", '{"x": -1e999}'],
+    ids=["nan", "infinity", "minus-infinity", "nested-too-deep", "too-many-digits", "past-float", "minus-past-float"],
 )
 def test_server_sent_message_json_raises_one_error_type_for_what_it_cannot_read(data: str) -> None:
     # Python's json reads NaN and Infinity, which are not JSON, and raises RecursionError or a
     # plain ValueError for the rest: a client catching JSONDecodeError would have crashed.
+    # A number past the range of a float it reads as infinity, as if the server had sent one.
     with pytest.raises(json.JSONDecodeError):
         message(data).json()
+
+
+def test_server_sent_message_json_reads_every_float_within_range() -> None:
+    assert message("[1.7976931348623157e308, -1e-400, 0.5, 2e0]").json() == [1.7976931348623157e308, -0.0, 0.5, 2.0]
 
 
 def test_decoder_max_size_hands_over_what_the_chunk_completed_before() -> None:

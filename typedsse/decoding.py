@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import codecs
 import json
+import math
 from collections.abc import AsyncIterable, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
@@ -25,6 +26,14 @@ _DEFAULT_EVENT_TYPE = "message"
 
 def _not_json(constant: str) -> Any:
     raise ValueError(f"{constant} is not JSON")
+
+
+def _finite_float(number: str) -> float:
+    # `1e400` is a JSON number no float holds: `float` reads it as infinity, which is not JSON.
+    value = float(number)
+    if math.isinf(value):
+        raise ValueError(f"{number} is out of the range of a float")
+    return value
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,13 +61,16 @@ class ServerSentMessage:
     def json(self) -> Any:
         """Return `data` parsed as JSON (strict JSON: `NaN` and `Infinity` are not JSON).
 
+        Every float it returns is finite: a number out of the range of a float (`1e400`), which
+        Python's `json` reads as infinity, is refused too.
+
         Raises:
             json.JSONDecodeError: `data` is not JSON, or is JSON Python cannot read (nested too
-                deep, an integer of more digits than `sys.get_int_max_str_digits()`): whatever
-                a server sends, one exception type to catch.
+                deep, an integer of more digits than `sys.get_int_max_str_digits()`, a number
+                out of the range of a float): whatever a server sends, one exception type to catch.
         """
         try:
-            return json.loads(self.data, parse_constant=_not_json)
+            return json.loads(self.data, parse_constant=_not_json, parse_float=_finite_float)
         except json.JSONDecodeError:
             raise
         except (ValueError, RecursionError) as exc:
