@@ -128,11 +128,14 @@ export interface Subscription<E extends AnyEvent> {
   readonly lastEventId: string;
 }
 
-/** Why a subscription failed: an HTTP error, a response that is not an event stream, bad JSON, a lost connection. */
+/**
+ * Why a subscription failed: an HTTP status other than 200 or 204 (as for `EventSource`, a 201 or a 206 too),
+ * a response that is not an event stream, bad JSON, a lost connection.
+ */
 export class SubscribeError extends Error {
   /** The HTTP status, when the server answered. */
   readonly status: number | undefined;
-  /** The response body of an HTTP error: what of it arrives within a second, at most 64 KiB. */
+  /** The response body of a failing response: what of it arrives within a second, at most 64 KiB. */
   readonly body: string | undefined;
 
   constructor(
@@ -697,7 +700,8 @@ function open(
           return { reason: "aborted" };
         }
         if (response.status === 204) return { reason: "no-content" };
-        if (!response.ok) {
+        // As `EventSource` does: any status but 200 fails, without reconnecting (a 201 or a 206 too).
+        if (response.status !== 200) {
           throw new SubscribeError(`${method} ${path}: HTTP ${response.status}`, {
             status: response.status,
             body: await errorBody(response),

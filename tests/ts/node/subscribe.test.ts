@@ -203,6 +203,37 @@ for (const [status, contentType, message] of [
   });
 }
 
+// EventSource fails the connection on any status but 200 (and gives up on a 204): a 2xx that is not 200 is no
+// event stream to read or to reconnect to, whatever its body holds.
+for (const status of [201, 202, 206]) {
+  test(`subscribe: a ${status} response fails without handling its events or reconnecting`, async () => {
+    const events = 'event: echo\nid: 1\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}\n\n';
+    const seen: string[] = [];
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        retry: 1,
+        fetch: (async () => {
+          seen.push("fetch");
+          return new Response(events, { status, headers: { "content-type": "text/event-stream" } });
+        }) as typeof fetch,
+        onOpen: () => seen.push("open"),
+        onRetry: () => seen.push("retry"),
+      },
+      { echo: (e) => seen.push(`echo ${e.id}`) },
+    );
+    const end = await settled(subscription.done.catch((error: unknown) => error));
+    if (end === "still running") subscription();
+    assert.ok(end instanceof SubscribeError, String(end));
+    assert.equal(end.message, `GET /echo: HTTP ${status}`);
+    assert.equal(end.status, status);
+    assert.equal(end.body, events);
+    assert.deepEqual(seen, ["fetch"]);
+  });
+}
+
 /** A promise, and the function resolving it. */
 function deferred<T>(): [Promise<T>, (value: T) => void] {
   let resolve: (value: T) => void = () => undefined;
