@@ -717,6 +717,8 @@ function open(
         try {
           options.onOpen?.(response);
         } catch (error) {
+          // The body would stay open otherwise: a `fetch` wrapper may not pass the abort signal on.
+          response.body?.cancel().catch(() => undefined);
           throw new HandlerFailure(error);
         }
         const event = await read(response);

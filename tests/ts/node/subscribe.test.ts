@@ -137,6 +137,28 @@ for (const [when, stopFrom] of [
   });
 }
 
+test("subscribe: onOpen throwing ends it and cancels the body, even with a fetch that ignores the signal", async () => {
+  const seen: string[] = [];
+  const failure = new Error("onOpen failed");
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: deafFetch(seen),
+      onOpen: () => {
+        seen.push("open");
+        throw failure;
+      },
+    },
+    {},
+  );
+  const end = await settled(subscription.done.catch((error: unknown) => error));
+  if (end === "still running") subscription();
+  assert.equal(end, failure);
+  assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
+});
+
 test("subscribe: stopped while a fetch that ignores the signal is pending, it never opens the response", async () => {
   const seen: string[] = [];
   const subscription = subscribe(
