@@ -1331,6 +1331,10 @@ def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node
     assert node_test(node_build, "subscribe.test.js", {}) == (14, 0)
 
 
+def test_typescript_eventsource_listeners_close_the_source_as_documented(node_build: Path) -> None:
+    assert node_test(node_build, "listen.test.js", {}) == (5, 0)
+
+
 @pytest.mark.e2e
 @pytest.mark.usefixtures("fast_examples")
 def test_typescript_node_clients_receive_the_examples_typed_events(

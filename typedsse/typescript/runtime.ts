@@ -348,15 +348,22 @@ export function eventSourceUrl<P extends EventSourcePath>(
 
 /**
  * Call the handler of each event an `EventSource` opened on `path` receives, typed by the route.
- * Closes the source after a terminal event (the route's error events, and those in `until`),
- * since `EventSource` would otherwise reconnect. Returns a function removing the listeners.
+ * Closes the source after a terminal event (the route's error events, whether or not a handler is
+ * given for them, and those in `until`), since `EventSource` would otherwise reconnect to a stream
+ * that has ended. Returns a function removing every listener it added.
  */
 export function listen<P extends EventSourcePath>(
   source: EventSourceLike,
   path: P,
   handlers: Handlers<EventSourceEvent<P>>,
   options: {
+    /** More terminal events: the source is closed when any of them arrives, before its handler runs. */
     until?: readonly EventSourceEvent<P>["event"][] | undefined;
+    /**
+     * Called with a `SubscribeError` when a handled event's data is not JSON: the source is closed
+     * and the handler is not called. Without `onError`, the source is closed just the same, and
+     * nothing reports why.
+     */
     onError?: ((error: unknown) => void) | undefined;
   } = {},
 ): () => void {
@@ -394,7 +401,12 @@ export function listen<P extends EventSourcePath>(
   };
 }
 
-/** Add a typed listener for one event of the route at `path`; returns a function removing it. */
+/**
+ * Add a typed listener for one event of the route at `path`. As `listen` does, it also closes the
+ * source after the route's error events (such as `typedsse.error`), and when the event's data is
+ * not JSON (which it has no `onError` to report: use `listen` for that). Returns a function
+ * removing every listener it added.
+ */
 export function addEventListener<P extends EventSourcePath, N extends EventSourceEvent<P>["event"]>(
   source: EventSourceLike,
   path: P,
