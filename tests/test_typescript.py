@@ -158,6 +158,14 @@ async def pet_room(room: int, body: Pet) -> AsyncIterator[Petted | Nothing]:
     yield Nothing(data=None)
 
 
+@features.post("/notes")
+@sse(status_code=201)
+async def create_note() -> AsyncIterator[Line | Nothing]:
+    """Create a note: the stream is sent with 201 Created."""
+    yield Line(data="created", id="n-1")
+    yield Nothing(data=None)
+
+
 # Helpers.
 
 
@@ -622,6 +630,64 @@ def test_typescript_leaves_out_head_which_sends_no_events(tmp_path: Path) -> Non
     usage = 'import { subscribe } from "./events";\n\nsubscribe("/beats", {}, { beat: (e) => e.data.toFixed() });\n'
     result = tsc(project(tmp_path, {"events.ts": text, "usage.ts": usage}, config="tsconfig.json"))
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+def stream_response() -> dict[str, Any]:
+    return {"content": {"text/event-stream": {"itemSchema": event_schema("tick", json_data({"type": "integer"}))}}}
+
+
+@pytest.mark.parametrize(
+    ("responses", "status"),
+    [
+        ({"200": stream_response()}, None),
+        ({"201": stream_response()}, 201),
+        ({"200": {"content": {"application/json": {}}}, "201": stream_response(), "422": {}}, 201),
+        ({"201": stream_response(), "202": stream_response()}, 201),  # the first, as for the events
+        ({"2XX": stream_response()}, None),  # a range or `default` names no one status: 200, as EventSource
+        ({"default": stream_response()}, None),
+        ({"204": stream_response(), "206": stream_response()}, 206),  # a 204 has no body: no stream
+    ],
+    ids=["200", "201", "201-after-json", "first-of-two", "range", "default", "not-204"],
+)
+def test_typescript_route_table_gives_the_documented_status_of_a_stream_other_than_200(
+    responses: dict[str, Any], status: int | None
+) -> None:
+    document = {"openapi": "3.2.0", "info": {}, "paths": {"/ticks": {"post": {"responses": responses}}}}
+    text = generate(document)
+    start = text.index("const ROUTES: RouteTable = {")
+    table = text[start : text.index("\n};\n", start)]
+    # Only a route whose stream is not sent with 200 says so: the table of every other stays as it was.
+    line = "" if status is None else f"      status: {status},\n"
+    assert f"      body: null,\n{line}    }},\n" in table
+    assert table.count("status:") == (0 if status is None else 1)
+
+
+def test_typescript_ignores_an_event_stream_documented_as_a_204() -> None:
+    document = {"openapi": "3.2.0", "info": {}, "paths": {"/ticks": {"get": {"responses": {"204": stream_response()}}}}}
+    with pytest.raises(DocumentError, match=r"^the OpenAPI document describes no typed event stream"):
+        generate(document)
+
+
+created = FastAPI(title="a GET stream sent with 201")
+
+
+@created.get("/beats")
+@sse(status_code=201)
+async def created_beats() -> AsyncIterator[Beat]:
+    """Beats."""
+    yield Beat(data=1)
+
+
+def test_typescript_says_a_get_stream_sent_with_another_status_than_200_is_not_for_eventsource() -> None:
+    text = generate(document_of(created))
+    assert (
+        "    /**\n"
+        "     * Beats.\n"
+        "     * Streams with HTTP 201: `subscribe` reads it, a browser's `EventSource` fails on any status but 200.\n"
+        "     */\n"
+        "    GET: {\n"
+    ) in text
+    assert "      body: null,\n      status: 201,\n    },\n" in text
 
 
 def test_typescript_types_a_body_that_is_not_json_as_what_fetch_sends(tmp_path: Path) -> None:
@@ -1328,7 +1394,7 @@ def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build:
 
 
 def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node_build: Path) -> None:
-    assert node_test(node_build, "subscribe.test.js", {}) == (14, 0)
+    assert node_test(node_build, "subscribe.test.js", {}) == (18, 0)
 
 
 def test_typescript_eventsource_listeners_close_the_source_as_documented(node_build: Path) -> None:
@@ -1371,7 +1437,7 @@ def test_typescript_node_client_handles_headers_bodies_text_null_and_error_event
     app = Starlette(routes=[Mount("/features", features), Route("/stalled/rooms/{room}", stalled_room)])
     recorder = LastEventIdRecorder(app, "/features/rooms/7")
     server = live_server(recorder)
-    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (8, 0)
+    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (9, 0)
     assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
 
 

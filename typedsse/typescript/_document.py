@@ -8,10 +8,15 @@ data is encoded, which events end a failed stream, and whether the route resumes
 `Last-Event-ID`. Without it, an event's data is JSON where its schema says so
 (`contentMediaType: application/json`, as OpenAPI 3.2's SSE section writes it) and text
 otherwise; no event ends a stream and no route resumes.
+
+A stream's status is the 2xx status the document lists its media type under, such as 201 for
+`@sse(status_code=201)`; under a range (`2XX`) or `default`, which name no one status, it is 200,
+the status `EventSource` reads a stream from.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -38,6 +43,8 @@ EXTENSION = "x-typedsse"
 EVENT_STREAM = "text/event-stream"
 METHODS = ("get", "post", "put", "patch", "delete", "options", "head", "query")
 """Operation keys of a path item, in the order routes are listed (`query` is OpenAPI 3.2's)."""
+_NO_BODY = frozenset(["204", "205"])
+"""Successful statuses whose response has no body, and so no event stream."""
 
 Encoding = Literal["json", "text"]
 
@@ -89,7 +96,10 @@ class Event:
 
 @dataclass(frozen=True, slots=True)
 class Stream:
-    """One streaming operation: `method path`, its request, and its events in declaration order."""
+    """One streaming operation: `method path`, its request, and its events in declaration order.
+
+    `status` is the status a successful response has (200 unless the document says another).
+    """
 
     path: str
     method: str
@@ -101,6 +111,7 @@ class Stream:
     events: tuple[Event, ...]
     error_events: tuple[str, ...]
     resumable: bool
+    status: int
 
 
 def as_object(value: Any) -> Mapping[str, Any]:
@@ -192,9 +203,10 @@ def _unescape(token: str) -> str:
 def _stream(
     document: Mapping[str, Any], path: str, method: str, operation: Mapping[str, Any], shared: list[Any]
 ) -> Stream | None:
-    media = _event_stream_media(document, operation)
-    if media is None:
+    found = _event_stream_media(document, operation)
+    if found is None:
         return None
+    status, media = found
     extension = as_object(media.get(EXTENSION))
     if extension.get("events"):
         events = _events_from_extension(document, as_object(extension["events"]))
@@ -214,6 +226,7 @@ def _stream(
         events=tuple(events),
         error_events=tuple(name for name in as_list(extension.get("errorEvents")) if name in names),
         resumable=extension.get("resumable") is True,
+        status=status,
     )
 
 
@@ -221,16 +234,23 @@ def _text(value: object) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
-def _event_stream_media(document: Mapping[str, Any], operation: Mapping[str, Any]) -> Mapping[str, Any] | None:
-    """Return the `text/event-stream` media type of the operation's first successful response."""
+def _event_stream_media(
+    document: Mapping[str, Any], operation: Mapping[str, Any]
+) -> tuple[int, Mapping[str, Any]] | None:
+    """Return the status and `text/event-stream` media type of the operation's first successful response.
+
+    The status is the response's own (`201`), or 200 for a range (`2XX`) or `default`, which name
+    none. A 204 or a 205 has no body, so no stream: its media type is not looked at.
+    """
     responses = as_object(operation.get("responses"))
     for status in sorted(responses):
-        if not (status.startswith("2") or status == "default"):
+        if not (status.startswith("2") or status == "default") or status in _NO_BODY:
             continue
         content = as_object(deref(document, responses[status]).get("content"))
         for media_type, media in content.items():
             if media_type.split(";")[0].strip().lower() == EVENT_STREAM:
-                return as_object(media)
+                code = int(status) if re.fullmatch(r"2[0-9][0-9]", status) else 200
+                return code, as_object(media)
     return None
 
 

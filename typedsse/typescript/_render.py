@@ -70,6 +70,7 @@ _EVENT_SUFFIX = "-Event"
 _OBJECT_MEMBERS = frozenset(
     ["constructor", "hasOwnProperty", "isPrototypeOf", "propertyIsEnumerable", "toLocaleString", "toString", "valueOf"]
 )
+_EVENT_SOURCE_STATUS = 200  # the one status `EventSource` reads a stream from
 _LAST_EVENT_ID = "last-event-id"  # the runtime sends this header itself, on every reconnection
 # What ends a `//` comment in TypeScript: JSON's escapes leave U+2028 and U+2029 as they are.
 _LINE_TERMINATORS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
@@ -254,6 +255,11 @@ def _operation_doc(stream: Stream) -> list[str]:
             "Takes a request body, which `fetch` cannot send with GET: `subscribe` throws a `TypeError` "
             "when one is given. Serve the stream with POST."
         )
+    if stream.method == "GET" and stream.status != _EVENT_SOURCE_STATUS:
+        lines.append(
+            f"Streams with HTTP {stream.status}: `subscribe` reads it, a browser's `EventSource` "
+            "fails on any status but 200."
+        )
     if stream.deprecated:
         lines.append("@deprecated")
     return lines
@@ -345,8 +351,10 @@ def _routes_constant(streams: Sequence[Stream]) -> str:
             f"      terminal: [{terminal}],",
             f"      resumable: {'true' if stream.resumable else 'false'},",
             f"      body: {body},",
-            "    },",
         ]
+        if stream.status != _EVENT_SOURCE_STATUS:  # the runtime reads a stream from a 200 without it
+            lines.append(f"      status: {stream.status},")
+        lines.append("    },")
     if previous is not None:
         lines.append("  },")
     lines.append("};")

@@ -129,8 +129,8 @@ export interface Subscription<E extends AnyEvent> {
 }
 
 /**
- * Why a subscription failed: an HTTP status other than 200 or 204 (as for `EventSource`, a 201 or a 206 too),
- * a response that is not an event stream, bad JSON, a lost connection.
+ * Why a subscription failed: an HTTP status other than the route's (200 unless the document gives another) or 204,
+ * another 2xx too, a response that is not an event stream, bad JSON, a lost connection.
  */
 export class SubscribeError extends Error {
   /** The HTTP status, when the server answered. */
@@ -421,12 +421,16 @@ export function addEventListener<P extends EventSourcePath, N extends EventSourc
 // Internals.
 // ---------------------------------------------------------------------------
 
-/** What the runtime knows of a route: each event's data encoding, its terminal events, whether it resumes. */
+/**
+ * What the runtime knows of a route: each event's data encoding, its terminal events, whether it resumes,
+ * its request body, and the status of its stream when the document gives another than 200.
+ */
 interface RouteInfo {
   readonly events: { readonly [name: string]: "json" | "text" | undefined };
   readonly terminal: readonly string[];
   readonly resumable: boolean;
   readonly body: "json" | "raw" | null;
+  readonly status?: number;
 }
 
 type RouteTable = { readonly [path: string]: { readonly [method: string]: RouteInfo | undefined } | undefined };
@@ -712,8 +716,9 @@ function open(
           return { reason: "aborted" };
         }
         if (response.status === 204) return { reason: "no-content" };
-        // As `EventSource` does: any status but 200 fails, without reconnecting (a 201 or a 206 too).
-        if (response.status !== 200) {
+        // As `EventSource` does with 200: any status but the one the route's stream is sent with fails,
+        // without reconnecting (another 2xx too, such as a 206, or a 200 where the document says 201).
+        if (response.status !== (route.status ?? 200)) {
           throw new SubscribeError(`${method} ${path}: HTTP ${response.status}`, {
             status: response.status,
             body: await errorBody(response),

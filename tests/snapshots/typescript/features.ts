@@ -137,6 +137,16 @@ export interface StreamError {
 
 /** Every route that streams events: its request (`params`, `query`, `headers`, `body`) and its events. */
 export interface Streams {
+  "/notes": {
+    /** Create a note: the stream is sent with 201 Created. */
+    POST: {
+      params: Record<string, never>;
+      query: Record<string, never>;
+      headers: {};
+      body: undefined;
+      event: Line | Nothing | StreamError;
+    };
+  };
   "/rooms/{room}": {
     /** The first response sends two events and ends; the resumed one sends two more, then fails. */
     GET: {
@@ -162,6 +172,15 @@ export interface Streams {
 }
 
 const ROUTES: RouteTable = {
+  "/notes": {
+    POST: {
+      events: { line: "text", nothing: "json", "typedsse.error": "json" },
+      terminal: ["typedsse.error"],
+      resumable: false,
+      body: null,
+      status: 201,
+    },
+  },
   "/rooms/{room}": {
     GET: {
       events: {

@@ -82,6 +82,24 @@ test("features: a POST body with aliases, unions, tuples and extra keys comes ba
   ]);
 });
 
+test("features: a stream the server sends with 201, as @sse(status_code=201) and the document say, is read", async () => {
+  const log: unknown[] = [];
+  const subscription = client.subscribe(
+    "/notes",
+    { onOpen: (response) => log.push(["open", response.status]) },
+    {
+      line: (e) => log.push([e.event, e.id, e.data]),
+      nothing: (e) => log.push([e.event, e.id, e.data]),
+    },
+  );
+  assert.deepEqual(await subscription.done, { reason: "closed" });
+  assert.deepEqual(log, [
+    ["open", 201],
+    ["line", "n-1", "created"],
+    ["nothing", "n-1", null],
+  ]);
+});
+
 test("features: a path with several streaming methods needs the method option", () => {
   const options = { params: { room: 1 }, headers: { "x-token": "t" } };
   // The types require `method` here; the runtime says why if a cast gets around them.

@@ -3,6 +3,7 @@ import assert from "node:assert/strict";
 import { test } from "node:test";
 
 import { SubscribeError, subscribe } from "./echo.js";
+import * as features from "./features.js";
 
 const BOUND = 10_000; // milliseconds: far more than any of these needs, far less than the delays they must not wait
 
@@ -225,8 +226,8 @@ for (const [status, contentType, message] of [
   });
 }
 
-// EventSource fails the connection on any status but 200 (and gives up on a 204): a 2xx that is not 200 is no
-// event stream to read or to reconnect to, whatever its body holds.
+// EventSource fails the connection on any status but 200 (and gives up on a 204): for a route the document streams
+// with 200, another 2xx is no event stream to read or to reconnect to, whatever its body holds.
 for (const status of [201, 202, 206]) {
   test(`subscribe: a ${status} response fails without handling its events or reconnecting`, async () => {
     const events = 'event: echo\nid: 1\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}\n\n';
@@ -255,6 +256,62 @@ for (const status of [201, 202, 206]) {
     assert.deepEqual(seen, ["fetch"]);
   });
 }
+
+// POST /notes is `@sse(status_code=201)`: the document says its stream succeeds with 201, and the client reads it
+// from a 201, and from nothing else but a 204.
+const notes = 'event: line\nid: n-1\ndata: created\n\nevent: nothing\ndata: null\n\n';
+
+test("subscribe: a route the document streams with 201 reads the events of a 201", async () => {
+  const seen: unknown[] = [];
+  const subscription = features.subscribe(
+    "/notes",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      fetch: (async () => new Response(notes, { status: 201, headers: { "content-type": "text/event-stream" } })) as typeof fetch,
+      onOpen: (response) => seen.push(`open ${response.status}`),
+    },
+    { line: (e) => seen.push([e.event, e.id, e.data]), nothing: (e) => seen.push([e.event, e.id, e.data]) },
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "closed" });
+  assert.deepEqual(seen, ["open 201", ["line", "n-1", "created"], ["nothing", "n-1", null]]);
+});
+
+for (const status of [200, 202]) {
+  test(`subscribe: a route the document streams with 201 fails on a ${status}, without reading it or reconnecting`, async () => {
+    const seen: string[] = [];
+    const subscription = features.subscribe(
+      "/notes",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        reconnect: true,
+        retry: 1,
+        fetch: (async () => {
+          seen.push("fetch");
+          return new Response(notes, { status, headers: { "content-type": "text/event-stream" } });
+        }) as typeof fetch,
+        onOpen: () => seen.push("open"),
+        onRetry: () => seen.push("retry"),
+      },
+      { line: (e) => seen.push(`line ${e.id}`) },
+    );
+    const end = await settled(subscription.done.catch((error: unknown) => error));
+    if (end === "still running") subscription();
+    assert.ok(end instanceof features.SubscribeError, String(end));
+    assert.equal(end.message, `POST /notes: HTTP ${status}`);
+    assert.equal(end.status, status);
+    assert.equal(end.body, notes);
+    assert.deepEqual(seen, ["fetch"]);
+  });
+}
+
+test("subscribe: a route the document streams with 201 ends on a 204, with nothing more to send", async () => {
+  const subscription = features.subscribe(
+    "/notes",
+    { baseUrl: "http://127.0.0.1:9", fetch: (async () => new Response(null, { status: 204 })) as typeof fetch },
+    {},
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "no-content" });
+});
 
 /** A promise, and the function resolving it. */
 function deferred<T>(): [Promise<T>, (value: T) => void] {
