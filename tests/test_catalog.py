@@ -21,12 +21,16 @@ from typedsse.catalog import stream_annotation
 from typedsse.decoding import ServerSentMessage, parse
 
 T = TypeVar("T")
+U = TypeVar("U")
 
 
 class Echo(BaseEvent[str]): ...
 
 
 class ReverseEcho(BaseEvent[str]): ...
+
+
+WithEcho = TypeAliasType("WithEcho", Echo | T, type_params=(T,))  # `type WithEcho[T] = Echo | T`
 
 
 class Impostor(BaseEvent[int], name="echo"): ...
@@ -45,6 +49,8 @@ class Generic1(BaseEvent[T], Generic[T]): ...
         (Generator[Echo, None, None], "sync"),
         (Annotated[AsyncIterator[Echo], "meta"], "async"),
         (TypeAliasType("EchoStream", AsyncIterator[Echo]), "async"),
+        (TypeAliasType("Stream", AsyncIterator[T], type_params=(T,))[Echo], "async"),
+        (TypeAliasType("SyncStream", Annotated[Iterator[T], "meta"], type_params=(T,))[Echo], "sync"),
     ],
 )
 def test_stream_annotation_reads_kind_and_item(annotation: Any, kind: str) -> None:
@@ -65,8 +71,23 @@ def test_stream_annotation_refuses_non_streams(annotation: Any) -> None:
         Annotated[Echo | ReverseEcho, "x"],
         TypeAliasType("Echoes", Echo | ReverseEcho),  # `type Echoes = Echo | ReverseEcho`
         Union[TypeAliasType("JustEcho", Echo), ReverseEcho],  # noqa: UP007
+        WithEcho[ReverseEcho],  # `type WithEcho[T] = Echo | T`
+        # The arguments go to the parameters in the alias's order, not in their order in its value.
+        TypeAliasType("Either", Annotated[U | T, "meta"], type_params=(T, U))[ReverseEcho, Echo],
+        TypeAliasType("Outer", Annotated[WithEcho[T], "meta"], type_params=(T,))[ReverseEcho],
+        WithEcho[TypeAliasType("JustReverseEcho", ReverseEcho)],
     ],
-    ids=["pipe", "typing-union", "annotated", "type-alias", "alias-in-union"],
+    ids=[
+        "pipe",
+        "typing-union",
+        "annotated",
+        "type-alias",
+        "alias-in-union",
+        "generic-alias",
+        "generic-alias-parameter-order",
+        "generic-alias-of-a-generic-alias",
+        "generic-alias-of-an-alias",
+    ],
 )
 def test_event_catalog_maps_names_to_classes(union: Any) -> None:
     catalog = EventCatalog.of(union)
