@@ -994,6 +994,46 @@ def test_document_rejects_sse_above_the_route_decorator() -> None:
         document(app)
 
 
+@needs_fastapi_generator_routes
+def test_document_rejects_sse_above_the_route_decorator_whatever_the_annotation_names() -> None:
+    # Under postponed annotations, the stream's annotation names a class of the app factory,
+    # which the function's module does not have: read there, it tells nothing (and FastAPI's
+    # own document fails on it, with an error about the annotation).
+    def create_app() -> FastAPI:
+        class Local(BaseEvent[int]): ...
+
+        app = FastAPI()
+
+        @sse()
+        @app.get("/local")
+        async def local() -> AsyncIterator[Local]:
+            yield Local(data=1)
+
+        return app
+
+    with pytest.raises(
+        EndpointDefinitionError,
+        match=r"(?s)^GET /local: FastAPI serves '.*create_app\.<locals>\.local' without @sse, .*"
+        r"    async def local\(\.\.\.\) -> \.\.\.: \.\.\.$",
+    ):
+        document(create_app())
+
+
+def test_document_rejects_sse_above_the_route_decorator_of_a_function_returning_events() -> None:
+    # FastAPI sends the list as JSON; the function was meant to be a stream, as `@sse` on it says.
+    app = FastAPI()
+
+    @sse()
+    @app.get("/recent")
+    def recent() -> Iterable[Note]:
+        return [Note(data="a")]
+
+    with pytest.raises(
+        EndpointDefinitionError, match=r"(?s)^GET /recent: FastAPI serves .*    def recent\(\.\.\.\) -> \.\.\.: \.\.\.$"
+    ):
+        document(app)
+
+
 @needs_native_streams
 def test_document_accepts_plain_generators_of_models() -> None:
     # A FastAPI JSON Lines route of ordinary models is not mistaken for a misplaced @sse.

@@ -117,6 +117,21 @@ class StreamEndpoint:
         return self.catalog.with_events(*self.error_events, where=self.name)
 
 
+_APPLIED = "__typedsse_applied__"
+"""The attribute `@sse` sets on the function it decorates (not on the endpoint it returns)."""
+
+
+def sse_applied_to(func: Callable[..., Any]) -> bool:
+    """Whether `@sse` was applied to `func` itself: `func` is a stream function, not the endpoint made of it.
+
+    FastAPI serving such a function (`@sse` above the route decorator) serves it without `@sse`.
+    A `functools.partial` of one is one too.
+    """
+    while isinstance(func, functools.partial):
+        func = func.func  # pyright: ignore[reportUnknownMemberType]
+    return getattr(func, _APPLIED, False) is True
+
+
 def stream_endpoint(endpoint: Callable[..., Any]) -> StreamEndpoint | None:
     """Return what `@sse` recorded about `endpoint`, or `None` if it is not an `@sse` endpoint.
 
@@ -276,6 +291,11 @@ def sse(
         endpoint.__module__ = func.__module__
         endpoint.__doc__ = func.__doc__
         endpoint.__typedsse_endpoint__ = spec  # type: ignore[attr-defined]
+        # The function is marked too: where FastAPI routes it rather than the endpoint (`@sse`
+        # placed above the route decorator), the mark tells the OpenAPI plugin, whatever scope
+        # its annotations need. A bound method takes no attributes: its annotation still tells.
+        with contextlib.suppress(AttributeError, TypeError):
+            setattr(func, _APPLIED, True)
         return endpoint
 
     return decorate

@@ -38,7 +38,7 @@ from pydantic import AliasChoices, AliasPath
 from starlette.routing import BaseRoute
 
 from typedsse.catalog import EventCatalog, stream_annotation
-from typedsse.endpoints import StreamEndpoint, reads_last_event_id, stream_endpoint
+from typedsse.endpoints import StreamEndpoint, reads_last_event_id, sse_applied_to, stream_endpoint
 from typedsse.events import MAX_RETRY, BaseEvent, data_metadata, writes_own_json
 from typedsse.exceptions import EndpointDefinitionError
 
@@ -220,32 +220,39 @@ def _check_response_class(route: Any) -> None:
 def _check_decorator_order(route: Any) -> None:
     """Fail on a route whose endpoint is an undecorated event stream (`@sse` above `@app.get`).
 
-    That is a generator of events, which FastAPI iterates its own way, or a function returning
-    an async iterable of them, which it cannot send at all. A plain function returning a list
-    of events (`-> Iterable[Tick]`) is an ordinary JSON route.
+    `@sse` marks the function it decorates, so FastAPI serving that function is told from the
+    mark, whatever its annotations name (a class local to an app factory, under postponed
+    annotations, is not in the function's module). Without the mark, its annotation tells: a
+    generator of events, which FastAPI iterates its own way, or a function returning an async
+    iterable of them, which it cannot send at all. A plain function returning a list of events
+    (`-> Iterable[Tick]`) without `@sse` is an ordinary JSON route.
     """
     endpoint = route.endpoint
-    try:
-        returns = typing.get_type_hints(endpoint).get("return")
-        kind, item = stream_annotation(returns, where="")
-    except (EndpointDefinitionError, AttributeError, NameError, TypeError, SyntaxError):  # not a typed stream
-        return
-    generator = inspect.isasyncgenfunction(inspect.unwrap(endpoint)) or inspect.isgeneratorfunction(
-        inspect.unwrap(endpoint)
-    )
-    if kind == "sync" and not generator:
-        return
-    if not any(isinstance(m, type) and issubclass(m, BaseEvent) for m in EventCatalog.members(item)):
+    if not sse_applied_to(endpoint) and not _undecorated_stream(endpoint):
         return
     name = getattr(endpoint, "__qualname__", repr(endpoint))
     method = sorted(route.methods or {"GET"})[0]
-    define = "async def" if inspect.isasyncgenfunction(endpoint) else "def"
+    define = "async def" if inspect.isasyncgenfunction(endpoint) or inspect.iscoroutinefunction(endpoint) else "def"
     raise EndpointDefinitionError(
         f"{method} {route.path_format}: FastAPI serves {name!r} without @sse, so its events are neither "
         f"typed nor documented; @sse must be below the route decorator:\n\n"
         f'    @app.{method.lower()}("{route.path_format}")\n    @sse()\n'
         f"    {define} {getattr(endpoint, '__name__', 'endpoint')}(...) -> ...: ..."
     )
+
+
+def _undecorated_stream(endpoint: Any) -> bool:
+    """Whether an endpoint `@sse` did not mark is annotated as a stream of events FastAPI cannot send as one."""
+    try:
+        returns = typing.get_type_hints(endpoint).get("return")
+        kind, item = stream_annotation(returns, where="")
+    except (EndpointDefinitionError, AttributeError, NameError, TypeError, SyntaxError):  # not a typed stream
+        return False
+    unwrapped = inspect.unwrap(endpoint)
+    generator = inspect.isasyncgenfunction(unwrapped) or inspect.isgeneratorfunction(unwrapped)
+    if kind == "sync" and not generator:
+        return False
+    return any(isinstance(m, type) and issubclass(m, BaseEvent) for m in EventCatalog.members(item))
 
 
 def _probe_endpoint() -> None:
