@@ -33,10 +33,12 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    computed_field,
     create_model,
     field_serializer,
 )
 from pydantic.alias_generators import to_pascal
+from pydantic.dataclasses import dataclass as pydantic_dataclass
 
 from typedsse import (
     BaseEvent,
@@ -435,6 +437,115 @@ def test_document_payloads_share_one_schema_without_separate_input_output_schema
     assert schemas["PriceChanged-Event"]["properties"]["data"]["contentSchema"] == ref("Priced")
     assert schemas["Priced"] == fastapi_document["components"]["schemas"]["Priced"]
     assert not {"Priced-Input", "Priced-Output"} & set(schemas)
+
+
+class Pet(BaseModel):
+    name: str
+
+    @computed_field
+    @property
+    def label(self) -> str:
+        return self.name.title()
+
+
+class Owner(BaseModel):
+    pet: Pet
+
+
+@pydantic_dataclass
+class Tag:
+    name: str
+
+    @computed_field
+    @property
+    def slug(self) -> str:
+        return self.name.lower()
+
+
+class PetSeen(BaseEvent[Pet]): ...
+
+
+class PetsSeen(BaseEvent[list[Pet]]): ...
+
+
+class OwnerSeen(BaseEvent[Owner]): ...
+
+
+class TagSeen(BaseEvent[Tag]): ...
+
+
+@pytest.mark.parametrize(
+    ("event_cls", "component", "computed", "since"),
+    [
+        pytest.param(PetSeen, "Pet", "label", "0.123.10", id="model"),
+        pytest.param(TagSeen, "Tag", "slug", "0.123.10", id="dataclass"),
+        pytest.param(PetsSeen, "Pet", "label", "0.163.1", id="list-of-models"),
+        pytest.param(OwnerSeen, "Pet", "label", "0.163.1", id="model-holding-one"),
+    ],
+)
+def test_document_describes_a_payload_with_computed_fields_as_fastapi_does_without_separate_schemas(
+    event_cls: type[BaseEvent[Any]], component: str, computed: str, since: str
+) -> None:
+    # FastAPI describes a response as it is read there, but one with computed fields as it is
+    # written (telling which from the type, in a way that depends on its version): the payload
+    # is described as FastAPI describes the same type returned as JSON, in one component per
+    # model. (Before 0.163.1, FastAPI also describes the models a list holds as written, in a
+    # component of their own that nothing refers to, and names the one it uses `Pet-Input`.)
+    app = FastAPI(separate_input_output_schemas=False)
+
+    @app.get("/seen")
+    @sse()
+    async def seen() -> AsyncIterator[event_cls]:  # type: ignore[valid-type]
+        yield event_cls.model_construct()
+
+    as_json = FastAPI(separate_input_output_schemas=False)
+    as_json.add_api_route("/payload", lambda: None, response_model=event_cls.data_type())
+
+    schemas = document(app)["components"]["schemas"]
+    fastapi_document = as_json.openapi()
+    response = fastapi_document["paths"]["/payload"]["get"]["responses"]["200"]["content"]["application/json"]
+    data = schemas[f"{event_cls.__name__}-Event"]["properties"]["data"]
+    described = {key: value for key, value in response["schema"].items() if key != "title"}
+    assert inlined(data["contentSchema"], schemas) == inlined(described, fastapi_document["components"]["schemas"])
+    assert not [name for name in schemas if name.endswith(("-Input", "-Output"))]
+    if not installed_before("fastapi", since):
+        assert computed in schemas[component]["properties"]
+
+
+def inlined(schema: Any, components: dict[str, Any]) -> Any:
+    """`schema` with each reference replaced by the component it names (models that hold no cycle)."""
+    if isinstance(schema, dict):
+        if "$ref" in schema:
+            return inlined(components[schema["$ref"].removeprefix("#/components/schemas/")], components)
+        return {key: inlined(value, components) for key, value in schema.items()}
+    if isinstance(schema, list):
+        return [inlined(item, components) for item in schema]
+    return schema
+
+
+def test_document_shares_a_payload_with_computed_fields_with_a_json_route_without_separate_schemas() -> None:
+    # Before 0.163.1 FastAPI describes the event class returned as JSON as read (`Pet-Input`),
+    # and its payload model as written too, in a component nothing refers to (`Pet-Output`):
+    # the stream's payload is that one, and the events add no component of the payload.
+    app = FastAPI(separate_input_output_schemas=False)
+
+    @app.get("/pets")
+    @sse()
+    async def pets() -> AsyncIterator[PetSeen]:
+        yield PetSeen(data=Pet(name="rex"))
+
+    @app.get("/pet")
+    def pet() -> PetSeen:
+        return PetSeen(data=Pet(name="rex"))
+
+    fastapi_schemas = FastAPI.openapi(app)["components"]["schemas"]
+    schemas = document(app)["components"]["schemas"]
+
+    assert set(schemas) == {*fastapi_schemas, "PetSeen-Event", "StreamError-Event", "ErrorPayload"}
+    payload = schemas["PetSeen-Event"]["properties"]["data"]["contentSchema"]["$ref"].rpartition("/")[2]
+    assert schemas[payload] == fastapi_schemas[payload]
+    if not installed_before("fastapi", "0.123.10"):
+        assert "label" in schemas[payload]["properties"]
 
 
 def test_document_lists_the_on_error_event_and_the_built_in_one_it_falls_back_to() -> None:

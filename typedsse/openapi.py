@@ -22,11 +22,14 @@ neither in the document nor in the naming of the others.
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import importlib
 import inspect
+import threading
 import typing
 import warnings
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Generator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, Literal
 
 from fastapi import FastAPI
@@ -34,6 +37,7 @@ from fastapi import routing as fastapi_routing
 from fastapi.openapi.constants import REF_PREFIX
 from fastapi.openapi.utils import get_openapi
 from fastapi.routing import APIRoute
+from fastapi.utils import create_model_field
 from pydantic import AliasChoices, AliasPath
 from starlette.routing import BaseRoute
 
@@ -146,7 +150,11 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
         with_probes: dict[str, Any] = {**arguments, "webhooks": [*app.webhooks.routes, *probes]}
         with warnings.catch_warnings():  # what FastAPI warns of (a duplicate operation id) it said above
             warnings.simplefilter("ignore")
-            with_events = get_openapi(**with_probes)
+            if app.separate_input_output_schemas:
+                with_events = get_openapi(**with_probes)
+            else:
+                with _probes_decided_as_payloads():
+                    with_events = get_openapi(**with_probes)
     refs = _document_events(result, with_events, event_classes, probes)
     item_key = "itemSchema" if _at_least(openapi_version, (3, 2)) else "schema"
     for route, spec in streams:
@@ -275,7 +283,70 @@ def _probe(event_cls: type[BaseEvent[Any]], index: int) -> APIRoute:
     )
 
 
-def _probed(event_cls: type[BaseEvent[Any]]) -> Any:
+class _ProbeResponse:
+    """The type a probe responds with (see `_probed`): its event class's schema."""
+
+    event_class: typing.ClassVar[type[BaseEvent[Any]]]
+
+
+# Held while FastAPI's check of computed fields answers for the probes: see `_probes_decided_as_payloads`.
+_DECIDING = threading.RLock()
+
+
+@contextlib.contextmanager
+def _probes_decided_as_payloads() -> Generator[None]:
+    """Have FastAPI describe each probe in the mode it would use for the event's payload as a response.
+
+    With `separate_input_output_schemas=False`, FastAPI describes a response as it is read,
+    unless it has computed fields, which a description as read leaves out. From FastAPI 0.123.10
+    it tells that field by field, from the response's own type and schema (a model or a
+    dataclass with computed fields of its own; from 0.163.1 also a type holding such a model,
+    however deep). A probe's type is a stand-in, so every payload was described as read, without
+    the computed fields its events are written with, and a payload model the app also returns as
+    JSON got a second component. While the document with the probes is built, FastAPI's check
+    answers for a probe what it answers for the event's payload type as a response (`->
+    Payload`), and for anything else what it always does.
+    """
+    module: Any
+    try:
+        module = importlib.import_module("fastapi._compat.v2")
+    except ImportError:  # FastAPI before 0.119
+        module = None
+    decide: Callable[..., bool] | None = getattr(module, "_has_computed_fields", None)
+    if module is None or decide is None:  # no check of one field: the probes are described as everything else
+        yield
+        return
+    decided: dict[type[BaseEvent[Any]], bool] = {}
+
+    def has_computed_fields(field: Any, *args: Any, **kwargs: Any) -> bool:
+        annotation = getattr(getattr(field, "field_info", None), "annotation", None)
+        if not (isinstance(annotation, type) and issubclass(annotation, _ProbeResponse)):
+            return decide(field, *args, **kwargs)
+        event_cls = annotation.event_class
+        if event_cls not in decided:
+            payload = _payload_field(event_cls)
+            decided[event_cls] = payload is not None and decide(payload, *args, **kwargs)
+        return decided[event_cls]
+
+    with _DECIDING:  # one document at a time: each restores the check it found
+        module._has_computed_fields = has_computed_fields
+        try:
+            yield
+        finally:
+            module._has_computed_fields = decide
+
+
+def _payload_field(event_cls: type[BaseEvent[Any]]) -> Any:
+    """The field FastAPI makes of the event's payload type as a route's response, or `None` if it makes none."""
+    try:
+        return create_model_field(
+            name="data", type_=event_cls.model_fields["data"].rebuild_annotation(), mode="serialization"
+        )
+    except Exception:  # a type only the event class's configuration allows (`arbitrary_types_allowed`)
+        return None
+
+
+def _probed(event_cls: type[BaseEvent[Any]]) -> type[_ProbeResponse]:
     """The event class as a probe's response: its own schema, under a component of the probe's.
 
     The class's component as a model belongs in the document only where something else refers
@@ -301,8 +372,10 @@ def _probed(event_cls: type[BaseEvent[Any]]) -> Any:
     schema["ref"] = f"{name}{_PROBE_MARK}:{number}" if colon else f"{ref}{_PROBE_MARK}"
     probed = {"type": "definitions", "schema": schema, "definitions": definitions}
 
-    class Probed:
+    class Probed(_ProbeResponse):
         # A type, not `Annotated` metadata: Pydantic takes the definitions of a type's own schema.
+        event_class = event_cls
+
         @classmethod
         def __get_pydantic_core_schema__(cls, source: Any, handler: Any) -> Any:
             return probed
@@ -361,6 +434,13 @@ def _document_events(
     names = _matching_names(
         {**_without_components(with_events), "webhooks": webhooks}, _without_components(result), added, schemas
     )
+    # A component of the app's that nothing refers to is not met on the walk: FastAPI before
+    # 0.163.1 describes a model a JSON response holds in a mode of its own too, unused beside
+    # the one the response uses (`Pet-Output` beside `Pet-Input`). It is the one of the same
+    # name, if that describes it alike.
+    for name, schema in added.items():
+        if name not in names and name not in names.values() and schemas.get(name) == _with_names(schema, names):
+            names[name] = name
     taken = set(schemas)
     for name in added:
         if name not in names:
