@@ -548,3 +548,20 @@ def test_encode_lets_the_words_nan_and_infinity_through_in_strings() -> None:
     assert encode(AnyData(data=text)) == b'event: any_data\ndata: {"note":"NaN or Infinity","NaN":1,"value":null}\n\n'
     finite = SerializedReading(data=1.5)
     assert encode(finite) == b'event: serialized_reading\ndata: {"value":1.5}\n\n'
+
+
+class TimedAnyData(BaseEvent[Any]):  # writes its own JSON: the class sets a `ser_json_*` option
+    model_config = ConfigDict(ser_json_timedelta="float")
+
+
+# The words were looked for by reading the data line back with `json.loads`, which converts every
+# number: an integer past 4,300 digits raised a bare ValueError, and the stream ended with its
+# error event on a valid event.
+@pytest.mark.parametrize("cls", [AnyData, TimedAnyData], ids=["shared-serializer", "own-serializer"])
+def test_encode_looks_for_constants_without_reading_the_numbers(cls: type[BaseEvent[Any]]) -> None:
+    big, big_json = 10**4300, b"1" + b"0" * 4300
+    text = {"n": big, "note": "to Infinity", "quoted": 'say "NaN" \\', "NaN": -1.5}
+    data = b'{"n":%s,"note":"to Infinity","quoted":"say \\"NaN\\" \\\\","NaN":-1.5}' % big_json
+    assert encode(cls(data=text)) == b"event: %s\ndata: %s\n\n" % (cls.event_name.encode(), data)
+    with pytest.raises(WireFormatError, match=r"the payload wrote NaN: ser_json_inf_nan='constants'"):
+        encode(cls(data=[big, "\\", ConstantReading(value=float("nan"))]))

@@ -187,22 +187,30 @@ def _refusing_constants(to_json: Callable[..., bytes], cls: type[BaseEvent[Any]]
 
     def checked(value: Any, **options: Any) -> bytes:
         written = to_json(value, **options)
-        if b"NaN" in written or b"Infinity" in written:  # most often inside a string: parse to be sure
-            try:
-                json.loads(written, parse_constant=_refuse_constant)
-            except _ConstantError as exc:
-                raise WireFormatError(f"{cls.__qualname__}: the payload wrote {exc}: {CONSTANTS_PROBLEM}") from None
+        if b"NaN" in written or b"Infinity" in written:  # most often inside a string: look outside them
+            constant = _constant_outside_strings(written)
+            if constant is not None:
+                raise WireFormatError(f"{cls.__qualname__}: the payload wrote {constant}: {CONSTANTS_PROBLEM}")
         return written
 
     return checked
 
 
-class _ConstantError(ValueError):
-    pass
+def _constant_outside_strings(written: bytes) -> str | None:
+    """The first of `NaN`, `-Infinity` and `Infinity` that `written` holds outside its strings.
 
-
-def _refuse_constant(name: str) -> Any:
-    raise _ConstantError(name)
+    Not `json.loads`, which converts every number (an integer past 4,300 digits raises) and
+    recurses into every array: Pydantic wrote JSON but for these constants, so dropping the
+    strings leaves one only where it was written. Escapes go first, an escaped backslash before
+    an escaped quote (a run of backslashes pairs from its start); what stays between quotes is
+    a string. UTF-8 puts no quote or backslash inside a multi-byte character.
+    """
+    unescaped = written.replace(b"\\\\", b"").replace(b'\\"', b"")
+    outside = b" ".join(unescaped.split(b'"')[::2])
+    for constant in (b"NaN", b"-Infinity", b"Infinity"):
+        if constant in outside:
+            return constant.decode()
+    return None
 
 
 def _head(header: bytes, event_id: str | None, retry: int | None, cls: type[BaseEvent[Any]]) -> bytes:
