@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import re
 from typing import Annotated, Any, ClassVar, Generic, NewType, TypeVar
 
@@ -474,6 +475,23 @@ def test_retry_takes_only_integers(retry: Any) -> None:
     with pytest.raises(ValidationError, match="retry"):
         Progress(data=0.5, retry=retry)
     assert Progress.model_validate_json('{"data": 0.5, "retry": 5000}').retry == 5000
+
+
+@pytest.mark.parametrize("retry", [True, False, 2500.0, "5000"], ids=["true", "false", "float", "str"])
+def test_retry_takes_only_integers_when_the_caller_validates_leniently(retry: Any) -> None:
+    # `strict=False` turned the field's own strictness off: `False` was written as `retry: 0`.
+    fields = {"data": 0.5, "retry": retry}
+    for validate in (
+        lambda: Progress.model_validate(fields, strict=False),
+        lambda: Progress.model_validate_json(json.dumps(fields), strict=False),
+    ):
+        with pytest.raises(ValidationError, match=r"retry\n  Input should be a valid integer") as info:
+            validate()
+        assert [error["type"] for error in info.value.errors()] == ["int_type"]
+    assert Progress.model_validate({"data": 0.5, "retry": 5000}, strict=False).retry == 5000
+    assert Progress.model_validate_json('{"data": 0.5, "retry": 5000}', strict=False).retry == 5000
+    with pytest.raises(ValidationError, match="greater than or equal to 0"):
+        Progress.model_validate({"data": 0.5, "retry": -1}, strict=False)
 
 
 def test_base_event_refuses_an_event_name_set_in_the_class_body() -> None:

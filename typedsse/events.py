@@ -31,7 +31,15 @@ from pydantic import (
     WrapSerializer,
 )
 from pydantic.fields import FieldInfo
-from pydantic_core import CoreConfig, CoreSchema, InitErrorDetails, SchemaSerializer, SchemaValidator, core_schema
+from pydantic_core import (
+    CoreConfig,
+    CoreSchema,
+    InitErrorDetails,
+    PydanticKnownError,
+    SchemaSerializer,
+    SchemaValidator,
+    core_schema,
+)
 
 from typedsse.exceptions import EventDefinitionError
 
@@ -404,6 +412,32 @@ The SSE syntax allows any run of digits, but a client that waits with JavaScript
 """
 
 
+class _Milliseconds:
+    """The `retry` field's schema: an `int` (not a `bool`) from 0 to `MAX_RETRY`, in any mode.
+
+    Strict: `True`, `2500.0` or `"5000"` would be written as a number the code never gave
+    (`retry=False` is `retry: 0`, reconnect at once); JSON integers still validate. A caller's
+    `model_validate(..., strict=False)` turns a field's own strictness off, so that mode takes
+    the lax branch, which checks the type first; the default mode runs pydantic-core alone.
+    """
+
+    @classmethod
+    def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
+        bounded = core_schema.int_schema(ge=0, le=MAX_RETRY, strict=True)
+        return core_schema.lax_or_strict_schema(
+            lax_schema=core_schema.no_info_before_validator_function(_strict_int, bounded),
+            strict_schema=bounded,
+            strict=True,
+        )
+
+
+def _strict_int(value: object) -> object:
+    """`value` if strict validation takes it as an `int`: an `int` or a subclass, but not a `bool`."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    raise PydanticKnownError("int_type")
+
+
 class BaseEvent(BaseModel, Generic[DataT]):
     """One typed server-sent event; subclass it once per kind of event.
 
@@ -449,9 +483,8 @@ class BaseEvent(BaseModel, Generic[DataT]):
     # TypedDict's keys) must not rename the SSE fields themselves (`Data=...`, `Id=...`).
     data: DataT = Field(alias="data")
     id: EventId | None = Field(default=None, alias="id")
-    # Strict: `True`, `2500.0` or `"5000"` would be written as a number the code never gave
-    # (`retry=False` is `retry: 0`, reconnect at once). JSON integers still validate.
-    retry: Annotated[int, Field(ge=0, le=MAX_RETRY, strict=True)] | None = Field(default=None, alias="retry")
+    # Integers only, whatever `strict=` a caller passes: see `_Milliseconds`.
+    retry: Annotated[int, _Milliseconds] | None = Field(default=None, alias="retry")
 
     def __init_subclass__(cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any):
         # The keywords are read by `__pydantic_init_subclass__`, once the fields exist. This runs
