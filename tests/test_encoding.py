@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any, Generic, TypeVar
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Discriminator, Field, PlainSerialize
 from pydantic.alias_generators import to_camel, to_pascal
 from typing_extensions import TypedDict
 
-from typedsse.encoding import KEEPALIVE, comment, encode, encode_message, retry_frame
+from typedsse.encoding import KEEPALIVE, comment, encode, encode_message, frame_encoder, retry_frame
 from typedsse.events import MAX_RETRY, BaseEvent
 from typedsse.exceptions import EventDefinitionError, EventTypeError, WireFormatError
 
@@ -172,6 +173,23 @@ def test_encode_refuses_what_is_not_an_event(thing: Any) -> None:
 
 
 @pytest.mark.parametrize(
+    ("thing", "shown"),
+    [
+        (5, "5"),
+        (None, "None"),
+        ("tick", "'tick'"),
+        (int, "int"),
+        (Tick(data=1), r"Tick\(data=1, id=None, retry=None\)"),
+    ],
+    ids=["int", "none", "str", "class", "event"],
+)
+def test_frame_encoder_refuses_what_is_not_an_event_class(thing: Any, shown: str) -> None:
+    # What has no `__dict__` (`5`, `None`) raised a bare AttributeError while the cache was read.
+    with pytest.raises(EventTypeError, match=rf"^only events can be encoded: {shown} is not a BaseEvent subclass$"):
+        frame_encoder(thing)
+
+
+@pytest.mark.parametrize(
     ("event", "wire"),
     [
         (Tick(data=1, id="7"), b"event: tick\nid: 7\ndata: 1\n\n"),
@@ -300,6 +318,24 @@ def test_encode_message_rejects_unwritable_fields(
 )
 def test_comment_writes_comment_frame(text: str, wire: bytes) -> None:
     assert comment(text) == wire
+
+
+@pytest.mark.parametrize(
+    ("write", "error"),
+    [
+        (lambda: encode_message(data=5), r"^SSE data must be a str, got int$"),  # type: ignore[arg-type]
+        (lambda: encode_message(data=b"x"), r"^SSE data must be a str, got bytes$"),  # type: ignore[arg-type]
+        (lambda: encode_message(data="x", event=0), r"^an SSE event must be a str, got int$"),  # type: ignore[arg-type]
+        (lambda: encode_message(data="x", id=7), r"^an SSE id must be a str, got int$"),  # type: ignore[arg-type]
+        (lambda: comment(None), r"^an SSE comment must be a str, got NoneType$"),  # type: ignore[arg-type]
+    ],
+    ids=["int-data", "bytes-data", "int-event", "int-id", "none-comment"],
+)
+def test_writers_say_which_argument_is_not_text(write: Callable[[], bytes], error: str) -> None:
+    # A bare "expected string or bytes-like object" came out of a regular expression; `event=0`
+    # was refused as an empty event name.
+    with pytest.raises(TypeError, match=error):
+        write()
 
 
 def test_writers_refuse_text_that_is_not_unicode() -> None:

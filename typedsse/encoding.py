@@ -69,7 +69,10 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
         EventDefinitionError: A model the payload holds writes what JSON cannot carry (`NaN`),
             found only now because the payload was named before it was defined.
     """
-    cached: Callable[[BaseEvent[Any]], bytes] | None = cls.__dict__.get("__typedsse_encoder__")
+    try:
+        cached: Callable[[BaseEvent[Any]], bytes] | None = cls.__dict__.get("__typedsse_encoder__")
+    except AttributeError:  # not a class at all (`5`, `None`): refused below
+        cached = None
     if cached is not None:
         return cached
     if not (isinstance(cls, type) and issubclass(cls, BaseEvent)):  # pyright: ignore[reportUnnecessaryIsInstance]
@@ -241,12 +244,15 @@ def encode_message(*, data: str, event: str | None = None, id: str | None = None
         WireFormatError: `event` or `id` cannot be carried by the line syntax (an empty
             `event` arrives as `message`), `retry` is not an integer from 0 to `MAX_RETRY`, or
             a text is not valid Unicode (a lone surrogate).
+        TypeError: `data`, `event` or `id` is not a `str`.
     """
+    if not isinstance(data, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"SSE data must be a str, got {type(data).__name__}")
     lines: list[str] = []
     if event is not None:
+        _check_field("event", event)
         if not event:
             raise WireFormatError("an SSE event name cannot be empty: a client reads `event: ` as `message`")
-        _check_field("event", event)
         lines.append(f"event: {event}")
     if id is not None:
         _check_field("id", id)
@@ -262,6 +268,7 @@ def comment(text: str = "") -> bytes:
 
     Raises:
         WireFormatError: `text` contains CR, LF or NUL, or is not valid Unicode.
+        TypeError: `text` is not a `str`.
     """
     _check_field("comment", text)
     return _utf8(f": {text}\n\n") if text else KEEPALIVE
@@ -306,5 +313,7 @@ def _utf8(text: str, cls: type[BaseEvent[Any]] | None = None) -> bytes:
 
 
 def _check_field(field: str, value: str) -> None:
+    if not isinstance(value, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"an SSE {field} must be a str, got {type(value).__name__}")
     if _FIELD_BREAKERS.search(value):
         raise WireFormatError(f"an SSE {field} cannot contain CR, LF or NUL: {value!r}")
