@@ -348,6 +348,44 @@ def test_writers_refuse_text_that_is_not_unicode() -> None:
             write()
 
 
+class Forged(str):
+    """A str whose own methods say what a writer calling them would put on the wire."""
+
+    __slots__ = ()
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"7\nevent: injected"
+
+    def __format__(self, format_spec: str, /) -> str:
+        return "7\nevent: injected"
+
+    def isascii(self) -> bool:
+        return True
+
+    def isprintable(self) -> bool:
+        return True
+
+    def strip(self, chars: str | None = None, /) -> str:
+        return self
+
+
+@pytest.mark.parametrize(
+    ("write", "wire"),
+    [
+        (lambda: encode(Tick(data=1).model_copy(update={"id": Forged("7")})), b"event: tick\nid: 7\ndata: 1\n\n"),
+        (lambda: encode(Token(data="a").model_copy(update={"id": Forged("7")})), b"event: token\nid: 7\ndata: a\n\n"),
+        (lambda: encode_message(data="a", event=Forged("e"), id=Forged("7")), b"event: e\nid: 7\ndata: a\n\n"),
+        (lambda: comment(Forged("c")), b": c\n\n"),
+    ],
+    ids=["json-event-id", "text-event-id", "message", "comment"],
+)
+def test_writers_write_a_str_subclass_as_its_text(write: Callable[[], bytes], wire: bytes) -> None:
+    # The writers called the value's own `encode()` (or `__format__`, through an f-string): a
+    # subclass set by `model_copy(update=...)`, which skips validation, could inject a field.
+    assert write() == wire
+    assert Forged("7").encode() == b"7\nevent: injected"  # what the writers no longer ask it
+
+
 def test_comment_default_is_keepalive() -> None:
     assert comment() == KEEPALIVE == b":\n\n"
 

@@ -120,6 +120,29 @@ def test_base_event_refuses_invalid_names_at_class_definition(name: str, problem
     assert isinstance(info.value, TypeError)
 
 
+class ForgedName(str):
+    """A str whose own methods would pass any check and write another header."""
+
+    __slots__ = ()
+
+    def encode(self, encoding: str = "utf-8", errors: str = "strict") -> bytes:
+        return b"tick\nid: forged"
+
+    def __contains__(self, key: str, /) -> bool:
+        return False
+
+
+def test_base_event_reads_a_name_given_as_a_str_subclass_as_its_text() -> None:
+    # The header was `name.encode()`, the subclass's own; its `in` hid a line break.
+    class Tick(BaseEvent[int], name=ForgedName("app.tick")): ...
+
+    assert Tick.__typedsse_header__ == b"event: app.tick\n"
+    assert type(Tick.event_name) is str
+    with pytest.raises(EventDefinitionError, match=r"it contains a line break"):
+
+        class Broken(BaseEvent[int], name=ForgedName("a\nb")): ...
+
+
 def test_base_event_refuses_an_inferred_reserved_name() -> None:
     with pytest.raises(EventDefinitionError, match=r"\.Error: invalid event name 'error'.*name=\"app.error\""):
 

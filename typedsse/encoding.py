@@ -110,9 +110,10 @@ def frame_encoder(cls: type[BaseEvent[Any]]) -> Callable[[BaseEvent[Any]], bytes
                     return b"%sdata: %s\n\n" % (header, data)
                 # Printable ASCII without a space at either end: what validation let through. An id
                 # set by `model_copy(update=...)` or `model_construct` takes the checked path (so
-                # does any id here if `strip` ever returned a copy of an unchanged str).
+                # does any id here if `strip` ever returned a copy of an unchanged str), and so
+                # does a str subclass, whose own methods could answer anything.
                 if (
-                    isinstance(event_id, str)  # pyright: ignore[reportUnnecessaryIsInstance]
+                    type(event_id) is str
                     and event_id.isascii()
                     and event_id.isprintable()
                     and event_id.strip(" ") is event_id
@@ -250,13 +251,12 @@ def encode_message(*, data: str, event: str | None = None, id: str | None = None
         raise TypeError(f"SSE data must be a str, got {type(data).__name__}")
     lines: list[str] = []
     if event is not None:
-        _check_field("event", event)
+        event = _checked_field("event", event)
         if not event:
             raise WireFormatError("an SSE event name cannot be empty: a client reads `event: ` as `message`")
         lines.append(f"event: {event}")
     if id is not None:
-        _check_field("id", id)
-        lines.append(f"id: {id}")
+        lines.append(f"id: {_checked_field('id', id)}")
     if retry is not None:
         lines.append(f"retry: {checked_retry(retry)}")
     lines.extend(f"data: {line}" for line in _LINE_BREAK.split(data))
@@ -270,7 +270,7 @@ def comment(text: str = "") -> bytes:
         WireFormatError: `text` contains CR, LF or NUL, or is not valid Unicode.
         TypeError: `text` is not a `str`.
     """
-    _check_field("comment", text)
+    text = _checked_field("comment", text)
     return _utf8(f": {text}\n\n") if text else KEEPALIVE
 
 
@@ -306,14 +306,19 @@ def checked_retry(milliseconds: object, where: str = "") -> int:
 
 def _utf8(text: str, cls: type[BaseEvent[Any]] | None = None) -> bytes:
     try:
-        return text.encode()
+        return str.encode(text)  # not `text.encode()`: a str subclass's own could write anything
     except UnicodeEncodeError as exc:  # a lone surrogate: valid in a Python str, not in UTF-8
         where = f"{cls.__qualname__}: " if cls is not None else ""
         raise WireFormatError(f"{where}the text is not valid Unicode: {exc}") from exc
 
 
-def _check_field(field: str, value: str) -> None:
+def _checked_field(field: str, value: str) -> str:
+    """`value` as a plain str, if the line syntax can carry it.
+
+    A plain str: a subclass's own `__format__` (what an f-string calls) could write anything.
+    """
     if not isinstance(value, str):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"an SSE {field} must be a str, got {type(value).__name__}")
     if _FIELD_BREAKERS.search(value):
         raise WireFormatError(f"an SSE {field} cannot contain CR, LF or NUL: {value!r}")
+    return str.__str__(value)

@@ -577,7 +577,13 @@ class BaseEvent(BaseModel, Generic[DataT]):
             return
         if name is None:
             name = event_name_for(cls.__name__)
-        problem = _name_problem(name) if isinstance(name, str) else "it is not a string"  # pyright: ignore[reportUnnecessaryIsInstance]
+        if isinstance(name, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            # A plain str: a subclass's own methods (`encode`, `strip`) could pass the checks and
+            # write anything into the header.
+            name = str.__str__(name)
+            problem = _name_problem(name)
+        else:
+            problem = "it is not a string"
         if problem is not None:
             raise EventDefinitionError(
                 f"{cls.__qualname__}: invalid event name {name!r}: {problem}; "
