@@ -1776,6 +1776,55 @@ async def test_a_sync_generator_may_call_back_into_the_event_loop() -> None:
     assert [message.data for message in parse(harness.body)] == ["0", "2", "4"]
 
 
+class Rows:
+    """A sync iterable whose `__iter__` opens what its steps use: a sqlite3 cursor, bound to its thread."""
+
+    def __init__(self, *, fails: bool = False) -> None:
+        self.fails = fails
+        self.threads: list[threading.Thread] = []  # where `__iter__`, each step and the close ran
+
+    def __iter__(self) -> Iterator[Tick]:
+        self.threads.append(threading.current_thread())
+        if self.fails:
+            raise LookupError("no such table: users")
+        db = sqlite3.connect(":memory:")
+        return self._rows(db, db.execute("select 1 union all select 2"))
+
+    def _rows(self, db: sqlite3.Connection, cursor: sqlite3.Cursor) -> Iterator[Tick]:
+        try:
+            for (value,) in cursor:
+                self.threads.append(threading.current_thread())
+                yield Tick(data=value)
+        finally:
+            db.close()
+            self.threads.append(threading.current_thread())
+
+
+@pytest.mark.anyio
+async def test_a_sync_iterables_iter_runs_on_the_streams_own_thread() -> None:
+    # `iter()` ran on the event loop: an `__iter__` that blocks (a query) held up every other
+    # connection, and a sqlite3 cursor it opened failed at the first step, on another thread.
+    rows = Rows()
+    harness = Harness()
+    await asyncio.wait_for(harness.run(EventStreamResponse(rows, ping=None)), timeout=10)
+    assert [message.json() for message in parse(harness.body)] == [1, 2]
+    assert len(rows.threads) == 4
+    assert len(set(rows.threads)) == 1
+    assert rows.threads[0] is not threading.current_thread()
+
+
+@pytest.mark.anyio
+async def test_a_sync_iterables_iter_failing_is_an_http_error_as_a_failing_first_step_is() -> None:
+    rows = Rows(fails=True)
+    harness = Harness()
+    with pytest.raises(LookupError, match="no such table"):
+        await asyncio.wait_for(harness.run(EventStreamResponse(rows, ping=None)), timeout=10)
+    assert harness.sent == []
+    [thread] = rows.threads
+    assert thread is not threading.current_thread()  # raised on the stream's thread, not the loop's
+    assert anyio.to_thread.current_default_thread_limiter().borrowed_tokens == 0
+
+
 @pytest.mark.anyio
 async def test_a_sync_stream_whose_thread_cannot_start_fails_instead_of_hanging(
     monkeypatch: pytest.MonkeyPatch,

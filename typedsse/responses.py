@@ -1004,8 +1004,7 @@ async def _open(content: EventSource) -> AsyncGenerator[AsyncIterator[BaseEvent[
             if aclose is not None:
                 await aclose()
         return
-    sync_iterator = iter(content)
-    events = _iterate_in_thread(sync_iterator)
+    events = _iterate_in_thread(content)
     try:
         yield events
     finally:
@@ -1045,7 +1044,18 @@ def _next_in_thread(iterator: Iterator[BaseEvent[Any]]) -> Any:
         return _Raised(error)
 
 
-def _close_in_thread(iterator: Iterator[BaseEvent[Any]]) -> Any:
+def _start_in_thread(content: Iterable[BaseEvent[Any]]) -> tuple[Iterator[BaseEvent[Any]] | None, Any]:
+    # The first step, `iter()` included: an iterable's `__iter__` may block (a query) or open what
+    # its steps use (a sqlite3 cursor, bound to the thread that made it). If it fails, that is
+    # the first step's error, and nothing was opened to close.
+    try:
+        iterator = iter(content)
+    except BaseException as error:
+        return None, _Raised(error)
+    return iterator, _next_in_thread(iterator)
+
+
+def _close_in_thread(iterator: object) -> Any:
     try:
         close = getattr(iterator, "close", None)
         if close is not None:
@@ -1061,14 +1071,23 @@ def _settle(future: asyncio.Future[Any], result: Any) -> None:
 
 
 def _serve_stream(
-    iterator: Iterator[BaseEvent[Any]],
+    content: Iterable[BaseEvent[Any]],
     requests: queue.SimpleQueue[tuple[asyncio.Future[Any] | None, bool]],
     loop: asyncio.AbstractEventLoop,
 ) -> None:
-    """The body of a sync stream's own thread: each step on request, then the close, then exit."""
+    """The body of a sync stream's own thread: `iter()` and each step on request, then the close, then exit."""
+    # Until `iter()` has run, only an iterator object (a cursor) has anything to close.
+    iterator: Iterator[BaseEvent[Any]] | None = content if isinstance(content, Iterator) else None
+    started = False
     while True:
         future, closing = requests.get()
-        result = _close_in_thread(iterator) if closing else _next_in_thread(iterator)
+        if closing:
+            result = _close_in_thread(iterator)
+        elif started and iterator is not None:
+            result = _next_in_thread(iterator)
+        else:
+            started = True
+            iterator, result = _start_in_thread(content)
         if future is not None:  # `None`: a close nobody waits for (see `_StreamThread.close`)
             try:
                 loop.call_soon_threadsafe(_settle, future, result)
@@ -1085,21 +1104,21 @@ def _serve_stream(
 
 
 class _StreamThread:
-    """The one thread a sync stream runs on, every step and its close, taken with the first step.
+    """The one thread a sync stream runs on, its `iter()`, every step and its close, taken with the first step.
 
     Thread-bound resources (a sqlite3 connection, a `threading.local` session, a lock) work in
-    a sync generator because no other thread ever touches it. The thread is one of anyio's
-    worker threads, held by a runner task for the stream's life (so `anyio.from_thread` works
-    in the generator, as in any `def` FastAPI runs), and handed back to anyio's pool at the
-    close. It only runs steps the response asks for, one at a time, each holding a token of
-    anyio's default thread limiter (the bound FastAPI's `def` endpoints share); it waits on a
-    queue in between.
+    a sync generator, or an iterable's `__iter__`, because no other thread ever touches them.
+    The thread is one of anyio's worker threads, held by a runner task for the stream's life
+    (so `anyio.from_thread` works in the generator, as in any `def` FastAPI runs), and handed
+    back to anyio's pool at the close. It only runs steps the response asks for, one at a time,
+    each holding a token of anyio's default thread limiter (the bound FastAPI's `def` endpoints
+    share); it waits on a queue in between.
     """
 
-    __slots__ = ("close_asked", "iterator", "limiter", "loop", "pending", "requests", "runner", "started")
+    __slots__ = ("close_asked", "content", "limiter", "loop", "pending", "requests", "runner", "started")
 
-    def __init__(self, iterator: Iterator[BaseEvent[Any]]) -> None:
-        self.iterator = iterator
+    def __init__(self, content: Iterable[BaseEvent[Any]]) -> None:
+        self.content = content
         self.loop = asyncio.get_running_loop()
         self.limiter = anyio.to_thread.current_default_thread_limiter()
         self.requests: queue.SimpleQueue[tuple[asyncio.Future[Any] | None, bool]] = queue.SimpleQueue()
@@ -1125,7 +1144,7 @@ class _StreamThread:
                 # limiter bounds the steps actually running.
                 runner = self.runner = self.loop.create_task(
                     anyio.to_thread.run_sync(
-                        _serve_stream, self.iterator, self.requests, self.loop, limiter=anyio.CapacityLimiter(1)
+                        _serve_stream, self.content, self.requests, self.loop, limiter=anyio.CapacityLimiter(1)
                     )
                 )
                 runner.add_done_callback(self._runner_ended)
@@ -1161,13 +1180,16 @@ class _StreamThread:
             pending.set_result(_Raised(error or RuntimeError("the stream's thread ended")))
 
     async def close(self) -> None:
-        iterator = self.iterator
+        content = self.content
         if (not self.started or self.runner is None) and (
-            not hasattr(iterator, "close")
-            or (inspect.isgenerator(iterator) and inspect.getgeneratorstate(iterator) == inspect.GEN_CREATED)
+            not isinstance(content, Iterator)
+            or not hasattr(content, "close")
+            or (inspect.isgenerator(content) and inspect.getgeneratorstate(content) == inspect.GEN_CREATED)
         ):
-            # Nothing ran, and closing an unstarted generator runs none of its code: no thread.
-            _close_unstarted_iterator(iterator)
+            # Nothing ran: an iterable that is not an iterator has opened nothing (its `iter()`
+            # runs with the first step), and closing an unstarted generator runs none of its
+            # code. No thread.
+            _close_unstarted_iterator(content)
             return
         try:
             result = await self.step(closing=True)
@@ -1183,14 +1205,14 @@ class _StreamThread:
             result.reraise()
 
 
-def _close_unstarted_iterator(iterator: Iterator[BaseEvent[Any]]) -> None:
-    if inspect.isgenerator(iterator):
-        iterator.close()
+def _close_unstarted_iterator(content: Iterable[BaseEvent[Any]]) -> None:
+    if inspect.isgenerator(content):
+        content.close()
 
 
-async def _iterate_in_thread(iterator: Iterator[BaseEvent[Any]]) -> AsyncGenerator[BaseEvent[Any]]:
-    """Step a sync iterator on its own thread, one item per request, and close it there too."""
-    worker = _StreamThread(iterator)
+async def _iterate_in_thread(content: Iterable[BaseEvent[Any]]) -> AsyncGenerator[BaseEvent[Any]]:
+    """Iterate a sync iterable on its own thread (`iter()` too), one item per request, and close it there."""
+    worker = _StreamThread(content)
     try:
         while True:
             item = await worker.step()
