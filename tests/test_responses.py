@@ -584,6 +584,53 @@ async def test_a_client_leaving_interrupts_an_on_error_hook_still_awaiting() -> 
     assert len(asyncio.all_tasks()) <= tasks_during - 1
 
 
+class LeavesWhileStarting(Harness):
+    """A client that leaves while the status line is being sent (a middleware's `send` awaits)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.told = asyncio.Event()
+
+    async def receive(self) -> dict[str, Any]:
+        message = await super().receive()
+        self.told.set()  # the response has heard of the disconnect by the time this wakes anyone
+        return message
+
+    async def send(self, message: dict[str, Any]) -> None:
+        if message["type"] == "http.response.start":
+            self.disconnect()
+            await self.told.wait()
+        await super().send(message)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("kind", ["task", "future"])
+async def test_an_on_error_task_is_cancelled_when_the_client_has_already_left(kind: str) -> None:
+    # The stream has failed, and the client is gone before its error event can be sent: a
+    # coroutine from the hook was closed, but a task or future it returned was left running,
+    # unawaited, and its exception ("never retrieved") went to the loop's handler.
+    returned: list[asyncio.Future[Failure]] = []
+
+    async def slow(exc: Exception) -> Failure:
+        await asyncio.sleep(3600)
+        raise RuntimeError("nobody is told")
+
+    def hook(exc: Exception) -> asyncio.Future[Failure]:
+        future = asyncio.ensure_future(slow(exc)) if kind == "task" else asyncio.get_running_loop().create_future()
+        returned.append(future)
+        return future
+
+    async def fails_at_once() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise RuntimeError("boom")
+
+    harness = LeavesWhileStarting()
+    catalog = EventCatalog.of(Tick | Failure)
+    await asyncio.wait_for(harness.run(EventStreamResponse(fails_at_once(), catalog=catalog, on_error=hook)), 5)
+    [future] = returned
+    assert future.cancelled()
+
+
 @pytest.mark.anyio
 async def test_a_request_cancelled_while_on_error_awaits_ends_after_the_hooks_cleanup() -> None:
     # A shutdown cancels the request while the hook awaits: the hook is cancelled too, and the

@@ -692,34 +692,26 @@ class _Connection:
         (or for ever) after the client has gone; its event has nobody to go to. Returns `None`
         when the client left.
         """
-        if self.disconnected:
-            if inspect.iscoroutine(awaitable):
-                awaitable.close()  # never awaited, and never will be: no warning about it
+        if self.disconnected and inspect.iscoroutine(awaitable):
+            awaitable.close()  # never awaited, and never will be: no warning about it
             return None
+        # A task or future the hook started runs whether or not it is awaited: it is cancelled
+        # and waited for like any other, also when the client is gone already.
         task = asyncio.ensure_future(awaitable)
-        gone = self.gone = self.loop.create_future()
-        try:
-            await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
-        except asyncio.CancelledError:
-            # The request is cancelled (a shutdown): the hook is too, and the request ends
-            # after the hook's own cleanup, as it does after the generator's.
-            task.cancel()
-            while not task.done():
-                try:
-                    await asyncio.wait((task,))
-                except asyncio.CancelledError:
-                    task.cancel()  # cancelled again: "stop now", passed on
-            if not task.cancelled():
-                task.exception()  # retrieved: its outcome is nobody's any more
-            raise
-        finally:
-            self.gone = None
-        if task.done():
-            return task.result()
-        task.cancel()
-        await asyncio.wait((task,))  # the hook's own cleanup runs before the request ends
-        if not task.cancelled():
-            task.exception()  # retrieved: its outcome is nobody's any more
+        if not self.disconnected:
+            gone = self.gone = self.loop.create_future()
+            try:
+                await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
+            except asyncio.CancelledError:
+                # The request is cancelled (a shutdown): the hook is too, and the request ends
+                # after the hook's own cleanup, as it does after the generator's.
+                await _cancel_and_wait(task)
+                raise
+            finally:
+                self.gone = None
+            if task.done():
+                return task.result()
+        await _cancel_and_wait(task)  # the hook's own cleanup runs before the request ends
         return None
 
     async def _produce(self) -> None:
@@ -960,6 +952,26 @@ def _pass_on_cancellation(current: asyncio.Task[Any], tasks: tuple[asyncio.Task[
     for task in tasks:
         if current.cancelling() > 1 and not task.done() and task.cancelling() < current.cancelling():
             task.cancel()
+
+
+async def _cancel_and_wait(task: asyncio.Future[object]) -> None:
+    """Cancel an `on_error` hook's task and wait until it is done; its outcome is nobody's any more.
+
+    A further cancellation of the current task while it waits is passed on ("stop now"), and
+    raised once the hook is done.
+    """
+    task.cancel()
+    interrupted = False
+    while not task.done():
+        try:
+            await asyncio.wait((task,))
+        except asyncio.CancelledError:
+            interrupted = True
+            task.cancel()
+    if not task.cancelled():
+        task.exception()  # retrieved: the loop would report it as never retrieved
+    if interrupted:
+        raise asyncio.CancelledError
 
 
 def _being_cancelled() -> bool:
