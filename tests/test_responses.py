@@ -35,6 +35,7 @@ from typedsse import (
 )
 from typedsse import operators as ops
 from typedsse.decoding import Decoder, ServerSentMessage, parse
+from typedsse.encoding import KEEPALIVE
 
 from conftest import GarbageWatch, LiveServer
 
@@ -582,6 +583,83 @@ async def test_a_client_leaving_interrupts_an_on_error_hook_still_awaiting() -> 
     assert hook_ended.is_set()
     assert harness.body == encode(Tick(data=1))  # nothing after the client left
     assert len(asyncio.all_tasks()) <= tasks_during - 1
+
+
+async def _two_ticks_then_fails() -> AsyncIterator[Tick]:
+    yield Tick(data=0)
+    yield Tick(data=1)
+    raise RuntimeError("boom")
+
+
+@pytest.mark.anyio
+async def test_while_on_error_awaits_the_events_before_it_are_out_and_keepalives_follow() -> None:
+    # The events the stream made before failing waited for the hook, and while it awaited (a
+    # slow service) the connection stayed silent past `ping`, long enough for a proxy to cut it.
+    release = asyncio.Event()
+
+    async def slow_hook(exc: Exception) -> Failure:
+        await release.wait()
+        return Failure(data="sorry")
+
+    harness = Harness()
+    catalog = EventCatalog.of(Tick | Failure)
+    response = EventStreamResponse(_two_ticks_then_fails(), catalog=catalog, on_error=slow_hook, ping=0.05)
+    task = asyncio.create_task(harness.run(response))
+    events = encode(Tick(data=0)) + encode(Tick(data=1))
+
+    async def keepalives(count: int) -> None:
+        while not harness.body.startswith(events + KEEPALIVE * count):
+            await harness.wait_for_writes(harness.writes + 1)
+
+    try:
+        await asyncio.wait_for(keepalives(2), timeout=5)
+        assert not task.done()
+    finally:
+        release.set()
+    await asyncio.wait_for(task, timeout=5)
+    keepalives_sent = harness.body.removeprefix(events).removesuffix(encode(Failure(data="sorry")))
+    assert len(keepalives_sent) >= 2 * len(KEEPALIVE)
+    assert keepalives_sent == KEEPALIVE * (len(keepalives_sent) // len(KEEPALIVE))
+    assert [message.get("more_body") for message in harness.sent[1:]] == [True] * (harness.writes - 1) + [False]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("case", ["refused", "send_timeout"])
+async def test_a_keepalive_failing_while_on_error_awaits_cancels_the_hook(case: str) -> None:
+    # A keep-alive sent while the hook awaits is a write like any other: refused because the
+    # client left, or outlasting `send_timeout`, it ends the stream, and the hook with it.
+    hook_ended = asyncio.Event()
+
+    async def slow_hook(exc: Exception) -> Failure:
+        try:
+            await asyncio.sleep(3600)
+            return Failure(data="late")
+        finally:
+            hook_ended.set()
+
+    class Server(Harness):
+        async def send(self, message: dict[str, Any]) -> None:
+            if message.get("body") == KEEPALIVE:
+                if case == "refused":
+                    raise ClientGone("the client has gone")
+                await asyncio.Event().wait()  # a client that stopped reading
+            await super().send(message)
+
+    server = Server()
+    catalog = EventCatalog.of(Tick | Failure)
+    send_timeout = 0.05 if case == "send_timeout" else None
+    response = EventStreamResponse(
+        _two_ticks_then_fails(), catalog=catalog, on_error=slow_hook, ping=0.05, send_timeout=send_timeout
+    )
+    task = asyncio.create_task(server.run(response))
+    try:
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "the request waited for the hook"
+    finally:
+        server.disconnect()
+    await asyncio.wait_for(task, timeout=5)
+    assert hook_ended.is_set()
+    assert server.body == encode(Tick(data=0)) + encode(Tick(data=1))
 
 
 class LeavesWhileStarting(Harness):

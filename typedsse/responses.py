@@ -546,7 +546,9 @@ class _Connection:
             body = head + buffer.take() if buffer.frames else head
             head = b""
             if buffer.done:
-                await self._write(body + await self._error_frame(), more_body=False)
+                last = await self._ending(body)
+                if last is not None:
+                    await self._write(last, more_body=False)
                 return
             if body or not self.writing:  # no keep-alive while the producer is writing
                 self.writing = True
@@ -627,10 +629,15 @@ class _Connection:
             self.disconnected = True
             return False
 
-    async def _error_frame(self) -> bytes:
+    async def _ending(self, body: bytes) -> bytes | None:
+        """The last write: `body`, the stream's last frames, and its error event if it failed.
+
+        An `on_error` hook that awaits gets `body` written before it, and keep-alives while it
+        runs (see `_unless_gone`); `None` if the client leaves meanwhile: nothing is left to write.
+        """
         exc, self.buffer.error = self.buffer.error, None  # reported here, to the client and the log
         if exc is None:
-            return b""
+            return body
         response = self.response
         if isinstance(exc, HTTPException) and exc.status_code < 400:
             # The endpoint's deliberate answer (`HTTPException(204)`: "finished"), too late for its
@@ -641,7 +648,7 @@ class _Connection:
                 response.name,
                 exc.status_code,
             )
-            return b""
+            return body
         if _refused(exc):
             # The client's doing, or the endpoint's deliberate answer: no failure, no traceback.
             detail = cast(HTTPException, exc)
@@ -653,44 +660,66 @@ class _Connection:
             )
         elif not isinstance(exc, EventTypeError):
             logger.error("%s: the stream failed after it started", response.name, exc_info=exc)
-        if response.on_error is not None:
+        if response.on_error is None:
+            return body + encode(default_error_event(exc))
+        # What the hook raises is its failure, logged, and the built-in event is sent; a failed
+        # write while it awaits is the response's own, and is not caught here.
+        failed = False
+        event: object = None
+        try:
+            event = response.on_error(exc)
+        except Exception:
+            failed = self._hook_failed()
+        except asyncio.CancelledError:
+            if _being_cancelled():
+                raise  # the request's own (a shutdown)
+            # A cancellation of the hook's own (it awaited a future or task that something else
+            # cancelled) is its failure, as it is a stream's: raised on, it would break the
+            # response, which would end without an error event or the end of its body.
+            failed = self._hook_failed()
+        if not failed and inspect.isawaitable(event):
+            hook = await self._unless_gone(event, body)
+            if hook is None:
+                return None  # the client left: the event has nobody to go to
+            body = b""  # sent before the hook awaited
             try:
-                result: object = response.on_error(exc)
-                event = await self._unless_gone(result) if inspect.isawaitable(result) else result
-                if event is None:
-                    return b""
-                catalog = response.catalog
-                if _is_event(event) and (catalog is None or event in catalog):
-                    return encode(event)
-                # Checked like a yielded item: an event the stream never declared, or no event
-                # at all, must not reach the client.
-                kind = type(event)
-                events = ", ".join(cls.__qualname__ for cls in catalog.events) if catalog is not None else "events"
-                logger.error(
-                    "%s: on_error returned %s.%s, which is not one of its events (%s); "
-                    "sending the built-in error event",
-                    response.name,
-                    kind.__module__,
-                    kind.__qualname__,
-                    events,
-                )
-            except Exception:
-                logger.exception("%s: on_error failed; sending the built-in error event", response.name)
-            except asyncio.CancelledError:
-                if _being_cancelled():
-                    raise  # the request's own (a shutdown), which `_unless_gone` passed on to the hook
-                # A cancellation of the hook's own (it awaited a future or task that something else
-                # cancelled) is its failure, as it is a stream's: raised on, it would break the
-                # response, which would end without an error event or the end of its body.
-                logger.exception("%s: on_error failed; sending the built-in error event", response.name)
-        return encode(default_error_event(exc))
+                event = hook.result()
+            except (Exception, asyncio.CancelledError):  # the request's own cancellation is raised by `_unless_gone`
+                failed = self._hook_failed()
+            del hook  # its exception, if any, must not stay in this frame
+        if not failed:
+            if event is None:
+                return body
+            catalog = response.catalog
+            if _is_event(event) and (catalog is None or event in catalog):
+                return body + encode(event)
+            # Checked like a yielded item: an event the stream never declared, or no event at
+            # all, must not reach the client.
+            kind = type(event)
+            events = ", ".join(cls.__qualname__ for cls in catalog.events) if catalog is not None else "events"
+            logger.error(
+                "%s: on_error returned %s.%s, which is not one of its events (%s); sending the built-in error event",
+                response.name,
+                kind.__module__,
+                kind.__qualname__,
+                events,
+            )
+        return body + encode(default_error_event(exc))
 
-    async def _unless_gone(self, awaitable: Awaitable[object]) -> object:
-        """Await an `on_error` hook's result, but not past the client leaving: then it is cancelled.
+    def _hook_failed(self) -> bool:
+        # Called while the hook's exception is handled: it is the one logged.
+        logger.exception("%s: on_error failed; sending the built-in error event", self.response.name)
+        return True
 
-        The request, and its dependencies' cleanup, would wait for a hook that awaits for long
-        (or for ever) after the client has gone; its event has nobody to go to. Returns `None`
-        when the client left.
+    async def _unless_gone(self, awaitable: Awaitable[object], pending: bytes) -> asyncio.Future[object] | None:
+        """Run an `on_error` hook's result to its end, but not past the client leaving: then it is cancelled.
+
+        The hook may take a while (a call to another service): `pending`, the frames the stream
+        made before it failed, goes out first, and a keep-alive after every `ping` seconds of
+        silence while it runs, written as any other (a client gone or past `send_timeout` is
+        the client leaving). The request, and its dependencies' cleanup, would wait for a hook
+        that awaits for long (or for ever) after the client has gone; its event has nobody to go
+        to. Returns the hook's task once it is done, or `None` when the client left.
         """
         if self.disconnected and inspect.iscoroutine(awaitable):
             awaitable.close()  # never awaited, and never will be: no warning about it
@@ -698,19 +727,25 @@ class _Connection:
         # A task or future the hook started runs whether or not it is awaited: it is cancelled
         # and waited for like any other, also when the client is gone already.
         task = asyncio.ensure_future(awaitable)
-        if not self.disconnected:
-            gone = self.gone = self.loop.create_future()
-            try:
-                await asyncio.wait((task, gone), return_when=asyncio.FIRST_COMPLETED)
-            except asyncio.CancelledError:
-                # The request is cancelled (a shutdown): the hook is too, and the request ends
-                # after the hook's own cleanup, as it does after the generator's.
-                await _cancel_and_wait(task)
-                raise
-            finally:
-                self.gone = None
-            if task.done():
-                return task.result()
+        try:
+            if not self.disconnected and (not pending or await self._write(pending, more_body=True)):
+                ping = self.response.ping
+                gone = self.gone = self.loop.create_future()
+                while not (task.done() or self.disconnected):
+                    due_in = None if ping is None else self.last_write + ping - self.loop.time()
+                    if due_in is not None and due_in <= 0:
+                        await self._write(KEEPALIVE, more_body=True)  # if it fails, the client has left
+                    else:
+                        await asyncio.wait((task, gone), timeout=due_in, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            # The request is cancelled (a shutdown), or a write failed: the hook is cancelled, and
+            # the request ends after the hook's own cleanup, as it does after the generator's.
+            await _cancel_and_wait(task)
+            raise
+        finally:
+            self.gone = None
+        if task.done() and not self.disconnected:
+            return task
         await _cancel_and_wait(task)  # the hook's own cleanup runs before the request ends
         return None
 
