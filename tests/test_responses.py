@@ -371,6 +371,54 @@ async def test_a_stream_raising_a_cancellation_of_its_own_has_failed(caplog: pyt
     assert record.getMessage() == "app.after: the stream failed after it started"
 
 
+class Abort(BaseException):
+    """A library's own control flow (gevent's `Timeout`, a test framework's outcome): no `Exception`."""
+
+
+def _abort(kind: str) -> BaseException:
+    if kind == "group":
+        return BaseExceptionGroup("children", [Abort("stop"), LookupError("x")])
+    return Abort("stop")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("sync", [False, True], ids=["async", "sync"])
+@pytest.mark.parametrize("kind", ["base-exception", "group"])
+async def test_a_stream_raising_a_base_exception_has_failed(
+    kind: str, sync: bool, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Only `Exception` and the stream's own cancellation were caught: the stream ended as if
+    # complete (a 200 with no events before the first one, a clean end after it), and the
+    # error escaped once the response was over, where the server logged it.
+    def sync_stream(first: bool) -> Iterator[Tick]:
+        if first:
+            yield Tick(data=1)
+        raise _abort(kind)
+
+    async def async_stream(first: bool) -> AsyncIterator[Tick]:
+        if first:
+            yield Tick(data=1)
+            await asyncio.sleep(0)
+        raise _abort(kind)
+
+    stream = sync_stream if sync else async_stream
+    raised_kind = type(_abort(kind))
+    harness = Harness()
+    with pytest.raises(RuntimeError, match=rf"^app\.before: the stream raised {raised_kind.__name__}$") as raised:
+        await asyncio.wait_for(harness.run(EventStreamResponse(stream(False), name="app.before")), timeout=10)
+    assert type(raised.value.__cause__) is raised_kind
+    assert harness.sent == []
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await asyncio.wait_for(harness.run(EventStreamResponse(stream(True), name="app.after")), timeout=10)
+    assert harness.body == (b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR)
+    [record] = caplog.records
+    assert record.getMessage() == "app.after: the stream failed after it started"
+    assert record.exc_info is not None
+    assert type(record.exc_info[1].__cause__) is raised_kind
+
+
 @pytest.mark.anyio
 async def test_response_on_error_may_be_async_and_falls_back_when_it_fails() -> None:
     async def broken() -> AsyncIterator[Tick]:
@@ -1480,6 +1528,11 @@ async def _cancelled_by_another_task() -> AsyncIterator[Tick]:
     await _await_a_task_someone_else_cancels()
 
 
+async def _aborts() -> AsyncIterator[Tick]:
+    yield Tick(data=1)
+    raise Abort("stop")
+
+
 def _sync_ticks() -> Iterator[Tick]:
     yield Tick(data=1)
     yield Tick(data=2)
@@ -1503,6 +1556,7 @@ _STREAMS: dict[str, tuple[Callable[[], Any], bool]] = {
     "error-event": (_fails, False),
     "invalid-item": (_yields_a_wrong_item, False),
     "foreign-cancellation": (_cancelled_by_another_task, False),
+    "base-exception": (_aborts, False),
     "sync-ends": (_sync_ticks, False),
     "sync-disconnect": (_sync_ticks_for_ever, True),
     "sync-error-event": (_sync_fails, False),
@@ -2159,6 +2213,64 @@ async def test_a_sync_generator_computes_an_item_only_when_the_response_asks() -
     delivered = len(parse(harness.body))
     assert delivered >= 1
     assert len(made) <= delivered + 2  # no read-ahead beyond the item in progress
+
+
+@pytest.mark.parametrize("stack", ["asyncio", "uvloop"])
+@pytest.mark.parametrize("kind", [SystemExit, KeyboardInterrupt])
+def test_a_stream_raising_system_exit_fails_as_a_plain_endpoint_does_and_the_server_runs_on(
+    live_server: Callable[..., LiveServer], kind: type[BaseException], stack: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Raised from the producer task, SystemExit and KeyboardInterrupt went through asyncio out
+    # of the event loop, and the server stopped. A plain endpoint raising them gets a 500 from
+    # uvicorn, which goes on serving: so does a stream, with its error event once started.
+    app = FastAPI()
+
+    @app.get("/before")
+    @sse()
+    async def before() -> AsyncIterator[Tick]:
+        raise kind(3)
+        yield Tick(data=0)  # pragma: no cover
+
+    @app.get("/after")
+    @sse()
+    async def after() -> AsyncIterator[Tick]:
+        yield Tick(data=0)
+        await asyncio.sleep(0.01)
+        raise kind(3)
+
+    @app.get("/sync-after")
+    @sse()
+    def sync_after() -> Iterator[Tick]:
+        yield Tick(data=0)
+        raise kind(3)
+
+    @app.get("/alive")
+    async def alive() -> str:
+        return "yes"
+
+    def logged() -> list[str]:
+        # The server logs an application's error after its 500 has gone out: wait for the line.
+        deadline = time.monotonic() + 5
+        while not caplog.records and time.monotonic() < deadline:
+            time.sleep(0.01)
+        time.sleep(0.1)  # and for any line after it
+        return [record.getMessage() for record in caplog.records]
+
+    loop, http = ("uvloop", "httptools") if stack == "uvloop" else ("asyncio", "h11")
+    server = live_server(app, loop=loop, http=http, log_config=None)  # uvicorn's loggers propagate to caplog
+    with httpx.Client(base_url=server.url, timeout=10) as client, caplog.at_level(logging.ERROR):
+        response = client.get("/before")
+        assert response.status_code == 500
+        assert logged() == ["Exception in ASGI application\n"]
+        for path in ("/after", "/sync-after"):
+            caplog.clear()
+            response = client.get(path)
+            assert response.status_code == 200
+            assert response.content == encode(Tick(data=0)) + INTERNAL_ERROR
+            [line] = logged()
+            assert line.endswith(f".{path.removeprefix('/').replace('-', '_')}: the stream failed after it started")
+        assert client.get("/alive").json() == "yes"
+    assert server.thread.is_alive()
 
 
 def test_a_client_leaving_before_the_first_event_is_not_an_application_error(

@@ -822,6 +822,14 @@ class _Connection:
             # cancelled) is a failure: ending quietly would pass a broken stream off as complete.
             buffer.error = RuntimeError(f"{response.name}: the stream raised CancelledError without being cancelled")
             buffer.error.__cause__ = exc
+        except BaseException as exc:
+            # Not an `Exception` (SystemExit, KeyboardInterrupt, a library's own, a group holding
+            # one), and still a failure, reported as any other: raised from this task, it ended
+            # the stream as if complete, and asyncio raises SystemExit and KeyboardInterrupt out
+            # of the event loop, which stops the server. Wrapped, it is an `Exception` for the
+            # framework (a 500, as uvicorn answers a plain endpoint raising it) and for `on_error`.
+            buffer.error = RuntimeError(f"{response.name}: the stream raised {type(exc).__name__}")
+            buffer.error.__cause__ = exc
         finally:
             buffer.done = True
             buffer.wake()
@@ -1209,7 +1217,7 @@ class _StreamThread:
                 # as it is for an async generator: dropped, nobody would ever hear of it.
                 await asyncio.wait([future])
                 result = future.result()
-                if isinstance(result, _Raised) and isinstance(result.error, Exception):
+                if isinstance(result, _Raised) and not isinstance(result.error, asyncio.CancelledError):
                     result.reraise()
                 raise
             finally:
