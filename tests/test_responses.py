@@ -601,6 +601,50 @@ async def test_response_disconnect_closes_the_generator_at_once() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("ending", ["client left", "request cancelled"])
+async def test_a_stream_that_swallows_its_cancellation_is_closed_all_the_same(ending: str) -> None:
+    # A bare `except:` around the generator's await took the cancellation sent when the client
+    # left, and it went on yielding: the producer buffered 64 KiB for nobody, then waited for a
+    # drain that never came. The request, and its dependencies' cleanup, never ended (one the
+    # server cancelled, not before the loop's closing cancelled it again).
+    pulled_after_leaving = 0
+    left = False
+    closed = asyncio.Event()
+
+    async def deaf() -> AsyncIterator[Tick]:
+        nonlocal pulled_after_leaving, left
+        try:
+            yield Tick(data=0)
+            while True:
+                try:
+                    await asyncio.sleep(3600 if not left else 0)
+                except BaseException:  # what a bare `except:` does: it swallows the cancellation
+                    left = True
+                if left:
+                    pulled_after_leaving += 1
+                yield Tick(data=1)
+        finally:
+            closed.set()
+
+    harness = Harness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(deaf(), ping=None)))
+    try:
+        await asyncio.wait_for(harness.wait_for_writes(1), timeout=5)
+        if ending == "client left":
+            harness.disconnect()
+        else:
+            task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "the request never ended"
+    finally:
+        task.cancel()
+        task.cancel()  # a second cancellation interrupts a stream's cleanup: the test does not hang
+    await asyncio.wait({task}, timeout=5)
+    assert closed.is_set()
+    assert pulled_after_leaving <= 200  # not some 64 KiB of events for nobody
+
+
+@pytest.mark.anyio
 async def test_a_client_leaving_interrupts_an_on_error_hook_still_awaiting() -> None:
     # The stream failed after its first event, and `on_error` awaits (a slow write of the
     # failure somewhere). The client leaves meanwhile: the request stayed open for as long as

@@ -798,6 +798,8 @@ class _Connection:
                     buffer.size += len(frame)
                     burst += 1
                     if buffer.size >= _HIGH_WATER:
+                        if self._unread():
+                            break  # see below: nobody would ever drain it
                         drained = buffer.drained = loop.create_future()
                         await drained
                         burst = 0
@@ -807,6 +809,13 @@ class _Connection:
                         # streams slowed every other one to an event a second. A turn every 128
                         # keeps their pace; batches stay large enough to cost no throughput
                         # (measured: 64 cost 6-13% of it, 128 none beyond noise).
+                        if self._unread():
+                            # The client has left (or the response is over), and the generator
+                            # is still yielding: it took the cancellation sent then (a bare
+                            # `except:` around an `await`). Checked here, not per event: the
+                            # events since the last check go nowhere, and the generator is
+                            # closed on the way out.
+                            break
                         burst = 0
                         await asyncio.sleep(0)
                         # That turn was this stream's gift, not a pause of the generator: the
@@ -833,6 +842,14 @@ class _Connection:
         finally:
             buffer.done = True
             buffer.wake()
+
+    def _unread(self) -> bool:
+        """Whether nothing the producer makes can be sent any more: the client left, or the response is over.
+
+        The watcher ends when the client leaves, when the request fails, and with the response.
+        """
+        watcher = self.watcher
+        return self.disconnected or watcher is None or watcher.done()
 
     def _stop_producer(self) -> None:
         """Cancel the producer (once), unless it is closing the generator already."""
