@@ -381,11 +381,29 @@ def test_sse_refuses_an_error_event_colliding_with_the_union() -> None:
         ({"ping": "15"}, r"ping must be a number of seconds or None, got '15' \(str\)"),
         ({"ping": True}, r"ping must be a number of seconds or None, got True \(bool\)"),
         ({"send_timeout": "5"}, r"send_timeout must be a number of seconds or None, got '5' \(str\)"),
+        # Past the range of a float: `float()` raised OverflowError, which escaped unwrapped.
+        ({"ping": -(10**400)}, "ping must be a positive number"),
+        ({"send_timeout": -(10**400)}, "send_timeout must be a positive number"),
     ],
 )
 def test_sse_refuses_bad_options(options: dict[str, Any], message: str) -> None:
     with pytest.raises(EndpointDefinitionError, match=message):
         sse(**options)
+
+
+def test_sse_takes_seconds_past_the_range_of_a_float_as_infinite() -> None:
+    # As `inf` is taken: no keep-alive, no send timeout. It raised OverflowError at decoration.
+    app = FastAPI()
+
+    @app.get("/ticks")
+    @sse(ping=10**400, send_timeout=10**400)
+    async def ticks() -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    with TestClient(app) as client:
+        response = client.get("/ticks")
+    assert response.status_code == 200
+    assert [message.data for message in parse(response.content)] == ['"x"']
 
 
 def test_sse_refuses_decorating_twice() -> None:

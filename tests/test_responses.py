@@ -4,6 +4,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import math
 import re
 import socket
 import sqlite3
@@ -1760,6 +1761,24 @@ async def test_endpoint_disconnect_leaves_no_reference_cycles() -> None:
 def test_response_refuses_bad_options(options: dict[str, Any], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         EventStreamResponse(iter([]), **options)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("option", ["ping", "send_timeout"])
+async def test_response_takes_seconds_past_the_range_of_a_float_as_infinite(option: str) -> None:
+    # `float()` raised OverflowError, where a bad value is a ValueError; and a huge `int` kept
+    # as it was would overflow again when the response adds it to the loop's clock.
+    async def late() -> AsyncIterator[Tick]:
+        await asyncio.sleep(0.01)
+        yield Tick(data=1)
+
+    response = EventStreamResponse(late(), **{option: 10**400})
+    assert getattr(response, option) == math.inf
+    harness = Harness()
+    await asyncio.wait_for(harness.run(response), timeout=5)
+    assert harness.body == encode(Tick(data=1))
+    with pytest.raises(ValueError, match=f"{option} must be a positive number"):
+        EventStreamResponse(iter([]), **{option: -(10**400)})
 
 
 @pytest.mark.parametrize(

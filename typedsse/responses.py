@@ -13,6 +13,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
+import math
 import numbers
 import queue
 import re
@@ -196,15 +197,14 @@ class EventStreamResponse(Response):
         name: str = "stream",
         merge_from: Response | None = None,
     ) -> None:
-        checked_seconds(ping, "ping")
-        checked_seconds(send_timeout, "send_timeout")
+        # Kept as checked: as floats, which the loop's clock takes (a huge `int` would overflow).
+        self.ping = checked_seconds(ping, "ping")
+        self.send_timeout = checked_seconds(send_timeout, "send_timeout")
         checked_status(status_code)
         self.content = content
         self.catalog = catalog
         self.status_code = status_code
-        self.ping = ping
         self.retry = retry
-        self.send_timeout = send_timeout
         self.on_error = on_error
         self.background = background
         self.name = name
@@ -382,7 +382,9 @@ def checked_status(status: object) -> int:
 
 
 def checked_seconds(seconds: object, option: str) -> float | None:
-    """Return `seconds` if it is a positive number of seconds or `None`.
+    """Return `seconds` as a `float` if it is a positive number of seconds, or `None`.
+
+    A number past the range of a float (`10**400`) is infinite, as `inf` is.
 
     Raises:
         TypeError: `seconds` is not a real number (a `bool` or a numeric string is not one).
@@ -392,7 +394,10 @@ def checked_seconds(seconds: object, option: str) -> float | None:
         return None
     if isinstance(seconds, bool) or not isinstance(seconds, numbers.Real):
         raise TypeError(f"{option} must be a number of seconds or None, got {seconds!r} ({type(seconds).__name__})")
-    value = float(seconds)
+    try:
+        value = float(seconds)
+    except OverflowError:
+        value = -math.inf if seconds < 0 else math.inf
     if not value > 0:  # written so that NaN, which every comparison refuses, is refused too
         raise ValueError(f"{option} must be a positive number of seconds or None, got {seconds!r}")
     return value
