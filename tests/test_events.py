@@ -9,6 +9,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    PlainSerializer,
     PrivateAttr,
     StrictStr,
     ValidationError,
@@ -368,13 +369,31 @@ def test_encode_refuses_an_event_made_without_data() -> None:
         Annotated[str, Field(max_length=10)],
         NewType("Text", str),
         TypeAliasType("Line", str),
+        TypeAliasType("Same", T, type_params=(T,))[str],  # `type Same[T] = T`
+        TypeAliasType("Short", Annotated[T, Field(max_length=10)], type_params=(T,))[str],
     ],
-    ids=["strict", "constr", "annotated", "newtype", "alias"],
+    ids=["strict", "constr", "annotated", "newtype", "alias", "generic-alias", "generic-annotated-alias"],
 )
 def test_text_encoding_takes_every_spelling_of_str(payload: Any) -> None:
     class Said(BaseEvent[payload], encoding="text"): ...  # type: ignore[valid-type]
 
     assert encode(Said(data="a\nb")) == b"event: said\ndata: a\ndata: b\n\n"
+
+
+def test_text_encoding_reads_a_generic_alias_with_its_arguments() -> None:
+    # `Short[str]` was refused as "not a str payload": the alias given arguments was not followed.
+    # Followed, its metadata counts too: a serializer in it is refused as one written directly is.
+    Short = TypeAliasType("Short", Annotated[T, Field(max_length=3)], type_params=(T,))
+
+    class Code(BaseEvent[Short[str]], encoding="text"): ...  # type: ignore[valid-type]
+
+    assert encode(Code(data="ab")) == b"event: code\ndata: ab\n\n"
+    with pytest.raises(ValidationError, match="at most 3 characters"):
+        Code(data="abcd")
+    Loud = TypeAliasType("Loud", Annotated[T, PlainSerializer(str.upper)], type_params=(T,))
+    with pytest.raises(EventDefinitionError, match=r"Shouted: encoding='text' writes the str payload as it is"):
+
+        class Shouted(BaseEvent[Loud[str]], encoding="text"): ...  # type: ignore[valid-type]
 
 
 def test_data_type_is_the_payload_type_without_its_constraints() -> None:

@@ -8,13 +8,12 @@ import types
 import typing
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, Literal, Union, cast, get_args, get_origin
+from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pydantic
 import pydantic_core
-import typing_extensions
 
-from typedsse.events import BaseEvent, named_subclass_hint, unreadable_json
+from typedsse.events import NOT_AN_ALIAS, BaseEvent, alias_value, named_subclass_hint, unreadable_json
 from typedsse.exceptions import EndpointDefinitionError, EventDefinitionError, UnknownEventError
 
 if typing.TYPE_CHECKING:
@@ -35,57 +34,22 @@ _EXPECTED = (
     "`AsyncIterator[A | B]`, `AsyncIterable[...]`, `AsyncGenerator[..., None]` "
     "(or `Iterator[...]`/`Generator[...]` for a sync generator)"
 )
-# `type Events = A | B` (Python 3.12) and `typing_extensions.TypeAliasType`, which may differ.
-_ALIAS_TYPES: tuple[type, ...] = tuple(
-    {typing_extensions.TypeAliasType, getattr(typing, "TypeAliasType", typing_extensions.TypeAliasType)}
-)
 
 
 def _unwrap(annotation: Any) -> Any:
     """Strip `Annotated[...]` and type aliases (`type Events = A | B`) down to what they stand for.
 
     A generic alias given its arguments (`WithA[B]` of `type WithA[T] = A | T`) stands for its
-    value with the arguments in place of its type parameters (`A | B`).
+    value with the arguments in place of its type parameters (`A | B`); a parameter given no
+    argument stays, a type variable the catalog then refuses by name.
     """
     while True:
-        origin = get_origin(annotation)
-        if origin is Annotated:
+        if get_origin(annotation) is Annotated:
             annotation = get_args(annotation)[0]
-        elif isinstance(annotation, _ALIAS_TYPES):
-            annotation = cast("typing_extensions.TypeAliasType", annotation).__value__
-        elif isinstance(origin, _ALIAS_TYPES):
-            alias = cast("typing_extensions.TypeAliasType", origin)
-            # A parameter given no argument stays as it is: the type variable is then a member
-            # the catalog refuses, by name.
-            values = dict(zip(alias.__type_params__, get_args(annotation), strict=False))
-            annotation = _substituted(alias.__value__, values)
+        elif (value := alias_value(annotation)) is not NOT_AN_ALIAS:
+            annotation = value
         else:
             return annotation
-
-
-def _substituted(annotation: Any, values: Mapping[Any, Any]) -> Any:
-    """`annotation` with each type parameter in `values` replaced by its value, however deep.
-
-    Rebuilt from `get_origin` and `get_args` rather than subscripted: the value of an alias may
-    be a bare type variable (`type Same[T] = T`), and a union subscribed by its own parameters
-    takes them in the order they appear in it, not the alias's.
-    """
-    for parameter, value in values.items():
-        if annotation is parameter:
-            return value
-    args = get_args(annotation)
-    if not args:
-        return annotation
-    origin = get_origin(annotation)
-    if origin is Annotated:  # the metadata is not a type: kept as it is
-        inner = _substituted(args[0], values)
-        return annotation if inner is args[0] else Annotated[(inner, *args[1:])]
-    replaced = tuple(_substituted(arg, values) for arg in args)
-    if all(new is old for new, old in zip(replaced, args, strict=True)):
-        return annotation
-    if origin in (Union, types.UnionType):
-        return Union[replaced]  # noqa: UP007 - `X | Y` cannot be built from a tuple
-    return origin[replaced]
 
 
 def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:

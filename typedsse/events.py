@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import types
 import typing
 from collections.abc import Iterator
 from typing import (
@@ -14,6 +15,7 @@ from typing import (
     Literal,
     NewType,
     TypeVar,
+    Union,
     cast,
     get_args,
     get_origin,
@@ -167,6 +169,49 @@ _TEXT_SERIALIZER = "encoding='text' writes the str payload as it is; a serialize
 _ALIAS_TYPES: tuple[type, ...] = tuple(
     {typing_extensions.TypeAliasType, getattr(typing, "TypeAliasType", typing_extensions.TypeAliasType)}
 )
+NOT_AN_ALIAS: Any = object()
+
+
+def alias_value(annotation: Any) -> Any:
+    """What a type alias stands for, or `NOT_AN_ALIAS` when `annotation` is not one.
+
+    A generic alias given its arguments (`WithA[B]` of `type WithA[T] = A | T`) stands for its
+    value with the arguments in place of its type parameters (`A | B`). A parameter given no
+    argument stays as it is.
+    """
+    if isinstance(annotation, _ALIAS_TYPES):
+        return cast("typing_extensions.TypeAliasType", annotation).__value__
+    alias = get_origin(annotation)
+    if isinstance(alias, _ALIAS_TYPES):
+        alias = cast("typing_extensions.TypeAliasType", alias)
+        values = dict(zip(alias.__type_params__, get_args(annotation), strict=False))
+        return _substituted(alias.__value__, values)
+    return NOT_AN_ALIAS
+
+
+def _substituted(annotation: Any, values: Mapping[Any, Any]) -> Any:
+    """`annotation` with each type parameter in `values` replaced by its value, however deep.
+
+    Rebuilt from `get_origin` and `get_args` rather than subscripted: the value of an alias may
+    be a bare type variable (`type Same[T] = T`), and a union subscribed by its own parameters
+    takes them in the order they appear in it, not the alias's.
+    """
+    for parameter, value in values.items():
+        if annotation is parameter:
+            return value
+    args = get_args(annotation)
+    if not args:
+        return annotation
+    origin = get_origin(annotation)
+    if origin is Annotated:  # the metadata is not a type: kept as it is
+        inner = _substituted(args[0], values)
+        return annotation if inner is args[0] else Annotated[(inner, *args[1:])]
+    replaced = tuple(_substituted(arg, values) for arg in args)
+    if all(new is old for new, old in zip(replaced, args, strict=True)):
+        return annotation
+    if origin in (Union, types.UnionType):
+        return Union[replaced]  # noqa: UP007 - `X | Y` cannot be built from a tuple
+    return origin[replaced]
 
 
 def _unwrapped(annotation: Any) -> tuple[Any, list[Any]]:
@@ -178,8 +223,8 @@ def _unwrapped(annotation: Any) -> tuple[Any, list[Any]]:
             metadata.extend(extra)
         elif isinstance(annotation, NewType):
             annotation = annotation.__supertype__
-        elif isinstance(annotation, _ALIAS_TYPES):
-            annotation = cast("typing_extensions.TypeAliasType", annotation).__value__
+        elif (value := alias_value(annotation)) is not NOT_AN_ALIAS:
+            annotation = value
         else:
             return annotation, metadata
 
