@@ -228,32 +228,46 @@ for (const [status, contentType, message] of [
 
 // EventSource fails the connection on any status but 200 (and gives up on a 204): for a route the document streams
 // with 200, another 2xx is no event stream to read or to reconnect to, whatever its body holds.
+// Options answering every fetch with `body` and `status`, recording what the client does in `seen`.
+function scripted(status: number, body: string, seen: string[]) {
+  return {
+    baseUrl: "http://127.0.0.1:9",
+    retry: 1,
+    fetch: (async () => {
+      seen.push("fetch");
+      return new Response(body, { status, headers: { "content-type": "text/event-stream" } });
+    }) as typeof fetch,
+    onOpen: () => seen.push("open"),
+    onRetry: () => seen.push("retry"),
+  };
+}
+
+// A subscription that failed on its first answer: one fetch, no event handled, no reconnection.
+async function assertFailedOnce(
+  subscription: { (): void; done: Promise<unknown> },
+  errorClass: new (...args: never[]) => { message: string; status: number | undefined; body: string | undefined },
+  expected: { message: string; status: number; body: string },
+  seen: string[],
+): Promise<void> {
+  const end = await settled(subscription.done.catch((error: unknown) => error));
+  if (end === "still running") subscription();
+  assert.ok(end instanceof errorClass, String(end));
+  assert.equal(end.message, expected.message);
+  assert.equal(end.status, expected.status);
+  assert.equal(end.body, expected.body);
+  assert.deepEqual(seen, ["fetch"]);
+}
+
 for (const status of [201, 202, 206]) {
   test(`subscribe: a ${status} response fails without handling its events or reconnecting`, async () => {
     const events = 'event: echo\nid: 1\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}\n\n';
     const seen: string[] = [];
     const subscription = subscribe(
       "/echo",
-      {
-        baseUrl: "http://127.0.0.1:9",
-        query: { message: "hi" },
-        retry: 1,
-        fetch: (async () => {
-          seen.push("fetch");
-          return new Response(events, { status, headers: { "content-type": "text/event-stream" } });
-        }) as typeof fetch,
-        onOpen: () => seen.push("open"),
-        onRetry: () => seen.push("retry"),
-      },
+      { ...scripted(status, events, seen), query: { message: "hi" } },
       { echo: (e) => seen.push(`echo ${e.id}`) },
     );
-    const end = await settled(subscription.done.catch((error: unknown) => error));
-    if (end === "still running") subscription();
-    assert.ok(end instanceof SubscribeError, String(end));
-    assert.equal(end.message, `GET /echo: HTTP ${status}`);
-    assert.equal(end.status, status);
-    assert.equal(end.body, events);
-    assert.deepEqual(seen, ["fetch"]);
+    await assertFailedOnce(subscription, SubscribeError, { message: `GET /echo: HTTP ${status}`, status, body: events }, seen);
   });
 }
 
@@ -281,26 +295,15 @@ for (const status of [200, 202]) {
     const seen: string[] = [];
     const subscription = features.subscribe(
       "/notes",
-      {
-        baseUrl: "http://127.0.0.1:9",
-        reconnect: true,
-        retry: 1,
-        fetch: (async () => {
-          seen.push("fetch");
-          return new Response(notes, { status, headers: { "content-type": "text/event-stream" } });
-        }) as typeof fetch,
-        onOpen: () => seen.push("open"),
-        onRetry: () => seen.push("retry"),
-      },
+      { ...scripted(status, notes, seen), reconnect: true },
       { line: (e) => seen.push(`line ${e.id}`) },
     );
-    const end = await settled(subscription.done.catch((error: unknown) => error));
-    if (end === "still running") subscription();
-    assert.ok(end instanceof features.SubscribeError, String(end));
-    assert.equal(end.message, `POST /notes: HTTP ${status}`);
-    assert.equal(end.status, status);
-    assert.equal(end.body, notes);
-    assert.deepEqual(seen, ["fetch"]);
+    await assertFailedOnce(
+      subscription,
+      features.SubscribeError,
+      { message: `POST /notes: HTTP ${status}`, status, body: notes },
+      seen,
+    );
   });
 }
 
