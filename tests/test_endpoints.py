@@ -5,12 +5,13 @@ import functools
 import importlib
 import inspect
 import logging
+import sqlite3
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
 import httpx
@@ -35,6 +36,9 @@ from typedsse import (
 from typedsse.decoding import parse
 
 from conftest import LiveServer, Serve, installed_before
+
+if TYPE_CHECKING:
+    from sqlite3 import Connection  # for type checkers only: the annotations below never resolve it
 
 
 class Echo(BaseEvent[str]): ...
@@ -1214,3 +1218,35 @@ def test_sse_names_the_endpoint_of_an_annotation_that_does_not_parse() -> None:
     ticks.__annotations__["return"] = "AsyncIterator[Echo"
     with pytest.raises(EndpointDefinitionError, match=r"^@sse on '.*ticks': cannot resolve its annotations"):
         sse()(ticks)
+
+
+def test_a_dependency_parameter_may_name_a_type_imported_for_type_checkers_only() -> None:
+    # FastAPI reads the annotation of a parameter whose default is `Depends(dependency)` only to
+    # find the dependency; a plain route serves it unresolved, and so does a stream.
+    app = FastAPI()
+
+    def connect() -> Iterator[Connection]:
+        db = sqlite3.connect(":memory:", check_same_thread=False)
+        try:
+            yield db
+        finally:
+            db.close()
+
+    @app.get("/one")
+    @sse()
+    async def one(db: Connection = Depends(connect)) -> AsyncIterator[Echo]:  # noqa: B008
+        yield Echo(data=str(db.execute("select 1").fetchone()[0]))
+
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/one") == [("echo", '"1"', "")]
+
+    # A parameter whose annotation FastAPI reads is refused as before, and so is the stream's own.
+    async def query(db: Connection) -> AsyncIterator[Echo]:
+        yield Echo(data="x")
+
+    async def returned(db: Connection = Depends(connect)) -> AsyncIterator[Connection]:  # noqa: B008
+        yield Echo(data="x")
+
+    for func in (query, returned):
+        with pytest.raises(EndpointDefinitionError, match=r"cannot resolve its annotations \(name 'Connection'"):
+            sse()(func)  # type: ignore[arg-type]

@@ -311,12 +311,57 @@ def _defined_in(func: Callable[..., Any], frame: types.FrameType) -> bool:
 
 
 def _type_hints(func: Callable[..., Any], where: str, scope: Mapping[str, Any]) -> dict[str, Any]:
+    """Resolve `func`'s annotations; one FastAPI does not read may name what is not defined.
+
+    FastAPI resolves what it can and reads the annotation of a parameter whose default is
+    `Depends(dependency)` only to find the dependency, which that default names already: an
+    import under `if TYPE_CHECKING:` (`db: Session = Depends(get_db)`) serves a plain route,
+    so it serves a stream too, left unresolved as FastAPI leaves it.
+    """
+    localns = dict(scope)
     try:
-        return typing.get_type_hints(func, localns=dict(scope), include_extras=True)
+        return typing.get_type_hints(func, localns=localns, include_extras=True)
+    except NameError:
+        pass  # one by one below, to tell which
+    except (TypeError, SyntaxError) as exc:
+        raise _unresolved(where, exc) from exc
+    try:
+        parameters = inspect.signature(func).parameters
+        hints: dict[str, Any] = {}
+        for name, annotation in dict(getattr(func, "__annotations__", {})).items():
+            try:
+                hints[name] = _resolved(func, annotation, localns)
+            except NameError:
+                parameter = parameters.get(name)
+                default = parameter.default if parameter is not None else None
+                if not (isinstance(default, params.Depends) and default.dependency is not None):
+                    raise
+                hints[name] = typing.ForwardRef(annotation) if isinstance(annotation, str) else annotation
     except (NameError, TypeError, SyntaxError) as exc:
-        raise EndpointDefinitionError(
-            f"{where}: cannot resolve its annotations ({exc}); define the types it names before the function"
-        ) from exc
+        raise _unresolved(where, exc) from exc
+    return hints
+
+
+def _resolved(owner: Callable[..., Any], annotation: object, localns: Mapping[str, Any] | None) -> Any:
+    """Resolve one of `owner`'s annotations as `typing.get_type_hints(owner)` would, alone.
+
+    Raises:
+        NameError: The annotation names what is not defined in `owner`'s module or `localns`.
+    """
+
+    def alone() -> None: ...
+
+    alone.__annotations__ = {"annotation": annotation}
+    # `get_type_hints` looks names up in the globals of what a function wraps.
+    alone.__wrapped__ = owner  # type: ignore[attr-defined]
+    localns = dict(localns) if localns is not None else None
+    return typing.get_type_hints(alone, localns=localns, include_extras=True)["annotation"]
+
+
+def _unresolved(where: str, exc: Exception) -> EndpointDefinitionError:
+    return EndpointDefinitionError(
+        f"{where}: cannot resolve its annotations ({exc}); define the types it names before the function"
+    )
 
 
 def _check_function_kind(func: Callable[..., Any], kind: StreamKind, where: str) -> None:
