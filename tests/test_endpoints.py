@@ -877,7 +877,7 @@ def test_sse_refuses_an_on_error_it_cannot_document() -> None:
         yield Echo(data="x")
 
     with pytest.raises(
-        EndpointDefinitionError, match=r"^@sse on .*: cannot resolve the annotations of on_error .*Missing"
+        EndpointDefinitionError, match=r"^@sse on .*: cannot resolve the return annotation of on_error .*Missing"
     ):
         sse(on_error=_missing_on_error)(stream)
     with pytest.raises(EndpointDefinitionError, match=r"\(on_error\): dict\[str, str\] is not an event class"):
@@ -1250,3 +1250,23 @@ def test_a_dependency_parameter_may_name_a_type_imported_for_type_checkers_only(
     for func in (query, returned):
         with pytest.raises(EndpointDefinitionError, match=r"cannot resolve its annotations \(name 'Connection'"):
             sse()(func)  # type: ignore[arg-type]
+
+
+def test_sse_reads_only_the_return_annotation_of_on_error() -> None:
+    # Its parameters' types are no concern of the stream's, nor need they exist at run time.
+    def on_error(exc: Exception, db: Connection | None = None) -> AppError:
+        return AppError(data=type(exc).__name__)
+
+    app = FastAPI()
+
+    @app.get("/fails")
+    @sse(on_error=on_error)
+    async def fails() -> AsyncIterator[Echo]:
+        yield Echo(data="first")
+        raise LookupError("internal detail")
+
+    spec = stream_endpoint(fails)
+    assert spec is not None
+    assert spec.error_events == (AppError, StreamError)
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/fails")[-1] == ("app.error", '"LookupError"', "")

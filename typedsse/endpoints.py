@@ -389,19 +389,25 @@ def _error_events(
         annotated = annotated.func  # pyright: ignore[reportUnknownMemberType]
     if not inspect.isroutine(annotated) and not isinstance(annotated, type):
         annotated = type(annotated).__call__  # a callable object: its `__call__` is annotated
+    returned: Any = None
     try:
-        try:
-            # In the handler's own module first: a name there means what its author meant, even
-            # if the endpoint's module has a class of the same name.
-            returned = typing.get_type_hints(annotated, include_extras=True).get("return")
-        except NameError:
-            # A handler defined in a function (an app factory) names that function's locals:
-            # resolved like the endpoint's own annotations, in the scope applying the decorator.
-            returned = typing.get_type_hints(annotated, localns=dict(scope), include_extras=True).get("return")
-    except (NameError, TypeError) as exc:
+        # Only the return annotation is read: the others (the exception's type, maybe imported
+        # for type checkers only) are no concern of the stream's. A class's are its attributes'.
+        annotations = {} if isinstance(annotated, type) else dict(getattr(annotated, "__annotations__", {}))
+        if "return" in annotations:
+            try:
+                # In the handler's own module first: a name there means what its author meant,
+                # even if the endpoint's module has a class of the same name.
+                returned = _resolved(annotated, annotations["return"], None)
+            except NameError:
+                # A handler defined in a function (an app factory) names that function's locals:
+                # resolved like the endpoint's own annotations, in the scope applying the decorator.
+                returned = _resolved(annotated, annotations["return"], scope)
+    except (NameError, TypeError, SyntaxError) as exc:
+        handler = getattr(on_error, "__qualname__", on_error)
         raise EndpointDefinitionError(
-            f"{where}: cannot resolve the annotations of on_error {getattr(on_error, '__qualname__', on_error)!r} "
-            f"({exc}); define the types it names before the endpoint"
+            f"{where}: cannot resolve the return annotation of on_error {handler!r} ({exc}); "
+            "define the types it names before the endpoint"
         ) from exc
     if get_origin(returned) in (Awaitable, Coroutine, typing.Awaitable, typing.Coroutine):
         returned = get_args(returned)[-1]
