@@ -605,6 +605,11 @@ BAD_VALUE = (
         ({"content-encoding": "gzip"}, r"^headers: content-encoding: gzip cannot go .*: the events are sent as"),
         ({"Connection": "keep-alive"}, r"^headers: Connection: keep-alive cannot go .*: a hop-by-hop header"),
         ({"upgrade": "h2c"}, r"^headers: upgrade: h2c cannot go with an event stream: a hop-by-hop header"),
+        # Read with `dict()`: a list of strings was taken as pairs (`["ab"]` sent `a: b`), and
+        # anything else was refused with `dict()`'s own words, which did not say `headers`.
+        (["ab"], r"^headers must be a mapping of names to values, got \['ab'\] \(list\)$"),
+        ([("x-a", "1")], r"^headers must be a mapping of names to values, got \[\('x-a', '1'\)\] \(list\)$"),
+        (5, r"^headers must be a mapping of names to values, got 5 \(int\)$"),
     ],
     ids=[
         "int-value",
@@ -624,9 +629,12 @@ BAD_VALUE = (
         "content-encoding",
         "connection",
         "upgrade",
+        "list-of-strings",
+        "list-of-pairs",
+        "int",
     ],
 )
-def test_sse_refuses_headers_it_cannot_write(headers: dict[str, Any], error: str) -> None:
+def test_sse_refuses_headers_it_cannot_write(headers: Any, error: str) -> None:
     with pytest.raises(EndpointDefinitionError, match=error):
         sse(headers=headers)
     with pytest.raises((TypeError, ValueError), match=error):

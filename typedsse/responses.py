@@ -175,8 +175,8 @@ class EventStreamResponse(Response):
             to `MAX_RETRY` (a `WireFormatError`), `status_code` is not an HTTP status that
             allows a body, or a header's name is not a token or its value is not Latin-1 text
             with no control character other than a tab and no space or tab at either end.
-        TypeError: `ping` or `send_timeout` is not a number, `status_code` not an `int`, or a
-            header's name or value not a `str`.
+        TypeError: `ping` or `send_timeout` is not a number, `status_code` not an `int`,
+            `headers` not a mapping, or a header's name or value not a `str`.
     """
 
     media_type = "text/event-stream"
@@ -308,7 +308,7 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
     """Return `headers` as a dict if every one can be written; else raise at once, not per request.
 
     Raises:
-        TypeError: A name or value is not a `str`.
+        TypeError: `headers` is not a mapping, or a name or value is not a `str`.
         ValueError: A name is not an HTTP token, or a value is not Latin-1 text (what Starlette
             writes), holds a control character other than a tab, or starts or ends with a
             space or tab (RFC 9110's field value; uvicorn refuses each of these on h11 or on
@@ -317,7 +317,13 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
             `content-type` other than `text/event-stream`, a `content-encoding` the body
             does not have.
     """
-    checked = dict(cast("Mapping[object, object]", headers or {}))  # what callers pass, not what they annotate
+    given = cast("object", headers)  # what callers pass, not what they annotate
+    if given is None:
+        return {}
+    if not isinstance(given, Mapping):
+        # `dict()` would take any iterable of pairs: `["ab"]` as the header `a: b`.
+        raise TypeError(f"headers must be a mapping of names to values, got {given!r} ({type(given).__name__})")
+    checked = dict(cast("Mapping[object, object]", given))
     for name, value in checked.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError(f"headers: names and values must be str, got {name!r}: {value!r}")
