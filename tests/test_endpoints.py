@@ -610,6 +610,11 @@ BAD_VALUE = (
         (["ab"], r"^headers must be a mapping of names to values, got \['ab'\] \(list\)$"),
         ([("x-a", "1")], r"^headers must be a mapping of names to values, got \[\('x-a', '1'\)\] \(list\)$"),
         (5, r"^headers must be a mapping of names to values, got 5 \(int\)$"),
+        # The stream sent the last of the two, and the OpenAPI document listed both.
+        (
+            {"X-Region": "eu", "x-region": "us"},
+            r"^headers: 'X-Region' and 'x-region' name the same header; give it once$",
+        ),
     ],
     ids=[
         "int-value",
@@ -632,6 +637,7 @@ BAD_VALUE = (
         "list-of-strings",
         "list-of-pairs",
         "int",
+        "same-name",
     ],
 )
 def test_sse_refuses_headers_it_cannot_write(headers: Any, error: str) -> None:

@@ -315,7 +315,7 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
             httptools, and CR, LF or NUL would end the header block); or the header would
             break the stream: its framing and hop-by-hop headers, which are the server's, a
             `content-type` other than `text/event-stream`, a `content-encoding` the body
-            does not have.
+            does not have; or two names differ only in case.
     """
     given = cast("object", headers)  # what callers pass, not what they annotate
     if given is None:
@@ -324,11 +324,17 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
         # `dict()` would take any iterable of pairs: `["ab"]` as the header `a: b`.
         raise TypeError(f"headers must be a mapping of names to values, got {given!r} ({type(given).__name__})")
     checked = dict(cast("Mapping[object, object]", given))
+    names: dict[str, str] = {}
     for name, value in checked.items():
         if not isinstance(name, str) or not isinstance(value, str):
             raise TypeError(f"headers: names and values must be str, got {name!r}: {value!r}")
         if not _TOKEN.fullmatch(name):
             raise ValueError(f"headers: {name!r} is not a valid header name")
+        # Names are case-insensitive: the stream would send one of the two, and the OpenAPI
+        # document would list both.
+        same = names.setdefault(name.lower(), name)
+        if same != name:
+            raise ValueError(f"headers: {same!r} and {name!r} name the same header; give it once")
         if _BAD_VALUE.search(value) or not _is_latin1(value):
             raise ValueError(
                 f"headers: the value of {name!r} must be Latin-1 text with no control character other than "
