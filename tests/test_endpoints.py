@@ -957,6 +957,11 @@ def test_sse_refuses_a_partial_saying_why() -> None:
 
     with pytest.raises(EndpointDefinitionError, match=r"partial objects \(functools\.partial, callable instances\)"):
         sse()(functools.partial(counts, 5))
+    # A class was refused as "ModelMetaclass objects (functools.partial, callable instances)".
+    with pytest.raises(
+        EndpointDefinitionError, match=r"^@sse on 'Echo': a class is not supported; decorate a function"
+    ):
+        sse()(Echo)  # type: ignore[arg-type]
 
 
 @pytest.mark.filterwarnings("ignore:Duplicate Operation ID")  # GET and HEAD on one function

@@ -212,9 +212,14 @@ def sse(
             raise EndpointDefinitionError(f"{where}: decorate a plain function, once")
         if not (inspect.isfunction(func) or inspect.ismethod(func)):
             # Its annotations, name and signature are what @sse reads: a partial has none of its own.
+            # A class's type is its metaclass (`ModelMetaclass`), which would name nothing the user wrote.
+            refused = (
+                "a class is"
+                if isinstance(func, type)
+                else f"{type(func).__qualname__} objects (functools.partial, callable instances) are"
+            )
             raise EndpointDefinitionError(
-                f"{where}: {type(func).__qualname__} objects (functools.partial, callable instances) are not "
-                "supported; decorate a function annotated with its stream, which may call it"
+                f"{where}: {refused} not supported; decorate a function annotated with its stream, which may call it"
             )
         # Annotations may name locals of the defining scope (`Depends(local_dependency)` under
         # `from __future__ import annotations`): that scope is the frame applying this decorator,
