@@ -964,6 +964,22 @@ def test_sse_refuses_a_partial_saying_why() -> None:
         sse()(Echo)  # type: ignore[arg-type]
 
 
+def test_sse_without_parentheses_says_to_write_them() -> None:
+    # `@sse` bare passed the function to `sse()`, and Python said "sse() takes 0 positional
+    # arguments but 1 was given", which does not say what to write.
+    app = FastAPI()
+    with pytest.raises(
+        EndpointDefinitionError, match=r"^@sse on '.*\.ticks': @sse needs its parentheses: write @sse\(\)"
+    ):
+
+        @app.get("/ticks")
+        @sse  # type: ignore[deprecated]  # pyright: ignore[reportDeprecated]
+        async def ticks() -> AsyncIterator[Echo]:
+            yield Echo(data="x")
+
+    assert app.routes[-1].path != "/ticks"  # type: ignore[attr-defined]  # refused before routing
+
+
 @pytest.mark.filterwarnings("ignore:Duplicate Operation ID")  # GET and HEAD on one function
 def test_sse_head_runs_the_checks_in_setup_but_not_the_generator() -> None:
     # Documented: HEAD answers with the success status without running a generator (which could

@@ -9,10 +9,11 @@ import types
 import typing
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from dataclasses import dataclass, field
-from typing import Annotated, Any, ParamSpec, TypeAlias, TypeVar, get_args, get_origin
+from typing import Annotated, Any, NoReturn, ParamSpec, TypeAlias, TypeVar, get_args, get_origin, overload
 
 from fastapi import Depends, Header, Query, Response, params
 from starlette.concurrency import run_in_threadpool
+from typing_extensions import deprecated
 
 from typedsse.catalog import EventCatalog, StreamKind, stream_annotation
 from typedsse.encoding import checked_retry
@@ -118,6 +119,7 @@ class StreamEndpoint:
 
 
 _APPLIED = "__typedsse_applied__"
+_NO_FUNCTION: Any = object()  # what `sse` gets as its function when called as it should be
 """The attribute `@sse` sets on the function it decorates (not on the endpoint it returns)."""
 
 
@@ -143,7 +145,22 @@ def stream_endpoint(endpoint: Callable[..., Any]) -> StreamEndpoint | None:
     return spec if isinstance(spec, StreamEndpoint) else None
 
 
+@overload
 def sse(
+    *,
+    ping: float | None = DEFAULT_PING,
+    retry: int | None = None,
+    headers: Mapping[str, str] | None = None,
+    send_timeout: float | None = None,
+    status_code: int = 200,
+    on_error: ErrorHandler | None = None,
+) -> Callable[[Callable[P, _Returned]], Callable[P, Coroutine[Any, Any, EventStreamResponse]]]: ...
+@overload
+@deprecated("@sse needs its parentheses: write @sse() (or @sse(ping=15), ...)")
+def sse(function: Callable[..., Any], /) -> NoReturn: ...
+def sse(
+    function: object = _NO_FUNCTION,
+    /,
     *,
     ping: float | None = DEFAULT_PING,
     retry: int | None = None,
@@ -170,6 +187,8 @@ def sse(
         ```
 
     Args:
+        function: Never given: it is what `@sse` without parentheses would pass, refused with
+            a message saying to write `@sse()`.
         ping: Seconds of silence before a keep-alive comment; `None` turns keep-alives off.
             Headers wait for the first event for at most this long.
         retry: A reconnection delay in milliseconds (an `int` up to `MAX_RETRY`), sent once at
@@ -185,8 +204,14 @@ def sse(
     Raises:
         EndpointDefinitionError: The function is not annotated with a stream of events, a member
             of its union is not an event class, or two members share an event name; or an
-            option is out of range.
+            option is out of range; or it is written without its parentheses (`@sse`), which
+            type checkers also report, as a deprecated use.
     """
+    if function is not _NO_FUNCTION:
+        # `@sse` with no parentheses passes the function here; without this parameter, Python's
+        # own message ("takes 0 positional arguments") would not say what to write.
+        where = f"@sse on {getattr(function, '__qualname__', function)!r}"
+        raise EndpointDefinitionError(f"{where}: @sse needs its parentheses: write @sse() (or @sse(ping=15), ...)")
     try:
         checked_seconds(ping, "ping")
         if retry is not None:

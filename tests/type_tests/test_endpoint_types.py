@@ -66,6 +66,10 @@ def check_what_sse_refuses_at_import_is_refused_by_type_checkers() -> None:
     async def single() -> Tick:
         return Tick(data=1)
 
+    @sse  # type: ignore[deprecated]  # pyright: ignore[reportDeprecated]
+    async def bare() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+
 
 def check_events_take_their_declared_field_types() -> None:
     # With the Pydantic mypy plugin, `init_typed` (set in pyproject, and recommended in the
