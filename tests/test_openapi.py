@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import importlib
 import inspect
@@ -1873,6 +1874,55 @@ def test_cli_writes_text_to_a_standard_output_without_bytes(
         == "error: cannot write standard output: the text is not UTF-8 (surrogates not allowed)\n"
     )
     assert stdout.getvalue() == "Prix en € →\n"
+
+
+class _FailingBytes(io.RawIOBase):
+    def __init__(self, error: OSError) -> None:
+        self.error = error
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, data: Any) -> int:
+        raise self.error
+
+
+@pytest.mark.parametrize(
+    ("error", "message"),
+    [
+        (BrokenPipeError(errno.EPIPE, "Broken pipe"), ""),
+        (
+            OSError(errno.ENOSPC, "No space left on device"),
+            "error: cannot write standard output: No space left on device\n",
+        ),
+    ],
+    ids=["reader-stopped", "disk-full"],
+)
+def test_cli_reports_a_standard_output_it_cannot_write_without_a_traceback(
+    error: OSError, message: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A full disk (`> /dev/full`) or a reader that stopped (`| head`) ended the command with a
+    # traceback. The reader stopping is no error to report: as in a pipeline, only the status says it.
+    stdout = io.TextIOWrapper(io.BufferedWriter(_FailingBytes(error)), encoding="utf-8")
+    monkeypatch.setattr(sys, "stdout", stdout)
+
+    assert write_output(None, "{}\n") == 1
+    assert capsys.readouterr().err == message
+
+
+def test_cli_ends_quietly_when_the_reader_of_its_output_stops() -> None:
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "typedsse", "openapi", "examples.echo:app"],
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": path},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # before the command writes: its write finds no reader
+    _, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stderr) == (1, b"")
 
 
 def test_cli_output_replaces_a_file_whole_or_leaves_it_as_it_was(

@@ -40,7 +40,8 @@ def write_output(path: str | None, text: str) -> int:
         text: The output.
 
     Returns:
-        The exit status: 0, or 1 with a one-line error when the output cannot be written.
+        The exit status: 0, or 1 with a one-line error when the output cannot be written (1
+        alone when standard output is a pipe whose reader has stopped, as `head` does).
     """
     try:
         data = text.encode("utf-8")
@@ -49,7 +50,15 @@ def write_output(path: str | None, text: str) -> int:
         print(f"error: cannot write {where}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
         return 1
     if path is None:
-        _write_stdout(text, data)
+        try:
+            _write_stdout(text, data)
+        except BrokenPipeError:
+            # The reader has stopped (`typedsse openapi APP | head`): end without a word, as
+            # the other commands of a pipeline do, but not with success.
+            return 1
+        except OSError as exc:  # a full disk (`> /dev/full`), a closed descriptor
+            print(f"error: cannot write standard output: {exc.strerror or exc}", file=sys.stderr)
+            return 1
         return 0
     partial: Path | None = None
     try:
