@@ -1762,6 +1762,10 @@ def not_an_app() -> int:
     return 3
 
 
+def configured(settings: dict[str, str]) -> FastAPI:
+    return echo.app
+
+
 count = 3
 """
 
@@ -1798,6 +1802,13 @@ def test_cli_calls_an_app_factory_with_factory(
     assert capsys.readouterr().err == "error: factory_app:not_an_app returned an int, not a FastAPI application\n"
     assert main([command, "factory_app:count", "--factory"]) == 1
     assert capsys.readouterr().err == "error: factory_app:count is an int, not an app factory\n"
+    # Called with the wrong arguments, a factory fails where typedsse calls it, which is not
+    # where the mistake is: the message named a line of typedsse's own command line.
+    assert main([command, "factory_app:configured", "--factory"]) == 1
+    assert capsys.readouterr().err == (
+        "error: calling factory_app:configured failed: "
+        "TypeError: configured() missing 1 required positional argument: 'settings'\n"
+    )
 
 
 UNICODE_MODULE = """\

@@ -200,10 +200,16 @@ def _a(value: object) -> str:
 
 
 def _where(exc: BaseException) -> str:
-    """Return ` at FILE, line N` for the innermost line of the app's own code that `exc` passed through."""
+    """Return ` at FILE, line N` for the innermost line of the app's own code that `exc` passed through.
+
+    Without such a line, the innermost line of a library the app uses; never one of typedsse's:
+    a factory called with the wrong arguments fails before its first line, where typedsse calls
+    it, and the app's mistake is not there.
+    """
     paths = sysconfig.get_paths()
-    library = (*(paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib")), str(Path(__file__).parent))
-    frames = traceback.extract_tb(exc.__traceback__)
+    library = tuple(paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib"))
+    package = os.path.join(Path(__file__).parent, "")  # `typedsse/`, not `typedsse_app/` beside it
+    frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.startswith(package)]
     own = [frame for frame in frames if not frame.filename.startswith(("<", *library))]
     if not (own or frames):
         return ""
