@@ -1802,6 +1802,11 @@ def test_cli_calls_an_app_factory_with_factory(
     assert capsys.readouterr().err == "error: factory_app:not_an_app returned an int, not a FastAPI application\n"
     assert main([command, "factory_app:count", "--factory"]) == 1
     assert capsys.readouterr().err == "error: factory_app:count is an int, not an app factory\n"
+    # An app is callable (ASGI): called as a factory, it failed on its missing arguments.
+    assert main([command, "examples.echo:app", "--factory"]) == 1
+    assert capsys.readouterr().err == (
+        "error: examples.echo:app is a FastAPI application, not an app factory (drop --factory)\n"
+    )
     # Called with the wrong arguments, a factory fails where typedsse calls it, which is not
     # where the mistake is: the message named a line of typedsse's own command line.
     assert main([command, "factory_app:configured", "--factory"]) == 1

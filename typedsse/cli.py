@@ -147,6 +147,8 @@ def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
 
     value = load_app(target)
     if factory:
+        if isinstance(value, FastAPI):  # callable too, as an ASGI app: called, it fails on its arguments
+            raise SystemExit(f"error: {target} is a FastAPI application, not an app factory (drop --factory)")
         if not callable(value):
             raise SystemExit(f"error: {target} is {_a(value)}, not an app factory")
         try:
