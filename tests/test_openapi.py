@@ -1718,6 +1718,35 @@ def test_cli_openapi_prints_the_document_the_app_serves(
 
 
 @pytest.mark.parametrize("command", ["openapi", "typescript"])
+def test_cli_reports_an_apps_own_openapi_that_fails_in_one_line(
+    command: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # The app's own `openapi` is the app's code, as its import is: it failed with a traceback.
+    app = importable_app(monkeypatch, "failing_doc_app", FastAPI())
+
+    def failing_openapi() -> dict[str, Any]:
+        raise KeyError("servers")
+
+    def no_document() -> None:
+        return None
+
+    app.openapi = failing_openapi  # type: ignore[method-assign]
+    line = failing_openapi.__code__.co_firstlineno + 1
+    assert main([command, "failing_doc_app:app"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("error: the app's openapi() failed at ")
+    assert err.endswith(f"test_openapi.py, line {line}: KeyError: 'servers'\n")
+
+    app.openapi = no_document  # type: ignore[method-assign]
+    assert main([command, "failing_doc_app:app"]) == 1
+    assert capsys.readouterr() == (
+        "",
+        "error: the app's openapi() returned a NoneType, not an OpenAPI document (a dict)\n",
+    )
+
+
+@pytest.mark.parametrize("command", ["openapi", "typescript"])
 def test_cli_creates_the_directories_of_its_output(
     command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -14,7 +14,7 @@ import sysconfig
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -171,13 +171,30 @@ def served_document(app: FastAPI, version: OpenAPIVersion | None = None) -> dict
     OpenAPI page shows). An app that serves FastAPI's plain document gets the one `install`
     would build, and is left as it is; so does every app when `version` is given. As FastAPI's
     `/openapi.json` does, an app's `root_path` comes first in `servers`.
+
+    Raises:
+        SystemExit: The app's own `openapi` fails (other than with typedsse's or Pydantic's
+            error about the app's definitions, raised as they are) or returns something other
+            than a document (a dict); with a one-line message.
     """
     from fastapi import FastAPI
+    from pydantic.errors import PydanticUserError
 
+    from typedsse.exceptions import TypedSSEError
     from typedsse.openapi import document
 
     if version is None and getattr(app.openapi, "__func__", None) is not FastAPI.openapi:
-        result = app.openapi()
+        try:
+            served = cast("object", app.openapi())  # typed as a dict: the app's own may return anything
+        except (TypedSSEError, PydanticUserError):
+            raise
+        except Exception as exc:  # the app's own code failed: say what and where, as for its import
+            raise SystemExit(
+                f"error: the app's openapi() failed{_where(exc)}: {type(exc).__qualname__}: {exc}"
+            ) from exc
+        if not isinstance(served, dict):
+            raise SystemExit(f"error: the app's openapi() returned {_a(served)}, not an OpenAPI document (a dict)")
+        result = cast("dict[str, Any]", served)
     else:
         result = document(app, version=version)
     root_path = (getattr(app, "root_path", "") or "").rstrip("/")
