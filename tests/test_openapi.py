@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime
 import errno
 import functools
 import importlib
@@ -1744,6 +1745,28 @@ def test_cli_reports_an_apps_own_openapi_that_fails_in_one_line(
         "",
         "error: the app's openapi() returned a NoneType, not an OpenAPI document (a dict)\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("value", "error"),
+    [
+        (datetime.date(2026, 1, 1), "Object of type date is not JSON serializable"),
+        (float("inf"), "Out of range float values are not JSON compliant"),
+    ],
+    ids=["not-json", "infinity"],
+)
+def test_cli_openapi_refuses_a_document_that_is_not_json(
+    value: object, error: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A date in the app's own document was a traceback; an infinity went out as `Infinity`,
+    # which is not JSON (FastAPI refuses to serve it).
+    app = importable_app(monkeypatch, "unserialisable_doc_app", FastAPI())
+    app.openapi = lambda: {**document(app), "x-value": value}  # type: ignore[method-assign]
+
+    assert main(["openapi", "unserialisable_doc_app:app"]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith(f"error: the document is not JSON: {error}")
 
 
 @pytest.mark.parametrize("command", ["openapi", "typescript"])

@@ -34,5 +34,10 @@ def run(args: argparse.Namespace) -> int:
     except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    text = json.dumps(result, indent=2, ensure_ascii=False) + "\n"
+    try:
+        # Not `NaN` or `Infinity` either: they are not JSON, and FastAPI refuses to serve them.
+        text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    except (TypeError, ValueError) as exc:  # an app's own `openapi` put a date or a float('inf') in it
+        print(f"error: the document is not JSON: {exc}", file=sys.stderr)
+        return 1
     return write_output(args.output, text)
