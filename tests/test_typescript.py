@@ -1135,6 +1135,27 @@ def test_typescript_cli_reports_wrong_input(
     assert capsys.readouterr() == ("", error)
 
 
+@pytest.mark.parametrize("where", ["json", "schema"])
+def test_typescript_cli_reports_a_document_nested_too_deep_in_one_line(
+    where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Valid JSON Python cannot read (arrays nested 100,000 deep), or a payload schema nested
+    # hundreds deep, which the generator cannot walk: each ended with a RecursionError traceback.
+    saved = tmp_path / "openapi.json"
+    if where == "json":
+        saved.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+    else:
+        deep = copy.deepcopy(document_of(echo.app))
+        nested: dict[str, Any] = {"type": "string"}
+        for _ in range(600):  # deep enough for the generator, not too deep for `json` to read
+            nested = {"type": "array", "items": nested}
+        deep["components"]["schemas"]["EchoPayload"]["properties"]["message"] = nested
+        saved.write_text(json.dumps(deep), encoding="utf-8")
+
+    assert main(["typescript", "--from", str(saved)]) == 1
+    assert capsys.readouterr() == ("", "error: the OpenAPI document is nested too deep to read\n")
+
+
 def test_typescript_reads_a_document_whose_info_is_not_an_object() -> None:
     # A hand-written document may hold anything there; it failed with an AttributeError.
     saved = {**document_of(echo.app), "info": "x"}
