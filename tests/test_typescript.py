@@ -1135,6 +1135,20 @@ def test_typescript_cli_reports_wrong_input(
     assert capsys.readouterr() == ("", error)
 
 
+def test_typescript_cli_reads_a_saved_document_that_starts_with_a_byte_order_mark(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Saved by a Windows editor, the UTF-8 document was refused: "Unexpected UTF-8 BOM".
+    saved = tmp_path / "openapi.json"
+    text = json.dumps(document_of(echo.app), ensure_ascii=False)
+    saved.write_bytes(text.encode("utf-8"))
+    assert main(["typescript", "--from", str(saved)]) == 0
+    expected = capsys.readouterr().out
+    saved.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
+    assert main(["typescript", "--from", str(saved)]) == 0
+    assert capsys.readouterr() == (expected, "")
+
+
 @pytest.mark.parametrize("where", ["json", "schema"])
 def test_typescript_cli_reports_a_document_nested_too_deep_in_one_line(
     where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

@@ -52,7 +52,9 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _from_file(path: str) -> tuple[dict[str, Any], str]:
-    with Path(path).open(encoding="utf-8") as file:
+    # UTF-8, after a byte order mark if there is one: Windows editors (Notepad before 2019,
+    # PowerShell's `Out-File -Encoding utf8`) write one, and JSON readers may skip it (RFC 8259).
+    with Path(path).open(encoding="utf-8-sig") as file:
         try:
             document: Any = json.load(file)
         except ValueError as exc:  # not JSON, or not UTF-8
