@@ -1508,8 +1508,19 @@ def test_cli_openapi_reports_a_misplaced_sse(
             "error: cannot import 'failing_app': invalid syntax (failing_app.py, line 1)\n",
         ),
         ("", ".failing_app:app", "error: expected MODULE:APP with an absolute module name, got '.failing_app:app'\n"),
+        (
+            # A script's exit, status 0 included: the command ended with that status, printing nothing.
+            "import sys\n\nsys.exit(0)\n",
+            "failing_app:app",
+            "error: importing 'failing_app' ended the program at failing_app.py, line 3: sys.exit(0)\n",
+        ),
+        (
+            "import sys\n\nsys.exit()\n",
+            "failing_app:app",
+            "error: importing 'failing_app' ended the program at failing_app.py, line 3: sys.exit()\n",
+        ),
     ],
-    ids=["raises", "raises-in-the-standard-library", "syntax-error", "relative"],
+    ids=["raises", "raises-in-the-standard-library", "syntax-error", "relative", "exits", "exits-without-status"],
 )
 def test_cli_openapi_reports_a_module_that_cannot_be_imported_in_one_line(
     source: str,
@@ -1818,6 +1829,10 @@ def configured(settings: dict[str, str]) -> FastAPI:
     return echo.app
 
 
+def exiting() -> FastAPI:
+    raise SystemExit(0)
+
+
 count = 3
 """
 
@@ -1854,6 +1869,11 @@ def test_cli_calls_an_app_factory_with_factory(
     assert capsys.readouterr().err == "error: factory_app:not_an_app returned an int, not a FastAPI application\n"
     assert main([command, "factory_app:count", "--factory"]) == 1
     assert capsys.readouterr().err == "error: factory_app:count is an int, not an app factory\n"
+    assert main([command, "factory_app:exiting", "--factory"]) == 1  # it returned 0, printing nothing
+    assert capsys.readouterr() == (
+        "",
+        "error: calling factory_app:exiting ended the program at factory_app.py, line 23: sys.exit(0)\n",
+    )
     # An app is callable (ASGI): called as a factory, it failed on its missing arguments.
     assert main([command, "examples.echo:app", "--factory"]) == 1
     assert capsys.readouterr().err == (

@@ -105,7 +105,8 @@ def load_app(target: str) -> Any:
 
     Raises:
         SystemExit: The target is malformed, cannot be imported (including when the module
-            raises while it is imported) or has no such attribute; with a message, no traceback.
+            raises, or calls `sys.exit()`, while it is imported) or has no such attribute; with
+            a message, no traceback.
     """
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
@@ -116,6 +117,8 @@ def load_app(target: str) -> Any:
         sys.path.insert(0, "")  # like uvicorn: apps in the current directory are importable
     try:
         module = importlib.import_module(module_name)
+    except SystemExit as exc:  # a script's `sys.exit()`: status 0 would pass for success with no output
+        raise SystemExit(f"error: importing {module_name!r} ended the program{_where(exc)}: {_exit_call(exc)}") from exc
     except (ImportError, SyntaxError) as exc:
         raise SystemExit(f"error: cannot import {module_name!r}: {exc}") from exc
     except Exception as exc:  # the module's own code failed: say what and where, without a traceback
@@ -140,8 +143,8 @@ def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
             `--factory`): call it.
 
     Raises:
-        SystemExit: `load_app` fails, the factory raises, or what is found is no FastAPI
-            application; with a one-line message.
+        SystemExit: `load_app` fails, the factory raises (or calls `sys.exit()`), or what is
+            found is no FastAPI application; with a one-line message.
     """
     from fastapi import FastAPI
 
@@ -153,6 +156,8 @@ def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
             raise SystemExit(f"error: {target} is {_a(value)}, not an app factory")
         try:
             value = value()
+        except SystemExit as exc:  # as for an import: no app, whatever the status
+            raise SystemExit(f"error: calling {target} ended the program{_where(exc)}: {_exit_call(exc)}") from exc
         except Exception as exc:  # the factory's own code failed: say what and where
             raise SystemExit(f"error: calling {target} failed{_where(exc)}: {type(exc).__qualname__}: {exc}") from exc
         if not isinstance(value, FastAPI):
@@ -216,6 +221,11 @@ def _a(value: object) -> str:
     """`a function`, `an int`: what `value` is, for a message."""
     name = "function" if inspect.isfunction(value) else type(value).__qualname__
     return f"{'an' if name[:1].lower() in 'aeiou' else 'a'} {name}"
+
+
+def _exit_call(exc: SystemExit) -> str:
+    """`sys.exit(0)`, `sys.exit('no settings')`: the call that raised `exc`, for a message."""
+    return "sys.exit()" if exc.code is None else f"sys.exit({exc.code!r})"
 
 
 def _where(exc: BaseException) -> str:
