@@ -117,6 +117,36 @@ def test_event_catalog_refuses_non_events(union: Any, message: str) -> None:
         EventCatalog.of(union, where="f")
 
 
+def self_referring_aliases() -> dict[str, Any]:
+    """`type Loop = Loop`, `type Echoes = Echo | Echoes`, `type Ping = Pong` with `type Pong = Ping`."""
+    if sys.version_info >= (3, 12):  # the `type` statement evaluates its value lazily, so it may name itself
+        scope: dict[str, Any] = {"Echo": Echo}
+        exec("type Loop = Loop\ntype Echoes = Echo | Echoes\ntype Ping = Pong\ntype Pong = Ping", scope)
+        return {name: scope[name] for name in ("Loop", "Echoes", "Ping")}
+    # typing_extensions' alias takes its value at once: set it afterwards to what `type` would give.
+    loop, echoes, ping, pong = (TypeAliasType(name, int) for name in ("Loop", "Echoes", "Ping", "Pong"))
+    for alias, value in ((loop, loop), (echoes, Echo | echoes), (ping, pong), (pong, ping)):
+        object.__setattr__(alias, "__value__", value)
+    return {"Loop": loop, "Echoes": echoes, "Ping": ping}
+
+
+@pytest.mark.parametrize(
+    ("name", "chain"),
+    [("Loop", "Loop -> Loop"), ("Echoes", "Echoes -> Echoes"), ("Ping", "Ping -> Pong -> Ping")],
+)
+def test_event_catalog_refuses_an_alias_that_stands_for_itself(name: str, chain: str) -> None:
+    # `type Loop = Loop` made `EventCatalog.of` (and so `@sse`) loop forever, and `type Echoes =
+    # Echo | Echoes` raised a RecursionError.
+    alias = self_referring_aliases()[name]
+    message = rf"^f: the type alias {name} stands for itself \({chain}\), so it names no event class"
+    with pytest.raises(EndpointDefinitionError, match=message):
+        EventCatalog.of(alias, where="f")
+    with pytest.raises(EndpointDefinitionError, match=r"^f: "):  # as a return annotation, it did the same
+        stream_annotation(alias, where="f")
+    with pytest.raises(EndpointDefinitionError, match=r"^f: the type alias"):
+        EventCatalog.of(Echo | alias, where="f")
+
+
 def test_event_catalog_with_events_adds_and_checks() -> None:
     catalog = EventCatalog.of(Echo).with_events(ReverseEcho)
     assert catalog.names == ("echo", "reverse_echo")

@@ -36,20 +36,40 @@ _EXPECTED = (
 )
 
 
-def _unwrap(annotation: Any) -> Any:
+def _unwrap(annotation: Any, *, where: str, expanding: tuple[Any, ...] = ()) -> tuple[Any, tuple[Any, ...]]:
     """Strip `Annotated[...]` and type aliases (`type Events = A | B`) down to what they stand for.
 
     A generic alias given its arguments (`WithA[B]` of `type WithA[T] = A | T`) stands for its
     value with the arguments in place of its type parameters (`A | B`); a parameter given no
     argument stays, a type variable the catalog then refuses by name.
+
+    Args:
+        annotation: The annotation.
+        where: The endpoint's name, for error messages.
+        expanding: The aliases whose values `annotation` is part of.
+
+    Returns:
+        What `annotation` stands for, and `expanding` with the aliases expanded to reach it.
+
+    Raises:
+        EndpointDefinitionError: An alias stands for itself (`type Events = Events`, or
+            `type Events = Echo | Events`): expanding it would never end.
     """
     while True:
         if get_origin(annotation) is Annotated:
             annotation = get_args(annotation)[0]
-        elif (value := alias_value(annotation)) is not NOT_AN_ALIAS:
-            annotation = value
-        else:
-            return annotation
+            continue
+        value = alias_value(annotation)
+        if value is NOT_AN_ALIAS:
+            return annotation, expanding
+        if any(annotation is alias or annotation == alias for alias in expanding):
+            chain = " -> ".join(repr(alias) for alias in (*expanding, annotation))
+            raise EndpointDefinitionError(
+                f"{where}: the type alias {annotation!r} stands for itself ({chain}), so it names no event "
+                "class; name the classes, e.g. `type Events = Echo | ReverseEcho`"
+            )
+        expanding = (*expanding, annotation)
+        annotation = value
 
 
 def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:
@@ -64,7 +84,7 @@ def stream_annotation(annotation: Any, *, where: str) -> tuple[StreamKind, Any]:
     """
     if annotation is None or annotation is typing.Any:
         raise EndpointDefinitionError(f"{where}: annotate the return type with {_EXPECTED}")
-    annotation = _unwrap(annotation)
+    annotation, _ = _unwrap(annotation, where=where)
     origin = get_origin(annotation)
     args = get_args(annotation)
     if origin in _ASYNC_ORIGINS and args:
@@ -88,11 +108,11 @@ def _copies(first: type, second: type) -> bool:
     return len(files) == 1 and None not in files
 
 
-def _members(item: Any) -> Iterator[Any]:
-    item = _unwrap(item)
+def _members(item: Any, *, where: str, expanding: tuple[Any, ...] = ()) -> Iterator[Any]:
+    item, expanding = _unwrap(item, where=where, expanding=expanding)
     if get_origin(item) in (Union, types.UnionType):
         for arg in get_args(item):
-            yield from _members(arg)
+            yield from _members(arg, where=where, expanding=expanding)
     else:
         yield item
 
@@ -124,15 +144,19 @@ class EventCatalog:
         """Read an event union (`A | B`, `Union[A, B]`, a type alias of one, or one class) into a catalog.
 
         Raises:
-            EndpointDefinitionError: A member is not a concrete `BaseEvent` subclass, or two
-                members share an event name.
+            EndpointDefinitionError: A member is not a concrete `BaseEvent` subclass, two
+                members share an event name, or a type alias stands for itself.
         """
-        return cls.from_classes(cls.members(union), where=where)
+        return cls.from_classes(tuple(_members(union, where=where)), where=where)
 
     @staticmethod
     def members(union: Any) -> tuple[Any, ...]:
-        """Return the members of a union annotation (`A | B` gives `(A, B)`, `A` gives `(A,)`)."""
-        return tuple(_members(union))
+        """Return the members of a union annotation (`A | B` gives `(A, B)`, `A` gives `(A,)`).
+
+        Raises:
+            EndpointDefinitionError: A type alias stands for itself (`type Events = Echo | Events`).
+        """
+        return tuple(_members(union, where="stream"))
 
     @classmethod
     def from_classes(cls, classes: Iterable[Any], *, where: str = "stream") -> EventCatalog:
