@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime
 import errno
 import functools
+import gc
 import importlib
 import inspect
 import io
@@ -1833,6 +1834,10 @@ def exiting() -> FastAPI:
     raise SystemExit(0)
 
 
+async def made_later() -> FastAPI:
+    return echo.app
+
+
 count = 3
 """
 
@@ -1874,6 +1879,16 @@ def test_cli_calls_an_app_factory_with_factory(
         "",
         "error: calling factory_app:exiting ended the program at factory_app.py, line 23: sys.exit(0)\n",
     )
+    # An `async def` factory: its coroutine, never awaited, made Python warn on standard error.
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        assert main([command, "factory_app:made_later", "--factory"]) == 1
+        gc.collect()
+    assert capsys.readouterr().err == (
+        "error: factory_app:made_later returned a coroutine, not a FastAPI application "
+        "(an async factory? make it a plain function, as uvicorn's --factory needs)\n"
+    )
+    assert [str(warning.message) for warning in caught] == []
     # An app is callable (ASGI): called as a factory, it failed on its missing arguments.
     assert main([command, "examples.echo:app", "--factory"]) == 1
     assert capsys.readouterr().err == (

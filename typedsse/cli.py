@@ -160,6 +160,12 @@ def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
             raise SystemExit(f"error: calling {target} ended the program{_where(exc)}: {_exit_call(exc)}") from exc
         except Exception as exc:  # the factory's own code failed: say what and where
             raise SystemExit(f"error: calling {target} failed{_where(exc)}: {type(exc).__qualname__}: {exc}") from exc
+        if inspect.iscoroutine(value):  # an `async def` factory: closed, Python does not warn it was never awaited
+            value.close()
+            raise SystemExit(
+                f"error: {target} returned a coroutine, not a FastAPI application "
+                "(an async factory? make it a plain function, as uvicorn's --factory needs)"
+            )
         if not isinstance(value, FastAPI):
             raise SystemExit(f"error: {target} returned {_a(value)}, not a FastAPI application")
         return value
