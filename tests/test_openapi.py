@@ -1903,6 +1903,41 @@ def test_cli_calls_an_app_factory_with_factory(
     )
 
 
+CHATTY_MODULE = """\
+from fastapi import FastAPI
+
+from examples import echo
+
+print("loading settings")
+
+
+def create_app() -> FastAPI:
+    print("creating the app")
+    return echo.app
+"""
+
+
+@pytest.mark.parametrize("command", ["openapi", "typescript"])
+def test_cli_prints_what_the_app_prints_on_standard_error_not_in_its_output(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `typedsse openapi app > openapi.json` of an app that prints (or logs to standard output)
+    # as it is imported wrote that text before the JSON, with status 0: a file no tool could read.
+    (tmp_path / "chatty_app.py").write_text(CHATTY_MODULE, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.syspath_prepend(str(ROOT))
+    monkeypatch.delitem(sys.modules, "chatty_app", raising=False)
+
+    assert main([command, "examples.echo:app"]) == 0
+    expected = capsys.readouterr().out
+    assert main([command, "chatty_app:create_app", "--factory"]) == 0
+    out, err = capsys.readouterr()
+    if command == "typescript":  # the header names where the document came from
+        expected = expected.replace("examples.echo:app", "chatty_app:create_app")
+    assert out == expected
+    assert err == "loading settings\ncreating the app\n"
+
+
 UNICODE_MODULE = """\
 from collections.abc import AsyncIterator
 

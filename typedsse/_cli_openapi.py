@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 
@@ -28,12 +29,15 @@ def run(args: argparse.Namespace) -> int:
     Raises:
         SystemExit: The app cannot be loaded (`load_fastapi_app`).
     """
-    app = load_fastapi_app(args.app, factory=args.factory)
-    try:
-        result = served_document(app, args.version)
-    except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
+    # Standard output is the document's: what the app prints or logs there while it is imported
+    # and documented (`print`, `logging.basicConfig(stream=sys.stdout)`) goes to standard error.
+    with contextlib.redirect_stdout(sys.stderr):
+        app = load_fastapi_app(args.app, factory=args.factory)
+        try:
+            result = served_document(app, args.version)
+        except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
     try:
         # Not `NaN` or `Infinity` either: they are not JSON, and FastAPI refuses to serve them.
         text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False) + "\n"

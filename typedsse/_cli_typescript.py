@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from pathlib import Path
@@ -38,7 +39,10 @@ def run(args: argparse.Namespace) -> int:
         return 2
     try:
         if args.app is not None:
-            document, origin = served_document(load_fastapi_app(args.app, factory=args.factory)), args.app
+            # Standard output is the module's: what the app prints or logs there while it is
+            # imported and documented goes to standard error.
+            with contextlib.redirect_stdout(sys.stderr):
+                document, origin = served_document(load_fastapi_app(args.app, factory=args.factory)), args.app
         else:
             document, origin = _from_file(args.source)
         text = generate(document, source=origin)
