@@ -2048,6 +2048,17 @@ def test_cli_reports_a_standard_output_it_cannot_write_without_a_traceback(
     assert capsys.readouterr().err == message
 
 
+def test_cli_reports_a_closed_standard_output_without_a_traceback(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Started with standard output closed (`typedsse openapi APP >&-`), Python sets `sys.stdout`
+    # to None: the write failed with an AttributeError traceback.
+    monkeypatch.setattr(sys, "stdout", None)
+
+    assert write_output(None, "{}\n") == 1
+    assert capsys.readouterr().err == "error: cannot write standard output: it is closed\n"
+
+
 def test_cli_ends_quietly_when_the_reader_of_its_output_stops() -> None:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(

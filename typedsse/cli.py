@@ -91,6 +91,8 @@ def write_output(path: str | None, text: str) -> int:
 def _write_stdout(text: str, data: bytes) -> None:
     """Write `data` (`text` as UTF-8) to standard output's bytes, not through its encoding."""
     stdout = sys.stdout
+    if stdout is None:  # started with its descriptor closed (`>&-`): Python sets no stream
+        raise OSError(errno.EBADF, "it is closed")
     buffer: Any = getattr(stdout, "buffer", None)
     if buffer is None:  # replaced by a stream of text alone (a `StringIO`): it takes the text
         stdout.write(text)
