@@ -1368,14 +1368,12 @@ class _FailsOnTwo:
         return _copy(item)
 
 
-@pytest.mark.parametrize("error", [asyncio.CancelledError, Halt])
-@pytest.mark.anyio
-async def test_map_concurrency_passes_on_what_a_call_raises_besides_exceptions(error: type[BaseException]) -> None:
-    # The call is made in the operator's own task: what it raised there beyond `Exception` ended
-    # that task alone, and the consumer waited for ever. It is the call's outcome, in its turn.
+async def _assert_fails_at_two(operator: Any, error: type[BaseException]) -> None:
+    """Items 0 to 4, 0.1 s apart, through `operator`, which raises `error` at 2: the consumer
+    gets 0 and 1, then `error` (or its cancellation), and the source is closed."""
     log: list[str] = []
     received: list[tuple[float, Any]] = []
-    pipeline = timed(*((0.1 * i, i) for i in range(5)), log=log) | ops.map(_FailsOnTwo(error), concurrency=2)
+    pipeline = timed(*((0.1 * i, i) for i in range(5)), log=log) | operator
     consumer = asyncio.create_task(drain(pipeline, received))
     done, _ = await asyncio.wait([consumer], timeout=100.0)
     assert consumer in done, "the consumer waits for ever"
@@ -1385,6 +1383,14 @@ async def test_map_concurrency_passes_on_what_a_call_raises_besides_exceptions(e
         assert isinstance(consumer.exception(), Halt)
     assert received == [(0.0, 0), (0.1, 1)]
     assert log == ["closed"]
+
+
+@pytest.mark.parametrize("error", [asyncio.CancelledError, Halt])
+@pytest.mark.anyio
+async def test_map_concurrency_passes_on_what_a_call_raises_besides_exceptions(error: type[BaseException]) -> None:
+    # The call is made in the operator's own task: what it raised there beyond `Exception` ended
+    # that task alone, and the consumer waited for ever. It is the call's outcome, in its turn.
+    await _assert_fails_at_two(ops.map(_FailsOnTwo(error), concurrency=2), error)
 
 
 @pytest.mark.anyio
@@ -1626,18 +1632,7 @@ async def test_throttle_passes_on_what_its_key_raises_besides_exceptions(
             raise error
         return 0
 
-    log: list[str] = []
-    received: list[tuple[float, Any]] = []
-    pipeline = timed(*((0.1 * i, i) for i in range(5)), log=log) | ops.throttle(0.01, mode=mode, key=key)
-    consumer = asyncio.create_task(drain(pipeline, received))
-    done, _ = await asyncio.wait([consumer], timeout=100.0)
-    assert consumer in done, "the consumer waits for ever"
-    if error is asyncio.CancelledError:
-        assert consumer.cancelled()
-    else:
-        assert isinstance(consumer.exception(), Halt)
-    assert received == [(0.0, 0), (0.1, 1)]
-    assert log == ["closed"]
+    await _assert_fails_at_two(ops.throttle(0.01, mode=mode, key=key), error)
 
 
 async def _yields_then_waits(log: list[str], cleanup: str) -> AsyncIterator[str]:
