@@ -204,8 +204,9 @@ def sse(
     Raises:
         EndpointDefinitionError: The function is not annotated with a stream of events, a member
             of its union is not an event class, or two members share an event name; or an
-            option is out of range; or it is written without its parentheses (`@sse`), which
-            type checkers also report, as a deprecated use.
+            option is invalid (out of range, of the wrong type, or a header the stream cannot
+            be sent with); or it is written without its parentheses (`@sse`), which type
+            checkers also report, as a deprecated use.
     """
     if function is not _NO_FUNCTION:
         # `@sse` with no parentheses passes the function here; without this parameter, Python's

@@ -173,8 +173,11 @@ class EventStreamResponse(Response):
     Raises:
         ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
             to `MAX_RETRY` (a `WireFormatError`), `status_code` is not an HTTP status that
-            allows a body, or a header's name is not a token or its value is not Latin-1 text
-            with no control character other than a tab and no space or tab at either end.
+            allows a body, a header's name is not a token or its value is not Latin-1 text
+            with no control character other than a tab and no space or tab at either end, or
+            a header would break the stream (`content-length`, `transfer-encoding`, a hop-by-hop
+            header, a `content-type` other than `text/event-stream`, a `content-encoding` other
+            than `identity`, two names that differ only in case).
         TypeError: `ping` or `send_timeout` is not a number, `status_code` not an `int`,
             `headers` not a mapping, or a header's name or value not a `str`.
     """
