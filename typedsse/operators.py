@@ -126,7 +126,7 @@ def take(count: int, /) -> SameTypePipe:
         ```
 
     Raises:
-        TypeError: `count` is not an integer.
+        TypeError: `count` is not an integer (a `bool` is not one).
         ValueError: `count` is negative.
     """
     _check_count(count, 0, f"take() needs a non-negative integer, got {count!r}")
@@ -194,7 +194,7 @@ def skip(count: int, /) -> SameTypePipe:
         ```
 
     Raises:
-        TypeError: `count` is not an integer.
+        TypeError: `count` is not an integer (a `bool` is not one).
         ValueError: `count` is negative.
     """
     _check_count(count, 0, f"skip() needs a non-negative integer, got {count!r}")
@@ -255,7 +255,7 @@ def throttle(
             never wait for each other. `None` throttles the whole stream as one.
 
     Raises:
-        TypeError: `key` is not callable or is async, or `interval` is not a real number.
+        TypeError: `key` is not callable or is async, or `interval` is not a real number (a `bool` is not one).
         ValueError: `interval` is not positive, or `mode` is unknown, or `interval` is infinite
             (or an integer too large for a float, which counts as infinite) in `"latest"` mode.
     """
@@ -291,7 +291,7 @@ def debounce(interval: float, /) -> SameTypePipe:
         ```
 
     Raises:
-        TypeError: `interval` is not a real number.
+        TypeError: `interval` is not a real number (a `bool` is not one).
         ValueError: `interval` is not positive.
     """
     interval = _check_interval("debounce", interval)
@@ -310,7 +310,7 @@ def timeout(seconds: float, /) -> SameTypePipe:
         ```
 
     Raises:
-        TypeError: `seconds` is not a real number.
+        TypeError: `seconds` is not a real number (a `bool` is not one).
         ValueError: `seconds` is not positive.
     """
     seconds = _check_interval("timeout", seconds)
@@ -339,7 +339,7 @@ def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe
         interval: The longest a batch stays open, in seconds.
 
     Raises:
-        TypeError: `size` is not an integer, or `interval` not a real number.
+        TypeError: `size` is not an integer, or `interval` not a real number (a `bool` is neither).
         ValueError: Neither is given (type checkers refuse that call), `size` is below 1, or
             `interval` is not positive.
     """
@@ -379,7 +379,7 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
             source's order either way, and the source is read at most this many items ahead.
 
     Raises:
-        TypeError: `function` is not callable, or `concurrency` is not an integer.
+        TypeError: `function` is not callable, or `concurrency` is not an integer (a `bool` is not one).
         ValueError: `concurrency` is below 1, or above 1 for a sync function (one returning
             awaitables included: make it an `async def` to run calls at once).
     """
@@ -953,7 +953,9 @@ def _check_callable(operator: str, function: object) -> None:
 def _check_count(count: int, least: int, message: str) -> None:
     # A float passes `count < least` and then misbehaves: `take(2.5)` sends 3 items, and NaN
     # compares false to everything, so `take(nan)` never stops and `chunk(size=nan)` never fills.
-    if not hasattr(type(count), "__index__"):  # an int or what stands for one (numpy's), no float
+    # An int or what stands for one (numpy's), no float; and no bool, which is an int to Python but
+    # a slip for a count (`take(True)` sends one item).
+    if not hasattr(type(count), "__index__") or isinstance(count, bool):
         raise TypeError(message)
     if count < least:
         raise ValueError(message)
@@ -963,7 +965,7 @@ def _check_interval(operator: str, seconds: float) -> float:
     """Refuse what is not a positive number of seconds; return the interval the operator runs with."""
     # A `Decimal` compares with 0 but cannot be added to the loop's float clock: it would fail
     # only once items flow. `Real` takes ints, floats, fractions and numpy's floats.
-    if not isinstance(seconds, numbers.Real):
+    if not isinstance(seconds, numbers.Real) or isinstance(seconds, bool):  # `True` is not one second
         raise TypeError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
     if not seconds > 0:  # NaN fails too
         raise ValueError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
