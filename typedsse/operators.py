@@ -964,8 +964,9 @@ def _check_count(count: int, least: int, message: str) -> None:
 def _check_interval(operator: str, seconds: float) -> float:
     """Refuse what is not a positive number of seconds; return the interval the operator runs with."""
     # A `Decimal` compares with 0 but cannot be added to the loop's float clock: it would fail
-    # only once items flow. `Real` takes ints, floats, fractions and numpy's floats.
-    if not isinstance(seconds, numbers.Real) or isinstance(seconds, bool):  # `True` is not one second
+    # only once items flow. `Real` takes ints, floats, fractions and numpy's floats; not a bool
+    # (`True` is not one second).
+    if not isinstance(seconds, numbers.Real) or isinstance(seconds, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
         raise TypeError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
     if not seconds > 0:  # NaN fails too
         raise ValueError(f"{operator}() needs a positive number of seconds, got {seconds!r}")
