@@ -6,8 +6,11 @@ import asyncio
 import base64
 import copy
 import importlib
+import itertools
 import json
+import math
 import os
+import random
 import re
 import shutil
 import subprocess
@@ -1421,6 +1424,140 @@ def test_typescript_parser_in_node_matches_the_python_decoder(node_build: Path, 
     path = tmp_path / "cases.json"
     path.write_text(json.dumps(cases), encoding="utf-8")
     assert node_test(node_build, "parser.test.js", {"TYPEDSSE_PARSER_CASES": str(path)}) == (len(cases) + 2, 0)
+
+
+# A corpus of random streams in random chunks: bytes and chunk boundaries no list of cases thinks of.
+CORPUS_SEED = 20261207
+CORPUS_SIZE = 3000
+
+_CORPUS_TEXT = [b"a", b"xyz", b" ", b"  ", b":", b"0", b"42", b"\xc3\xa9", b"\xe2\x98\x83", b"\xf0\x9f\x98\x80"]
+_CORPUS_ODD = [
+    b"\x00",  # NUL: an `id` containing it is ignored
+    b"\xef\xbb\xbf",  # a byte order mark past the first character is data
+    b"\xe2\x80\xa8",  # LINE SEPARATOR ends no line
+    b"\xff",  # invalid UTF-8, each kind of it: U+FFFD, as many times as WHATWG says
+    b"\x80",
+    b"\xc0\xaf",
+    b"\xe2\x82",
+    b"\xed\xa0\x80",
+    b"\xf0\x9f",
+    b"\xf4\x90\x80\x80",
+]
+_CORPUS_RETRY = [b"0", b"7", b"007", b"1500", b"", b" 5", b"5 ", b"-1", b"1.5", b"10a", b"\xd9\xa3", b"\xef\xbc\x91"]
+_CORPUS_FIELDS = [b"data", b"data", b"data", b"event", b"id", b"retry", b"foo", b"Data", b"data ", b" data", b""]
+
+
+def _corpus_value(rng: random.Random) -> bytes:
+    pieces = rng.choices(_CORPUS_TEXT, k=rng.randrange(4))
+    if rng.random() < 0.3:
+        pieces.insert(rng.randrange(len(pieces) + 1), rng.choice(_CORPUS_ODD))
+    return b"".join(pieces)
+
+
+def _corpus_line(rng: random.Random) -> bytes:
+    roll = rng.random()
+    if roll < 0.2:
+        return b""  # a blank line: dispatch
+    if roll < 0.25:
+        return b":" + _corpus_value(rng)  # a comment
+    field = rng.choice(_CORPUS_FIELDS)
+    if field == b"retry":
+        value = rng.choice([*_CORPUS_RETRY, "".join(rng.choices("0123456789", k=rng.randrange(16, 400))).encode()])
+    else:
+        value = _corpus_value(rng)
+    if rng.random() < 0.1:
+        return field  # no colon: a field with an empty value
+    return field + rng.choice([b":", b": ", b":  "]) + value
+
+
+def _corpus_connection(rng: random.Random) -> bytes:
+    stream = rng.choice([b"", b"", b"\xef\xbb\xbf", b"\xef\xbb\xbf\xef\xbb\xbf"])
+    for _ in range(rng.randrange(16)):
+        stream += _corpus_line(rng) + rng.choice([b"\n", b"\r", b"\r\n"])
+    # The end: after a blank line, without one (the message is dropped), or within a line.
+    return stream + rng.choice([b"", b"\n", b"\r\n", _corpus_line(rng)])
+
+
+def _corpus_chunks(rng: random.Random, stream: bytes) -> list[bytes]:
+    # One byte at a time, now and then; else cut anywhere, and often where it matters: between CR
+    # and LF, within a UTF-8 sequence. A cut at either end or a repeated one feeds an empty chunk.
+    if rng.random() < 0.05:
+        return [stream[at : at + 1] for at in range(len(stream))]
+    anywhere = range(len(stream) + 1)
+    tricky = [at for at in range(1, len(stream)) if stream[at - 1] == 0x0D or 0x80 <= stream[at] <= 0xBF]
+    cuts = [rng.choice(tricky if tricky and rng.random() < 0.5 else anywhere) for _ in range(rng.randrange(8))]
+    bounds = [0, *sorted(cuts), len(stream)]
+    return [stream[start:end] for start, end in itertools.pairwise(bounds)]
+
+
+def parser_corpus() -> list[list[list[bytes]]]:
+    """Random streams, each of one or two connections, each in random chunks (the same on every run)."""
+    rng = random.Random(CORPUS_SEED)
+    return [
+        [_corpus_chunks(rng, _corpus_connection(rng)) for _ in range(rng.choice([1, 1, 1, 2]))]
+        for _ in range(CORPUS_SIZE)
+    ]
+
+
+def _as_number(retry: int | str | None) -> float | None:
+    """A `retry` as a JavaScript number holds it: the nearest double (infinity past the largest)."""
+    if retry is None:
+        return None
+    try:
+        return float(retry)
+    except OverflowError:
+        return math.inf
+
+
+def decoded_corpus(stream: list[list[bytes]]) -> dict[str, Any]:
+    """What typedsse.decoding makes of a stream, laid out as tests/ts/node/corpus.test.ts writes it."""
+    decoder = Decoder()
+    messages = [[*(decoder.feed(chunk) for chunk in chunks), decoder.close()] for chunks in stream]
+    return {
+        "messages": [
+            [
+                [{"event": m.event, "data": m.data, "id": m.id, "retry": _as_number(m.retry)} for m in fed]
+                for fed in connection
+            ]
+            for connection in messages
+        ],
+        "lastEventId": decoder.last_event_id,
+        "retry": _as_number(decoder.retry),
+    }
+
+
+def parsed_corpus(result: dict[str, Any]) -> dict[str, Any]:
+    """tests/ts/node/corpus.test.ts's result, its numbers read back."""
+    for connection in result["messages"]:
+        for fed in connection:
+            for message in fed:
+                message["retry"] = _as_number(message["retry"])
+    result["retry"] = _as_number(result["retry"])
+    return result
+
+
+def test_typescript_parser_in_node_reads_a_random_corpus_as_the_python_decoder(
+    node_build: Path, tmp_path: Path
+) -> None:
+    corpus = parser_corpus()
+    streams = [[[base64.b64encode(chunk).decode() for chunk in chunks] for chunks in stream] for stream in corpus]
+    (tmp_path / "corpus.json").write_text(json.dumps(streams), encoding="utf-8")
+    env = {
+        "TYPEDSSE_PARSER_CORPUS": str(tmp_path / "corpus.json"),
+        "TYPEDSSE_PARSER_RESULTS": str(tmp_path / "results.json"),
+    }
+    assert node_test(node_build, "corpus.test.js", env) == (1, 0)
+    results = json.loads((tmp_path / "results.json").read_text(encoding="utf-8"))
+    assert len(results) == len(corpus)
+    differences = [
+        (stream, parsed, expected)
+        for stream, result in zip(corpus, results, strict=True)
+        if (parsed := parsed_corpus(result)) != (expected := decoded_corpus(stream))
+    ]
+    assert not differences, (
+        f"{len(differences)} streams differ; the first, its chunks, Node's and Python's:\n"
+        + "\n".join(map(repr, differences[0]))
+    )
 
 
 def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build: Path) -> None:
