@@ -186,6 +186,19 @@ def test_decoder_last_event_id_set_at_blank_line() -> None:
     assert decoder.last_event_id == ""
 
 
+def test_decoder_resumes_from_a_last_event_id_it_is_given() -> None:
+    # A client resuming from an ID it stored sets it; the first blank line reset it to "" (the
+    # ID buffer was still empty), so a message without an id lost the position to resume from.
+    decoder = Decoder()
+    decoder.last_event_id = "42"
+    assert decoder.feed(b"data: a\n\n") == [message("a", event_id="42")]
+    assert decoder.last_event_id == "42"
+    assert decoder.feed(b"id: 43\ndata: b\n\n") == [message("b", event_id="43")]
+    assert decoder.last_event_id == "43"
+    with pytest.raises(TypeError, match="last_event_id must be a str, got int"):
+        decoder.last_event_id = 44  # type: ignore[assignment]
+
+
 def test_decoder_close_discards_pending_data_and_starts_next_stream() -> None:
     decoder = Decoder()
     assert decoder.feed(b"id: 1\nretry: 10\ndata: a\n\nid: 2\ndata: b\n") == [message("a", event_id="1", retry=10)]

@@ -109,6 +109,9 @@ class Decoder:
     Attributes:
         last_event_id: The event source's last event ID string: the last event ID buffer's value
             at the latest blank line. A client sends it back as `Last-Event-ID` on reconnection.
+            Set it (a client resuming from an ID it stored) and the ID buffer takes it too: a
+            message without an `id` field carries it, as after a reconnection, instead of the
+            first blank line resetting it to `""`.
         retry: The reconnection time, in milliseconds, set by the latest valid `retry` field
             (applied at once, as the spec says, even when its message is never dispatched), or
             `None` if there was none. The spec sets no bound on it: clamp it before waiting on
@@ -122,11 +125,11 @@ class Decoder:
         "_data_size",
         "_event_type",
         "_id_buffer",
+        "_last_event_id",
         "_pending",
         "_pending_size",
         "_skip_lf",
         "_utf8",
-        "last_event_id",
         "max_size",
         "retry",
     )
@@ -137,7 +140,7 @@ class Decoder:
         ):
             raise ValueError(f"max_size must be a positive int or None, got {max_size!r}")
         self.max_size = max_size
-        self.last_event_id = ""
+        self._last_event_id = ""
         self.retry: int | None = None
         self._utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
         self._at_start = True  # the byte order mark is skipped once, at the start of the stream
@@ -210,6 +213,18 @@ class Decoder:
                 messages=completed,
             )
 
+    @property
+    def last_event_id(self) -> str:  # noqa: D102 - documented with the class's attributes
+        return self._last_event_id
+
+    @last_event_id.setter
+    def last_event_id(self, value: str) -> None:
+        if not isinstance(value, str):  # pyright: ignore[reportUnnecessaryIsInstance]
+            raise TypeError(f"last_event_id must be a str, got {type(value).__name__}")
+        # The buffer too: it is what the next blank line makes the last event ID (a message with
+        # no `id` of its own keeps the one the client resumed from).
+        self._last_event_id = self._id_buffer = value
+
     def close(self) -> list[ServerSentMessage]:
         """Signal the end of the stream.
 
@@ -229,7 +244,7 @@ class Decoder:
         self._data = []
         self._data_size = 0
         self._event_type = ""
-        self._id_buffer = self.last_event_id
+        self._id_buffer = self._last_event_id
         self._block_retry = None
         return []
 
@@ -243,7 +258,7 @@ class Decoder:
         limit = self.max_size
         for line in lines:
             if not line:  # a blank line: dispatch the event
-                self.last_event_id = id_buffer
+                self._last_event_id = id_buffer
                 if data:
                     messages.append(
                         ServerSentMessage(event_type or _DEFAULT_EVENT_TYPE, "\n".join(data), id_buffer, block_retry)
