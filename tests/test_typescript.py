@@ -18,10 +18,12 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, cast
 
 import pytest
 from fastapi import FastAPI, Header, Query
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -587,7 +589,12 @@ def test_typescript_reads_a_stream_whose_items_refer_to_a_union(tmp_path: Path) 
             {},
             "GET /p: 'note' in the event stream's item schema is not a schema",
         ),
-        (component("Events"), {}, "the reference '#/components/schemas/Events' points to nothing in the document"),
+        (
+            component("Events"),
+            {},
+            "#/paths/~1p/get/responses/200/content/text~1event-stream/schema/$ref: "
+            "the reference '#/components/schemas/Events' points to nothing in the document",
+        ),
         (
             {"oneOf": [component("Note"), component("Other")]},
             {"Other": event_schema("note", json_data({"type": "integer"}))},
@@ -1006,6 +1013,7 @@ def test_typescript_types_an_event_class_nested_in_a_payload_as_the_model_it_is(
                     }
                 },
             },
+            "#/paths/~1x/get/responses/200/content/text~1event-stream/schema/$ref: "
             "the reference '#/components/schemas/X' points to nothing in the document",
         ),
     ],
@@ -1014,6 +1022,257 @@ def test_typescript_types_an_event_class_nested_in_a_payload_as_the_model_it_is(
 def test_typescript_rejects_unusable_documents(document: dict[str, Any], message: str) -> None:
     with pytest.raises(DocumentError, match=rf"^{re.escape(message)}"):
         generate(document)
+
+
+# Malformed documents: `--from` reads any JSON file, so every value the generator reads may have
+# the wrong JSON type. Each was a TypeError, AttributeError, KeyError or IndexError (or passed
+# unnoticed); each is a DocumentError giving the value's JSON Pointer.
+
+WELL_FORMED: dict[str, Any] = {
+    # Every part of a document the generator reads: one stream described by its item schema
+    # (`/p`), one by the extension (`/e`).
+    "openapi": "3.1.0",
+    "info": {"title": "well-formed", "version": "1"},
+    "paths": {
+        "/p": {
+            "parameters": [{"name": "since", "in": "query", "schema": {"type": ["integer", "null"]}}],
+            "post": {
+                "summary": "A stream",
+                "deprecated": False,
+                "parameters": [
+                    {"name": "q", "in": "query", "required": True, "schema": {"anyOf": [{"type": "string"}, {}]}},
+                    {"name": "X-Tags", "in": "header", "schema": {"type": "array", "items": {"type": "string"}}},
+                    {"name": "f", "in": "query", "content": {"application/json": {"schema": {"type": "number"}}}},
+                ],
+                "requestBody": {"required": True, "content": {"application/json": {"schema": component("Payload")}}},
+                "responses": {
+                    "200": {
+                        "content": {
+                            "text/event-stream": {"itemSchema": {"oneOf": [component("Tick"), component("Note")]}}
+                        }
+                    }
+                },
+            },
+        },
+        "/e": {
+            "get": {
+                "responses": {
+                    "2XX": {
+                        "content": {
+                            "text/event-stream": {
+                                "x-typedsse": {
+                                    "events": {
+                                        "tick": {"schema": "#/components/schemas/Tick", "encoding": "json"},
+                                        "note": {"schema": "#/components/schemas/Note", "encoding": "text"},
+                                    },
+                                    "errorEvents": ["note"],
+                                    "resumable": True,
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    },
+    "components": {
+        "schemas": {
+            "Tick": {**event_schema("tick", json_data(component("Payload"))), "description": "A tick."},
+            "Note": event_schema("note", {"type": "string"}),
+            "Payload": {
+                "type": "object",
+                "description": "What a tick carries.",
+                "required": ["n"],
+                "properties": {
+                    "n": {"type": "integer", "format": "int64", "nullable": True, "deprecated": False},
+                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "pair": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": False},
+                    "kind": {"enum": ["a", "b"]},
+                    "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "both": {"allOf": [{"$ref": "#/components/schemas/Payload/properties/kind"}]},
+                    "either": {"oneOf": [{"type": "string"}, {"type": "null"}]},
+                },
+            },
+        }
+    },
+}
+_P = "#/paths/~1p/post"
+_E = "#/paths/~1e/get/responses/2XX/content/text~1event-stream/x-typedsse"
+_S = "#/components/schemas"
+
+
+def replace(document: dict[str, Any], where: str, value: object) -> None:
+    """Replace the value at the JSON Pointer `where` (`#/a/b`) of `document` with `value`."""
+    *keys, last = [key.replace("~1", "/").replace("~0", "~") for key in where.split("/")[1:]]
+    node: Any = document
+    for key in keys:
+        node = node[int(key)] if isinstance(node, list) else node[key]
+    node[int(last) if isinstance(node, list) else last] = value
+
+
+def replaced(document: Mapping[str, Any], where: str, value: object) -> dict[str, Any]:
+    """A copy of `document` with the value at `where` replaced."""
+    copied = copy.deepcopy(dict(document))
+    replace(copied, where, value)
+    return copied
+
+
+def nested_arrays(depth: int) -> dict[str, Any]:
+    schema: dict[str, Any] = {"type": "string"}
+    for _ in range(depth):
+        schema = {"type": "array", "items": schema}
+    return schema
+
+
+def test_typescript_generates_the_well_formed_document_of_the_malformed_cases() -> None:
+    # The cases below each change one value of this document, which is read whole.
+    text = generate(WELL_FORMED)
+    assert "export interface Payload {\n  /** Format: `int64`. */\n  n: number | null;\n" in text
+    assert '"X-Tags"?: string | undefined;' in text
+    assert 'events: { tick: "json", note: "text" },\n      terminal: ["note"],\n      resumable: true,' in text
+
+
+@pytest.mark.parametrize(
+    ("where", "value", "message"),
+    [
+        ("#/paths", [], "#/paths is an array, not an object"),
+        ("#/paths/~1p", None, "#/paths/~1p is null, not an object"),
+        ("#/paths/~1p/post", [], f"{_P} is an array, not an object"),
+        ("#/paths/~1p/parameters", {}, "#/paths/~1p/parameters is an object, not an array"),
+        ("#/paths/~1p/parameters/0", "since", '#/paths/~1p/parameters/0 is "since", not an object'),
+        (f"{_P}/summary", 5, f"{_P}/summary is 5, not a string"),
+        (f"{_P}/deprecated", "yes", f'{_P}/deprecated is "yes", not true or false'),
+        (f"{_P}/parameters/0/in", 1, f"{_P}/parameters/0/in is 1, not a string"),
+        (f"{_P}/parameters/0/name", ["q"], f"{_P}/parameters/0/name is an array, not a string"),
+        (f"{_P}/parameters/0/required", "yes", f'{_P}/parameters/0/required is "yes", not true or false'),
+        (f"{_P}/parameters/0/schema", 5, f"{_P}/parameters/0/schema is 5, not a schema (an object, true or false)"),
+        (f"{_P}/parameters/0/schema/anyOf", True, f"{_P}/parameters/0/schema/anyOf is true, not an array"),
+        (f"{_P}/parameters/0/schema/anyOf/1", "x", f'{_P}/parameters/0/schema/anyOf/1 is "x", not a schema'),
+        (f"{_P}/parameters/1/schema/description", 1, f"{_P}/parameters/1/schema/description is 1, not a string"),
+        (f"{_P}/parameters/1/schema/items/type", 1.5, f"{_P}/parameters/1/schema/items/type is 1.5, not a string"),
+        (f"{_P}/parameters/2/content", [], f"{_P}/parameters/2/content is an array, not an object"),
+        (
+            f"{_P}/parameters/2/content/application~1json",
+            1,
+            f"{_P}/parameters/2/content/application~1json is 1, not an object",
+        ),
+        (f"{_P}/requestBody", "x", f'{_P}/requestBody is "x", not an object'),
+        (f"{_P}/requestBody/content", [], f"{_P}/requestBody/content is an array, not an object"),
+        (f"{_P}/requestBody/required", 1, f"{_P}/requestBody/required is 1, not true or false"),
+        (f"{_P}/requestBody/content/application~1json", 1, f"{_P}/requestBody/content/application~1json is 1"),
+        (f"{_P}/responses", [], f"{_P}/responses is an array, not an object"),
+        (f"{_P}/responses/200", "x", f'{_P}/responses/200 is "x", not an object'),
+        (f"{_P}/responses/200/content", 1, f"{_P}/responses/200/content is 1, not an object"),
+        (f"{_P}/responses/200/content/text~1event-stream", 1, f"{_P}/responses/200/content/text~1event-stream is 1"),
+        (
+            f"{_P}/responses/200/content/text~1event-stream/itemSchema/oneOf/0/$ref",
+            True,
+            f"{_P}/responses/200/content/text~1event-stream/itemSchema/oneOf/0/$ref is true, not a string",
+        ),
+        (f"{_P}/responses/200/$ref", f"{_P}/responses/200", f"{_P}/responses/200/$ref: the reference"),
+        (f"{_E}", 5, f"{_E} is 5, not an object"),
+        (f"{_E}/events", [], f"{_E}/events is an array, not an object"),
+        (f"{_E}/events/tick", 1, f"{_E}/events/tick is 1, not an object"),
+        (f"{_E}/events/tick/schema", 1, f"{_E}/events/tick/schema is 1, not a string"),
+        (f"{_E}/events/tick/schema", None, f"{_E}/events/tick/schema is null, not a string"),
+        (f"{_E}/events/tick/encoding", "xml", f'{_E}/events/tick/encoding is "xml", not "json" or "text"'),
+        (f"{_E}/errorEvents", "note", f'{_E}/errorEvents is "note", not an array'),
+        (f"{_E}/errorEvents/0", ["note"], f"{_E}/errorEvents/0 is an array, not a string"),
+        (f"{_E}/resumable", "true", f'{_E}/resumable is "true", not true or false'),
+        (f"{_S}/Tick/description", 1, f"{_S}/Tick/description is 1, not a string"),
+        (f"{_S}/Tick/properties", [], f"{_S}/Tick/properties is an array, not an object"),
+        (f"{_S}/Tick/properties/event", "tick", f'{_S}/Tick/properties/event is "tick", not a schema'),
+        (f"{_S}/Tick/properties/event", {"enum": "tick"}, f'{_S}/Tick/properties/event/enum is "tick", not an array'),
+        (f"{_S}/Tick/properties/data/contentMediaType", 1, f"{_S}/Tick/properties/data/contentMediaType is 1"),
+        (
+            f"{_S}/Tick/properties/data/contentSchema/$ref",
+            True,
+            f"{_S}/Tick/properties/data/contentSchema/$ref is true, not a string",
+        ),
+        (f"{_S}/Payload", 5, f"{_S}/Payload is 5, not a schema (an object, true or false)"),
+        (f"{_S}/Payload/type", 1.5, f"{_S}/Payload/type is 1.5, not a string or an array of strings"),
+        (f"{_S}/Payload/type", ["object", None], f"{_S}/Payload/type/1 is null, not a string"),
+        (f"{_S}/Payload/description", [], f"{_S}/Payload/description is an array, not a string"),
+        (f"{_S}/Payload/required", "n", f'{_S}/Payload/required is "n", not an array'),
+        (f"{_S}/Payload/required", [{"n": 1}], f"{_S}/Payload/required/0 is an object, not a string"),
+        (f"{_S}/Payload/properties", ["n"], f"{_S}/Payload/properties is an array, not an object"),
+        (f"{_S}/Payload/properties/n", 1, f"{_S}/Payload/properties/n is 1, not a schema"),
+        (f"{_S}/Payload/properties/n/nullable", "yes", f'{_S}/Payload/properties/n/nullable is "yes", not true'),
+        (f"{_S}/Payload/properties/n/format", 64, f"{_S}/Payload/properties/n/format is 64, not a string"),
+        (f"{_S}/Payload/properties/n/deprecated", 0, f"{_S}/Payload/properties/n/deprecated is 0, not true"),
+        (f"{_S}/Payload/properties/tags/items", 1, f"{_S}/Payload/properties/tags/items is 1, not a schema"),
+        (f"{_S}/Payload/properties/pair/prefixItems", {}, f"{_S}/Payload/properties/pair/prefixItems is an object"),
+        (f"{_S}/Payload/properties/pair/items", None, f"{_S}/Payload/properties/pair/items is null, not a schema"),
+        (f"{_S}/Payload/properties/kind/enum", "a", f'{_S}/Payload/properties/kind/enum is "a", not an array'),
+        (
+            f"{_S}/Payload/properties/scores/additionalProperties",
+            "x",
+            f'{_S}/Payload/properties/scores/additionalProperties is "x", not a schema',
+        ),
+        (f"{_S}/Payload/properties/both/allOf", 5, f"{_S}/Payload/properties/both/allOf is 5, not an array"),
+        (f"{_S}/Payload/properties/both/allOf/0/$ref", [], f"{_S}/Payload/properties/both/allOf/0/$ref is an array"),
+        (f"{_S}/Payload/properties/either/oneOf", {}, f"{_S}/Payload/properties/either/oneOf is an object"),
+        (
+            f"{_S}/Payload/properties/either",
+            {"$ref": "#/nowhere"},
+            f"{_S}/Payload/properties/either/$ref: the reference '#/nowhere' points to nothing in the document",
+        ),
+        (
+            f"{_S}/Payload/properties/either",
+            {"$ref": "other.json#/X"},
+            f"{_S}/Payload/properties/either/$ref: cannot follow 'other.json#/X'",
+        ),
+        (
+            f"{_S}/Payload/properties/either",
+            nested_arrays(60),
+            f"{_S}/Payload/properties/either: the schema holds schemas nested more than 50 deep",
+        ),
+    ],
+)
+def test_typescript_says_where_a_malformed_document_is_wrong(where: str, value: object, message: str) -> None:
+    # `"type": 1.5` was a TypeError, `"$ref": true` an AttributeError, a parameter's schema with a
+    # description that is not a string an IndexError, and so on.
+    with pytest.raises(DocumentError, match=rf"^{re.escape(message)}"):
+        generate(replaced(WELL_FORMED, where, value))
+
+
+def json_pointers(value: object, where: str = "#") -> list[str]:
+    """The JSON Pointer of every value inside `value` (at `where`), containers before their values."""
+    found: list[str] = []
+    if isinstance(value, Mapping):
+        for key, item in cast(Mapping[str, Any], value).items():
+            at = f"{where}/{key.replace('~', '~0').replace('/', '~1')}"
+            found += [at, *json_pointers(item, at)]
+    elif isinstance(value, list):
+        for index, item in enumerate(cast(list[Any], value)):
+            found += [f"{where}/{index}", *json_pointers(item, f"{where}/{index}")]
+    return found
+
+
+_WRONG_VALUES = [None, True, False, 0, -1, 1.5, "", "x", "#/nowhere", [], [1], ["x"], {}, {"a": 1}, {"$ref": 1}]
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(data=st.data())
+def test_typescript_reads_any_malformed_document_into_a_module_or_a_document_error(data: st.DataObject) -> None:
+    # A property test: values of well-formed documents replaced by values of other JSON types
+    # (one to three at once). It found the errors the cases above name.
+    document = copy.deepcopy(data.draw(st.sampled_from([WELL_FORMED, HANDWRITTEN])))
+    pointers = json_pointers(document)
+    changes = data.draw(st.lists(st.tuples(st.sampled_from(pointers), st.sampled_from(_WRONG_VALUES)), max_size=3))
+    for where, value in changes:
+        try:
+            replace(document, where, copy.deepcopy(value))
+        except (KeyError, IndexError, TypeError, ValueError):
+            continue  # a value an earlier change replaced is no longer there
+    try:
+        generate(document)
+    except DocumentError as error:
+        message = str(error)
+    else:
+        return
+    # The message names the value's place, or the route, or is about the whole document.
+    assert re.match(r"#|[A-Z]+ /|expected an OpenAPI|the OpenAPI document describes no", message)
 
 
 def test_typescript_cli_writes_the_file_from_an_app_and_from_a_saved_document(
@@ -1157,10 +1416,12 @@ def test_typescript_cli_reports_a_document_nested_too_deep_in_one_line(
     where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # Valid JSON Python cannot read (arrays nested 100,000 deep), or a payload schema nested
-    # hundreds deep, which the generator cannot walk: each ended with a RecursionError traceback.
+    # hundreds deep, which the generator walked until Python's recursion limit: each ended with a
+    # RecursionError traceback. The second is refused at a set depth, naming the schema.
     saved = tmp_path / "openapi.json"
     if where == "json":
         saved.write_text("[" * 100_000 + "]" * 100_000, encoding="utf-8")
+        error = "error: the OpenAPI document is nested too deep to read\n"
     else:
         deep = copy.deepcopy(document_of(echo.app))
         nested: dict[str, Any] = {"type": "string"}
@@ -1168,9 +1429,13 @@ def test_typescript_cli_reports_a_document_nested_too_deep_in_one_line(
             nested = {"type": "array", "items": nested}
         deep["components"]["schemas"]["EchoPayload"]["properties"]["message"] = nested
         saved.write_text(json.dumps(deep), encoding="utf-8")
+        error = (
+            "error: #/components/schemas/EchoPayload/properties/message: "
+            "the schema holds schemas nested more than 50 deep\n"
+        )
 
     assert main(["typescript", "--from", str(saved)]) == 1
-    assert capsys.readouterr() == ("", "error: the OpenAPI document is nested too deep to read\n")
+    assert capsys.readouterr() == ("", error)
 
 
 def test_typescript_reads_a_document_whose_info_is_not_an_object() -> None:

@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     except (TypedSSEError, PydanticUserError, OSError, ValueError) as exc:  # a model without a JSON schema too
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    except RecursionError:  # thousands of nested arrays (valid JSON), or schemas nested hundreds deep
+    except RecursionError:  # thousands of nested arrays: valid JSON, which `json` cannot read
         print("error: the OpenAPI document is nested too deep to read", file=sys.stderr)
         return 1
     return write_output(args.output, text)

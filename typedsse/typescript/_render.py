@@ -9,7 +9,21 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from typedsse.typescript._document import Event, Parameter, Stream, as_list, as_object, component_name, resolve
+from typedsse.typescript._document import (
+    COMPONENT_PREFIX,
+    Event,
+    Parameter,
+    Stream,
+    as_list,
+    as_object,
+    component_name,
+    escape,
+    flag_field,
+    pointer,
+    resolve,
+    schema_keywords,
+    string_field,
+)
 from typedsse.typescript._types import (
     Member,
     Namer,
@@ -154,42 +168,45 @@ def _events(streams: Sequence[Stream]) -> dict[str, Event]:
 
 
 def _used_schemas(document: Mapping[str, Any], streams: Sequence[Stream]) -> list[str]:
-    """Return the component schemas the streams' payloads and requests use, sorted by name."""
+    """Return the component schemas the streams' payloads and requests use, sorted by name.
+
+    The walk keeps its own stack rather than recursing: a schema nested deeper than Python's
+    recursion limit is reported by the type builder, which says where it is.
+    """
     event_components = {event.schema_name for stream in streams for event in stream.events}
     found: set[str] = set()
     followed: set[str] = set()
-
-    def walk(value: Any) -> None:
-        for item in as_list(value):
-            walk(item)
+    roots: list[tuple[Any, str]] = []  # each value with where it is, for the error of a broken reference
+    for stream in streams:
+        roots += [(event.data, event.data_at) for event in stream.events]
+        roots += [(parameter.schema, parameter.schema_at) for parameter in stream.parameters]
+        if stream.body is not None:
+            roots.append((stream.body.schema, stream.body.schema_at))
+    pending = roots[::-1]  # values to look at, the next one last: the order of a recursive walk
+    while pending:
+        value, where = pending.pop()
         schema = as_object(value)
+        inner = [(item, pointer(where, index)) for index, item in enumerate(as_list(value))]
         ref = schema.get("$ref")
         if isinstance(ref, str) and ref not in followed:
             followed.add(ref)
             name = component_name(ref)
             if name is not None and name not in event_components:
                 found.add(name)
-            walk(resolve(document, ref))
+            inner.append((resolve(document, ref, pointer(where, "$ref")), ref))
         for key, item in schema.items():
-            if key in _SCHEMA_MAPS:
-                for subschema in as_object(item).values():  # keys are names: `default` may name a property
-                    walk(subschema)
+            if key in _SCHEMA_MAPS:  # keys are names: `default` may name a property
+                inner += [(subschema, pointer(where, key, entry)) for entry, subschema in as_object(item).items()]
             elif key not in _LITERAL_KEYWORDS:
-                walk(item)
-
-    for stream in streams:
-        for event in stream.events:
-            walk(event.data)
-        for parameter in stream.parameters:
-            walk(parameter.schema)
-        if stream.body is not None:
-            walk(stream.body.schema)
+                inner.append((item, pointer(where, key)))
+        pending += inner[::-1]
     return sorted(found)
 
 
 def _schema_declaration(builder: TypeBuilder, name: str, identifier: str, document: Mapping[str, Any]) -> str:
-    schema = as_object(resolve(document, f"#/components/schemas/{_escape_pointer(name)}"))
-    doc = doc_comment(_schema_doc(schema), "")
+    where = COMPONENT_PREFIX + escape(name)
+    schema = schema_keywords(resolve(document, where, where), where)
+    doc = doc_comment(_schema_doc(schema, where), "")
     own_keys = set(schema) - {"title", "description", "deprecated", "example", "examples", "default", "$schema"}
     is_plain_object = (
         own_keys <= {"type", "properties", "required", "additionalProperties"}
@@ -197,25 +214,22 @@ def _schema_declaration(builder: TypeBuilder, name: str, identifier: str, docume
         and ("properties" in schema or schema.get("additionalProperties") not in (None, False))
     )
     if is_plain_object:
-        body = block(builder.object_type(schema))
+        body = block(builder.object_type(schema, where))
         return "\n".join([*doc, f"export interface {identifier} {body}"])
     head = f"export type {identifier} = "
-    return "\n".join([*doc, join(head, render(builder.type(schema), "", start=len(head))) + ";"])
+    return "\n".join([*doc, join(head, render(builder.type(schema, where), "", start=len(head))) + ";"])
 
 
-def _schema_doc(schema: Mapping[str, Any]) -> list[str]:
-    lines = [schema["description"]] if isinstance(schema.get("description"), str) else []
-    if schema.get("deprecated") is True:
+def _schema_doc(schema: Mapping[str, Any], where: str) -> list[str]:
+    description = string_field(schema, "description", where)
+    lines = [description] if description is not None else []
+    if flag_field(schema, "deprecated", where):
         lines.append("@deprecated")
     return lines
 
 
-def _escape_pointer(name: str) -> str:
-    return name.replace("~", "~0").replace("/", "~1")
-
-
 def _event_declaration(builder: TypeBuilder, event: Event, identifier: str) -> str:
-    data = builder.type(event.data)
+    data = builder.type(event.data, event.data_at)
     members = (
         Member("event", atom(string_literal(event.name)), optional=False),
         Member("id", atom("string"), optional=True),
@@ -281,47 +295,57 @@ def _route_members(builder: TypeBuilder, stream: Stream, namer: Namer) -> Iterat
     else:
         # The client writes a JSON body itself; any other (a form, bytes) goes to `fetch` as it is
         # given, so it is what `fetch` sends: `URLSearchParams`, `FormData`, a `Blob`, text.
-        body = builder.type(stream.body.schema) if stream.body.json else atom('NonNullable<RequestInit["body"]>')
+        body = (
+            builder.type(stream.body.schema, stream.body.schema_at)
+            if stream.body.json
+            else atom('NonNullable<RequestInit["body"]>')
+        )
         yield "body", body if stream.body.required else union([body, atom("undefined")])
     yield "event", union(atom(namer[_event_key(event)]) for event in stream.events)
 
 
 def _parameter_member(builder: TypeBuilder, parameter: Parameter) -> Member:
-    schema = as_object(parameter.schema)
-    doc = list(describe(schema))
+    schema, where = schema_keywords(parameter.schema, parameter.schema_at), parameter.schema_at
+    doc = list(describe(schema, where))
     if parameter.location == "header":
-        single = _one_header_value(schema)
+        single, single_at = _one_header_value(schema, where)
         if single is not schema:
-            schema = single
+            schema, where = single, single_at
             doc.append("Sent once: `fetch` joins repeated headers into one, so the server reads a list of one value.")
     if parameter.description:
-        if schema.get("description"):
+        if string_field(schema, "description", where):
             doc[0] = parameter.description
         else:
             doc.insert(0, parameter.description)
     if parameter.deprecated and "@deprecated" not in doc:
         doc.append("@deprecated")
-    type_ = builder.type(schema)
+    type_ = builder.type(schema, where)
     if not parameter.required:  # an explicit `undefined` leaves it out, under `exactOptionalPropertyTypes` too
         type_ = union([type_, atom("undefined")])
     return Member(property_key(parameter.name), type_, not parameter.required, tuple(doc))
 
 
-def _one_header_value(schema: Mapping[str, Any]) -> Mapping[str, Any]:
-    """A list header (`list[str] = Header()`) as the one value a `fetch` client can send.
+def _one_header_value(schema: Mapping[str, Any], where: str) -> tuple[Mapping[str, Any], str]:
+    """A list header (`list[str] = Header()`) as the one value a `fetch` client can send, and where it is.
 
     FastAPI reads such a header from its repeated lines; `fetch` sends a header once (it joins
     repeated values with a comma, which the server would read as one value), and a client
     type of `string[]` would accept nothing the runtime can write.
     """
     if schema.get("type") == "array" and isinstance(schema.get("items"), Mapping):
-        return as_object(schema["items"])
+        return as_object(schema["items"]), pointer(where, "items")
     for keyword in ("anyOf", "oneOf"):  # `list[str] | None`
-        branches = [as_object(branch) for branch in as_list(schema.get(keyword))]
-        singles = [_one_header_value(branch) for branch in branches]
+        # Only objects can be list headers: the type builder reports any branch that is no schema.
+        branches = as_list(schema.get(keyword))
+        singles = [
+            _one_header_value(as_object(branch), pointer(where, keyword, index))[0]
+            if isinstance(branch, Mapping)
+            else branch
+            for index, branch in enumerate(branches)
+        ]
         if any(single is not branch for single, branch in zip(singles, branches, strict=True)):
-            return {**schema, keyword: singles}
-    return schema
+            return {**schema, keyword: singles}, where
+    return schema, where
 
 
 def _routes_constant(streams: Sequence[Stream]) -> str:

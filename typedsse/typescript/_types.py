@@ -13,7 +13,22 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, cast
 
-from typedsse.typescript._document import as_list, as_object, component_name, resolve
+from typedsse.typescript._document import (
+    MAX_DEPTH,
+    DocumentError,
+    as_list,
+    component_name,
+    expect_schema,
+    expect_string,
+    flag_field,
+    list_field,
+    object_field,
+    pointer,
+    resolve,
+    schema_keywords,
+    string_field,
+    wrong_type,
+)
 
 __all__ = [
     "Member",
@@ -326,17 +341,19 @@ _FORMATS = {
 }
 
 
-def describe(schema: Mapping[str, Any]) -> tuple[str, ...]:
-    """Return the doc comment lines of a schema: description, format, default, deprecation."""
+def describe(schema: Mapping[str, Any], where: str) -> tuple[str, ...]:
+    """Return the doc comment lines of a schema (at `where`): description, format, default, deprecation."""
     lines: list[str] = []
-    if isinstance(schema.get("description"), str):
-        lines.append(schema["description"])
-    if isinstance(schema.get("format"), str):
-        meaning = _FORMATS.get(schema["format"])
-        lines.append(f"Format: `{schema['format']}`" + (f" ({meaning})." if meaning else "."))
+    description = string_field(schema, "description", where)
+    if description is not None:
+        lines.append(description)
+    format_ = string_field(schema, "format", where)
+    if format_ is not None:
+        meaning = _FORMATS.get(format_)
+        lines.append(f"Format: `{format_}`" + (f" ({meaning})." if meaning else "."))
     if "default" in schema:
         lines.append(f"@default {json.dumps(schema['default'], ensure_ascii=False, sort_keys=True)}")
-    if schema.get("deprecated") is True:
+    if flag_field(schema, "deprecated", where):
         lines.append("@deprecated")
     return tuple(lines)
 
@@ -344,6 +361,9 @@ def describe(schema: Mapping[str, Any]) -> tuple[str, ...]:
 @dataclass
 class TypeBuilder:
     """Translate schemas of one document to TypeScript types.
+
+    Every method takes, besides a schema, where it is in the document (a JSON Pointer): a value
+    of the wrong JSON type is a `DocumentError` that names its place.
 
     Args:
         document: The OpenAPI document, for references outside `#/components/schemas`.
@@ -353,49 +373,75 @@ class TypeBuilder:
     document: Mapping[str, Any]
     name_of: Callable[[str], str]
     _following: set[str] = field(default_factory=lambda: set[str]())
+    # Where the schemas being translated are, outermost first: its length is their depth.
+    _outermost: list[str] = field(default_factory=lambda: list[str]())
 
-    def type(self, schema: Any) -> Type:
-        """Return the TypeScript type of the values `schema` accepts."""
-        if schema is True or (isinstance(schema, Mapping) and not schema):
+    def type(self, schema: Any, where: str) -> Type:
+        """Return the TypeScript type of the values `schema` (at `where`) accepts.
+
+        Raises:
+            DocumentError: The schema, or one in it, has a keyword of the wrong JSON type, a
+                broken reference, or schemas nested in place more than `MAX_DEPTH` deep.
+        """
+        if len(self._outermost) > MAX_DEPTH:
+            raise DocumentError(f"{self._outermost[0]}: the schema holds schemas nested more than {MAX_DEPTH} deep")
+        self._outermost.append(where)
+        try:
+            return self._type(schema, where)
+        finally:
+            self._outermost.pop()
+
+    def _type(self, schema: Any, where: str) -> Type:
+        node = expect_schema(schema, where)
+        if isinstance(node, bool):
+            return UNKNOWN if node else NEVER
+        if not node:
             return UNKNOWN
-        if schema is False:
-            return NEVER
-        if not isinstance(schema, Mapping):
-            return UNKNOWN
-        schema = cast(Mapping[str, Any], schema)
         parts: list[Type] = []
-        if "$ref" in schema:
-            parts.append(self._ref(schema["$ref"]))
-        if "allOf" in schema:
-            parts.append(intersection(self.type(item) for item in schema["allOf"]))
+        if "$ref" in node:
+            ref_at = pointer(where, "$ref")
+            parts.append(self._ref(expect_string(node["$ref"], ref_at), ref_at))
+        if "allOf" in node:
+            parts.append(intersection(self._each(node, "allOf", where)))
         for keyword in ("anyOf", "oneOf"):
-            if keyword in schema:
-                parts.append(union(self.type(item) for item in schema[keyword]))
-        own = self._own(schema)
+            if keyword in node:
+                parts.append(union(self._each(node, keyword, where)))
+        own = self._own(node, where)
         if own is not None:
             parts.append(own)
         result = intersection(parts) if parts else UNKNOWN
-        if schema.get("nullable") is True:  # OpenAPI 3.0's spelling, still found in hand-written documents
+        if flag_field(node, "nullable", where):  # OpenAPI 3.0's spelling, still found in hand-written documents
             result = union([result, NULL])
         return result
 
-    def object_type(self, schema: Mapping[str, Any]) -> ObjectType:
+    def _each(self, schema: Mapping[str, Any], keyword: str, where: str) -> list[Type]:
+        """Return the types of the schemas a keyword such as `allOf` lists."""
+        items = list_field(schema, keyword, where)
+        return [self.type(item, pointer(where, keyword, index)) for index, item in enumerate(items)]
+
+    def object_type(self, schema: Mapping[str, Any], where: str) -> ObjectType:
         """Return the object type of a schema with `properties` or `additionalProperties`."""
-        required = set(as_list(schema.get("required")))
+        required_at = pointer(where, "required")
+        required = {
+            expect_string(name, pointer(required_at, index))
+            for index, name in enumerate(list_field(schema, "required", where))
+        }
         members: list[Member] = []
-        for name, value in as_object(schema.get("properties")).items():
+        properties_at = pointer(where, "properties")
+        for name, value in object_field(schema, "properties", where).items():
+            at = pointer(properties_at, name)
             members.append(
                 Member(
                     key=property_key(name),
-                    type=self.type(value),
+                    type=self.type(value, at),
                     optional=name not in required,
-                    doc=describe(as_object(value)),
+                    doc=describe(schema_keywords(value, at), at),
                 )
             )
         extra = schema.get("additionalProperties")
         index: Type | None = None
-        if extra is not None and extra is not False:
-            values = self.type(extra)
+        if "additionalProperties" in schema and extra is not False:
+            values = self.type(extra, pointer(where, "additionalProperties"))
             if members:
                 # An index signature must admit every property's type too.
                 kinds = [member.type for member in members]
@@ -403,11 +449,11 @@ class TypeBuilder:
                     kinds.append(atom("undefined"))
                 values = union([values, *kinds])
             index = values
-        elif not members and extra is None and schema.get("type") == "object":
+        elif not members and "additionalProperties" not in schema and schema.get("type") == "object":
             index = UNKNOWN  # any object: JSON Schema allows every property unless told otherwise
         return ObjectType(members=tuple(members), index=index)
 
-    def _ref(self, ref: str) -> Type:
+    def _ref(self, ref: str, where: str) -> Type:
         name = component_name(ref)
         if name is not None:
             return atom(self.name_of(name))
@@ -415,29 +461,28 @@ class TypeBuilder:
             return UNKNOWN  # a recursive reference outside the components: TypeScript needs a name for it
         self._following.add(ref)
         try:
-            return self.type(resolve(self.document, ref))
+            return self.type(resolve(self.document, ref, where), ref)
         finally:
             self._following.discard(ref)
 
-    def _own(self, schema: Mapping[str, Any]) -> Type | None:
+    def _own(self, schema: Mapping[str, Any], where: str) -> Type | None:
         """Return the type the schema's own keywords (besides combinators and `$ref`) describe."""
         if "const" in schema:
             return _literal(schema["const"])
-        if isinstance(schema.get("enum"), list):
-            return union(_literal(value) for value in schema["enum"])
-        types = schema.get("type")
-        if isinstance(types, str):
-            types = [types]
-        if types is None:
-            if "properties" in schema or "additionalProperties" in schema:
-                types = ["object"]
-            elif "items" in schema or "prefixItems" in schema:
-                types = ["array"]
-            else:
-                return None
-        return union(self._of_type(cast(str, kind), schema) for kind in cast(list[Any], types))
+        if "enum" in schema:
+            return union(_literal(value) for value in list_field(schema, "enum", where))
+        types: list[str]
+        if "type" in schema:
+            types = _types_of(schema["type"], pointer(where, "type"))
+        elif "properties" in schema or "additionalProperties" in schema:
+            types = ["object"]
+        elif "items" in schema or "prefixItems" in schema:
+            types = ["array"]
+        else:
+            return None
+        return union(self._of_type(kind, schema, where) for kind in types)
 
-    def _of_type(self, kind: str, schema: Mapping[str, Any]) -> Type:
+    def _of_type(self, kind: str, schema: Mapping[str, Any], where: str) -> Type:
         if kind == "string":
             return atom("string")
         if kind in ("integer", "number"):
@@ -447,20 +492,31 @@ class TypeBuilder:
         if kind == "null":
             return NULL
         if kind == "array":
-            return self._array(schema)
+            return self._array(schema, where)
         if kind == "object":
-            return self.object_type(schema)
+            return self.object_type(schema, where)
         return UNKNOWN
 
-    def _array(self, schema: Mapping[str, Any]) -> Type:
-        if isinstance(schema.get("prefixItems"), list):
-            items = [self.type(item) for item in as_list(schema["prefixItems"])]
-            rest = schema.get("items")
+    def _array(self, schema: Mapping[str, Any], where: str) -> Type:
+        if "prefixItems" in schema:
+            items = self._each(schema, "prefixItems", where)
+            rest = expect_schema(schema["items"], pointer(where, "items")) if "items" in schema else None
             if rest is False or (rest is None and schema.get("maxItems") == len(items)):
                 return Type(kind="tuple", items=tuple(items))
-            tail = Type(kind="array", items=(self.type(rest) if rest is not None else UNKNOWN,))
+            tail = Type(
+                kind="array", items=(self.type(rest, pointer(where, "items")) if rest is not None else UNKNOWN,)
+            )
             return Type(kind="tuple", items=(*items, atom("..." + _flat(tail))))
-        return Type(kind="array", items=(self.type(schema.get("items", True)),))
+        return Type(kind="array", items=(self.type(schema.get("items", True), pointer(where, "items")),))
+
+
+def _types_of(value: object, where: str) -> list[str]:
+    """Return the names a schema's `type` (at `where`) gives: one string, or an array of them."""
+    if isinstance(value, str):
+        return [value]
+    if not isinstance(value, list):
+        raise wrong_type(value, where, "a string or an array of strings")
+    return [expect_string(name, pointer(where, index)) for index, name in enumerate(as_list(value))]
 
 
 def _literal(value: Any) -> Type:
