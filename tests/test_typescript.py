@@ -581,13 +581,20 @@ def test_typescript_reads_a_stream_whose_items_refer_to_a_union(tmp_path: Path) 
         (
             component("Events"),
             {"Events": {"oneOf": component("Tick")}},
-            "GET /p: the event stream's oneOf is {'$ref': '#/components/schemas/Tick'}, not a list of schemas",
+            "GET /p: the event stream's oneOf #/components/schemas/Events/oneOf is an object, not a list of schemas",
         ),
-        ({"anyOf": []}, {}, "GET /p: the event stream's anyOf is [], not a list of schemas"),
+        (
+            {"anyOf": []},
+            {},
+            "GET /p: the event stream's anyOf "
+            "#/paths/~1p/get/responses/200/content/text~1event-stream/schema/anyOf is an empty array, "
+            "not a list of schemas",
+        ),
         (
             {"oneOf": [component("Tick"), "note"]},
             {},
-            "GET /p: 'note' in the event stream's item schema is not a schema",
+            "GET /p: #/paths/~1p/get/responses/200/content/text~1event-stream/schema/oneOf/1 "
+            'in the event stream\'s item schema is "note", not a schema',
         ),
         (
             component("Events"),
@@ -1234,6 +1241,12 @@ def test_typescript_says_where_a_malformed_document_is_wrong(where: str, value: 
     # description that is not a string an IndexError, and so on.
     with pytest.raises(DocumentError, match=rf"^{re.escape(message)}"):
         generate(replaced(WELL_FORMED, where, value))
+
+
+def test_typescript_rejects_a_document_that_is_not_an_object() -> None:
+    # `generate(json.loads(text))` of a file holding an array: it was an AttributeError.
+    with pytest.raises(DocumentError, match=r"^# is an array, not an object$"):
+        generate(cast(Any, []))
 
 
 def json_pointers(value: object, where: str = "#") -> list[str]:

@@ -308,7 +308,7 @@ def streams(document: Mapping[str, Any]) -> list[Stream]:
             the generator reads has the wrong JSON type, or a stream's union of events cannot be
             read (not a list of schemas, or containing itself).
     """
-    version = str(document.get("openapi", ""))
+    version = str(expect_object(document, "#").get("openapi", ""))  # `generate` may be given any value
     if not version.startswith("3.") or version.split(".")[1:2] in (["0"], [""]):
         raise DocumentError(
             f"expected an OpenAPI 3.1 or 3.2 document, got openapi={version!r} "
@@ -506,7 +506,7 @@ def _branches(
     if isinstance(schema, bool):
         return [({}, at)]  # `true` or `false`: a schema, but no event
     if not isinstance(schema, Mapping):
-        raise DocumentError(f"{where}: {schema!r} in the event stream's item schema is not a schema")
+        raise DocumentError(f"{where}: {at} in the event stream's item schema is {_shown(schema)}, not a schema")
     if depth > MAX_DEPTH:
         raise DocumentError(f"{where}: the event stream's unions nest more than {MAX_DEPTH} deep")
     node = cast(Mapping[str, Any], schema)
@@ -524,7 +524,10 @@ def _branches(
         return [(node, at)]  # an event (its own `oneOf` constrains it), or a schema that is no union
     members = target[keyword]
     if not isinstance(members, list) or not members:
-        raise DocumentError(f"{where}: the event stream's {keyword} is {members!r}, not a list of schemas")
+        shown = "an empty array" if isinstance(members, list) else _shown(members)
+        raise DocumentError(
+            f"{where}: the event stream's {keyword} {pointer(target_at, keyword)} is {shown}, not a list of schemas"
+        )
     branches: list[tuple[Mapping[str, Any], str]] = []
     for index, member in enumerate(as_list(members)):
         branches += _branches(document, member, pointer(target_at, keyword, index), where, outer, expanded, depth + 1)
