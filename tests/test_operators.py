@@ -981,8 +981,13 @@ async def test_merge_ids_refuse_items_that_are_not_events() -> None:
         (("a", "a"), ValueError, r"^merge\(ids=\.\.\.\) names must be unique, got \('a', 'a'\)$"),
         (("a", ""), ValueError, r"^merge\(ids=\.\.\.\) names must be non-empty strings, got ''$"),
         ((1, 2), TypeError, r"^merge\(ids=\.\.\.\) names must be non-empty strings, got 1$"),
+        (
+            ("a", "b\ud800"),
+            ValueError,
+            r"^merge\(ids=\.\.\.\) names must be valid Unicode \(no lone surrogate\), got 'b\\ud800'$",
+        ),
     ],
-    ids=["a-string", "too-few", "duplicates", "empty", "not-strings"],
+    ids=["a-string", "too-few", "duplicates", "empty", "not-strings", "lone-surrogate"],
 )
 def test_merge_ids_are_checked_when_the_stream_is_built(ids: Any, error: type[Exception], message: str) -> None:
     with pytest.raises(error, match=message):
@@ -1004,6 +1009,13 @@ def test_merge_ids_are_checked_when_the_stream_is_built(ids: Any, error: type[Ex
 def test_merge_resume_is_checked_when_the_stream_is_built(resume: Any, message: str) -> None:
     with pytest.raises(TypeError, match=message):
         ops.merge(ops.source([]), ops.source([]), ids=("a", "b"), resume=resume)
+
+
+def test_merge_resume_position_that_cannot_be_encoded_is_refused_when_the_stream_is_built() -> None:
+    # Percent-encoding writes UTF-8: a lone surrogate would fail only once the stream started.
+    message = r"^merge\(resume=\.\.\.\) positions must be valid Unicode \(no lone surrogate\), got '\\ud800'$"
+    with pytest.raises(ValueError, match=message):
+        ops.merge(ops.source([]), ops.source([]), ids=("a", "b"), resume={"a": "\ud800"})
 
 
 def test_merge_resume_without_ids_is_an_error() -> None:

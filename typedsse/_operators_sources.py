@@ -250,7 +250,9 @@ def merge(
         TypeError: `ids` is a single string or holds a name that is not a string, `resume` is
             not a mapping of strings to strings, or (while streaming, with `ids`) a source
             yields something that is not an event.
-        ValueError: `ids` does not name each source once, or `resume` is given without `ids`.
+        ValueError: `ids` does not name each source once or holds a name that is not valid Unicode
+            (a lone surrogate), `resume` holds a position that is not, or `resume` is given
+            without `ids`.
     """
     if ids is None:
         if resume is not None:
@@ -511,6 +513,9 @@ def _check_names(names: Sequence[str], count: int) -> tuple[str, ...]:
             raise TypeError(f"merge(ids=...) names must be non-empty strings, got {name!r}")
         if not name:
             raise ValueError(f"merge(ids=...) names must be non-empty strings, got {name!r}")
+        if not _is_utf8(name):
+            # Percent-encoding writes UTF-8: the first event's id would fail mid-stream instead.
+            raise ValueError(f"merge(ids=...) names must be valid Unicode (no lone surrogate), got {name!r}")
     if len(set(names)) != len(names):
         raise ValueError(f"merge(ids=...) names must be unique, got {names!r}")
     return names
@@ -531,7 +536,20 @@ def _check_resume(resume: object) -> dict[str, str]:
     for name, position in positions.items():
         if not isinstance(name, str) or not isinstance(position, str):
             raise TypeError(f"merge(resume=...) maps names to positions, both strings, got {name!r}: {position!r}")
+        if not _is_utf8(position):
+            # `cursors` never gives one, but a mapping built by hand may: it would fail as the
+            # stream starts (a 500), or with its first event.
+            raise ValueError(f"merge(resume=...) positions must be valid Unicode (no lone surrogate), got {position!r}")
     return cast("dict[str, str]", dict(positions))
+
+
+def _is_utf8(text: str) -> bool:
+    """Whether `text` can be percent-encoded: `quote` writes UTF-8, which has no lone surrogates."""
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 @sources_operator
