@@ -957,6 +957,25 @@ async def test_merge_ids_leave_events_without_an_id_alone() -> None:
 
 
 @pytest.mark.anyio
+async def test_merge_ids_drop_a_source_whose_id_resets_so_it_starts_over_on_resume() -> None:
+    left = timed((0.0, Tick(data=0, id="7")), (1.0, Tick(data=1, id="")), (2.0, Tick(data=2, id="8")))
+    right = timed((0.5, Tock(data="x", id="3")))
+    received = await items(ops.merge(left, right, ids=("a", "b")))
+    assert [event.id for event in received] == ["a:7", "a:7,b:3", "b:3", "a:8,b:3"]
+    # Resumed from the reset, `a` has no position: it starts over, as it would unmerged.
+    assert ops.cursors(received[2].id) == {"b": "3"}
+    # The last source to reset leaves an empty id, which resets the client's: it reconnects afresh.
+    received = await items(ops.merge(ticks("7", ""), ids=("a",)))
+    assert [event.id for event in received] == ["a:7", ""]
+
+
+@pytest.mark.anyio
+async def test_merge_ids_resume_gives_an_empty_position_no_part() -> None:
+    received = await items(ops.merge(ops.source([]), ticks("3"), ids=("a", "b"), resume={"a": "", "b": "2"}))
+    assert [event.id for event in received] == ["b:3"]
+
+
+@pytest.mark.anyio
 async def test_merge_ids_escape_separators_so_any_id_round_trips() -> None:
     received = await items(ops.merge(ticks("a,b:c %"), ids=("s,1:x",)))
     assert [event.id for event in received] == ["s%2C1%3Ax:a%2Cb%3Ac%20%25"]

@@ -100,6 +100,26 @@ def make_app(closed: Closed) -> FastAPI:
             resume=after,
         )
 
+    async def epochs(name: str, *, after: str | None) -> AsyncIterator[Step]:
+        # A feed whose history was truncated: it says so with an empty id, then numbers afresh.
+        start = int(after) + 1 if after is not None else 0
+        for i in range(start, 3):
+            yield Step(data=f"{name}:{i}", id=str(i))
+            await asyncio.sleep(0.01)
+        if after is None:
+            yield Step(data=f"{name}:truncated", id="")
+
+    @app.get("/resets")
+    @sse(ping=5)
+    def resets(last_event_id: LastEventId = None) -> AsyncIterable[Step]:
+        after = ops.cursors(last_event_id)
+        return ops.merge(
+            epochs("left", after=after.get("left")),
+            steps("right", after=after.get("right")),
+            ids=("left", "right"),
+            resume=after,
+        )
+
     @app.get("/until-done")
     @sse(ping=5)
     def until_done() -> AsyncIterable[Tick | Tock]:
@@ -156,6 +176,15 @@ def test_pipeline_merged_ids_resume_every_source_from_one_last_event_id(server: 
         name, step = message.json().split(":")
         assert ops.cursors(message.id)[name] == step
     assert ops.cursors(received[-1].id) == {"left": "2", "right": "2"}
+
+
+def test_pipeline_merged_source_that_resets_its_id_starts_over_on_reconnection(server: str) -> None:
+    first = read_messages(f"{server}/resets", 100)
+    assert [m.data for m in first if m.data.startswith('"left:')][-1] == '"left:truncated"'
+    # The reset left the cursor: the reconnection resumes `right` alone, and `left` starts over.
+    assert ops.cursors(first[-1].id) == {"right": "2"}
+    rest = read_messages(f"{server}/resets", 100, headers={"Last-Event-ID": first[-1].id})
+    assert [m.data for m in rest] == ['"left:0"', '"left:1"', '"left:2"', '"left:truncated"']
 
 
 def test_pipeline_ends_the_response_with_the_event_take_while_stops_at(server: str, closed: Closed) -> None:

@@ -240,7 +240,8 @@ def merge(
         *sources: The streams to merge: async generators, pipelines, any async iterables.
         ids: A name per source, turning event ids into composite cursors. The sources must then
             yield events (`BaseEvent`; type checkers refuse other sources with `ids`); an event
-            without an id is forwarded as it is.
+            without an id is forwarded as it is, and one with an empty id (a reset) drops its
+            source from the cursor, so that source starts over on a reconnection.
         resume: The cursor the client resumes from (`cursors(last_event_id)`), with `ids`.
 
     Returns:
@@ -557,7 +558,8 @@ async def _merge_stamped(
     *sources: AsyncIterable[Any], names: tuple[str, ...], resume: Mapping[str, str]
 ) -> AsyncIterator[Any]:
     # Parts in source order; a source seen in the resumed cursor keeps its position until it moves.
-    parts: dict[str, str] = {name: _part(name, resume[name]) for name in names if name in resume}
+    # An empty position is none, as an empty `Last-Event-ID` is no id.
+    parts: dict[str, str] = {name: _part(name, resume[name]) for name in names if resume.get(name)}
     async with contextlib.aclosing(_interleave(sources)) as pairs:
         async for index, event in pairs:
             name = names[index]
@@ -570,7 +572,13 @@ async def _merge_stamped(
             if event_id is None:
                 yield event  # the client keeps its last id, which already holds every position
                 continue
-            parts[name] = _part(name, event_id)
+            if event_id:
+                parts[name] = _part(name, event_id)
+            else:
+                # An empty id resets the client's last id: the source has no position to resume
+                # from, and starts over, as it would unmerged. Stamped `name:`, it would resume
+                # "after ''", which no source can.
+                parts.pop(name, None)
             yield event.model_copy(update={"id": ",".join(parts[n] for n in names if n in parts)})
 
 
