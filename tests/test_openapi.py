@@ -26,6 +26,7 @@ from typing import Annotated, Any
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi import routing as fastapi_routing
+from fastapi.responses import RedirectResponse
 from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, OpenAPIV32SpecValidator
 from openapi_spec_validator import validate as validate_spec
@@ -891,6 +892,27 @@ def test_document_shows_the_status_the_stream_is_sent_with() -> None:
     assert list(responses) == ["200"]
     assert responses["200"]["description"] == "Notes."
     assert "text/event-stream" in responses["200"]["content"]
+
+
+@pytest.mark.parametrize("version", ["3.1", "3.2"])
+def test_document_replaces_the_success_fastapi_reads_from_the_response_class(version: Any) -> None:
+    # Without a `status_code`, FastAPI documents the success under the default status of the
+    # `response_class`'s constructor (307 for `RedirectResponse`); the stream is sent as a 200.
+    app = FastAPI()
+
+    @sse()
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    app.get("/notes", response_class=RedirectResponse)(notes)
+    app.head("/notes", response_class=RedirectResponse)(notes)
+    with TestClient(app) as client:
+        assert client.get("/notes").status_code == 200
+    result = document(app, version=version)
+    get, head = (result["paths"]["/notes"][method]["responses"] for method in ("get", "head"))
+    assert list(get) == list(head) == ["200"]
+    assert get["200"]["description"].startswith("A stream of server-sent events: `note`.")
+    assert "text/event-stream" in get["200"]["content"]
 
 
 def test_document_keeps_the_streams_description_when_responses_describes_its_status_without_one() -> None:

@@ -592,7 +592,7 @@ def _document_stream(
     # FastAPI applies a route's `status_code` to values it serialises, not to a returned
     # response, yet documents the success under it.
     status = str(spec.status_code)
-    fastapi_status = str(route.status_code or 200)
+    fastapi_status = _fastapi_status(route)
     path_item: dict[str, Any] = result["paths"][route.path_format]
     for method in sorted(route.methods or ()):
         operation = path_item.get(method.lower())
@@ -624,6 +624,28 @@ def _document_stream(
         media = {item_key: copy.deepcopy(item), EXTENSION: copy.deepcopy(extension), **kept}
         response["content"] = {_MEDIA_TYPE: media}
         operation["responses"] = {status: response, **responses}  # the stream first, then the errors
+
+
+def _fastapi_status(route: Any) -> str:
+    """The status FastAPI documents a route's success under, which the stream's response replaces.
+
+    The route's `status_code`, or else the default `status_code` of its `response_class`'s
+    constructor (307 for `RedirectResponse`), as FastAPI reads it: `@sse` answers with a response
+    of its own either way, so that entry describes nothing the route sends.
+    """
+    if route.status_code is not None:
+        return str(route.status_code)
+    response_class = getattr(route, "response_class", None)
+    response_class = getattr(response_class, "value", response_class)  # FastAPI's `Default(...)`
+    constructor: Callable[..., Any] | None = getattr(response_class, "__init__", None)
+    if constructor is None:
+        return "200"
+    try:
+        parameter = inspect.signature(constructor).parameters.get("status_code")
+    except (TypeError, ValueError):  # a constructor without a signature to read
+        return "200"
+    default = None if parameter is None else parameter.default
+    return str(default) if isinstance(default, int) else "200"
 
 
 def _document_headers(response: dict[str, Any], spec: StreamEndpoint) -> None:
