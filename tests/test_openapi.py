@@ -947,6 +947,25 @@ def test_document_keeps_the_streams_description_when_responses_describes_its_sta
     validate(result)
 
 
+def test_document_keeps_the_description_openapi_extra_gives_the_streams_status() -> None:
+    # FastAPI merges `openapi_extra` into the operation as it is: a description it gives the
+    # stream's status is the route's own, as one in `responses=` is, not a status phrase.
+    app = FastAPI()
+    described = {"responses": {"201": {"description": "Notes, as they come."}}}
+
+    @app.get("/notes", openapi_extra=described)
+    @sse(status_code=201)
+    async def notes() -> AsyncIterator[Note]:
+        yield Note(data="hi")
+
+    result = document(app)
+    responses = result["paths"]["/notes"]["get"]["responses"]
+    assert list(responses) == ["201"]
+    assert responses["201"]["description"] == "Notes, as they come."
+    assert "text/event-stream" in responses["201"]["content"]
+    validate(result)
+
+
 def test_document_covers_every_method_of_a_multi_method_route() -> None:
     app = FastAPI()
 

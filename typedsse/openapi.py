@@ -662,10 +662,20 @@ def _document_headers(response: dict[str, Any], spec: StreamEndpoint) -> None:
 
 
 def _declared_response(route: Any, status: int) -> Mapping[str, Any]:
-    """The entry the route's `responses=` gives for `status` (FastAPI takes int and str keys)."""
+    """What the route itself says of `status`: its `responses=` entry, and its `openapi_extra`'s over it.
+
+    FastAPI takes int and str keys in `responses=`, and merges `openapi_extra` into the
+    operation as it is, so its `responses` may describe the stream's status too.
+    """
     declared: Mapping[Any, Any] = getattr(route, "responses", None) or {}
-    entry = declared.get(status, declared.get(str(status)))
-    return typing.cast(Mapping[str, Any], entry) if isinstance(entry, Mapping) else {}
+    extra: Mapping[str, Any] = getattr(route, "openapi_extra", None) or {}
+    extra_declared: Mapping[Any, Any] = extra.get("responses") or {}
+    found: dict[str, Any] = {}
+    for entries in (declared, extra_declared):
+        entry = entries.get(status, entries.get(str(status)))
+        if isinstance(entry, Mapping):
+            found.update(typing.cast(Mapping[str, Any], entry))
+    return found
 
 
 def _describe(spec: StreamEndpoint, *, resumable: bool) -> str:
