@@ -350,6 +350,19 @@ def test_id_check_holds_whatever_regex_engine_a_subclass_picks() -> None:
         Strict(data=1, id="a\n")  # Python's `$` would match before that final LF
 
 
+@pytest.mark.parametrize("setting", ["str_strip_whitespace", "str_to_lower", "str_to_upper"])
+def test_string_settings_of_a_class_leave_its_ids_as_given(setting: str) -> None:
+    class Cased(BaseEvent[str]):
+        model_config = ConfigDict(**{setting: True})  # type: ignore[typeddict-item]
+
+    # The payload's strings follow the class's settings; the id is written as the code gave it,
+    # and one the wire cannot carry is refused rather than stripped into another.
+    assert encode(Cased(data=" Hi ", id="Cursor-7")).startswith(b"event: cased\nid: Cursor-7\n")
+    for bad_id in ("a\n", " a", "a\t"):
+        with pytest.raises(ValidationError, match="an event id must be Unicode text"):
+            Cased(data="x", id=bad_id)
+
+
 def test_encode_refuses_an_event_made_without_data() -> None:
     class Priced(BaseEvent[int]):
         @field_serializer("data")

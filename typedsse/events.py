@@ -424,18 +424,24 @@ ID_PATTERN = r"^(?:[^\x00-\x1f\x7f ](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x1f\x7f
 
 
 class _SseIdText:
-    """The `id` field's schema: text a client can send back unchanged, checked by pydantic-core.
+    r"""The `id` field's schema: text a client can send back unchanged, checked by pydantic-core.
 
     A pattern in pydantic-core's Rust regex engine costs a tenth of a Python validator call,
-    and every event with an id pays it.
+    and every event with an id pays it. The id is kept as given: a class's `str_strip_whitespace`,
+    `str_to_lower` or `str_to_upper` is for its payload's strings; on the id it would accept
+    `"a\n"` (which the wire cannot carry) as `a`, or write `"Abc"` as `ABC`, an id the
+    application never made and cannot resume from.
     """
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
         return core_schema.custom_error_schema(
             # Rust's `$` is the end of the text (Python's also matches before a final LF),
-            # so the engine is pinned whatever a subclass's `regex_engine` says.
-            core_schema.str_schema(pattern=ID_PATTERN, regex_engine="rust-regex"),
+            # so the engine is pinned whatever a subclass's `regex_engine` says; a schema's own
+            # settings win over the configuration's.
+            core_schema.str_schema(
+                pattern=ID_PATTERN, regex_engine="rust-regex", strip_whitespace=False, to_lower=False, to_upper=False
+            ),
             custom_error_type="sse_id",
             custom_error_message=(
                 "an event id must be Unicode text without ASCII control characters (tab aside) or spaces at either "
