@@ -617,6 +617,27 @@ def _not_json(constant: str) -> Any:
     raise ValueError(constant)
 
 
+# A model set to `polymorphic_serialization` writes a subclass instance as the subclass, with its
+# configuration: `data: {"value":NaN}` went out, as through `SerializeAsAny`.
+@pytest.mark.skipif(
+    "polymorphic_serialization" not in ConfigDict.__annotations__,
+    reason="polymorphic_serialization is new in Pydantic 2.13",
+)
+def test_encode_refuses_constants_written_by_a_subclass_of_a_polymorphic_payload() -> None:
+    class Reading(BaseModel):
+        model_config = ConfigDict(polymorphic_serialization=True)  # type: ignore[typeddict-unknown-key,unused-ignore]
+        value: float
+
+    class ConstantSubReading(Reading):
+        model_config = ConfigDict(ser_json_inf_nan="constants")
+
+    class Measured(BaseEvent[list[Reading]]): ...
+
+    assert encode(Measured(data=[ConstantSubReading(value=1.5)])) == b'event: measured\ndata: [{"value":1.5}]\n\n'
+    with pytest.raises(WireFormatError, match=r"the payload wrote NaN: ser_json_inf_nan='constants'"):
+        encode(Measured(data=[ConstantSubReading(value=float("nan"))]))
+
+
 def test_encode_lets_the_words_nan_and_infinity_through_in_strings() -> None:
     text = {"note": "NaN or Infinity", "NaN": 1, "value": float("nan")}
     assert encode(AnyData(data=text)) == b'event: any_data\ndata: {"note":"NaN or Infinity","NaN":1,"value":null}\n\n'

@@ -384,18 +384,21 @@ def _unreadable(kind: object, config: object) -> str | None:
 def chooses_serializer_when_written(cls: type[BaseEvent[Any]]) -> bool:
     """Whether what writes a JSON payload of `cls` is known only when an event is written.
 
-    True when the payload holds an `Any` (also `SerializeAsAny`) or goes through a serializer
+    True when the payload holds an `Any` (also `SerializeAsAny`), goes through a serializer
     function (`PlainSerializer`, `WrapSerializer`, a `@field_serializer`, a model's
-    `@model_serializer`): the value written may be a model the class statement never named,
-    whose configuration (`ser_json_inf_nan="constants"`) the checks at class definition could
-    not see.
+    `@model_serializer`), or holds a model or dataclass set to `polymorphic_serialization`
+    (Pydantic 2.13+), which writes each subclass instance as its own class: the value written
+    may be a model the class statement never named, whose configuration
+    (`ser_json_inf_nan="constants"`) the checks at class definition could not see.
     """
     if cls.encoding != "json":
         return False
     found = _data_field_schema(_completed(cls).__pydantic_core_schema__)
     return found is not None and any(
-        node.get("type") == "any" or _entry(node.get("serialization"), "type") in _RUN_TIME_SERIALIZERS
-        for node in _schema_nodes(found[0])
+        node.get("type") == "any"
+        or _entry(node.get("serialization"), "type") in _RUN_TIME_SERIALIZERS
+        or (node.get("type") in _CONFIGURED and bool(_entry(scope, "polymorphic_serialization")))
+        for node, scope in _configured_nodes(found[0], found[1])
     )
 
 
