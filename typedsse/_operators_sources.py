@@ -21,7 +21,7 @@ from aiostream.aiter_utils import AsyncIteratorContext
 from aiostream.core import Stream, operator, sources_operator, streamcontext
 
 from typedsse._operators_time import FAIR_SHARE, wait_for_tasks
-from typedsse.events import BaseEvent
+from typedsse.events import BaseEvent, is_utf8
 
 __all__ = ["chain", "cursors", "merge", "source"]
 
@@ -514,7 +514,7 @@ def _check_names(names: Sequence[str], count: int) -> tuple[str, ...]:
             raise TypeError(f"merge(ids=...) names must be non-empty strings, got {name!r}")
         if not name:
             raise ValueError(f"merge(ids=...) names must be non-empty strings, got {name!r}")
-        if not _is_utf8(name):
+        if not is_utf8(name):
             # Percent-encoding writes UTF-8: the first event's id would fail mid-stream instead.
             raise ValueError(f"merge(ids=...) names must be valid Unicode (no lone surrogate), got {name!r}")
     if len(set(names)) != len(names):
@@ -537,20 +537,11 @@ def _check_resume(resume: object) -> dict[str, str]:
     for name, position in positions.items():
         if not isinstance(name, str) or not isinstance(position, str):
             raise TypeError(f"merge(resume=...) maps names to positions, both strings, got {name!r}: {position!r}")
-        if not _is_utf8(position):
+        if not is_utf8(position):
             # `cursors` never gives one, but a mapping built by hand may: it would fail as the
             # stream starts (a 500), or with its first event.
             raise ValueError(f"merge(resume=...) positions must be valid Unicode (no lone surrogate), got {position!r}")
     return cast("dict[str, str]", dict(positions))
-
-
-def _is_utf8(text: str) -> bool:
-    """Whether `text` can be percent-encoded: `quote` writes UTF-8, which has no lone surrogates."""
-    try:
-        text.encode()
-    except UnicodeEncodeError:
-        return False
-    return True
 
 
 @sources_operator

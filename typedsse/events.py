@@ -109,14 +109,15 @@ def _name_problem(name: str) -> str | None:
         return "it contains NUL"
     if name != name.strip():
         return "it has leading or trailing whitespace (a parser strips one leading space)"
-    if not _is_utf8(name):
+    if not is_utf8(name):
         return "it is not valid Unicode (a lone surrogate cannot be written as UTF-8)"
     return _RESERVED_NAMES.get(name)
 
 
-def _is_utf8(text: str) -> bool:
+def is_utf8(text: str) -> bool:
+    """Whether `text` can be written as UTF-8 (percent-encoding writes it too): no lone surrogate."""
     try:
-        text.encode()
+        str.encode(text)
     except UnicodeEncodeError:
         return False
     return True
