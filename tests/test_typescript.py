@@ -6,6 +6,7 @@ import asyncio
 import base64
 import copy
 import importlib
+import io
 import itertools
 import json
 import math
@@ -14,6 +15,7 @@ import random
 import re
 import shutil
 import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -1422,6 +1424,44 @@ def test_typescript_cli_reads_a_saved_document_that_starts_with_a_byte_order_mar
     saved.write_bytes(b"\xef\xbb\xbf" + text.encode("utf-8"))
     assert main(["typescript", "--from", str(saved)]) == 0
     assert capsys.readouterr() == (expected, "")
+
+
+@pytest.mark.parametrize("encoding", ["utf-16", "utf-16-le", "utf-32", "utf-32-be"])
+def test_typescript_cli_reads_a_saved_document_in_utf16_or_utf32(
+    encoding: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Windows PowerShell 5's `>` saves what `curl` prints as UTF-16 with a byte order mark; such
+    # a document was refused as not UTF-8. JSON readers may take any Unicode encoding (RFC 8259).
+    saved = tmp_path / "openapi.json"
+    text = json.dumps(document_of(echo.app), ensure_ascii=False)
+    saved.write_bytes(text.encode("utf-8"))
+    assert main(["typescript", "--from", str(saved)]) == 0
+    expected = capsys.readouterr().out
+    saved.write_bytes(text.encode(encoding))
+    assert main(["typescript", "--from", str(saved)]) == 0
+    assert capsys.readouterr() == (expected, "")
+
+
+def test_typescript_cli_reads_the_document_from_standard_input_for_a_dash(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `curl -s .../openapi.json | typedsse typescript --from -` looked for a file named `-`.
+    saved = tmp_path / "openapi.json"
+    data = json.dumps(document_of(echo.app)).encode("utf-8")
+    saved.write_bytes(data)
+    assert main(["typescript", "--from", str(saved)]) == 0
+    from_file = capsys.readouterr().out
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(data), encoding="utf-8"))
+    assert main(["typescript", "--from", "-"]) == 0
+    from_stdin = capsys.readouterr().out
+    # The same client; the header names no file it was read from.
+    assert from_stdin == from_file.replace(", read from openapi.json", "")
+    assert from_stdin != from_file
+
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(b"[1]"), encoding="utf-8"))
+    assert main(["typescript", "--from", "-"]) == 1
+    assert capsys.readouterr().err == "error: standard input does not hold an OpenAPI document (a JSON object)\n"
 
 
 @pytest.mark.parametrize("where", ["json", "schema"])

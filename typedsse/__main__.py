@@ -1,5 +1,5 @@
 """`python -m typedsse`: the same as the `typedsse` command."""
 
-from typedsse.cli import main
+from typedsse.cli import console
 
-raise SystemExit(main())
+console()

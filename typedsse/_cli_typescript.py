@@ -22,8 +22,8 @@ def run(args: argparse.Namespace) -> int:
 
     Args:
         args: `app` (`MODULE:APP`, or `None`), `factory` (`APP` makes the app), `source` (the
-            path of a saved OpenAPI JSON document, or `None`; exactly one of the two),
-            `output` (a file path, or `None` for standard output).
+            path of a saved OpenAPI JSON document, `-` for standard input, or `None`; exactly
+            one of the two), `output` (a file path, or `None` or `-` for standard output).
 
     Returns:
         The exit status: 0, 1 when the document cannot be read or has no typed stream or
@@ -55,14 +55,17 @@ def run(args: argparse.Namespace) -> int:
     return write_output(args.output, text)
 
 
-def _from_file(path: str) -> tuple[dict[str, Any], str]:
-    # UTF-8, after a byte order mark if there is one: Windows editors (Notepad before 2019,
-    # PowerShell's `Out-File -Encoding utf8`) write one, and JSON readers may skip it (RFC 8259).
-    with Path(path).open(encoding="utf-8-sig") as file:
-        try:
-            document: Any = json.load(file)
-        except ValueError as exc:  # not JSON, or not UTF-8
-            raise ValueError(f"{path} is not a JSON document: {exc}") from exc
+def _from_file(path: str) -> tuple[dict[str, Any], str | None]:
+    # `-` is standard input (`curl -s .../openapi.json | typedsse typescript --from -`).
+    # Read as bytes, which `json` decodes as RFC 8259 readers may: UTF-8 after a byte order mark
+    # (Notepad before 2019, PowerShell's `Out-File -Encoding utf8`), and UTF-16 or UTF-32
+    # (Windows PowerShell 5's `>` writes UTF-16 with a mark).
+    name = "standard input" if path == "-" else path
+    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        document: Any = json.loads(data)
+    except ValueError as exc:  # not JSON, or not in a Unicode encoding
+        raise ValueError(f"{name} is not a JSON document: {exc}") from exc
     if not isinstance(document, dict):
-        raise ValueError(f"{path} does not hold an OpenAPI document (a JSON object)")
-    return cast(dict[str, Any], document), Path(path).name
+        raise ValueError(f"{name} does not hold an OpenAPI document (a JSON object)")
+    return cast(dict[str, Any], document), None if path == "-" else Path(path).name

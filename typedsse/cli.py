@@ -11,21 +11,24 @@ import os
 import shutil
 import sys
 import sysconfig
+import threading
 import traceback
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NoReturn, cast
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
     from typedsse.openapi import OpenAPIVersion
 
-__all__ = ["load_app", "load_fastapi_app", "main", "served_document", "write_output"]
+__all__ = ["console", "load_app", "load_fastapi_app", "main", "served_document", "write_output"]
 
 
 def write_output(path: str | None, text: str) -> int:
     """Write a command's output as UTF-8 to `path` (`-o src/events.ts`), or to standard output.
+
+    `-` is standard output too, as for most commands that take a file (`-o -`).
 
     A regular file is replaced whole once the text is written beside it, in directories made
     where missing: a failure leaves the file that was there (a committed `events.ts`) as it was,
@@ -36,7 +39,7 @@ def write_output(path: str | None, text: str) -> int:
     --from` reads the document back as UTF-8.
 
     Args:
-        path: The file, or `None` for standard output.
+        path: The file, or `None` (or `"-"`) for standard output.
         text: The output.
 
     Returns:
@@ -46,10 +49,10 @@ def write_output(path: str | None, text: str) -> int:
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        where = "standard output" if path is None else path
+        where = "standard output" if path is None or path == "-" else path
         print(f"error: cannot write {where}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
         return 1
-    if path is None:
+    if path is None or path == "-":
         try:
             _write_stdout(text, data)
         except BrokenPipeError:
@@ -284,13 +287,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     openapi.add_argument("app", metavar="MODULE:APP")
     openapi.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
     openapi.add_argument("--version", choices=["3.1", "3.2"], default=None, help="OpenAPI version to emit")
-    openapi.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+    openapi.add_argument("-o", "--output", default=None, help="write to this file instead of stdout (- is stdout)")
 
     typescript = commands.add_parser("typescript", help="generate TypeScript event types and a subscribe client")
     typescript.add_argument("app", metavar="MODULE:APP", nargs="?")
     typescript.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
-    typescript.add_argument("--from", dest="source", default=None, help="read a saved openapi.json instead")
-    typescript.add_argument("-o", "--output", default=None, help="write to this file instead of stdout")
+    typescript.add_argument(
+        "--from", dest="source", default=None, help="read a saved openapi.json instead (- for standard input)"
+    )
+    typescript.add_argument("-o", "--output", default=None, help="write to this file instead of stdout (- is stdout)")
 
     args = parser.parse_args(argv)
     command: Any = importlib.import_module(f"typedsse._cli_{args.command}")
@@ -304,5 +309,41 @@ def main(argv: Sequence[str] | None = None) -> int:
     return status
 
 
+def console() -> NoReturn:
+    """The `typedsse` command: `main`, then an exit that does not wait for the app's threads.
+
+    Python waits at exit for every thread that is not a daemon: an app that starts one while it
+    is imported or made (a scheduler, a metrics pusher, a client's background loop) would keep
+    `typedsse openapi` running after its output is written, and a CI job with it, for ever. The
+    command says so on standard error and ends without them.
+    """
+    try:
+        status = main()
+    except Exception:
+        if not _threads_left():
+            raise
+        traceback.print_exc()  # as Python would print it, before ending without the threads
+        status = 1
+    left = _threads_left()
+    if not left:
+        raise SystemExit(status)
+    names = ", ".join(repr(thread.name) for thread in left)
+    print(
+        f"warning: the app left {len(left)} thread{'s' if len(left) > 1 else ''} running ({names}); "
+        "ending without waiting for them",
+        file=sys.stderr,
+    )
+    with contextlib.suppress(Exception):
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                stream.flush()
+    os._exit(status)
+
+
+def _threads_left() -> list[threading.Thread]:
+    """The threads Python would wait for at exit: alive, not daemons, not the main thread."""
+    return [thread for thread in threading.enumerate() if not thread.daemon and thread is not threading.main_thread()]
+
+
 if __name__ == "__main__":  # pragma: no cover
-    raise SystemExit(main())
+    console()
