@@ -638,6 +638,41 @@ def test_encode_refuses_constants_written_by_a_subclass_of_a_polymorphic_payload
         encode(Measured(data=[ConstantSubReading(value=float("nan"))]))
 
 
+# The walk of a payload's schema took its mapping of fields by name for a schema: a field named
+# `type` (a discriminated union's tag) made every event of the class fail to encode with
+# "TypeError: unhashable type: 'dict'", and fields named both `type` and `config` failed the
+# class statement itself.
+class Shape(BaseModel):
+    type: str
+    config: dict[str, float]
+    serialization: str
+    function: str
+    metadata: Any  # an `Any` under a field named like a schema's own key is still found
+
+
+class ShapeDrawn(BaseEvent[Shape]): ...
+
+
+class ConstantShape(BaseModel):
+    model_config = ConfigDict(ser_json_inf_nan="constants")
+    type: str
+    config: float
+
+
+def test_encode_writes_payloads_whose_fields_are_named_like_schema_keys() -> None:
+    shape = Shape(type="circle", config={"r": 1.5}, serialization="s", function="f", metadata=ConstantReading(value=1))
+    assert encode(ShapeDrawn(data=shape)) == (
+        b'event: shape_drawn\ndata: {"type":"circle","config":{"r":1.5},"serialization":"s","function":"f",'
+        b'"metadata":{"value":1.0}}\n\n'
+    )
+    assert frame_encoder(ShapeDrawn)(ShapeDrawn(data=shape)) == encode(ShapeDrawn(data=shape))
+    with pytest.raises(WireFormatError, match=r"the payload wrote NaN: ser_json_inf_nan='constants'"):
+        encode(ShapeDrawn(data=shape.model_copy(update={"metadata": ConstantReading(value=float("nan"))})))
+    with pytest.raises(EventDefinitionError, match="ser_json_inf_nan"):
+
+        class ConstantShapeDrawn(BaseEvent[ConstantShape]): ...
+
+
 def test_encode_lets_the_words_nan_and_infinity_through_in_strings() -> None:
     text = {"note": "NaN or Infinity", "NaN": 1, "value": float("nan")}
     assert encode(AnyData(data=text)) == b'event: any_data\ndata: {"note":"NaN or Infinity","NaN":1,"value":null}\n\n'

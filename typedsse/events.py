@@ -315,15 +315,20 @@ def _has_constants(schema: object) -> bool:
 
 
 def _schema_nodes(schema: object) -> Iterator[dict[str, object]]:
-    """Every mapping in a core schema (the plain dicts and lists it is made of), each once."""
+    """Every schema in a core schema (the plain dicts and lists it is made of), each once."""
     return (node for node, _ in _configured_nodes(schema, None))
 
 
 def _configured_nodes(schema: object, config: object) -> Iterator[tuple[dict[str, object], object]]:
-    """Every mapping in a core schema, each once, with the configuration it is built under.
+    """Every schema in a core schema, each once, with the configuration it is built under.
 
     That is `config` (the event class's) until a model, dataclass or TypedDict schema brings
     its own, which holds for what it contains.
+
+    A schema is a mapping whose `type` is text. The mappings of fields by name are walked
+    through but not yielded: a payload's field named `type` or `config` is a field there, not
+    the mapping's kind or configuration. A schema's `metadata` is not walked: it holds what
+    the application gave for its JSON Schema (`json_schema_extra={"type": "any"}`).
     """
     pending: list[tuple[object, object]] = [(schema, config)]
     seen: set[int] = set()
@@ -334,11 +339,15 @@ def _configured_nodes(schema: object, config: object) -> Iterator[tuple[dict[str
         seen.add(id(node))
         if isinstance(node, dict):
             items = cast("dict[str, object]", node)
+            kind = items.get("type")
+            if not isinstance(kind, str):  # fields by name
+                pending.extend((value, scope) for value in items.values())
+                continue
             own = items.get("config")
-            if isinstance(own, dict) and items.get("type") in _CONFIGURED:
+            if isinstance(own, dict) and kind in _CONFIGURED:
                 scope = cast("dict[str, object]", own)
             yield items, scope
-            pending.extend((value, scope) for value in items.values())
+            pending.extend((value, scope) for key, value in items.items() if key != "metadata")
         elif isinstance(node, list | tuple):
             pending.extend((value, scope) for value in cast("list[object]", node))
 
