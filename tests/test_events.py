@@ -363,6 +363,24 @@ def test_string_settings_of_a_class_leave_its_ids_as_given(setting: str) -> None
             Cased(data="x", id=bad_id)
 
 
+@pytest.mark.parametrize("setting", ["str_min_length", "str_max_length"])
+def test_string_length_settings_of_a_class_leave_its_ids_alone(setting: str) -> None:
+    class Bounded(BaseEvent[str]):
+        model_config = ConfigDict(**{setting: 3})  # type: ignore[typeddict-item]
+
+    # The bound is the payload's; an id of any length the wire carries is accepted.
+    for good_id in ("a", "abcdef"):
+        assert encode(Bounded(data="abc", id=good_id)).startswith(b"event: bounded\nid: " + good_id.encode())
+    with pytest.raises(ValidationError, match="string_too_long" if setting == "str_max_length" else "string_too_short"):
+        Bounded(data="abcd" if setting == "str_max_length" else "ab")
+    with pytest.raises(ValidationError, match="an event id must be Unicode text"):
+        Bounded(data="abc", id="ab\n")
+    # The bounds that pin the id's schema are not part of what it documents.
+    id_schema = Bounded.model_json_schema()["properties"]["id"]["anyOf"][0]
+    assert "minLength" not in id_schema
+    assert "maxLength" not in id_schema
+
+
 def test_encode_refuses_an_event_made_without_data() -> None:
     class Priced(BaseEvent[int]):
         @field_serializer("data")

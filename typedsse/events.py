@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import sys
 import types
 import typing
 from collections.abc import Iterator
@@ -27,12 +28,14 @@ from pydantic import (
     ConfigDict,
     Field,
     GetCoreSchemaHandler,
+    GetJsonSchemaHandler,
     PlainSerializer,
     TypeAdapter,
     ValidationError,
     WrapSerializer,
 )
 from pydantic.fields import FieldInfo
+from pydantic.json_schema import JsonSchemaValue
 from pydantic_core import (
     CoreConfig,
     CoreSchema,
@@ -443,7 +446,9 @@ class _SseIdText:
     and every event with an id pays it. The id is kept as given: a class's `str_strip_whitespace`,
     `str_to_lower` or `str_to_upper` is for its payload's strings; on the id it would accept
     `"a\n"` (which the wire cannot carry) as `a`, or write `"Abc"` as `ABC`, an id the
-    application never made and cannot resume from.
+    application never made and cannot resume from. Its `str_min_length` and `str_max_length`
+    bound the payload's strings too: on the id they would refuse `"abcdef"` with this schema's
+    message, which names a fault the id does not have.
     """
 
     @classmethod
@@ -453,7 +458,13 @@ class _SseIdText:
             # so the engine is pinned whatever a subclass's `regex_engine` says; a schema's own
             # settings win over the configuration's.
             core_schema.str_schema(
-                pattern=ID_PATTERN, regex_engine="rust-regex", strip_whitespace=False, to_lower=False, to_upper=False
+                pattern=ID_PATTERN,
+                regex_engine="rust-regex",
+                strip_whitespace=False,
+                to_lower=False,
+                to_upper=False,
+                min_length=0,
+                max_length=sys.maxsize,
             ),
             custom_error_type="sse_id",
             custom_error_message=(
@@ -462,6 +473,14 @@ class _SseIdText:
                 "sends it back in cannot carry the others"
             ),
         )
+
+    @classmethod
+    def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
+        # The length bounds are there to override a class's configuration, not to describe the id.
+        json_schema = handler(schema)
+        json_schema.pop("minLength", None)
+        json_schema.pop("maxLength", None)
+        return json_schema
 
 
 EventId = Annotated[str, _SseIdText]
