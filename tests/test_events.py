@@ -16,6 +16,7 @@ from pydantic import (
     computed_field,
     constr,
     field_serializer,
+    field_validator,
     model_serializer,
 )
 from typing_extensions import TypeAliasType, TypedDict
@@ -379,6 +380,56 @@ def test_string_length_settings_of_a_class_leave_its_ids_alone(setting: str) -> 
     id_schema = Bounded.model_json_schema()["properties"]["id"]["anyOf"][0]
     assert "minLength" not in id_schema
     assert "maxLength" not in id_schema
+
+
+@pytest.mark.parametrize("mode", ["after", "wrap", "plain"])
+def test_what_a_validator_returns_for_id_or_retry_is_checked_when_the_event_is_made(mode: str) -> None:
+    def rewritten(value: Any) -> Any:
+        return "a\nb" if value == "swap" else -1 if value == 5 else value
+
+    class Rewritten(BaseEvent[int]):
+        if mode == "wrap":
+
+            @field_validator("id", "retry", mode="wrap")
+            @classmethod
+            def rewrite_wrapped(cls, value: Any, handler: Any) -> Any:
+                return rewritten(handler(value))
+
+        else:
+
+            @field_validator("id", "retry", mode=mode)  # type: ignore[call-overload]
+            @classmethod
+            def rewrite(cls, value: Any) -> Any:
+                return rewritten(value)
+
+    # What BaseEvent's declaration checked is handed to the validator; what it returns is checked
+    # again, so the wire's limits hold when the event is made (or assigned), not when it is sent.
+    with pytest.raises(ValidationError, match=r"a validator of the class returned 'a\\nb' \(str\): an event id must"):
+        Rewritten(data=1, id="swap")
+    with pytest.raises(ValidationError, match=r"returned -1 \(int\): retry must be an integer number of milliseconds"):
+        Rewritten(data=1, retry=5)
+    event = Rewritten(data=1, id="ok", retry=10)
+    with pytest.raises(ValidationError, match="an event id must"):
+        event.id = "swap"
+    assert encode(event) == b"event: rewritten\nid: ok\nretry: 10\ndata: 1\n\n"
+
+
+def test_a_subclass_validator_of_id_is_checked_after_its_parents() -> None:
+    class Upper(BaseEvent[int]):
+        @field_validator("id")
+        @classmethod
+        def upper(cls, value: str | None) -> str | None:
+            return value.upper() if value else value
+
+    class Padded(Upper):
+        @field_validator("id")
+        @classmethod
+        def pad(cls, value: str | None) -> str | None:
+            return f"{value} " if value else value
+
+    assert encode(Upper(data=1, id="a")) == b"event: upper\nid: A\ndata: 1\n\n"
+    with pytest.raises(ValidationError, match=r"returned 'A ' \(str\): an event id must"):
+        Padded(data=1, id="a")
 
 
 def test_encode_refuses_an_event_made_without_data() -> None:

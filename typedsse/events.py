@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import inspect
+import itertools
+import re
 import sys
 import types
 import typing
@@ -32,7 +34,9 @@ from pydantic import (
     PlainSerializer,
     TypeAdapter,
     ValidationError,
+    ValidationInfo,
     WrapSerializer,
+    field_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic.json_schema import JsonSchemaValue
@@ -40,6 +44,7 @@ from pydantic_core import (
     CoreConfig,
     CoreSchema,
     InitErrorDetails,
+    PydanticCustomError,
     PydanticKnownError,
     SchemaSerializer,
     SchemaValidator,
@@ -439,6 +444,13 @@ def writes_own_json(cls: type[BaseEvent[Any]]) -> bool:
 ID_PATTERN = r"^(?:[^\x00-\x1f\x7f ](?:[^\x00-\x08\x0a-\x1f\x7f]*[^\x00-\x1f\x7f ])?)?$"
 
 
+_ID_PROBLEM = (
+    "an event id must be Unicode text without ASCII control characters (tab aside) or spaces at either "
+    "end: the SSE line syntax cannot carry CR, LF or NUL, and the Last-Event-ID header a client "
+    "sends it back in cannot carry the others"
+)
+
+
 class _SseIdText:
     r"""The `id` field's schema: text a client can send back unchanged, checked by pydantic-core.
 
@@ -467,11 +479,7 @@ class _SseIdText:
                 max_length=sys.maxsize,
             ),
             custom_error_type="sse_id",
-            custom_error_message=(
-                "an event id must be Unicode text without ASCII control characters (tab aside) or spaces at either "
-                "end: the SSE line syntax cannot carry CR, LF or NUL, and the Last-Event-ID header a client "
-                "sends it back in cannot carry the others"
-            ),
+            custom_error_message=_ID_PROBLEM,
         )
 
     @classmethod
@@ -519,6 +527,61 @@ def _strict_int(value: object) -> object:
     if isinstance(value, int) and not isinstance(value, bool):
         return value
     raise PydanticKnownError("int_type")
+
+
+_CHECKED_LATE = frozenset({"id", "retry", "*"})
+_ID = re.compile(ID_PATTERN)
+_CHECK_NAMES = itertools.count()
+
+
+def _validates_after_own_check(cls: type[BaseEvent[Any]]) -> bool:
+    """Whether a field validator of `cls` gets the last word on `id` or `retry`.
+
+    A validator in `mode="after"` (the default), `"wrap"` or `"plain"` runs on, or instead of,
+    the value BaseEvent's declaration checked, and what it returns is not checked again. Read
+    while the class is built, from its body and from the bases that are not events (an event
+    base was judged when it was defined, and its check is inherited).
+    """
+    for klass in cls.__mro__:
+        if klass is not cls and issubclass(klass, BaseEvent):
+            continue
+        built = klass.__dict__.get("__pydantic_decorators__")
+        if built is not None:  # a Pydantic model
+            infos = [decorator.info for decorator in built.field_validators.values()]
+        else:  # `cls` itself, not built yet, or a plain class: the decorators its body holds
+            infos = [getattr(value, "decorator_info", None) for value in klass.__dict__.values()]
+        if any(_validates_late(info) for info in infos):
+            return True
+    return False
+
+
+def _validates_late(info: object) -> bool:
+    """Whether a decorator's info is a field validator of `id` or `retry` that runs after the field's own check."""
+    # Not the deprecated `@validator`, which Pydantic applies around every `@field_validator`:
+    # what one returns is checked when the event is written.
+    if getattr(info, "decorator_repr", None) != "@field_validator":
+        return False
+    return getattr(info, "mode", None) != "before" and not _CHECKED_LATE.isdisjoint(getattr(info, "fields", ()))
+
+
+def _returned_writable(cls: type[BaseEvent[Any]], value: object, info: ValidationInfo) -> object:
+    """`value`, what the class's validators made of an `id` or `retry`, if the wire can carry it."""
+    if value is None:
+        return value
+    if info.field_name == "id":
+        if isinstance(value, str) and is_utf8(value) and _ID.fullmatch(value):
+            return value
+        problem = _ID_PROBLEM
+    else:
+        if isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_RETRY:
+            return value
+        problem = f"retry must be an integer number of milliseconds from 0 to {MAX_RETRY}"
+    shown = repr(value) if not isinstance(value, int) or value.bit_length() <= 64 else "a larger integer"
+    raise PydanticCustomError(
+        "sse_returned",
+        "a validator of the class returned {returned} ({kind}): {problem}",
+        {"returned": shown, "kind": type(value).__name__, "problem": problem},
+    )
 
 
 class BaseEvent(BaseModel, Generic[DataT]):
@@ -603,6 +666,14 @@ class BaseEvent(BaseModel, Generic[DataT]):
         if extra == "allow" and not getattr(cls.model_post_init, "__typedsse_refuses_extra__", False):
             # `extra="allow"` is lent to a TypedDict or dataclass payload; the event keeps its three fields.
             _refuse_extra(cls)
+        if _validates_after_own_check(cls):
+            # What such a validator returns skips BaseEvent's check of the field; this one, added
+            # after it (so around it), checks it, and an id or retry the wire cannot carry is refused
+            # when the event is made or assigned rather than when it is written. Its own name: a
+            # subclass's check, under its parent's name, would take the parent's place, before the
+            # subclass's validators. Classes without such a validator pay nothing.
+            check = field_validator("id", "retry", mode="after")(_returned_writable)
+            setattr(cls, f"_typedsse_checks_returned_{next(_CHECK_NAMES)}", check)
 
     @classmethod
     def __pydantic_init_subclass__(
