@@ -22,6 +22,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
 
+import httpx
 import pytest
 from fastapi import FastAPI, Header, Query
 from hypothesis import given, settings
@@ -908,7 +909,7 @@ def test_typescript_reserves_every_global_type_the_runtime_names() -> None:
     code = re.sub(r"/\*.*?\*/|//[^\n]*", " ", runtime_source(), flags=re.DOTALL)
     code = re.sub(r"`(?:\\.|[^`\\])*`|\"(?:\\.|[^\"\\])*\"|'(?:\\.|[^'\\])*'", '""', code)
     used = set(re.findall(r"(?<![\w$.])([A-Z][\w$]+)", code))  # one letter: a type parameter
-    declared = set(_DECLARATION.findall(runtime_source())) | {"Streams", "ROUTES"}
+    declared = set(_DECLARATION.findall(runtime_source())) | {"Streams", "ROUTES", "SERVER_PATH"}
     assert used - declared - _GLOBALS == set()
     assert "ReadableStreamDefaultReader" in used
 
@@ -1929,6 +1930,80 @@ def test_typescript_node_client_handles_headers_bodies_text_null_and_error_event
     server = live_server(recorder)
     assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (9, 0)
     assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
+
+
+mounted = FastAPI(title="an app mounted under a prefix")
+typedsse.openapi.install(mounted)
+
+
+@mounted.get("/beats")
+@sse()
+async def mounted_beats() -> AsyncIterator[Beat]:
+    yield Beat(data=1, id="b-1")
+
+
+# A page of the server's origin, in Node: relative URLs are read against its address, as a browser does.
+MOUNTED_CLIENT = """\
+import { eventSourceUrl, subscribe } from "./events.js";
+
+const origin = process.env["TYPEDSSE_ORIGIN"] ?? "";
+(globalThis as { location?: { href: string } }).location = { href: `${origin}/index.html` };
+const requested: string[] = [];
+const received: unknown[] = [];
+const pageFetch = (url: string, init?: RequestInit) => {
+  requested.push(url);
+  return fetch(new URL(url, origin), init);
+};
+const subscription = subscribe("/beats", { fetch: pageFetch as typeof fetch }, { beat: (e) => received.push(e) });
+const end = await subscription.done.catch((error: unknown) => String(error));
+console.log(JSON.stringify({ eventSource: eventSourceUrl("/beats", {}), requested, end, received }));
+"""
+
+
+@pytest.mark.e2e
+def test_typescript_client_of_a_mounted_app_reaches_its_streams_under_the_mount(
+    tmp_path: Path, live_server: Callable[..., Any]
+) -> None:
+    # FastAPI's `/openapi.json` of an app mounted at /sub lists the prefix as its server, and its
+    # paths below it. The client left the server out: a page of the same origin requested /beats.
+    require_toolchain()
+    assert NODE is not None
+    server = live_server(Starlette(routes=[Mount("/sub", mounted)]))
+    document = httpx.get(f"{server.url}/sub/openapi.json", timeout=10).json()
+    assert document["servers"] == [{"url": "/sub"}]
+    out = tmp_path / "out"
+    sources = {"events.ts": generate(document), "client.ts": MOUNTED_CLIENT}
+    result = tsc(project(tmp_path / "src", sources, config="tsconfig.node.json", out_dir=str(out)))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    (out / "package.json").write_text('{"type": "module"}\n', encoding="utf-8")
+
+    result = run([NODE, "client.js"], cwd=out, env={"TYPEDSSE_ORIGIN": server.url})
+
+    assert (result.returncode, result.stderr) == (0, "")
+    assert json.loads(result.stdout) == {
+        "eventSource": "/sub/beats",
+        "requested": ["/sub/beats"],
+        "end": {"reason": "closed"},
+        "received": [{"event": "beat", "id": "b-1", "data": 1}],
+    }
+
+
+def test_typescript_client_starts_its_urls_with_the_path_of_the_documents_server() -> None:
+    # A full URL is one deployment of several (FastAPI lists `servers=` after the `root_path`):
+    # the client is given its address as `baseUrl`, and the default stays the page's origin.
+    def server_path(servers: object) -> str:
+        document = copy.deepcopy(HANDWRITTEN)
+        document["servers"] = servers
+        text = generate(document)
+        (line,) = [line for line in text.splitlines() if line.startswith("const SERVER_PATH = ")]
+        return line
+
+    assert server_path([{"url": "/api/v1/"}, {"url": "https://api.example.com"}]) == 'const SERVER_PATH = "/api/v1";'
+    assert server_path([{"url": "https://api.example.com/v1"}]) == 'const SERVER_PATH = "";'
+    assert server_path([{"url": "/{version}"}]) == 'const SERVER_PATH = "";'
+    assert server_path([]) == 'const SERVER_PATH = "";'
+    with pytest.raises(DocumentError, match=r"^#/servers/0/url is 1, not a string$"):
+        server_path([{"url": 1}])
 
 
 @pytest.fixture

@@ -12,6 +12,10 @@ otherwise; no event ends a stream and no route resumes.
 A stream's status is the 2xx status the document lists its media type under, such as 201 for
 `@sse(status_code=201)`; under a range (`2XX`) or `default`, which name no one status, it is 200,
 the status `EventSource` reads a stream from.
+
+The paths are relative to the document's first server. Where that is a path (`/api`, as FastAPI
+writes an app's `root_path` and a mounted app's prefix), it is where the streams are: a client's
+URLs start with it.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ __all__ = [
     "pointer",
     "resolve",
     "schema_keywords",
+    "server_path",
     "streams",
     "string_field",
     "wrong_type",
@@ -298,6 +303,27 @@ def resolve(document: Mapping[str, Any], ref: str, where: str) -> Any:
         else:
             raise DocumentError(f"{where}: the reference {ref!r} points to nothing in the document")
     return node
+
+
+def server_path(document: Mapping[str, Any]) -> str:
+    """Return the path of the document's first server (`/api`, without a final `/`), or `""`.
+
+    FastAPI's `/openapi.json` puts an app's `root_path` first in `servers` (a mounted app's
+    prefix, or the prefix a proxy strips): the document's paths are relative to it. A server
+    that is a full URL (`https://api.example.com`, one of several deployments), or one with
+    variables, names no path of its own: a client is given its address instead.
+
+    Raises:
+        DocumentError: `servers`, its first entry or that entry's `url` has the wrong JSON type.
+    """
+    servers = list_field(document, "servers", "#")
+    if not servers:
+        return ""
+    first = expect_object(servers[0], "#/servers/0")
+    url = string_field(first, "url", "#/servers/0") or ""
+    if not url.startswith("/") or url.startswith("//") or "{" in url:
+        return ""
+    return url.rstrip("/")
 
 
 def streams(document: Mapping[str, Any]) -> list[Stream]:

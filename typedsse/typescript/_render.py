@@ -22,6 +22,7 @@ from typedsse.typescript._document import (
     pointer,
     resolve,
     schema_keywords,
+    server_path,
     string_field,
 )
 from typedsse.typescript._types import (
@@ -99,7 +100,7 @@ def runtime_source() -> str:
 def render_file(document: Mapping[str, Any], streams: Sequence[Stream], *, source: str | None) -> str:
     """Return the whole TypeScript file for the streams of `document`."""
     runtime = runtime_source()
-    namer = Namer({*_GLOBALS, *_DECLARATION.findall(runtime), "Streams", "ROUTES"})
+    namer = Namer({*_GLOBALS, *_DECLARATION.findall(runtime), "Streams", "ROUTES", "SERVER_PATH"})
     events = _events(streams)
     schemas = _used_schemas(document, streams)
     # Events first: an event's type keeps its name when a schema would like the same one.
@@ -113,6 +114,7 @@ def render_file(document: Mapping[str, Any], streams: Sequence[Stream], *, sourc
         "\n\n".join(_event_declaration(builder, event, namer[key]) for key, event in events.items()),
         _streams_interface(builder, streams, namer),
         _routes_constant(streams),
+        _server_constant(document),
         runtime.rstrip("\n"),
     ]
     return "\n\n".join(section for section in sections if section) + "\n"
@@ -383,6 +385,17 @@ def _routes_constant(streams: Sequence[Stream]) -> str:
         lines.append("  },")
     lines.append("};")
     return "\n".join(lines)
+
+
+def _server_constant(document: Mapping[str, Any]) -> str:
+    # The default `baseUrl`: where FastAPI's `/openapi.json` says the paths are (`servers`), so
+    # that a page of the same origin reaches a mounted app, or one behind a proxy's prefix.
+    return "\n".join(
+        [
+            "/** The default `baseUrl`: the path of the document's server (an app's `root_path`), or none. */",
+            f"const SERVER_PATH = {string_literal(server_path(document))};",
+        ]
+    )
 
 
 def _event_entry(event: Event) -> str:

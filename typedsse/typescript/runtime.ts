@@ -59,7 +59,10 @@ export type RequestParts<R extends RouteShape> = Part<"params", R["params"]> &
 
 /** Options shared by every subscription of a client. */
 export interface ClientOptions {
-  /** Prefix of every path, such as `"https://api.example.com"` (required outside browsers). */
+  /**
+   * Prefix of every path, such as `"https://api.example.com"` (required outside browsers); by default the
+   * path of the document's server, such as `"/api"` for an app served under that prefix.
+   */
   baseUrl?: string | undefined;
   /** Headers of every request, such as `Authorization`. */
   headers?: { [name: string]: HeaderValue } | undefined;
@@ -343,7 +346,7 @@ export function eventSourceUrl<P extends EventSourcePath>(
   options: Omit<RequestParts<GetRoute<P>>, "headers" | "body"> & { baseUrl?: string | undefined },
 ): string {
   const parts = options as { params?: object; query?: object; baseUrl?: string };
-  return buildUrl(parts.baseUrl ?? "", path, parts.params, parts.query);
+  return buildUrl(parts.baseUrl ?? SERVER_PATH, path, parts.params, parts.query);
 }
 
 /**
@@ -539,7 +542,7 @@ function open(
   };
   const method = options.method ?? soleMethod(path);
   const route = routeInfo(path, method);
-  const url = buildUrl(options.baseUrl ?? defaults.baseUrl ?? "", path, options.params, options.query);
+  const url = buildUrl(options.baseUrl ?? defaults.baseUrl ?? SERVER_PATH, path, options.params, options.query);
   const page = (globalThis as { location?: { href: string } }).location;
   if (!/^[a-z][a-z0-9+.-]*:/i.test(url) && page === undefined) {
     throw new TypeError(`${url} is a relative URL: outside a browser, give the server's address as \`baseUrl\``);

@@ -87,3 +87,6 @@ const ROUTES: RouteTable = {
   },
 };
 
+/** The default `baseUrl`: the path of the document's server (an app's `root_path`), or none. */
+const SERVER_PATH = "";
+
