@@ -527,6 +527,37 @@ async def test_pumped_operators_leave_no_reference_cycles(pipeline: str, stop: s
     assert await garbage_of(run) == []
 
 
+class _CloseFails:
+    """An async iterator (not a generator) that ends cleanly, then fails to close: its `aclose` raises."""
+
+    def __init__(self, *items: str) -> None:
+        self.items = list(items)
+
+    def __aiter__(self) -> _CloseFails:
+        return self
+
+    async def __anext__(self) -> str:
+        await asyncio.sleep(0.1)
+        if not self.items:
+            raise StopAsyncIteration
+        return self.items.pop(0)
+
+    async def aclose(self) -> None:
+        raise RuntimeError("cleanup failed")
+
+
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_leave_no_cycle_when_an_ended_sources_cleanup_fails(pipeline: str) -> None:
+    # The pump closes the source after its end, and the operator's close waits for it: the
+    # cleanup's error goes on from there, and no frame it passes may keep the pump's task.
+    async def run() -> None:
+        with pytest.raises(RuntimeError, match=r"^cleanup failed$"):
+            await items(PUMPED[pipeline](_CloseFails("first", "held")))
+
+    assert await garbage_of(run) == []
+
+
 @pytest.mark.anyio
 async def test_garbage_of_sees_a_cycle_the_run_leaves() -> None:
     # The check the tests above rely on: a task kept by its own error's traceback is found.

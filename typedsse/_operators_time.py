@@ -270,7 +270,10 @@ class _Driver(Generic[T, R]):
         self._held = _NOTHING
         self._error = None  # not taken (the consumer stopped first): its traceback holds the pump's frame
         task, self._task = self._task, None
-        await stop_pump(task, ended=self._ended)
+        try:
+            await stop_pump(task, ended=self._ended)
+        finally:
+            task = None  # it holds the error of the source's cleanup, whose traceback holds this frame
 
 
 async def stop_pump(task: asyncio.Task[None] | None, *, ended: bool) -> None:
@@ -298,6 +301,8 @@ async def stop_pump(task: asyncio.Task[None] | None, *, ended: bool) -> None:
     except asyncio.CancelledError:
         if being_cancelled():
             raise  # the operator is being cancelled too: let that go on
+    finally:
+        task = None  # as above: its error, raised here, must not find it in this frame
 
 
 async def wait_for_tasks(tasks: Collection[asyncio.Future[Any]]) -> None:

@@ -868,6 +868,7 @@ class _Calls:
         try:
             await _time.stop_pump(task, ended=self._ended)
         finally:
+            task = None  # it holds the error of the source's cleanup, whose traceback holds this frame
             await _time.wait_for_tasks(calls)  # also when cancelled again meanwhile: none outlives the close
 
 
