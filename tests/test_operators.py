@@ -558,6 +558,34 @@ async def test_pumped_operators_leave_no_cycle_when_an_ended_sources_cleanup_fai
     assert await garbage_of(run) == []
 
 
+# Operators holding the last item when their source ends (it arrives 0.1 s before the end).
+HOLDING = {
+    "throttle-latest": lambda source: source | ops.throttle(0.5, mode="latest"),
+    "debounce": lambda source: source | ops.debounce(0.5),
+    "chunk": lambda source: source | ops.chunk(interval=0.5),
+    "chunk-by-size": lambda source: source | ops.chunk(size=10),
+}
+
+
+@pytest.mark.parametrize("pipeline", list(HOLDING))
+@pytest.mark.anyio
+async def test_holding_operators_send_what_they_hold_before_an_ended_sources_cleanup_error(pipeline: str) -> None:
+    # The source gave everything it had: its end flushes what is held (the final state of a
+    # throttle, a debounce's waiting item, a partial batch), and its cleanup's error follows,
+    # as after `take`'s last item.
+    received: list[tuple[float, Any]] = []
+    with pytest.raises(RuntimeError, match=r"^cleanup failed$"):
+        await drain(HOLDING[pipeline](_CloseFails("first", "held")), received)
+    flat = [piece for _, item in received for piece in (item if isinstance(item, list) else [item])]
+    assert flat[-1] == "held"
+
+    async def run() -> None:
+        with pytest.raises(RuntimeError, match=r"^cleanup failed$"):
+            await items(HOLDING[pipeline](_CloseFails("first", "held")))
+
+    assert await garbage_of(run) == []
+
+
 @pytest.mark.anyio
 async def test_garbage_of_sees_a_cycle_the_run_leaves() -> None:
     # The check the tests above rely on: a task kept by its own error's traceback is found.

@@ -332,20 +332,36 @@ def reraise(error: BaseException | None) -> NoReturn:
 async def _drive(source: AsyncIterable[T], clocked: _Clocked[T, R]) -> AsyncIterator[R]:
     """Run a time operator over its source: its outputs, then its leftovers once the source ends."""
     # The driver's pump closes the source; this context closes it only if the pump never started.
-    async with streamcontext(source) as streamer:
-        driver = _Driver(streamer, clocked)
-        try:
-            while (ready := await driver.take()) is not None:
-                for output in ready:
-                    yield output
-        finally:
-            await driver.aclose()
+    ended = False
+    failure: Exception | None = None
+    try:
+        async with streamcontext(source) as streamer:
+            driver = _Driver(streamer, clocked)
+            try:
+                while (ready := await driver.take()) is not None:
+                    for output in ready:
+                        yield output
+                ended = True
+            finally:
+                await driver.aclose()
+    except Exception as exc:
+        # A source that ended and then failed to close (an iterator whose `aclose` raises) gave
+        # everything it had: what the operator holds still goes out, and the error follows, as
+        # after `take`'s last item. What a source raises while read is not such an end.
+        if not ended:
+            raise
+        failure = exc
     loop = asyncio.get_running_loop()
-    for due, output in clocked.leftovers(loop.time()):
-        delay = due - loop.time()
-        if delay > 0:
-            await asyncio.sleep(delay)
-        yield output
+    try:
+        for due, output in clocked.leftovers(loop.time()):
+            delay = due - loop.time()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            yield output
+        if failure is not None:
+            raise failure
+    finally:
+        failure = None  # this frame must not hold the error its traceback holds
 
 
 def being_cancelled() -> bool:

@@ -578,16 +578,31 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
     # go out: while a big batch fills from a source that never awaits, it gives a turn every
     # `FAIR_SHARE` items itself, as the operators that drop items do.
     batch: list[T] = []
-    async with streamcontext(source) as streamer:
-        async for item in streamer:
-            batch.append(item)
-            if len(batch) >= size:
-                yield batch
-                batch = []
-            elif not len(batch) % _FAIR_SHARE:
-                await asyncio.sleep(0)
-    if batch:
-        yield batch
+    ended = False
+    failure: Exception | None = None
+    try:
+        async with streamcontext(source) as streamer:
+            async for item in streamer:
+                batch.append(item)
+                if len(batch) >= size:
+                    yield batch
+                    batch = []
+                elif not len(batch) % _FAIR_SHARE:
+                    await asyncio.sleep(0)
+            ended = True
+    except Exception as exc:
+        # A source that ended and then failed to close (an iterator whose `aclose` raises): the
+        # partial batch still goes out, and the error follows, as after `take`'s last item.
+        if not ended:
+            raise
+        failure = exc
+    try:
+        if batch:
+            yield batch
+        if failure is not None:
+            raise failure
+    finally:
+        failure = None  # this frame must not hold the error its traceback holds
 
 
 # What `_forward_until`'s `decide` says of an item.
