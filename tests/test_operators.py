@@ -803,6 +803,37 @@ async def test_catch_leaves_no_reference_cycles(handler_fails: bool) -> None:
     assert await garbage_of(run) == []
 
 
+class _ReadAndCloseFail(_CloseFails):
+    """Fails at its end instead of ending, then fails to close too."""
+
+    async def __anext__(self) -> str:
+        try:
+            return await super().__anext__()
+        except StopAsyncIteration:
+            raise LookupError("read failed") from None
+
+
+@pytest.mark.parametrize("source", [_CloseFails, _ReadAndCloseFail], ids=["ended", "failed"])
+@pytest.mark.anyio
+async def test_catch_catches_an_error_of_its_sources_close(source: type[_CloseFails]) -> None:
+    # An iterator's `aclose` is a step apart from its last read: what it raises is the source's
+    # error all the same (a generator's `finally` raises it from the read), after the read's own.
+    def failed(exc: Exception) -> str:
+        context = exc.__context__
+        return f"{exc}, after {context}" if context is not None else str(exc)
+
+    received = await items(source("a") | ops.catch(failed))
+    expected = "cleanup failed, after read failed" if source is _ReadAndCloseFail else "cleanup failed"
+    assert received == ["a", expected]
+
+    async def run() -> None:
+        await items(source("a") | ops.catch(failed))
+        with pytest.raises(RuntimeError, match=r"^cleanup failed$"):
+            await items(source("a") | ops.catch(failed, exceptions=LookupError))
+
+    assert await garbage_of(run) == []
+
+
 @pytest.mark.anyio
 async def test_catch_never_catches_the_consumers_own_errors() -> None:
     log: list[str] = []

@@ -543,7 +543,8 @@ def catch(
     """End cleanly when the source fails: send `handler(exception)` (if not `None`) and stop.
 
     The failed source is closed before the handler's event goes out. Only the source's errors
-    are caught, never the consumer's; cancellation is never caught.
+    are caught, never the consumer's; cancellation is never caught. An error the source's close
+    raises (an iterator whose `aclose` fails) is the source's too, caught like one from a read.
 
     Example:
         ```python
@@ -932,17 +933,32 @@ async def _catch(
     exceptions: type[Exception] | tuple[type[Exception], ...],
 ) -> AsyncIterator[Any]:
     failure: Exception | None = None
-    async with streamcontext(source) as streamer:
-        while True:
-            # Only the pull is guarded: an exception the consumer throws in at `yield` is not ours.
-            try:
-                item = await anext(streamer)
-            except StopAsyncIteration:
-                break
-            except exceptions as exc:
-                failure = exc
-                break
-            yield item
+    ended = False
+    try:
+        async with streamcontext(source) as streamer:
+            while True:
+                # Only the pull is guarded: an exception the consumer throws in at `yield` is not ours.
+                try:
+                    item = await anext(streamer)
+                except StopAsyncIteration:
+                    break
+                except exceptions as exc:
+                    failure = exc
+                    break
+                yield item
+            ended = True
+    except Exception as exc:
+        if not ended:
+            raise
+        # The source's close failed, after its end or its failure (an iterator whose `aclose`
+        # raises): that error is the source's own, as a generator's `finally` raises it from
+        # the pull, and is caught as one.
+        if failure is not None and exc.__context__ is None:
+            exc.__context__ = failure
+        failure = None  # the error goes on from this frame, which must not hold the first one
+        if not isinstance(exc, exceptions):
+            raise
+        failure = exc
     if failure is not None:  # the source is closed by now
         try:
             result = handler(failure)
