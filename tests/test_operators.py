@@ -1213,6 +1213,17 @@ async def test_last_item_leaves_no_cycle_when_the_sources_cleanup_fails(pipe: st
     assert await garbage_of(run) == []
 
 
+@pytest.mark.parametrize("pipe", list(ENDS_ON_THE_SECOND))
+@pytest.mark.anyio
+async def test_last_item_leaves_no_cycle_when_the_consumer_stops_before_the_cleanup_error(pipe: str) -> None:
+    async def run() -> None:
+        async with (cleanup_fails() | ENDS_ON_THE_SECOND[pipe]()).stream() as streamer:
+            assert [await anext(streamer), await anext(streamer)] == [0, 1]
+        # The consumer stopped at the last item: the cleanup's error, not yet raised, is dropped.
+
+    assert await garbage_of(run) == []
+
+
 @pytest.mark.anyio
 async def test_take_zero_closes_the_source_without_reading() -> None:
     pulled: list[int] = []

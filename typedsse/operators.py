@@ -668,13 +668,15 @@ async def _forward_until(
         if not last:
             raise
         failure = exc
-    for item in last:
-        yield item
-    if failure is not None:
-        try:
+    try:
+        for item in last:
+            yield item
+        if failure is not None:
             raise failure
-        finally:
-            del failure  # this frame must not hold the error its traceback holds
+    finally:
+        # This frame must not hold the error its traceback holds: not once it is raised, nor
+        # when the consumer stops at the last item, before the error's turn.
+        failure = None
 
 
 # An operator that drops items gives the loop a turn every `FAIR_SHARE` drops in a row: a
