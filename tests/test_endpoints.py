@@ -602,6 +602,11 @@ BAD_VALUE = (
         ({"Content-Length": "10"}, r"^headers: Content-Length: 10 cannot go with an event stream: a stream has no len"),
         ({"transfer-encoding": "gzip"}, r"^headers: transfer-encoding: gzip cannot go .*: the server frames the body"),
         ({"Content-Type": "text/plain"}, r"^headers: Content-Type: text/plain cannot go .*EventSource refuses"),
+        # The events are UTF-8: a client that reads the charset (httpx, httpx-sse) garbled them.
+        (
+            {"Content-Type": "text/event-stream; charset=iso-8859-1"},
+            r"^headers: Content-Type: text/event-stream; charset=iso-8859-1 cannot go .*: the events are UTF-8",
+        ),
         ({"content-encoding": "gzip"}, r"^headers: content-encoding: gzip cannot go .*: the events are sent as"),
         ({"Connection": "keep-alive"}, r"^headers: Connection: keep-alive cannot go .*: a hop-by-hop header"),
         ({"upgrade": "h2c"}, r"^headers: upgrade: h2c cannot go with an event stream: a hop-by-hop header"),
@@ -631,6 +636,7 @@ BAD_VALUE = (
         "content-length",
         "transfer-encoding",
         "content-type",
+        "content-type-charset",
         "content-encoding",
         "connection",
         "upgrade",
@@ -678,6 +684,15 @@ def test_sse_writes_latin_1_header_values_as_starlette_does() -> None:
     sse(headers={"x-name": "caf\u00e9"})  # accepted at decoration
     response = EventStreamResponse([], headers={"x-name": "caf\u00e9"})
     assert (b"x-name", b"caf\xe9") in response.raw_headers
+
+
+@pytest.mark.parametrize(
+    "content_type", ['text/event-stream; charset="UTF-8"', "text/event-stream;charset=utf-8", "text/event-stream; v=1"]
+)
+def test_sse_accepts_a_content_type_that_leaves_the_events_utf_8(content_type: str) -> None:
+    sse(headers={"Content-Type": content_type})
+    response = EventStreamResponse([], headers={"Content-Type": content_type})
+    assert (b"content-type", content_type.encode()) in response.raw_headers
 
 
 def test_sse_headers_replace_the_defaults_whatever_their_case() -> None:

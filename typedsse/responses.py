@@ -176,8 +176,8 @@ class EventStreamResponse(Response):
             allows a body, a header's name is not a token or its value is not Latin-1 text
             with no control character other than a tab and no space or tab at either end, or
             a header would break the stream (`content-length`, `transfer-encoding`, a hop-by-hop
-            header, a `content-type` other than `text/event-stream`, a `content-encoding` other
-            than `identity`, two names that differ only in case).
+            header, a `content-type` other than `text/event-stream` or with a charset other than
+            `utf-8`, a `content-encoding` other than `identity`, two names that differ only in case).
         TypeError: `ping` or `send_timeout` is not a number, `status_code` not an `int`,
             `headers` not a mapping, or a header's name or value not a `str`.
     """
@@ -317,8 +317,8 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
             space or tab (RFC 9110's field value; uvicorn refuses each of these on h11 or on
             httptools, and CR, LF or NUL would end the header block); or the header would
             break the stream: its framing and hop-by-hop headers, which are the server's, a
-            `content-type` other than `text/event-stream`, a `content-encoding` the body
-            does not have; or two names differ only in case.
+            `content-type` other than `text/event-stream` or with a charset other than `utf-8`,
+            a `content-encoding` the body does not have; or two names differ only in case.
     """
     given = cast("object", headers)  # what callers pass, not what they annotate
     if given is None:
@@ -346,7 +346,22 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
         problem = _STREAM_BREAKERS.get(name.lower())
         if problem is not None and (name.lower(), value.lower().split(";")[0].strip()) not in _HARMLESS:
             raise ValueError(f"headers: {name}: {value} cannot go with an event stream: {problem}")
+        if name.lower() == "content-type":
+            # `EventSource` decodes a stream as UTF-8 whatever it says, but other clients (httpx,
+            # httpx-sse) read the charset: the type's registration allows `utf-8` only.
+            for charset in _charsets(value):
+                if charset.lower() != "utf-8":
+                    raise ValueError(
+                        f"headers: {name}: {value} cannot go with an event stream: the events are UTF-8, "
+                        f"the only charset text/event-stream allows, and a client would decode them as {charset}"
+                    )
     return cast("dict[str, str]", checked)
+
+
+def _charsets(content_type: str) -> list[str]:
+    """The values of the `charset` parameters of a `content-type` value, unquoted."""
+    parameters = (parameter.partition("=") for parameter in content_type.split(";")[1:])
+    return [value.strip().strip('"') for key, _, value in parameters if key.strip().lower() == "charset"]
 
 
 def _is_latin1(text: str) -> bool:
