@@ -144,6 +144,31 @@ def test_sse_iterates_sync_generators_and_returned_iterables() -> None:
         assert frames(client, "GET", "/awaited") == [("echo", '"from a source"', "")]
 
 
+@pytest.mark.parametrize(
+    "returned", [Echo(data="one"), Body(words=["a"]), {"data": "one"}], ids=["event", "model", "dict"]
+)
+def test_a_function_returning_what_is_not_a_stream_says_what_it_returned(returned: object) -> None:
+    # A Pydantic model (an event, say) iterates as its fields: it was taken for a stream, whose
+    # first item, a tuple, was then reported as an invalid event.
+    app = FastAPI()
+
+    @app.get("/awaited")
+    @sse()
+    async def awaited() -> AsyncIterable[Echo]:
+        return returned  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
+
+    @app.get("/threaded")
+    @sse()
+    def threaded() -> AsyncIterable[Echo]:
+        return returned  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
+
+    kind = type(returned).__qualname__
+    with TestClient(app) as client:
+        for path in ("/awaited", "/threaded"):
+            with pytest.raises(EndpointDefinitionError, match=rf"the function returned {kind}, not a stream$"):
+                client.get(path)
+
+
 def test_last_event_id_reads_the_header_then_the_query() -> None:
     app = FastAPI()
 
