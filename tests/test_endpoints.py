@@ -1249,6 +1249,65 @@ def test_gzip_middleware_leaves_the_stream_alone(serve: Serve) -> None:
     assert [message.event for message in messages] == ["echo"]
 
 
+@pytest.mark.parametrize("ending", ["end", "error", "client leaves"])
+@pytest.mark.parametrize("middleware", [False, True])
+def test_background_tasks_run_once_the_stream_has_ended(serve: Serve, ending: str, middleware: bool) -> None:
+    app = FastAPI()
+    steps: list[str] = []
+    done = threading.Event()
+
+    if middleware:  # runs the app in a task group of its own
+
+        @app.middleware("http")
+        async def passthrough(request: Request, call_next: Any) -> Any:
+            return await call_next(request)
+
+    async def session() -> AsyncIterator[str]:
+        try:
+            yield "session"
+        finally:
+            steps.append("session closed")
+            done.set()
+
+    @app.get("/follow")
+    @sse()
+    async def follow(_: Annotated[str, Depends(session)], tasks: BackgroundTasks) -> AsyncIterator[Echo]:
+        tasks.add_task(steps.append, "background task")
+        try:
+            yield Echo(data="first")
+            if ending == "error":
+                raise RuntimeError("the stream failed")
+            if ending == "client leaves":
+                await asyncio.Event().wait()
+        finally:
+            steps.append("finally")
+
+    client = serve(app)
+    with client.stream("GET", "/follow") as response:
+        decoder = Decoder()
+        for chunk in response.iter_bytes():
+            if decoder.feed(chunk):
+                break
+    assert done.wait(10)
+    assert steps == ["finally", "background task", "session closed"]
+
+
+def test_background_tasks_do_not_run_when_the_stream_fails_before_its_first_event() -> None:
+    app = FastAPI()
+    steps: list[str] = []
+
+    @app.get("/refused")
+    @sse()
+    async def refused(tasks: BackgroundTasks) -> AsyncIterator[Echo]:
+        tasks.add_task(steps.append, "background task")
+        raise HTTPException(404, "no such stream")
+        yield Echo(data="never sent")
+
+    with TestClient(app) as client:
+        assert client.get("/refused").status_code == 404
+    assert steps == []  # as for a plain endpoint that raises
+
+
 @pytest.mark.skipif("scope" not in inspect.signature(Depends).parameters, reason="FastAPI without dependency scopes")
 def test_a_dependency_ends_after_the_stream_unless_its_scope_is_the_function() -> None:
     app = FastAPI()
