@@ -7,7 +7,7 @@ import inspect
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -18,6 +18,8 @@ import httpx
 import pytest
 import starlette
 from fastapi import APIRouter, BackgroundTasks, Depends, FastAPI, Header, HTTPException, Request, Response
+from fastapi.responses import JSONResponse
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from pydantic import BaseModel
 from starlette.middleware.gzip import GZipMiddleware
@@ -1290,6 +1292,48 @@ def test_background_tasks_run_once_the_stream_has_ended(serve: Serve, ending: st
                 break
     assert done.wait(10)
     assert steps == ["finally", "background task", "session closed"]
+
+
+def test_a_route_class_sees_what_a_function_returning_the_stream_raises_not_what_its_generator_raises() -> None:
+    # The generator's exception is raised while the response runs, after the route handler has
+    # returned (docs/endpoints.md); exception handlers and middleware still see it.
+    class NotFoundError(Exception): ...
+
+    class TranslatingRoute(APIRoute):
+        def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+            handler = super().get_route_handler()
+
+            async def translating(request: Request) -> Response:
+                try:
+                    return await handler(request)
+                except NotFoundError:
+                    return JSONResponse({"error": "not found"}, status_code=404)
+
+            return translating
+
+    router = APIRouter(route_class=TranslatingRoute)
+
+    @router.get("/returned")
+    @sse()
+    async def returned() -> AsyncIterable[Echo]:
+        raise NotFoundError
+
+    @router.get("/generated")
+    @sse()
+    async def generated() -> AsyncIterator[Echo]:
+        raise NotFoundError
+        yield Echo(data="never sent")
+
+    app = FastAPI()
+    app.include_router(router)
+
+    @app.exception_handler(NotFoundError)
+    async def not_found(request: Request, exc: NotFoundError) -> JSONResponse:
+        return JSONResponse({"error": "handled by the app"}, status_code=404)
+
+    with TestClient(app) as client:
+        assert client.get("/returned").json() == {"error": "not found"}
+        assert client.get("/generated").json() == {"error": "handled by the app"}
 
 
 def test_background_tasks_do_not_run_when_the_stream_fails_before_its_first_event() -> None:
