@@ -648,6 +648,14 @@ class _Connection:
             end = start + _HIGH_WATER
             if not await self._write_message(bytes(view[start:end]), more_body=more_body or end < len(body)):
                 return False
+            if end < len(body):
+                # A server's write that finds the client gone (a reset) learns it only at the
+                # next loop turn, and a send that does not wait for the socket does not turn it:
+                # without this, every slice left went to the dead transport in that one turn
+                # (asyncio logs each past the fifth). The turn also lets other connections run.
+                await asyncio.sleep(0)
+                if self.disconnected:
+                    return False
         return True
 
     async def _write_message(self, body: bytes, *, more_body: bool) -> bool:
