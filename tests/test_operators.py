@@ -1571,6 +1571,110 @@ async def test_chain_opens_a_source_only_when_the_previous_one_ended() -> None:
     assert log == []
 
 
+async def _primed(name: str, log: list[str]) -> AsyncIterator[str]:
+    """A generator whose first item a caller read ahead of the chain ("peek, then chain")."""
+    try:
+        log.append(f"{name} started")
+        yield f"{name}0"
+        yield f"{name}1"
+    finally:
+        await asyncio.sleep(0.5)  # its cleanup awaits, in the chain's task
+        log.append(f"{name} closed")
+
+
+# The chain-like operators, each with `first` played ahead of `rest`.
+CHAINED = {
+    "chain": lambda first, *rest: ops.chain(first, *rest),
+    "concat": lambda first, *rest: first | ops.concat(*rest),
+}
+
+
+@pytest.mark.parametrize("chained", list(CHAINED))
+@pytest.mark.anyio
+async def test_chain_stopped_early_closes_the_sources_it_did_not_reach(chained: str) -> None:
+    # The consumer stops in the first source. A started generator after it, and an iterator
+    # that holds a subscription since it was made, were left open: the generator's `finally`
+    # ran when the loop shut down, and the subscription was never closed.
+    log: list[str] = []
+    peeked = _primed("p", log)
+    assert await anext(peeked) == "p0"
+    never_started = _primed("n", log)
+    pipeline = ops.source(_primed("q", log))  # a pipeline makes its iterator when read: nothing open
+    chain = CHAINED[chained](counting("a", log), peeked, never_started, _Rows("s", 1, log), pipeline)
+    assert await items(chain | ops.take(2)) == ["a0", "a1"]
+    assert log == ["p started", "a closed", "p closed", "s closing", "s closed"]
+    assert await items(never_started) == []  # closed, never run
+
+
+@pytest.mark.anyio
+async def test_start_with_stopped_early_closes_a_started_source() -> None:
+    log: list[str] = []
+    primed = _primed("p", log)
+    assert await anext(primed) == "p0"
+    assert await items(primed | ops.start_with("x", "y") | ops.take(1)) == ["x"]
+    assert log == ["p started", "p closed"]
+
+
+@pytest.mark.parametrize("chained", list(CHAINED))
+@pytest.mark.anyio
+async def test_chain_closes_the_sources_it_did_not_reach_when_a_source_fails(chained: str) -> None:
+    log: list[str] = []
+    peeked = _primed("p", log)
+    assert await anext(peeked) == "p0"
+    failing_first = failing(1, error=ValueError("boom"), log=log)
+    received: list[tuple[float, Any]] = []
+    with pytest.raises(ValueError, match=r"^boom$"):
+        await drain(CHAINED[chained](failing_first, peeked, _Rows("s", 1, log)), received)
+    assert [item for _, item in received] == [Tick(data=1)]
+    assert log == ["p started", "closed", "p closed", "s closing", "s closed"]
+
+
+class _CloseRaises(_Rows):
+    """A subscription whose `aclose` fails."""
+
+    async def aclose(self) -> None:
+        self.log.append(f"{self.name} closing")
+        raise OSError(f"{self.name} cleanup failed")
+
+
+@pytest.mark.anyio
+async def test_chain_closes_every_unreached_source_and_chains_their_errors_to_the_failure() -> None:
+    # Each close runs whatever the ones before raised; no error is lost: the last goes on, each
+    # with the one before as its context, down to the failure that ended the chain.
+    log: list[str] = []
+    sources = (_CloseRaises("s", 1, log), _Rows("r", 1, log, closing=0.0), _CloseRaises("t", 1, log))
+    with pytest.raises(OSError, match=r"^t cleanup failed$") as info:
+        await items(ops.chain(failing(1, error=ValueError("boom")), *sources))
+    assert log == ["s closing", "r closing", "r closed", "t closing"]
+    first = info.value.__context__
+    assert isinstance(first, OSError)
+    assert str(first) == "s cleanup failed"
+    assert isinstance(first.__context__, ValueError)
+    assert str(first.__context__) == "boom"
+
+    async def run() -> None:
+        with pytest.raises(OSError, match=r"^t cleanup failed$"):
+            await items(ops.chain(counting("a"), _CloseRaises("s", 1, []), _CloseRaises("t", 1, [])) | ops.take(1))
+
+    assert await garbage_of(run) == []
+
+
+@pytest.mark.anyio
+async def test_chain_passes_a_second_cancellation_on_to_the_close_under_way_and_closes_the_rest() -> None:
+    log: list[str] = []
+    consumer = asyncio.create_task(
+        items(ops.chain(timed((0.0, "x"), end=9.0, log=log), _Rows("s", 1, log, closing=3600.0), _Rows("t", 1, log)))
+    )
+    await asyncio.sleep(2.0)
+    consumer.cancel()
+    await asyncio.sleep(0.5)
+    assert log == ["closed", "s closing"]  # the read is cancelled, the unreached source closing
+    consumer.cancel()  # "stop now"
+    await asyncio.wait([consumer])
+    assert consumer.cancelled()
+    assert log == ["closed", "s closing", "s close cancelled", "t closing", "t closed"]
+
+
 @pytest.mark.anyio
 async def test_pipes_apply_with_a_call_or_with_any_async_iterable_on_the_left() -> None:
     assert await items(ops.take(2)(counting("a"))) == ["a0", "a1"]

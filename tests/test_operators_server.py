@@ -120,6 +120,24 @@ def make_app(closed: Closed) -> FastAPI:
             resume=after,
         )
 
+    class Subscription:
+        """Subscribed when made, as a broker's client is; `aclose` unsubscribes."""
+
+        def __aiter__(self) -> Subscription:
+            return self
+
+        async def __anext__(self) -> Tock:
+            await asyncio.sleep(0.01)
+            return Tock(data="live")
+
+        async def aclose(self) -> None:
+            closed.mark("right")
+
+    @app.get("/chained")
+    @sse(ping=5)
+    def chained() -> AsyncIterable[Tick | Tock]:
+        return ops.chain(ticks("left"), Subscription())
+
     @app.get("/until-done")
     @sse(ping=5)
     def until_done() -> AsyncIterable[Tick | Tock]:
@@ -151,6 +169,13 @@ def server(live_server: Callable[..., Any], closed: Closed) -> str:
 def test_pipeline_client_disconnect_runs_every_merged_sources_finally(server: str, closed: Closed) -> None:
     messages = read_messages(f"{server}/merged", 4)
     assert [message.event for message in messages] == ["tick"] * 4
+    assert closed.wait("left", "right") == ["left", "right"]
+
+
+def test_pipeline_client_disconnect_closes_the_sources_a_chain_has_not_reached(server: str, closed: Closed) -> None:
+    # The client leaves while the first source plays: the subscription after it was never closed.
+    messages = read_messages(f"{server}/chained", 3)
+    assert [message.event for message in messages] == ["tick"] * 3
     assert closed.wait("left", "right") == ["left", "right"]
 
 

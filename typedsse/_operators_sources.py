@@ -12,7 +12,7 @@ import asyncio
 import contextlib
 import types
 from collections import deque
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar, cast, overload
 from urllib.parse import quote, unquote
 
@@ -291,8 +291,13 @@ def chain(*sources: AsyncIterable[E]) -> Stream[E]: ...
 def chain(*sources: AsyncIterable[Any]) -> Stream[Any]:
     """Play several streams one after the other.
 
-    Each source is opened only when the previous one has ended, so a later source costs
-    nothing if the consumer stops early.
+    Each source is opened only when the previous one has ended. When the chain ends early (the
+    consumer stops, a source fails), the sources it has not reached are closed too, in order,
+    before its close returns: what it would have closed after reading them, an async iterator
+    with an `aclose` (an async generator, started or not; a pipeline's streamer; a
+    subscription object). A not-yet-started generator costs nothing to close. An async
+    iterable that makes its iterator when it is read (a pipeline, a `source(...)` of a list)
+    has opened nothing, and is left as it is.
 
     Example:
         ```python
@@ -303,7 +308,7 @@ def chain(*sources: AsyncIterable[Any]) -> Stream[Any]:
     reaches neither source. Subscribe to the live updates first, read the history, then send
     the live updates after the history's last id.
     """
-    return stream.chain(*sources)
+    return _chain(*sources)
 
 
 def cursors(last_event_id: str | None, /) -> dict[str, str]:
@@ -323,6 +328,42 @@ def cursors(last_event_id: str | None, /) -> dict[str, str]:
         {}
     """
     return _parse_cursor(last_event_id)
+
+
+@sources_operator
+async def _chain(*sources: AsyncIterable[E]) -> AsyncIterator[E]:
+    # aiostream's chain never closed a source it had not reached: a started generator's
+    # `finally` ran when the collector or the loop's shutdown got to it, in another task, and a
+    # subscription object was never closed.
+    reached = 0
+    try:
+        for source in sources:
+            reached += 1
+            async with streamcontext(source) as streamer:
+                async for item in streamer:
+                    yield item
+    finally:
+        if reached < len(sources):
+            await _close_unreached(iter(sources[reached:]))
+
+
+async def _close_unreached(sources: Iterator[AsyncIterable[Any]]) -> None:
+    """Close, in order, the sources a chain ended before reaching, as it closes those it read.
+
+    An async iterator with an `aclose` is closed; an iterable that makes its iterator when it
+    is read has opened nothing. Every close runs, whatever the ones before it raised (a further
+    cancellation included): an error goes on once the rest are closed, as the `__context__` of
+    any error they raise, as errors of nested `finally` blocks chain.
+    """
+    for source in sources:
+        aclose = getattr(source, "aclose", None) if isinstance(source, AsyncIterator) else None
+        if aclose is None:
+            continue
+        try:
+            await aclose()
+        except BaseException:
+            await _close_unreached(sources)  # the rest, with this error as their errors' context
+            raise
 
 
 @sources_operator

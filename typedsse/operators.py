@@ -445,7 +445,7 @@ def start_with(*items: Any) -> UnionPipe[Any]:
         updates() | ops.start_with(Snapshot(data=current_state()))  # Stream[Update | Snapshot]
         ```
     """
-    return UnionPipe("start_with(...)", lambda source: stream.chain(stream.iterate(items), source))
+    return UnionPipe("start_with(...)", lambda source: chain(stream.iterate(items), source))
 
 
 # Up to six sources, as for `start_with`.
@@ -483,7 +483,7 @@ def concat(*others: AsyncIterable[Any]) -> UnionPipe[Any]:
         job_progress() | ops.concat(job_result())  # Stream[Progress | Result]
         ```
     """
-    return UnionPipe("concat(...)", lambda source: stream.chain(source, *others))
+    return UnionPipe("concat(...)", lambda source: chain(source, *others))
 
 
 # A handler that only ever returns `None` adds no item type (its `R` would stay unsolved).
