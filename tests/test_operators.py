@@ -1659,6 +1659,27 @@ async def test_chain_closes_every_unreached_source_and_chains_their_errors_to_th
     assert await garbage_of(run) == []
 
 
+class _Unopenable:
+    """An async iterable whose `__aiter__` fails: a subscription refused when it is opened."""
+
+    def __aiter__(self) -> AsyncIterator[str]:
+        raise ConnectionError("refused")
+
+
+@pytest.mark.anyio
+async def test_merge_closes_the_sources_after_one_it_cannot_open() -> None:
+    # The sources before the one that failed to open were closed, those after it never were: a
+    # started generator's `finally` ran when the loop shut down, a subscription never closed.
+    log: list[str] = []
+    before, after = _primed("b", log), _primed("p", log)
+    assert await anext(before) == "b0"
+    assert await anext(after) == "p0"
+    with pytest.raises(ConnectionError, match=r"^refused$"):
+        await items(ops.merge(before, _Unopenable(), after, _Rows("s", 1, log)))
+    # Those after it first, as the failure goes by; then those opened, as the merge's context exits.
+    assert log == ["b started", "p started", "p closed", "s closing", "s closed", "b closed"]
+
+
 @pytest.mark.anyio
 async def test_chain_passes_a_second_cancellation_on_to_the_close_under_way_and_closes_the_rest() -> None:
     log: list[str] = []

@@ -452,7 +452,16 @@ async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[t
     `streamcontext` still opens and closes every source.
     """
     async with contextlib.AsyncExitStack() as stack:
-        streamers = [await stack.enter_async_context(streamcontext(source)) for source in sources]
+        streamers: list[AsyncIteratorContext[Any]] = []
+        for index, source in enumerate(sources):
+            try:
+                streamers.append(await stack.enter_async_context(streamcontext(source)))
+            except BaseException:
+                # A source that cannot be opened (its `__aiter__` raises) ends the merge before
+                # it starts: the ones after it are closed here, as a chain closes those it did not
+                # reach, then those opened, by the stack.
+                await _close_unreached(iter(sources[index + 1 :]))
+                raise
         turns = _Turns(len(streamers))
         loop = turns.loop
         pumps = [loop.create_task(turns.pump(index, streamer)) for index, streamer in enumerate(streamers)]
