@@ -424,6 +424,22 @@ def test_decode_reads_a_class_whose_settings_read_back_what_they_write() -> None
     assert EventCatalog.of(ConfiguredElsewhere).decode(parse(encode(sent))[0]) == sent
 
 
+# A default value was walked as part of the payload's schema: a default of `{"type": "bytes"}`
+# (a form's field, described) made a class that writes bytes as base64 refused, with no bytes in it.
+class UploadForm(BaseModel):
+    model_config = ConfigDict(ser_json_bytes="base64")
+    title: str
+    fields: list[dict[str, str]] = [{"name": "avatar", "type": "bytes"}]
+
+
+class FormShown(BaseEvent[UploadForm]): ...
+
+
+def test_decode_reads_a_class_whose_defaults_look_like_schemas() -> None:
+    sent = FormShown(data=UploadForm(title="profile"))
+    assert EventCatalog.of(FormShown).decode(parse(encode(sent))[0]) == sent
+
+
 @pytest.mark.skipif("val_json_bytes" not in ConfigDict.__annotations__, reason="this Pydantic has no val_json_bytes")
 def test_decode_reads_bytes_written_and_read_as_base64() -> None:
     class Paired(BaseEvent[bytes]):

@@ -335,8 +335,10 @@ def _configured_nodes(schema: object, config: object) -> Iterator[tuple[dict[str
 
     A schema is a mapping whose `type` is text. The mappings of fields by name are walked
     through but not yielded: a payload's field named `type` or `config` is a field there, not
-    the mapping's kind or configuration. A schema's `metadata` is not walked: it holds what
-    the application gave for its JSON Schema (`json_schema_extra={"type": "any"}`).
+    the mapping's kind or configuration. What a schema holds of the application's own values
+    is not walked either: its `metadata` (what was given for its JSON Schema,
+    `json_schema_extra={"type": "any"}`), a field's `default` (`{"type": "time"}`, a value
+    like any other) and a custom error's context.
     """
     pending: list[tuple[object, object]] = [(schema, config)]
     seen: set[int] = set()
@@ -355,12 +357,14 @@ def _configured_nodes(schema: object, config: object) -> Iterator[tuple[dict[str
             if isinstance(own, dict) and kind in _CONFIGURED:
                 scope = cast("dict[str, object]", own)
             yield items, scope
-            pending.extend((value, scope) for key, value in items.items() if key != "metadata")
+            pending.extend((value, scope) for key, value in items.items() if key not in _VALUES)
         elif isinstance(node, list | tuple):
             pending.extend((value, scope) for value in cast("list[object]", node))
 
 
 _CONFIGURED = frozenset({"model", "dataclass", "typed-dict"})
+# The keys of a schema whose values are the application's, not schemas.
+_VALUES = frozenset({"metadata", "default", "custom_error_context"})
 
 
 def _entry(mapping: object, key: str) -> object:
