@@ -406,13 +406,27 @@ class ConfiguredElsewhere(BaseEvent[PlainBlob]):
     model_config = ConfigDict(ser_json_bytes="base64")
 
 
+# A recursive type alias is kept among the schema's definitions, and was judged by the event
+# class's configuration rather than by the model's it is used in: `b"hi"` came back `b"aGk="`.
+Blobs = TypeAliasType("Blobs", "bytes | list[Blobs]")
+
+
+class Archive(BaseModel):
+    model_config = ConfigDict(ser_json_bytes="base64")
+    files: Blobs
+
+
+class Archived(BaseEvent[Archive]): ...
+
+
 @pytest.mark.parametrize(
     ("event", "problem"),
     [
         (Attachment(data=b"hi"), r"Attachment cannot be decoded as it was encoded: its bytes are written as base64"),
         (BlobSent(data=[Blob(content=b"hi")]), r"BlobSent cannot be decoded .* set val_json_bytes='base64' beside it"),
+        (Archived(data=Archive(files=[b"hi", [b"yo"]])), r"Archived cannot be decoded .* set val_json_bytes='base64'"),
     ],
-    ids=["event-class", "payload-model"],
+    ids=["event-class", "payload-model", "recursive-alias-in-a-payload-model"],
 )
 def test_decode_refuses_a_class_pydantic_would_read_back_wrong(event: BaseEvent[Any], problem: str) -> None:
     with pytest.raises(EventDefinitionError, match=problem):

@@ -323,15 +323,17 @@ def _has_constants(schema: object) -> bool:
 
 
 def _schema_nodes(schema: object) -> Iterator[dict[str, object]]:
-    """Every schema in a core schema (the plain dicts and lists it is made of), each once."""
+    """Every schema in a core schema (the plain dicts and lists it is made of), once per configuration."""
     return (node for node, _ in _configured_nodes(schema, None))
 
 
 def _configured_nodes(schema: object, config: object) -> Iterator[tuple[dict[str, object], object]]:
-    """Every schema in a core schema, each once, with the configuration it is built under.
+    """Every schema in a core schema, with the configuration it is built under (once for each).
 
     That is `config` (the event class's) until a model, dataclass or TypedDict schema brings
-    its own, which holds for what it contains.
+    its own, which holds for what it contains. A schema kept among the definitions (a
+    recursive type alias, `type Blobs = bytes | list[Blobs]`) is built where it is used, under
+    the configuration there: it is walked from each reference to it, not from the list.
 
     A schema is a mapping whose `type` is text. The mappings of fields by name are walked
     through but not yielded: a payload's field named `type` or `config` is a field there, not
@@ -341,18 +343,26 @@ def _configured_nodes(schema: object, config: object) -> Iterator[tuple[dict[str
     like any other) and a custom error's context.
     """
     pending: list[tuple[object, object]] = [(schema, config)]
-    seen: set[int] = set()
+    seen: set[tuple[int, int]] = set()
+    definitions: dict[object, object] = {}
     while pending:
         node, scope = pending.pop()
-        if id(node) in seen:
+        if (id(node), id(scope)) in seen:
             continue
-        seen.add(id(node))
+        seen.add((id(node), id(scope)))
         if isinstance(node, dict):
             items = cast("dict[str, object]", node)
             kind = items.get("type")
             if not isinstance(kind, str):  # fields by name
                 pending.extend((value, scope) for value in items.values())
                 continue
+            if kind == "definitions":
+                listed = cast("list[object]", items.get("definitions") or [])
+                definitions.update((_entry(item, "ref"), item) for item in listed)
+                pending.append((items.get("schema"), scope))
+                continue
+            if kind == "definition-ref":
+                pending.append((definitions.get(items.get("schema_ref")), scope))
             own = items.get("config")
             if isinstance(own, dict) and kind in _CONFIGURED:
                 scope = cast("dict[str, object]", own)
