@@ -970,6 +970,41 @@ def test_typescript_follows_references_under_every_keyword_that_maps_names_to_sc
     assert "NotASchema" not in text
 
 
+# The walk for the schemas a module declares went into OpenAPI's extensions, whose values are
+# any JSON: a model's `json_schema_extra={"x-links": {"$ref": "https://..."}}` made the whole
+# generation fail with "cannot follow ...: only references inside the document are supported".
+class Order(BaseModel):
+    customer: int = Field(json_schema_extra={"x-links": {"customer": {"$ref": "https://example.com/customer.json"}}})
+    note: str = Field(json_schema_extra={"x-see": {"$ref": "#/components/schemas/Unrelated"}})
+
+
+class OrderPlaced(BaseEvent[Order]): ...
+
+
+class Unrelated(BaseModel):
+    x: int
+
+
+ordering = FastAPI(title="extensions")
+
+
+@ordering.get("/orders")
+@sse()
+async def orders() -> AsyncIterator[OrderPlaced]:
+    yield OrderPlaced(data=Order(customer=1, note=""))
+
+
+@ordering.get("/unrelated")
+def unrelated() -> Unrelated:
+    return Unrelated(x=1)
+
+
+def test_typescript_leaves_the_values_of_extensions_as_they_are() -> None:
+    text = generate(document_of(ordering))
+    assert "export interface Order {\n  customer: number;\n  note: string;\n}" in text
+    assert "Unrelated" not in text
+
+
 class Post(BaseModel):
     title: str
 

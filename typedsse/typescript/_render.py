@@ -78,7 +78,9 @@ _GLOBALS = frozenset(
 )
 _DECLARATION = re.compile(r"^(?:export )?(?:interface|type|class|function|const|let) ([A-Za-z_$][\w$]*)", re.MULTILINE)
 # Keywords whose values are literal JSON, never schemas: a `$ref` inside them refers to nothing.
+# So are the values of OpenAPI's extensions, the keywords starting with `x-` (`_EXTENSION_PREFIX`).
 _LITERAL_KEYWORDS = frozenset(["$ref", "const", "enum", "default", "examples", "example"])
+_EXTENSION_PREFIX = "x-"
 # Keywords whose values map names (of properties, patterns, definitions) to schemas.
 _SCHEMA_MAPS = frozenset(["properties", "patternProperties", "$defs", "definitions", "dependentSchemas"])
 _EVENT_SUFFIX = "-Event"
@@ -199,7 +201,7 @@ def _used_schemas(document: Mapping[str, Any], streams: Sequence[Stream]) -> lis
         for key, item in schema.items():
             if key in _SCHEMA_MAPS:  # keys are names: `default` may name a property
                 inner += [(subschema, pointer(where, key, entry)) for entry, subschema in as_object(item).items()]
-            elif key not in _LITERAL_KEYWORDS:
+            elif key not in _LITERAL_KEYWORDS and not key.startswith(_EXTENSION_PREFIX):
                 inner.append((item, pointer(where, key)))
         pending += inner[::-1]
     return sorted(found)
