@@ -14,18 +14,20 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Generic, Literal, TypeVar
 
 import httpx
 import jsonschema
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
+from typing_extensions import TypeAliasType
 
-from typedsse import BaseEvent, Decoder, ServerSentMessage, sse
+from typedsse import BaseEvent, Decoder, EventCatalog, ServerSentMessage, sse
 from typedsse.openapi import EXTENSION, document
+from typedsse.typescript import generate
 
 pytestmark = pytest.mark.e2e
 
@@ -34,6 +36,7 @@ EXAMPLES = sorted(path.stem for path in (ROOT / "examples").glob("*.py") if not 
 DOCUMENT_URI = "urn:typedsse:openapi"
 MAX_MESSAGES = 50
 MAX_SECONDS = 5.0  # endless streams (tickers) are read this long
+ItemT = TypeVar("ItemT")
 
 
 @dataclass(frozen=True)
@@ -308,6 +311,102 @@ def test_conformance_rejects_what_the_document_does_not_allow() -> None:
         "-1 is less than the minimum of 0.0",  # FastAPI writes numeric bounds as floats
         "{'event': 'finished', 'data': 'nothing'} is not valid under any of the given schemas",
     ]
+
+
+# --- payload models as applications write them ---------------------------------------------------
+# Fields and aliases named like the keys of Pydantic's core schemas and of JSON Schema, unions
+# tagged by `type`, recursive and generic models, defaults and extensions that look like schemas:
+# each event is written, read back by the catalog, and documented as it is sent.
+
+
+class Circle(BaseModel):
+    type: Literal["circle"] = "circle"
+    radius: float
+
+
+class Square(BaseModel):
+    type: Literal["square"] = "square"
+    side: float
+
+
+class Shape(BaseModel):
+    model_config = ConfigDict(ser_json_bytes="base64")  # it holds no bytes: `fields` has a default
+    type: str
+    config: dict[str, int]
+    schema_: Annotated[Circle | Square, Field(discriminator="type", alias="schema")]
+    ref: str = Field(alias="$ref", json_schema_extra={"x-links": {"$ref": "https://example.com/ref.json"}})
+    definitions: list[Circle | Square] = Field(alias="$defs", default_factory=list)
+    fields: list[dict[str, str]] = [{"name": "avatar", "type": "bytes"}]  # a default, not a schema
+    metadata: dict[str, Any] = {"type": "any", "ser_json_inf_nan": "constants"}
+
+
+class Node(BaseModel):
+    type: str = "node"
+    items: list[Node] = []
+    default: Node | None = None
+
+
+class Page(BaseModel, Generic[ItemT]):
+    items: list[ItemT]
+    next: str | None = None
+
+
+Blobs = TypeAliasType("Blobs", "bytes | list[Blobs]")
+
+
+class Archive(BaseModel):
+    files: Blobs
+
+
+class ShapeDrawn(BaseEvent[Shape]): ...
+
+
+class TreeGrown(BaseEvent[Node]): ...
+
+
+class PageServed(BaseEvent[Page[Node]]): ...
+
+
+class Archived(BaseEvent[Archive]): ...
+
+
+ZOO = [
+    ShapeDrawn(
+        data=Shape.model_validate(
+            {
+                "type": "t",
+                "config": {"a": 1},
+                "schema": {"type": "square", "side": 2},
+                "$ref": "#/x",
+                "$defs": [{"radius": 1}],
+            }
+        )
+    ),
+    TreeGrown(data=Node(items=[Node(type="leaf")], default=Node())),
+    PageServed(data=Page[Node](items=[Node()], next="2")),
+    Archived(data=Archive(files=[b"hi", [b"there"]])),
+]
+
+
+def test_payloads_as_applications_write_them_are_read_back_and_conform(
+    serve: Callable[[FastAPI], httpx.Client],
+) -> None:
+    app = FastAPI()
+
+    @app.get("/zoo")
+    @sse()
+    async def zoo() -> AsyncIterator[ShapeDrawn | TreeGrown | PageServed | Archived]:
+        for event in ZOO:
+            yield event
+
+    conformance = Conformance(document(app))
+    messages = read_messages(serve(app), StreamRequest("GET", "/zoo", "/zoo"))
+
+    catalog = EventCatalog.of(ShapeDrawn | TreeGrown | PageServed | Archived)
+    assert [catalog.decode(message) for message in messages] == ZOO
+    for message in messages:
+        conformance.check(message, conformance.media("GET", "/zoo"))
+    assert generate(conformance.openapi)
 
 
 # --- an event class that is also a request body, a response model and part of a payload ----------
