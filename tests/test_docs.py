@@ -12,7 +12,7 @@ import re
 import sys
 import textwrap
 import types
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -22,7 +22,7 @@ import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
 from mkdocs.config import load_config
-from pydantic import TypeAdapter
+from pydantic import BaseModel, TypeAdapter
 
 import typedsse
 
@@ -335,3 +335,43 @@ def test_endpoints_page_lists_every_sse_option_with_its_default() -> None:
     assert [name for name, _ in rows] == list(defaults)
     for name, shown_default in rows:
         assert ast.literal_eval(shown_default) == defaults[name], name
+
+
+# A client can send any Last-Event-ID: none of these may reach `int()`, which would answer a 500.
+MALFORMED_IDS = ["x", "-1", "+1", "1_0", "9" * 5000, "²".encode()]
+
+
+@pytest.mark.parametrize(
+    "last_event_id", MALFORMED_IDS, ids=["letter", "minus", "plus", "underscore", "long", "superscript"]
+)
+def test_readme_app_refuses_a_malformed_last_event_id(
+    last_event_id: str | bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (app_block,) = [block for block in code_blocks(README) if block.lang == "python"]
+    with TestClient(run_module("app", app_block, monkeypatch).app) as client:
+        response = client.get("/echo", params={"message": "hi"}, headers={"Last-Event-ID": last_event_id})
+    assert response.status_code == 400
+
+
+class PostPayload(BaseModel):
+    number: int
+
+
+class Post(typedsse.BaseEvent[PostPayload]): ...
+
+
+class Posts:
+    async def since(self, after: int) -> AsyncIterator[PostPayload]:
+        yield PostPayload(number=after + 1)
+
+
+@pytest.mark.parametrize(("last_event_id", "status"), [(b"4", 200), *((malformed, 400) for malformed in MALFORMED_IDS)])
+def test_endpoints_page_resuming_example_refuses_a_malformed_id(last_event_id: str | bytes, status: int) -> None:
+    (block,) = [block for block in code_blocks("endpoints.md") if "async def feed(last_event_id" in block.code]
+    namespace = {"app": FastAPI(), "sse": typedsse.sse, "AsyncIterator": AsyncIterator, "Post": Post, "posts": Posts()}
+    exec(compile(block.code, block_id(block), "exec"), namespace)
+    with TestClient(namespace["app"]) as client:
+        response = client.get("/feed", headers={"Last-Event-ID": last_event_id})
+    assert response.status_code == status
+    if status == 200:
+        assert [message.id for message in typedsse.Decoder().feed(response.content)] == ["5"]

@@ -81,6 +81,8 @@ Example:
     @app.get("/echo")
     @sse()
     async def echo(last_event_id: LastEventId = None) -> AsyncIterator[Echo]:
+        if last_event_id and not (last_event_id.isascii() and last_event_id.isdigit() and len(last_event_id) < 10):
+            raise HTTPException(400, "Last-Event-ID is not an id this stream sent")  # a client can send anything
         start = int(last_event_id) + 1 if last_event_id else 0
         ...
     ```
