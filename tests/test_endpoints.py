@@ -7,7 +7,7 @@ import inspect
 import logging
 import sqlite3
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -139,7 +139,23 @@ def test_sse_iterates_sync_generators_and_returned_iterables() -> None:
     async def awaited() -> AsyncIterable[Echo]:
         return source()
 
+    def on_its_thread() -> Iterator[Echo]:
+        yield Echo(data=threading.current_thread().name)
+
+    @app.get("/listed")
+    @sse()
+    def listed() -> Iterable[Echo]:
+        return [Echo(data="from a list")]
+
+    @app.get("/iterated")
+    @sse()
+    async def iterated() -> Iterable[Echo]:
+        return on_its_thread()
+
     with TestClient(app) as client:
+        assert frames(client, "GET", "/listed") == [("echo", '"from a list"', "")]
+        [(_, thread_name, _)] = frames(client, "GET", "/iterated")
+        assert thread_name != f'"{threading.main_thread().name}"'
         [(_, thread_name, _)] = frames(client, "GET", "/sync")
         assert thread_name != f'"{threading.main_thread().name}"'
         assert frames(client, "GET", "/returned") == [("echo", '"from a source"', "")]
