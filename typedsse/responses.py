@@ -91,7 +91,7 @@ _SSE_HEADERS: Mapping[str, str] = {
 }
 
 
-def default_error_event(exc: Exception) -> BaseEvent[Any]:
+def default_error_event(exc: Exception) -> StreamError:
     """Return the built-in `StreamError` for `exc`, saying nothing about its internals.
 
     Its code is `invalid_event` for an item outside the stream's events, `request_refused` for

@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterator
 from typing import Any, assert_type
 
-from typedsse import BaseEvent, EventStreamResponse, LastEventId, sse
+from typedsse import BaseEvent, EventStreamResponse, LastEventId, StreamError, sse
+from typedsse.responses import default_error_event
 
 
 class Tick(BaseEvent[int]): ...
@@ -19,8 +20,23 @@ class Tick(BaseEvent[int]): ...
 class Tock(BaseEvent[int]): ...
 
 
+class Failed(BaseEvent[str]): ...
+
+
+def failed_or_built_in(exc: Exception) -> Failed | StreamError:
+    # The built-in event, for the failures a handler has no event of its own for.
+    if isinstance(exc, LookupError):
+        return Failed(data=str(exc))
+    return default_error_event(exc)
+
+
 @sse()
 async def ticks(count: int, last_event_id: LastEventId = None) -> AsyncIterator[Tick | Tock]:
+    yield Tick(data=count)
+
+
+@sse(on_error=failed_or_built_in)
+async def guarded(count: int) -> AsyncIterator[Tick]:
     yield Tick(data=count)
 
 
@@ -46,6 +62,7 @@ async def ticks_source(count: int) -> AsyncIterator[Tick]:
 async def check_endpoints_keep_their_parameters() -> None:
     call: Coroutine[Any, Any, EventStreamResponse] = ticks(1, last_event_id="7")
     assert_type(await call, EventStreamResponse)
+    assert_type(await guarded(1), EventStreamResponse)
     assert_type(await blocking(1), EventStreamResponse)
     assert_type(await returned(1), EventStreamResponse)
     assert_type(await awaited(1), EventStreamResponse)
