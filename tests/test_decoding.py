@@ -310,3 +310,23 @@ def test_decoder_max_size_hands_over_what_the_chunk_completed_before() -> None:
     with pytest.raises(MessageTooLargeError) as info:
         decoder.feed(b"data: " + b"x" * 200 + b"\n\n")
     assert info.value.messages == []
+
+
+@pytest.mark.anyio
+async def test_decoder_refuses_text_chunks_naming_the_fix() -> None:
+    # A body read as text (httpx's `aiter_text()`) failed inside the codec with "can't concat
+    # str to bytes", naming neither the decoder nor what to pass instead.
+    async def text_chunks() -> AsyncIterator[str]:
+        yield "data: x\n\n"
+
+    decoder = Decoder()
+    decoder.feed(b"data: a")
+    with pytest.raises(TypeError, match=r"takes the stream's bytes .*got str; .*aiter_bytes\(\)"):
+        decoder.feed("\n\n")  # type: ignore[arg-type]
+    assert decoder.feed(b"\n\n") == [message("a")]  # the refused chunk left the decoder as it was
+    with pytest.raises(TypeError, match="got str"):
+        parse("data: x\n\n")  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="got str"):
+        async for _ in aiter_messages(text_chunks()):  # type: ignore[arg-type]
+            pass
+    assert parse(bytearray(b"data: x\n\n")) + parse(memoryview(b"data: y\n\n")) == [message("x"), message("y")]

@@ -161,8 +161,21 @@ class Decoder:
 
         Returns:
             The messages dispatched by the lines this chunk completes, in order.
+
+        Raises:
+            TypeError: `chunk` is not bytes-like (`str` included: the decoder decodes the UTF-8
+                itself, as the spec says, so it takes the body's bytes, not text).
         """
-        text = self._utf8.decode(chunk)
+        try:
+            text = self._utf8.decode(chunk)
+        except TypeError:
+            # The codec's own message ("can't concat str to bytes") names neither the decoder
+            # nor the fix; text arrives from a client's text iterator (httpx's `aiter_text()`).
+            raise TypeError(
+                f"Decoder takes the stream's bytes (bytes, bytearray, memoryview), got {type(chunk).__name__}; "
+                "read the body as bytes (httpx's `aiter_bytes()`, not `aiter_text()`): the stream is "
+                "decoded as UTF-8 by the decoder itself"
+            ) from None
         if not text:
             return []
         if self._at_start:
