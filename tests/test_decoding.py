@@ -330,3 +330,33 @@ async def test_decoder_refuses_text_chunks_naming_the_fix() -> None:
         async for _ in aiter_messages(text_chunks()):  # type: ignore[arg-type]
             pass
     assert parse(bytearray(b"data: x\n\n")) + parse(memoryview(b"data: y\n\n")) == [message("x"), message("y")]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("end", ["aclose", "too-large", "source-ends"])
+async def test_aiter_messages_closes_the_chunks_iterator_however_it_ends(end: str) -> None:
+    # Closed early, aiter_messages left its source suspended: the source's `finally` ran only
+    # when the garbage collector or the loop's shutdown got to it, in another task.
+    closed: list[str] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: a\n\n"
+            yield b"data: " + b"x" * 50 if end == "too-large" else b"data: b\n\n"
+            if end != "source-ends":
+                yield b"data: c\n\n"
+        finally:
+            closed.append("closed")
+
+    source = chunks()
+    messages = aiter_messages(source, max_size=20)
+    assert await anext(messages) == message("a")
+    if end == "aclose":
+        await messages.aclose()
+    elif end == "too-large":
+        with pytest.raises(MessageTooLargeError):
+            await anext(messages)
+    else:
+        assert [m async for m in messages] == [message("b")]
+    assert closed == ["closed"]
+    assert source.ag_frame is None  # finished, not left suspended

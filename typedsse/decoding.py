@@ -317,6 +317,10 @@ async def aiter_messages(
 
     `max_size` bounds a line and a message as `Decoder`'s does (`MessageTooLargeError` past it).
 
+    However it ends (the chunks end or fail, a line is too large, the consumer closes it or is
+    cancelled), it closes the iterator it read the chunks from if that has an `aclose` (an
+    async generator such as httpx's `aiter_bytes()`), before its own close returns.
+
     Example:
         ```python
         async with client.stream("GET", "/events") as response:
@@ -325,11 +329,20 @@ async def aiter_messages(
         ```
     """
     decoder = Decoder(max_size=max_size)
-    async for chunk in chunks:
-        for message in decoder.feed(chunk):
+    iterator = aiter(chunks)
+    try:
+        async for chunk in iterator:
+            for message in decoder.feed(chunk):
+                yield message
+        for message in decoder.close():
             yield message
-    for message in decoder.close():
-        yield message
+    finally:
+        # Left suspended, a source generator would run its `finally` (a connection given back,
+        # a lock released) only when the collector or the loop's shutdown got to it, in
+        # another task; closed here, it runs in the consumer's, as `aclose` returns.
+        aclose = getattr(iterator, "aclose", None)
+        if aclose is not None:
+            await aclose()
 
 
 def parse(data: bytes) -> list[ServerSentMessage]:
