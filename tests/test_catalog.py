@@ -117,6 +117,17 @@ def test_event_catalog_refuses_non_events(union: Any, message: str) -> None:
         EventCatalog.of(union, where="f")
 
 
+@pytest.mark.parametrize("collection", [[Echo, ReverseEcho], (Echo, ReverseEcho), {Echo}])
+def test_event_catalog_of_a_collection_points_to_a_union_or_from_classes(collection: Any) -> None:
+    # The classes were told to "wrap plain values in an event", advice for a payload type.
+    expected = r"is a (list|tuple|set), not an event class; .*from_classes"
+    with pytest.raises(EndpointDefinitionError, match=expected) as info:
+        EventCatalog.of(collection, where="f")
+    assert "wrap plain values" not in str(info.value)
+    names = EventCatalog.from_classes(collection).names
+    assert names == tuple(cls.event_name for cls in (Echo, ReverseEcho) if cls in collection)
+
+
 def self_referring_aliases() -> dict[str, Any]:
     """`type Loop = Loop`, `type Echoes = Echo | Echoes`, `type Ping = Pong` with `type Pong = Ping`."""
     if sys.version_info >= (3, 12):  # the `type` statement evaluates its value lazily, so it may name itself

@@ -168,6 +168,14 @@ class EventCatalog:
         """
         by_name: dict[str, type[BaseEvent[Any]]] = {}
         for member in classes:
+            if isinstance(member, list | tuple | set | frozenset):
+                # `EventCatalog.of([A, B])`: the classes may be fine, so the advice below (wrap
+                # plain values in an event) would mislead.
+                collection = type(typing.cast(object, member)).__name__
+                raise EndpointDefinitionError(
+                    f"{where}: {member!r} is a {collection}, not an event class; name the events "
+                    "as a union (`A | B`), or pass a collection of classes to `EventCatalog.from_classes`"
+                )
             if not (isinstance(member, type) and issubclass(member, BaseEvent)):
                 raise EndpointDefinitionError(
                     f"{where}: {member!r} is not an event class; every member of the stream's union must "
