@@ -103,8 +103,9 @@ class Decoder:
         max_size: The most characters the line being read and the data of the message being
             built may hold together; past it, `feed` raises `MessageTooLargeError`, whose
             `messages` are those the chunk completed before (handle them: `last_event_id`
-            counts them), and the decoder starts afresh, as after `close`. `None` (the
-            default) sets no bound.
+            counts them), and the decoder starts afresh, as after `close`: end that
+            connection and feed it the next one's bytes (the old connection's next bytes are
+            the middle of the line too long). `None` (the default) sets no bound.
 
     Attributes:
         last_event_id: The event source's last event ID string: the last event ID buffer's value
