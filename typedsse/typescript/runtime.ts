@@ -41,7 +41,10 @@ export type StreamEvent<P extends StreamPath, M extends StreamMethod<P> = Defaul
 /** The name of an event of `E`. */
 export type EventName<E extends AnyEvent> = E["event"];
 
-/** One optional handler per event name; each receives the event with that name, fully typed. */
+/**
+ * One optional handler per event name; each receives the event with that name, fully typed. An async handler
+ * is not awaited, but its rejection ends the subscription, as an exception a handler throws does.
+ */
 export type Handlers<E extends AnyEvent> = {
   [N in E["event"]]?: ((event: Extract<E, { event: N }>) => void) | undefined;
 };
@@ -91,7 +94,10 @@ export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
   reconnect?: boolean | undefined;
   /** More terminal events: the subscription ends after handling any of them (besides the route's error events). */
   until?: readonly E["event"][] | undefined;
-  /** Called for every successful response, the first and each reconnection. */
+  /**
+   * Called for every successful response, the first and each reconnection; an exception it throws (or its
+   * rejection, when it is async) ends the subscription.
+   */
   onOpen?: ((response: Response) => void) | undefined;
   /** Called when the connection ended or failed and the client reconnects after `delay` milliseconds. */
   onRetry?: ((info: { delay: number; attempt: number; error?: unknown }) => void) | undefined;
@@ -612,6 +618,23 @@ function open(
   const signal = options.signal;
   signal?.addEventListener("abort", stop);
 
+  let settled = false; // whether `done` has settled
+  let rejection: { error: unknown } | undefined; // the first rejection of an async handler, while running
+  // An async handler's (or `onOpen`'s) rejection ends the subscription as an exception it throws does, rather
+  // than going unhandled (which ends a Node process): `done` rejects with the first, and the later ones of
+  // handlers called before it arrived are ignored, as `Promise.all` does. One arriving after the end is left
+  // as it is.
+  const watch = (returned: unknown): void => {
+    if (returned === null || (typeof returned !== "object" && typeof returned !== "function")) return;
+    if (typeof (returned as { then?: unknown }).then !== "function") return;
+    Promise.resolve(returned).then(undefined, (error: unknown) => {
+      if (rejection !== undefined) return;
+      if (settled) throw error;
+      rejection = { error };
+      stop();
+    });
+  };
+
   const sleep = (ms: number): Promise<void> =>
     new Promise((resolve) => {
       const timer = setTimeout(() => {
@@ -686,11 +709,13 @@ function open(
           const event = encoding === undefined ? undefined : decode(message.event, message.data, message.id, encoding);
           lastEventId = message.id;
           if (event === undefined) continue; // an event this client was not generated for
+          let returned: unknown;
           try {
-            own(table, message.event)?.(event);
+            returned = own(table, message.event)?.(event);
           } catch (error) {
             throw new HandlerFailure(error);
           }
+          watch(returned);
           if (terminal.has(message.event)) return event;
           if (stopped) return undefined;
         }
@@ -735,7 +760,7 @@ function open(
           });
         }
         try {
-          options.onOpen?.(response);
+          watch(options.onOpen?.(response));
         } catch (error) {
           // The body would stay open otherwise: a `fetch` wrapper may not pass the abort signal on.
           response.body?.cancel().catch(() => undefined);
@@ -768,11 +793,15 @@ function open(
 
   const done = (signal?.aborted === true ? (stop(), Promise.resolve({ reason: "aborted" as const })) : run()).then(
     (end) => {
+      settled = true;
       stop();
       signal?.removeEventListener("abort", stop);
-      return end;
+      if (rejection === undefined) return end;
+      options.onError?.(rejection.error);
+      throw rejection.error;
     },
     (error: unknown) => {
+      settled = true;
       stop();
       signal?.removeEventListener("abort", stop);
       options.onError?.(error);

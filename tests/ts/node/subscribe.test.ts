@@ -138,27 +138,37 @@ for (const [when, stopFrom] of [
   });
 }
 
-test("subscribe: onOpen throwing ends it and cancels the body, even with a fetch that ignores the signal", async () => {
-  const seen: string[] = [];
-  const failure = new Error("onOpen failed");
-  const subscription = subscribe(
-    "/echo",
-    {
-      baseUrl: "http://127.0.0.1:9",
-      query: { message: "hi" },
-      fetch: deafFetch(seen),
-      onOpen: () => {
-        seen.push("open");
-        throw failure;
+// An async `onOpen` is not awaited, but its rejection counts as its exception.
+for (const [how, fail] of [
+  ["throwing", (failure: Error): void => {
+    throw failure;
+  }],
+  ["rejecting", async (failure: Error): Promise<void> => {
+    throw failure;
+  }],
+] as const) {
+  test(`subscribe: onOpen ${how} ends it and cancels the body, even with a fetch that ignores the signal`, async () => {
+    const seen: string[] = [];
+    const failure = new Error("onOpen failed");
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        fetch: deafFetch(seen),
+        onOpen: () => {
+          seen.push("open");
+          return fail(failure);
+        },
       },
-    },
-    {},
-  );
-  const end = await settled(subscription.done.catch((error: unknown) => error));
-  if (end === "still running") subscription();
-  assert.equal(end, failure);
-  assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
-});
+      {},
+    );
+    const end = await settled(subscription.done.catch((error: unknown) => error));
+    if (end === "still running") subscription();
+    assert.equal(end, failure);
+    assert.deepEqual(seen, ["fetch", "open", "cancelled"]);
+  });
+}
 
 test("subscribe: stopped while a fetch that ignores the signal is pending, it never opens the response", async () => {
   const seen: string[] = [];
@@ -372,4 +382,47 @@ test("subscribe: stopped while an error's body is read through a fetch that igno
   assert.deepEqual(end, { reason: "aborted" });
   assert.deepEqual(seen, ["waiting", "cancelled"]);
   assert.deepEqual(errors, []);
+});
+
+test("subscribe: an async handler that rejects ends it as a throwing one does, leaving no rejection unhandled", async () => {
+  const unhandled: unknown[] = [];
+  const note = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on("unhandledRejection", note);
+  const echo = (id: string): string =>
+    `event: echo\nid: ${id}\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}\n\n`;
+  const [cancelled, cancel] = deferred<string>();
+  // Two events in one chunk, then a stream that stays open: only the handler's failure can end it.
+  const body = new ReadableStream<Uint8Array>({
+    start: (controller) => controller.enqueue(new TextEncoder().encode(echo("1") + echo("2"))),
+    cancel: () => cancel("cancelled"),
+  });
+  const handled: (string | undefined)[] = [];
+  const errors: unknown[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async () => new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } })) as typeof fetch,
+      onError: (error) => errors.push(error),
+    },
+    {
+      echo: async (e) => {
+        handled.push(e.id);
+        throw new Error(`cannot store ${e.id ?? ""}`);
+      },
+    },
+  );
+  const end = await settled(subscription.done.catch((error: unknown) => error));
+  if (end === "still running") subscription();
+  assert.ok(end instanceof Error, String(end));
+  assert.equal(end.message, "cannot store 1");
+  assert.deepEqual(errors, [end]);
+  assert.equal(await settled(cancelled), "cancelled");
+  assert.deepEqual(handled, ["1", "2"]); // called in the same chunk, before the first one's rejection arrived
+  await new Promise((resolve) => setTimeout(resolve, 10)); // Node reports unhandled rejections after the microtasks
+  process.off("unhandledRejection", note);
+  assert.deepEqual(unhandled, []);
 });
