@@ -1715,6 +1715,9 @@ def test_pipes_describe_themselves() -> None:
         "ops.throttle(0.5, mode='latest', key=test_pipes_describe_themselves.<locals>.symbol)"
     )
     assert repr(ops.chunk(size=3)) == "ops.chunk(size=3)"
+    # A large initial state is shown in brief, and one whose `repr` fails does not fail `scan()`.
+    assert repr(ops.scan(max, list(range(100_000)))) == "ops.scan(max, [0, 1, 2, 3, 4, 5, ...])"
+    assert repr(ops.scan(max, _ReprFails())).startswith("ops.scan(max, <_ReprFails instance at 0x")
     assert repr(ops.take(2)) == "ops.take(2)"
 
 
@@ -2050,3 +2053,8 @@ async def test_source_takes_an_old_style_sequence_as_iter_does() -> None:
             return index * index
 
     assert await items(ops.source(Squares())) == [0, 1, 4]  # type: ignore[arg-type]
+
+
+class _ReprFails:
+    def __repr__(self) -> str:
+        raise RuntimeError("no repr")

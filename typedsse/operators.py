@@ -26,6 +26,7 @@ import collections
 import inspect
 import math
 import numbers
+import reprlib
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Hashable
 from typing import Any, Literal, Never, TypeGuard, TypeVar, cast, overload
 
@@ -419,7 +420,10 @@ def scan(function: Callable[[Any, Any], Any], initial: Any, /) -> Pipe[Any, Any]
         TypeError: `function` is not callable.
     """
     _check_callable("scan()", function)
-    return Pipe(f"scan({_name(function)}, {initial!r})", lambda source: _scan(source, function, initial))
+    # The label shows the initial state in brief (`reprlib`): a large state's whole `repr` would be
+    # paid by every request that builds the pipe, and one whose `__repr__` raises made `scan()` fail.
+    label = f"scan({_name(function)}, {reprlib.repr(initial)})"
+    return Pipe(label, lambda source: _scan(source, function, initial))
 
 
 # Up to six items of different types keep each type (mypy would join them, often to `object`).
