@@ -1797,6 +1797,46 @@ def test_response_refuses_options_of_the_wrong_type(
         EventStreamResponse(iter([]), **options)
 
 
+async def _ticks() -> AsyncIterator[Tick]:
+    yield Tick(data=1)
+
+
+async def _fetch() -> int:
+    return 1
+
+
+@pytest.mark.parametrize(
+    ("content", "options", "message"),
+    [
+        # Each was taken, and failed on every request: a 500 whose traceback named a thread's
+        # `iter()`, or, for a catalog, an invalid item reported with an `AttributeError`.
+        (_ticks, {}, r"^content must be an async or sync iterable of events, got function; call the function"),
+        (_fetch, {}, r"got function; call the function"),
+        ("ab", {}, r"^content must be an async or sync iterable of events, got str$"),
+        ({"data": 1}, {}, r"got dict$"),
+        (Tick(data=1), {}, r"got Tick$"),
+        (
+            iter([]),
+            {"catalog": Tick | Other},
+            r"^catalog must be an EventCatalog or None, got .*EventCatalog\.of\(A \| B\)",
+        ),
+        (iter([]), {"catalog": [Tick, Other]}, r"^catalog must be an EventCatalog or None"),
+        (iter([]), {"on_error": "internal_error"}, r"^on_error must be a callable or None, got 'internal_error'$"),
+    ],
+    ids=["generator-function", "coroutine-function", "text", "mapping", "event", "union", "list", "on-error"],
+)
+def test_response_refuses_what_it_cannot_stream_at_once(content: Any, options: dict[str, Any], message: str) -> None:
+    with pytest.raises(TypeError, match=message):
+        EventStreamResponse(content, **options)
+
+
+def test_response_refuses_a_coroutine_and_closes_it() -> None:
+    coroutine = _fetch()
+    with pytest.raises(TypeError, match=r"got coroutine; await the coroutine that returns the stream$"):
+        EventStreamResponse(coroutine)  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
+    assert coroutine.cr_frame is None  # closed: no "never awaited" warning
+
+
 # -- end to end: a real uvicorn server on 127.0.0.1 ---------------------------------------------
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Annotated, Any, NoReturn, ParamSpec, TypeAlias, TypeVar, get_args, get_origin, overload
 
 from fastapi import Depends, Header, Query, Response, params
-from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 from typing_extensions import deprecated
 
@@ -28,6 +27,7 @@ from typedsse.responses import (
     checked_headers,
     checked_seconds,
     checked_status,
+    is_event_source,
 )
 
 _Returned: TypeAlias = EventSource | Awaitable[EventSource]
@@ -531,14 +531,6 @@ def _is_response(parameter: inspect.Parameter) -> bool:
 
 
 def _as_source(content: object, where: str) -> EventSource:
-    returned = type(content).__qualname__
-    # Iterable, but not of events: text, a mapping, or a Pydantic model (an event returned in
-    # place of a stream of it) that iterates as its fields, `(name, value)` pairs.
-    is_text = isinstance(content, str | bytes | Mapping) or (
-        isinstance(content, BaseModel)
-        and not isinstance(content, typing.AsyncIterable)
-        and type(content).__iter__ is BaseModel.__iter__
-    )
-    if isinstance(content, typing.AsyncIterable | typing.Iterable) and not is_text:
+    if is_event_source(content):
         return typing.cast(EventSource, content)
-    raise EndpointDefinitionError(f"{where}: the function returned {returned}, not a stream")
+    raise EndpointDefinitionError(f"{where}: the function returned {type(content).__qualname__}, not a stream")

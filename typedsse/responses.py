@@ -34,6 +34,7 @@ import anyio
 import anyio.lowlevel
 import anyio.to_thread
 from aiostream.core import Stream, Streamer
+from pydantic import BaseModel
 from starlette.background import BackgroundTask
 from starlette.exceptions import HTTPException
 from starlette.responses import Response
@@ -178,8 +179,11 @@ class EventStreamResponse(Response):
             a header would break the stream (`content-length`, `transfer-encoding`, a hop-by-hop
             header, a `content-type` other than `text/event-stream` or with a charset other than
             `utf-8`, a `content-encoding` other than `identity`, two names that differ only in case).
-        TypeError: `ping` or `send_timeout` is not a number, `status_code` not an `int`,
-            `headers` not a mapping, or a header's name or value not a `str`.
+        TypeError: `content` is not an async or sync iterable of events (a generator function
+            not called, a coroutine not awaited, text, a mapping), `catalog` is not an
+            `EventCatalog`, `on_error` is not callable, `ping` or `send_timeout` is not a
+            number, `status_code` not an `int`, `headers` not a mapping, or a header's name or
+            value not a `str`.
     """
 
     media_type = "text/event-stream"
@@ -204,6 +208,16 @@ class EventStreamResponse(Response):
         self.ping = checked_seconds(ping, "ping")
         self.send_timeout = checked_seconds(send_timeout, "send_timeout")
         checked_status(status_code)
+        checked_source(content)
+        if catalog is not None and not isinstance(cast("object", catalog), EventCatalog):  # what callers pass
+            # A union or a list of classes was taken, and failed on every request (an event is
+            # in neither: an invalid item, reported with an `AttributeError`).
+            raise TypeError(
+                f"catalog must be an EventCatalog or None, got {catalog!r}: "
+                "build one with EventCatalog.of(A | B) or EventCatalog.from_classes([A, B])"
+            )
+        if on_error is not None and not callable(on_error):
+            raise TypeError(f"on_error must be a callable or None, got {on_error!r}")
         self.content = content
         self.catalog = catalog
         self.status_code = status_code
@@ -388,6 +402,39 @@ _HARMLESS = frozenset({("content-type", "text/event-stream"), ("content-encoding
 # httptools stack refuses, or a space or tab at either end, which h11 refuses (and HTTP would
 # strip); uvicorn then fails every request of the route.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|\A[ \t]|[ \t]\Z")
+
+
+def is_event_source(content: object) -> bool:
+    """Whether `content` can be streamed: an async or sync iterable, but not one of what is not a stream.
+
+    Text, bytes and a mapping iterate, but not as events; nor does a Pydantic model (an event
+    given in place of a stream of it), which iterates as its fields, `(name, value)` pairs.
+    """
+    is_text = isinstance(content, str | bytes | Mapping) or (
+        isinstance(content, BaseModel)
+        and not isinstance(content, AsyncIterable)
+        and type(content).__iter__ is BaseModel.__iter__
+    )
+    return isinstance(content, AsyncIterable | Iterable) and not is_text
+
+
+def checked_source(content: object) -> EventSource:
+    """Return `content` if it can be streamed (see `is_event_source`); else raise at once, not per request.
+
+    Raises:
+        TypeError: `content` is not an async or sync iterable of events: a generator function
+            not called, a coroutine not awaited, text, a mapping, an event.
+    """
+    if is_event_source(content):
+        return cast(EventSource, content)
+    if inspect.iscoroutine(content):
+        content.close()  # never awaited, and never will be: no warning about it
+        hint = "; await the coroutine that returns the stream"
+    elif callable(content):
+        hint = "; call the function that makes the stream"
+    else:
+        hint = ""
+    raise TypeError(f"content must be an async or sync iterable of events, got {type(content).__qualname__}{hint}")
 
 
 def status_allows_body(status: int) -> bool:
