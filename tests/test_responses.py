@@ -29,6 +29,7 @@ from typedsse import (
     EventCatalog,
     EventStreamResponse,
     EventTypeError,
+    WireFormatError,
     encode,
     responses,
     sse,
@@ -506,6 +507,32 @@ async def test_response_checks_what_on_error_returns(caplog: pytest.LogCaptureFi
         assert harness.body == b"event: tick\ndata: 1\n\n" + builtin  # a complete stream, the built-in event
         assert harness.sent[-1]["more_body"] is False
         assert caplog.records[-1].getMessage().startswith(f"app.broken: on_error returned {returned}, which is not")
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("catalog", [None, EventCatalog.of(Tick | Failure)], ids=["no-catalog", "catalog"])
+async def test_an_on_error_event_that_cannot_be_encoded_gives_way_to_the_built_in_one(
+    catalog: EventCatalog | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The hook's event was encoded unguarded: its WireFormatError broke the response, which
+    # ended without the frames made before the failure, an error event or the end of its body.
+    async def broken() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise LookupError("x")
+
+    def unwritable(exc: Exception) -> Failure:
+        return Failure(data="bad \ud800")  # a lone surrogate: not UTF-8
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await harness.run(EventStreamResponse(broken(), catalog=catalog, on_error=unwritable, name="app.broken"))
+    assert harness.body == b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR
+    assert harness.sent[-1]["more_body"] is False
+    record = caplog.records[-1]
+    assert record.getMessage() == (
+        "app.broken: on_error returned an event that cannot be encoded; sending the built-in error event"
+    )
+    assert isinstance(record.exc_info[1] if record.exc_info else None, WireFormatError)
 
 
 @pytest.mark.anyio

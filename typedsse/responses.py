@@ -782,7 +782,17 @@ class _Connection:
                 return body
             catalog = response.catalog
             if _is_event(event) and (catalog is None or event in catalog):
-                return body + encode(event)
+                try:
+                    return body + encode(event)
+                except Exception:
+                    # Its payload cannot be written (a lone surrogate in a `str`), or it has no
+                    # name: the hook's failure. Raised from here, it broke the response, which
+                    # ended without an error event, the frames before it, or the end of its body.
+                    logger.exception(
+                        "%s: on_error returned an event that cannot be encoded; sending the built-in error event",
+                        response.name,
+                    )
+                    return body + encode(default_error_event(exc))
             # Checked like a yielded item: an event the stream never declared, or no event at
             # all, must not reach the client.
             kind = type(event)
