@@ -569,6 +569,36 @@ async def test_response_undeclared_first_event_is_an_http_error() -> None:
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("catalog", [None, EventCatalog.of(Tick | Failure)], ids=["no-catalog", "catalog"])
+async def test_a_class_given_for_an_event_is_named_as_itself(
+    catalog: EventCatalog | None, caplog: pytest.LogCaptureFixture
+) -> None:
+    # `yield Tick` for `yield Tick(data=...)`: the message named the class's own class, Pydantic's
+    # metaclass (`pydantic._internal._model_construction.ModelMetaclass`), not `Tick`.
+    async def wrong() -> AsyncIterator[Any]:
+        yield Tick
+
+    class_named = r"the class test_responses\.Tick \(not an instance of it\), which is not"
+    with pytest.raises(EventTypeError, match=rf"^app\.wrong yielded {class_named}"):
+        await Harness().run(EventStreamResponse(wrong(), catalog=catalog, name="app.wrong"))
+
+    async def broken() -> AsyncIterator[Tick]:
+        yield Tick(data=1)
+        raise LookupError("x")
+
+    harness = Harness()
+    with caplog.at_level(logging.ERROR, logger="typedsse"):
+        await harness.run(
+            EventStreamResponse(broken(), catalog=catalog, on_error=lambda exc: Failure, name="app.broken")
+        )
+    assert harness.body == b"event: tick\ndata: 1\n\n" + INTERNAL_ERROR
+    assert re.match(
+        r"^app\.broken: on_error returned the class test_responses\.Failure \(not an instance of it\), which is not",
+        caplog.records[-1].getMessage(),
+    )
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("item", "kind"),
     # Pydantic names a parametrised class after the module that first parametrised it (an older

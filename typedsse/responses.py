@@ -795,13 +795,11 @@ class _Connection:
                     return body + encode(default_error_event(exc))
             # Checked like a yielded item: an event the stream never declared, or no event at
             # all, must not reach the client.
-            kind = type(event)
             events = ", ".join(cls.__qualname__ for cls in catalog.events) if catalog is not None else "events"
             logger.error(
-                "%s: on_error returned %s.%s, which is not one of its events (%s); sending the built-in error event",
+                "%s: on_error returned %s, which is not one of its events (%s); sending the built-in error event",
                 response.name,
-                kind.__module__,
-                kind.__qualname__,
+                _described(event),
                 events,
             )
         return body + encode(default_error_event(exc))
@@ -1148,15 +1146,26 @@ def _cancel_once(task: asyncio.Task[None]) -> None:
 
 
 def _invalid_event(response: EventStreamResponse, catalog: EventCatalog | None, event: object) -> EventTypeError:
-    kind = type(event)
     what = (
         "a named event"
         if catalog is None
         else f"one of its events ({', '.join(cls.__qualname__ for cls in catalog.events)})"
     )
-    message = f"{response.name} yielded {kind.__module__}.{kind.__qualname__}, which is not {what}; ending the stream"
+    message = f"{response.name} yielded {_described(event)}, which is not {what}; ending the stream"
     logger.error(message)
     return EventTypeError(message)
+
+
+def _described(item: object) -> str:
+    """Name what a stream or `on_error` gave in place of an event: its class, or the class it is.
+
+    A class given for an instance of it (`yield Tick`) is named as itself: its own class is a
+    metaclass (Pydantic's), which says nothing of what was given.
+    """
+    if isinstance(item, type):
+        return f"the class {item.__module__}.{item.__qualname__} (not an instance of it)"
+    kind = type(item)
+    return f"{kind.__module__}.{kind.__qualname__}"
 
 
 @contextlib.asynccontextmanager
