@@ -70,6 +70,7 @@ _GLOBALS = frozenset(
         "TypeError",
         "URL",
         "Uint8Array",
+        "WeakMap",
         "clearTimeout",
         "encodeURIComponent",
         "fetch",

@@ -616,7 +616,7 @@ function open(
     wake?.();
   };
   const signal = options.signal;
-  signal?.addEventListener("abort", stop);
+  const unwatch = signal === undefined ? undefined : onAbort(signal, stop);
 
   let settled = false; // whether `done` has settled
   let rejection: { error: unknown } | undefined; // the first rejection of an async handler, while running
@@ -795,7 +795,7 @@ function open(
     (end) => {
       settled = true;
       stop();
-      signal?.removeEventListener("abort", stop);
+      unwatch?.();
       if (rejection === undefined) return end;
       options.onError?.(rejection.error);
       throw rejection.error;
@@ -803,7 +803,7 @@ function open(
     (error: unknown) => {
       settled = true;
       stop();
-      signal?.removeEventListener("abort", stop);
+      unwatch?.();
       options.onError?.(error);
       throw error;
     },
@@ -812,6 +812,33 @@ function open(
   const subscription = Object.assign(stop, { done }) as unknown as Subscription<never>;
   Object.defineProperty(subscription, "lastEventId", { get: () => lastEventId, enumerable: true });
   return subscription;
+}
+
+// The subscriptions each signal stops, and its one listener calling them all: a listener of each, for as many
+// subscriptions as share a signal, would make Node warn of a leak past ten ("MaxListenersExceededWarning").
+const aborting = new WeakMap<AbortSignal, { stops: Set<() => void>; listener: () => void }>();
+
+// Call `stop` when `signal` aborts; return the function that stops watching (the last removes the listener).
+function onAbort(signal: AbortSignal, stop: () => void): () => void {
+  let watched = aborting.get(signal);
+  if (watched === undefined) {
+    const stops = new Set<() => void>();
+    const listener = (): void => {
+      signal.removeEventListener("abort", listener);
+      aborting.delete(signal);
+      stops.forEach((each) => each());
+    };
+    watched = { stops, listener };
+    aborting.set(signal, watched);
+    signal.addEventListener("abort", listener);
+  }
+  const { stops, listener } = watched;
+  stops.add(stop);
+  return () => {
+    if (!stops.delete(stop) || stops.size > 0 || aborting.get(signal)?.stops !== stops) return;
+    aborting.delete(signal);
+    signal.removeEventListener("abort", listener);
+  };
 }
 
 /** Carries a handler's exception out of the reading loop, so that it ends the subscription. */

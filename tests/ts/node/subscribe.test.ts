@@ -426,3 +426,27 @@ test("subscribe: an async handler that rejects ends it as a throwing one does, l
   process.off("unhandledRejection", note);
   assert.deepEqual(unhandled, []);
 });
+
+test("subscribe: many subscriptions sharing one signal all end when it aborts, without a listener leak warning", async () => {
+  const warnings: string[] = [];
+  const note = (warning: Error): void => {
+    warnings.push(`${warning.name}: ${warning.message}`);
+  };
+  process.on("warning", note);
+  const controller = new AbortController();
+  const opened: string[] = [];
+  const subscriptions = Array.from({ length: 50 }, () =>
+    subscribe(
+      "/echo",
+      { baseUrl: "http://127.0.0.1:9", query: { message: "hi" }, fetch: deafFetch(opened), signal: controller.signal },
+      {},
+    ),
+  );
+  await new Promise((resolve) => setTimeout(resolve, 10));
+  controller.abort();
+  const ends = await Promise.all(subscriptions.map((subscription) => settled(subscription.done)));
+  await new Promise((resolve) => setTimeout(resolve, 10)); // Node emits its warnings on a later tick
+  process.off("warning", note);
+  assert.deepEqual(ends, Array.from({ length: 50 }, () => ({ reason: "aborted" })));
+  assert.deepEqual(warnings, []);
+});
