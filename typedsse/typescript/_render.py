@@ -59,6 +59,7 @@ _GLOBALS = frozenset(
         "Object",
         "Omit",
         "Promise",
+        "PromiseLike",
         "ReadableStreamDefaultReader",
         "Record",
         "RequestInit",

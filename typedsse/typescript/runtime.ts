@@ -43,7 +43,8 @@ export type EventName<E extends AnyEvent> = E["event"];
 
 /**
  * One optional handler per event name; each receives the event with that name, fully typed. An async handler
- * is not awaited, but its rejection ends the subscription, as an exception a handler throws does.
+ * is not awaited, but its rejection ends the subscription, as an exception a handler throws does (`listen`
+ * closes the source instead, and passes it to its `onError`).
  */
 export type Handlers<E extends AnyEvent> = {
   [N in E["event"]]?: ((event: Extract<E, { event: N }>) => void) | undefined;
@@ -99,9 +100,15 @@ export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
    * rejection, when it is async) ends the subscription.
    */
   onOpen?: ((response: Response) => void) | undefined;
-  /** Called when the connection ended or failed and the client reconnects after `delay` milliseconds. */
+  /**
+   * Called when the connection ended or failed and the client reconnects after `delay` milliseconds; an
+   * exception it throws (or its rejection, when it is async) ends the subscription.
+   */
   onRetry?: ((info: { delay: number; attempt: number; error?: unknown }) => void) | undefined;
-  /** Called once if the subscription fails (`done` then rejects with the same error). */
+  /**
+   * Called once if the subscription fails (`done` then rejects with the same error). It is not awaited: when it
+   * is async, `done` rejects at once, and its own rejection is ignored (the subscription has already ended).
+   */
   onError?: ((error: unknown) => void) | undefined;
 }
 
@@ -371,7 +378,9 @@ export function listen<P extends EventSourcePath>(
     /**
      * Called with a `SubscribeError` when a handled event's data is not JSON: the source is closed
      * and the handler is not called. Without `onError`, the source is closed just the same, and
-     * nothing reports why.
+     * nothing reports why. Called too with the rejection of an async handler, which closes the
+     * source (the first: later ones are ignored); without `onError`, that is left unhandled. An
+     * async `onError`'s own rejection is ignored.
      */
     onError?: ((error: unknown) => void) | undefined;
   } = {},
@@ -379,6 +388,20 @@ export function listen<P extends EventSourcePath>(
   const route = routeInfo(path, "GET");
   const terminal = new Set<string>([...route.terminal, ...(options.until ?? [])]);
   const listeners: [string, (event: MessageEventLike) => void][] = [];
+  let failed = false; // whether an async handler has rejected
+  // An async handler's rejection closes the source, as data that is not JSON does, and goes to `onError` (the
+  // first one: later ones are ignored); without `onError` it is left unhandled, as a thrown exception is left to
+  // the source, rather than silently dropped.
+  const watch = (returned: unknown): void => {
+    if (!isThenable(returned)) return;
+    Promise.resolve(returned).then(undefined, (error: unknown) => {
+      if (failed) return;
+      failed = true;
+      source.close();
+      if (options.onError === undefined) throw error;
+      ignoreRejection(options.onError(error));
+    });
+  };
   for (const name of Object.keys(handlers)) {
     const handler = (handlers as { [name: string]: ((event: AnyEvent) => void) | undefined })[name];
     const encoding = route.events[name];
@@ -389,11 +412,11 @@ export function listen<P extends EventSourcePath>(
         event = decode(name, String(message.data), message.lastEventId, encoding);
       } catch (error) {
         source.close();
-        options.onError?.(error);
+        ignoreRejection(options.onError?.(error));
         return;
       }
       if (terminal.has(name)) source.close();
-      handler(event);
+      watch(handler(event));
     };
     source.addEventListener(name, listener);
     listeners.push([name, listener]);
@@ -625,8 +648,7 @@ function open(
   // handlers called before it arrived are ignored, as `Promise.all` does. One arriving after the end is left
   // as it is.
   const watch = (returned: unknown): void => {
-    if (returned === null || (typeof returned !== "object" && typeof returned !== "function")) return;
-    if (typeof (returned as { then?: unknown }).then !== "function") return;
+    if (!isThenable(returned)) return;
     Promise.resolve(returned).then(undefined, (error: unknown) => {
       if (rejection !== undefined) return;
       if (settled) throw error;
@@ -785,7 +807,7 @@ function open(
       // from 1 ms at least: doubling a `retry: 0` would hammer a server that is down in a tight loop.
       const backoff = failures > 1 ? Math.max(base, 1) * 2 ** (failures - 1) : base;
       const delay = Math.min(backoff, Math.max(base, maxRetry));
-      options.onRetry?.(error === undefined ? { delay, attempt: attempt + 1 } : { delay, attempt: attempt + 1, error });
+      watch(options.onRetry?.(error === undefined ? { delay, attempt: attempt + 1 } : { delay, attempt: attempt + 1, error }));
       if (stopped) return { reason: "aborted" }; // onRetry stopped it: there is no sleep for `stop` to wake yet
       await sleep(delay);
     }
@@ -797,14 +819,14 @@ function open(
       stop();
       unwatch?.();
       if (rejection === undefined) return end;
-      options.onError?.(rejection.error);
+      ignoreRejection(options.onError?.(rejection.error));
       throw rejection.error;
     },
     (error: unknown) => {
       settled = true;
       stop();
       unwatch?.();
-      options.onError?.(error);
+      ignoreRejection(options.onError?.(error));
       throw error;
     },
   );
@@ -839,6 +861,17 @@ function onAbort(signal: AbortSignal, stop: () => void): () => void {
     aborting.delete(signal);
     signal.removeEventListener("abort", listener);
   };
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  if (value === null || (typeof value !== "object" && typeof value !== "function")) return false;
+  return typeof (value as { then?: unknown }).then === "function";
+}
+
+// An async `onError` is called once the subscription has ended, and `done` rejects with the failure it reports:
+// its own rejection has nothing left to end, and is ignored rather than going unhandled (which ends a Node process).
+function ignoreRejection(returned: unknown): void {
+  if (isThenable(returned)) Promise.resolve(returned).then(undefined, () => undefined);
 }
 
 /** Carries a handler's exception out of the reading loop, so that it ends the subscription. */

@@ -103,3 +103,38 @@ test("listen and addEventListener: without onError, data that is not JSON closes
     assert.deepEqual(seen, []);
   }
 });
+
+test("listen: an async handler's rejection closes the source and goes to onError, leaving none unhandled", async () => {
+  const unhandled: unknown[] = [];
+  const note = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on("unhandledRejection", note);
+  const source = new ScriptedSource();
+  const reported: unknown[] = [];
+  listen(
+    source,
+    "/echo",
+    {
+      echo: async (e) => {
+        throw new Error(`cannot store ${e.id ?? ""}`);
+      },
+    },
+    {
+      onError: async (error) => {
+        reported.push(error);
+        throw new Error("cannot report it");
+      },
+    },
+  );
+  source.emit("echo", echo, "1");
+  source.emit("echo", echo, "2"); // dispatched before the first rejection arrives: its own is ignored
+  await new Promise((resolve) => setTimeout(resolve, 10)); // Node reports unhandled rejections after the microtasks
+  process.off("unhandledRejection", note);
+  assert.equal(source.closed, true);
+  assert.deepEqual(
+    reported.map((error) => (error instanceof Error ? error.message : error)),
+    ["cannot store 1"],
+  );
+  assert.deepEqual(unhandled, []);
+});

@@ -450,3 +450,38 @@ test("subscribe: many subscriptions sharing one signal all end when it aborts, w
   assert.deepEqual(ends, Array.from({ length: 50 }, () => ({ reason: "aborted" })));
   assert.deepEqual(warnings, []);
 });
+
+test("subscribe: an async onRetry that rejects ends it, and an async onError's rejection is ignored, leaving none unhandled", async () => {
+  const unhandled: unknown[] = [];
+  const note = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on("unhandledRejection", note);
+  // The server's delay is long: only the rejection can end the wait.
+  const replies = [new Response("retry: 30000\n\n", { status: 200, headers: { "content-type": "text/event-stream" } })];
+  const reported: unknown[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async () => replies.shift() ?? new Response(null, { status: 204 })) as typeof fetch,
+      onRetry: async ({ attempt }) => {
+        throw new Error(`cannot reconnect ${attempt}`);
+      },
+      onError: async (error) => {
+        reported.push(error);
+        throw new Error("cannot report it");
+      },
+    },
+    {},
+  );
+  const end = await settled(subscription.done.catch((error: unknown) => error));
+  if (end === "still running") subscription();
+  assert.ok(end instanceof Error, String(end));
+  assert.equal(end.message, "cannot reconnect 1");
+  assert.deepEqual(reported, [end]); // `done` rejects with what onError was given, not with onError's own failure
+  await new Promise((resolve) => setTimeout(resolve, 10)); // Node reports unhandled rejections after the microtasks
+  process.off("unhandledRejection", note);
+  assert.deepEqual(unhandled, []);
+});
