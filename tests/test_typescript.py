@@ -328,16 +328,20 @@ def all_generated() -> dict[str, str]:
 
 
 class LastEventIdRecorder:
-    """ASGI middleware noting the raw `Last-Event-ID` header (or `None`) of every GET request to `path`."""
+    """ASGI middleware noting the raw `Last-Event-ID` header (or `None`) of every GET request to `path`.
 
-    def __init__(self, app: ASGIApp, path: str) -> None:
+    Another header instead, when `header` names it (in lower case).
+    """
+
+    def __init__(self, app: ASGIApp, path: str, header: bytes = b"last-event-id") -> None:
         self.app = app
         self.path = path
+        self.header = header
         self.seen: list[bytes | None] = []
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "GET":
-            self.seen.append(dict(scope["headers"]).get(b"last-event-id"))
+            self.seen.append(dict(scope["headers"]).get(self.header))
         await self.app(scope, receive, send)
 
 
@@ -1696,7 +1700,7 @@ def test_typescript_docs_show_the_generated_echo_types() -> None:
 def test_typescript_docs_examples_compile(tmp_path: Path) -> None:
     require_toolchain()
     blocks = [code for title, code in docs_blocks() if not title]
-    assert len(blocks) == 4
+    assert len(blocks) == 5
     sources: dict[str, str | Path] = {"events.ts": generated("echo"), "chat.ts": generated("chat")}
     sources.update({f"block{index}.ts": f"export {{}};\n{block}" for index, block in enumerate(blocks)})
     folder = project(tmp_path, sources, config="tsconfig.node.json", lib=["es2022", "dom"])
@@ -1920,7 +1924,7 @@ def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build:
 
 
 def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node_build: Path) -> None:
-    assert node_test(node_build, "subscribe.test.js", {}) == (22, 0)
+    assert node_test(node_build, "subscribe.test.js", {}) == (26, 0)
 
 
 def test_typescript_eventsource_listeners_close_the_source_as_documented(node_build: Path) -> None:
@@ -1962,9 +1966,12 @@ def test_typescript_node_client_handles_headers_bodies_text_null_and_error_event
 ) -> None:
     app = Starlette(routes=[Mount("/features", features), Route("/stalled/rooms/{room}", stalled_room)])
     recorder = LastEventIdRecorder(app, "/features/rooms/7")
-    server = live_server(recorder)
-    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (9, 0)
+    tokens = LastEventIdRecorder(recorder, "/features/rooms/8", header=b"authorization")
+    server = live_server(tokens)
+    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (10, 0)
     assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
+    # Headers given by a function: asked for again on the reconnection, which sends the fresh token.
+    assert tokens.seen == [b"Bearer token-1", b"Bearer token-2"]
 
 
 mounted = FastAPI(title="an app mounted under a prefix")

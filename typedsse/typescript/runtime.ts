@@ -53,12 +53,18 @@ export type Handlers<E extends AnyEvent> = {
 /** A header value; `null` and `undefined` leave the header out. */
 export type HeaderValue = string | number | boolean | null | undefined;
 
+/**
+ * Headers: fixed, or a function giving them, sync or async, called for every connection attempt (the first and
+ * each reconnection), such as one reading a bearer token that expires while the stream is open.
+ */
+export type HeadersOption<H> = H | (() => H | PromiseLike<H>);
+
 type Part<K extends string, T> = {} extends T ? { [_ in K]?: T | undefined } : { [_ in K]: T };
 
 /** The request a route takes: `params` (path), `query`, `headers` and `body`, each required when the route needs it. */
 export type RequestParts<R extends RouteShape> = Part<"params", R["params"]> &
   Part<"query", R["query"]> &
-  Part<"headers", R["headers"] & { [name: string]: HeaderValue }> &
+  Part<"headers", HeadersOption<R["headers"] & { [name: string]: HeaderValue }>> &
   (undefined extends R["body"] ? { body?: R["body"] } : { body: R["body"] });
 
 /** Options shared by every subscription of a client. */
@@ -68,8 +74,12 @@ export interface ClientOptions {
    * path of the document's server, such as `"/api"` for an app served under that prefix.
    */
   baseUrl?: string | undefined;
-  /** Headers of every request, such as `Authorization`. */
-  headers?: { [name: string]: HeaderValue } | undefined;
+  /**
+   * Headers of every request, such as `Authorization`; or a function giving them, sync or async, called for every
+   * connection attempt (a token read afresh for each reconnection). A subscription's headers are sent after them,
+   * replacing those of the same name. A function's exception or rejection ends the subscription, as a handler's does.
+   */
+  headers?: HeadersOption<{ [name: string]: HeaderValue }> | undefined;
   /** The `fetch` to use; the global one by default. */
   fetch?: typeof fetch | undefined;
   /** The first reconnection delay, in milliseconds, until the server sends `retry:` (default 3000). */
@@ -566,7 +576,7 @@ function open(
     method?: string;
     params?: object;
     query?: object;
-    headers?: { [name: string]: HeaderValue };
+    headers?: HeadersOption<{ [name: string]: HeaderValue }>;
     body?: unknown;
   };
   const method = options.method ?? soleMethod(path);
@@ -587,9 +597,12 @@ function open(
     throw new TypeError(`${url} holds credentials, which fetch refuses in a URL: send them in a header`);
   }
   const headers: { [name: string]: string } = { accept: "text/event-stream" };
-  setHeaders(headers, defaults.headers);
-  setHeaders(headers, options.headers);
+  // Fixed headers are checked here, at once; a function's, at each attempt, as it gives them.
+  const given = [defaults.headers, options.headers];
+  const dynamic = given.some((source) => typeof source === "function");
+  for (const source of given) if (typeof source !== "function") setHeaders(headers, source);
   let body: NonNullable<RequestInit["body"]> | undefined;
+  let jsonBody = false; // whether the body is JSON, whose content type replaces any given (a function's too)
   if (options.body !== undefined && route.body === null) {
     // Only untyped callers get here: the route's type says `body?: undefined`.
     throw new TypeError(`${method} ${path} takes no request body`);
@@ -607,6 +620,7 @@ function open(
     }
     if (json === undefined) throw new TypeError(`the body of ${method} ${path} cannot be sent as JSON`);
     headers["content-type"] = "application/json";
+    jsonBody = true;
     body = json;
   } else if (options.body !== undefined) {
     body = options.body as NonNullable<RequestInit["body"]>;
@@ -678,8 +692,32 @@ function open(
       promise.then(resolve, reject);
     });
 
-  const request = (): Promise<Response> => {
-    const sent = Object.assign({}, headers);
+  // The headers of one attempt: those of the functions given, called in order (the client's first), with the fixed
+  // ones in their place; `undefined` when stopped meanwhile. What a function throws or rejects with ends the
+  // subscription (a `HandlerFailure`), as a handler's exception does: a token it cannot get is not the network's
+  // failure, and sending the request without it would fail the same way.
+  const headersNow = async (): Promise<{ [name: string]: string } | undefined> => {
+    const sent: { [name: string]: string } = { accept: "text/event-stream" };
+    try {
+      for (const source of given) {
+        if (typeof source !== "function") {
+          setHeaders(sent, source);
+          continue;
+        }
+        const returned = source();
+        const values = isThenable(returned) ? await unlessStopped(Promise.resolve(returned)) : returned;
+        if (stopped) return undefined;
+        setHeaders(sent, values);
+      }
+    } catch (error) {
+      throw new HandlerFailure(error);
+    }
+    if (jsonBody) sent["content-type"] = "application/json";
+    return sent;
+  };
+
+  const request = (attempt: { [name: string]: string }): Promise<Response> => {
+    const sent = Object.assign({}, attempt);
     if (lastEventId !== "") sent["last-event-id"] = headerValue(lastEventId);
     const init: RequestInit = { method, headers: sent, signal: controller.signal };
     if (body !== undefined) init.body = body;
@@ -757,7 +795,9 @@ function open(
       let error: unknown;
       received = false;
       try {
-        const pending = request();
+        const sending = dynamic ? await headersNow() : headers;
+        if (sending === undefined || stopped) return { reason: "aborted" };
+        const pending = request(sending);
         const response = await unlessStopped(pending);
         if (response === undefined || stopped) {
           // Stopped while the request was pending, through a `fetch` that does not abort on the signal:

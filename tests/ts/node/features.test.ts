@@ -234,3 +234,27 @@ test("features: an HTTP error or another media type whose body stays open fails 
     assert.deepEqual(errors, [end]);
   }
 });
+
+test("features: headers given by functions are asked for again on each attempt, so a reconnection sends a fresh token", async () => {
+  let tokens = 0;
+  const renewing = features.createClient({
+    baseUrl: `${base}/features`,
+    // An async function, as one asking a server for a new token is: a token expires while the stream is open.
+    headers: async () => {
+      tokens += 1;
+      await new Promise((resolve) => setTimeout(resolve, 1));
+      return { Authorization: `Bearer token-${tokens}` };
+    },
+  });
+  const lines: string[] = [];
+  // The subscription's function is called after the client's, for the same attempt.
+  const subscription = renewing.subscribe(
+    "/rooms/{room}",
+    { method: "GET", params: { room: 8 }, headers: () => ({ "x-token": `t${tokens}` }) },
+    { line: (e) => lines.push(e.data) },
+  );
+  const end = await subscription.done;
+  assert.equal(end.reason, "event"); // the resumed response's error event: both attempts were sent
+  assert.deepEqual(lines, ["token t1\nBearer token-1"]);
+  assert.equal(tokens, 2); // the server saw the second token on the reconnection (tests/test_typescript.py checks)
+});

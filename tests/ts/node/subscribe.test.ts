@@ -485,3 +485,83 @@ test("subscribe: an async onRetry that rejects ends it, and an async onError's r
   process.off("unhandledRejection", note);
   assert.deepEqual(unhandled, []);
 });
+
+// A headers function failing on the reconnection: its token cannot be had, and the request would fail without it.
+for (const [how, failing] of [
+  [
+    "throws",
+    (): never => {
+      throw new Error("no token");
+    },
+  ],
+  ["rejects", async (): Promise<never> => Promise.reject(new Error("no token"))],
+] as const) {
+  test(`subscribe: a headers function that ${how} ends it with its error, after onError, without reconnecting`, async () => {
+    const sent: (string | null)[] = [];
+    const errors: unknown[] = [];
+    let calls = 0;
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        headers: () => {
+          calls += 1;
+          return calls === 1 ? { Authorization: "Bearer 1" } : failing();
+        },
+        fetch: (async (_url: string, init?: RequestInit) => {
+          sent.push(new Headers(init?.headers).get("authorization"));
+          return new Response("retry: 1\n\n", { status: 200, headers: { "content-type": "text/event-stream" } });
+        }) as typeof fetch,
+        onError: (error) => errors.push(error),
+      },
+      {},
+    );
+    const end = await settled(subscription.done.catch((error: unknown) => error));
+    if (end === "still running") subscription();
+    assert.ok(end instanceof Error, String(end));
+    assert.equal(end.message, "no token");
+    assert.deepEqual(errors, [end]);
+    assert.deepEqual(sent, ["Bearer 1"]);
+    assert.equal(calls, 2);
+  });
+}
+
+for (const how of ["stopped", "its signal aborted"] as const) {
+  test(`subscribe: ${how} while a headers function is pending, it ends at once, sending nothing`, async () => {
+    const unhandled: unknown[] = [];
+    const note = (reason: unknown): void => {
+      unhandled.push(reason);
+    };
+    process.on("unhandledRejection", note);
+    const controller = new AbortController();
+    const fetched: string[] = [];
+    const [asked, ask] = deferred<void>();
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        signal: controller.signal,
+        // A token that comes long after: its late rejection, after the end, goes nowhere.
+        headers: () => {
+          ask();
+          return new Promise<never>((_, reject) => setTimeout(() => reject(new Error("too late")), 50));
+        },
+        fetch: (async () => {
+          fetched.push("fetch");
+          return new Response(null, { status: 204 });
+        }) as typeof fetch,
+      },
+      {},
+    );
+    await asked;
+    if (how === "stopped") subscription();
+    else controller.abort();
+    assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+    await new Promise((resolve) => setTimeout(resolve, 60));
+    process.off("unhandledRejection", note);
+    assert.deepEqual(fetched, []);
+    assert.deepEqual(unhandled, []);
+  });
+}

@@ -47,6 +47,15 @@ features.subscribe("/rooms/{room}", { method: "GET", params: { room: 1 }, header
   line: (e) => expectType<Equal<typeof e.data, string>>(),
   grown: (e) => expectType<Equal<typeof e.data.children, features.Node_Output[] | undefined>>(),
 });
+// Headers given by a function, sync or async, are typed as those given as an object: a required one stays required.
+features.subscribe("/rooms/{room}", { method: "GET", params: { room: 1 }, headers: async () => ({ "x-token": "t" }) }, {});
+features.subscribe("/rooms/{room}", { method: "GET", params: { room: 1 }, headers: () => ({ "x-token": "t", authorization: null }) }, {});
+// @ts-expect-error a function's headers lack the required `x-token`.
+features.subscribe("/rooms/{room}", { method: "GET", params: { room: 1 }, headers: () => ({ authorization: "a" }) }, {});
+// @ts-expect-error so do an async function's.
+features.subscribe("/rooms/{room}", { method: "GET", params: { room: 1 }, headers: async () => ({}) }, {});
+features.createClient({ headers: async () => ({ Authorization: "Bearer t" }) });
+echo.createClient({ headers: () => ({ Authorization: "Bearer t" }) }).subscribe("/echo", { query: { message: "hi" }, headers: () => ({}) }, {});
 expectType<Equal<features.StreamMethod<"/rooms/{room}">, "GET" | "POST">>();
 expectType<Equal<features.DefaultMethod<"/rooms/{room}">, never>>();
 
