@@ -1125,6 +1125,94 @@ def test_a_status_without_a_body_set_by_the_stream_is_sent_without_one(serve: Se
     assert client.get("/done").status_code == 204  # the connection is still good for the next request
 
 
+_BREAKING_HEADERS = [
+    ("content-type", "application/json", "EventSource refuses any other type"),
+    ("content-type", "text/event-stream; charset=latin-1", "decode them as latin-1"),
+    ("content-encoding", "gzip", "decode them as encoded"),
+    ("transfer-encoding", "chunked", "frames the body itself"),
+    ("connection", "close", "hop-by-hop"),
+]
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), _BREAKING_HEADERS)
+def test_a_header_set_on_the_response_parameter_that_breaks_the_stream_fails_before_it(
+    serve: Serve, name: str, value: str, reason: str
+) -> None:
+    # `@sse(headers=...)` refuses these when it decorates; set on FastAPI's `Response`, they
+    # were sent unchecked: a stream EventSource refuses (`application/json`), or that httpx
+    # fails to decompress (`gzip`).
+    app = FastAPI()
+    started: list[str] = []
+    errors: list[str] = []
+
+    @app.exception_handler(ValueError)
+    async def record(request: Request, exc: ValueError) -> Response:
+        errors.append(str(exc))
+        return Response("refused", status_code=500)
+
+    def breaking(response: Response) -> None:
+        response.headers[name] = value
+
+    @app.api_route("/dependency", methods=["GET", "HEAD"])
+    @sse()
+    async def dependency(_: Annotated[None, Depends(breaking)]) -> AsyncIterator[Echo]:
+        started.append("dependency")
+        yield Echo(data="never sent")
+
+    @app.get("/generator")
+    @sse()
+    async def generator(response: Response) -> AsyncIterator[Echo]:
+        response.headers[name] = value  # before the first event: the stream has not started
+        yield Echo(data="never sent")
+
+    async def source() -> AsyncIterator[Echo]:
+        started.append("returned")
+        yield Echo(data="never sent")
+
+    @app.get("/returned")
+    @sse()
+    def returned(response: Response) -> AsyncIterable[Echo]:
+        response.headers[name] = value
+        return source()
+
+    client = serve(app)
+    for method, path in [("GET", "/dependency"), ("HEAD", "/dependency"), ("GET", "/generator"), ("GET", "/returned")]:
+        response = client.request(method, path)
+        assert response.status_code == 500
+        assert response.content == (b"" if method == "HEAD" else b"refused")
+    assert started == []  # set before the stream ran: it never runs
+    for error, endpoint in zip(errors, ("dependency", "dependency", "generator", "returned"), strict=True):
+        assert f"{endpoint}: the header {name}: {value}, set on its Response" in error
+        assert reason in error
+
+
+def test_the_headers_cookies_and_status_a_stream_can_take_from_the_response_parameter_pass(serve: Serve) -> None:
+    app = FastAPI()
+
+    def session(response: Response) -> None:
+        response.set_cookie("session", "abc")
+        response.headers["cache-control"] = "no-store"
+        response.headers["x-region"] = "eu"
+        response.headers["content-type"] = "text/event-stream; charset=UTF-8"
+        response.headers["content-encoding"] = "identity"
+        response.headers["content-length"] = "10"  # dropped: a stream has no length
+        response.status_code = 201
+
+    @app.get("/stream")
+    @sse()
+    async def stream(_: Annotated[None, Depends(session)]) -> AsyncIterator[Echo]:
+        for n in range(5):
+            yield Echo(data="x" * 20 + str(n))
+
+    response = serve(app).get("/stream")
+    assert response.status_code == 201
+    assert response.cookies["session"] == "abc"
+    assert (response.headers["cache-control"], response.headers["x-region"]) == ("no-store", "eu")
+    assert response.headers["content-type"] == "text/event-stream; charset=UTF-8"
+    assert "content-length" not in response.headers
+    assert [message.data for message in parse(response.content)] == [f'"{"x" * 20}{n}"' for n in range(5)]
+
+
 def test_test_client_reads_a_finite_stream_and_raises_an_error_before_the_first_event() -> None:
     app = FastAPI()
 

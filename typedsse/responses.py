@@ -169,7 +169,9 @@ class EventStreamResponse(Response):
         merge_from: A `Response` whose headers and cookies, and status code if set, the stream
             takes when it starts: the `Response` parameter of a FastAPI endpoint, which FastAPI
             ignores once the endpoint returns a response of its own. A header it names
-            replaces the stream's own (`set-cookie` adds to them).
+            replaces the stream's own (`set-cookie` adds to them); one that would break the
+            stream, as `headers` may not, fails the request with a `ValueError` before anything
+            is sent (its `content-length` is dropped: a stream has none).
 
     Raises:
         ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
@@ -238,7 +240,9 @@ class EventStreamResponse(Response):
         A status that allows no body, set before the stream starts (a dependency's 204 on the
         `Response` parameter), is answered at once: the stream is closed without running, so
         its first step consumes nothing (a message from a queue) and no keep-alive is waited for.
+        A header set there that would break the stream fails the request before the stream runs.
         """
+        _merged_headers(self)
         if scope.get("method") == "HEAD" or not status_allows_body(_status(self)):
             await _close_unstarted(self.content)
             await send(_start_message(self))
@@ -357,19 +361,27 @@ def checked_headers(headers: Mapping[str, str] | None) -> dict[str, str]:
                 f"headers: the value of {name!r} must be Latin-1 text with no control character other than "
                 f"a tab and no space or tab at either end, got {value!r}"
             )
-        problem = _STREAM_BREAKERS.get(name.lower())
-        if problem is not None and (name.lower(), value.lower().split(";")[0].strip()) not in _HARMLESS:
+        problem = _stream_breaker(name, value)
+        if problem is not None:
             raise ValueError(f"headers: {name}: {value} cannot go with an event stream: {problem}")
-        if name.lower() == "content-type":
-            # `EventSource` decodes a stream as UTF-8 whatever it says, but other clients (httpx,
-            # httpx-sse) read the charset: the type's registration allows `utf-8` only.
-            for charset in _charsets(value):
-                if charset.lower() != "utf-8":
-                    raise ValueError(
-                        f"headers: {name}: {value} cannot go with an event stream: the events are UTF-8, "
-                        f"the only charset text/event-stream allows, and a client would decode them as {charset}"
-                    )
     return cast("dict[str, str]", checked)
+
+
+def _stream_breaker(name: str, value: str) -> str | None:
+    """Why the header `name: value` would break an event stream, or `None` if it would not."""
+    problem = _STREAM_BREAKERS.get(name.lower())
+    if problem is not None and (name.lower(), value.lower().split(";")[0].strip()) not in _HARMLESS:
+        return problem
+    if name.lower() == "content-type":
+        # `EventSource` decodes a stream as UTF-8 whatever it says, but other clients (httpx,
+        # httpx-sse) read the charset: the type's registration allows `utf-8` only.
+        for charset in _charsets(value):
+            if charset.lower() != "utf-8":
+                return (
+                    "the events are UTF-8, the only charset text/event-stream allows, "
+                    f"and a client would decode them as {charset}"
+                )
+    return None
 
 
 def _charsets(content_type: str) -> list[str]:
@@ -487,8 +499,16 @@ def _status(response: EventStreamResponse) -> int:
     return source.status_code if source is not None and source.status_code else response.status_code
 
 
-def _start_message(response: EventStreamResponse) -> Message:
-    """The `http.response.start` message, with what `merge_from` holds by now."""
+def _merged_headers(response: EventStreamResponse) -> list[tuple[bytes, bytes]]:
+    """The stream's headers, with what `merge_from` holds by now.
+
+    Raises:
+        ValueError: A header set on `merge_from` would break the stream (see `checked_headers`).
+            `@sse` refuses such a header when it decorates; one set on FastAPI's `Response`
+            parameter, by a dependency or the endpoint, exists only once the request is
+            under way, and is refused before anything is sent: the client gets a 500 rather
+            than a stream it cannot read (`EventSource` refuses another `content-type`).
+    """
     headers, source = response.raw_headers, response.merge_from
     if source is not None:
         extra = source.headers.raw
@@ -496,9 +516,23 @@ def _start_message(response: EventStreamResponse) -> Message:
             # A stream has no length: a `content-length` (a plain `Response()` carries one of 0)
             # would make the server refuse the body.
             extra = [header for header in extra if header[0] != b"content-length"]
+            for raw_name, raw_value in extra:
+                name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+                problem = _stream_breaker(name, value)
+                if problem is not None:
+                    raise ValueError(
+                        f"{response.name}: the header {name}: {value}, set on its Response (FastAPI's "
+                        f"`Response` parameter, by a dependency or the endpoint), cannot go with an event "
+                        f"stream: {problem}"
+                    )
             named = {name for name, _ in extra if name != b"set-cookie"}
             headers = [header for header in headers if header[0] not in named] + extra
-    return {"type": "http.response.start", "status": _status(response), "headers": headers}
+    return headers
+
+
+def _start_message(response: EventStreamResponse) -> Message:
+    """The `http.response.start` message, with what `merge_from` holds by now."""
+    return {"type": "http.response.start", "status": _status(response), "headers": _merged_headers(response)}
 
 
 class _Connection:
