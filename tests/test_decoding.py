@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import dataclasses
+import inspect
 import json
 from collections.abc import AsyncIterator
 
@@ -330,6 +331,26 @@ async def test_decoder_refuses_text_chunks_naming_the_fix() -> None:
         async for _ in aiter_messages(text_chunks()):  # type: ignore[arg-type]
             pass
     assert parse(bytearray(b"data: x\n\n")) + parse(memoryview(b"data: y\n\n")) == [message("x"), message("y")]
+
+
+@pytest.mark.parametrize("chunks", [[b"data: a\n\n"], iter([b"data: a\n\n"]), b"data: a\n\n"])
+def test_aiter_messages_refuses_a_sync_body_where_it_is_called_naming_the_fix(chunks: object) -> None:
+    # A sync body (TestClient's `iter_bytes()`, a list) failed only at the first read, with
+    # Python's "'list' object is not an async iterable", naming neither the decoder nor the fix.
+    with pytest.raises(
+        TypeError, match=r"takes an async iterable of bytes .*got (list|list_iterator|bytes); .*`Decoder`"
+    ):
+        aiter_messages(chunks)  # type: ignore[arg-type]
+
+
+@pytest.mark.anyio
+async def test_aiter_messages_is_still_an_async_generator() -> None:
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"data: a\n\n"
+
+    messages = aiter_messages(chunks())
+    assert inspect.isasyncgen(messages)  # `aclose`, `asend`, `athrow` as before
+    assert [m async for m in messages] == [message("a")]
 
 
 @pytest.mark.anyio

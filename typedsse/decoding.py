@@ -11,10 +11,10 @@ from __future__ import annotations
 import codecs
 import json
 import math
-from collections.abc import AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
 from contextlib import suppress
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from typedsse.exceptions import MessageTooLargeError
 
@@ -311,9 +311,7 @@ class Decoder:
         return messages
 
 
-async def aiter_messages(
-    chunks: AsyncIterable[bytes], *, max_size: int | None = None
-) -> AsyncIterator[ServerSentMessage]:
+def aiter_messages(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> AsyncIterator[ServerSentMessage]:
     """Parse a stream of byte chunks, yielding each message as soon as it is complete.
 
     `max_size` bounds a line and a message as `Decoder`'s does (`MessageTooLargeError` past it).
@@ -328,7 +326,24 @@ async def aiter_messages(
             async for message in aiter_messages(response.aiter_bytes()):
                 print(message.event, message.json())
         ```
+
+    Raises:
+        TypeError: `chunks` is not an async iterable: a sync body (`TestClient`'s or httpx's
+            `iter_bytes()`, a list, the whole body's bytes) is read with `Decoder` or `parse`.
     """
+    # Checked here, where it is called: inside the generator, a sync iterable failed only at the
+    # first read, with Python's "not an async iterable", naming neither this nor what to use.
+    if not isinstance(cast("object", chunks), AsyncIterable):  # what callers pass, not what they annotate
+        raise TypeError(
+            f"aiter_messages takes an async iterable of bytes (httpx's `response.aiter_bytes()`), "
+            f"got {type(chunks).__qualname__}; for a sync body (`response.iter_bytes()`, a list of chunks) "
+            "feed each chunk to a `Decoder`, or `parse` the whole body"
+        )
+    return _messages(chunks, max_size)
+
+
+async def _messages(chunks: AsyncIterable[bytes], max_size: int | None) -> AsyncGenerator[ServerSentMessage]:
+    """The body of `aiter_messages`: an async generator, so that its `aclose` closes the chunks' iterator."""
     decoder = Decoder(max_size=max_size)
     iterator = aiter(chunks)
     try:
