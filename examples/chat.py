@@ -27,7 +27,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Sequence
 from typing import Annotated, Literal
 
 from fastapi import Depends, FastAPI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 import typedsse.openapi
 from typedsse import BaseEvent, sse
@@ -39,6 +39,14 @@ class ChatMessage(BaseModel):
 
     role: Literal["system", "user", "assistant"]
     content: str
+
+    @field_validator("content")
+    @classmethod
+    def _scalar_values(cls, content: str) -> str:
+        # JSON can escape half an emoji ("\ud83d", from a client that cut a string between its
+        # surrogates), which UTF-8 cannot write: replace it with U+FFFD, as a browser's
+        # TextEncoder does, or the reply would fail at the first token that holds it.
+        return content.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
 class ChatRequest(BaseModel):

@@ -221,6 +221,25 @@ def test_chat_answers_the_last_user_message_of_the_conversation(serve: Serve) ->
     assert done == chat.Done(data=None)
 
 
+@pytest.mark.parametrize("path", ["/chat", "/chat/batched"])
+def test_chat_replies_to_half_an_emoji_with_a_replacement_character(serve: Serve, path: str) -> None:
+    client = serve(chat.app)
+    # Half an emoji, from a client that cut a string between the emoji's two UTF-16 halves: JSON
+    # allows the escape of the lone first half, and UTF-8 cannot write it.
+    content = b'{"messages": [{"role": "user", "content": "hi \\ud83d"}]}'
+
+    response, _, messages = read_stream(
+        client, "POST", path, content=content, headers={"content-type": "application/json"}
+    )
+
+    assert response.status_code == 200
+    *tokens, message, done = typed(messages, chat.Token, chat.Message, chat.Done)
+    expected = 'You said "hi \ufffd". Backwards, that reads "\ufffd hi".'
+    assert "".join(token.data for token in tokens) == expected
+    assert message == chat.Message(data=chat.ChatMessage(role="assistant", content=expected))
+    assert done == chat.Done(data=None)
+
+
 def test_chat_stops_after_max_tokens(serve: Serve) -> None:
     client = serve(chat.app)
     body = {"messages": [{"role": "user", "content": "Hello there"}], "max_tokens": 3}
