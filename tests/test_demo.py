@@ -20,7 +20,7 @@ import pytest
 
 from typedsse import Decoder, ServerSentMessage
 from typedsse.cli import main
-from typedsse.demo.app import app
+from typedsse.demo.app import EXAMPLES, app
 
 pytestmark = pytest.mark.e2e
 
@@ -29,8 +29,18 @@ ROOT = Path(__file__).resolve().parent.parent
 
 @pytest.fixture
 def client(live_server: Callable[..., Any]) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=live_server(app).url, timeout=10) as client:
-        yield client
+    # Older FastAPI (0.118, the lowest supported, among them) adds the mount's prefix to a
+    # mounted app's own `servers` when it serves that app's /openapi.json, and keeps the document
+    # it built then: the example apps, shared with the other tests, would carry `/echo` as their
+    # server (and their generated clients that path) for the rest of the run. Each is put back.
+    saved = [(example, list(example.servers), example.openapi_schema) for example in EXAMPLES.values()]
+    try:
+        with httpx.Client(base_url=live_server(app).url, timeout=10) as client:
+            yield client
+    finally:
+        for example, servers, schema in saved:
+            example.servers[:] = servers
+            example.openapi_schema = schema
 
 
 def read_stream(
