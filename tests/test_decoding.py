@@ -343,6 +343,16 @@ def test_aiter_messages_refuses_a_sync_body_where_it_is_called_naming_the_fix(ch
         aiter_messages(chunks)  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("max_size", [0, -1, 2.5, True, "64"])
+def test_aiter_messages_refuses_a_bad_max_size_where_it_is_called(max_size: object) -> None:
+    # It failed only at the first read, inside the consumer's loop, far from the mistake.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"data: a\n\n"  # pragma: no cover - never read
+
+    with pytest.raises(ValueError, match="max_size must be a positive int or None"):
+        aiter_messages(chunks(), max_size=max_size)  # type: ignore[arg-type]
+
+
 @pytest.mark.anyio
 async def test_aiter_messages_is_still_an_async_generator() -> None:
     async def chunks() -> AsyncIterator[bytes]:

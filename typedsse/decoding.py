@@ -330,6 +330,7 @@ def aiter_messages(chunks: AsyncIterable[bytes], *, max_size: int | None = None)
     Raises:
         TypeError: `chunks` is not an async iterable: a sync body (`TestClient`'s or httpx's
             `iter_bytes()`, a list, the whole body's bytes) is read with `Decoder` or `parse`.
+        ValueError: `max_size` is not a positive int or None.
     """
     # Checked here, where it is called: inside the generator, a sync iterable failed only at the
     # first read, with Python's "not an async iterable", naming neither this nor what to use.
@@ -339,12 +340,12 @@ def aiter_messages(chunks: AsyncIterable[bytes], *, max_size: int | None = None)
             f"got {type(chunks).__qualname__}; for a sync body (`response.iter_bytes()`, a list of chunks) "
             "feed each chunk to a `Decoder`, or `parse` the whole body"
         )
-    return _messages(chunks, max_size)
+    # Made here for the same reason: a `max_size` it refuses is a ValueError at this call.
+    return _messages(chunks, Decoder(max_size=max_size))
 
 
-async def _messages(chunks: AsyncIterable[bytes], max_size: int | None) -> AsyncGenerator[ServerSentMessage]:
+async def _messages(chunks: AsyncIterable[bytes], decoder: Decoder) -> AsyncGenerator[ServerSentMessage]:
     """The body of `aiter_messages`: an async generator, so that its `aclose` closes the chunks' iterator."""
-    decoder = Decoder(max_size=max_size)
     iterator = aiter(chunks)
     try:
         async for chunk in iterator:
