@@ -99,8 +99,9 @@ async def job(job_id: JobId, fail_at: FailAt = None) -> AsyncIterator[JobEvent]:
         yield Result(data=JobResult(job_id=job_id, stages=list(STAGES)))
     finally:
         # Runs however the stream ends: finished, failed, or the client gone (typedsse closes
-        # the generator as soon as it notices the disconnect).
-        logger.info("job %s: stream closed", job_id)
+        # the generator as soon as it notices the disconnect). The id is the client's text:
+        # `%r` keeps a line break in it from starting a forged line in the log.
+        logger.info("job %r: stream closed", job_id)
 
 
 @app.get("/jobs/{job_id}/blocking")

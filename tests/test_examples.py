@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import Any
 
@@ -334,6 +335,20 @@ def test_progress_failure_is_a_typed_failed_event(serve: Serve, path: str) -> No
             data=progress.JobFailure(job_id="7", stage="parse", reason="parse failed, as requested with fail_at=parse")
         ),
     ]
+
+
+def test_progress_logs_a_job_id_that_cannot_forge_a_log_line(serve: Serve, caplog: pytest.LogCaptureFixture) -> None:
+    # The path's job id is the client's text: logged with %s, `%0A` in it started a line of
+    # the client's choosing in the server's log.
+    client = serve(progress.app)
+    caplog.set_level(logging.INFO, logger="examples.progress")
+
+    response, _, messages = read_stream(client, "GET", "/jobs/7%0AERROR%20forged", params={"fail_at": "fetch"})
+
+    assert response.status_code == 200
+    assert messages[-1].event == "job.failed"
+    [record] = [record for record in caplog.records if record.name == "examples.progress"]
+    assert record.getMessage() == "job '7\\nERROR forged': stream closed"
 
 
 def test_progress_answers_an_unknown_stage_with_422(serve: Serve) -> None:
