@@ -1452,6 +1452,68 @@ def test_typescript_cli_reports_wrong_input(
     assert capsys.readouterr() == ("", error)
 
 
+MOUNTING_APP = """\
+from collections.abc import AsyncIterator
+
+from fastapi import APIRouter, FastAPI
+
+import typedsse.openapi
+from typedsse import BaseEvent, sse
+
+
+class Beat(BaseEvent[int]): ...
+
+
+api = FastAPI()
+typedsse.openapi.install(api)
+
+
+@api.get("/beats")
+@sse()
+async def beats() -> AsyncIterator[Beat]:
+    yield Beat(data=1)
+
+
+app = FastAPI()
+typedsse.openapi.install(app)
+app.mount("/v1", api)
+versions = APIRouter()
+versions.mount("/v2", api)
+gateway = FastAPI()
+gateway.include_router(versions, prefix="/api")
+gateway.mount("/static", FastAPI())  # no stream there: not named
+"""
+
+
+@pytest.mark.parametrize(
+    ("target", "error"),
+    [
+        (
+            "mounting:app",
+            "error: mounting:app has no typed event stream of its own; its streams are in the application "
+            "mounted at /v1, documented apart (at its own /openapi.json): name one as MODULE:APP\n",
+        ),
+        (
+            "mounting:gateway",
+            "error: mounting:gateway has no typed event stream of its own; its streams are in the application "
+            "mounted at /api/v2, documented apart (at its own /openapi.json): name one as MODULE:APP\n",
+        ),
+    ],
+    ids=["mounted", "mounted-in-an-included-router"],
+)
+def test_typescript_cli_names_the_mounted_application_that_holds_the_streams(
+    target: str, error: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # FastAPI documents a mounted application apart. An app whose streams are all in one was
+    # told to call `install(app)`, which it had called: the advice led nowhere.
+    (tmp_path / "mounting.py").write_text(MOUNTING_APP, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert main(["typescript", target]) == 1
+    assert capsys.readouterr() == ("", error)
+    assert main(["typescript", "mounting:api"]) == 0
+    assert "export interface Beat {" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32", "utf-32-be"])
 def test_typescript_cli_reads_a_saved_document_in_any_unicode_encoding(
     encoding: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]

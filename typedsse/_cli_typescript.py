@@ -6,13 +6,18 @@ import argparse
 import contextlib
 import json
 import sys
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
 from pydantic.errors import PydanticUserError
 
 from typedsse.cli import load_fastapi_app, served_document, write_output
 from typedsse.exceptions import TypedSSEError
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
+    from starlette.routing import BaseRoute
 
 __all__ = ["run"]
 
@@ -29,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         The exit status: 0, 1 when the document cannot be read or has no typed stream or
         the file cannot be written, or 2 for a wrong combination of arguments.
     """
-    from typedsse.typescript import generate
+    from typedsse.typescript import DocumentError, generate
+    from typedsse.typescript._document import streams
 
     if (args.app is None) == (args.source is None):
         print("error: give either MODULE:APP or --from openapi.json", file=sys.stderr)
@@ -42,7 +48,18 @@ def run(args: argparse.Namespace) -> int:
             # Standard output is the module's: what the app prints or logs there while it is
             # imported and documented goes to standard error.
             with contextlib.redirect_stdout(sys.stderr):
-                document, origin = served_document(load_fastapi_app(args.app, factory=args.factory)), args.app
+                app = load_fastapi_app(args.app, factory=args.factory)
+                document, origin = served_document(app), args.app
+            mounted = [] if streams(document) else _mounted_streams(app)
+            if mounted:
+                # FastAPI documents a mounted application apart (at its own `/openapi.json`): the
+                # advice to call `install` would send the user after a call already made.
+                where = ", ".join(mounted[:-1]) + " and " + mounted[-1] if len(mounted) > 1 else mounted[0]
+                apps = "applications" if len(mounted) > 1 else "application"
+                raise DocumentError(
+                    f"{args.app} has no typed event stream of its own; its streams are in the {apps} mounted "
+                    f"at {where}, documented apart (at its own /openapi.json): name one as MODULE:APP"
+                )
         else:
             document, origin = _from_file(args.source)
         text = generate(document, source=origin)
@@ -53,6 +70,37 @@ def run(args: argparse.Namespace) -> int:
         print("error: the OpenAPI document is nested too deep to read", file=sys.stderr)
         return 1
     return write_output(args.output, text)
+
+
+def _mounted_streams(app: FastAPI, prefix: str = "") -> list[str]:
+    """The paths at which `app` mounts FastAPI applications with `@sse` routes, at any depth."""
+    from fastapi import FastAPI
+    from fastapi.routing import APIRoute
+    from starlette.routing import Mount
+
+    from typedsse.endpoints import stream_endpoint
+
+    found: list[str] = []
+    for path, route in _routes(app.routes):
+        if isinstance(route, Mount) and isinstance(route.app, FastAPI):
+            where = prefix + path
+            sub_routes = [sub for _, sub in _routes(route.app.routes) if isinstance(sub, APIRoute)]
+            if any(stream_endpoint(sub.endpoint) is not None for sub in sub_routes):
+                found.append(where or "/")  # `app.mount("/", ...)` has the path ""
+            found += _mounted_streams(route.app, where)
+    return found
+
+
+def _routes(routes: Sequence[BaseRoute]) -> Iterator[tuple[str, BaseRoute]]:
+    """Yield every route with its full path, those of included routers too (FastAPI includes them lazily from 0.165)."""
+    from fastapi import routing
+
+    contexts: Any = getattr(routing, "iter_route_contexts", None)
+    if contexts is None:
+        yield from ((getattr(route, "path", ""), route) for route in routes)
+        return
+    for context in contexts(routes):
+        yield context.path, context.original_route
 
 
 def _from_file(path: str) -> tuple[dict[str, Any], str | None]:
