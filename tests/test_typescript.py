@@ -25,6 +25,7 @@ from typing import Annotated, Any, Literal, cast
 import httpx
 import pytest
 from fastapi import FastAPI, Header, Query
+from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
@@ -1512,6 +1513,28 @@ def test_typescript_cli_names_the_mounted_application_that_holds_the_streams(
     assert capsys.readouterr() == ("", error)
     assert main(["typescript", "mounting:api"]) == 0
     assert "export interface Beat {" in capsys.readouterr().out
+
+
+def test_typescript_cli_gives_a_mounted_application_given_its_server_the_file_of_its_served_document(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # Imported alone, a sub-application does not know where it is mounted: FastAPI's
+    # /v1/openapi.json lists /v1 as the server, the document of MODULE:APP none, and the
+    # client's default path to the streams is that server's. With the server given to it (as
+    # docs/typescript.md says), the two documents, and so the two files, are the same.
+    given = MOUNTING_APP.replace("api = FastAPI()", 'api = FastAPI(servers=[{"url": "/v1"}])')
+    (tmp_path / "mounting_served.py").write_text(given, encoding="utf-8")
+    (tmp_path / "mounting_alone.py").write_text(MOUNTING_APP, encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    module = importlib.import_module("mounting_served")
+    with TestClient(module.app) as client:
+        served = client.get("/v1/openapi.json").json()
+    assert served["servers"] == [{"url": "/v1"}]
+
+    assert main(["typescript", "mounting_served:api"]) == 0
+    assert capsys.readouterr().out == generate(served, source="mounting_served:api")
+    assert main(["typescript", "mounting_alone:api"]) == 0
+    assert 'const SERVER_PATH = "";' in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("encoding", ["utf-8-sig", "utf-16", "utf-16-le", "utf-32", "utf-32-be"])
