@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.testclient import TestClient
 from mkdocs.config import load_config
 from pydantic import BaseModel, TypeAdapter
@@ -214,6 +214,64 @@ def test_quickstart_answers_a_missing_parameter_as_documented(monkeypatch: pytes
     assert status_line.split(" ")[:2] == ["HTTP/1.1", str(response.status_code)]  # reason phrases vary by server
     assert content_type == f"content-type: {response.headers['content-type']}"
     assert body == response.text
+
+
+def section_blocks(page: str, heading: str, *, lang: str) -> list[CodeBlock]:
+    """The code blocks in `lang` under the heading `heading` (a whole line, `## Testing`) of a page."""
+    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
+    start = lines.index(heading) + 1
+    level = heading.split(" ")[0] + " "
+    end = next((number for number in range(start, len(lines)) if lines[number].startswith(level)), len(lines))
+    return [block for block in code_blocks(page) if block.lang == lang and start < block.line <= end]
+
+
+def test_endpoints_page_testing_section_runs_as_shown(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The section's tests, run as a user's would: on the page's app.py (without its one-second
+    # pauses), with the endless `/follow` it reads, whose `finally` and dependency cleanup have
+    # run when the test returns, as the page says; and with that dependency overridden.
+    app_py = next(block for block in code_blocks("endpoints.md") if block.title == "app.py")  # the page's first
+    module = run_module("app", app_py, monkeypatch)
+
+    async def no_pause(seconds: float) -> None:
+        await asyncio.sleep(0)
+
+    module.asyncio = types.SimpleNamespace(sleep=no_pause)  # type: ignore[attr-defined]
+    ended: list[str] = []
+
+    async def get_feed() -> AsyncIterator[str]:
+        try:
+            yield "feed"
+        finally:
+            ended.append("dependency")
+
+    async def fake_feed() -> AsyncIterator[str]:
+        try:
+            yield "fake"
+        finally:
+            ended.append("override")
+
+    class Change(typedsse.BaseEvent[str]): ...
+
+    async def follow(feed: str = Depends(get_feed)) -> AsyncIterator[Change]:
+        try:
+            while True:
+                yield Change(data=feed)
+                await asyncio.sleep(0)
+        finally:
+            ended.append("stream")
+
+    module.app.get("/follow")(typedsse.sse()(follow))
+    namespace = vars(module)
+    for block in section_blocks("endpoints.md", "## Testing", lang="python"):
+        exec(compile(block.code, block_id(block), "exec"), namespace)
+    tests = [value for name, value in namespace.items() if name.startswith("test_")]
+    assert [test.__name__ for test in tests] == ["test_ticks", "test_ticks_typed", "test_follow"]
+    for test in tests:
+        test()
+    assert ended == ["stream", "dependency"]
+    module.app.dependency_overrides[get_feed] = fake_feed
+    namespace["test_follow"]()
+    assert ended == ["stream", "dependency", "stream", "override"]
 
 
 def run_client(page: str, name: str, url: str) -> None:
