@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 
 from pydantic.errors import PydanticUserError
 
-from typedsse.cli import load_fastapi_app, served_document, write_output
+from typedsse.cli import app_output_to_stderr, load_fastapi_app, served_document, write_output
 from typedsse.exceptions import TypedSSEError
 
 __all__ = ["run"]
@@ -31,7 +30,7 @@ def run(args: argparse.Namespace) -> int:
     """
     # Standard output is the document's: what the app prints or logs there while it is imported
     # and documented (`print`, `logging.basicConfig(stream=sys.stdout)`) goes to standard error.
-    with contextlib.redirect_stdout(sys.stderr):
+    with app_output_to_stderr():
         app = load_fastapi_app(args.app, factory=args.factory)
         try:
             result = served_document(app, args.version)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import contextlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -12,7 +11,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic.errors import PydanticUserError
 
-from typedsse.cli import load_fastapi_app, served_document, write_output
+from typedsse.cli import app_output_to_stderr, load_fastapi_app, served_document, write_output
 from typedsse.exceptions import TypedSSEError
 
 if TYPE_CHECKING:
@@ -47,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         if args.app is not None:
             # Standard output is the module's: what the app prints or logs there while it is
             # imported and documented goes to standard error.
-            with contextlib.redirect_stdout(sys.stderr):
+            with app_output_to_stderr():
                 app = load_fastapi_app(args.app, factory=args.factory)
                 document, origin = served_document(app), args.app
             mounted = [] if streams(document) else _mounted_streams(app)

@@ -13,7 +13,7 @@ import sys
 import sysconfig
 import threading
 import traceback
-from collections.abc import Sequence
+from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
@@ -22,7 +22,15 @@ if TYPE_CHECKING:
 
     from typedsse.openapi import OpenAPIVersion
 
-__all__ = ["console", "load_app", "load_fastapi_app", "main", "served_document", "write_output"]
+__all__ = [
+    "app_output_to_stderr",
+    "console",
+    "load_app",
+    "load_fastapi_app",
+    "main",
+    "served_document",
+    "write_output",
+]
 
 
 def write_output(path: str | None, text: str) -> int:
@@ -103,6 +111,47 @@ def _write_stdout(text: str, data: bytes) -> None:
     stdout.flush()  # what was written as text comes first
     buffer.write(data)
     buffer.flush()
+
+
+@contextlib.contextmanager
+def app_output_to_stderr() -> Generator[None]:
+    """Send what the app writes to standard output, while it is imported and documented, to standard error.
+
+    Standard output is the command's own (the document, the TypeScript), redirected to a file
+    in a build. `sys.stdout` goes to `sys.stderr` (`print`, `logging.basicConfig(stream=sys.stdout)`),
+    and so does the descriptor beneath it, which Python's stream does not see: a child process
+    the app starts while it is imported (`subprocess.run(["git", "describe"])`, `os.system`)
+    writes to it, as a C library's `printf` does.
+    """
+    with contextlib.suppress(OSError, ValueError):  # ValueError: a stream already closed
+        for stream in (sys.stdout, sys.__stdout__):
+            if stream is not None:
+                stream.flush()  # what was written before goes where it was meant to
+    try:
+        saved: int | None = os.dup(1)
+    except OSError:  # standard output closed (`>&-`): nothing to keep clean
+        saved = None
+    if saved is not None:
+        try:
+            # Python found standard error closed when it started (`2>&-`) if it has no stream
+            # for it; the descriptor may have been reused for a file since.
+            if sys.__stderr__ is None:
+                raise OSError(errno.EBADF, "standard error is closed")
+            os.dup2(sys.__stderr__.fileno(), 1)
+        except (OSError, ValueError):  # no standard error: the app's output is dropped, as Python's is
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, 1)
+            os.close(null)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        if saved is not None:
+            with contextlib.suppress(OSError, ValueError):
+                if sys.__stdout__ is not None:  # written to as itself, buffered: to standard error too
+                    sys.__stdout__.flush()
+            os.dup2(saved, 1)
+            os.close(saved)
 
 
 def load_app(target: str) -> Any:
