@@ -1483,6 +1483,9 @@ versions.mount("/v2", api)
 gateway = FastAPI()
 gateway.include_router(versions, prefix="/api")
 gateway.mount("/static", FastAPI())  # no stream there: not named
+hidden = FastAPI()
+hidden.get("/beats", include_in_schema=False)(beats)
+plain = FastAPI()
 """
 
 
@@ -1499,16 +1502,28 @@ gateway.mount("/static", FastAPI())  # no stream there: not named
             "error: mounting:gateway has no typed event stream of its own; its streams are in the application "
             "mounted at /api/v2, documented apart (at its own /openapi.json): name one as MODULE:APP\n",
         ),
+        (
+            "mounting:hidden",
+            "error: mounting:hidden has no @sse route in its OpenAPI document "
+            "(a route with include_in_schema=False is left out)\n",
+        ),
+        (
+            "mounting:plain",
+            "error: mounting:plain has no @sse route in its OpenAPI document "
+            "(a route with include_in_schema=False is left out)\n",
+        ),
     ],
-    ids=["mounted", "mounted-in-an-included-router"],
+    ids=["mounted", "mounted-in-an-included-router", "hidden", "no-stream"],
 )
-def test_typescript_cli_names_the_mounted_application_that_holds_the_streams(
+def test_typescript_cli_says_why_an_app_has_no_stream(
     target: str, error: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     # FastAPI documents a mounted application apart. An app whose streams are all in one was
-    # told to call `install(app)`, which it had called: the advice led nowhere.
+    # told to call `install(app)`, which it had called: the advice led nowhere; as it did for
+    # an app with no @sse route in its document, which the command documents without it.
     (tmp_path / "mounting.py").write_text(MOUNTING_APP, encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "mounting", raising=False)
     assert main(["typescript", target]) == 1
     assert capsys.readouterr() == ("", error)
     assert main(["typescript", "mounting:api"]) == 0

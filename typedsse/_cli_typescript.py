@@ -49,16 +49,9 @@ def run(args: argparse.Namespace) -> int:
             with app_output_to_stderr():
                 app = load_fastapi_app(args.app, factory=args.factory)
                 document, origin = served_document(app), args.app
-            mounted = [] if streams(document) else _mounted_streams(app)
-            if mounted:
-                # FastAPI documents a mounted application apart (at its own `/openapi.json`): the
-                # advice to call `install` would send the user after a call already made.
-                where = ", ".join(mounted[:-1]) + " and " + mounted[-1] if len(mounted) > 1 else mounted[0]
-                apps = "applications" if len(mounted) > 1 else "application"
-                raise DocumentError(
-                    f"{args.app} has no typed event stream of its own; its streams are in the {apps} mounted "
-                    f"at {where}, documented apart (at its own /openapi.json): name one as MODULE:APP"
-                )
+            problem = None if streams(document) else _no_stream(args.app, app)
+            if problem is not None:
+                raise DocumentError(problem)
         else:
             document, origin = _from_file(args.source)
         text = generate(document, source=origin)
@@ -69,6 +62,31 @@ def run(args: argparse.Namespace) -> int:
         print("error: the OpenAPI document is nested too deep to read", file=sys.stderr)
         return 1
     return write_output(args.output, text)
+
+
+def _no_stream(target: str, app: FastAPI) -> str | None:
+    """Why the document of `app`, which `target` names, has no stream; `None` for the generator's own advice.
+
+    That advice, to call `typedsse.openapi.install(app)`, would send the user after a call
+    already made, or not needed: from `MODULE:APP` the command documents the streams of an app
+    that serves FastAPI's plain document, as of one with `install`.
+    """
+    from fastapi import FastAPI
+
+    from typedsse.openapi import _INSTALLED  # pyright: ignore[reportPrivateUsage]
+
+    mounted = _mounted_streams(app)
+    if mounted:
+        # FastAPI documents a mounted application apart, at its own `/openapi.json`.
+        where = ", ".join(mounted[:-1]) + " and " + mounted[-1] if len(mounted) > 1 else mounted[0]
+        apps = "applications" if len(mounted) > 1 else "application"
+        return (
+            f"{target} has no typed event stream of its own; its streams are in the {apps} mounted "
+            f"at {where}, documented apart (at its own /openapi.json): name one as MODULE:APP"
+        )
+    if getattr(app.openapi, "__func__", None) is FastAPI.openapi or getattr(app.openapi, _INSTALLED, False):
+        return f"{target} has no @sse route in its OpenAPI document (a route with include_in_schema=False is left out)"
+    return None  # the app's own `openapi`, which may not be built on `typedsse.openapi.document`
 
 
 def _mounted_streams(app: FastAPI, prefix: str = "") -> list[str]:
