@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import contextlib
 import doctest
 import importlib
 import inspect
@@ -11,6 +12,7 @@ import pkgutil
 import re
 import sys
 import textwrap
+import time
 import types
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
@@ -265,13 +267,22 @@ def test_endpoints_page_testing_section_runs_as_shown(monkeypatch: pytest.Monkey
     for block in section_blocks("endpoints.md", "## Testing", lang="python"):
         exec(compile(block.code, block_id(block), "exec"), namespace)
     tests = [value for name, value in namespace.items() if name.startswith("test_")]
-    assert [test.__name__ for test in tests] == ["test_ticks", "test_ticks_typed", "test_follow"]
-    for test in tests:
+    assert [test.__name__ for test in tests] == ["test_ticks", "test_ticks_typed", "test_follow", "test_follow_served"]
+    for test in tests[:3]:
         test()
     assert ended == ["stream", "dependency"]
     module.app.dependency_overrides[get_feed] = fake_feed
     namespace["test_follow"]()
     assert ended == ["stream", "dependency", "stream", "override"]
+    ended.clear()
+    # The fixture, as pytest runs it, and the test on the server it starts: the cleanup runs
+    # after the client has left, on the server's loop, as the page says.
+    with contextlib.contextmanager(namespace["base_url"].__wrapped__)() as base_url:
+        namespace["test_follow_served"](base_url)
+        deadline = time.monotonic() + 10
+        while len(ended) < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+    assert ended == ["stream", "override"]
 
 
 def run_client(page: str, name: str, url: str) -> None:
