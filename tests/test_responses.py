@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import math
@@ -700,6 +701,49 @@ async def test_a_stream_that_swallows_its_cancellation_is_closed_all_the_same(en
     await asyncio.wait({task}, timeout=5)
     assert closed.is_set()
     assert pulled_after_leaving <= 200  # not some 64 KiB of events for nobody
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("hook", ["sync", "async"])
+async def test_on_error_and_the_failure_log_see_what_the_generator_bound_in_its_context(
+    hook: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # What a generator binds in its context (structlog's `bind_contextvars(job_id=...)`, a
+    # Sentry tag) is its request's, as it is for a plain endpoint's exception handler. The
+    # generator runs in a task of its own, and `on_error` and the "stream failed" log line ran
+    # in the request's task, without it.
+    job: contextvars.ContextVar[str] = contextvars.ContextVar("job", default="unbound")
+    seen: dict[str, str] = {}
+
+    class Recorder(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            seen.setdefault("log", job.get())
+
+    def sync_hook(exc: Exception) -> Failure:
+        seen["on_error"] = job.get()
+        return Failure(data="failed")
+
+    async def async_hook(exc: Exception) -> Failure:
+        await asyncio.sleep(0)
+        seen["on_error"] = job.get()
+        return Failure(data="failed")
+
+    async def job_events() -> AsyncIterator[Tick]:
+        job.set("job-7")
+        yield Tick(data=0)
+        raise RuntimeError("the job store went away")
+
+    recorder = Recorder()
+    logging.getLogger("typedsse").addHandler(recorder)
+    try:
+        harness = Harness()
+        response = EventStreamResponse(job_events(), on_error=sync_hook if hook == "sync" else async_hook)
+        await asyncio.wait_for(harness.run(response), timeout=5)
+    finally:
+        logging.getLogger("typedsse").removeHandler(recorder)
+    assert [m.event for m in parse(harness.body)] == ["tick", "app.failure"]
+    assert seen == {"log": "job-7", "on_error": "job-7"}
+    assert job.get() == "unbound"  # the request's own context is left alone
 
 
 class TimedOut(BaseEvent[None], name="timed_out"): ...

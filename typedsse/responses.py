@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import inspect
 import logging
 import math
@@ -541,6 +542,7 @@ class _Connection:
     __slots__ = (
         "buffer",
         "closing",
+        "context",
         "disconnected",
         "gone",
         "last_write",
@@ -579,6 +581,10 @@ class _Connection:
         self.turn = -1  # the loop turn of the producer's last write
         self.producer: asyncio.Task[None] | None = None
         self.watcher: asyncio.Task[None] | None = None
+        # The producer's context: what the generator binds there (a request or job id for the
+        # log, a tracing or error-reporting tag) is its request's, as it is for a plain
+        # endpoint's handlers. The stream's failure is logged and `on_error` runs in it too.
+        self.context = contextvars.copy_context()
         # Keep-alive: one timer per `ping` seconds of silence, re-armed lazily, not one per wait.
         self.last_write = self.loop.time()
         self.ping_timer: asyncio.TimerHandle | None = None
@@ -586,7 +592,7 @@ class _Connection:
     async def run(self) -> None:
         # Plain asyncio tasks, cancelled once: a cancelled generator may still await in its
         # `finally` (closing a database cursor, say), which a level-triggered cancel scope forbids.
-        self.producer = self.loop.create_task(self._produce())
+        self.producer = self.loop.create_task(self._produce(), context=self.context)
         self.watcher = self.loop.create_task(self._watch())
         try:
             await self._stream()
@@ -614,7 +620,8 @@ class _Connection:
                     # without a body sent. Nobody can be told but the log. A request that failed
                     # once its response had ended (a body over the size limit, read on after the
                     # last event) is the client's doing, and no failure of the stream.
-                    logger.error(
+                    self._log(
+                        logging.ERROR,
                         "%s: the stream failed after its response ended; no error event was sent",
                         self.response.name,
                         exc_info=error,
@@ -768,7 +775,8 @@ class _Connection:
         if isinstance(exc, HTTPException) and exc.status_code < 400:
             # The endpoint's deliberate answer (`HTTPException(204)`: "finished"), too late for its
             # status: the stream ends cleanly, and a client reconnecting gets the status at once.
-            logger.warning(
+            self._log(
+                logging.WARNING,
                 "%s: the endpoint answered %s after the stream started, too late to send the status; "
                 "the stream ends without an error event",
                 response.name,
@@ -778,14 +786,15 @@ class _Connection:
         if _refused(exc):
             # The client's doing, or the endpoint's deliberate answer: no failure, no traceback.
             detail = cast(HTTPException, exc)
-            logger.warning(
+            self._log(
+                logging.WARNING,
                 "%s: the request was refused after the stream started (%s %s); the stream ends",
                 response.name,
                 detail.status_code,
                 detail.detail,
             )
         elif not isinstance(exc, EventTypeError):
-            logger.error("%s: the stream failed after it started", response.name, exc_info=exc)
+            self._log(logging.ERROR, "%s: the stream failed after it started", response.name, exc_info=exc)
         if response.on_error is None:
             return body + encode(default_error_event(exc))
         # What the hook raises is its failure, logged, and the built-in event is sent; a failed
@@ -793,7 +802,7 @@ class _Connection:
         failed = False
         event: object = None
         try:
-            event = response.on_error(exc)
+            event = self.context.run(response.on_error, exc)
         except Exception:
             failed = self._hook_failed()
         except asyncio.CancelledError:
@@ -824,15 +833,18 @@ class _Connection:
                     # Its payload cannot be written (a lone surrogate in a `str`), or it has no
                     # name: the hook's failure. Raised from here, it broke the response, which
                     # ended without an error event, the frames before it, or the end of its body.
-                    logger.exception(
+                    self._log(
+                        logging.ERROR,
                         "%s: on_error returned an event that cannot be encoded; sending the built-in error event",
                         response.name,
+                        exc_info=True,
                     )
                     return body + encode(default_error_event(exc))
             # Checked like a yielded item: an event the stream never declared, or no event at
             # all, must not reach the client.
             events = ", ".join(cls.__qualname__ for cls in catalog.events) if catalog is not None else "events"
-            logger.error(
+            self._log(
+                logging.ERROR,
                 "%s: on_error returned %s, which is not one of its events (%s); sending the built-in error event",
                 response.name,
                 _described(event),
@@ -840,9 +852,15 @@ class _Connection:
             )
         return body + encode(default_error_event(exc))
 
+    def _log(self, level: int, message: str, *args: object, exc_info: BaseException | bool | None = None) -> None:
+        """Log on the `typedsse` logger in the stream's context (see `__init__`)."""
+        self.context.run(logger.log, level, message, *args, exc_info=exc_info, stacklevel=2)
+
     def _hook_failed(self) -> bool:
         # Called while the hook's exception is handled: it is the one logged.
-        logger.exception("%s: on_error failed; sending the built-in error event", self.response.name)
+        self._log(
+            logging.ERROR, "%s: on_error failed; sending the built-in error event", self.response.name, exc_info=True
+        )
         return True
 
     async def _unless_gone(self, awaitable: Awaitable[object], pending: bytes) -> asyncio.Future[object] | None:
@@ -860,7 +878,7 @@ class _Connection:
             return None
         # A task or future the hook started runs whether or not it is awaited: it is cancelled
         # and waited for like any other, also when the client is gone already.
-        task = asyncio.ensure_future(awaitable)
+        task = self.context.run(asyncio.ensure_future, awaitable)  # a coroutine's task starts from the stream's context
         try:
             if not self.disconnected and (not pending or await self._write(pending, more_body=True)):
                 ping = self.response.ping
