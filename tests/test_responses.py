@@ -704,6 +704,48 @@ async def test_a_stream_that_swallows_its_cancellation_is_closed_all_the_same(en
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+@pytest.mark.parametrize("ending", ["client left", "request cancelled"])
+async def test_a_task_group_around_the_yield_a_client_leaves_at_is_closed_quietly(
+    group: str, ending: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # The client left while the generator was suspended at a `yield` inside a task group (a
+    # heartbeat child beside an LLM's tokens). Closing it raises `GeneratorExit` there, which
+    # task groups hand on wrapped in a `BaseExceptionGroup`: every such disconnect was logged
+    # as "the stream failed after its response ended", with a traceback.
+    closed = asyncio.Event()
+
+    async def heartbeat() -> None:
+        await asyncio.Event().wait()
+
+    async def answer() -> AsyncIterator[Tick]:
+        try:
+            if group == "anyio":
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(heartbeat)
+                    while True:
+                        yield Tick(data=0)  # never awaits: the client leaves while it is at a `yield`
+            else:
+                async with asyncio.TaskGroup() as task_group:
+                    task_group.create_task(heartbeat())
+                    while True:
+                        yield Tick(data=0)
+        finally:
+            closed.set()
+
+    harness = Harness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(answer(), ping=None)))
+    await asyncio.wait_for(harness.wait_for_writes(3), timeout=5)
+    if ending == "client left":
+        harness.disconnect()
+    else:
+        task.cancel()
+    await asyncio.wait({task}, timeout=5)
+    assert closed.is_set()
+    assert [r.getMessage() for r in caplog.records if r.name == "typedsse"] == []
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("hook", ["sync", "async"])
 async def test_on_error_and_the_failure_log_see_what_the_generator_bound_in_its_context(
     hook: str, caplog: pytest.LogCaptureFixture
