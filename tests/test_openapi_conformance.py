@@ -20,7 +20,7 @@ import httpx
 import jsonschema
 import pytest
 from fastapi import FastAPI
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 from typing_extensions import TypeAliasType
@@ -468,3 +468,41 @@ def test_an_event_class_used_as_json_elsewhere_is_documented_as_fastapi_sends_it
         assert json.loads(messages[1].data)[0] == {"data": {"title": "hello"}, "id": None, "retry": None}
         for message in messages:
             conformance.check(message, conformance.media("GET", "/posts"))
+
+
+# --- events without a payload ---------------------------------------------------------------------
+
+
+class Cleared(BaseEvent[Annotated[None, Field(description="Nothing is left in the vault.")]]): ...
+
+
+class Sealed(BaseEvent[Annotated[None, PlainSerializer(lambda _: "sealed", return_type=str)]]): ...
+
+
+def test_a_none_payload_is_documented_as_it_is_sent(serve: Callable[[FastAPI], httpx.Client]) -> None:
+    # `null` is sent unless a serializer writes something else; the type parameter's description stays.
+    app = FastAPI()
+
+    @app.get("/vault")
+    @sse()
+    async def vault() -> AsyncIterator[Cleared | Sealed]:
+        yield Cleared(data=None)
+        yield Sealed(data=None)
+
+    conformance = Conformance(document(app))
+    messages = read_messages(serve(app), StreamRequest("GET", "/vault", "/vault"))
+
+    assert [(message.event, message.data) for message in messages] == [("cleared", "null"), ("sealed", '"sealed"')]
+    for message in messages:
+        conformance.check(message, conformance.media("GET", "/vault"))
+    schemas = conformance.openapi["components"]["schemas"]
+    assert schemas["Cleared-Event"]["properties"]["data"] == {
+        "type": "string",
+        "const": "null",
+        "contentMediaType": "application/json",
+        "contentSchema": {"type": "null", "description": "Nothing is left in the vault."},
+    }
+    assert EventCatalog.of(Cleared).decode(messages[0]) == Cleared(data=None)
+    assert 'export interface Sealed {\n  event: "sealed";\n  id?: string;\n  data: string;\n}' in generate(
+        conformance.openapi
+    )

@@ -43,7 +43,7 @@ from starlette.routing import BaseRoute
 
 from typedsse.catalog import EventCatalog, stream_annotation
 from typedsse.endpoints import StreamEndpoint, reads_last_event_id, sse_applied_to, stream_endpoint
-from typedsse.events import MAX_RETRY, BaseEvent, data_metadata, writes_own_json
+from typedsse.events import MAX_RETRY, BaseEvent, chooses_serializer_when_written, data_metadata, writes_own_json
 from typedsse.exceptions import EndpointDefinitionError
 
 __all__ = ["EXTENSION", "OpenAPIVersion", "document", "install"]
@@ -78,7 +78,6 @@ _NULL_DATA: Mapping[str, Any] = {
     "type": "string",
     "const": "null",
     "contentMediaType": "application/json",
-    "contentSchema": {"type": "null"},
 }
 
 
@@ -560,13 +559,18 @@ def _data_schema(event_cls: type[BaseEvent[Any]], payload: Mapping[str, Any]) ->
     if event_cls.encoding == "text":
         # Raw text lines; a client joins several `data:` lines with LF.
         return {"type": "string"}
-    if event_cls.data_type() is type(None) and not writes_own_json(event_cls):
-        return copy.deepcopy(dict(_NULL_DATA))
     # The title Pydantic makes of the field's name (`Data`, or of its alias) names no payload.
     # Pydantic 2.7 keeps a `Field(title=...)` of the type parameter in its `Annotated`.
     field = event_cls.model_fields["data"]
     generated_title = field.title is None and not any(getattr(item, "title", None) for item in data_metadata(event_cls))
     content = {key: value for key, value in payload.items() if not (key == "title" and generated_title)}
+    if event_cls.data_type() is type(None) and not (
+        writes_own_json(event_cls) or chooses_serializer_when_written(event_cls)
+    ):
+        # Nothing but `null` is written: a serializer (`@field_serializer("data")`, or
+        # `Annotated[None, PlainSerializer(...)]`) would write what it returns instead. What the
+        # type parameter says of the payload (a description) stays in its schema.
+        return {**_NULL_DATA, "contentSchema": content}
     return {"type": "string", "contentMediaType": "application/json", "contentSchema": content}
 
 
