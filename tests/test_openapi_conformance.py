@@ -11,6 +11,7 @@ from __future__ import annotations
 import importlib
 import json
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,7 +24,7 @@ from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field, PlainSerializer
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
-from typing_extensions import TypeAliasType
+from typing_extensions import TypeAliasType, deprecated
 
 from typedsse import BaseEvent, Decoder, EventCatalog, ServerSentMessage, sse
 from typedsse.openapi import EXTENSION, document
@@ -506,3 +507,46 @@ def test_a_none_payload_is_documented_as_it_is_sent(serve: Callable[[FastAPI], h
     assert 'export interface Sealed {\n  event: "sealed";\n  id?: string;\n  data: string;\n}' in generate(
         conformance.openapi
     )
+
+
+# --- a deprecated event class ---------------------------------------------------------------------
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", DeprecationWarning)
+
+    @deprecated("send Measured instead")
+    class Sampled(BaseEvent[Reading]):
+        """A reading, under its old name."""
+
+    class Resampled(Sampled, name="resampled"): ...  # only the class decorated is deprecated
+
+
+@pytest.mark.skipif(
+    "deprecated" not in Sampled.model_json_schema(),
+    reason="this Pydantic does not mark a model decorated with @deprecated in its JSON Schema",
+)
+def test_a_deprecated_event_class_is_documented_and_typed_as_deprecated(
+    serve: Callable[[FastAPI], httpx.Client],
+) -> None:
+    app = FastAPI()
+
+    @app.get("/samples")
+    @sse()
+    async def samples() -> AsyncIterator[Sampled | Resampled]:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)
+            yield Sampled(data=Reading(celsius=3.5, sensorId="cellar"))
+        yield Resampled(data=Reading(celsius=4, sensorId="cellar"))
+
+    conformance = Conformance(document(app))
+    messages = read_messages(serve(app), StreamRequest("GET", "/samples", "/samples"))
+
+    assert [message.event for message in messages] == ["sampled", "resampled"]
+    for message in messages:
+        conformance.check(message, conformance.media("GET", "/samples"))
+    schemas = conformance.openapi["components"]["schemas"]
+    assert schemas["Sampled-Event"]["deprecated"] is Sampled.model_json_schema()["deprecated"] is True
+    assert "deprecated" not in schemas["Resampled-Event"]
+    typescript = generate(conformance.openapi)
+    assert "/**\n * A reading, under its old name.\n * @deprecated\n */\nexport interface Sampled {" in typescript
+    assert "\n\nexport interface Resampled {" in typescript

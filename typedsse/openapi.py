@@ -518,6 +518,8 @@ def _event_schema(event_cls: type[BaseEvent[Any]], model_schema: Mapping[str, An
     schema: dict[str, Any] = {"title": model_schema.get("title", event_cls.__name__)}
     if "description" in model_schema:
         schema["description"] = model_schema["description"]
+    if model_schema.get("deprecated") is True:  # the class decorated with `@deprecated`
+        schema["deprecated"] = True
     schema["type"] = "object"
     payload = model_schema["properties"][_data_key(event_cls, model_schema["properties"])]
     schema["properties"] = {

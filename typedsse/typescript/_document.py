@@ -122,6 +122,7 @@ class Event:
         data: The schema of the decoded data.
         data_at: Where `data` is in the document (a JSON Pointer), for the errors that name it.
         description: The event schema's description.
+        deprecated: Whether the event schema is marked `deprecated`.
     """
 
     name: str
@@ -130,6 +131,7 @@ class Event:
     data: Any
     data_at: str
     description: str | None
+    deprecated: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -605,6 +607,7 @@ def _event(
         data=payload,
         data_at=data_at,
         description=string_field(schema, "description", schema_at) or None,
+        deprecated=flag_field(schema, "deprecated", schema_at),
     )
 
 

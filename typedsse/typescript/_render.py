@@ -148,7 +148,9 @@ def _event_key(event: Event) -> str:
     """
     if event.schema_name is not None:
         return event.schema_name
-    described = json.dumps([event.encoding, event.data, event.description], sort_keys=True, ensure_ascii=False)
+    described = json.dumps(
+        [event.encoding, event.data, event.description, event.deprecated], sort_keys=True, ensure_ascii=False
+    )
     return f"#event:{event.name}:{described}"
 
 
@@ -241,7 +243,10 @@ def _event_declaration(builder: TypeBuilder, event: Event, identifier: str) -> s
         Member("id", atom("string"), optional=True),
         Member("data", data, optional=False),
     )
-    doc = doc_comment([event.description] if event.description else [], "")
+    lines = [event.description] if event.description else []
+    if event.deprecated:
+        lines.append("@deprecated")
+    doc = doc_comment(lines, "")
     return "\n".join([*doc, f"export interface {identifier} {block(ObjectType(members=members))}"])
 
 
