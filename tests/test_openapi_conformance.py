@@ -550,3 +550,29 @@ def test_a_deprecated_event_class_is_documented_and_typed_as_deprecated(
     typescript = generate(conformance.openapi)
     assert "/**\n * A reading, under its old name.\n * @deprecated\n */\nexport interface Sampled {" in typescript
     assert "\n\nexport interface Resampled {" in typescript
+
+
+# --- what the type parameter says of the payload --------------------------------------------------
+
+
+class Queued(BaseEvent[Annotated[int, Field(ge=0, description="Jobs waiting in the queue.")]]): ...
+
+
+def test_a_payload_description_reaches_the_typescript_type_of_the_data(
+    serve: Callable[[FastAPI], httpx.Client],
+) -> None:
+    app = FastAPI()
+
+    @app.get("/queue")
+    @sse()
+    async def queue() -> AsyncIterator[Queued]:
+        yield Queued(data=3)
+
+    conformance = Conformance(document(app))
+    (message,) = read_messages(serve(app), StreamRequest("GET", "/queue", "/queue"))
+
+    conformance.check(message, conformance.media("GET", "/queue"))
+    assert EventCatalog.of(Queued).decode(message) == Queued(data=3)
+    data = conformance.openapi["components"]["schemas"]["Queued-Event"]["properties"]["data"]
+    assert data["contentSchema"]["description"] == "Jobs waiting in the queue."
+    assert "  id?: string;\n  /** Jobs waiting in the queue. */\n  data: number;\n}" in generate(conformance.openapi)

@@ -241,7 +241,9 @@ def _event_declaration(builder: TypeBuilder, event: Event, identifier: str) -> s
     members = (
         Member("event", atom(string_literal(event.name)), optional=False),
         Member("id", atom("string"), optional=True),
-        Member("data", data, optional=False),
+        # What the payload's own schema says of it (`Field(description=...)` on the type
+        # parameter, a format) is said where a reader looks: on `data`.
+        Member("data", data, optional=False, doc=describe(schema_keywords(event.data, event.data_at), event.data_at)),
     )
     lines = [event.description] if event.description else []
     if event.deprecated:
