@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Annotated, Any, Generic, TypeVar, Union
 
 import pytest
-from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator, model_validator
 from pydantic.alias_generators import to_pascal
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType, TypedDict
@@ -483,3 +483,42 @@ def test_decode_refuses_timedeltas_written_in_milliseconds() -> None:
 
     with pytest.raises(EventDefinitionError, match=r"timedeltas are written in milliseconds"):
         EventCatalog.of(Elapsed).decode(parse(encode(Elapsed(data=timedelta(seconds=1.5))))[0])
+
+
+class StrictElapsed(BaseEvent[timedelta]):
+    model_config = ConfigDict(strict=True, ser_json_timedelta="float")
+
+
+class Lap(BaseModel):
+    model_config = ConfigDict(ser_json_timedelta="float")
+    split: timedelta = Field(strict=True)
+    total: timedelta  # lax: read from the number it is written as
+
+
+class LapTimed(BaseEvent[Lap]): ...
+
+
+class LaxLap(BaseModel):
+    model_config = ConfigDict(strict=True, ser_json_timedelta="float")
+    total: timedelta = Field(strict=False)
+
+
+class LaxLapTimed(BaseEvent[LaxLap]): ...
+
+
+@pytest.mark.parametrize(
+    "event",
+    [StrictElapsed(data=timedelta(seconds=1.5)), LapTimed(data=Lap(split=timedelta(1), total=timedelta(2)))],
+    ids=["event-class", "field-of-a-payload-model"],
+)
+def test_decode_refuses_timedeltas_written_as_numbers_and_read_strictly(event: BaseEvent[Any]) -> None:
+    # Strict validation takes a timedelta from JSON as ISO 8601 text only: every event would fail
+    # with a ValidationError, as if the server had sent bad data.
+    problem = r"its timedeltas are written as numbers \(ser_json_timedelta='float'\), which strict validation"
+    with pytest.raises(EventDefinitionError, match=problem):
+        EventCatalog.of(type(event)).decode(parse(encode(event))[0])
+
+
+def test_decode_reads_timedeltas_written_as_numbers_where_they_are_read_laxly() -> None:
+    sent = LaxLapTimed(data=LaxLap(total=timedelta(seconds=90)))
+    assert EventCatalog.of(LaxLapTimed).decode(parse(encode(sent))[0]) == sent

@@ -249,7 +249,8 @@ class EventCatalog:
             UnknownEventError: No event of the catalog has the message's name.
             EventDefinitionError: The class writes its payload in a way Pydantic reads back as
                 another value (bytes as base64 without the matching `val_json_bytes`,
-                timedeltas in milliseconds).
+                timedeltas in milliseconds), or not at all (dates, times or timedeltas written
+                as numbers where they are strict).
             pydantic.ValidationError: The data is not a valid payload for that event (or, for a
                 JSON event, not JSON); each error's `loc` is its place in the payload, as
                 `data_validator()` gives it (not under a `data` key).

@@ -389,16 +389,23 @@ def unreadable_json(cls: type[BaseEvent[Any]]) -> str | None:
     base64 (`ser_json_bytes`) are read back as their UTF-8 text unless `val_json_bytes` says
     base64 too, and a timedelta written in milliseconds (`ser_json_temporal`) is read back in
     seconds. `EventCatalog.decode` refuses such a class rather than give back a wrong value.
-    Each model in the payload is judged by its own configuration.
+    So it does a class that writes dates, times or timedeltas as numbers and reads them
+    strictly: strict validation takes them from JSON as ISO 8601 text only, and every event
+    would fail as if its data were wrong. Each model in the payload is judged by its own
+    configuration.
     """
     if cls.encoding != "json":
         return None
     schema, config = _data_schema(_completed(cls))
-    problems = (_unreadable(node.get("type"), scope) for node, scope in _configured_nodes(schema, config or {}))
+    problems = (_unreadable(node, scope) for node, scope in _configured_nodes(schema, config or {}))
     return next((problem for problem in problems if problem is not None), None)
 
 
-def _unreadable(kind: object, config: object) -> str | None:
+_TEMPORAL = frozenset({"datetime", "date", "time", "timedelta"})
+
+
+def _unreadable(node: Mapping[str, object], config: object) -> str | None:
+    kind = node.get("type")
     written_bytes = _entry(config, "ser_json_bytes") or "utf8"
     if kind == "bytes" and written_bytes != (_entry(config, "val_json_bytes") or "utf8"):
         return (
@@ -410,6 +417,24 @@ def _unreadable(kind: object, config: object) -> str | None:
             f"its {kind}s are written in milliseconds (ser_json_temporal='milliseconds'), which Pydantic "
             "reads back as seconds; write them as 'iso8601' or 'seconds'"
         )
+    # A field's own `strict` wins over its model's; a serializer function writes what it returns.
+    if kind in _TEMPORAL and node.get("strict", _entry(config, "strict")) is True and "serialization" not in node:
+        setting = _written_as_number(kind, config)
+        if setting is not None:
+            return (
+                f"its {kind}s are written as numbers ({setting}), which strict validation reads from JSON "
+                "only as ISO 8601 text; write them as 'iso8601', or read them laxly (Field(strict=False))"
+            )
+    return None
+
+
+def _written_as_number(kind: object, config: object) -> str | None:
+    """The setting that has a date, time or timedelta of `kind` written as a JSON number, if one does."""
+    temporal = _entry(config, "ser_json_temporal")  # Pydantic 2.12+; where it is set, it decides
+    if temporal is not None:
+        return f"ser_json_temporal={temporal!r}" if temporal in ("seconds", "milliseconds") else None
+    if kind == "timedelta" and _entry(config, "ser_json_timedelta") == "float":
+        return "ser_json_timedelta='float'"
     return None
 
 
