@@ -48,7 +48,10 @@ def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
     An async iterable may also stand on the left of `|` directly (`gen() | ops.take(3)`); use
     `source` to start from a list, or to name the start of a long pipeline. A stream built on a
     generator object runs once, which is what a response needs; a sync generator is closed
-    with the stream, as an async one is (its `finally` runs then).
+    with the stream, as an async one is (its `finally` runs then). A plain iterable is read on
+    the event loop, so it must not block: a blocking one (a sync driver's cursor, a sync SDK's
+    stream) holds up every connection, where an endpoint that returns it reads it on a thread
+    of its own.
 
     Example:
         ```python
