@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, I
 from decimal import Decimal
 from typing import Any, TypeGuard
 
+import anyio
 import pytest
 from aiostream.test_utils import TimeTrackingTestLoop
 
@@ -489,6 +490,87 @@ async def test_pumped_operators_pass_on_an_error_of_a_sources_cleanup(pipeline: 
 
     with pytest.raises(RuntimeError, match=r"^cleanup$"):
         await consume()
+
+
+async def _grouped(
+    group: str, log: list[str], *, child_fails: bool = False, pause: float | None = 0.1
+) -> AsyncIterator[str]:
+    """A source that yields inside a task group, beside a heartbeat child that runs until it is cancelled.
+
+    With no `pause` it never awaits: whenever it is not running, it is suspended at a `yield`.
+    """
+
+    async def heartbeat() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            if child_fails:
+                raise OSError("heartbeat cleanup failed")
+
+    try:
+        if group == "anyio":
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(heartbeat)
+                for i in itertools.count():
+                    yield str(i)
+                    if pause is not None:
+                        await asyncio.sleep(pause)
+        else:
+            async with asyncio.TaskGroup() as task_group:
+                task_group.create_task(heartbeat())
+                for i in itertools.count():
+                    yield str(i)
+                    if pause is not None:
+                        await asyncio.sleep(pause)
+    finally:
+        log.append("closed")
+
+
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_close_a_source_held_at_a_yield_in_a_task_group_quietly(
+    pipeline: str, group: str
+) -> None:
+    # Closed at a `yield` inside a task group, a generator raises the `GeneratorExit` of its
+    # close back wrapped in a `BaseExceptionGroup`: the pump took that for a failure of the
+    # source's cleanup, raised to the consumer (and logged as a failed stream by a response).
+    log: list[str] = []
+    async with PUMPED[pipeline](_grouped(group, log)).stream() as streamer:
+        async for _ in streamer:
+            await asyncio.sleep(0.5)  # meanwhile the source yields again, and waits at its `yield`
+            break
+    assert log == ["closed"]
+
+
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_pass_on_what_else_a_task_group_raises_at_the_close(pipeline: str) -> None:
+    # The child's failed cleanup is no close: it goes on, in a group, without the `GeneratorExit`.
+    log: list[str] = []
+
+    async def consume() -> None:
+        async with PUMPED[pipeline](_grouped("asyncio", log, child_fails=True)).stream() as streamer:
+            async for _ in streamer:
+                await asyncio.sleep(0.5)
+                break
+
+    with pytest.raises(BaseExceptionGroup) as info:
+        await consume()
+    assert info.value.subgroup(GeneratorExit) is None
+    assert [str(error) for error in info.value.exceptions] == ["heartbeat cleanup failed"]
+    assert log == ["closed"]
+
+
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+@pytest.mark.anyio
+async def test_merge_raises_a_failing_source_s_error_not_the_close_of_another_in_a_task_group(group: str) -> None:
+    # The failure closes the other sources: one held at a `yield` in a task group raised its
+    # close as a group, which replaced the source's error on its way to the consumer.
+    log: list[str] = []
+    with pytest.raises(ValueError, match=r"^boom$"):
+        await items(ops.merge(_grouped(group, log, pause=None), failing(error=ValueError("boom"))))
+    assert log == ["closed"]
 
 
 async def _cancelled_by_another() -> AsyncIterator[str]:
@@ -1604,6 +1686,22 @@ async def test_chain_stopped_early_closes_the_sources_it_did_not_reach(chained: 
     assert await items(chain | ops.take(2)) == ["a0", "a1"]
     assert log == ["p started", "a closed", "p closed", "s closing", "s closed"]
     assert await items(never_started) == []  # closed, never run
+
+
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+@pytest.mark.parametrize("chained", list(CHAINED))
+@pytest.mark.anyio
+async def test_chain_closes_an_unreached_source_held_at_a_yield_in_a_task_group_quietly(
+    chained: str, group: str
+) -> None:
+    # A started generator after the first source, suspended at a `yield` inside a task group:
+    # its close raised a `BaseExceptionGroup` holding the `GeneratorExit`, which the chain took
+    # for a failed cleanup and raised to the consumer.
+    log: list[str] = []
+    peeked = _grouped(group, log)
+    assert await anext(peeked) == "0"
+    assert await items(CHAINED[chained](counting("a"), peeked) | ops.take(2)) == ["a0", "a1"]
+    assert log == ["closed"]
 
 
 @pytest.mark.anyio

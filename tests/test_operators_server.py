@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import Any
@@ -14,6 +15,8 @@ from fastapi import FastAPI
 
 from typedsse import BaseEvent, Decoder, LastEventId, ServerSentMessage, sse
 from typedsse import operators as ops
+
+from conftest import LiveServer
 
 pytestmark = pytest.mark.e2e
 
@@ -78,6 +81,22 @@ def make_app(closed: Closed) -> FastAPI:
     @sse(ping=5)
     def merged() -> AsyncIterable[Tick | Tock]:
         return ops.merge(ticks("left"), ticks("right")) | ops.throttle(0.001)
+
+    async def beating(name: str) -> AsyncIterator[Tick]:
+        # Its events beside a heartbeat task, in a task group. It never awaits between them: when
+        # it is not running, it is suspended at a `yield` inside the group.
+        try:
+            async with asyncio.TaskGroup() as tasks:
+                tasks.create_task(asyncio.Event().wait())
+                for i in itertools.count():
+                    yield Tick(data=i, id=str(i))
+        finally:
+            closed.mark(name)
+
+    @app.get("/beating")
+    @sse(ping=5)
+    def with_heartbeat() -> AsyncIterable[Tick | Tock]:
+        return ops.merge(beating("left"), ticks("right"))
 
     @app.get("/failing")
     @sse(ping=5)
@@ -170,6 +189,20 @@ def test_pipeline_client_disconnect_runs_every_merged_sources_finally(server: st
     messages = read_messages(f"{server}/merged", 4)
     assert [message.event for message in messages] == ["tick"] * 4
     assert closed.wait("left", "right") == ["left", "right"]
+
+
+def test_pipeline_client_disconnect_closes_a_source_in_a_task_group_quietly(
+    closed: Closed, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Closed at a `yield` inside its task group, the source raises the close's `GeneratorExit`
+    # back in a `BaseExceptionGroup`: merge took it for a failed cleanup, and every client
+    # leaving was logged as "the stream failed after its response ended", with a traceback.
+    with caplog.at_level(logging.ERROR, logger="typedsse"), LiveServer(make_app(closed)) as live:
+        messages = read_messages(f"{live.url}/beating", 4)
+        assert [message.event for message in messages] == ["tick"] * 4
+        assert closed.wait("left", "right") == ["left", "right"]
+    # The server has stopped: the request, and whatever it logged, is over.
+    assert [record.getMessage() for record in caplog.records if record.name == "typedsse"] == []
 
 
 def test_pipeline_client_disconnect_closes_the_sources_a_chain_has_not_reached(server: str, closed: Closed) -> None:

@@ -20,6 +20,7 @@ from aiostream import stream
 from aiostream.aiter_utils import AsyncIteratorContext
 from aiostream.core import Stream, operator, sources_operator, streamcontext
 
+from typedsse._closing import closed
 from typedsse._operators_time import FAIR_SHARE, wait_for_tasks
 from typedsse.events import BaseEvent, is_utf8
 
@@ -363,7 +364,7 @@ async def _close_unreached(sources: Iterator[AsyncIterable[Any]]) -> None:
         if aclose is None:
             continue
         try:
-            await aclose()
+            await closed(aclose)
         except BaseException:
             await _close_unreached(sources)  # the rest, with this error as their errors' context
             raise
@@ -436,7 +437,7 @@ class _Turns:
             # Closed here, not from the merged stream's task: the source's whole life, its
             # `finally` included, runs in this task's context (a `ContextVar.reset` there needs
             # the context of its `set`). An error of that cleanup is the pump's own.
-            await streamer.aclose()
+            await closed(streamer.aclose)
 
     def release(self, index: int) -> None:
         """Let source `index` fetch its next item: the merged stream has forwarded the last one."""

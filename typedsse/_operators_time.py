@@ -18,6 +18,8 @@ from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
 from aiostream.core import Streamer, pipable_operator, streamcontext
 
+from typedsse._closing import closed
+
 __all__ = ["ThrottleMode", "chunk_by_time", "debounce", "throttle", "wait_for_tasks"]
 
 T = TypeVar("T")
@@ -219,7 +221,7 @@ class _Driver(Generic[T, R]):
             # Closed here, not from the consumer's task: the source's whole life, its `finally`
             # included, runs in this task's context (a `ContextVar.reset` there needs the
             # context of its `set`). An error of that cleanup is the pump's own.
-            await streamer.aclose()
+            await closed(streamer.aclose)
 
     def _end(self, error: BaseException | None) -> None:
         self._ended = True

@@ -35,6 +35,7 @@ from aiostream.core import Stream, Streamer, pipable_operator, streamcontext
 from typing_extensions import TypeIs
 
 from typedsse import _operators_time as _time
+from typedsse._closing import closed
 from typedsse._operators_pipes import ListPipe, Pipe, SameTypePipe, UnionPipe
 from typedsse._operators_sources import chain, cursors, merge, source
 from typedsse._operators_time import FAIR_SHARE as _FAIR_SHARE
@@ -864,7 +865,7 @@ class _Calls:
                 calls.append(call)
                 self._wake()
         finally:
-            await streamer.aclose()  # in this task's context, that of the source's whole life
+            await closed(streamer.aclose)  # in this task's context, that of the source's whole life
 
     def _wake(self) -> None:
         waiter = self._waiter

@@ -41,6 +41,7 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 from starlette.types import Message, Receive, Scope, Send
 
+from typedsse._closing import closed
 from typedsse.catalog import EventCatalog
 from typedsse.encoding import KEEPALIVE, encode, frame_encoder, retry_frame
 from typedsse.events import BaseEvent, ErrorPayload, StreamError
@@ -1269,34 +1270,13 @@ async def _open(content: EventSource) -> AsyncGenerator[AsyncIterator[BaseEvent[
         finally:
             aclose = getattr(iterator, "aclose", None)
             if aclose is not None:
-                await _closed(aclose)
+                await closed(aclose)
         return
     events = _iterate_in_thread(content)
     try:
         yield events
     finally:
         await events.aclose()
-
-
-async def _closed(aclose: Callable[[], Awaitable[object]]) -> None:
-    """Close a generator; a task group handing on the `GeneratorExit` it got, in a group, has closed as asked.
-
-    Closing a generator suspended at a `yield` inside a task group (a client leaving a stream
-    that keeps a heartbeat task beside its events) raises `GeneratorExit` in the group, which
-    raises it back wrapped in a `BaseExceptionGroup` (asyncio's and anyio's alike): `aclose()`
-    takes a bare `GeneratorExit` as a generator that closed, but not a group of them, and every
-    such close read as a failed stream. What else the group holds is raised, as a group.
-    """
-    try:
-        await aclose()
-    except BaseExceptionGroup as group:
-        rest = group.split(GeneratorExit)[1]
-        if rest is not None:
-            try:
-                raise rest from group.__cause__
-            finally:
-                del rest  # this frame, in its traceback, must not hold it
-        # Nothing but the `GeneratorExit` sent: the generator closed, as `aclose()` asked.
 
 
 _EXHAUSTED: Any = object()
