@@ -746,6 +746,55 @@ async def test_a_task_group_around_the_yield_a_client_leaves_at_is_closed_quietl
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+@pytest.mark.parametrize("ending", ["write refused", "send_timeout"])
+async def test_a_pipeline_closed_after_a_failed_write_at_a_task_groups_yield_is_closed_quietly(
+    group: str, ending: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    # A failed write (the server refuses it, or it outlasts `send_timeout`) closes the stream
+    # the response plays. A pipeline passes on its source's close: at a `yield` inside a task
+    # group, a `BaseExceptionGroup` holding the `GeneratorExit`, logged as a failed stream.
+    closed = asyncio.Event()
+
+    async def heartbeat() -> None:
+        await asyncio.Event().wait()
+
+    async def answer() -> AsyncIterator[Tick]:
+        try:
+            if group == "anyio":
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(heartbeat)
+                    for i in itertools.count():
+                        yield Tick(data=i)
+                        await asyncio.sleep(0.001)  # sparse: the producer writes each event itself
+            else:
+                async with asyncio.TaskGroup() as task_group:
+                    task_group.create_task(heartbeat())
+                    for i in itertools.count():
+                        yield Tick(data=i)
+                        await asyncio.sleep(0.001)
+        finally:
+            closed.set()
+
+    class Server(Harness):
+        """A server that learns from a failed write that the client left, before `receive()` says so."""
+
+        async def send(self, message: dict[str, Any]) -> None:
+            if self.writes >= 2 and message["type"] == "http.response.body":
+                if ending == "write refused":
+                    raise ClientGone("the client has gone")
+                await asyncio.Event().wait()  # a client that stopped reading: the write never ends
+            await super().send(message)
+
+    timeout = 0.05 if ending == "send_timeout" else None
+    pipeline = answer() | ops.map(lambda tick: tick)
+    with caplog.at_level(logging.ERROR, logger="typedsse"):  # a timed-out write is a warning of its own
+        await asyncio.wait_for(Server().run(EventStreamResponse(pipeline, ping=None, send_timeout=timeout)), timeout=5)
+    assert closed.is_set()
+    assert [r.getMessage() for r in caplog.records if r.name == "typedsse" and r.levelno >= logging.ERROR] == []
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("hook", ["sync", "async"])
 async def test_on_error_and_the_failure_log_see_what_the_generator_bound_in_its_context(
     hook: str, caplog: pytest.LogCaptureFixture

@@ -1262,6 +1262,10 @@ async def _open(content: EventSource) -> AsyncGenerator[AsyncIterator[BaseEvent[
         # An aiostream pipeline: its context owns every source and closes them all.
         async with content.stream() if isinstance(content, Stream) else content as streamer:
             yield streamer
+            # Left without an error (a write failed, the stream was cut short): closed here, as a
+            # generator is, since a pipeline passes on its source's close, a group from a task
+            # group's `yield` included. The context's exit then finds it closed.
+            await closed(streamer.aclose)
         return
     if isinstance(content, AsyncIterable):
         iterator = aiter(content)
