@@ -1233,6 +1233,26 @@ def test_cursors_split_a_merged_id_into_positions(last_event_id: str | None, pos
 # take, filter, map, scan, start_with, concat, chain, source
 
 
+# The operators that end on an item of their own deciding, and close the source there.
+TAKING = {
+    "take": lambda source: source | ops.take(2),
+    "take_while-inclusive": lambda source: source | ops.take_while(lambda item: item != "1", inclusive=True),
+    "take_while": lambda source: source | ops.take_while(lambda item: item != "2"),
+}
+
+
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+@pytest.mark.parametrize("taking", list(TAKING))
+@pytest.mark.anyio
+async def test_take_ends_cleanly_over_a_source_held_at_a_yield_in_a_task_group(taking: str, group: str) -> None:
+    # The source is closed at its `yield` inside a task group, which raises the close's
+    # `GeneratorExit` back in a `BaseExceptionGroup`: the stream failed with it after one item,
+    # and a response sent its error event in place of a clean end.
+    log: list[str] = []
+    assert await items(TAKING[taking](_grouped(group, log, pause=None))) == ["0", "1"]
+    assert log == ["closed"]
+
+
 @pytest.mark.anyio
 async def test_take_stops_and_closes_the_source_without_reading_ahead() -> None:
     pulled: list[int] = []

@@ -669,6 +669,9 @@ async def _forward_until(
                 if verdict == _LAST:
                     last.append(item)
                 break
+            # Closed here, by the operator's own decision, as a pump closes its source: one held
+            # at a `yield` inside a task group raises the close back in a group, no failure.
+            await closed(streamer.aclose)
     except Exception as exc:
         if not last:
             raise
