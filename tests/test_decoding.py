@@ -1,10 +1,12 @@
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import inspect
 import json
 from collections.abc import AsyncIterator
 
+import anyio
 import pytest
 
 from typedsse import MessageTooLargeError, TypedSSEError
@@ -391,3 +393,37 @@ async def test_aiter_messages_closes_the_chunks_iterator_however_it_ends(end: st
         assert [m async for m in messages] == [message("b")]
     assert closed == ["closed"]
     assert source.ag_frame is None  # finished, not left suspended
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+@pytest.mark.parametrize("end", ["aclose", "too-large"])
+async def test_aiter_messages_closes_a_chunks_generator_held_in_a_task_group_quietly(end: str, group: str) -> None:
+    # Closed at a `yield` inside a task group, the source raises the close's `GeneratorExit`
+    # back in a `BaseExceptionGroup`: the consumer's close failed with it, and it replaced the
+    # `MessageTooLargeError` that ended the stream.
+    closed: list[str] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            if group == "anyio":
+                async with anyio.create_task_group() as tasks:
+                    tasks.start_soon(anyio.sleep_forever)  # a keep-alive beside the reads
+                    yield b"data: a\n\n"
+                    yield b"data: " + b"x" * 50
+            else:
+                async with asyncio.TaskGroup() as task_group:
+                    task_group.create_task(asyncio.Event().wait())
+                    yield b"data: a\n\n"
+                    yield b"data: " + b"x" * 50
+        finally:
+            closed.append("closed")
+
+    messages = aiter_messages(chunks(), max_size=20)
+    assert await anext(messages) == message("a")
+    if end == "aclose":
+        await messages.aclose()
+    else:
+        with pytest.raises(MessageTooLargeError):
+            await anext(messages)
+    assert closed == ["closed"]

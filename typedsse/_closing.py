@@ -1,7 +1,8 @@
 """Closing an async generator, or what wraps one, that may be suspended inside a task group.
 
-Shared by the response, which closes the stream it plays, and the operators, which close their
-sources: each takes a close that a task group reports as a group the same way.
+Shared by the response, which closes the stream it plays, the operators, which close their
+sources, and `aiter_messages`, which closes its chunks: each takes a close that a task group
+reports as a group the same way.
 """
 
 from __future__ import annotations

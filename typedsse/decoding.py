@@ -16,6 +16,7 @@ from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, cast
 
+from typedsse._closing import closed
 from typedsse.exceptions import MessageTooLargeError
 
 __all__ = ["Decoder", "ServerSentMessage", "aiter_messages", "parse"]
@@ -356,10 +357,11 @@ async def _messages(chunks: AsyncIterable[bytes], decoder: Decoder) -> AsyncGene
     finally:
         # Left suspended, a source generator would run its `finally` (a connection given back,
         # a lock released) only when the collector or the loop's shutdown got to it, in
-        # another task; closed here, it runs in the consumer's, as `aclose` returns.
+        # another task; closed here, it runs in the consumer's, as `aclose` returns. One held at
+        # a `yield` inside a task group hands the close back in a group: that is no failure.
         aclose = getattr(iterator, "aclose", None)
         if aclose is not None:
-            await aclose()
+            await closed(aclose)
 
 
 def parse(data: bytes) -> list[ServerSentMessage]:
