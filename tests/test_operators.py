@@ -589,6 +589,43 @@ async def _cleanup_awaits() -> AsyncIterator[str]:
         await asyncio.sleep(0.1)
 
 
+@pytest.mark.parametrize("pipeline", list(PUMPED))
+@pytest.mark.anyio
+async def test_pumped_operators_close_a_source_that_swallows_their_cancellation(pipeline: str) -> None:
+    # A bare `except:` around the source's await took the pump's cancellation when the consumer
+    # stopped (a client leaving), and the source went on yielding: the pump kept the item for a
+    # consumer that was gone and waited for ever, so the operator's close never returned (nor
+    # did a response over it). The source is closed at the `yield` after the cancellation, as
+    # the response closes a plain generator that does the same.
+    log: list[str] = []
+    waiting = asyncio.Event()
+
+    async def deaf() -> AsyncIterator[str]:
+        try:
+            yield "first"
+            while True:
+                waiting.set()
+                try:
+                    await asyncio.sleep(3600)
+                except BaseException:  # what a bare `except:` does: it swallows the cancellation
+                    log.append("swallowed")
+                yield "after"
+        finally:
+            log.append("closed")
+
+    consumer = asyncio.create_task(items(PUMPED[pipeline](deaf())))
+    await waiting.wait()
+    consumer.cancel()
+    try:
+        done, _ = await asyncio.wait({consumer}, timeout=60)
+        assert done, "the operator's close never returned"
+    finally:
+        consumer.cancel()  # a second cancellation reaches the pump where it waits: the test does not hang
+        await asyncio.wait({consumer})
+    assert consumer.cancelled()
+    assert log == ["swallowed", "closed"]
+
+
 @pytest.mark.parametrize("stop", ["source-cancelled", "consumer-stops"])
 @pytest.mark.parametrize("pipeline", list(PUMPED))
 @pytest.mark.anyio

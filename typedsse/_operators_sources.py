@@ -417,6 +417,13 @@ class _Turns:
     async def pump(self, index: int, streamer: AsyncIteratorContext[Any]) -> None:
         try:
             async for item in streamer:
+                if _being_cancelled():
+                    # The source took this pump's cancellation (a bare `except:` around an
+                    # `await`) and went on yielding: the merged stream is closing, and nobody
+                    # will take the item. Waiting at its gate would hold the close for ever;
+                    # ending here closes the source at that `yield`, as the response closes a
+                    # stream that does the same.
+                    return
                 gate = self.gates[index] = self.loop.create_future()
                 self.put(index, item)
                 await gate

@@ -193,6 +193,12 @@ class _Driver(Generic[T, R]):
                     elif not isinstance(exc, asyncio.CancelledError):
                         raise
                     return
+                if being_cancelled():
+                    # The source took the pump's cancellation (a bare `except:` around an
+                    # `await`) and went on: the operator is closing, and holding the item for a
+                    # consumer that is gone would keep the pump, and the close, waiting for ever.
+                    # Ending here closes the source at that `yield`, as `merge` does.
+                    return
                 waiter = self._waiter
                 if waiter is None or waiter.done():
                     self._held = item  # the consumer is away (or on its way back): it takes this first

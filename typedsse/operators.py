@@ -852,6 +852,12 @@ class _Calls:
                     elif not isinstance(exc, asyncio.CancelledError):
                         raise
                     return
+                if _time.being_cancelled():
+                    # The source took the pump's cancellation (a bare `except:` around an
+                    # `await`) and went on: the operator is closing, and a call for the item
+                    # would go to nobody. Ending here closes the source at that `yield`, as
+                    # `merge` does, rather than reading it for ever.
+                    return
                 try:
                     call = asyncio.ensure_future(self._function(item))
                 except BaseException as exc:
