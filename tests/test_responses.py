@@ -704,6 +704,46 @@ async def test_a_stream_that_swallows_its_cancellation_is_closed_all_the_same(en
 
 
 @pytest.mark.anyio
+async def test_a_stream_that_swallows_its_cancellation_and_yields_now_and_then_is_closed_at_once() -> None:
+    # A feed that took the cancellation sent when the client left, and then yields an event now
+    # and then (here after a loop turn each, as a feed with an event a minute would): the check
+    # for a client gone came only every 128 buffered events, so the feed went on for 128 of its
+    # events, hours for a slow one, with whatever it held open. It is closed at its next events.
+    pulled_after_leaving = 0
+    left = False
+    closed = asyncio.Event()
+
+    async def deaf_feed() -> AsyncIterator[Tick]:
+        nonlocal pulled_after_leaving, left
+        try:
+            yield Tick(data=0)
+            while True:
+                try:
+                    await asyncio.sleep(3600 if not left else 0)
+                except BaseException:  # what a bare `except:` does: it swallows the cancellation
+                    left = True
+                if left:
+                    pulled_after_leaving += 1
+                yield Tick(data=1)
+        finally:
+            closed.set()
+
+    harness = Harness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(deaf_feed(), ping=None)))
+    try:
+        await asyncio.wait_for(harness.wait_for_writes(1), timeout=5)
+        harness.disconnect()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        assert done, "the request never ended"
+    finally:
+        task.cancel()
+        task.cancel()  # a second cancellation interrupts a stream's cleanup: the test does not hang
+    await asyncio.wait({task}, timeout=5)
+    assert closed.is_set()
+    assert pulled_after_leaving <= 2
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize("group", ["anyio", "asyncio"])
 @pytest.mark.parametrize("ending", ["client left", "request cancelled"])
 async def test_a_task_group_around_the_yield_a_client_leaves_at_is_closed_quietly(

@@ -967,6 +967,12 @@ class _Connection:
                             self.writing = False
                         continue
                     if not buffer.frames:
+                        if self._unread():
+                            # As below, once per batch as well as every 128 frames: a generator
+                            # that took the cancellation and yields now and then (a feed with an
+                            # event a minute) would go on for 128 of its events, hours, before
+                            # the check below came round.
+                            break
                         buffer.wake()
                     buffer.frames.append(frame)
                     buffer.size += len(frame)
