@@ -704,6 +704,29 @@ async def test_a_stream_that_swallows_its_cancellation_is_closed_all_the_same(en
 
 
 @pytest.mark.anyio
+async def test_a_finally_that_yields_after_the_client_left_still_runs_its_cleanup() -> None:
+    # The checks for a stream that swallows its cancellation must not take a `finally` that
+    # yields a last event (for nobody, the client has gone) for one: what follows it runs.
+    log: list[str] = []
+
+    async def farewell() -> AsyncIterator[Tick]:
+        try:
+            yield Tick(data=1)
+            await asyncio.Event().wait()
+        finally:
+            yield Tick(data=2)
+            await asyncio.sleep(0.01)
+            log.append("cleaned up")
+
+    harness = Harness()
+    task = asyncio.create_task(harness.run(EventStreamResponse(farewell(), ping=None)))
+    await asyncio.wait_for(harness.wait_for_writes(1), timeout=5)
+    harness.disconnect()
+    await asyncio.wait_for(task, timeout=5)
+    assert log == ["cleaned up"]
+
+
+@pytest.mark.anyio
 async def test_a_stream_that_swallows_its_cancellation_and_yields_now_and_then_is_closed_at_once() -> None:
     # A feed that took the cancellation sent when the client left, and then yields an event now
     # and then (here after a loop turn each, as a feed with an event a minute would): the check
