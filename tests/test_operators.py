@@ -191,6 +191,19 @@ async def test_throttle_refuses_a_key_that_gives_awaitables(mode: ops.ThrottleMo
     assert log == ["closed"]
 
 
+@pytest.mark.parametrize("mode", ["leading", "latest"])
+@pytest.mark.anyio
+async def test_throttle_refuses_an_unhashable_key_naming_the_key_function(mode: ops.ThrottleMode) -> None:
+    # A key returning the payload model itself (not frozen, so not hashable) failed with
+    # Python's bare "unhashable type: 'list'", naming neither the throttle nor its key.
+    log: list[str] = []
+    pipeline = timed((0.0, "A1"), (0.1, "A2"), log=log) | ops.throttle(0.5, mode=mode, key=lambda item: [item[0]])
+    with pytest.raises(TypeError, match=r"^throttle\(key=\.\.\.\) returned a list, which is not hashable") as caught:
+        await items(pipeline)
+    assert isinstance(caught.value.__cause__, TypeError)  # Python's own, kept as the cause
+    assert log == ["closed"]
+
+
 @pytest.mark.parametrize(
     "pipe",
     [

@@ -409,7 +409,11 @@ async def _throttle_leading(
             while ends and ends[0][0] <= now:
                 windows.discard(heapq.heappop(ends)[2])
             item_key = key(item) if key is not None else None
-            if item_key in windows:
+            try:
+                open_window = item_key in windows
+            except TypeError as exc:
+                raise unhashable_key(item_key) from exc
+            if open_window:
                 dropped += 1
                 if dropped == FAIR_SHARE:
                     dropped = 0
@@ -436,6 +440,14 @@ def check_key(item_key: object, operator: str = "throttle") -> None:
             f"{operator}(key=...) returned a {type(item_key).__qualname__}, an awaitable: "
             "the key function must be sync and return the key itself"
         )
+
+
+def unhashable_key(item_key: object) -> TypeError:
+    """The error for a key that cannot be one: Python's own ("unhashable type: 'Quote'") names no key function."""
+    return TypeError(
+        f"throttle(key=...) returned a {type(item_key).__qualname__}, which is not hashable and so cannot "
+        "be a key: return something that is (a str, an int, a tuple of them), such as the model's id field"
+    )
 
 
 class _LatestWindows(_Clocked[T, T]):
@@ -470,7 +482,11 @@ class _LatestWindows(_Clocked[T, T]):
 
     def arrive(self, item: T, now: float) -> None:
         item_key = self._key(item) if self._key is not None else None
-        if item_key in self._windows:
+        try:
+            open_window = item_key in self._windows
+        except TypeError as exc:
+            raise unhashable_key(item_key) from exc
+        if open_window:
             self._windows[item_key] = item
         else:
             check_key(item_key)

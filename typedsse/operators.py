@@ -258,6 +258,8 @@ def throttle(
 
     Raises:
         TypeError: `key` is not callable or is async, or `interval` is not a real number (a `bool` is not one).
+            While the stream runs, the key of an item is an awaitable or is not hashable (a
+            Pydantic model that is not frozen: use its id field).
         ValueError: `interval` is not positive, or `mode` is unknown, or `interval` is infinite
             (or an integer too large for a float, which counts as infinite) in `"latest"` mode.
     """
