@@ -119,6 +119,14 @@ def test_docs_nav_lists_every_page() -> None:
     assert sorted(nav_pages(config["nav"])) == PAGES
 
 
+def test_quickstart_where_next_links_every_other_page() -> None:
+    # A reader who has run the quickstart finds every page from its end, in the nav's order.
+    section = (DOCS / "index.md").read_text(encoding="utf-8").split("\n## Where next\n", 1)[1].split("\n## ", 1)[0]
+    linked = re.findall(r"^- \[[^\]]+\]\((?P<page>[\w/-]+\.md)\)", section, re.MULTILINE)
+    config = load_config(str(ROOT / "mkdocs.yml"))
+    assert linked == [page for page in nav_pages(config["nav"]) if page != "index.md"]
+
+
 def test_docs_include_every_example() -> None:
     included = {
         match["path"].split(":")[0] for page in PAGES for match in _SNIPPET.finditer((DOCS / page).read_text("utf-8"))
