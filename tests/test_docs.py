@@ -22,6 +22,7 @@ from typing import Any, cast
 
 import pytest
 from fastapi import Depends, FastAPI
+from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
 from mkdocs.config import load_config
 from pydantic import BaseModel, TypeAdapter
@@ -367,6 +368,23 @@ def test_examples_page_states_echo_statuses(last_event_id: str, status: int, mon
         response = client.get("/echo", params={"message": "hello"}, headers={"Last-Event-ID": last_event_id})
     assert response.status_code == status
     assert f"(`Last-Event-ID: {last_event_id}`) gets `{status} " in " ".join(page.split())
+
+
+@pytest.mark.parametrize("name", ["echo", "chat", "progress"])
+def test_examples_page_shows_how_to_call_every_stream(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    # The page includes each example's source; its prose (and the commands) names every stream,
+    # so a reader learns each route the example serves, not only the first.
+    page = (DOCS / "examples.md").read_text(encoding="utf-8")
+    paths = [
+        route.path
+        for route in example(name, monkeypatch).app.routes
+        if isinstance(route, APIRoute) and typedsse.stream_endpoint(route.endpoint) is not None
+    ]
+    assert paths
+    for path in paths:
+        shown = re.escape(path).replace(r"\{", "{").replace(r"\}", "}")
+        pattern = re.sub(r"\{\w+\}", r"[^/\\s'`?]+", shown) + r"(?![\w/-])"
+        assert re.search(pattern, page), f"{path} of examples/{name}.py is not shown on the page"
 
 
 def test_examples_page_shows_chat_output(monkeypatch: pytest.MonkeyPatch) -> None:
