@@ -161,6 +161,24 @@ def test_docstring_examples_run_as_shown(name: str, monkeypatch: pytest.MonkeyPa
     assert runner.failures == 0, "".join(output)
 
 
+_DOCSTRING_FENCE = re.compile(r"^(?P<indent> *)```python\n(?P<code>.*?)^(?P=indent)```$", re.MULTILINE | re.DOTALL)
+
+
+@pytest.mark.parametrize("documented", [typedsse.BaseEvent, typedsse.sse], ids=lambda documented: documented.__name__)
+def test_docstring_example_runs_on_the_echo_payload(documented: object, monkeypatch: pytest.MonkeyPatch) -> None:
+    # These examples build on the `Echo` and `EchoPayload` of the README and the echo example,
+    # whose payload has a required `created_at`: run in that example's namespace, they work.
+    (fence,) = _DOCSTRING_FENCE.finditer(inspect.getdoc(documented) or "")
+    namespace = {**vars(example("echo", monkeypatch)), "app": FastAPI()}
+    exec(compile(textwrap.dedent(fence["code"]), f"{documented!r} docstring", "exec"), namespace)
+    streams = [route for route in namespace["app"].routes if isinstance(route, APIRoute)]
+    with TestClient(namespace["app"]) as client:
+        for route in streams:
+            response = client.get(route.path, params={"message": "hi"})
+            assert response.status_code == 200, response.text
+            assert [message.event for message in typedsse.decoding.parse(response.content)] == ["echo"]
+
+
 @pytest.mark.parametrize("block", blocks("python"), ids=block_id)
 def test_docs_python_block_compiles(block: CodeBlock) -> None:
     compile(block.code, f"{block.page}:{block.line}", "exec")

@@ -186,7 +186,7 @@ def sse(
         @app.get("/echo")
         @sse(ping=15)
         async def echo(message: str) -> AsyncIterator[Echo | ReverseEcho]:
-            yield Echo(data=EchoPayload(message=message))
+            yield Echo(data=EchoPayload(message=message, created_at=datetime.now(UTC)))
         ```
 
     Args:

@@ -637,7 +637,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
         class Progress(BaseEvent[float], name="job.progress"): ...  # explicit name
         class Token(BaseEvent[str], encoding="text"): ...           # raw text payload
 
-        Echo(data=EchoPayload(message="hi"), id="1")
+        Echo(data=EchoPayload(message="hi", created_at=datetime.now(UTC)), id="1")
         ```
 
     Attributes:
