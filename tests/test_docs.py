@@ -327,6 +327,40 @@ def test_quickstart_client_prints_the_documented_output(
     assert capsys.readouterr().out == only_block("index.md", lang="text", title="python client.py").code
 
 
+@pytest.mark.e2e
+def test_quickstart_browser_snippet_runs_where_the_page_says(
+    monkeypatch: pytest.MonkeyPatch, live_server: Any, chromium: Any
+) -> None:
+    # Pasted into the console of the page the quickstart names, as a reader would, on the
+    # quickstart's app: the relative URL reaches the stream, and every greeting is logged.
+    section = section_text("index.md", "### In the browser")
+    (page_url,) = re.findall(r"`http://127\.0\.0\.1:8000(/[^`]*)`", section)
+    (snippet,) = [block for block in code_blocks("index.md") if block.lang == "js"]
+    server = live_server(quickstart_app(monkeypatch).app)
+    page = chromium.new_page()
+    logged: list[str] = []
+    page.on("console", lambda message: logged.append(message.text))
+    try:
+        page.goto(server.url + page_url)
+        page.evaluate("() => {" + snippet.code + "}")
+        for _ in range(100):
+            if len([line for line in logged if "Hello" in line]) == 3:
+                break
+            page.wait_for_timeout(100)
+    finally:
+        page.close()
+    assert [line for line in logged if "Hello" in line] == [f"{i} Hello, Ada!" for i in range(3)]
+
+
+def section_text(page: str, heading: str) -> str:
+    """The text of a page under the heading `heading` (a whole line), up to the next heading of its level."""
+    lines = (DOCS / page).read_text(encoding="utf-8").splitlines()
+    start = lines.index(heading) + 1
+    level = heading.split(" ")[0] + " "
+    end = next((number for number in range(start, len(lines)) if lines[number].startswith(level)), len(lines))
+    return "\n".join(lines[start:end])
+
+
 def example(name: str, monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     monkeypatch.syspath_prepend(str(ROOT))
     return importlib.import_module(f"examples.{name}")
