@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import collections.abc
 import contextlib
 import doctest
 import importlib
@@ -482,6 +483,64 @@ def test_endpoints_page_lists_every_sse_option_with_its_default() -> None:
     assert [name for name, _ in rows] == list(defaults)
     for name, shown_default in rows:
         assert ast.literal_eval(shown_default) == defaults[name], name
+
+
+class Tock(typedsse.BaseEvent[int]): ...
+
+
+class Tack(typedsse.BaseEvent[int]): ...
+
+
+def stream_function(kind: str, annotation: Any) -> Any:
+    """A function of the kind a row of the event union's table names, sending `Tock` then `Tack`."""
+    events = [Tock(data=0), Tack(data=1)]
+
+    async def async_generator() -> Any:
+        for event in events:
+            yield event
+
+    def sync_generator() -> Any:
+        yield from events
+
+    def returning_async() -> Any:
+        return async_generator()
+
+    def returning_sync() -> Any:
+        return list(events)
+
+    kinds = {
+        "`async def` with `yield`": async_generator,
+        "`def` with `yield`": sync_generator,
+        "`def` or `async def` returning an async iterable": returning_async,
+        "`def` or `async def` returning a sync iterable (a list)": returning_sync,
+    }
+    function = kinds[kind]
+    function.__annotations__["return"] = annotation
+    return function
+
+
+def test_endpoints_page_annotation_table_covers_every_stream_function() -> None:
+    # Each row's annotations, as written (`A | B` being two events), are accepted by `@sse` for
+    # that kind of function and stream its events; and every kind of function has its row.
+    section = section_text("endpoints.md", "## The event union")
+    rows = re.findall(r"^\| (?P<kind>`[^|]*?) +\| (?P<cell>.*) +\|$", section, re.MULTILINE)
+    assert {kind for kind, _ in rows} == {
+        "`async def` with `yield`",
+        "`def` with `yield`",
+        "`def` or `async def` returning an async iterable",
+        "`def` or `async def` returning a sync iterable (a list)",
+    }
+    namespace: dict[str, Any] = {**vars(collections.abc), "A": Tock, "B": Tack}
+    for kind, cell in rows:
+        for written in re.findall(r"`([^`]+)`", cell):
+            app = FastAPI()
+            app.get("/stream")(typedsse.sse()(stream_function(kind, eval(written, namespace))))
+            with TestClient(app) as client:
+                response = client.get("/stream")
+            assert [message.event for message in typedsse.Decoder().feed(response.content)] == ["tock", "tack"], (
+                kind,
+                written,
+            )
 
 
 # A client can send any Last-Event-ID: none of these may reach `int()`, which would answer a 500.
