@@ -27,6 +27,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from typedsse import (
     BaseEvent,
+    ErrorPayload,
     EventCatalog,
     EventStreamResponse,
     EventTypeError,
@@ -1368,6 +1369,16 @@ async def test_a_started_stream_refusing_the_request_ends_with_request_refused(
     assert harness.body == b"event: tick\ndata: 1\n\n" + REQUEST_REFUSED
     assert [r.levelname for r in caplog.records] == ["WARNING"]
     assert caplog.records[0].exc_info is None
+
+
+@pytest.mark.parametrize(
+    "exc", [RuntimeError("boom"), EventTypeError("not an event"), StarletteHTTPException(403, "no")]
+)
+def test_every_code_of_the_builtin_error_event_is_documented_on_its_payload(exc: Exception) -> None:
+    # The payload's docstring is what a client reads of it: the API reference, the OpenAPI
+    # document's description of the component, the generated TypeScript's doc comment.
+    code = responses.default_error_event(exc).data.code
+    assert f"`{code}`" in (ErrorPayload.__doc__ or "")
 
 
 @pytest.mark.anyio

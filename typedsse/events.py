@@ -939,7 +939,9 @@ class ErrorPayload(BaseModel):
 
     Attributes:
         message: A human-readable, generic description.
-        code: A stable machine-readable code, such as `internal_error` or `invalid_event`.
+        code: A stable machine-readable code: `internal_error` for an exception, `invalid_event`
+            for an item that is not one of the stream's events, `request_refused` for a request
+            refused once the stream started (an `HTTPException` with a 4xx status).
     """
 
     message: str
