@@ -16,7 +16,16 @@ from pydantic.alias_generators import to_pascal
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType, TypedDict
 
-from typedsse import BaseEvent, EndpointDefinitionError, EventCatalog, EventDefinitionError, UnknownEventError, encode
+from typedsse import (
+    BaseEvent,
+    EndpointDefinitionError,
+    ErrorPayload,
+    EventCatalog,
+    EventDefinitionError,
+    StreamError,
+    UnknownEventError,
+    encode,
+)
 from typedsse.catalog import stream_annotation
 from typedsse.decoding import ServerSentMessage, parse
 
@@ -272,6 +281,9 @@ def test_decode_refuses_unknown_names_and_invalid_data() -> None:
     assert isinstance(info.value, LookupError)
     with pytest.raises(UnknownEventError, match="named 'message'"):
         RECEIVED.decode(parse(b"data: 1\n\n")[0])  # no `event:` line
+    # A catalog of the stream's own union lacks the error event a failed stream ends with.
+    with pytest.raises(UnknownEventError, match=r"named 'typedsse.error', .*\); it is the built-in error event"):
+        RECEIVED.decode(parse(encode(StreamError(data=ErrorPayload(code="internal_error", message="x"))))[0])
     with pytest.raises(ValidationError, match=r"Invalid JSON"):
         RECEIVED.decode(ServerSentMessage(event="echo", data="hi"))
     with pytest.raises(ValidationError, match=r"Input should be a valid string"):

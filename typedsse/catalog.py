@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 import pydantic
 import pydantic_core
 
-from typedsse.events import NOT_AN_ALIAS, BaseEvent, alias_value, named_subclass_hint, unreadable_json
+from typedsse.events import NOT_AN_ALIAS, BaseEvent, StreamError, alias_value, named_subclass_hint, unreadable_json
 from typedsse.exceptions import EndpointDefinitionError, EventDefinitionError, UnknownEventError
 
 if typing.TYPE_CHECKING:
@@ -258,8 +258,16 @@ class EventCatalog:
         cls = self.by_name.get(message.event)
         if cls is None:
             known = ", ".join(repr(name) for name in self.by_name)
+            # The stream's error event, what every typedsse stream may end with, is the one a
+            # catalog built from the stream's own union most often lacks.
+            hint = (
+                "; it is the built-in error event a stream ends with when it fails: add StreamError to "
+                "the catalog (EventCatalog.of(A | B | StreamError)) to read it"
+                if message.event == StreamError.event_name
+                else ""
+            )
             raise UnknownEventError(
-                f"received an event named {message.event!r}, which is none of this stream's events ({known})",
+                f"received an event named {message.event!r}, which is none of this stream's events ({known}){hint}",
                 event=message.event,
             )
         problem = cls.__dict__.get("__typedsse_unreadable__")
