@@ -215,6 +215,20 @@ def test_docs_app_block_defines_an_app(block: CodeBlock, monkeypatch: pytest.Mon
     assert isinstance(run_module("app", block, monkeypatch).app, FastAPI)
 
 
+def test_operators_page_app_throttles_the_prices_and_sends_every_trade(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The page's first pipeline throttled the merged stream by symbol: with prices and trades
+    # of one symbol, most trades were dropped in the windows the prices opened.
+    module = run_module("app", only_block("operators.md", lang="python", title="app.py"), monkeypatch)
+    with TestClient(module.app) as client:
+        response = client.get("/market")
+    messages = typedsse.decoding.parse(response.content)
+    trades = [message.json()["price"] for message in messages if message.event == "trade_executed"]
+    prices = [message.json()["price"] for message in messages if message.event == "price_changed"]
+    assert trades == [cents / 100 for cents in range(10_000, 10_100, 10)]
+    assert 1 <= len(prices) < 100  # throttled: a price per half second, from 100 over about a second
+    assert prices[-1] == 100.99  # latest mode: the final price arrives
+
+
 def quickstart_app(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
     """Import the quickstart's `app.py` as the module `app`, without its one-second pauses."""
     module = run_module("app", only_block("index.md", lang="python", title="app.py"), monkeypatch)

@@ -10,7 +10,7 @@ Example:
     @app.get("/prices")
     @sse()
     def prices() -> AsyncIterable[PriceChanged | TradeExecuted]:
-        return ops.merge(price_changes(), trades()) | ops.throttle(0.5, mode="latest", key=symbol_of)
+        return ops.merge(price_changes() | ops.throttle(0.5, mode="latest", key=symbol_of), trades())
     ```
 
 Typing: `merge(a, b)` is a `Stream[A | B]`, `map(fn)` gives a stream of `fn`'s return type, the
