@@ -30,6 +30,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 from starlette.applications import Starlette
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import StreamingResponse
 from starlette.routing import Mount, Route
@@ -1787,7 +1788,7 @@ def test_typescript_docs_show_the_generated_echo_types() -> None:
 def test_typescript_docs_examples_compile(tmp_path: Path) -> None:
     require_toolchain()
     blocks = [code for title, code in docs_blocks() if not title]
-    assert len(blocks) == 5
+    assert len(blocks) == 6
     sources: dict[str, str | Path] = {"events.ts": generated("echo"), "chat.ts": generated("chat")}
     sources.update({f"block{index}.ts": f"export {{}};\n{block}" for index, block in enumerate(blocks)})
     folder = project(tmp_path, sources, config="tsconfig.node.json", lib=["es2022", "dom"])
@@ -2137,13 +2138,19 @@ def test_typescript_client_starts_its_urls_with_the_path_of_the_documents_server
 
 @pytest.fixture
 def browser_build(tmp_path: Path) -> Path:
-    """The echo client and the test page, compiled for the browser."""
+    """The echo and chat clients and the test pages, compiled for the browser."""
     require_toolchain()
-    sources: dict[str, str | Path] = {"echo.ts": generated("echo"), "page.ts": TS / "browser" / "page.ts"}
+    sources: dict[str, str | Path] = {
+        "echo.ts": generated("echo"),
+        "chat.ts": generated("chat"),
+        "page.ts": TS / "browser" / "page.ts",
+        "cross_origin.ts": TS / "browser" / "cross_origin.ts",
+    }
     out = tmp_path / "out"
     result = tsc(project(tmp_path / "src", sources, config="tsconfig.json", out_dir=str(out)))
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
-    shutil.copy(TS / "browser" / "index.html", out / "index.html")
+    for page in ("index.html", "cross_origin.html"):
+        shutil.copy(TS / "browser" / page, out / page)
     return out
 
 
@@ -2184,3 +2191,63 @@ def test_typescript_chromium_resumes_with_the_generated_client_and_native_events
     assert result == {"fetchEnd": {"reason": "no-content"}, "fetch": expected, "eventSource": expected}
     # Each client: a first request, then one per dropped connection with the last id it had, then 204.
     assert recorder.seen == [None, b"1", b"3", b"5"] * 2
+
+
+class CookieRecorder:
+    """ASGI middleware noting the method, path and `Cookie` header (or `None`) of every request."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.seen: list[tuple[str, str, bytes | None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            self.seen.append((scope["method"], scope["path"], dict(scope["headers"]).get(b"cookie")))
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("fast_examples")
+def test_typescript_chromium_streams_from_another_origin_with_cookies_as_documented(
+    chromium: Any, browser_build: Path, live_server: Callable[..., Any]
+) -> None:
+    # The page and the API on two origins of one site (`localhost`, two ports): the page's cookie is
+    # the API's too, and is sent only by a request that includes credentials.
+    site = live_server(Starlette(routes=[Mount("/", StaticFiles(directory=browser_build, html=True))]))
+    page_origin = f"http://localhost:{site.port}"
+    api = CookieRecorder(
+        CORSMiddleware(
+            Starlette(routes=[Mount("/echo", echo.app), Mount("/chat", chat.app)]),
+            allow_origins=[page_origin],
+            allow_methods=["GET", "POST"],
+            allow_headers=["Last-Event-ID", "Content-Type"],
+            allow_credentials=True,
+        )
+    )
+    api_origin = f"http://localhost:{live_server(api).port}"
+    context = chromium.new_context()
+    context.add_cookies([{"name": "session", "value": "s1", "domain": "localhost", "path": "/"}])
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{page_origin}/cross_origin.html?api={api_origin}")
+        page.wait_for_selector("body[data-done=true]", timeout=30_000)
+        result = page.evaluate("window.typedsseResult")
+    finally:
+        context.close()
+    assert errors == []
+    reply = chat.FakeModel().reply([chat.ChatMessage(role="user", content="Hello there")])
+    assert result == {
+        "chat": {"reason": "event", "reply": reply},
+        "fetch": {"reason": "no-content", "ids": ["0", "1", "2", "3"]},
+        "eventSource": ["0", "1", "2", "3"],
+    }
+    # Every stream's request carries the cookie; the preflights (of the JSON body, of `Last-Event-ID`,
+    # which the browser may cache) carry none.
+    streams = [(method, path, cookie) for method, path, cookie in api.seen if method != "OPTIONS"]
+    assert streams == [("POST", "/chat/chat", b"session=s1")] + [("GET", "/echo/echo", b"session=s1")] * 6
+    assert {(path, cookie) for method, path, cookie in api.seen if method == "OPTIONS"} == {
+        ("/chat/chat", None),
+        ("/echo/echo", None),
+    }
