@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from fastapi import FastAPI, Request, Response
+from fastapi.responses import HTMLResponse, PlainTextResponse
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from examples import chat, echo, progress
+from typedsse import BaseEvent, sse
 from typedsse.decoding import parse
 from typedsse.demo.app import app
 
@@ -240,3 +244,88 @@ def test_browser_stream_reader_agrees_with_the_spec_parser(page: Any) -> None:
         for name, chunks in READER_CASES.items()
     }
     assert in_browser == expected
+
+
+class Held(BaseEvent[int]):
+    """One event, then the stream stays open until the client leaves."""
+
+
+def held_open_app() -> tuple[FastAPI, list[str]]:
+    """An app whose streams stay open, a page and a plain route; it notes every request's path."""
+    arrived: list[str] = []
+    app = FastAPI()
+
+    @app.middleware("http")
+    async def note(request: Request, call_next: Callable[[Request], Awaitable[Response]]) -> Response:
+        arrived.append(request.url.path)
+        return await call_next(request)
+
+    @app.get("/held/{n}")
+    @sse(ping=1)
+    async def held(n: int) -> AsyncIterator[Held]:
+        yield Held(data=n)
+        await asyncio.Event().wait()
+
+    @app.get("/page")
+    def page() -> HTMLResponse:
+        return HTMLResponse("<!doctype html><title>streams</title>")
+
+    @app.get("/plain")
+    def plain() -> PlainTextResponse:
+        return PlainTextResponse("ok")
+
+    return app, arrived
+
+
+def test_browser_six_open_streams_hold_back_every_other_request_to_their_server(
+    chromium: Any, live_server: Callable[..., Any]
+) -> None:
+    # As docs/endpoints.md says: over HTTP/1.1 each open stream holds one of the six connections
+    # a browser allows per server, for all its tabs; a seventh stream, a fetch, another tab's page
+    # wait, without an error, until one closes.
+    app, arrived = held_open_app()
+    server = live_server(app)
+    context = chromium.new_context()
+    try:
+        page, other_tab = context.new_page(), context.new_page()
+        for tab in (page, other_tab):
+            tab.goto(f"{server.url}/page")
+        opened = page.evaluate(
+            """() => new Promise((resolve) => {
+                window.sources = [];
+                let open = 0;
+                for (let n = 0; n < 6; n++) {
+                    const source = new EventSource(`/held/${n}`);
+                    source.addEventListener("held", () => { if (++open === 6) resolve(open); });
+                    window.sources.push(source);
+                }
+            })"""
+        )
+        assert opened == 6
+        page.evaluate(
+            """() => {
+                window.waiting = [];
+                const seventh = new EventSource("/held/6");
+                seventh.addEventListener("held", () => window.waiting.push("stream"));
+                fetch("/plain").then((response) => response.text()).then((text) => window.waiting.push(text));
+            }"""
+        )
+        other_tab.evaluate(
+            """() => {
+                window.waiting = [];
+                fetch("/plain").then((response) => response.text()).then((text) => window.waiting.push(text));
+            }"""
+        )
+        page.wait_for_timeout(1000)
+        assert (page.evaluate("window.waiting"), other_tab.evaluate("window.waiting")) == ([], [])
+        assert {"/held/6", "/plain"}.isdisjoint(arrived)
+
+        page.evaluate("window.sources[0].close(); window.sources[1].close()")
+        page.wait_for_function("window.waiting.length === 2", timeout=TIMEOUT_MS)
+        other_tab.wait_for_function("window.waiting.length === 1", timeout=TIMEOUT_MS)
+        assert (sorted(page.evaluate("window.waiting")), other_tab.evaluate("window.waiting")) == (
+            ["ok", "stream"],
+            ["ok"],
+        )
+    finally:
+        context.close()
