@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import StreamingResponse
+from starlette.responses import PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -1788,7 +1788,7 @@ def test_typescript_docs_show_the_generated_echo_types() -> None:
 def test_typescript_docs_examples_compile(tmp_path: Path) -> None:
     require_toolchain()
     blocks = [code for title, code in docs_blocks() if not title]
-    assert len(blocks) == 6
+    assert len(blocks) == 7
     sources: dict[str, str | Path] = {"events.ts": generated("echo"), "chat.ts": generated("chat")}
     sources.update({f"block{index}.ts": f"export {{}};\n{block}" for index, block in enumerate(blocks)})
     folder = project(tmp_path, sources, config="tsconfig.node.json", lib=["es2022", "dom"])
@@ -2145,11 +2145,12 @@ def browser_build(tmp_path: Path) -> Path:
         "chat.ts": generated("chat"),
         "page.ts": TS / "browser" / "page.ts",
         "cross_origin.ts": TS / "browser" / "cross_origin.ts",
+        "bad_gateway.ts": TS / "browser" / "bad_gateway.ts",
     }
     out = tmp_path / "out"
     result = tsc(project(tmp_path / "src", sources, config="tsconfig.json", out_dir=str(out)))
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
-    for page in ("index.html", "cross_origin.html"):
+    for page in ("index.html", "cross_origin.html", "bad_gateway.html"):
         shutil.copy(TS / "browser" / page, out / page)
     return out
 
@@ -2251,3 +2252,55 @@ def test_typescript_chromium_streams_from_another_origin_with_cookies_as_documen
         ("/chat/chat", None),
         ("/echo/echo", None),
     }
+
+
+class BadGateway:
+    """ASGI middleware standing for a proxy whose server is restarting: it answers the GET requests to
+    `path` whose numbers (from 1) are in `failing` with a 502, and notes every one's `Last-Event-ID`."""
+
+    def __init__(self, app: ASGIApp, path: str, failing: set[int]) -> None:
+        self.app = app
+        self.path = path
+        self.failing = failing
+        self.seen: list[tuple[int, bytes | None]] = []
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "GET":
+            number = len(self.seen) + 1
+            status = 502 if number in self.failing else 200
+            self.seen.append((status, dict(scope["headers"]).get(b"last-event-id")))
+            if status == 502:
+                await PlainTextResponse("502 Bad Gateway", status_code=502)(scope, receive, send)
+                return
+        await self.app(scope, receive, send)
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("fast_examples")
+def test_typescript_chromium_rides_through_a_proxys_502_as_documented(
+    chromium: Any, browser_build: Path, live_server: Callable[..., Any]
+) -> None:
+    app = Starlette(
+        routes=[Mount("/echo", echo.app), Mount("/client", StaticFiles(directory=browser_build, html=True))]
+    )
+    # The second request of each client, its first reconnection, meets the restart.
+    proxy = BadGateway(app, "/echo/echo", failing={2, 6})
+    server = live_server(proxy)
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{server.url}/client/bad_gateway.html")
+        page.wait_for_selector("body[data-done=true]", timeout=30_000)
+        result = page.evaluate("window.typedsseResult")
+    finally:
+        context.close()
+    assert errors == []
+    assert result == {
+        # `subscribe` fails on the 502; subscribed again from its last id, the page gets the rest.
+        "fetch": {"ids": ["0", "1", "2", "3"], "failures": [502], "end": "no-content"},
+        # `EventSource` stops for good on it.
+        "eventSource": ["0", "1"],
+    }
+    assert proxy.seen == [(200, None), (502, b"1"), (200, b"1"), (200, b"3"), (200, None), (502, b"1")]
