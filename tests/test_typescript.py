@@ -32,7 +32,7 @@ from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import PlainTextResponse, StreamingResponse
+from starlette.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -2138,11 +2138,12 @@ def test_typescript_client_starts_its_urls_with_the_path_of_the_documents_server
 
 @pytest.fixture
 def browser_build(tmp_path: Path) -> Path:
-    """The echo and chat clients and the test pages, compiled for the browser."""
+    """The echo, chat and progress clients and the test pages, compiled for the browser."""
     require_toolchain()
     sources: dict[str, str | Path] = {
         "echo.ts": generated("echo"),
         "chat.ts": generated("chat"),
+        "progress.ts": generated("progress"),
         "page.ts": TS / "browser" / "page.ts",
         "cross_origin.ts": TS / "browser" / "cross_origin.ts",
         "bad_gateway.ts": TS / "browser" / "bad_gateway.ts",
@@ -2304,3 +2305,56 @@ def test_typescript_chromium_rides_through_a_proxys_502_as_documented(
         "eventSource": ["0", "1"],
     }
     assert proxy.seen == [(200, None), (502, b"1"), (200, b"1"), (200, b"3"), (200, None), (502, b"1")]
+
+
+@pytest.mark.e2e
+@pytest.mark.usefixtures("fast_examples")
+def test_typescript_chromium_eventsource_starts_a_route_that_does_not_resume_over_unless_told_its_end(
+    chromium: Any, browser_build: Path, live_server: Callable[..., Any]
+) -> None:
+    # As docs/typescript.md says: `subscribe` ends when such a route's response ends; `EventSource`
+    # reconnects, and the route sends its events again, unless `until` names the event that ends it.
+    blank = Route("/blank", lambda request: HTMLResponse("<!doctype html><title>blank</title>"))
+    app = Starlette(
+        routes=[
+            blank,
+            Mount("/progress", progress.app),
+            Mount("/client", StaticFiles(directory=browser_build, html=True)),
+        ]
+    )
+    server = live_server(app)
+    script = """async ([until]) => {
+        const { eventSourceUrl, listen, subscribe } = await import("/client/progress.js");
+        const request = { baseUrl: "/progress", params: { job_id: "7" } };
+        const received = [];
+        const handlers = {
+            "job.progress": (e) => received.push(e.data.stage),
+            "job.result": () => received.push("result"),
+        };
+        const end = await subscribe("/jobs/{job_id}", request, handlers).done;
+        const fetched = received.splice(0);
+        const source = new EventSource(eventSourceUrl("/jobs/{job_id}", request));
+        listen(source, "/jobs/{job_id}", handlers, { until });
+        // Until the source is closed, or the job's first event arrives a second time.
+        await new Promise((resolve) => {
+            const over = () => source.readyState === EventSource.CLOSED || received.length > 5;
+            const check = () => (over() ? resolve() : setTimeout(check, 10));
+            check();
+        });
+        source.close();
+        return { end: end.reason, fetched, native: received.slice(0, 6) };
+    }"""
+    context = chromium.new_context()
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    try:
+        page.goto(f"{server.url}/blank")
+        without_until = page.evaluate(script, [[]])
+        with_until = page.evaluate(script, [["job.result"]])
+    finally:
+        context.close()
+    assert errors == []
+    job = ["fetch", "parse", "validate", "store", "result"]
+    assert without_until == {"end": "closed", "fetched": job, "native": [*job, "fetch"]}
+    assert with_until == {"end": "closed", "fetched": job, "native": job}
