@@ -35,7 +35,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, PlainTextResponse, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 import typedsse.openapi
 from examples import chat, echo, merged_echo, progress, ticker
@@ -2138,12 +2138,13 @@ def test_typescript_client_starts_its_urls_with_the_path_of_the_documents_server
 
 @pytest.fixture
 def browser_build(tmp_path: Path) -> Path:
-    """The echo, chat and progress clients and the test pages, compiled for the browser."""
+    """The clients of the examples and of the features app, and the test pages, compiled for the browser."""
     require_toolchain()
     sources: dict[str, str | Path] = {
         "echo.ts": generated("echo"),
         "chat.ts": generated("chat"),
         "progress.ts": generated("progress"),
+        "features.ts": generated("features"),
         "page.ts": TS / "browser" / "page.ts",
         "cross_origin.ts": TS / "browser" / "cross_origin.ts",
         "bad_gateway.ts": TS / "browser" / "bad_gateway.ts",
@@ -2358,3 +2359,49 @@ def test_typescript_chromium_eventsource_starts_a_route_that_does_not_resume_ove
     job = ["fetch", "parse", "validate", "store", "result"]
     assert without_until == {"end": "closed", "fetched": job, "native": [*job, "fetch"]}
     assert with_until == {"end": "closed", "fetched": job, "native": job}
+
+
+@pytest.mark.e2e
+def test_typescript_chromium_eventsource_fails_on_a_route_that_requires_a_header(
+    chromium: Any, browser_build: Path, live_server: Callable[..., Any]
+) -> None:
+    # As docs/typescript.md says: EventSource sends no header of the page's, so a route requiring one
+    # answers it with an error and the connection fails, without a word of why; `subscribe` sends it.
+    blank = Route("/blank", lambda request: HTMLResponse("<!doctype html><title>blank</title>"))
+    app = Starlette(
+        routes=[blank, Mount("/features", features), Mount("/client", StaticFiles(directory=browser_build, html=True))]
+    )
+    statuses: list[int] = []
+
+    async def noting(scope: Scope, receive: Receive, send: Send) -> None:
+        async def sending(message: Message) -> None:
+            if message["type"] == "http.response.start" and scope["path"] == "/features/rooms/8":
+                statuses.append(message["status"])
+            await send(message)
+
+        await app(scope, receive, sending)
+
+    server = live_server(noting)
+    script = """async () => {
+        const { eventSourceUrl, listen, subscribe } = await import("/client/features.js");
+        const request = { baseUrl: "/features", params: { room: 8 } };
+        const lines = [];
+        await subscribe("/rooms/{room}", { ...request, method: "GET", headers: { "x-token": "t" }, reconnect: false }, {
+            line: (e) => lines.push(e.data),
+        }).done;
+        const source = new EventSource(eventSourceUrl("/rooms/{room}", request));
+        listen(source, "/rooms/{room}", { line: (e) => lines.push(e.data) });
+        const state = await new Promise((resolve) => {
+            source.addEventListener("error", () => resolve(source.readyState));
+        });
+        return { lines, closed: state === EventSource.CLOSED };
+    }"""
+    context = chromium.new_context()
+    page = context.new_page()
+    try:
+        page.goto(f"{server.url}/blank")
+        result = page.evaluate(script)
+    finally:
+        context.close()
+    assert result == {"lines": ["token t\nNone"], "closed": True}
+    assert statuses == [200, 422]
