@@ -1,7 +1,8 @@
 // ---------------------------------------------------------------------------
 // Runtime: typed subscriptions over `fetch`, typed listeners for `EventSource`.
-// Needs `fetch`, `AbortController`, `TextDecoder` and `setTimeout`: any browser,
-// Node 18 or later, Deno, Bun. Type-checks with the DOM library or @types/node.
+// Needs `fetch`, `AbortController`, `TextEncoder`, `TextDecoder`, `URL`, `setTimeout` and
+// `clearTimeout`: any browser, Node 18 or later, Deno, Bun. Type-checks with the DOM library
+// or @types/node.
 // ---------------------------------------------------------------------------
 
 /** What every typed event has: its name, the last event id, and its decoded data. */
