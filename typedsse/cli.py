@@ -174,10 +174,13 @@ def load_app(target: str) -> Any:
     except SystemExit as exc:  # a script's `sys.exit()`: status 0 would pass for success with no output
         raise SystemExit(f"error: importing {module_name!r} ended the program{_where(exc)}: {_exit_call(exc)}") from exc
     except (ImportError, SyntaxError) as exc:
-        raise SystemExit(f"error: cannot import {module_name!r}: {exc}") from exc
+        # A module the app imports is missing: the app's line importing it (none when the module
+        # named is what cannot be found; a syntax error's message says where it is).
+        where = _where(exc, own_only=True) if isinstance(exc, ImportError) else ""
+        raise SystemExit(f"error: cannot import {module_name!r}{where}: {_one_line(exc)}") from exc
     except Exception as exc:  # the module's own code failed: say what and where, without a traceback
         raise SystemExit(
-            f"error: importing {module_name!r} failed{_where(exc)}: {type(exc).__qualname__}: {exc}"
+            f"error: importing {module_name!r} failed{_where(exc)}: {type(exc).__qualname__}: {_one_line(exc)}"
         ) from exc
     try:
         value: Any = module
@@ -213,7 +216,9 @@ def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
         except SystemExit as exc:  # as for an import: no app, whatever the status
             raise SystemExit(f"error: calling {target} ended the program{_where(exc)}: {_exit_call(exc)}") from exc
         except Exception as exc:  # the factory's own code failed: say what and where
-            raise SystemExit(f"error: calling {target} failed{_where(exc)}: {type(exc).__qualname__}: {exc}") from exc
+            raise SystemExit(
+                f"error: calling {target} failed{_where(exc)}: {type(exc).__qualname__}: {_one_line(exc)}"
+            ) from exc
         if inspect.iscoroutine(value):  # an `async def` factory: closed, Python does not warn it was never awaited
             value.close()
             raise SystemExit(
@@ -288,21 +293,27 @@ def _exit_call(exc: SystemExit) -> str:
     return "sys.exit()" if exc.code is None else f"sys.exit({exc.code!r})"
 
 
-def _where(exc: BaseException) -> str:
+def _one_line(exc: BaseException) -> str:
+    """`exc`'s message on one line: a settings class's `ValidationError` at import spans several."""
+    return " ".join(line.strip() for line in str(exc).splitlines() if line.strip())
+
+
+def _where(exc: BaseException, *, own_only: bool = False) -> str:
     """Return ` at FILE, line N` for the innermost line of the app's own code that `exc` passed through.
 
-    Without such a line, the innermost line of a library the app uses; never one of typedsse's:
-    a factory called with the wrong arguments fails before its first line, where typedsse calls
-    it, and the app's mistake is not there.
+    Without such a line, the innermost line of a library the app uses (unless `own_only`);
+    never one of typedsse's: a factory called with the wrong arguments fails before its first
+    line, where typedsse calls it, and the app's mistake is not there.
     """
     paths = sysconfig.get_paths()
     library = tuple(paths[name] for name in ("stdlib", "platstdlib", "purelib", "platlib"))
     package = os.path.join(Path(__file__).parent, "")  # `typedsse/`, not `typedsse_app/` beside it
     frames = [frame for frame in traceback.extract_tb(exc.__traceback__) if not frame.filename.startswith(package)]
     own = [frame for frame in frames if not frame.filename.startswith(("<", *library))]
-    if not (own or frames):
+    candidates = own if own_only else own or frames
+    if not candidates:
         return ""
-    frame = (own or frames)[-1]
+    frame = candidates[-1]
     path = Path(frame.filename)
     with contextlib.suppress(ValueError):
         path = path.relative_to(Path.cwd())
