@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import importlib.metadata
@@ -12,11 +13,12 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import httpx
 import pytest
 import uvicorn
+from aiostream.test_utils import TimeTrackingTestLoop
 from packaging.version import Version
 
 IN_CI = os.environ.get("CI", "").lower() in {"1", "true", "yes"}
@@ -72,6 +74,28 @@ class GarbageWatch:
             self._held = []
             if self._enabled:
                 gc.enable()
+
+
+class EarlyTimersLoop(TimeTrackingTestLoop):
+    """A virtual clock whose timers fire as uvloop's do: their delay rounded to the millisecond.
+
+    So a timer may fire up to half a millisecond before the time it was set for, and one set
+    for less than that runs at the next turn, as `call_soon` would run it. The clock moves on a
+    microsecond with each such timer, as a real one does while the loop spins. `timers` counts
+    the timers set.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timers = 0
+
+    def call_at(self, when: float, callback: Callable[..., None], *args: Any, **kwargs: Any) -> asyncio.TimerHandle:  # type: ignore[override]
+        self.timers += 1
+        delay = round((when - self.time()) * 1000) / 1000
+        if delay > 0:
+            return super().call_at(self.time() + delay, callback, *args, **kwargs)
+        self.advance_time(1e-6)
+        return cast(asyncio.TimerHandle, self.call_soon(callback, *args, **kwargs))
 
 
 @pytest.fixture

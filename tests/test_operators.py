@@ -19,7 +19,7 @@ from typedsse import BaseEvent
 from typedsse import operators as ops
 from typedsse._operators_time import _Clocked, _Driver
 
-from conftest import GarbageWatch
+from conftest import EarlyTimersLoop, GarbageWatch
 
 
 @pytest.fixture
@@ -322,6 +322,30 @@ async def test_driver_acts_on_each_deadline_while_the_same_pull_goes_on() -> Non
 async def test_driver_keeps_to_the_latest_deadline(first: float, second: float | None, expected: str) -> None:
     taken = await _take_all(_ticking(1.0), [first, second], 2)
     assert taken == ["item 0 at 1", expected]  # the item comes at 1.0, before the first deadline
+
+
+@pytest.mark.parametrize("anyio_backend", [("asyncio", {"loop_factory": EarlyTimersLoop})])
+@pytest.mark.parametrize(
+    ("pipe", "expected"),
+    [
+        (ops.throttle(0.0071, mode="latest"), list(range(20))),
+        (ops.throttle(0.0071, mode="latest", key=lambda i: i % 2), list(range(20))),
+        (ops.debounce(0.0071), list(range(20))),
+        (ops.chunk(interval=0.0071), [[i] for i in range(20)]),
+    ],
+    ids=["throttle-latest", "throttle-latest-key", "debounce", "chunk"],
+)
+@pytest.mark.anyio
+async def test_time_operators_take_a_timer_that_fires_early_as_its_deadline(pipe: Any, expected: list[Any]) -> None:
+    # uvloop rounds a timer's delay to the millisecond: the timer set for a deadline 7.1 ms away
+    # fires at 7 ms. Setting it again for the 0.1 ms left fired it at once, and again, until the
+    # clock caught up: hundreds of wake-ups per deadline on a real loop.
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, EarlyTimersLoop)
+    received = await items(timed(*((0.0103 * i, i) for i in range(20))) | pipe)
+    assert received == expected
+    # The source's own sleeps, and a timer per deadline.
+    assert loop.timers <= 2 * len(expected) + 2
 
 
 @pytest.mark.parametrize(

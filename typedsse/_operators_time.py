@@ -13,6 +13,7 @@ import asyncio
 import heapq
 import inspect
 import itertools
+import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Hashable
 from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
@@ -93,6 +94,7 @@ class _Driver(Generic[T, R]):
         "_error",
         "_held",
         "_loop",
+        "_reached",
         "_streamer",
         "_task",
         "_timer",
@@ -117,6 +119,22 @@ class _Driver(Generic[T, R]):
         self._error: BaseException | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at = 0.0
+        # The latest deadline whose timer has fired: passed, as far as the loop's timers go.
+        self._reached = -math.inf
+
+    def _now(self) -> float:
+        """The loop's time, but never before a deadline whose timer has fired.
+
+        A loop may fire a timer a little before its clock reads the time it was set for:
+        uvloop rounds a delay to the millisecond (up to half of one early), asyncio fires what
+        falls due within its clock's resolution (15.6 ms on Windows). A deadline that did not
+        count as passed then set its timer again, for less than the loop can wait, which fired
+        at once: the operator spun, hundreds of wake-ups per deadline, until the clock caught
+        up. So a timer that fires counts as its deadline, as `asyncio.sleep` counts it.
+        """
+        now = self._loop.time()
+        reached = self._reached
+        return reached if reached > now else now
 
     async def take(self) -> list[R] | None:
         """Wait for the operator's next outputs and return them; `None` once the source has ended."""
@@ -125,11 +143,11 @@ class _Driver(Generic[T, R]):
             held = self._held
             if held is not _NOTHING:
                 self._held = _NOTHING
-                self._feed(held, loop.time())
+                self._feed(held, self._now())
             else:
                 deadline = clocked.deadline()
                 if deadline is not None:
-                    now = loop.time()
+                    now = self._now()
                     if self._error is not None:
                         # The source failed while the consumer was away: what fell due before
                         # that goes out, what would fall due after it is dropped with the rest.
@@ -204,7 +222,7 @@ class _Driver(Generic[T, R]):
                     self._held = item  # the consumer is away (or on its way back): it takes this first
                     continue
                 try:
-                    self._feed(item, loop.time())
+                    self._feed(item, self._now())
                 except BaseException as exc:
                     # The operator's own code failed (a throttle's key, say): whatever it raises
                     # goes to the consumer, as the source's errors do (a pump that ended without
@@ -231,7 +249,7 @@ class _Driver(Generic[T, R]):
 
     def _end(self, error: BaseException | None) -> None:
         self._ended = True
-        self._ended_at = self._loop.time()
+        self._ended_at = self._now()
         self._error = error
         waiter = self._waiter
         if waiter is not None and not waiter.done():
@@ -260,8 +278,9 @@ class _Driver(Generic[T, R]):
             self._timer = self._loop.call_at(deadline, self._on_timer)  # it moved on since
             self._timer_at = deadline
             return
-        # The deadline passed: a waiting consumer acts on it in `take`. A consumer that is away
-        # acts on it when it is back, and sets a timer again if it has to wait.
+        # The deadline passed (see `_now`): a waiting consumer acts on it in `take`. A consumer
+        # that is away acts on it when it is back, and sets a timer again if it has to wait.
+        self._reached = self._timer_at
         waiter = self._waiter
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
