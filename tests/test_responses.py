@@ -41,7 +41,7 @@ from typedsse import operators as ops
 from typedsse.decoding import Decoder, ServerSentMessage, parse
 from typedsse.encoding import KEEPALIVE
 
-from conftest import GarbageWatch, LiveServer
+from conftest import EarlyTimersLoop, GarbageWatch, LiveServer
 
 # The built-in error event, as the wire carries it after a failure.
 INTERNAL_ERROR = b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
@@ -294,6 +294,47 @@ async def test_response_sends_no_keepalive_while_events_flow() -> None:
     await harness.run(EventStreamResponse(steady(), ping=0.1))
     assert b":\n\n" not in harness.body
     assert [m.json() for m in parse(harness.body)] == list(range(12))
+
+
+# uvloop rounds a timer's delay to the millisecond: the keep-alive's timer, set for 10.3 ms of
+# silence, fires at 10 ms. Set again for the 0.3 ms left, it fired at once, and again, until the
+# clock caught up: some four hundred wake-ups per keep-alive on a real loop.
+EARLY_TIMERS = pytest.mark.parametrize("anyio_backend", [("asyncio", {"loop_factory": EarlyTimersLoop})])
+
+
+@EARLY_TIMERS
+@pytest.mark.anyio
+async def test_a_keepalive_timer_that_fires_early_sends_the_keepalive() -> None:
+    async def quiet() -> AsyncIterator[Tick]:
+        await asyncio.sleep(1.0)
+        yield Tick(data=1)
+
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, EarlyTimersLoop)
+    harness = Harness()
+    await harness.run(EventStreamResponse(quiet(), ping=0.0103))
+    keepalives = harness.body.count(KEEPALIVE)
+    assert loop.timers <= keepalives + 2  # one per keep-alive, and the stream's own sleep
+    assert keepalives >= 50
+    assert harness.body.endswith(b"event: tick\ndata: 1\n\n")
+
+
+@EARLY_TIMERS
+@pytest.mark.anyio
+async def test_a_keepalive_wait_that_ends_early_while_on_error_awaits_sends_the_keepalive() -> None:
+    async def slow_hook(exc: Exception) -> Failure:
+        await asyncio.sleep(1.0)
+        return Failure(data="sorry")
+
+    loop = asyncio.get_running_loop()
+    assert isinstance(loop, EarlyTimersLoop)
+    catalog = EventCatalog.of(Tick | Failure)
+    harness = Harness()
+    await harness.run(EventStreamResponse(_two_ticks_then_fails(), catalog=catalog, on_error=slow_hook, ping=0.0103))
+    keepalives = harness.body.count(KEEPALIVE)
+    assert loop.timers <= keepalives + 3  # one per keep-alive, the hook's sleep, and the wait it ends
+    assert keepalives >= 50
+    assert harness.body.endswith(encode(Failure(data="sorry")))
 
 
 @pytest.mark.anyio

@@ -548,6 +548,7 @@ class _Connection:
         "gone",
         "last_write",
         "loop",
+        "ping_at",
         "ping_timer",
         "producer",
         "receive",
@@ -589,6 +590,7 @@ class _Connection:
         # Keep-alive: one timer per `ping` seconds of silence, re-armed lazily, not one per wait.
         self.last_write = self.loop.time()
         self.ping_timer: asyncio.TimerHandle | None = None
+        self.ping_at = 0.0  # the loop time the timer is set for
 
     async def run(self) -> None:
         # Plain asyncio tasks, cancelled once: a cancelled generator may still await in its
@@ -697,7 +699,8 @@ class _Connection:
             return
         ping = self.response.ping
         if ping is not None and self.ping_timer is None:
-            self.ping_timer = self.loop.call_at(self.last_write + ping, self._ping_due)
+            self.ping_at = self.last_write + ping
+            self.ping_timer = self.loop.call_at(self.ping_at, self._ping_due)
         waiter = buffer.waiter = self.loop.create_future()
         try:
             await waiter
@@ -708,11 +711,16 @@ class _Connection:
         ping = self.response.ping
         if ping is None:  # pragma: no cover - the timer is only armed with a ping
             return
-        now = self.loop.time()
-        due = now + ping if self.writing else self.last_write + ping  # a slow write is not silence
-        if now < due:
-            self.ping_timer = self.loop.call_at(due, self._ping_due)  # written since: wait for the rest
+        if self.writing or self.last_write + ping > self.ping_at:
+            # A slow write is not silence; a write since the timer was set moved the keep-alive on.
+            due = self.loop.time() + ping if self.writing else self.last_write + ping
+            self.ping_at = due
+            self.ping_timer = self.loop.call_at(due, self._ping_due)  # wait for the rest
         else:
+            # The timer set for the end of the silence fired: the keep-alive is due, also when the
+            # loop's clock reads a little earlier. uvloop rounds a timer's delay to the millisecond,
+            # firing up to half of one early: set again for what was left, the timer fired at once,
+            # and again, until the clock caught up.
             self.ping_timer = None
             self.buffer.wake()
 
@@ -884,12 +892,15 @@ class _Connection:
             if not self.disconnected and (not pending or await self._write(pending, more_body=True)):
                 ping = self.response.ping
                 gone = self.gone = self.loop.create_future()
+                silent = False  # the wait ran out: the keep-alive is due (see `_ping_due`)
                 while not (task.done() or self.disconnected):
                     due_in = None if ping is None else self.last_write + ping - self.loop.time()
-                    if due_in is not None and due_in <= 0:
+                    if silent or (due_in is not None and due_in <= 0):
+                        silent = False
                         await self._write(KEEPALIVE, more_body=True)  # if it fails, the client has left
                     else:
-                        await asyncio.wait((task, gone), timeout=due_in, return_when=asyncio.FIRST_COMPLETED)
+                        done, _ = await asyncio.wait((task, gone), timeout=due_in, return_when=asyncio.FIRST_COMPLETED)
+                        silent = not done
         except BaseException:
             # The request is cancelled (a shutdown), or a write failed: the hook is cancelled, and
             # the request ends after the hook's own cleanup, as it does after the generator's.
