@@ -1851,6 +1851,20 @@ async def test_chain_closes_every_unreached_source_and_chains_their_errors_to_th
     assert await garbage_of(run) == []
 
 
+@pytest.mark.anyio
+async def test_chain_closes_thousands_of_unreached_sources_whose_closes_fail() -> None:
+    # A close per level of recursion ran out of stack (a `RecursionError` past a thousand or
+    # so), and the sources after that were never closed.
+    log: list[str] = []
+    sources = [_CloseRaises(f"s{i}", 1, log) for i in range(3_000)]
+    with pytest.raises(OSError, match=r"^s2999 cleanup failed$") as info:
+        await items(ops.chain(counting("a"), *sources) | ops.take(1))
+    assert log == [f"s{i} closing" for i in range(3_000)]
+    before = info.value.__context__
+    assert isinstance(before, OSError)
+    assert str(before) == "s2998 cleanup failed"
+
+
 class _Unopenable:
     """An async iterable whose `__aiter__` fails: a subscription refused when it is opened."""
 

@@ -359,15 +359,36 @@ async def _close_unreached(sources: Iterator[AsyncIterable[Any]]) -> None:
     cancellation included): an error goes on once the rest are closed, as the `__context__` of
     any error they raise, as errors of nested `finally` blocks chain.
     """
-    for source in sources:
-        aclose = getattr(source, "aclose", None) if isinstance(source, AsyncIterator) else None
-        if aclose is None:
-            continue
-        try:
-            await closed(aclose)
-        except BaseException:
-            await _close_unreached(sources)  # the rest, with this error as their errors' context
-            raise
+    # A loop, not a level of recursion per failed close: a chain of thousands of sources whose
+    # closes fail ran out of stack, and left the rest unclosed. The last error is raised again
+    # around each close after it, as it would be handled there in nested `finally` blocks; each
+    # raise sets its context and adds to its traceback, which are put back as they were.
+    error: BaseException | None = None
+    trace: types.TracebackType | None = None
+    context: BaseException | None = None
+    try:
+        for source in sources:
+            aclose = getattr(source, "aclose", None) if isinstance(source, AsyncIterator) else None
+            if aclose is None:
+                continue
+            try:
+                if error is None:
+                    await closed(aclose)
+                else:
+                    try:
+                        raise error.with_traceback(trace)
+                    except BaseException:
+                        error.__context__ = context
+                        await closed(aclose)  # an error of its own takes the one handled as its context
+            except BaseException as exc:
+                error, trace, context = exc, exc.__traceback__, exc.__context__
+        if error is not None:
+            try:
+                raise error.with_traceback(trace)
+            finally:
+                error.__context__ = context
+    finally:
+        error = trace = context = None  # this frame, in the error's traceback, must not hold it
 
 
 @sources_operator
