@@ -556,7 +556,6 @@ class _Connection:
         "response",
         "send",
         "started",
-        "stopped",
         "turn",
         "turns",
         "watcher",
@@ -574,7 +573,6 @@ class _Connection:
         # The producer left its loop on a failed write of its own and is closing the generator:
         # not to be cancelled, which would interrupt the generator's `finally` at its `await`.
         self.closing = False
-        self.stopped = False  # the response has asked the producer to stop (see `_stop_producer`)
         self.started = False  # the status line and headers are out
         self.refused = False  # the buffer's error is the request's (`receive()` failed), not the stream's
         self.writing = False  # a write is in progress (by the writer or the producer)
@@ -925,28 +923,7 @@ class _Connection:
         burst = 0  # frames buffered since the producer last let the loop turn
         try:
             async with _open(response.content) as events:
-                step = events.__anext__
-                # A cancellation the response did not send, landing in one of its own waits below
-                # while the generator is suspended at its `yield`, is the generator's: a deadline
-                # around its yields (`asyncio.timeout`, `anyio.fail_after`) that passed. It is
-                # raised at that `yield`, where the deadline turns it into its `TimeoutError`
-                # (or ends a `move_on_after`); raised here, it closed the generator without its
-                # `except` running, and the stream failed with a cancellation nobody had sent.
-                throw = events.athrow if inspect.isasyncgen(events) else None
-                thrown: asyncio.CancelledError | None = None
-                event: BaseEvent[Any]
-                while True:
-                    try:
-                        if thrown is None:
-                            event = await step()
-                        else:
-                            cancellation, thrown = thrown, None
-                            try:
-                                event = await cast(Any, throw)(cancellation)
-                            finally:
-                                del cancellation  # a traceback through this frame must not hold it
-                    except StopAsyncIteration:
-                        break
+                async for event in events:
                     encoder = encoders.get(type(event))
                     if encoder is None:
                         if not (_is_named_event(event) if catalog is None else event in catalog):
@@ -992,12 +969,7 @@ class _Connection:
                         if self._unread():
                             break  # see below: nobody would ever drain it
                         drained = buffer.drained = loop.create_future()
-                        try:
-                            await drained
-                        except asyncio.CancelledError as exc:
-                            if self.stopped or throw is None:
-                                raise
-                            thrown = exc  # the generator's own deadline (see above)
+                        await drained
                         burst = 0
                     elif burst == _FAIR_SHARE:
                         # A generator that never awaits would hold the loop until 64 KiB are
@@ -1013,12 +985,7 @@ class _Connection:
                             # closed on the way out.
                             break
                         burst = 0
-                        try:
-                            await asyncio.sleep(0)
-                        except asyncio.CancelledError as exc:
-                            if self.stopped or throw is None:
-                                raise
-                            thrown = exc  # the generator's own deadline (see above)
+                        await asyncio.sleep(0)
                         # That turn was this stream's gift, not a pause of the generator: the
                         # events after it stay in the batch (the inline write is for an event
                         # that comes after the loop has turned without the producer asking).
@@ -1054,7 +1021,6 @@ class _Connection:
 
     def _stop_producer(self) -> None:
         """Cancel the producer (once), unless it is closing the generator already."""
-        self.stopped = True
         if self.producer is not None and not self.closing:
             _cancel_once(self.producer)
 
