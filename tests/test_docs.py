@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import pytest
+import starlette
 from fastapi import Depends, FastAPI
 from fastapi.routing import APIRoute
 from fastapi.testclient import TestClient
@@ -310,13 +311,18 @@ def test_endpoints_page_testing_section_runs_as_shown(monkeypatch: pytest.Monkey
         exec(compile(block.code, block_id(block), "exec"), namespace)
     tests = [value for name, value in namespace.items() if name.startswith("test_")]
     assert [test.__name__ for test in tests] == ["test_ticks", "test_ticks_typed", "test_follow", "test_follow_served"]
-    for test in tests[:3]:
+    for test in tests[:2]:
         test()
-    assert ended == ["stream", "dependency"]
-    module.app.dependency_overrides[get_feed] = fake_feed
-    namespace["test_follow"]()
-    assert ended == ["stream", "dependency", "stream", "override"]
-    ended.clear()
+    # Before Starlette 1.9, `client.stream` on an endless stream never returns, as the page says.
+    if tuple(int(part) for part in starlette.__version__.split(".")[:2]) >= (1, 9):
+        namespace["test_follow"]()
+        assert ended == ["stream", "dependency"]
+        module.app.dependency_overrides[get_feed] = fake_feed
+        namespace["test_follow"]()
+        assert ended == ["stream", "dependency", "stream", "override"]
+        ended.clear()
+    else:
+        module.app.dependency_overrides[get_feed] = fake_feed
     # The fixture, as pytest runs it, and the test on the server it starts: the cleanup runs
     # after the client has left, on the server's loop, as the page says.
     with contextlib.contextmanager(namespace["base_url"].__wrapped__)() as base_url:
