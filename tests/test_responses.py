@@ -746,6 +746,82 @@ async def test_a_stream_that_swallows_its_cancellation_is_closed_all_the_same(en
 
 
 @pytest.mark.anyio
+@pytest.mark.parametrize("deadline", ["asyncio.timeout", "anyio.fail_after", "anyio.move_on_after"])
+@pytest.mark.parametrize("wait", ["turn", "drain"])
+async def test_a_deadline_around_the_generators_yields_is_the_generators_own(deadline: str, wait: str) -> None:
+    # A generator that yields inside `asyncio.timeout` (a bound on a whole LLM answer) is
+    # suspended at a `yield` while the response waits for the loop to turn (every 128 events)
+    # or for the writer to drain 64 KiB. A deadline passing then cancelled the response's wait,
+    # not the generator: the generator was closed at its `yield`, its `except TimeoutError`
+    # never ran, and the stream ended with `internal_error` ("raised CancelledError without
+    # being cancelled"). The cancellation belongs at the generator's `yield`.
+    handled: list[str] = []
+    payload = "x" * 2048 if wait == "drain" else ""  # 32 events fill the buffer: no turn before that
+
+    class Chunk(BaseEvent[str], name="chunk"): ...
+
+    async def answer() -> AsyncIterator[Chunk | TimedOut]:
+        try:
+            if deadline == "asyncio.timeout":
+                async with asyncio.timeout(0):  # passed: due at the response's next wait
+                    while True:
+                        yield Chunk(data=payload)  # never awaits: all of it is ready
+            elif deadline == "anyio.fail_after":
+                with anyio.fail_after(0):
+                    while True:
+                        yield Chunk(data=payload)
+            else:
+                with anyio.move_on_after(0):
+                    while True:
+                        yield Chunk(data=payload)
+                handled.append("moved on")
+        except TimeoutError:
+            handled.append("timed out")
+        yield TimedOut(data=None)
+
+    harness = Harness()
+    await asyncio.wait_for(harness.run(EventStreamResponse(answer(), ping=None)), timeout=5)
+    messages = parse(harness.body)
+    assert handled == ["moved on" if deadline == "anyio.move_on_after" else "timed out"]
+    assert messages[-1].event == "timed_out"
+    assert {m.event for m in messages[:-1]} == {"chunk"}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("group", ["anyio", "asyncio"])
+async def test_a_task_group_around_the_generators_yields_fails_with_its_childs_error(group: str) -> None:
+    # A child of a task group the generator holds across its yields failed while the generator
+    # was suspended at a `yield`: the group's cancellation landed in the response's wait, the
+    # generator was closed there, and `on_error` got "the stream raised BaseExceptionGroup"
+    # (the child's error beside a `GeneratorExit`) rather than the child's error.
+    received: list[BaseException] = []
+
+    def on_error(exc: Exception) -> None:
+        received.append(exc)
+
+    async def child() -> None:
+        raise ValueError("the model's connection broke")
+
+    async def answer() -> AsyncIterator[Tick]:
+        if group == "anyio":
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(child)
+                while True:
+                    yield Tick(data=0)  # never awaits: the child fails during the response's wait
+        else:
+            async with asyncio.TaskGroup() as task_group:
+                task_group.create_task(child())
+                while True:
+                    yield Tick(data=0)
+
+    harness = Harness()
+    await asyncio.wait_for(harness.run(EventStreamResponse(answer(), ping=None, on_error=on_error)), timeout=5)
+    [error] = received
+    assert isinstance(error, ExceptionGroup)
+    assert [type(e) for e in error.exceptions] == [ValueError]
+
+
+@pytest.mark.anyio
 async def test_a_finally_that_yields_after_the_client_left_still_runs_its_cleanup() -> None:
     # The checks for a stream that swallows its cancellation must not take a `finally` that
     # yields a last event (for nobody, the client has gone) for one: what follows it runs.

@@ -556,6 +556,7 @@ class _Connection:
         "response",
         "send",
         "started",
+        "stopped",
         "turn",
         "turns",
         "watcher",
@@ -573,6 +574,7 @@ class _Connection:
         # The producer left its loop on a failed write of its own and is closing the generator:
         # not to be cancelled, which would interrupt the generator's `finally` at its `await`.
         self.closing = False
+        self.stopped = False  # the response has asked the producer to stop (see `_stop_producer`)
         self.started = False  # the status line and headers are out
         self.refused = False  # the buffer's error is the request's (`receive()` failed), not the stream's
         self.writing = False  # a write is in progress (by the writer or the producer)
@@ -923,73 +925,107 @@ class _Connection:
         burst = 0  # frames buffered since the producer last let the loop turn
         try:
             async with _open(response.content) as events:
-                async for event in events:
-                    encoder = encoders.get(type(event))
-                    if encoder is None:
-                        if not (_is_named_event(event) if catalog is None else event in catalog):
-                            raise _invalid_event(response, catalog, event)
-                        encoder = encoders[type(event)] = frame_encoder(type(event))
-                    frame = encoder(event)
-                    if self.turn != turns.count and buffer.waiter is not None and self.started and not self.writing:
-                        # The writer is parked and the loop has turned since the last write: send
-                        # the event in this very step. Routing it through the writer would queue
-                        # it behind every other connection's ready work (latency under load). A
-                        # burst (no loop turn in between) takes the buffered path and coalesces.
-                        self.turn = turns.mark()
-                        self.writing = True
-                        try:
-                            if timed or len(frame) > _HIGH_WATER:
-                                if not await self._write(frame, more_body=True):
-                                    self.closing = True
-                                    break
-                            else:
-                                self.last_write = loop.time()
-                                try:
-                                    await send({"type": "http.response.body", "body": frame, "more_body": True})
-                                except (OSError, RuntimeError) as exc:
-                                    if not _client_gone(exc):
-                                        raise
-                                    self.disconnected = self.closing = True
-                                    break
-                        finally:
-                            self.writing = False
-                        continue
-                    if not buffer.frames:
-                        if self._unread():
-                            # As below, once per batch as well as every 128 frames: a generator
-                            # that took the cancellation and yields now and then (a feed with an
-                            # event a minute) would go on for 128 of its events, hours, before
-                            # the check below came round.
-                            break
-                        buffer.wake()
-                    buffer.frames.append(frame)
-                    buffer.size += len(frame)
-                    burst += 1
-                    if buffer.size >= _HIGH_WATER:
-                        if self._unread():
-                            break  # see below: nobody would ever drain it
-                        drained = buffer.drained = loop.create_future()
-                        await drained
-                        burst = 0
-                    elif burst == _FAIR_SHARE:
-                        # A generator that never awaits would hold the loop until 64 KiB are
-                        # buffered (some two thousand small events), and a few hundred such
-                        # streams slowed every other one to an event a second. A turn every 128
-                        # keeps their pace; batches stay large enough to cost no throughput
-                        # (measured: 64 cost 6-13% of it, 128 none beyond noise).
-                        if self._unread():
-                            # The client has left (or the response is over), and the generator
-                            # is still yielding: it took the cancellation sent then (a bare
-                            # `except:` around an `await`). Checked here, not per event: the
-                            # events since the last check go nowhere, and the generator is
-                            # closed on the way out.
-                            break
-                        burst = 0
-                        await asyncio.sleep(0)
-                        # That turn was this stream's gift, not a pause of the generator: the
-                        # events after it stay in the batch (the inline write is for an event
-                        # that comes after the loop has turned without the producer asking).
-                        self.turn = turns.mark()
+                source: AsyncIterator[BaseEvent[Any]] = events
+                while True:
+                    thrown: asyncio.CancelledError | None = None
+                    async for event in source:
+                        encoder = encoders.get(type(event))
+                        if encoder is None:
+                            if not (_is_named_event(event) if catalog is None else event in catalog):
+                                raise _invalid_event(response, catalog, event)
+                            encoder = encoders[type(event)] = frame_encoder(type(event))
+                        frame = encoder(event)
+                        if self.turn != turns.count and buffer.waiter is not None and self.started and not self.writing:
+                            # The writer is parked and the loop has turned since the last write: send
+                            # the event in this very step. Routing it through the writer would queue
+                            # it behind every other connection's ready work (latency under load). A
+                            # burst (no loop turn in between) takes the buffered path and coalesces.
+                            self.turn = turns.mark()
+                            self.writing = True
+                            try:
+                                if timed or len(frame) > _HIGH_WATER:
+                                    if not await self._write(frame, more_body=True):
+                                        self.closing = True
+                                        break
+                                else:
+                                    self.last_write = loop.time()
+                                    try:
+                                        await send({"type": "http.response.body", "body": frame, "more_body": True})
+                                    except (OSError, RuntimeError) as exc:
+                                        if not _client_gone(exc):
+                                            raise
+                                        self.disconnected = self.closing = True
+                                        break
+                            finally:
+                                self.writing = False
+                            continue
+                        if not buffer.frames:
+                            if self._unread():
+                                # As below, once per batch as well as every 128 frames: a generator
+                                # that took the cancellation and yields now and then (a feed with an
+                                # event a minute) would go on for 128 of its events, hours, before
+                                # the check below came round.
+                                break
+                            buffer.wake()
+                        buffer.frames.append(frame)
+                        buffer.size += len(frame)
+                        burst += 1
+                        if buffer.size >= _HIGH_WATER:
+                            if self._unread():
+                                break  # see below: nobody would ever drain it
+                            drained = buffer.drained = loop.create_future()
+                            try:
+                                await drained
+                            except asyncio.CancelledError as exc:
+                                if self.stopped or not inspect.isasyncgen(events):
+                                    raise
+                                thrown = exc  # the generator's own (see below)
+                                break
+                            burst = 0
+                        elif burst == _FAIR_SHARE:
+                            # A generator that never awaits would hold the loop until 64 KiB are
+                            # buffered (some two thousand small events), and a few hundred such
+                            # streams slowed every other one to an event a second. A turn every 128
+                            # keeps their pace; batches stay large enough to cost no throughput
+                            # (measured: 64 cost 6-13% of it, 128 none beyond noise).
+                            if self._unread():
+                                # The client has left (or the response is over), and the generator
+                                # is still yielding: it took the cancellation sent then (a bare
+                                # `except:` around an `await`). Checked here, not per event: the
+                                # events since the last check go nowhere, and the generator is
+                                # closed on the way out.
+                                break
+                            burst = 0
+                            try:
+                                await asyncio.sleep(0)
+                            except asyncio.CancelledError as exc:
+                                if self.stopped or not inspect.isasyncgen(events):
+                                    raise
+                                thrown = exc  # the generator's own (see below)
+                                break
+                            # That turn was this stream's gift, not a pause of the generator: the
+                            # events after it stay in the batch (the inline write is for an event
+                            # that comes after the loop has turned without the producer asking).
+                            self.turn = turns.mark()
+                    if thrown is None:
+                        break
+                    # A cancellation the response did not send landed in one of its two waits
+                    # above, while the generator was suspended at its `yield`: a deadline around
+                    # the generator's `yield`s (`asyncio.timeout`, `anyio.fail_after`) passed, or
+                    # a task group it holds across them lost a child. It is the generator's, and
+                    # is raised at that `yield`, where the deadline turns it into `TimeoutError`
+                    # (the group into its `ExceptionGroup`), as at any `await` of its own. Raised
+                    # here instead, it closed the generator without its `except` running, and
+                    # the stream failed with a cancellation nobody had sent. The frames buffered
+                    # so far stay; what the generator yields next leads the rest of its events.
+                    # Only here, off the per-event path: the loop above is the same as before.
+                    try:
+                        resumed = await cast(AsyncGenerator[BaseEvent[Any]], events).athrow(thrown)
+                    except StopAsyncIteration:
+                        break
+                    finally:
+                        thrown = None  # a traceback through this frame must not hold it
+                    source = _Resumed(resumed, events)
         except Exception as exc:
             buffer.error = exc
         except asyncio.CancelledError as exc:
@@ -1021,6 +1057,7 @@ class _Connection:
 
     def _stop_producer(self) -> None:
         """Cancel the producer (once), unless it is closing the generator already."""
+        self.stopped = True
         if self.producer is not None and not self.closing:
             _cancel_once(self.producer)
 
@@ -1200,6 +1237,26 @@ async def _cancel_and_wait(task: asyncio.Future[object]) -> None:
         task.exception()  # retrieved: the loop would report it as never retrieved
     if interrupted:
         raise asyncio.CancelledError
+
+
+class _Resumed:
+    """A generator's events after a cancellation raised at its `yield`: what it yielded then, and the rest."""
+
+    __slots__ = ("events", "first")
+
+    def __init__(self, first: BaseEvent[Any], events: AsyncIterator[BaseEvent[Any]]) -> None:
+        self.first: BaseEvent[Any] | None = first
+        self.events = events
+
+    def __aiter__(self) -> _Resumed:
+        return self
+
+    async def __anext__(self) -> BaseEvent[Any]:
+        first = self.first
+        if first is None:
+            return await self.events.__anext__()
+        self.first = None
+        return first
 
 
 def _being_cancelled() -> bool:
