@@ -30,6 +30,7 @@ from mkdocs.config import load_config
 from pydantic import BaseModel, TypeAdapter
 
 import typedsse
+from typedsse import operators as ops
 
 ROOT = Path(__file__).parent.parent
 DOCS = ROOT / "docs"
@@ -228,6 +229,20 @@ def test_operators_page_app_throttles_the_prices_and_sends_every_trade(monkeypat
     assert trades == [cents / 100 for cents in range(10_000, 10_100, 10)]
     assert 1 <= len(prices) < 100  # throttled: a price per half second, from 100 over about a second
     assert prices[-1] == 100.99  # latest mode: the final price arrives
+
+
+def test_operators_page_token_batches_send_the_first_token_at_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    (block,) = [b for b in code_blocks("operators.md") if b.lang == "python" and "ops.chunk(" in b.code]
+    module = new_module("tokens", monkeypatch)
+    module.__dict__.update(AsyncIterator=AsyncIterator, BaseEvent=typedsse.BaseEvent, ops=ops)
+    exec(compile(block.code, f"{block.page}:{block.line}", "exec"), module.__dict__)
+
+    async def texts() -> list[str]:
+        async with module.batched.stream() as events:
+            return [event.data async for event in events]
+
+    # The first token goes out alone, with no wait; the rest, which came at once, are one batch.
+    assert asyncio.run(texts()) == ["Hello", ", world!"]
 
 
 def quickstart_app(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:

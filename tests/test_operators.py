@@ -130,9 +130,13 @@ async def test_throttle_leading_with_an_endless_window_sends_the_first_item_only
         (ops.throttle, [(0.0, "a")]),
         (ops.debounce, [(1.3, "f")]),
         (lambda interval: ops.chunk(interval=interval), [(1.3, ["a", "b", "c", "d", "e", "f"])]),
+        (
+            lambda interval: ops.chunk(interval=interval, leading=True),
+            [(0.0, ["a"]), (1.3, ["b", "c", "d", "e", "f"])],
+        ),
         (ops.timeout, list(BURSTS)),
     ],
-    ids=["throttle", "debounce", "chunk", "timeout"],
+    ids=["throttle", "debounce", "chunk", "chunk-leading", "timeout"],
 )
 @pytest.mark.anyio
 async def test_time_operators_take_an_int_too_large_for_a_float_as_endless(
@@ -211,9 +215,10 @@ async def test_throttle_refuses_an_unhashable_key_naming_the_key_function(mode: 
         ops.throttle(0.5, mode="latest"),
         ops.debounce(0.1),
         ops.chunk(interval=0.1),
+        ops.chunk(interval=0.1, leading=True),
         ops.chunk(size=2),
     ],
-    ids=["throttle-leading", "throttle-latest", "debounce", "chunk", "chunk-size"],
+    ids=["throttle-leading", "throttle-latest", "debounce", "chunk", "chunk-leading", "chunk-size"],
 )
 @pytest.mark.anyio
 async def test_time_operators_close_the_source_when_the_consumer_stops(pipe: Any) -> None:
@@ -229,8 +234,13 @@ async def test_time_operators_close_the_source_when_the_consumer_stops(pipe: Any
 
 @pytest.mark.parametrize(
     "pipe",
-    [ops.throttle(0.5, mode="latest"), ops.debounce(0.1), ops.chunk(interval=0.1)],
-    ids=["throttle-latest", "debounce", "chunk"],
+    [
+        ops.throttle(0.5, mode="latest"),
+        ops.debounce(0.1),
+        ops.chunk(interval=0.1),
+        ops.chunk(interval=0.1, leading=True),
+    ],
+    ids=["throttle-latest", "debounce", "chunk", "chunk-leading"],
 )
 @pytest.mark.anyio
 async def test_time_operators_read_the_source_only_when_they_need_an_item(pipe: Any) -> None:
@@ -332,8 +342,9 @@ async def test_driver_keeps_to_the_latest_deadline(first: float, second: float |
         (ops.throttle(0.0071, mode="latest", key=lambda i: i % 2), list(range(20))),
         (ops.debounce(0.0071), list(range(20))),
         (ops.chunk(interval=0.0071), [[i] for i in range(20)]),
+        (ops.chunk(interval=0.0071, leading=True), [[i] for i in range(20)]),
     ],
-    ids=["throttle-latest", "throttle-latest-key", "debounce", "chunk"],
+    ids=["throttle-latest", "throttle-latest-key", "debounce", "chunk", "chunk-leading"],
 )
 @pytest.mark.anyio
 async def test_time_operators_take_a_timer_that_fires_early_as_its_deadline(pipe: Any, expected: list[Any]) -> None:
@@ -354,6 +365,7 @@ async def test_time_operators_take_a_timer_that_fires_early_as_its_deadline(pipe
         ops.throttle(1e6, mode="latest"),
         ops.debounce(1e6),
         ops.chunk(interval=1e6),
+        ops.chunk(interval=1e6, leading=True),
         # Operators that drop items hide them from the response, which gives the loop a turn as
         # events go out: a leading throttle over an always-ready sampler froze the whole server.
         ops.throttle(1e6),
@@ -368,6 +380,7 @@ async def test_time_operators_take_a_timer_that_fires_early_as_its_deadline(pipe
         "throttle-latest",
         "debounce",
         "chunk",
+        "chunk-leading",
         "throttle-leading",
         "throttle-leading-key",
         "filter",
@@ -410,6 +423,7 @@ PUMPED = {
     "throttle-latest": lambda source: source | ops.throttle(0.5, mode="latest"),
     "debounce": lambda source: source | ops.debounce(0.001),
     "chunk": lambda source: source | ops.chunk(interval=0.5),
+    "chunk-leading": lambda source: source | ops.chunk(interval=0.5, leading=True),
     "map-concurrent": lambda source: source | ops.map(_later_copy, concurrency=3),
 }
 
@@ -451,7 +465,7 @@ async def test_pumped_operators_pass_on_what_a_source_raises_besides_exceptions(
     assert "x" in [piece for _, item in received for piece in (item if isinstance(item, list) else [item])]
 
 
-CLOCKED = {name: PUMPED[name] for name in ("throttle-latest", "debounce", "chunk")}
+CLOCKED = {name: PUMPED[name] for name in ("throttle-latest", "debounce", "chunk", "chunk-leading")}
 
 
 @pytest.mark.parametrize("caught", [False, True], ids=["failing", "caught-upstream"])
@@ -719,6 +733,7 @@ HOLDING = {
     "throttle-latest": lambda source: source | ops.throttle(0.5, mode="latest"),
     "debounce": lambda source: source | ops.debounce(0.5),
     "chunk": lambda source: source | ops.chunk(interval=0.5),
+    "chunk-leading": lambda source: source | ops.chunk(interval=0.5, leading=True),
     "chunk-by-size": lambda source: source | ops.chunk(size=10),
 }
 
@@ -820,6 +835,45 @@ async def test_chunk_by_size_and_interval_sends_whichever_comes_first() -> None:
 async def test_chunk_by_interval_sends_the_partial_batch_when_the_source_ends() -> None:
     received = await collect(timed((0.0, "a"), (0.01, "b")) | ops.chunk(interval=10.0))
     assert received == [(0.01, ["a", "b"])]
+
+
+QUIET_THEN_BUSY = ((0.0, "a"), (0.1, "b"), (0.2, "c"), (0.6, "d"), (0.8, "e"), (1.0, "f"), (2.0, "g"))
+
+
+@pytest.mark.anyio
+async def test_chunk_leading_sends_the_first_item_at_once_and_batches_the_window_behind_it() -> None:
+    # A plain chunk holds the first token for the whole interval; a leading one sends it alone
+    # at once, and what comes while its window is open goes out together when the window ends.
+    received = await collect(timed(*QUIET_THEN_BUSY, end=3.0) | ops.chunk(interval=0.3, leading=True))
+    assert received == [
+        (0.0, ["a"]),  # at once: nothing went out before
+        (0.3, ["b", "c"]),  # the window a opened; sending them opens the next one, [0.3, 0.6)
+        (0.6, ["d"]),  # that window ended empty: a quiet interval, so d goes out at once
+        (0.9, ["e"]),
+        (1.2, ["f"]),  # f came in the window e's batch opened
+        (2.0, ["g"]),  # after a quiet period, at once again
+    ]
+    plain = await collect(timed(*QUIET_THEN_BUSY, end=3.0) | ops.chunk(interval=0.3))
+    assert plain[0] == (0.3, ["a", "b", "c"])
+
+
+@pytest.mark.anyio
+async def test_chunk_leading_sends_a_full_batch_before_its_window_ends() -> None:
+    schedule = ((0.0, "a"), (0.01, "b"), (0.02, "c"), (0.03, "d"), (0.04, "e"), (0.5, "f"))
+    received = await collect(timed(*schedule, end=1.0) | ops.chunk(size=2, interval=0.1, leading=True))
+    # The first item goes out alone (a batch of one is within any size); the window it opened
+    # goes on after a full batch, and ends with what is left.
+    assert received == [(0.0, ["a"]), (0.02, ["b", "c"]), (0.04, ["d", "e"]), (0.5, ["f"])]
+
+
+@pytest.mark.anyio
+async def test_chunk_leading_sends_the_partial_batch_when_the_source_ends_not_when_its_window_does() -> None:
+    log: list[str] = []
+    received = await collect(
+        timed((0.0, "a"), (0.01, "b"), (0.02, "c"), log=log) | ops.chunk(interval=10.0, leading=True)
+    )
+    assert received == [(0.0, ["a"]), (0.02, ["b", "c"])]
+    assert log == ["closed"]
 
 
 # timeout
@@ -1921,6 +1975,7 @@ def test_pipes_describe_themselves() -> None:
         "ops.throttle(0.5, mode='latest', key=test_pipes_describe_themselves.<locals>.symbol)"
     )
     assert repr(ops.chunk(size=3)) == "ops.chunk(size=3)"
+    assert repr(ops.chunk(interval=0.05, leading=True)) == "ops.chunk(size=None, interval=0.05, leading=True)"
     # A large initial state is shown in brief, and one whose `repr` fails does not fail `scan()`.
     assert repr(ops.scan(max, list(range(100_000)))) == "ops.scan(max, [0, 1, 2, 3, 4, 5, ...])"
     assert repr(ops.scan(max, _ReprFails())).startswith("ops.scan(max, <_ReprFails instance at 0x")
@@ -1953,6 +2008,10 @@ def test_pipes_describe_themselves() -> None:
         (lambda: ops.chunk(), r"^chunk\(\) needs size=\.\.\., interval=\.\.\., or both$"),
         (lambda: ops.chunk(size=0), r"^chunk\(size=\.\.\.\) must be a positive integer, got 0$"),
         (lambda: ops.chunk(interval=0), r"^chunk\(\) needs a positive number of seconds, got 0$"),
+        (
+            lambda: ops.chunk(size=3, leading=True),
+            r"^chunk\(leading=True\) needs interval=\.\.\.: the window its first item opens is that long$",
+        ),
         (lambda: ops.take(-1), r"^take\(\) needs a non-negative integer, got -1$"),
         (lambda: ops.skip(-1), r"^skip\(\) needs a non-negative integer, got -1$"),
         (lambda: ops.map(str, concurrency=0), r"^map\(concurrency=\.\.\.\) must be a positive integer, got 0$"),
@@ -1971,6 +2030,7 @@ def test_pipes_describe_themselves() -> None:
         "chunk-nothing",
         "chunk-size",
         "chunk-interval",
+        "chunk-leading-without-interval",
         "take-negative",
         "skip-negative",
         "map-concurrency",
@@ -2004,6 +2064,7 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         (lambda: ops.skip(1.5), r"^skip\(\) needs a non-negative integer, got 1\.5$"),
         (lambda: ops.take(True), r"^take\(\) needs a non-negative integer, got True$"),
         (lambda: ops.chunk(size=True), r"^chunk\(size=\.\.\.\) must be a positive integer, got True$"),
+        (lambda: ops.chunk(interval=0.05, leading="yes"), r"^chunk\(leading=\.\.\.\) is True or False, got 'yes'$"),
         (lambda: ops.debounce(True), r"^debounce\(\) needs a positive number of seconds, got True$"),
         (lambda: ops.timeout(True), r"^timeout\(\) needs a positive number of seconds, got True$"),
         (lambda: ops.take_while(None), r"^take_while\(\) needs a function, got None$"),
@@ -2051,6 +2112,7 @@ def test_operators_check_their_arguments_when_built(build: Any, message: str) ->
         "skip-float",
         "take-bool",
         "chunk-size-bool",
+        "chunk-leading-not-bool",
         "debounce-bool",
         "timeout-bool",
         "take-while-none",

@@ -560,9 +560,9 @@ class _Silence(_Clocked[T, T]):
 
 
 @pipable_operator
-def chunk_by_time(source: AsyncIterable[T], size: int | None, interval: float) -> AsyncIterator[list[T]]:
+def chunk_by_time(source: AsyncIterable[T], size: int | None, interval: float, leading: bool) -> AsyncIterator[list[T]]:
     """Batch items until `interval` seconds after a batch's first one, or `size` items (see `chunk`)."""
-    return _drive(source, _Batch(size, interval))
+    return _drive(source, _LeadingBatch(size, interval) if leading else _Batch(size, interval))
 
 
 class _Batch(_Clocked[T, list[T]]):
@@ -595,3 +595,36 @@ class _Batch(_Clocked[T, list[T]]):
 
     def leftovers(self, now: float) -> list[tuple[float, list[T]]]:
         return [(now, self._batch)] if self._batch else []
+
+
+class _LeadingBatch(_Batch[T]):
+    """A leading chunk by time: an item that comes when nothing went out for `interval` seconds goes out at once.
+
+    That item goes out alone and opens a window of `interval` seconds; the items arriving
+    while it is open go out together when it ends, opening the next window (as a latest-mode
+    throttle's newest item does), or as soon as `size` of them are held. A window that ends
+    with none closes: the next item is the first of a quiet stream again.
+    """
+
+    __slots__ = ()
+
+    def arrive(self, item: T, now: float) -> None:
+        if self._due is None:
+            self.ready.append([item])
+            self._due = now + self._interval
+            return
+        batch = self._batch
+        batch.append(item)
+        if self._size is not None and len(batch) >= self._size:
+            # Full before the window ends: it goes out, and the window goes on for the next items.
+            self.ready.append(batch)
+            self._batch = []
+
+    def expire(self, now: float) -> None:
+        # Windows are half-open, [start, start + interval), as a throttle's are.
+        if self._batch:
+            self.ready.append(self._batch)
+            self._batch = []
+            self._due = now + self._interval
+        else:
+            self._due = None

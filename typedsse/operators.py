@@ -321,42 +321,58 @@ def timeout(seconds: float, /) -> SameTypePipe:
     return SameTypePipe(f"timeout({seconds!r})", lambda source: _timeout(source, seconds))
 
 
-# At least one of `size` and `interval`: with neither, `chunk()` raises `ValueError`.
+# At least one of `size` and `interval`: with neither, `chunk()` raises `ValueError`. `leading`
+# is for batches by time only: without an interval, `chunk(leading=True)` raises it too.
 @overload
-def chunk(*, size: int, interval: float | None = None) -> ListPipe: ...
+def chunk(*, size: int, interval: float | None = None, leading: Literal[False] = False) -> ListPipe: ...
 @overload
-def chunk(*, size: int | None = None, interval: float) -> ListPipe: ...
-def chunk(*, size: int | None = None, interval: float | None = None) -> ListPipe:
+def chunk(*, size: int | None = None, interval: float, leading: bool = False) -> ListPipe: ...
+def chunk(*, size: int | None = None, interval: float | None = None, leading: bool = False) -> ListPipe:
     """Batch items into lists, by count, by time, or both (whichever comes first).
 
     With `interval`, a batch is sent `interval` seconds after its first item arrived (so no
     item waits longer), or as soon as it holds `size` items. Batches are never empty; the last,
     partial one goes out when the source ends.
 
+    With `leading=True` (and `interval`), an item that arrives when nothing went out for
+    `interval` seconds is not held: it goes out at once, alone, and opens a window of
+    `interval` seconds, as in `throttle`. The items arriving while the window is open go out
+    together when it ends (opening the next one), or as soon as `size` of them are held; a
+    window that ends with none closes. An LLM's first token then costs no wait, and the rest
+    are still batched.
+
     Example:
         ```python
-        tokens() | ops.chunk(interval=0.05) | ops.map(join_tokens)  # ~20 writes a second
+        tokens() | ops.chunk(interval=0.05, leading=True) | ops.map(join_tokens)  # ~20 writes a second
         ```
 
     Args:
         size: The most items in a batch.
         interval: The longest a batch stays open, in seconds.
+        leading: Send the first item after a quiet `interval` at once, and batch the ones behind it.
 
     Raises:
-        TypeError: `size` is not an integer, or `interval` not a real number (a `bool` is neither).
-        ValueError: Neither is given (type checkers refuse that call), `size` is below 1, or
-            `interval` is not positive.
+        TypeError: `size` is not an integer, `interval` not a real number (a `bool` is neither),
+            or `leading` not a `bool`.
+        ValueError: Neither `size` nor `interval` is given (type checkers refuse that call),
+            `leading=True` is given without `interval`, `size` is below 1, or `interval` is
+            not positive.
     """
     if size is not None:
         _check_count(size, 1, f"chunk(size=...) must be a positive integer, got {size!r}")
+    if not isinstance(leading, bool):  # pyright: ignore[reportUnnecessaryIsInstance]
+        raise TypeError(f"chunk(leading=...) is True or False, got {leading!r}")
     if interval is not None:
         interval = _check_interval("chunk", interval)
         return ListPipe(
-            f"chunk(size={size!r}, interval={interval!r})",
-            lambda source: _time.chunk_by_time(source, size, interval),
+            f"chunk(size={size!r}, interval={interval!r}{', leading=True' if leading else ''})",
+            lambda source: _time.chunk_by_time(source, size, interval, leading),
         )
     if size is None:
         raise ValueError("chunk() needs size=..., interval=..., or both")
+    if leading:
+        # Without an interval nothing would end the window its first item opens.
+        raise ValueError("chunk(leading=True) needs interval=...: the window its first item opens is that long")
     return ListPipe(f"chunk(size={size!r})", lambda source: _chunk_by_size(source, size))
 
 

@@ -205,6 +205,14 @@ def check_pipes_keep_the_item_type() -> None:
     assert_type(
         merged | ops.chunk(size=10, interval=optional_interval()), ops.Stream[list[PriceChanged | TradeExecuted]]
     )
+    assert_type(merged | ops.chunk(interval=0.05, leading=True), ops.Stream[list[PriceChanged | TradeExecuted]])
+    assert_type(
+        merged | ops.chunk(size=10, interval=0.05, leading=True), ops.Stream[list[PriceChanged | TradeExecuted]]
+    )
+    assert_type(
+        merged | ops.chunk(size=10, interval=optional_interval(), leading=False),
+        ops.Stream[list[PriceChanged | TradeExecuted]],
+    )
 
 
 def check_pipes_change_the_item_type() -> None:
@@ -360,6 +368,9 @@ def check_mismatches_are_errors() -> None:
     # chunk() needs a size, an interval or both: with neither it raises ValueError.
     ops.chunk()  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue]
     ops.chunk(size=None, interval=None)  # type: ignore[call-overload]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    # leading=True needs an interval (the window its first item opens): without one it raises ValueError.
+    ops.chunk(size=10, leading=True)  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
+    ops.chunk(size=10, interval=optional_interval(), leading=True)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.throttle(-1.0, mode="fastest")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     # A lambda is checked before the pipe meets its source: the docs say to use an annotated function.
     ops.source([1, 2]) | ops.map(lambda v: v * 2)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnusedExpression, reportUnknownLambdaType]
