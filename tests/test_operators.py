@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import io
 import itertools
+import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
 from typing import Any, TypeGuard
@@ -1150,6 +1151,38 @@ async def test_merge_stopping_the_consumer_closes_every_source() -> None:
             if item == "b1":
                 break
     assert sorted(log) == ["a closed", "b closed", "closed"]
+
+
+@pytest.mark.anyio
+async def test_merge_lets_go_of_each_source_that_ended_while_the_others_go_on() -> None:
+    # A merge lives as long as its longest source: each source that ended early kept its pump
+    # task (its coroutine, its context) and its iterator until then, about a kilobyte a source
+    # in a merge of many.
+    pumps: list[weakref.ref[asyncio.Task[Any]]] = []
+    iterators: list[weakref.ref[AsyncIterator[str]]] = []
+
+    async def short() -> AsyncIterator[str]:
+        task = asyncio.current_task()  # the source runs in its pump
+        assert task is not None
+        pumps.append(weakref.ref(task))
+        del task
+        yield "short"
+
+    class Fresh:
+        """An async iterable making its iterator when read, as a pipeline does."""
+
+        def __aiter__(self) -> AsyncIterator[str]:
+            iterator = short()
+            iterators.append(weakref.ref(iterator))
+            return iterator
+
+    merged = ops.merge(timed((0.1, "long"), (1.0, "later")), *(Fresh() for _ in range(10)))
+    async with merged.stream() as streamer:
+        assert [await anext(streamer) for _ in range(11)] == ["short"] * 10 + ["long"]
+        assert len(pumps) == len(iterators) == 10
+        assert [ref() for ref in pumps] == [None] * 10
+        assert [ref() for ref in iterators] == [None] * 10
+        assert await anext(streamer) == "later"
 
 
 class _Rows:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import types
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
@@ -398,6 +399,31 @@ async def _merge(*sources: AsyncIterable[E]) -> AsyncIterator[E]:
             yield item
 
 
+class _Opened:
+    """A source's streamer, as the merge's exit stack holds it: until its pump has closed it.
+
+    The stack closes a source whose pump never ran (cancelled before its first step); one whose
+    pump closed it is done with, and the stack holding its streamer (the source's iterator, a
+    pipeline's whole chain) would keep every ended source until the last one ends.
+    """
+
+    __slots__ = ("streamer",)
+
+    def __init__(self, streamer: AsyncIteratorContext[Any]) -> None:
+        self.streamer: AsyncIteratorContext[Any] | None = streamer
+
+    async def __aenter__(self) -> _Opened:
+        assert self.streamer is not None
+        await self.streamer.__aenter__()
+        return self
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: types.TracebackType | None
+    ) -> bool:
+        streamer = self.streamer
+        return streamer is not None and await streamer.__aexit__(kind, error, trace)
+
+
 class _Failed:
     """A source's exception, queued in its turn so items that arrived before it go out first."""
 
@@ -435,7 +461,9 @@ class _Turns:
         if waiter is not None and not waiter.done():
             waiter.set_result(None)
 
-    async def pump(self, index: int, streamer: AsyncIteratorContext[Any]) -> None:
+    async def pump(self, index: int, opened: _Opened) -> None:
+        streamer = opened.streamer
+        assert streamer is not None
         try:
             async for item in streamer:
                 if _being_cancelled():
@@ -465,7 +493,10 @@ class _Turns:
             # Closed here, not from the merged stream's task: the source's whole life, its
             # `finally` included, runs in this task's context (a `ContextVar.reset` there needs
             # the context of its `set`). An error of that cleanup is the pump's own.
-            await closed(streamer.aclose)
+            try:
+                await closed(streamer.aclose)
+            finally:
+                opened.streamer = None
 
     def release(self, index: int) -> None:
         """Let source `index` fetch its next item: the merged stream has forwarded the last one."""
@@ -484,21 +515,22 @@ async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[t
     `streamcontext` still opens and closes every source.
     """
     async with contextlib.AsyncExitStack() as stack:
-        streamers: list[AsyncIteratorContext[Any]] = []
+        opened: list[_Opened] = []
         for index, source in enumerate(sources):
             try:
-                streamers.append(await stack.enter_async_context(streamcontext(source)))
+                opened.append(await stack.enter_async_context(_Opened(streamcontext(source))))
             except BaseException:
                 # A source that cannot be opened (its `__aiter__` raises) ends the merge before
                 # it starts: the ones after it are closed here, as a chain closes those it did not
                 # reach, then those opened, by the stack.
                 await _close_unreached(iter(sources[index + 1 :]))
                 raise
-        turns = _Turns(len(streamers))
+        turns = _Turns(len(opened))
         loop = turns.loop
-        pumps = [loop.create_task(turns.pump(index, streamer)) for index, streamer in enumerate(streamers)]
+        pumps = _start(turns, opened)
+        alive = len(opened)
+        opened.clear()
         try:
-            alive = len(pumps)
             ready = turns.ready
             while alive:
                 if not ready:
@@ -532,7 +564,29 @@ async def _interleave(sources: Sequence[AsyncIterable[Any]]) -> AsyncGenerator[t
                     del cleanup_error
 
 
-async def _stop(pumps: list[asyncio.Task[None]], ended: Sequence[bool]) -> BaseException | None:
+def _start(turns: _Turns, opened: Sequence[_Opened]) -> dict[asyncio.Task[None], int]:
+    """Start a pump per source: each task by its source's index, until it ends cleanly.
+
+    A pump that ended cleanly has closed its source, and the merged stream's close has nothing
+    to wait for: kept, the task (its coroutine, its context) of every source that ended early
+    would stay until the last one ends, in a merge of many that lives long.
+    """
+    pumps: dict[asyncio.Task[None], int] = {}
+    forget = functools.partial(_forget_ended, pumps)
+    for index, holder in enumerate(opened):
+        pump = turns.loop.create_task(turns.pump(index, holder))
+        pumps[pump] = index
+        pump.add_done_callback(forget)
+    return pumps
+
+
+def _forget_ended(pumps: dict[asyncio.Task[None], int], pump: asyncio.Task[None]) -> None:
+    """Drop a pump that ended cleanly; one that failed or was cancelled stays for `_stop` to retrieve."""
+    if not pump.cancelled() and pump.exception() is None:
+        pumps.pop(pump, None)
+
+
+async def _stop(pumps: dict[asyncio.Task[None], int], ended: Sequence[bool]) -> BaseException | None:
     """Cancel the pumps still reading and wait for every pump, which closes its source.
 
     A pump whose source has `ended` (or failed) is only closing it: that close is waited for,
@@ -548,11 +602,12 @@ async def _stop(pumps: list[asyncio.Task[None]], ended: Sequence[bool]) -> BaseE
     """
     if not pumps:
         return None
-    for pump, done in zip(pumps, ended, strict=True):
-        if not done:
+    tasks = list(pumps)  # each one that ends meanwhile leaves `pumps`
+    for pump in tasks:
+        if not ended[pumps[pump]]:
             pump.cancel()
-    await wait_for_tasks(pumps)
-    errors = [pump.exception() for pump in pumps if not pump.cancelled()]
+    await wait_for_tasks(tasks)
+    errors = [pump.exception() for pump in tasks if not pump.cancelled()]
     return next((error for error in errors if error is not None), None)
 
 
