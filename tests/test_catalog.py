@@ -26,6 +26,7 @@ from typedsse import (
     UnknownEventError,
     encode,
 )
+from typedsse import operators as ops
 from typedsse.catalog import stream_annotation
 from typedsse.decoding import ServerSentMessage, parse
 
@@ -54,6 +55,7 @@ class Generic1(BaseEvent[T], Generic[T]): ...
         (AsyncIterator[Echo], "async"),
         (AsyncIterable[Echo], "async"),
         (AsyncGenerator[Echo, None], "async"),
+        (ops.Stream[Echo], "async"),
         (Iterator[Echo], "sync"),
         (Generator[Echo, None, None], "sync"),
         (Annotated[AsyncIterator[Echo], "meta"], "async"),

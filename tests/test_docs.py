@@ -565,7 +565,7 @@ def test_endpoints_page_annotation_table_covers_every_stream_function() -> None:
         "`def` or `async def` returning an async iterable",
         "`def` or `async def` returning a sync iterable (a list)",
     }
-    namespace: dict[str, Any] = {**vars(collections.abc), "A": Tock, "B": Tack}
+    namespace: dict[str, Any] = {**vars(collections.abc), "ops": ops, "A": Tock, "B": Tack}
     for kind, cell in rows:
         for written in re.findall(r"`([^`]+)`", cell):
             app = FastAPI()

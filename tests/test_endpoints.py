@@ -35,6 +35,7 @@ from typedsse import (
     stream_endpoint,
     wait_for_streams,
 )
+from typedsse import operators as ops
 from typedsse.decoding import parse
 
 from conftest import LiveServer, Serve, installed_before
@@ -160,6 +161,28 @@ def test_sse_iterates_sync_generators_and_returned_iterables() -> None:
         assert thread_name != f'"{threading.main_thread().name}"'
         assert frames(client, "GET", "/returned") == [("echo", '"from a source"', "")]
         assert frames(client, "GET", "/awaited") == [("echo", '"from a source"', "")]
+
+
+def test_a_function_annotated_with_the_pipelines_own_type_is_an_endpoint() -> None:
+    # Type checkers infer a pipeline as `ops.Stream[...]`, and accept that annotation.
+    app = FastAPI()
+
+    async def echoes() -> AsyncIterator[Echo]:
+        yield Echo(data="one")
+
+    async def reversed_echoes() -> AsyncIterator[ReverseEcho]:
+        yield ReverseEcho(data="eno")
+
+    @app.get("/piped")
+    @sse()
+    def piped() -> ops.Stream[Echo | ReverseEcho]:
+        return ops.chain(echoes(), reversed_echoes())
+
+    spec = stream_endpoint(piped)
+    assert spec is not None
+    assert spec.events.names == ("echo", "reverse_echo", "typedsse.error")
+    with TestClient(app) as client:
+        assert frames(client, "GET", "/piped") == [("echo", '"one"', ""), ("reverse_echo", '"eno"', "")]
 
 
 @pytest.mark.parametrize(

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal, Union, get_args, get_origin
 
 import pydantic
 import pydantic_core
+from aiostream.core import Stream
 
 from typedsse.events import NOT_AN_ALIAS, BaseEvent, StreamError, alias_value, named_subclass_hint, unreadable_json
 from typedsse.exceptions import EndpointDefinitionError, EventDefinitionError, UnknownEventError
@@ -24,8 +25,10 @@ __all__ = ["EventCatalog", "StreamKind", "stream_annotation"]
 StreamKind = Literal["async", "sync"]
 """Whether a stream annotation declares an async or a sync iteration."""
 
+# `Stream` is what an operator pipeline is (`ops.Stream`): a function returning one may say so,
+# as type checkers infer it, rather than widen it to `AsyncIterable`.
 _ASYNC_ORIGINS: frozenset[Any] = frozenset(
-    {collections.abc.AsyncIterator, collections.abc.AsyncIterable, collections.abc.AsyncGenerator}
+    {collections.abc.AsyncIterator, collections.abc.AsyncIterable, collections.abc.AsyncGenerator, Stream}
 )
 _SYNC_ORIGINS: frozenset[Any] = frozenset(
     {collections.abc.Iterator, collections.abc.Iterable, collections.abc.Generator}

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Coroutine, Iterator
 from typing import Any, assert_type
 
 from typedsse import BaseEvent, EventStreamResponse, LastEventId, StreamError, sse
+from typedsse import operators as ops
 from typedsse.responses import default_error_event
 
 
@@ -59,6 +60,12 @@ async def ticks_source(count: int) -> AsyncIterator[Tick]:
     yield Tick(data=count)
 
 
+@sse()
+def piped(count: int) -> ops.Stream[Tick]:
+    # A pipeline's own type is a stream annotation, to `@sse` as to type checkers.
+    return ops.source(ticks_source(count)) | ops.take(1)
+
+
 async def check_endpoints_keep_their_parameters() -> None:
     call: Coroutine[Any, Any, EventStreamResponse] = ticks(1, last_event_id="7")
     assert_type(await call, EventStreamResponse)
@@ -66,6 +73,7 @@ async def check_endpoints_keep_their_parameters() -> None:
     assert_type(await blocking(1), EventStreamResponse)
     assert_type(await returned(1), EventStreamResponse)
     assert_type(await awaited(1), EventStreamResponse)
+    assert_type(await piped(1), EventStreamResponse)
     await ticks("1")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
 
 
