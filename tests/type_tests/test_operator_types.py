@@ -7,14 +7,16 @@ names its mypy code and its pyright rules; `tests/type_tests/pyrightconfig.json`
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, AsyncIterator
-from typing import TypeGuard, assert_type
+from collections.abc import AsyncIterable, AsyncIterator, Callable
+from typing import TypeGuard, TypeVar, assert_type
 
 from pydantic import BaseModel
 from typing_extensions import TypeIs
 
 from typedsse import BaseEvent
 from typedsse import operators as ops
+
+N = TypeVar("N")
 
 
 class Quote(BaseModel):
@@ -102,6 +104,19 @@ def is_cheap(event: BaseEvent[Quote]) -> bool:
 
 def count(total: int, event: PriceChanged | TradeExecuted) -> int:
     return total + 1
+
+
+def collect(
+    seen: list[PriceChanged | TradeExecuted], event: PriceChanged | TradeExecuted
+) -> list[PriceChanged | TradeExecuted]:
+    return [*seen, event]
+
+
+def of_type(cls: type[N]) -> Callable[[object], TypeIs[N]]:
+    def check(value: object) -> TypeIs[N]:
+        return isinstance(value, cls)
+
+    return check
 
 
 def failed(exc: Exception) -> Failed:
@@ -225,6 +240,16 @@ def check_pipes_change_the_item_type() -> None:
     assert_type(merged | ops.filter(IsCheapLater()), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.filter(is_price), ops.Stream[PriceChanged])
     assert_type(merged | ops.scan(count, 0), ops.Stream[int])
+    # An empty collection as the state, typed: mypy would read `[]` as `list[Never]` (see the operators page).
+    assert_type(
+        merged | ops.scan(collect, list[PriceChanged | TradeExecuted]()),
+        ops.Stream[list[PriceChanged | TradeExecuted]],
+    )
+    # A guard made by a generic function narrows once it is a value of its own (in mypy; pyright
+    # narrows `ops.filter(of_type(TradeExecuted))` too).
+    is_trade_made = of_type(TradeExecuted)
+    assert_type(merged | ops.filter(is_trade_made), ops.Stream[TradeExecuted])
+    assert_type(merged | ops.take_while(is_trade_made), ops.Stream[TradeExecuted])
     assert_type(merged | ops.take_while(is_price), ops.Stream[PriceChanged])
     assert_type(merged | ops.filter(is_trade), ops.Stream[TradeExecuted])
     assert_type(merged | ops.take_while(is_trade), ops.Stream[TradeExecuted])
