@@ -2028,7 +2028,7 @@ def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build:
 
 
 def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node_build: Path) -> None:
-    assert node_test(node_build, "subscribe.test.js", {}) == (26, 0)
+    assert node_test(node_build, "subscribe.test.js", {}) == (40, 0)
 
 
 def test_typescript_eventsource_listeners_close_the_source_as_documented(node_build: Path) -> None:
@@ -2061,7 +2061,7 @@ async def stalled_room(request: Request) -> StreamingResponse:
 
     if request.path_params["room"] == "1":
         return StreamingResponse(lines(), media_type="application/x-ndjson")
-    return StreamingResponse(lines(), status_code=503, media_type="text/plain")
+    return StreamingResponse(lines(), status_code=500, media_type="text/plain")
 
 
 @pytest.mark.e2e
@@ -2273,10 +2273,11 @@ def test_typescript_chromium_streams_from_another_origin_with_cookies_as_documen
 
 
 class BadGateway:
-    """ASGI middleware standing for a proxy whose server is restarting: it answers the GET requests to
-    `path` whose numbers (from 1) are in `failing` with a 502, and notes every one's `Last-Event-ID`."""
+    """ASGI middleware standing for a proxy whose server is restarting: it answers the GET requests to `path`
+    whose numbers (from 1) are in `failing` with the status given there (and its `Retry-After`, if one is
+    given), and notes every one's status (200 for those it passes on) and `Last-Event-ID`."""
 
-    def __init__(self, app: ASGIApp, path: str, failing: set[int]) -> None:
+    def __init__(self, app: ASGIApp, path: str, failing: dict[int, tuple[int, str | None]]) -> None:
         self.app = app
         self.path = path
         self.failing = failing
@@ -2284,25 +2285,26 @@ class BadGateway:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http" and scope["path"] == self.path and scope["method"] == "GET":
-            number = len(self.seen) + 1
-            status = 502 if number in self.failing else 200
+            status, retry_after = self.failing.get(len(self.seen) + 1, (200, None))
             self.seen.append((status, dict(scope["headers"]).get(b"last-event-id")))
-            if status == 502:
-                await PlainTextResponse("502 Bad Gateway", status_code=502)(scope, receive, send)
+            if status != 200:
+                headers = {} if retry_after is None else {"Retry-After": retry_after}
+                await PlainTextResponse(f"HTTP {status}", status_code=status, headers=headers)(scope, receive, send)
                 return
         await self.app(scope, receive, send)
 
 
 @pytest.mark.e2e
 @pytest.mark.usefixtures("fast_examples")
-def test_typescript_chromium_rides_through_a_proxys_502_as_documented(
+def test_typescript_chromium_rides_through_a_proxys_503_and_502_as_documented(
     chromium: Any, browser_build: Path, live_server: Callable[..., Any]
 ) -> None:
     app = Starlette(
         routes=[Mount("/echo", echo.app), Mount("/client", StaticFiles(directory=browser_build, html=True))]
     )
-    # The second request of each client, its first reconnection, meets the restart.
-    proxy = BadGateway(app, "/echo/echo", failing={2, 6})
+    # `subscribe`'s first request and its second reconnection, and `EventSource`'s first reconnection, meet the
+    # restart.
+    proxy = BadGateway(app, "/echo/echo", failing={1: (503, "1"), 3: (502, None), 7: (502, None)})
     server = live_server(proxy)
     context = chromium.new_context()
     page = context.new_page()
@@ -2316,12 +2318,27 @@ def test_typescript_chromium_rides_through_a_proxys_502_as_documented(
         context.close()
     assert errors == []
     assert result == {
-        # `subscribe` fails on the 502; subscribed again from its last id, the page gets the rest.
-        "fetch": {"ids": ["0", "1", "2", "3"], "failures": [502], "end": "no-content"},
-        # `EventSource` stops for good on it.
+        # `subscribe` retries the 503 after its `Retry-After` (longer than the delay of `retry: 100`), and
+        # the 502 after the server's `retry: 500`; each stream's end is reconnected after that delay too.
+        "fetch": {
+            "ids": ["0", "1", "2", "3"],
+            "retries": [[1, 1000, 503, 1000], [2, 500], [3, 500, 502, None], [4, 500]],
+            "end": "no-content",
+        },
+        # A status it does not retry ends it at once.
+        "notFound": {"status": 404, "retries": 0},
+        # `EventSource` stops for good on the 502.
         "eventSource": ["0", "1"],
     }
-    assert proxy.seen == [(200, None), (502, b"1"), (200, b"1"), (200, b"3"), (200, None), (502, b"1")]
+    assert proxy.seen == [
+        (503, None),
+        (200, None),
+        (502, b"1"),
+        (200, b"1"),
+        (200, b"3"),  # answered with 204: every event was sent
+        (200, None),
+        (502, b"1"),
+    ]
 
 
 @pytest.mark.e2e

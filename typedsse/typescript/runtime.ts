@@ -87,7 +87,8 @@ export interface ClientOptions {
   retry?: number | undefined;
   /**
    * How far the reconnection delay grows, in milliseconds, however often connecting fails (default 60000);
-   * a longer first delay (`retry`, or the server's `retry:`) is kept as it is.
+   * a longer first delay (`retry`, or the server's `retry:`) is kept as it is, and so is a longer `Retry-After`
+   * of a 429, 502, 503 or 504, up to 10 minutes.
    */
   maxRetry?: number | undefined;
 }
@@ -113,7 +114,8 @@ export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
   onOpen?: ((response: Response) => void) | undefined;
   /**
    * Called when the connection ended or failed and the client reconnects after `delay` milliseconds; an
-   * exception it throws (or its rejection, when it is async) ends the subscription.
+   * exception it throws (or its rejection, when it is async) ends the subscription. A 429, 502, 503 or 504
+   * answer is such a failure, its `error` the `SubscribeError`.
    */
   onRetry?: ((info: { delay: number; attempt: number; error?: unknown }) => void) | undefined;
   /**
@@ -164,15 +166,23 @@ export class SubscribeError extends Error {
   readonly status: number | undefined;
   /** The response body of a failing response: what of it arrives within a second, at most 64 KiB. */
   readonly body: string | undefined;
+  /** How long the server asked to wait before trying again (its `Retry-After`), in milliseconds. */
+  readonly retryAfter: number | undefined;
 
   constructor(
     message: string,
-    init: { status?: number | undefined; body?: string | undefined; cause?: unknown } = {},
+    init: {
+      status?: number | undefined;
+      body?: string | undefined;
+      retryAfter?: number | undefined;
+      cause?: unknown;
+    } = {},
   ) {
     super(message);
     this.name = "SubscribeError";
     this.status = init.status;
     this.body = init.body;
+    this.retryAfter = init.retryAfter;
     if (init.cause !== undefined) {
       Object.defineProperty(this, "cause", { value: init.cause, configurable: true, writable: true });
     }
@@ -483,6 +493,11 @@ const DEFAULT_MAX_RETRY = 60000;
 const MAX_TIMEOUT = 2147483647; // setTimeout's largest delay
 const MAX_ERROR_BODY = 65536;
 const ERROR_BODY_WAIT = 1000; // milliseconds: how long an error's body is read (it may never end)
+// The answers of a proxy whose server restarts (502, 503, 504) or of a server shedding load (429, 503): a stream
+// that reconnects tries again, as after a lost connection, waiting at least their `Retry-After`, up to this
+// bound (or `maxRetry`, if longer): a mistaken or hostile value must not park a client for days.
+const UNAVAILABLE = [429, 502, 503, 504];
+const MAX_RETRY_AFTER = 600000;
 
 function routeInfo(path: string, method: string): RouteInfo {
   const info = ROUTES[path]?.[method];
@@ -560,6 +575,14 @@ function headerValue(text: string): string {
   let bytes = "";
   for (const byte of new TextEncoder().encode(text)) bytes += String.fromCharCode(byte);
   return bytes;
+}
+
+// `Retry-After` in milliseconds: delay-seconds, or an HTTP date (0 once past); `undefined` when absent or unreadable.
+function retryAfter(response: Response): number | undefined {
+  const value = response.headers.get("retry-after")?.trim() ?? "";
+  if (/^[0-9]+$/.test(value)) return Number(value) * 1000;
+  const date = value === "" ? NaN : Date.parse(value);
+  return Number.isNaN(date) ? undefined : Math.max(0, date - Date.now());
 }
 
 function isEventStream(response: Response): boolean {
@@ -794,6 +817,7 @@ function open(
     for (let attempt = 0; ; attempt += 1) {
       if (stopped) return { reason: "aborted" };
       let error: unknown;
+      let unavailable = false; // whether the server answered with a status this stream retries
       received = false;
       try {
         const sending = dynamic ? await headersNow() : headers;
@@ -808,11 +832,15 @@ function open(
         }
         if (response.status === 204) return { reason: "no-content" };
         // As `EventSource` does with 200: any status but the one the route's stream is sent with fails,
-        // without reconnecting (another 2xx too, such as a 206, or a 200 where the document says 201).
+        // without reconnecting (another 2xx too, such as a 206, or a 200 where the document says 201); but a
+        // stream that reconnects retries a proxy's 502, 503 or 504 during a deployment, and a 429, from the first
+        // request on (a page loaded while the server restarts), as `EventSource` retries a refused connection.
         if (response.status !== (route.status ?? 200)) {
+          unavailable = reconnect && UNAVAILABLE.indexOf(response.status) !== -1; // `includes` is ES2016
           throw new SubscribeError(`${method} ${path}: HTTP ${response.status}`, {
             status: response.status,
             body: await errorBody(response),
+            retryAfter: retryAfter(response),
           });
         }
         if (!isEventStream(response)) {
@@ -834,8 +862,8 @@ function open(
       } catch (caught) {
         if (caught instanceof HandlerFailure) throw caught.error;
         if (stopped) return { reason: "aborted" };
-        if (caught instanceof SubscribeError) throw caught;
-        error = caught; // the network failed: fetch rejected, or reading the body did
+        if (caught instanceof SubscribeError && !unavailable) throw caught;
+        error = caught; // the network failed (fetch rejected, or reading the body did), or the server is unavailable
       }
       if (stopped) return { reason: "aborted" };
       if (!reconnect) {
@@ -847,7 +875,10 @@ function open(
       // The server's delay after a connection that delivered events; doubled for each attempt that did not,
       // from 1 ms at least: doubling a `retry: 0` would hammer a server that is down in a tight loop.
       const backoff = failures > 1 ? Math.max(base, 1) * 2 ** (failures - 1) : base;
-      const delay = Math.min(backoff, Math.max(base, maxRetry));
+      // The server's `Retry-After` is a least delay, kept past `maxRetry`: coming back sooner would be refused again.
+      const asked = error instanceof SubscribeError ? error.retryAfter : undefined;
+      const bound = Math.max(maxRetry, MAX_RETRY_AFTER);
+      const delay = Math.max(Math.min(backoff, Math.max(base, maxRetry)), Math.min(asked ?? 0, bound));
       watch(options.onRetry?.(error === undefined ? { delay, attempt: attempt + 1 } : { delay, attempt: attempt + 1, error }));
       if (stopped) return { reason: "aborted" }; // onRetry stopped it: there is no sleep for `stop` to wake yet
       await sleep(delay);

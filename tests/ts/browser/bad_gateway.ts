@@ -1,32 +1,36 @@
-// The generated client through a deployment behind a proxy, as docs/typescript.md says: the proxy answers a
-// reconnection with 502 while the server restarts, on which `EventSource` stops and `subscribe` fails; the
-// page subscribes again from `subscription.lastEventId`, and receives the rest without a gap or a duplicate.
+// The generated client through a deployment behind a proxy, as docs/typescript.md says: the proxy answers the
+// first request with 503 and `Retry-After: 1` (a page loaded while the server restarts) and a reconnection with
+// 502, which `subscribe` retries on a route that resumes, receiving every event without a gap or a duplicate;
+// `EventSource` stops for good on the 502; a 404 still ends the subscription at once.
 import { eventSourceUrl, SubscribeError, subscribe } from "./echo.js";
 
 const query = { message: "hello", count: 4, per_connection: 2 };
 const base = "/echo";
 
-function withFetch(): Promise<{ ids: (string | undefined)[]; failures: (number | undefined)[]; end: string }> {
+async function withFetch(): Promise<{ ids: (string | undefined)[]; retries: unknown[]; end: string }> {
   const ids: (string | undefined)[] = [];
-  const failures: (number | undefined)[] = [];
-  return new Promise((resolve) => {
-    function follow(lastEventId?: string): void {
-      const subscription = subscribe("/echo", { baseUrl: base, query, lastEventId }, {
-        echo: (e) => ids.push(e.id),
-        reverse_echo: (e) => ids.push(e.id),
-      });
-      subscription.done.then(
-        (end) => resolve({ ids, failures, end: end.reason }),
-        (error: unknown) => {
-          if (error instanceof SubscribeError && error.status !== undefined && error.status >= 502 && error.status <= 504) {
-            failures.push(error.status);
-            setTimeout(() => follow(subscription.lastEventId), 100);
-          }
-        },
-      );
-    }
-    follow();
-  });
+  const retries: unknown[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: base,
+      query,
+      retry: 100,
+      onRetry: ({ attempt, delay, error }) => {
+        retries.push(error instanceof SubscribeError ? [attempt, delay, error.status, error.retryAfter] : [attempt, delay]);
+      },
+    },
+    { echo: (e) => ids.push(e.id), reverse_echo: (e) => ids.push(e.id) },
+  );
+  const end = await subscription.done;
+  return { ids, retries, end: end.reason };
+}
+
+async function notFound(): Promise<{ status: number | undefined; retries: number }> {
+  let retries = 0;
+  const subscription = subscribe("/echo", { baseUrl: "/missing", query, onRetry: () => (retries += 1) }, {});
+  const error = await subscription.done.catch((failure: unknown) => failure);
+  return { status: error instanceof SubscribeError ? error.status : undefined, retries };
 }
 
 function withEventSource(): Promise<(string | undefined)[]> {
@@ -40,6 +44,6 @@ function withEventSource(): Promise<(string | undefined)[]> {
   });
 }
 
-const result = { fetch: await withFetch(), eventSource: await withEventSource() };
+const result = { fetch: await withFetch(), notFound: await notFound(), eventSource: await withEventSource() };
 Object.assign(window, { typedsseResult: result });
 document.body.dataset["done"] = "true";

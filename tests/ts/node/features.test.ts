@@ -212,7 +212,7 @@ test("features: an HTTP error or another media type whose body stays open fails 
   const stalled = features.createClient({ baseUrl: `${base}/stalled` });
   for (const [room, message, status] of [
     [1, "GET /rooms/{room}: expected text/event-stream, got application/x-ndjson", 200],
-    [2, "GET /rooms/{room}: HTTP 503", 503],
+    [2, "GET /rooms/{room}: HTTP 500", 500],
   ] as const) {
     const errors: unknown[] = [];
     const subscription = stalled.subscribe(

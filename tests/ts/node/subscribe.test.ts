@@ -207,7 +207,7 @@ function stalled(text: string, seen: string[]): ReadableStream<Uint8Array> {
 // An error page or another media type whose body stays open (a proxy's, a server still warming up) fails
 // the subscription with what its body sent so far: reading it to its end or to 64 KiB waited forever.
 for (const [status, contentType, message] of [
-  [503, "text/plain", "GET /echo: HTTP 503"],
+  [500, "text/plain", "GET /echo: HTTP 500"],
   [200, "application/x-ndjson", "GET /echo: expected text/event-stream, got application/x-ndjson"],
 ] as const) {
   test(`subscribe: a ${status} ${contentType} response whose body stays open fails promptly`, async () => {
@@ -268,7 +268,8 @@ async function assertFailedOnce(
   assert.deepEqual(seen, ["fetch"]);
 }
 
-for (const status of [201, 202, 206]) {
+// Another 2xx, or an HTTP error other than a proxy's or a server's unavailability, on a route that reconnects too.
+for (const status of [201, 202, 206, 401, 403, 404, 422, 500]) {
   test(`subscribe: a ${status} response fails without handling its events or reconnecting`, async () => {
     const events = 'event: echo\nid: 1\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}\n\n';
     const seen: string[] = [];
@@ -324,6 +325,138 @@ test("subscribe: a route the document streams with 201 ends on a 204, with nothi
     {},
   );
   assert.deepEqual(await settled(subscription.done), { reason: "no-content" });
+});
+
+/** A `fetch` answering each request with the next of `replies`, then a 204; `seen` notes each request. */
+function replying(replies: Response[], seen: string[] = []): typeof fetch {
+  return (async () => {
+    seen.push("fetch");
+    return replies.shift() ?? new Response(null, { status: 204 });
+  }) as typeof fetch;
+}
+
+function unavailable(status: number, retryAfter?: string): Response {
+  const headers: { [name: string]: string } = { "content-type": "text/plain" };
+  if (retryAfter !== undefined) headers["retry-after"] = retryAfter;
+  return new Response(`HTTP ${status}`, { status, headers });
+}
+
+test("subscribe: a route that resumes retries a 429, 502, 503 and 504, the first request too, backing off", async () => {
+  const events = 'event: echo\nid: 1\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}\n\n';
+  const past = new Date(Date.now() - 60_000).toUTCString();
+  const replies = [
+    unavailable(502),
+    unavailable(503, "0"),
+    unavailable(429, past),
+    unavailable(504, "soon"), // not a Retry-After: ignored
+    new Response(events, { status: 200, headers: { "content-type": "text/event-stream" } }),
+  ];
+  const retries: unknown[] = [];
+  const ids: (string | undefined)[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      retry: 1,
+      fetch: replying(replies),
+      onRetry: ({ delay, attempt, error }) => {
+        const failure = error instanceof SubscribeError ? [error.status, error.retryAfter, error.body] : [error];
+        retries.push([attempt, delay, ...failure]);
+      },
+    },
+    { echo: (e) => ids.push(e.id) },
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "no-content" });
+  assert.deepEqual(ids, ["1"]);
+  assert.deepEqual(retries, [
+    [1, 1, 502, undefined, "HTTP 502"],
+    [2, 2, 503, 0, "HTTP 503"],
+    [3, 4, 429, 0, "HTTP 429"],
+    [4, 8, 504, undefined, "HTTP 504"],
+    [5, 1, undefined], // the stream ended: reconnected after the server's delay, to its 204
+  ]);
+});
+
+// The delay of the attempt after such an answer: the backoff's, or the server's `Retry-After` when longer, even past
+// `maxRetry` (coming back sooner would be refused again), but 10 minutes at most, or `maxRetry` if longer.
+for (const [retryAfter, maxRetry, expected] of [
+  ["2", undefined, 3000], // the first delay, 3 s, is longer
+  ["120", undefined, 120_000],
+  ["86400", undefined, 600_000],
+  ["86400", 900_000, 900_000],
+  ["1200", 900_000, 900_000],
+] as const) {
+  test(`subscribe: Retry-After ${retryAfter} with maxRetry ${maxRetry} waits ${expected} ms`, async () => {
+    const delays: number[] = [];
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        maxRetry,
+        fetch: replying([unavailable(503, retryAfter)]),
+        onRetry: ({ delay }) => {
+          delays.push(delay);
+          subscription();
+        },
+      },
+      {},
+    );
+    assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+    assert.deepEqual(delays, [expected]);
+  });
+}
+
+test("subscribe: Retry-After as an HTTP date waits until then", async () => {
+  const delays: number[] = [];
+  const date = new Date(Date.now() + 120_000).toUTCString(); // whole seconds: up to a second sooner
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: replying([unavailable(502, date)]),
+      onRetry: ({ delay }) => {
+        delays.push(delay);
+        subscription();
+      },
+    },
+    {},
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+  assert.equal(delays.length, 1);
+  assert.ok(delays[0] !== undefined && delays[0] > 115_000 && delays[0] <= 120_000, String(delays));
+});
+
+// A subscription that does not reconnect fails on the first such answer, with the server's delay for the app.
+async function assertUnavailableOnce(subscription: { (): void; done: Promise<unknown> }, seen: string[]): Promise<void> {
+  const end = await settled(subscription.done.catch((error: unknown) => error));
+  if (end === "still running") subscription();
+  assert.ok(end instanceof SubscribeError || end instanceof features.SubscribeError, String(end));
+  assert.equal(end.status, 503);
+  assert.equal(end.retryAfter, 5000);
+  assert.deepEqual(seen, ["fetch"]);
+}
+
+test("subscribe: a route that resumes, told not to reconnect, fails at once on a 503, giving its Retry-After", async () => {
+  const seen: string[] = [];
+  const subscription = subscribe(
+    "/echo",
+    { baseUrl: "http://127.0.0.1:9", query: { message: "hi" }, reconnect: false, fetch: replying([unavailable(503, "5")], seen) },
+    {},
+  );
+  await assertUnavailableOnce(subscription, seen);
+});
+
+test("subscribe: a route that does not resume fails at once on a 503, giving its Retry-After", async () => {
+  const seen: string[] = [];
+  const subscription = features.subscribe(
+    "/notes",
+    { baseUrl: "http://127.0.0.1:9", fetch: replying([unavailable(503, "5")], seen) },
+    {},
+  );
+  await assertUnavailableOnce(subscription, seen);
 });
 
 /** A promise, and the function resolving it. */
