@@ -83,6 +83,11 @@ export interface ClientOptions {
   headers?: HeadersOption<{ [name: string]: HeaderValue }> | undefined;
   /** The `fetch` to use; the global one by default. */
   fetch?: typeof fetch | undefined;
+  /**
+   * Whether requests send cookies, as `fetch`'s option: `"include"` for those of a stream on another origin
+   * (which must allow credentials); `fetch`'s default, `"same-origin"`, when not given.
+   */
+  credentials?: RequestInit["credentials"] | undefined;
   /** The first reconnection delay, in milliseconds, until the server sends `retry:` (default 3000). */
   retry?: number | undefined;
   /**
@@ -656,6 +661,7 @@ function open(
     throw new TypeError(`lastEventId ${id} cannot be sent as Last-Event-ID: it holds a line break or a NUL`);
   }
   const fetchFunction = options.fetch ?? defaults.fetch ?? fetch;
+  const credentials = options.credentials ?? defaults.credentials;
   const maxRetry = options.maxRetry ?? defaults.maxRetry ?? DEFAULT_MAX_RETRY;
   const reconnect = options.reconnect ?? route.resumable;
   const terminal = new Set<string>([...route.terminal, ...(options.until ?? [])]);
@@ -745,6 +751,7 @@ function open(
     if (lastEventId !== "") sent["last-event-id"] = headerValue(lastEventId);
     const init: RequestInit = { method, headers: sent, signal: controller.signal };
     if (body !== undefined) init.body = body;
+    if (credentials !== undefined) init.credentials = credentials;
     return fetchFunction(url, init);
   };
 

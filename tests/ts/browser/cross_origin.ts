@@ -1,11 +1,10 @@
 // The generated clients on a page of another origin than the API's, sending the page's cookies, as
-// docs/typescript.md says: `subscribe` with a `fetch` that sets `credentials: "include"`, `EventSource`
-// with `withCredentials`; the POST stream with its JSON body needs a preflight, the resumed one too.
+// docs/typescript.md says: `subscribe` with `credentials: "include"` (a subscription's, or its client's),
+// `EventSource` with `withCredentials`; the POST stream with its JSON body needs a preflight, the resumed one too.
 import { subscribe as subscribeChat } from "./chat.js";
 import { createClient, eventSourceUrl, listen } from "./echo.js";
 
 const api = new URLSearchParams(location.search).get("api") ?? "";
-const withCookies: typeof fetch = (input, init) => fetch(input, { ...init, credentials: "include" });
 
 async function chat(): Promise<{ reason: string; reply: string }> {
   const tokens: string[] = [];
@@ -13,7 +12,7 @@ async function chat(): Promise<{ reason: string; reply: string }> {
     "/chat",
     {
       baseUrl: `${api}/chat`,
-      fetch: withCookies,
+      credentials: "include",
       body: { messages: [{ role: "user", content: "Hello there" }] },
       until: ["done"],
     },
@@ -26,7 +25,7 @@ async function chat(): Promise<{ reason: string; reply: string }> {
 async function echoFetch(): Promise<{ reason: string; ids: (string | undefined)[] }> {
   const ids: (string | undefined)[] = [];
   const query = { message: "hello", count: 4, per_connection: 2 };
-  const client = createClient({ baseUrl: `${api}/echo`, fetch: withCookies });
+  const client = createClient({ baseUrl: `${api}/echo`, credentials: "include" });
   const subscription = client.subscribe("/echo", { query }, {
     echo: (e) => ids.push(e.id),
     reverse_echo: (e) => ids.push(e.id),

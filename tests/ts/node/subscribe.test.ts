@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { SubscribeError, subscribe } from "./echo.js";
+import { createClient, SubscribeError, subscribe } from "./echo.js";
 import * as features from "./features.js";
 
 const BOUND = 10_000; // milliseconds: far more than any of these needs, far less than the delays they must not wait
@@ -457,6 +457,20 @@ test("subscribe: a route that does not resume fails at once on a 503, giving its
     {},
   );
   await assertUnavailableOnce(subscription, seen);
+});
+
+test("subscribe: credentials, the client's or a subscription's, go to every request", async () => {
+  const sent: unknown[] = [];
+  const fetching = (async (_url: string | URL | Request, init?: RequestInit) => {
+    sent.push(init !== undefined && "credentials" in init ? init.credentials : "not given");
+    return new Response(null, { status: 204 });
+  }) as typeof fetch;
+  const client = createClient({ baseUrl: "http://127.0.0.1:9", fetch: fetching, credentials: "include" });
+  const query = { message: "hi" };
+  await client.subscribe("/echo", { query }, {}).done;
+  await client.subscribe("/echo", { query, credentials: "omit" }, {}).done;
+  await subscribe("/echo", { baseUrl: "http://127.0.0.1:9", fetch: fetching, query }, {}).done;
+  assert.deepEqual(sent, ["include", "omit", "not given"]);
 });
 
 /** A promise, and the function resolving it. */
