@@ -1440,6 +1440,11 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             "error: --factory goes with MODULE:APP\n",
         ),
         (
+            ["typescript", "--from", "openapi.json", "--app-dir", "."],
+            2,
+            "error: --app-dir goes with MODULE:APP\n",
+        ),
+        (
             ["typescript", "examples.echo:app", "-o", "/dev/null/events.ts"],
             1,
             "error: cannot write /dev/null/events.ts: Not a directory\n",
@@ -1450,7 +1455,16 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             "error: index.html is not a JSON document: Expecting value: line 1 column 1 (char 0)\n",
         ),
     ],
-    ids=["nothing", "both", "missing-file", "not-an-app", "factory-without-app", "output-under-a-file", "not-json"],
+    ids=[
+        "nothing",
+        "both",
+        "missing-file",
+        "not-an-app",
+        "factory-without-app",
+        "app-dir-without-app",
+        "output-under-a-file",
+        "not-json",
+    ],
 )
 def test_typescript_cli_reports_wrong_input(
     argv: list[str],

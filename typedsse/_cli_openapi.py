@@ -18,9 +18,9 @@ def run(args: argparse.Namespace) -> int:
     """Write the OpenAPI document of `args.app`, with its event streams, as JSON.
 
     Args:
-        args: `app` (`MODULE:APP`), `factory` (`APP` makes the app), `version` (`"3.1"`,
-            `"3.2"` or `None` for the app's own), `output` (a file path, or `None` for
-            standard output).
+        args: `app` (`MODULE:APP`), `factory` (`APP` makes the app), `app_dir` (the directory
+            to import `MODULE` from, or `None` for the current one), `version` (`"3.1"`, `"3.2"`
+            or `None` for the app's own), `output` (a file path, or `None` for standard output).
 
     Returns:
         The exit status: 0, or 1 when the app cannot be documented or the file cannot be written.
@@ -31,7 +31,7 @@ def run(args: argparse.Namespace) -> int:
     # Standard output is the document's: what the app prints or logs there while it is imported
     # and documented (`print`, `logging.basicConfig(stream=sys.stdout)`) goes to standard error.
     with app_output_to_stderr():
-        app = load_fastapi_app(args.app, factory=args.factory)
+        app = load_fastapi_app(args.app, factory=args.factory, app_dir=args.app_dir)
         try:
             result = served_document(app, args.version)
         except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema

@@ -25,9 +25,11 @@ def run(args: argparse.Namespace) -> int:
     """Write the TypeScript event types and subscribe client of an app, or of a saved document.
 
     Args:
-        args: `app` (`MODULE:APP`, or `None`), `factory` (`APP` makes the app), `source` (the
+        args: `app` (`MODULE:APP`, or `None`), `factory` (`APP` makes the app), `app_dir` (the
+            directory to import `MODULE` from, or `None` for the current one), `source` (the
             path of a saved OpenAPI JSON document, `-` for standard input, or `None`; exactly
-            one of the two), `output` (a file path, or `None` or `-` for standard output).
+            one of the two), `output` (a file path, or `None` or `-` for standard
+            output).
 
     Returns:
         The exit status: 0, 1 when the document cannot be read or has no typed stream or
@@ -42,12 +44,15 @@ def run(args: argparse.Namespace) -> int:
     if args.factory and args.app is None:
         print("error: --factory goes with MODULE:APP", file=sys.stderr)
         return 2
+    if args.app_dir is not None and args.app is None:
+        print("error: --app-dir goes with MODULE:APP", file=sys.stderr)
+        return 2
     try:
         if args.app is not None:
             # Standard output is the module's: what the app prints or logs there while it is
             # imported and documented goes to standard error.
             with app_output_to_stderr():
-                app = load_fastapi_app(args.app, factory=args.factory)
+                app = load_fastapi_app(args.app, factory=args.factory, app_dir=args.app_dir)
                 document, origin = served_document(app), args.app
             problem = None if streams(document) else _no_stream(args.app, app)
             if problem is not None:

@@ -154,8 +154,14 @@ def app_output_to_stderr() -> Generator[None]:
             os.close(saved)
 
 
-def load_app(target: str) -> Any:
+def load_app(target: str, *, app_dir: str | None = None) -> Any:
     """Import `module:attribute` (as uvicorn does) and return the attribute.
+
+    Args:
+        target: `MODULE:APP`, as uvicorn takes it.
+        app_dir: The directory to import `MODULE` from, put first in `sys.path` (uvicorn's
+            `--app-dir`: `src` for a project laid out as `src/yourpackage/`); by default the
+            current directory.
 
     Raises:
         SystemExit: The target is malformed, cannot be imported (including when the module
@@ -167,7 +173,11 @@ def load_app(target: str) -> Any:
         raise SystemExit(f"error: expected MODULE:APP (for example examples.echo:app), got {target!r}")
     if module_name.startswith("."):
         raise SystemExit(f"error: expected MODULE:APP with an absolute module name, got {target!r}")
-    if "" not in sys.path:
+    if app_dir is not None:
+        # Absolute: an app that changes the working directory as it is imported still finds
+        # the rest of its package there.
+        sys.path.insert(0, os.path.abspath(app_dir))
+    elif "" not in sys.path:
         sys.path.insert(0, "")  # like uvicorn: apps in the current directory are importable
     try:
         module = importlib.import_module(module_name)
@@ -191,13 +201,14 @@ def load_app(target: str) -> Any:
     return value
 
 
-def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
+def load_fastapi_app(target: str, *, factory: bool = False, app_dir: str | None = None) -> FastAPI:
     """Import `module:attribute` and return the FastAPI application it names, or that it makes.
 
     Args:
         target: `MODULE:APP`, as uvicorn takes it.
         factory: `APP` is a function of no arguments that returns the application (uvicorn's
             `--factory`): call it.
+        app_dir: The directory to import `MODULE` from (`load_app`).
 
     Raises:
         SystemExit: `load_app` fails, the factory raises (or calls `sys.exit()`), or what is
@@ -205,7 +216,7 @@ def load_fastapi_app(target: str, *, factory: bool = False) -> FastAPI:
     """
     from fastapi import FastAPI
 
-    value = load_app(target)
+    value = load_app(target, app_dir=app_dir)
     if factory:
         if isinstance(value, FastAPI):  # callable too, as an ASGI app: called, it fails on its arguments
             raise SystemExit(f"error: {target} is a FastAPI application, not an app factory (drop --factory)")
@@ -331,6 +342,19 @@ def _port(text: str) -> int:
     return port
 
 
+def _directory(text: str) -> str:
+    """An existing directory for argparse (`--app-dir`): a typo is refused as such, not as a module not found.
+
+    `""` is the current directory, as uvicorn's `--app-dir` takes it (its default).
+    """
+    if text and not os.path.isdir(text):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a directory")
+    return text
+
+
+_APP_DIR_HELP = "import MODULE from this directory, as uvicorn's --app-dir (default: the current directory)"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="typedsse", description="Typed Server-Sent Events for FastAPI.")
@@ -346,12 +370,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     openapi = commands.add_parser("openapi", help="print or write an app's OpenAPI document")
     openapi.add_argument("app", metavar="MODULE:APP")
     openapi.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
+    openapi.add_argument("--app-dir", type=_directory, default=None, help=_APP_DIR_HELP)
     openapi.add_argument("--version", choices=["3.1", "3.2"], default=None, help="OpenAPI version to emit")
     openapi.add_argument("-o", "--output", default=None, help="write to this file instead of stdout (- is stdout)")
 
     typescript = commands.add_parser("typescript", help="generate TypeScript event types and a subscribe client")
     typescript.add_argument("app", metavar="MODULE:APP", nargs="?")
     typescript.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
+    typescript.add_argument("--app-dir", type=_directory, default=None, help=_APP_DIR_HELP)
     typescript.add_argument(
         "--from", dest="source", default=None, help="read a saved openapi.json instead (- for standard input)"
     )
