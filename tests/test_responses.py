@@ -884,6 +884,23 @@ async def test_a_stream_that_swallows_its_cancellation_and_yields_now_and_then_i
     assert pulled_after_leaving <= 2
 
 
+@contextlib.asynccontextmanager
+async def heartbeat_beside(group: str) -> AsyncIterator[None]:
+    """A task group, anyio's or asyncio's (`group`), running a heartbeat child that never ends around the block."""
+
+    async def heartbeat() -> None:
+        await asyncio.Event().wait()
+
+    if group == "anyio":
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(heartbeat)
+            yield
+    else:
+        async with asyncio.TaskGroup() as task_group:
+            task_group.create_task(heartbeat())
+            yield
+
+
 @pytest.mark.anyio
 @pytest.mark.parametrize("group", ["anyio", "asyncio"])
 @pytest.mark.parametrize("ending", ["client left", "request cancelled"])
@@ -896,21 +913,11 @@ async def test_a_task_group_around_the_yield_a_client_leaves_at_is_closed_quietl
     # as "the stream failed after its response ended", with a traceback.
     closed = asyncio.Event()
 
-    async def heartbeat() -> None:
-        await asyncio.Event().wait()
-
     async def answer() -> AsyncIterator[Tick]:
         try:
-            if group == "anyio":
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(heartbeat)
-                    while True:
-                        yield Tick(data=0)  # never awaits: the client leaves while it is at a `yield`
-            else:
-                async with asyncio.TaskGroup() as task_group:
-                    task_group.create_task(heartbeat())
-                    while True:
-                        yield Tick(data=0)
+            async with heartbeat_beside(group):
+                while True:
+                    yield Tick(data=0)  # never awaits: the client leaves while it is at a `yield`
         finally:
             closed.set()
 
@@ -937,23 +944,12 @@ async def test_a_pipeline_closed_after_a_failed_write_at_a_task_groups_yield_is_
     # group, a `BaseExceptionGroup` holding the `GeneratorExit`, logged as a failed stream.
     closed = asyncio.Event()
 
-    async def heartbeat() -> None:
-        await asyncio.Event().wait()
-
     async def answer() -> AsyncIterator[Tick]:
         try:
-            if group == "anyio":
-                async with anyio.create_task_group() as tasks:
-                    tasks.start_soon(heartbeat)
-                    for i in itertools.count():
-                        yield Tick(data=i)
-                        await asyncio.sleep(0.001)  # sparse: the producer writes each event itself
-            else:
-                async with asyncio.TaskGroup() as task_group:
-                    task_group.create_task(heartbeat())
-                    for i in itertools.count():
-                        yield Tick(data=i)
-                        await asyncio.sleep(0.001)
+            async with heartbeat_beside(group):
+                for i in itertools.count():
+                    yield Tick(data=i)
+                    await asyncio.sleep(0.001)  # sparse: the producer writes each event itself
         finally:
             closed.set()
 
