@@ -29,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
         SystemExit: The app cannot be loaded (`load_fastapi_app`).
     """
     # Standard output is the document's: what the app prints or logs there while it is imported
-    # and documented (`print`, `logging.basicConfig(stream=sys.stdout)`) goes to standard error.
+    # and documented (`print`, `logging.basicConfig(stream=sys.stdout)`), or later from a thread
+    # it started, goes to standard error.
     with app_output_to_stderr():
         app = load_fastapi_app(args.app, factory=args.factory, app_dir=args.app_dir)
         try:
@@ -37,10 +38,10 @@ def run(args: argparse.Namespace) -> int:
         except (TypedSSEError, PydanticUserError) as exc:  # ours, or a model without a JSON schema
             print(f"error: {exc}", file=sys.stderr)
             return 1
-    try:
-        # Not `NaN` or `Infinity` either: they are not JSON, and FastAPI refuses to serve them.
-        text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
-    except (TypeError, ValueError) as exc:  # an app's own `openapi` put a date or a float('inf') in it
-        print(f"error: the document is not JSON: {exc}", file=sys.stderr)
-        return 1
-    return write_output(args.output, text)
+        try:
+            # Not `NaN` or `Infinity` either: they are not JSON, and FastAPI refuses to serve them.
+            text = json.dumps(result, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        except (TypeError, ValueError) as exc:  # an app's own `openapi` put a date or a float('inf') in it
+            print(f"error: the document is not JSON: {exc}", file=sys.stderr)
+            return 1
+        return write_output(args.output, text)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -47,26 +48,26 @@ def run(args: argparse.Namespace) -> int:
     if args.app_dir is not None and args.app is None:
         print("error: --app-dir goes with MODULE:APP", file=sys.stderr)
         return 2
-    try:
-        if args.app is not None:
-            # Standard output is the module's: what the app prints or logs there while it is
-            # imported and documented goes to standard error.
-            with app_output_to_stderr():
+    # Standard output is the module's: what the app prints or logs there while it is imported
+    # and documented, or later from a thread it started, goes to standard error.
+    with app_output_to_stderr() if args.app is not None else contextlib.nullcontext():
+        try:
+            if args.app is not None:
                 app = load_fastapi_app(args.app, factory=args.factory, app_dir=args.app_dir)
                 document, origin = served_document(app), args.app
-            problem = None if streams(document) else _no_stream(args.app, app)
-            if problem is not None:
-                raise DocumentError(problem)
-        else:
-            document, origin = _from_file(args.source)
-        text = generate(document, source=origin)
-    except (TypedSSEError, PydanticUserError, OSError, ValueError) as exc:  # a model without a JSON schema too
-        print(f"error: {exc}", file=sys.stderr)
-        return 1
-    except RecursionError:  # thousands of nested arrays: valid JSON, which `json` cannot read
-        print("error: the OpenAPI document is nested too deep to read", file=sys.stderr)
-        return 1
-    return write_output(args.output, text)
+                problem = None if streams(document) else _no_stream(args.app, app)
+                if problem is not None:
+                    raise DocumentError(problem)
+            else:
+                document, origin = _from_file(args.source)
+            text = generate(document, source=origin)
+        except (TypedSSEError, PydanticUserError, OSError, ValueError) as exc:  # a model without a JSON schema too
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        except RecursionError:  # thousands of nested arrays: valid JSON, which `json` cannot read
+            print("error: the OpenAPI document is nested too deep to read", file=sys.stderr)
+            return 1
+        return write_output(args.output, text)
 
 
 def _no_stream(target: str, app: FastAPI) -> str | None:

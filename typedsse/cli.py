@@ -33,6 +33,19 @@ __all__ = [
 ]
 
 
+_moved_stdout: tuple[Any, int | None] | None = None
+"""While `app_output_to_stderr` sends the app's output to standard error: the stream that was
+`sys.stdout`, and a descriptor of the standard output that descriptor 1 was moved from (`None`
+if it was closed), where `write_output` writes the command's own output."""
+
+_stdout_moved_until_exit = False
+"""Set by `console`, whose process ends with the command: descriptor 1 is not moved back, so
+that what the app's threads and `atexit` handlers write late goes to standard error too."""
+
+_STDOUT_PATHS = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
+"""Names of the process's own standard output (`-o /dev/stdout`): descriptor 1, whatever it points to."""
+
+
 def write_output(path: str | None, text: str) -> int:
     """Write a command's output as UTF-8 to `path` (`-o src/events.ts`), or to standard output.
 
@@ -41,6 +54,10 @@ def write_output(path: str | None, text: str) -> int:
     A regular file is replaced whole once the text is written beside it, in directories made
     where missing: a failure leaves the file that was there (a committed `events.ts`) as it was,
     not emptied. Anything else that is there (`/dev/stdout`, a named pipe) is written to as it is.
+
+    While the app's output is sent to standard error (`app_output_to_stderr`), standard output
+    (`-o /dev/stdout` too) is the descriptor it was moved from, so that the app's threads,
+    still running, write to standard error, never into the output.
 
     Standard output gets UTF-8 too, whatever the locale's encoding (cp1252 on a Windows console
     or redirect): the document and the TypeScript are UTF-8 files, and `typedsse typescript
@@ -60,7 +77,7 @@ def write_output(path: str | None, text: str) -> int:
         where = "standard output" if path is None or path == "-" else path
         print(f"error: cannot write {where}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
         return 1
-    if path is None or path == "-":
+    if path is None or path == "-" or (_moved_stdout is not None and _names_stdout(path)):
         try:
             _write_stdout(text, data)
         except BrokenPipeError:
@@ -99,9 +116,22 @@ def write_output(path: str | None, text: str) -> int:
     return 0
 
 
+def _names_stdout(path: str) -> bool:
+    """Whether `path` is a name of descriptor 1 (`/dev/stdout`), which opened now would be standard error."""
+    return os.path.abspath(path) in {*_STDOUT_PATHS, f"/proc/{os.getpid()}/fd/1"}
+
+
 def _write_stdout(text: str, data: bytes) -> None:
     """Write `data` (`text` as UTF-8) to standard output's bytes, not through its encoding."""
     stdout = sys.stdout
+    if _moved_stdout is not None:
+        stdout, saved = _moved_stdout
+        if saved is not None and _fileno(stdout) == 1:
+            # Its descriptor is standard error's now, until the process ends: write to the one moved.
+            view = memoryview(data)
+            while view:
+                view = view[os.write(saved, view) :]
+            return
     if stdout is None:  # started with its descriptor closed (`>&-`): Python sets no stream
         raise OSError(errno.EBADF, "it is closed")
     buffer: Any = getattr(stdout, "buffer", None)
@@ -113,6 +143,14 @@ def _write_stdout(text: str, data: bytes) -> None:
     buffer.flush()
 
 
+def _fileno(stream: Any) -> int | None:
+    """The descriptor `stream` writes to, or `None` (a `StringIO`, a stream closed, `None`)."""
+    try:
+        return int(stream.fileno())
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both of the last two
+        return None
+
+
 @contextlib.contextmanager
 def app_output_to_stderr() -> Generator[None]:
     """Send what the app writes to standard output, while it is imported and documented, to standard error.
@@ -122,7 +160,14 @@ def app_output_to_stderr() -> Generator[None]:
     and so does the descriptor beneath it, which Python's stream does not see: a child process
     the app starts while it is imported (`subprocess.run(["git", "describe"])`, `os.system`)
     writes to it, as a C library's `printf` does.
+
+    The command writes its output (`write_output`) inside the block, to the descriptor moved.
+    Run as the `typedsse` command (`console`), descriptor 1 then stays on standard error until
+    the process ends: a thread the app started goes on running (a daemon printing every second,
+    a handler registered with `atexit`), and what it writes after the output must not be
+    appended to `openapi.json`. Called in a process that goes on (`main`), it is moved back.
     """
+    global _moved_stdout
     with contextlib.suppress(OSError, ValueError):  # ValueError: a stream already closed
         for stream in (sys.stdout, sys.__stdout__):
             if stream is not None:
@@ -142,16 +187,19 @@ def app_output_to_stderr() -> Generator[None]:
             null = os.open(os.devnull, os.O_WRONLY)
             os.dup2(null, 1)
             os.close(null)
+    _moved_stdout = (sys.stdout, saved)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
     finally:
+        _moved_stdout = None
         if saved is not None:
             with contextlib.suppress(OSError, ValueError):
                 if sys.__stdout__ is not None:  # written to as itself, buffered: to standard error too
                     sys.__stdout__.flush()
-            os.dup2(saved, 1)
-            os.close(saved)
+            if not _stdout_moved_until_exit:
+                os.dup2(saved, 1)
+            os.close(saved)  # the last descriptor of the output, once moved for good: its reader sees its end
 
 
 def load_app(target: str, *, app_dir: str | None = None) -> Any:
@@ -403,6 +451,8 @@ def console() -> NoReturn:
     `typedsse openapi` running after its output is written, and a CI job with it, for ever. The
     command says so on standard error and ends without them.
     """
+    global _stdout_moved_until_exit
+    _stdout_moved_until_exit = True
     try:
         status = main()
     except Exception:
