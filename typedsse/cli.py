@@ -42,8 +42,7 @@ _stdout_moved_until_exit = False
 """Set by `console`, whose process ends with the command: descriptor 1 is not moved back, so
 that what the app's threads and `atexit` handlers write late goes to standard error too."""
 
-_STDOUT_PATHS = ("/dev/stdout", "/dev/fd/1", "/proc/self/fd/1")
-"""Names of the process's own standard output (`-o /dev/stdout`): descriptor 1, whatever it points to."""
+_STANDARD_DESCRIPTORS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 
 
 def write_output(path: str | None, text: str) -> int:
@@ -53,7 +52,11 @@ def write_output(path: str | None, text: str) -> int:
 
     A regular file is replaced whole once the text is written beside it, in directories made
     where missing: a failure leaves the file that was there (a committed `events.ts`) as it was,
-    not emptied. Anything else that is there (`/dev/stdout`, a named pipe) is written to as it is.
+    not emptied. Anything else that is there (a named pipe, a device) is written to as it is.
+    A name of one of the process's descriptors (`/dev/stdout`, `/dev/fd/3`) is written to as
+    that descriptor, as a shell does: opened anew, it would be a file of its own, replaced or
+    truncated, and written from its start (`{ echo x; typedsse ... -o /dev/stdout; } > out`
+    lost the `x`).
 
     While the app's output is sent to standard error (`app_output_to_stderr`), standard output
     (`-o /dev/stdout` too) is the descriptor it was moved from, so that the app's threads,
@@ -71,21 +74,28 @@ def write_output(path: str | None, text: str) -> int:
         The exit status: 0, or 1 with a one-line error when the output cannot be written (1
         alone when standard output is a pipe whose reader has stopped, as `head` does).
     """
+    path = "-" if path is None else path
+    descriptor = 1 if path == "-" else _descriptor(path)
+    where = "standard output" if descriptor == 1 else path
     try:
         data = text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        where = "standard output" if path is None or path == "-" else path
         print(f"error: cannot write {where}: the text is not UTF-8 ({exc.reason})", file=sys.stderr)
         return 1
-    if path is None or path == "-" or (_moved_stdout is not None and _names_stdout(path)):
+    if descriptor is not None:
         try:
-            _write_stdout(text, data)
+            if descriptor == 1:
+                _write_stdout(text, data)
+            else:
+                if descriptor == 2:
+                    sys.stderr.flush()  # what was written as text comes first
+                _write_descriptor(descriptor, data)
         except BrokenPipeError:
             # The reader has stopped (`typedsse openapi APP | head`): end without a word, as
             # the other commands of a pipeline do, but not with success.
             return 1
         except OSError as exc:  # a full disk (`> /dev/full`), a closed descriptor
-            print(f"error: cannot write standard output: {exc.strerror or exc}", file=sys.stderr)
+            print(f"error: cannot write {where}: {exc.strerror or exc}", file=sys.stderr)
             return 1
         return 0
     partial: Path | None = None
@@ -116,9 +126,22 @@ def write_output(path: str | None, text: str) -> int:
     return 0
 
 
-def _names_stdout(path: str) -> bool:
-    """Whether `path` is a name of descriptor 1 (`/dev/stdout`), which opened now would be standard error."""
-    return os.path.abspath(path) in {*_STDOUT_PATHS, f"/proc/{os.getpid()}/fd/1"}
+def _descriptor(path: str) -> int | None:
+    """The descriptor of the process `path` names (`/dev/stdout`, `/dev/fd/3`, `/proc/self/fd/1`), or `None`."""
+    name = os.path.abspath(path)
+    if name in _STANDARD_DESCRIPTORS:
+        return _STANDARD_DESCRIPTORS[name]
+    folder, _, number = name.rpartition("/")
+    if folder in {"/dev/fd", "/proc/self/fd", f"/proc/{os.getpid()}/fd"} and number.isdigit():
+        return int(number)
+    return None
+
+
+def _write_descriptor(descriptor: int, data: bytes) -> None:
+    """Write all of `data` to `descriptor`, which may take it in parts (a pipe)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(descriptor, view) :]
 
 
 def _write_stdout(text: str, data: bytes) -> None:
@@ -128,9 +151,7 @@ def _write_stdout(text: str, data: bytes) -> None:
         stdout, saved = _moved_stdout
         if saved is not None and _fileno(stdout) == 1:
             # Its descriptor is standard error's now, until the process ends: write to the one moved.
-            view = memoryview(data)
-            while view:
-                view = view[os.write(saved, view) :]
+            _write_descriptor(saved, data)
             return
     if stdout is None:  # started with its descriptor closed (`>&-`): Python sets no stream
         raise OSError(errno.EBADF, "it is closed")
