@@ -926,6 +926,7 @@ class _Connection:
         try:
             async with _open(response.content) as events:
                 source: AsyncIterator[BaseEvent[Any]] = events
+                resumable = inspect.isasyncgen(events)  # a cancellation can be raised at its `yield`
                 while True:
                     thrown: asyncio.CancelledError | None = None
                     async for event in source:
@@ -977,7 +978,7 @@ class _Connection:
                             try:
                                 await drained
                             except asyncio.CancelledError as exc:
-                                if self.stopped or not inspect.isasyncgen(events):
+                                if self.stopped or not resumable:
                                     raise
                                 thrown = exc  # the generator's own (see below)
                                 break
@@ -999,7 +1000,7 @@ class _Connection:
                             try:
                                 await asyncio.sleep(0)
                             except asyncio.CancelledError as exc:
-                                if self.stopped or not inspect.isasyncgen(events):
+                                if self.stopped or not resumable:
                                     raise
                                 thrown = exc  # the generator's own (see below)
                                 break
