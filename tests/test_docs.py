@@ -486,6 +486,20 @@ def test_examples_page_shows_chat_output(monkeypatch: pytest.MonkeyPatch) -> Non
     assert response.text.endswith(tail)
 
 
+def test_examples_page_says_why_the_batched_chat_is_not_leading(monkeypatch: pytest.MonkeyPatch) -> None:
+    # The page says the example does not use `leading=True` because its fake model's tokens, a
+    # steady delay apart, would fall one to most windows: true only while the delay it names is
+    # the model's and shorter than the window it names, which is the one the example batches by.
+    chat = example("chat", monkeypatch)
+    page = " ".join((DOCS / "examples.md").read_text(encoding="utf-8").split())
+    found = re.search(r"steady (?P<delay>\d+) ms a token against a (?P<window>\d+) ms window", page)
+    assert found is not None
+    assert int(found["delay"]) / 1000 == chat.FakeModel().delay
+    assert int(found["window"]) / 1000 == chat.BATCH_INTERVAL
+    assert chat.FakeModel().delay < chat.BATCH_INTERVAL
+    assert "leading=True" not in inspect.getsource(chat.chat_batched)
+
+
 def test_examples_page_chat_client_prints_the_documented_output(
     monkeypatch: pytest.MonkeyPatch, live_server: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
