@@ -1815,6 +1815,21 @@ def test_typescript_docs_show_the_generated_echo_types() -> None:
         assert declaration.strip("\n") + "\n" in text
 
 
+def test_typescript_docs_options_table_lists_every_option() -> None:
+    # The table is where a reader looks an option up: `credentials` was added to the client
+    # without a row, so the page's only word of it was in the section on other origins.
+    page = (ROOT / "docs" / "typescript.md").read_text(encoding="utf-8")
+    table = page.split("The options, all typed by the route:", 1)[1]
+    rows = re.findall(r"^\| ((?:`\w+`(?:, )?)+) \|", table, re.MULTILINE)
+    documented = [name for row in rows for name in re.findall(r"`(\w+)`", row)]
+    declared = ["params", "query", "headers", "body", "method"]  # `RequestParts` and `MethodPart`
+    for interface in ["ClientOptions", "StreamOptions"]:
+        body = re.search(rf"^export interface {interface}\b.*?^}}", runtime_source(), re.MULTILINE | re.DOTALL)
+        assert body is not None
+        declared += re.findall(r"^  (\w+)\?:", body[0], re.MULTILINE)
+    assert sorted(documented) == sorted(set(declared))
+
+
 def test_typescript_docs_examples_compile(tmp_path: Path) -> None:
     require_toolchain()
     blocks = [code for title, code in docs_blocks() if not title]
