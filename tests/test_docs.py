@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any, cast
+from typing import Annotated, Any, cast
 
 import pytest
 import starlette
@@ -243,6 +243,40 @@ def test_operators_page_token_batches_send_the_first_token_at_once(monkeypatch: 
 
     # The first token goes out alone, with no wait; the rest, which came at once, are one batch.
     assert asyncio.run(texts()) == ["Hello", ", world!"]
+
+
+def test_endpoints_page_deadline_example_ends_with_its_own_event() -> None:
+    # The page's generator bounded by `asyncio.timeout`, over a feed that is always ready (a
+    # burst: the deadline passes while the response waits, the generator at a `yield`), ends
+    # with the `TimedOut` its `except TimeoutError` yields, not with the error event.
+    (block,) = [block for block in code_blocks("endpoints.md") if "asyncio.timeout(" in block.code]
+
+    class PriceChanged(typedsse.BaseEvent[float]): ...
+
+    class PriceFeed:
+        async def watch(self, symbol: str) -> AsyncIterator[float]:
+            while True:
+                yield 1.0
+
+    namespace: dict[str, Any] = {
+        **vars(collections.abc),
+        "app": FastAPI(),
+        "sse": typedsse.sse,
+        "BaseEvent": typedsse.BaseEvent,
+        "Annotated": Annotated,
+        "Depends": Depends,
+        "PriceChanged": PriceChanged,
+        "PriceFeed": PriceFeed,
+        "get_feed": PriceFeed,
+        # The page's minute, passed already: due at the first wait.
+        "asyncio": types.SimpleNamespace(timeout=lambda seconds: asyncio.timeout(0)),
+    }
+    exec(compile(block.code, block_id(block), "exec"), namespace)
+    with TestClient(namespace["app"]) as client:
+        response = client.get("/prices/ACME/minute")
+    messages = typedsse.decoding.parse(response.content)
+    assert messages[-1].event == "timed_out"
+    assert {message.event for message in messages[:-1]} == {"price_changed"}
 
 
 def quickstart_app(monkeypatch: pytest.MonkeyPatch) -> types.ModuleType:
