@@ -1657,6 +1657,31 @@ def test_cli_openapi_reports_an_output_file_it_cannot_write_in_one_line(
     assert re.fullmatch(rf"error: cannot write {re.escape(output)}: [^\n]+\n", err)
 
 
+@pytest.mark.parametrize(
+    ("argv", "option"),
+    [
+        (["openapi", "examples.echo:app", "-o", ""], "-o/--output"),
+        (["typescript", "examples.echo:app", "--output", ""], "-o/--output"),
+        (["typescript", "--from", ""], "--from"),
+    ],
+    ids=["openapi-output", "typescript-output", "typescript-from"],
+)
+def test_cli_refuses_an_empty_file_name_as_a_usage_error(
+    argv: list[str], option: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # An unset variable (`-o "$OUT"`) was taken for the current directory: "error: cannot write
+    # : Is a directory", and "[Errno 21] Is a directory: '.'" for `--from`, after the import.
+    monkeypatch.chdir(tmp_path)
+
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.endswith(f"typedsse {argv[0]}: error: argument {option}: the file name is empty\n")
+    assert list(tmp_path.iterdir()) == []
+
+
 @pytest.mark.parametrize("separate", [True, False])
 def test_document_finds_the_data_field_under_the_alias_of_either_mode(separate: bool) -> None:
     # With `separate_input_output_schemas=False` FastAPI writes the model as it is read: the

@@ -421,6 +421,17 @@ def _directory(text: str) -> str:
     return text
 
 
+def _file(text: str) -> str:
+    """A file name for argparse (`-o`, `--from`): an empty one is refused as such.
+
+    It is an unset variable (`-o "$OUT"`, `-o $(OUT)` in a Makefile), not a name: taken as the
+    current directory, it failed with "Is a directory" (`-o ""` as "cannot write : ...").
+    """
+    if not text:
+        raise argparse.ArgumentTypeError("the file name is empty")
+    return text
+
+
 _APP_DIR_HELP = "import MODULE from this directory, as uvicorn's --app-dir (default: the current directory)"
 
 
@@ -441,16 +452,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     openapi.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
     openapi.add_argument("--app-dir", type=_directory, default=None, help=_APP_DIR_HELP)
     openapi.add_argument("--version", choices=["3.1", "3.2"], default=None, help="OpenAPI version to emit")
-    openapi.add_argument("-o", "--output", default=None, help="write to this file instead of stdout (- is stdout)")
+    openapi.add_argument(
+        "-o", "--output", type=_file, default=None, help="write to this file instead of stdout (- is stdout)"
+    )
 
     typescript = commands.add_parser("typescript", help="generate TypeScript event types and a subscribe client")
     typescript.add_argument("app", metavar="MODULE:APP", nargs="?")
     typescript.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
     typescript.add_argument("--app-dir", type=_directory, default=None, help=_APP_DIR_HELP)
     typescript.add_argument(
-        "--from", dest="source", default=None, help="read a saved openapi.json instead (- for standard input)"
+        "--from",
+        dest="source",
+        type=_file,
+        default=None,
+        help="read a saved openapi.json instead (- for standard input)",
     )
-    typescript.add_argument("-o", "--output", default=None, help="write to this file instead of stdout (- is stdout)")
+    typescript.add_argument(
+        "-o", "--output", type=_file, default=None, help="write to this file instead of stdout (- is stdout)"
+    )
 
     args = parser.parse_args(argv)
     command: Any = importlib.import_module(f"typedsse._cli_{args.command}")
