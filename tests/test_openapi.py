@@ -2405,6 +2405,35 @@ def test_cli_output_replaces_a_file_whole_or_leaves_it_as_it_was(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["events.ts", "linked.ts"]
 
 
+def test_cli_output_written_by_two_writers_at_once_is_one_of_them_whole(tmp_path: Path) -> None:
+    # Two writes of the same file at once (two jobs of a parallel `make`) shared the file
+    # written beside it, `.events.ts.partial`: one moved the other's text, or part of it, into
+    # place, and the other failed with "No such file or directory".
+    def write(start: threading.Barrier, output: Path, text: str, statuses: list[int]) -> None:
+        start.wait()
+        statuses.append(write_output(str(output), text))
+
+    output = tmp_path / "events.ts"
+    texts = ["// one\n" * 300_000, "// two\n" * 400_000]
+    umask = os.umask(0o022)
+    try:
+        for _ in range(20):
+            output.unlink(missing_ok=True)
+            statuses: list[int] = []
+            start = threading.Barrier(len(texts))
+            writers = [threading.Thread(target=write, args=(start, output, text, statuses)) for text in texts]
+            for writer in writers:
+                writer.start()
+            for writer in writers:
+                writer.join()
+            assert statuses == [0, 0]
+            assert output.read_text(encoding="utf-8") in texts
+            assert [path.name for path in tmp_path.iterdir()] == ["events.ts"]
+            assert output.stat().st_mode & 0o777 == 0o644  # as `open` makes a file, not only its owner's
+    finally:
+        os.umask(umask)
+
+
 def test_document_lists_the_headers_sse_sends_with_every_stream() -> None:
     # `@sse(headers=...)` is fixed when the route is decorated, and sent with every stream
     # (and every HEAD); the document said nothing of it.

@@ -8,6 +8,7 @@ import errno
 import importlib
 import inspect
 import os
+import secrets
 import shutil
 import sys
 import sysconfig
@@ -111,8 +112,9 @@ def write_output(path: str | None, text: str) -> int:
             return 0
         if not target.parent.exists():
             target.parent.mkdir(parents=True)
-        partial = target.parent / f".{target.name}.partial"
-        partial.write_bytes(data)
+        partial, created = _new_partial(target)
+        with open(created, "wb") as file:
+            file.write(data)
         if target.exists():
             shutil.copymode(target, partial)  # an existing file keeps its permissions
         os.replace(partial, target)
@@ -124,6 +126,25 @@ def write_output(path: str | None, text: str) -> int:
         print(f"error: cannot write {path}: {reason}", file=sys.stderr)
         return 1
     return 0
+
+
+def _new_partial(target: Path) -> tuple[Path, int]:
+    """A new file beside `target`, for this write alone, and a descriptor open to write it.
+
+    Its name is its own (`.events.ts.1f2e3d4c.partial`): two commands writing the same file at
+    once (two jobs of a parallel `make`) shared `.events.ts.partial`, and one moved the other's
+    text, or half of it, into place, while the other failed. Each now replaces the file whole.
+    Made as `open` makes a file, with the umask's permissions, which `os.replace` gives the file
+    written: `tempfile.mkstemp`'s are its owner's alone.
+    """
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # O_BINARY: no `\r\n` on Windows
+    for _ in range(100):
+        partial = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+        try:
+            return partial, os.open(partial, flags, 0o666)
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no free name for a file beside it")
 
 
 def _descriptor(path: str) -> int | None:
