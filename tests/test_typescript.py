@@ -853,9 +853,11 @@ def test_typescript_types_a_list_header_as_the_one_value_fetch_can_send(tmp_path
     )
 
 
-def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(tmp_path: Path) -> None:
+@pytest.mark.parametrize("name", ["NonNullable", "Date", "NaN"])
+def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(name: str, tmp_path: Path) -> None:
     # The runtime casts a request body with the global `NonNullable<T>`: a schema of that name
     # declared in the module would shadow it (error TS2315: Type 'NonNullable' is not generic).
+    # `Date` and `NaN`, which it reads a `Retry-After` date with, were left to a schema named so.
     payload = {"type": "object", "properties": {"size": {"type": "integer"}}, "required": ["size"]}
     document = {
         "openapi": "3.1.0",
@@ -867,9 +869,7 @@ def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(t
                         "200": {
                             "content": {
                                 "text/event-stream": {
-                                    "schema": event_schema(
-                                        "size", json_data({"$ref": "#/components/schemas/NonNullable"})
-                                    )
+                                    "schema": event_schema("size", json_data({"$ref": f"#/components/schemas/{name}"}))
                                 }
                             }
                         }
@@ -877,12 +877,12 @@ def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(t
                 }
             }
         },
-        "components": {"schemas": {"NonNullable": payload}},
+        "components": {"schemas": {name: payload}},
     }
     assert_declares_and_compiles(
         tmp_path,
         generate(document),
-        ["export interface NonNullable2 {\n  size: number;\n}", "  data: NonNullable2;\n"],
+        [f"export interface {name}2 {{\n  size: number;\n}}", f"  data: {name}2;\n"],
     )
 
 
