@@ -2405,6 +2405,23 @@ def test_cli_output_replaces_a_file_whole_or_leaves_it_as_it_was(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["events.ts", "linked.ts"]
 
 
+def test_cli_output_refuses_a_directorys_name_as_a_shell_does(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `-o gen/` wrote a file named `gen`, and `-o events.ts/` replaced the file `events.ts`:
+    # the slash, which names a directory, was dropped.
+    monkeypatch.chdir(tmp_path)
+    Path("events.ts").write_text("// the committed file\n", encoding="utf-8")
+
+    assert write_output("gen/", "// new\n") == 1
+    assert write_output("events.ts/", "// new\n") == 1
+    assert capsys.readouterr().err == (
+        "error: cannot write gen/: Is a directory\nerror: cannot write events.ts/: Not a directory\n"
+    )
+    assert [path.name for path in tmp_path.iterdir()] == ["events.ts"]
+    assert Path("events.ts").read_text(encoding="utf-8") == "// the committed file\n"
+
+
 def test_cli_output_written_by_two_writers_at_once_is_one_of_them_whole(tmp_path: Path) -> None:
     # Two writes of the same file at once (two jobs of a parallel `make`) shared the file
     # written beside it, `.events.ts.partial`: one moved the other's text, or part of it, into

@@ -102,6 +102,12 @@ def write_output(path: str | None, text: str) -> int:
     partial: Path | None = None
     try:
         target = Path(path)
+        if path.endswith(("/", os.sep)) and not target.is_dir():
+            # `-o gen/` names a directory, as it does to a shell: `Path` drops the slash, and a file
+            # `gen` was written (over the one there, if any).
+            if target.exists():
+                raise NotADirectoryError(errno.ENOTDIR, "Not a directory")
+            raise IsADirectoryError(errno.EISDIR, "Is a directory")
         if target.is_symlink():
             target = target.resolve(strict=False)  # write the file it points to, not over the link
         if target.is_dir():
