@@ -2422,6 +2422,45 @@ def test_cli_output_refuses_a_directorys_name_as_a_shell_does(
     assert Path("events.ts").read_text(encoding="utf-8") == "// the committed file\n"
 
 
+CHDIR_APP = """\
+import os
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+
+from typedsse import BaseEvent, sse
+
+os.chdir(os.path.join(os.path.dirname(__file__), "templates"))  # so that its relative paths work
+
+
+class Tick(BaseEvent[int]): ...
+
+
+app = FastAPI()
+
+
+@app.get("/ticks")
+@sse()
+async def ticks() -> AsyncIterator[Tick]:
+    yield Tick(data=1)
+"""
+
+
+@pytest.mark.parametrize("command", ["openapi", "typescript"])
+def test_cli_writes_a_relative_output_where_it_was_started_when_the_app_changes_directory(
+    command: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The output was written relative to the directory the app changed to as it was imported.
+    (tmp_path / "templates").mkdir()
+    (tmp_path / f"chdir_{command}_app.py").write_text(CHDIR_APP, encoding="utf-8")
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.syspath_prepend(str(tmp_path))
+
+    assert main([command, f"chdir_{command}_app:app", "-o", "out/generated"]) == 0
+    assert "/ticks" in (tmp_path / "out" / "generated").read_text(encoding="utf-8")
+    assert list((tmp_path / "templates").iterdir()) == []
+
+
 def test_cli_output_written_by_two_writers_at_once_is_one_of_them_whole(tmp_path: Path) -> None:
     # Two writes of the same file at once (two jobs of a parallel `make`) shared the file
     # written beside it, `.events.ts.partial`: one moved the other's text, or part of it, into

@@ -43,6 +43,10 @@ _stdout_moved_until_exit = False
 """Set by `console`, whose process ends with the command: descriptor 1 is not moved back, so
 that what the app's threads and `atexit` handlers write late goes to standard error too."""
 
+_command_directory: str | None = None
+"""While `main` runs a command: the working directory it started in, where a relative `-o`
+names its file, even after the app changed directory (`os.chdir`) as it was imported."""
+
 _STANDARD_DESCRIPTORS = {"/dev/stdin": 0, "/dev/stdout": 1, "/dev/stderr": 2}
 
 
@@ -76,7 +80,8 @@ def write_output(path: str | None, text: str) -> int:
         alone when standard output is a pipe whose reader has stopped, as `head` does).
     """
     path = "-" if path is None else path
-    descriptor = 1 if path == "-" else _descriptor(path)
+    name = path if _command_directory is None or path == "-" else os.path.join(_command_directory, path)
+    descriptor = 1 if path == "-" else _descriptor(name)
     where = "standard output" if descriptor == 1 else path
     try:
         data = text.encode("utf-8")
@@ -101,7 +106,7 @@ def write_output(path: str | None, text: str) -> int:
         return 0
     partial: Path | None = None
     try:
-        target = Path(path)
+        target = Path(name)
         if path.endswith(("/", os.sep)) and not target.is_dir():
             # `-o gen/` names a directory, as it does to a shell: `Path` drops the slash, and a file
             # `gen` was written (over the one there, if any).
@@ -500,6 +505,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     args = parser.parse_args(argv)
     command: Any = importlib.import_module(f"typedsse._cli_{args.command}")
+    global _command_directory
+    started_in = _command_directory
+    with contextlib.suppress(OSError):  # a working directory removed: relative names fail as they would
+        _command_directory = os.getcwd()
     try:
         status: int = command.run(args)
     except SystemExit as exc:
@@ -507,6 +516,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             raise
         print(exc.code, file=sys.stderr)  # a one-line error (`load_fastapi_app`): no traceback
         return 1
+    finally:
+        _command_directory = started_in
     return status
 
 
