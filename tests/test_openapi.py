@@ -2051,6 +2051,19 @@ subprocess.run([sys.executable, "-c", "print('built from 1234')"], check=True)  
 """
 
 
+def run_cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[bytes]:
+    """Run `python -m typedsse ARGS` in `cwd` with this checkout importable, as a shell would: its bytes out."""
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return subprocess.run(
+        [sys.executable, "-m", "typedsse", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": path, **(env or {})},
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
 @pytest.mark.parametrize("command", ["openapi", "typescript"])
 def test_cli_sends_what_the_app_writes_to_the_standard_output_descriptor_to_standard_error(
     command: str, tmp_path: Path
@@ -2059,15 +2072,7 @@ def test_cli_sends_what_the_app_writes_to_the_standard_output_descriptor_to_stan
     # `git describe`), or a C library, wrote to the descriptor came before the JSON in
     # `typedsse openapi app > openapi.json`, with status 0.
     (tmp_path / "descriptor_app.py").write_text(DESCRIPTOR_MODULE, encoding="utf-8")
-    path = os.pathsep.join(filter(None, [str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "typedsse", command, "descriptor_app:app"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": path},
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(command, "descriptor_app:app", cwd=tmp_path)
     assert (done.returncode, done.stderr) == (0, b"native banner\nbuilt from 1234\n")
     if command == "openapi":
         assert json.loads(done.stdout)["paths"] == document(example_app("echo"))["paths"]
@@ -2110,18 +2115,10 @@ def test_cli_imports_the_app_from_the_app_dir(command: str, tmp_path: Path) -> N
     (package / "__init__.py").write_text("", encoding="utf-8")
     (package / "events.py").write_text(SRC_LAYOUT_EVENTS, encoding="utf-8")
     (package / "main.py").write_text(SRC_LAYOUT_MAIN, encoding="utf-8")
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))}
 
     def run(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            [sys.executable, "-m", "typedsse", command, "myapp.main:app", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=60,
-            check=False,
-        )
+        done = run_cli(command, "myapp.main:app", *args, cwd=tmp_path)
+        return subprocess.CompletedProcess(done.args, done.returncode, done.stdout.decode(), done.stderr.decode())
 
     not_found = run()
     assert (not_found.returncode, not_found.stderr) == (
@@ -2176,18 +2173,9 @@ def test_cli_writes_utf8_to_standard_output_whatever_the_locale(command: str, en
     # redirect): an arrow in a docstring failed the command with UnicodeEncodeError, and a euro
     # sign became a cp1252 byte that `typedsse typescript --from` refused as not UTF-8.
     (tmp_path / "unicode_app.py").write_text(UNICODE_MODULE, encoding="utf-8")
-    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    env = {**os.environ, "PYTHONPATH": path, "PYTHONIOENCODING": encoding}
 
     def run(*args: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [sys.executable, "-m", "typedsse", command, "unicode_app:app", *args],
-            cwd=tmp_path,
-            env=env,
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        return run_cli(command, "unicode_app:app", *args, cwd=tmp_path, env={"PYTHONIOENCODING": encoding})
 
     printed = run()
     assert (printed.returncode, printed.stderr) == (0, b"")
@@ -2292,15 +2280,7 @@ def test_cli_ends_without_waiting_for_threads_the_app_left(command: str, tmp_pat
     # Python waits at exit for every thread that is not a daemon: the command wrote its output
     # and then never ended, nor did the CI job that ran it.
     (tmp_path / "threaded_app.py").write_text(THREADED_MODULE, encoding="utf-8")
-    path = os.pathsep.join(filter(None, [str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH")]))
-    done = subprocess.run(
-        [sys.executable, "-m", "typedsse", command, "threaded_app:app"],
-        cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": path},
-        capture_output=True,
-        timeout=60,
-        check=False,
-    )
+    done = run_cli(command, "threaded_app:app", cwd=tmp_path)
     assert done.returncode == 0
     assert done.stderr == (
         b"warning: the app left 1 thread running ('app-scheduler'); ending without waiting for them\n"
@@ -2347,17 +2327,9 @@ def test_cli_sends_what_the_apps_threads_print_after_the_output_to_standard_erro
     if output[1:] == ["/dev/stdout"] and not os.path.exists("/dev/stdout"):
         pytest.skip("no /dev/stdout here")
     (tmp_path / "late_app.py").write_text(LATE_MODULE, encoding="utf-8")
-    path = os.pathsep.join(filter(None, [str(tmp_path), str(ROOT), os.environ.get("PYTHONPATH")]))
 
     def run(target: str) -> subprocess.CompletedProcess[bytes]:
-        return subprocess.run(
-            [sys.executable, "-m", "typedsse", command, target, *output],
-            cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": path},
-            capture_output=True,
-            timeout=60,
-            check=False,
-        )
+        return run_cli(command, target, *output, cwd=tmp_path)
 
     expected = run("examples.echo:app").stdout
     if command == "typescript":  # the header names where the document came from
