@@ -2337,7 +2337,7 @@ def test_cli_sends_what_the_apps_threads_print_after_the_output_to_standard_erro
     done = run("late_app:app")
     assert done.returncode == 0
     assert done.stdout == expected
-    assert done.stderr.endswith(b"goodbye\n")
+    # The thread goes on printing while the `atexit` handlers run: "goodbye" need not be last.
     assert set(done.stderr.splitlines()) == {b"metrics pushed", b"goodbye"}
 
 
