@@ -464,6 +464,7 @@ def _file(text: str) -> str:
     return text
 
 
+_OUTPUT_HELP = "write to this file instead of stdout (- is stdout)"
 _APP_DIR_HELP = "import MODULE from this directory, as uvicorn's --app-dir (default: the current directory)"
 
 
@@ -484,9 +485,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     openapi.add_argument("--factory", action="store_true", help="APP is a function that returns the app: call it")
     openapi.add_argument("--app-dir", type=_directory, default=None, help=_APP_DIR_HELP)
     openapi.add_argument("--version", choices=["3.1", "3.2"], default=None, help="OpenAPI version to emit")
-    openapi.add_argument(
-        "-o", "--output", type=_file, default=None, help="write to this file instead of stdout (- is stdout)"
-    )
+    openapi.add_argument("-o", "--output", type=_file, default=None, help=_OUTPUT_HELP)
 
     typescript = commands.add_parser("typescript", help="generate TypeScript event types and a subscribe client")
     typescript.add_argument("app", metavar="MODULE:APP", nargs="?")
@@ -499,9 +498,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         default=None,
         help="read a saved openapi.json instead (- for standard input)",
     )
-    typescript.add_argument(
-        "-o", "--output", type=_file, default=None, help="write to this file instead of stdout (- is stdout)"
-    )
+    typescript.add_argument("-o", "--output", type=_file, default=None, help=_OUTPUT_HELP)
 
     args = parser.parse_args(argv)
     command: Any = importlib.import_module(f"typedsse._cli_{args.command}")
