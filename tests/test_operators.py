@@ -7,6 +7,7 @@ import contextlib
 import contextvars
 import io
 import itertools
+import re
 import weakref
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterator
 from decimal import Decimal
@@ -1637,6 +1638,22 @@ async def test_filter_accepts_sync_and_async_predicates() -> None:
 
     assert await items(ops.source(range(6)) | ops.filter(lambda value: value > 2)) == [3, 4, 5]
     assert await items(ops.source(range(6)) | ops.filter(odd)) == [1, 3, 5]
+
+
+@pytest.mark.anyio
+async def test_filter_and_take_while_take_any_answer_by_its_truth() -> None:
+    # As the builtin `filter` does: a pattern's `Match` or `None`, a list that may be empty.
+    words = re.compile(r"[a-z]+")
+    lines = ["abc", "123", "de", "4"]
+    assert await items(ops.source(lines) | ops.filter(words.fullmatch)) == ["abc", "de"]
+    assert await items(ops.source(lines) | ops.take_while(words.fullmatch)) == ["abc"]
+    assert await items(ops.source(lines) | ops.take_while(words.fullmatch, inclusive=True)) == ["abc", "123"]
+
+    async def letters(line: str) -> list[str]:
+        return [char for char in line if char.isalpha()]
+
+    assert await items(ops.source(lines) | ops.filter(letters)) == ["abc", "de"]
+    assert await items(ops.source(lines) | ops.take_while(letters)) == ["abc"]
 
 
 class IsOdd:

@@ -93,12 +93,14 @@ def filter(predicate: Callable[[T], TypeGuard[U]], /) -> Pipe[T, U]: ...  # type
 @overload
 def filter(predicate: Callable[[T], TypeIs[U]], /) -> Pipe[T, U]: ...  # type: ignore[overload-overlap]  # noqa: A001
 @overload
-def filter(predicate: Callable[[Any], bool | Awaitable[bool]], /) -> SameTypePipe: ...  # noqa: A001
+def filter(predicate: Callable[[Any], object], /) -> SameTypePipe: ...  # noqa: A001
 def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:  # noqa: A001
     """Forward the items for which `predicate` (sync or async) is true.
 
-    An awaitable answer is awaited, whatever gives it: an `async def`, an object with an
-    `async def __call__`, a lambda returning a coroutine.
+    Its answer may be any value, taken by its truth as the builtin `filter` takes it (a
+    pattern's `search`, giving a `Match` or `None`). An awaitable answer is awaited, whatever
+    gives it: an `async def`, an object with an `async def __call__`, a lambda returning a
+    coroutine.
 
     A `TypeGuard` or `TypeIs` predicate narrows the item type; any other keeps it. Under
     pyright, give a predicate that reads the item a `def` with its parameter annotated: a
@@ -110,6 +112,7 @@ def filter(predicate: Callable[[Any], Any], /) -> Pipe[Any, Any] | SameTypePipe:
         merged | ops.filter(is_positive)  # with `def is_positive(e: Echo | ReverseEcho) -> bool`: same type
         merged | ops.filter(is_echo)  # with `def is_echo(e: Echo | ReverseEcho) -> TypeGuard[Echo]`
         merged | ops.filter(lambda event: event.id is not None)  # a bool whatever the item: same type
+        lines() | ops.filter(re.compile(r"ERROR").search)  # a `Match` or `None`: same type
         ```
 
     Raises:
@@ -164,9 +167,12 @@ def take_while(  # type: ignore[overload-overlap]
     predicate: Callable[[T], TypeIs[U]], /, *, inclusive: Literal[False] = False
 ) -> Pipe[T, U]: ...
 @overload
-def take_while(predicate: Callable[[Any], bool | Awaitable[bool]], /, *, inclusive: bool = False) -> SameTypePipe: ...
+def take_while(predicate: Callable[[Any], object], /, *, inclusive: bool = False) -> SameTypePipe: ...
 def take_while(predicate: Callable[[Any], Any], /, *, inclusive: bool = False) -> Pipe[Any, Any] | SameTypePipe:
     """Forward items while `predicate` (sync or async) is true; end at the first for which it is false.
+
+    As in `filter`, its answer may be any value, taken by its truth, and an awaitable one is
+    awaited.
 
     The source is closed as that item arrives (its `finally` runs), before anything else goes
     on; nothing is read past it. With `inclusive=True` that item is forwarded too, as the

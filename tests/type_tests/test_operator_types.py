@@ -7,6 +7,7 @@ names its mypy code and its pyright rules; `tests/type_tests/pyrightconfig.json`
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable
 from typing import TypeGuard, TypeVar, assert_type
 
@@ -100,6 +101,21 @@ def is_trade(event: PriceChanged | TradeExecuted) -> TypeIs[TradeExecuted]:
 
 def is_cheap(event: BaseEvent[Quote]) -> bool:
     return event.data.price < 10
+
+
+TICKER = re.compile(r"[A-Z]+")
+
+
+async def lines() -> AsyncIterator[str]:
+    yield "ACME 1.0"
+
+
+def symbol_or_none(event: BaseEvent[Quote]) -> str | None:
+    return event.data.symbol or None
+
+
+async def symbol_later(event: BaseEvent[Quote]) -> str:
+    return event.data.symbol
 
 
 def count(total: int, event: PriceChanged | TradeExecuted) -> int:
@@ -214,6 +230,13 @@ def check_pipes_keep_the_item_type() -> None:
     assert_type(merged | ops.timeout(30), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.filter(is_cheap), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.filter(lambda event: event.id is not None), ops.Stream[PriceChanged | TradeExecuted])
+    # A predicate's answer is taken by its truth, as the builtin `filter` takes it: any value, sync or async.
+    assert_type(lines() | ops.filter(TICKER.search), ops.Stream[str])
+    assert_type(lines() | ops.take_while(TICKER.match), ops.Stream[str])
+    assert_type(lines() | ops.take_while(TICKER.match, inclusive=True), ops.Stream[str])
+    assert_type(merged | ops.filter(symbol_or_none), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.filter(symbol_later), ops.Stream[PriceChanged | TradeExecuted])
+    assert_type(merged | ops.take_while(symbol_later), ops.Stream[PriceChanged | TradeExecuted])
     assert_type(merged | ops.chunk(size=10), ops.Stream[list[PriceChanged | TradeExecuted]])
     assert_type(merged | ops.chunk(interval=0.05), ops.Stream[list[PriceChanged | TradeExecuted]])
     assert_type(merged | ops.chunk(size=10, interval=0.05), ops.Stream[list[PriceChanged | TradeExecuted]])
