@@ -1840,6 +1840,14 @@ async def test_start_with_concat_and_chain_keep_the_given_order() -> None:
 
 
 @pytest.mark.anyio
+async def test_chain_of_no_sources_ends_at_once_and_start_with_or_concat_of_none_adds_nothing() -> None:
+    assert await items(ops.chain()) == []
+    assert await items(ops.merge(ids=())) == []
+    assert await items(ops.source([1, 2]) | ops.start_with()) == [1, 2]
+    assert await items(ops.source([1, 2]) | ops.concat()) == [1, 2]
+
+
+@pytest.mark.anyio
 async def test_chain_opens_a_source_only_when_the_previous_one_ended() -> None:
     log: list[str] = []
 

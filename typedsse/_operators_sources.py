@@ -14,7 +14,7 @@ import functools
 import types
 from collections import deque
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Iterator, Mapping, Sequence
-from typing import Any, TypeVar, cast, overload
+from typing import Any, Never, TypeVar, cast, overload
 from urllib.parse import quote, unquote
 
 from aiostream import stream
@@ -90,6 +90,9 @@ async def _from_iterable(items: Iterable[E]) -> AsyncIterator[E]:
             iterator.close()
 
 
+# No source makes a stream that ends at once, of no item type.
+@overload
+def merge(*, ids: None = None, resume: None = None) -> Stream[Never]: ...
 @overload
 def merge(a: AsyncIterable[A], /, *, ids: None = None, resume: None = None) -> Stream[A]: ...
 @overload
@@ -151,6 +154,8 @@ def merge(
 def merge(*sources: AsyncIterable[E], ids: None = None, resume: None = None) -> Stream[E]: ...
 # With `ids`, the sources must yield events (anything else raises `TypeError` while streaming):
 # these overloads take `ids` and type variables bound to `BaseEvent`, the ones above refuse `ids`.
+@overload
+def merge(*, ids: Sequence[str], resume: Mapping[str, str] | None = None) -> Stream[Never]: ...
 @overload
 def merge(a: AsyncIterable[EvA], /, *, ids: Sequence[str], resume: Mapping[str, str] | None = None) -> Stream[EvA]: ...
 @overload
@@ -215,11 +220,12 @@ def merge(
 ) -> Stream[Any]:
     """Interleave several streams, forwarding each item as soon as it arrives.
 
-    The merged stream ends when every source has ended. If one source fails, the others are
-    closed and the error goes on downstream (to `catch`, or to the response, which ends the
-    stream with its typed error event). When the consumer stops (a client disconnects), every
-    source is closed: their `finally` blocks run. Sources that are ready at the same time take
-    turns; each source's own order is kept.
+    The merged stream ends when every source has ended (at once when there is none: a
+    `Stream[Never]` to type checkers). If one source fails, the others are closed and the error
+    goes on downstream (to `catch`, or to the response, which ends the stream with its typed
+    error event). When the consumer stops (a client disconnects), every source is closed: their
+    `finally` blocks run. Sources that are ready at the same time take turns; each source's own
+    order is kept.
 
     Sources that number their events from 0 would collide on a merged stream, and one id could
     not resume them all. With `ids=` (a name per source), each event's id becomes a composite
@@ -267,6 +273,9 @@ def merge(
     return _merge_with_ids(sources, _check_names(ids, len(sources)), _check_resume(resume))
 
 
+# No source, as for `merge`.
+@overload
+def chain() -> Stream[Never]: ...
 @overload
 def chain(a: AsyncIterable[A], /) -> Stream[A]: ...
 @overload
@@ -296,13 +305,14 @@ def chain(*sources: AsyncIterable[E]) -> Stream[E]: ...
 def chain(*sources: AsyncIterable[Any]) -> Stream[Any]:
     """Play several streams one after the other.
 
-    Each source is opened only when the previous one has ended. When the chain ends early (the
-    consumer stops, a source fails), the sources it has not reached are closed too, in order,
-    before its close returns: what it would have closed after reading them, an async iterator
-    with an `aclose` (an async generator, started or not; a pipeline's streamer; a
-    subscription object). A not-yet-started generator costs nothing to close. An async
-    iterable that makes its iterator when it is read (a pipeline, a `source(...)` of a list)
-    has opened nothing, and is left as it is.
+    Each source is opened only when the previous one has ended; with none, the chain ends at
+    once (a `Stream[Never]` to type checkers). When the chain ends early (the consumer stops, a
+    source fails), the sources it has not reached are closed too, in order, before its close
+    returns: what it would have closed after reading them, an async iterator with an `aclose`
+    (an async generator, started or not; a pipeline's streamer; a subscription object). A
+    not-yet-started generator costs nothing to close. An async iterable that makes its iterator
+    when it is read (a pipeline, a `source(...)` of a list) has opened nothing, and is left as
+    it is.
 
     Example:
         ```python

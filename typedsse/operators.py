@@ -451,7 +451,10 @@ def scan(function: Callable[[Any, Any], Any], initial: Any, /) -> Pipe[Any, Any]
     return Pipe(label, lambda source: _scan(source, function, initial))
 
 
-# Up to six items of different types keep each type (mypy would join them, often to `object`).
+# Up to six items of different types keep each type (mypy would join them, often to `object`);
+# none add no type.
+@overload
+def start_with() -> UnionPipe[Never]: ...
 @overload
 def start_with(a: A, /) -> UnionPipe[A]: ...
 @overload
@@ -469,6 +472,8 @@ def start_with(*items: S) -> UnionPipe[S]: ...
 def start_with(*items: Any) -> UnionPipe[Any]:
     """Send `items` first, then the source's items.
 
+    With no `items`, the source's items go on as they are, and so does their type.
+
     Example:
         ```python
         updates() | ops.start_with(Snapshot(data=current_state()))  # Stream[Update | Snapshot]
@@ -478,6 +483,8 @@ def start_with(*items: Any) -> UnionPipe[Any]:
 
 
 # Up to six sources, as for `start_with`.
+@overload
+def concat() -> UnionPipe[Never]: ...
 @overload
 def concat(a: AsyncIterable[A], /) -> UnionPipe[A]: ...
 @overload
@@ -506,6 +513,8 @@ def concat(
 def concat(*others: AsyncIterable[S]) -> UnionPipe[S]: ...
 def concat(*others: AsyncIterable[Any]) -> UnionPipe[Any]:
     """Send the items of `others` after the source ends; `xs | ops.concat(ys)` is `ops.chain(xs, ys)`.
+
+    With no `others`, the source's items go on as they are, and so does their type.
 
     Example:
         ```python

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import AsyncIterable, AsyncIterator, Callable
-from typing import TypeGuard, TypeVar, assert_type
+from typing import Never, TypeGuard, TypeVar, assert_type
 
 from pydantic import BaseModel
 from typing_extensions import TypeIs
@@ -203,6 +203,10 @@ def check_sources() -> None:
         ops.merge(*[prices(), prices(), prices(), prices(), prices(), prices(), prices()]), ops.Stream[PriceChanged]
     )
     assert_type(ops.chain(prices(), heartbeats()), ops.Stream[PriceChanged | Heartbeat])
+    # No source: a stream that ends at once, of no item type (not `Unknown` to pyright).
+    assert_type(ops.merge(), ops.Stream[Never])
+    assert_type(ops.merge(ids=()), ops.Stream[Never])
+    assert_type(ops.chain(), ops.Stream[Never])
     assert_type(ops.cursors("prices:3,trades:2"), dict[str, str])
 
 
@@ -302,6 +306,11 @@ def check_pipes_change_the_item_type() -> None:
         ops.Stream[PriceChanged | Heartbeat | Failed | Summary | Progress | TradeExecuted],
     )
     assert_type(prices() | ops.start_with(*[Heartbeat(data=None)] * 7), ops.Stream[PriceChanged | Heartbeat])
+    # No items, no sources: the source's type goes on as it is.
+    assert_type(ops.start_with(), ops.UnionPipe[Never])
+    assert_type(ops.concat(), ops.UnionPipe[Never])
+    assert_type(prices() | ops.start_with(), ops.Stream[PriceChanged])
+    assert_type(prices() | ops.concat(), ops.Stream[PriceChanged])
     summaries = ops.source([Summary(data="s")])
     failures = ops.source([Failed(data="x")])
     progress = ops.source([Progress(data=1)])
