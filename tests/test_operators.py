@@ -1686,6 +1686,7 @@ async def test_map_applies_sync_and_async_functions() -> None:
         return str(value)
 
     assert await items(ops.source(range(3)) | ops.map(lambda value: value * 10)) == [0, 10, 20]
+    assert await items(ops.source(range(3)) | ops.map(str, concurrency=1)) == ["0", "1", "2"]
     assert await collect(ops.source(range(3)) | ops.map(later)) == [(1.0, "0"), (2.0, "1"), (3.0, "2")]
 
 

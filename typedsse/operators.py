@@ -385,10 +385,11 @@ def chunk(*, size: int | None = None, interval: float | None = None, leading: bo
 # Operators changing the item type
 
 
+# A sync function runs one call at a time: `concurrency` above 1 raises `ValueError`, and only 1 type-checks.
 @overload
 def map(function: Callable[[T], Awaitable[U]], /, *, concurrency: int = 1) -> Pipe[T, U]: ...  # noqa: A001
 @overload
-def map(function: Callable[[T], U], /) -> Pipe[T, U]: ...  # noqa: A001
+def map(function: Callable[[T], U], /, *, concurrency: Literal[1] = 1) -> Pipe[T, U]: ...  # noqa: A001
 def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any, Any]:  # noqa: A001
     """Replace each item with `function(item)`; an async function's result is awaited.
 
@@ -403,6 +404,7 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
             lambda calling an async function) is awaited too, one at a time.
         concurrency: For an async function, how many calls may run at once; results keep the
             source's order either way, and the source is read at most this many items ahead.
+            A sync function takes 1 only, the default (type checkers refuse any other).
 
     Raises:
         TypeError: `function` is not callable, or `concurrency` is not an integer (a `bool` is not one).

@@ -262,6 +262,7 @@ def check_pipes_change_the_item_type() -> None:
     assert_type(merged | ops.map(summarize), ops.Stream[Summary])
     assert_type(merged | ops.map(summarize_later), ops.Stream[Summary])
     assert_type(merged | ops.map(summarize_later, concurrency=4), ops.Stream[Summary])
+    assert_type(merged | ops.map(summarize, concurrency=1), ops.Stream[Summary])
     assert_type(merged | ops.map(SummarizeLater()), ops.Stream[Summary])
     assert_type(merged | ops.map(SummarizeLater(), concurrency=4), ops.Stream[Summary])
     assert_type(merged | ops.filter(IsCheapLater()), ops.Stream[PriceChanged | TradeExecuted])
@@ -428,6 +429,8 @@ def check_mismatches_are_errors() -> None:
     # leading=True needs an interval (the window its first item opens): without one it raises ValueError.
     ops.chunk(size=10, leading=True)  # type: ignore[call-overload]  # pyright: ignore[reportArgumentType]
     ops.chunk(size=10, interval=optional_interval(), leading=True)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
+    # A sync function runs one call at a time: concurrency above 1 raises ValueError.
+    ops.map(summarize, concurrency=4)  # type: ignore[arg-type]  # pyright: ignore[reportCallIssue, reportArgumentType]
     ops.throttle(-1.0, mode="fastest")  # type: ignore[arg-type]  # pyright: ignore[reportArgumentType]
     # A lambda is checked before the pipe meets its source: the docs say to use an annotated function.
     ops.source([1, 2]) | ops.map(lambda v: v * 2)  # type: ignore[operator]  # pyright: ignore[reportOperatorIssue, reportUnusedExpression, reportUnknownLambdaType]
