@@ -1911,11 +1911,28 @@ def test_typescript_docs_options_table_lists_every_option() -> None:
     assert sorted(documented) == sorted(set(declared))
 
 
+def test_typescript_docs_resubscribing_example_uses_a_route_that_does_not_resume() -> None:
+    # The page's subscription that subscribes again after a proxy's 502 must be one that does
+    # not reconnect by itself: it was `reconnect: false` on the echo route, which resumes, and
+    # so would have ridden through the 502 without it, and started over with it.
+    (block,) = [code for title, code in docs_blocks() if not title and "error.retryAfter" in code]
+    assert "reconnect:" not in block  # the route's own default, as the page says
+    (module,) = re.findall(r'^import .* from "\./(\w+)";$', block, re.MULTILINE)
+    (path,) = re.findall(r'subscribe\("([^"]+)"', block)
+    routes = generated({"events": "echo"}.get(module, module)).split("const ROUTES: RouteTable = ", 1)[1]
+    route = routes.split(f'  "{path}": {{\n', 1)[1].split("\n  },\n", 1)[0]
+    assert "resumable: false," in route
+
+
 def test_typescript_docs_examples_compile(tmp_path: Path) -> None:
     require_toolchain()
     blocks = [code for title, code in docs_blocks() if not title]
     assert len(blocks) == 7
-    sources: dict[str, str | Path] = {"events.ts": generated("echo"), "chat.ts": generated("chat")}
+    sources: dict[str, str | Path] = {
+        "events.ts": generated("echo"),
+        "chat.ts": generated("chat"),
+        "ticker.ts": generated("ticker"),
+    }
     sources.update({f"block{index}.ts": f"export {{}};\n{block}" for index, block in enumerate(blocks)})
     folder = project(tmp_path, sources, config="tsconfig.node.json", lib=["es2022", "dom"])
     result = tsc(folder)
