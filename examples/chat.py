@@ -15,6 +15,9 @@ and a `text/event-stream` parser. From a shell:
     curl -N http://127.0.0.1:8000/chat -H 'content-type: application/json' \
         -d '{"messages": [{"role": "user", "content": "Hello there"}]}'
 
+The body is bounded: at most `MAX_MESSAGES` messages, of at most `MAX_CHARACTERS` characters in
+all; a larger one gets `422`, before the model sees it.
+
 `POST /chat/batched` streams the same reply with tokens coalesced into ~50 ms batches by the
 `chunk` operator: a fast model then costs the browser ~20 repaints a second, not one per token.
 """
@@ -49,11 +52,26 @@ class ChatMessage(BaseModel):
         return content.encode("utf-16", "surrogatepass").decode("utf-16", "replace")
 
 
+MAX_MESSAGES = 100
+"""The most messages a request's conversation may hold."""
+MAX_CHARACTERS = 32_000
+"""The most characters the messages of a request may hold in all, as a model's context is bounded."""
+
+
 class ChatRequest(BaseModel):
     """The request body: the conversation so far, oldest message first."""
 
-    messages: list[ChatMessage] = Field(min_length=1)
+    messages: list[ChatMessage] = Field(min_length=1, max_length=MAX_MESSAGES)
     max_tokens: int = Field(default=256, ge=1, le=4096)
+
+    @field_validator("messages")
+    @classmethod
+    def _bounded(cls, messages: list[ChatMessage]) -> list[ChatMessage]:
+        # Bounded in all rather than per message: `ChatMessage` is the reply's type too, and the
+        # reply's length is the model's to decide, not a limit on what a client may send.
+        if sum(len(message.content) for message in messages) > MAX_CHARACTERS:
+            raise ValueError(f"the messages hold more than {MAX_CHARACTERS} characters in all")
+        return messages
 
 
 class Token(BaseEvent[str]):

@@ -520,6 +520,13 @@ def test_examples_page_shows_chat_output(monkeypatch: pytest.MonkeyPatch) -> Non
     assert response.text.endswith(tail)
 
 
+def test_examples_page_states_the_chat_body_bounds(monkeypatch: pytest.MonkeyPatch) -> None:
+    chat = example("chat", monkeypatch)
+    page = " ".join((DOCS / "examples.md").read_text(encoding="utf-8").split())
+    shown = f"at most {chat.MAX_MESSAGES} messages (`MAX_MESSAGES`) of {chat.MAX_CHARACTERS:,} characters in all"
+    assert shown in page
+
+
 def test_examples_page_says_why_the_batched_chat_is_not_leading(monkeypatch: pytest.MonkeyPatch) -> None:
     # The page says the example does not use `leading=True` because its fake model's tokens, a
     # steady delay apart, would fall one to most windows: true only while the delay it names is

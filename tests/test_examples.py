@@ -286,8 +286,30 @@ def test_chat_model_is_a_dependency_that_can_be_replaced(serve: Serve) -> None:
         (b'{"messages": [{"role": "user", "content": "hi"}], "max_tokens": 0}', ["body", "max_tokens"]),
         (b"{}", ["body", "messages"]),
         (b"not json", ["body", 0]),
+        (
+            b'{"messages": [%s]}' % b", ".join([b'{"role": "user", "content": "hi"}'] * (chat.MAX_MESSAGES + 1)),
+            ["body", "messages"],
+        ),
+        (
+            b'{"messages": [{"role": "user", "content": "%s"}]}' % (b"a" * (chat.MAX_CHARACTERS + 1)),
+            ["body", "messages"],
+        ),
+        (
+            b'{"messages": [{"role": "system", "content": "%s"}, {"role": "user", "content": "b"}]}'
+            % (b"a" * chat.MAX_CHARACTERS),
+            ["body", "messages"],
+        ),
     ],
-    ids=["no-messages", "unknown-role", "max-tokens-zero", "empty-object", "not-json"],
+    ids=[
+        "no-messages",
+        "unknown-role",
+        "max-tokens-zero",
+        "empty-object",
+        "not-json",
+        "too-many-messages",
+        "too-long-a-message",
+        "too-many-characters-in-all",
+    ],
 )
 def test_chat_answers_a_bad_body_with_an_http_422_not_a_stream(
     serve: Serve, content: bytes, location: list[str | int]
@@ -299,6 +321,17 @@ def test_chat_answers_a_bad_body_with_an_http_422_not_a_stream(
     assert response.status_code == 422
     assert response.headers["content-type"] == "application/json"
     assert [error["loc"] for error in response.json()["detail"]] == [location]
+
+
+def test_chat_accepts_a_body_at_its_bounds(serve: Serve) -> None:
+    client = serve(chat.app)
+    messages = [{"role": "system", "content": "a" * (chat.MAX_CHARACTERS - chat.MAX_MESSAGES + 1)}]
+    messages += [{"role": "user", "content": "b"}] * (chat.MAX_MESSAGES - 1)
+
+    response, _, replied = read_stream(client, "POST", "/chat", json={"messages": messages, "max_tokens": 1})
+
+    assert response.status_code == 200
+    assert [message.event for message in replied] == ["token", "message", "done"]
 
 
 # --- progress ---------------------------------------------------------------------------------
