@@ -23,7 +23,7 @@ from collections.abc import AsyncIterable, AsyncIterator, Iterator, Sequence
 from typing import Annotated
 
 from fastapi import FastAPI, Query
-from pydantic import BaseModel
+from pydantic import BaseModel, StringConstraints
 
 import typedsse.openapi
 from typedsse import BaseEvent, sse
@@ -65,6 +65,10 @@ async def price_changes(symbols: Sequence[str], *, seed: int, ticks: int | None)
         await asyncio.sleep(TICK)
 
 
+Symbol = Annotated[str, StringConstraints(min_length=1, max_length=12)]
+"""A ticker symbol as a request names it: every price of its stream carries it."""
+
+
 def symbol_of(event: PriceChanged) -> str:
     """The throttling key: each symbol is throttled on its own."""
     return event.data.symbol
@@ -77,7 +81,7 @@ typedsse.openapi.install(app)  # document every event of every stream
 @app.get("/prices")
 @sse(ping=15)
 def prices(
-    symbol: Annotated[list[str] | None, Query(max_length=10, description="The symbols to stream.")] = None,
+    symbol: Annotated[list[Symbol] | None, Query(max_length=10, description="The symbols to stream.")] = None,
     seed: Annotated[int, Query(description="Seeds the random walk: the same seed, the same prices.")] = 0,
     ticks: Annotated[int | None, Query(ge=1, description="End after this many price changes.")] = None,
 ) -> AsyncIterable[PriceChanged]:

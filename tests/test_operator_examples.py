@@ -169,3 +169,18 @@ def test_ticker_is_deterministic_for_a_seed(serve: Serve, monkeypatch: pytest.Mo
         walk(("ACME",), seed=11, ticks=40)["ACME"][0],
         walk(("ACME",), seed=11, ticks=40)["ACME"][-1],
     ]
+
+
+@pytest.mark.parametrize(
+    "symbols",
+    [["ACME"] * 11, ["A" * 13], [""]],
+    ids=["too-many-symbols", "too-long-a-symbol", "empty-symbol"],
+)
+def test_ticker_answers_an_unbounded_request_with_an_http_422(serve: Serve, symbols: list[str]) -> None:
+    # Every price the stream sends carries its symbol: a request names few, and short ones.
+    client = serve(ticker.app)
+
+    response = client.get("/prices", params={"symbol": symbols, "ticks": 1})
+
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/json"
