@@ -7,6 +7,7 @@ import asyncio
 import collections.abc
 import contextlib
 import doctest
+import functools
 import importlib
 import inspect
 import pkgutil
@@ -21,6 +22,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, cast
 
+import griffe
 import pytest
 import starlette
 from fastapi import Depends, FastAPI
@@ -146,6 +148,36 @@ def test_reference_documents_public_name(name: str) -> None:
     homes = [module.__name__ for module in modules if name in getattr(module, "__all__", ())]
     assert homes, f"typedsse.{name} is in no module rendered by docs/reference.md"
     assert all(getattr(importlib.import_module(home), name) is getattr(typedsse, name) for home in homes)
+
+
+RENDERED = sorted(
+    {match["module"] for page in PAGES for match in _DIRECTIVE.finditer((DOCS / page).read_text("utf-8"))}
+)
+
+
+@functools.cache
+def griffe_module(module: str) -> Any:
+    """The module as mkdocstrings reads it: from its source, docstrings of attributes included."""
+    return griffe.load(module, search_paths=[str(ROOT)], resolve_aliases=True, resolve_external=False)
+
+
+@pytest.mark.parametrize(
+    ("module", "name"),
+    [(module, name) for module in RENDERED for name in importlib.import_module(module).__all__],
+    ids="{0[0]}.{0[1]}".format,
+)
+def test_reference_shows_every_public_name_of_a_rendered_module(module: str, name: str) -> None:
+    # The reference renders a module's public names that have a docstring, and leaves out the
+    # others without a word (`show_if_no_docstring: false`): a constant or an alias needs one
+    # as much as a function. A name of another package (`ops.Stream`, aiostream's) has its own
+    # reference, which the API reference page points to.
+    member = griffe_module(module)[name]
+    if member.is_alias and not member.target_path.startswith("typedsse."):
+        reference = " ".join((DOCS / "reference.md").read_text(encoding="utf-8").split())
+        assert f".{name}`, which is {member.target_path.split('.')[0]}'s" in reference
+        return
+    assert member.docstring is not None, f"{module}.{name} has no docstring: the reference leaves it out"
+    assert member.docstring.value.strip()
 
 
 # The package's modules; `__main__` runs the command line when imported.
