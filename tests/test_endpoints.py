@@ -743,7 +743,8 @@ def test_sse_headers_it_accepts_are_written_by_uvicorn(
         response = client.get("/ticks")
     assert response.content == b'event: echo\ndata: "1"\n\n'
     sent = {name.decode(): value for name, value in response.headers.raw if name.decode() in headers}
-    assert sent == {name: value.encode("latin-1") for name, value in headers.items()}
+    written = {**headers, "content-type": "text/event-stream; charset=utf-8"}  # the media type in lower case
+    assert sent == {name: value.encode("latin-1") for name, value in written.items()}
 
 
 def test_sse_writes_latin_1_header_values_as_starlette_does() -> None:
@@ -1376,6 +1377,27 @@ def test_gzip_middleware_leaves_the_stream_alone(serve: Serve) -> None:
             if messages := decoder.feed(chunk):
                 break
     assert [message.event for message in messages] == ["echo"]
+
+
+@pytest.mark.parametrize("where", ["headers", "response parameter"])
+def test_a_content_type_in_any_case_goes_out_as_gzip_middleware_recognises_a_stream(where: str) -> None:
+    # Starlette's `GZipMiddleware` before 1.5 leaves a response alone only if its content-type
+    # starts with `text/event-stream` as written here, in lower case; another case is compressed,
+    # and events wait for the compressor's buffer to fill. The media type goes out in lower case.
+    app = FastAPI()
+
+    def shouting(response: Response) -> None:
+        response.headers["Content-Type"] = "TEXT/Event-Stream; charset=UTF-8"
+
+    @app.get("/follow", dependencies=[Depends(shouting)] if where == "response parameter" else [])
+    @sse(headers={"Content-Type": "Text/Event-Stream; charset=UTF-8"} if where == "headers" else None)
+    async def follow() -> AsyncIterator[Echo]:
+        yield Echo(data="first")
+
+    with TestClient(app) as client:
+        response = client.get("/follow")
+    assert response.headers.get_list("content-type") == ["text/event-stream; charset=UTF-8"]
+    assert [message.data for message in parse(response.content)] == ['"first"']
 
 
 @pytest.mark.parametrize("ending", ["end", "error", "client leaves"])

@@ -233,7 +233,9 @@ class EventStreamResponse(Response):
         self.prelude = retry_frame(retry) if retry is not None else b""
         merged = dict(_SSE_HEADERS)
         for header, value in checked_headers(headers).items():
-            merged[header.lower()] = value  # names are case-insensitive: `Cache-Control` replaces the default
+            # Names are case-insensitive: `Cache-Control` replaces the default.
+            name = header.lower()
+            merged[name] = _sent_type(value) if name == "content-type" else value
         self.init_headers(merged)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -386,6 +388,17 @@ def _stream_breaker(name: str, value: str) -> str | None:
     return None
 
 
+def _sent_type(content_type: str) -> str:
+    """A stream's `content-type` as it is sent: its media type in lower case, its parameters as given.
+
+    Media types are case-insensitive, but Starlette's `GZipMiddleware` before 1.5 leaves a
+    response uncompressed only if its type starts with `text/event-stream` as written so: in
+    another case the stream is compressed, and its events wait for the compressor's buffer.
+    """
+    media_type, separator, parameters = content_type.partition(";")
+    return media_type.lower() + separator + parameters
+
+
 def _charsets(content_type: str) -> list[str]:
     """The values of the `charset` parameters of a `content-type` value, unquoted."""
     parameters = (parameter.partition("=") for parameter in content_type.split(";")[1:])
@@ -527,6 +540,10 @@ def _merged_headers(response: EventStreamResponse) -> list[tuple[bytes, bytes]]:
                         f"`Response` parameter, by a dependency or the endpoint), cannot go with an event "
                         f"stream: {problem}"
                     )
+            extra = [
+                (name, _sent_type(value.decode("latin-1")).encode("latin-1") if name == b"content-type" else value)
+                for name, value in extra
+            ]
             named = {name for name, _ in extra if name != b"set-cookie"}
             headers = [header for header in headers if header[0] not in named] + extra
     return headers
