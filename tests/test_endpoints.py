@@ -5,6 +5,7 @@ import functools
 import importlib
 import inspect
 import logging
+import re
 import sqlite3
 import threading
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
@@ -1208,6 +1209,61 @@ def test_a_header_set_on_the_response_parameter_that_breaks_the_stream_fails_bef
     for error, endpoint in zip(errors, ("dependency", "dependency", "generator", "returned"), strict=True):
         assert f"{endpoint}: the header {name}: {value}, set on its Response" in error
         assert reason in error
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (100, r"^ValueError: .*: the status 100, set on its Response .* is not a final HTTP status \(200 to 599\)"),
+        (199, r"^ValueError: .*: the status 199, set on its Response"),
+        (600, r"^ValueError: .*: the status 600, set on its Response"),
+        ("201", r"^TypeError: .*: the status '201', set on its Response .* is not an int"),
+        (201.0, r"^TypeError: .*: the status 201.0, set on its Response"),
+        (True, r"^TypeError: .*: the status True, set on its Response"),
+    ],
+)
+def test_a_status_set_on_the_response_parameter_that_no_response_can_have_fails_before_the_stream(
+    serve: Serve, status: object, error: str
+) -> None:
+    # Sent as it was, an informational status or one past 599 made the server drop the
+    # connection without a response (h11 refuses it, uvicorn has no phrase for it), or httptools
+    # write a broken status line; a string failed with a `TypeError` that named nothing.
+    app = FastAPI()
+    started: list[str] = []
+    errors: list[str] = []
+
+    async def record(request: Request, exc: Exception) -> Response:
+        errors.append(f"{type(exc).__name__}: {exc}")
+        return Response("refused", status_code=500)
+
+    app.add_exception_handler(ValueError, record)
+    app.add_exception_handler(TypeError, record)
+
+    def informational(response: Response) -> None:
+        response.status_code = status  # type: ignore[assignment]
+
+    @app.api_route("/dependency", methods=["GET", "HEAD"])
+    @sse()
+    async def dependency(_: Annotated[None, Depends(informational)]) -> AsyncIterator[Echo]:
+        started.append("dependency")
+        yield Echo(data="never sent")
+
+    @app.get("/generator")
+    @sse()
+    async def generator(response: Response) -> AsyncIterator[Echo]:
+        response.status_code = status  # type: ignore[assignment]
+        yield Echo(data="never sent")
+
+    client = serve(app)
+    for method, path in [("GET", "/dependency"), ("HEAD", "/dependency"), ("GET", "/generator")]:
+        response = client.request(method, path)
+        assert response.status_code == 500
+        assert response.content == (b"" if method == "HEAD" else b"refused")
+    assert started == []
+    assert len(errors) == 3
+    for message, endpoint in zip(errors, ("dependency", "dependency", "generator"), strict=True):
+        assert re.match(error, message), message
+        assert f"{endpoint}: the status" in message
 
 
 def test_the_headers_cookies_and_status_a_stream_can_take_from_the_response_parameter_pass(serve: Serve) -> None:

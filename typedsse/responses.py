@@ -173,7 +173,8 @@ class EventStreamResponse(Response):
             ignores once the endpoint returns a response of its own. A header it names
             replaces the stream's own (`set-cookie` adds to them); one that would break the
             stream, as `headers` may not, fails the request with a `ValueError` before anything
-            is sent (its `content-length` is dropped: a stream has none).
+            is sent (its `content-length` is dropped: a stream has none); so does a status
+            that is not from 200 to 599 (a `TypeError` if it is not an `int`).
 
     Raises:
         ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
@@ -508,10 +509,29 @@ def checked_seconds(seconds: object, option: str) -> float | None:
 
 
 def _status(response: EventStreamResponse) -> int:
-    """The status the stream starts with: `merge_from`'s, once the endpoint or a dependency set one."""
+    """The status the stream starts with: `merge_from`'s, once the endpoint or a dependency set one.
+
+    Raises:
+        TypeError: The status set on `merge_from` is not an `int` (a `bool` is not one here).
+        ValueError: The status set on `merge_from` is not a final HTTP status (200 to 599): an
+            informational one cannot end a request, and servers cannot write one past 599 (h11
+            refuses both, and the connection closes without a response). Raised before
+            anything is sent, as for a header that would break the stream.
+    """
     source = response.merge_from
     # FastAPI's `Response` parameter has `None` until something sets a status.
-    return source.status_code if source is not None and source.status_code else response.status_code
+    if source is None or not source.status_code:
+        return response.status_code
+    status = cast("object", source.status_code)  # what the endpoint or a dependency set, whatever its type
+    if isinstance(status, int) and not isinstance(status, bool) and 200 <= status <= 599:
+        return status
+    where = (
+        f"{response.name}: the status {status!r}, set on its Response (FastAPI's `Response` parameter, "
+        "by a dependency or the endpoint),"
+    )
+    if not isinstance(status, int) or isinstance(status, bool):
+        raise TypeError(f"{where} is not an int ({type(status).__name__})")
+    raise ValueError(f"{where} is not a final HTTP status (200 to 599) a response can be sent with")
 
 
 def _merged_headers(response: EventStreamResponse) -> list[tuple[bytes, bytes]]:
