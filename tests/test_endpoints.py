@@ -1266,6 +1266,60 @@ def test_a_status_set_on_the_response_parameter_that_no_response_can_have_fails_
         assert f"{endpoint}: the status" in message
 
 
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("x-region", "eu "),
+        ("x-region", "\teu"),
+        ("x-region", "e\x01u"),
+        ("x-region", "eu\r\nx-injected: yes"),
+        ("x-region", "eu\x00"),
+        ("x region", "eu"),
+        ("x:region", "eu"),
+    ],
+)
+def test_a_header_set_on_the_response_parameter_that_no_server_can_write_fails_before_the_stream(
+    serve: Serve, name: str, value: str
+) -> None:
+    # `@sse(headers=...)` refuses these when it decorates; set on FastAPI's `Response`, they
+    # reached the server, which refused them (h11 or httptools) and closed the connection
+    # without a response: `EventSource` takes that for a dropped connection and reconnects.
+    app = FastAPI()
+    started: list[str] = []
+    errors: list[str] = []
+
+    @app.exception_handler(ValueError)
+    async def record(request: Request, exc: ValueError) -> Response:
+        errors.append(str(exc))
+        return Response("refused", status_code=500)
+
+    def unwritable(response: Response) -> None:
+        response.headers[name] = value
+
+    @app.get("/dependency")
+    @sse()
+    async def dependency(_: Annotated[None, Depends(unwritable)]) -> AsyncIterator[Echo]:
+        started.append("dependency")
+        yield Echo(data="never sent")
+
+    @app.get("/generator")
+    @sse()
+    async def generator(response: Response) -> AsyncIterator[Echo]:
+        response.headers[name] = value  # before the first event: the stream has not started
+        yield Echo(data="never sent")
+
+    client = serve(app)
+    for path in ["/dependency", "/generator"]:
+        response = client.get(path)
+        assert (response.status_code, response.content) == (500, b"refused")
+        assert "x-injected" not in response.headers
+    assert started == []
+    for error, endpoint in zip(errors, ("dependency", "generator"), strict=True):
+        assert f"{endpoint}: the header {name!r}: {value!r}, set on its Response" in error
+        assert "no server writes it" in error
+    assert len(errors) == 2
+
+
 def test_the_headers_cookies_and_status_a_stream_can_take_from_the_response_parameter_pass(serve: Serve) -> None:
     app = FastAPI()
 

@@ -172,9 +172,10 @@ class EventStreamResponse(Response):
             takes when it starts: the `Response` parameter of a FastAPI endpoint, which FastAPI
             ignores once the endpoint returns a response of its own. A header it names
             replaces the stream's own (`set-cookie` adds to them); one that would break the
-            stream, as `headers` may not, fails the request with a `ValueError` before anything
-            is sent (its `content-length` is dropped: a stream has none); so does a status
-            that is not from 200 to 599 (a `TypeError` if it is not an `int`).
+            stream or that no server writes, as `headers` may not, fails the request with a
+            `ValueError` before anything is sent (its `content-length` is dropped: a stream
+            has none); so does a status that is not from 200 to 599 (a `TypeError` if it is
+            not an `int`).
 
     Raises:
         ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
@@ -542,7 +543,10 @@ def _merged_headers(response: EventStreamResponse) -> list[tuple[bytes, bytes]]:
             `@sse` refuses such a header when it decorates; one set on FastAPI's `Response`
             parameter, by a dependency or the endpoint, exists only once the request is
             under way, and is refused before anything is sent: the client gets a 500 rather
-            than a stream it cannot read (`EventSource` refuses another `content-type`).
+            than a stream it cannot read (`EventSource` refuses another `content-type`). So is
+            one no server writes (a name that is not a token, a value with a control character
+            or a space at either end): uvicorn would close the connection without a response,
+            which `EventSource` takes for a dropped connection, and reconnects.
     """
     headers, source = response.raw_headers, response.merge_from
     if source is not None:
@@ -553,6 +557,13 @@ def _merged_headers(response: EventStreamResponse) -> list[tuple[bytes, bytes]]:
             extra = [header for header in extra if header[0] != b"content-length"]
             for raw_name, raw_value in extra:
                 name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
+                if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+                    raise ValueError(
+                        f"{response.name}: the header {name!r}: {value!r}, set on its Response (FastAPI's "
+                        "`Response` parameter, by a dependency or the endpoint), cannot be sent: no server "
+                        "writes it (a header's name is a token; its value has no control character other "
+                        "than a tab, and no space or tab at either end)"
+                    )
                 problem = _stream_breaker(name, value)
                 if problem is not None:
                     raise ValueError(
