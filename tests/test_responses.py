@@ -1789,6 +1789,33 @@ async def test_a_stream_that_never_runs_closes_an_iterator_object_too(method: st
     assert log == (["close on a thread of its own"] if kind is Cursor else ["aclose"])
 
 
+def _refused_merge_from(refusal: str) -> Response:
+    merge_from = Response()
+    del merge_from.headers["content-length"]
+    if refusal == "status":
+        merge_from.status_code = 101
+    else:
+        merge_from.headers[refusal] = "application/json" if refusal == "content-type" else "eu\r\n"
+    return merge_from
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+@pytest.mark.parametrize("refusal", ["content-type", "x-region", "status"])
+@pytest.mark.parametrize("kind", [Cursor, AsyncCursor])
+async def test_a_stream_refused_before_it_runs_closes_an_iterator_object(
+    method: str, refusal: str, kind: type[Any]
+) -> None:
+    # A header or status on the `Response` parameter that the stream cannot be sent with fails
+    # the request before the stream runs: a cursor returned as the stream was left open.
+    log: list[str] = []
+    harness = Harness()
+    with pytest.raises((ValueError, TypeError), match="set on its Response"):
+        await harness.run(EventStreamResponse(kind(log), merge_from=_refused_merge_from(refusal)), method=method)
+    assert harness.sent == []
+    assert log == (["close on a thread of its own"] if kind is Cursor else ["aclose"])
+
+
 def _cleanup_that_waits(release: asyncio.Event, cleaned: list[str]) -> Callable[[], AsyncIterator[Tick]]:
     async def stream() -> AsyncIterator[Tick]:
         try:

@@ -246,10 +246,16 @@ class EventStreamResponse(Response):
         A status that allows no body, set before the stream starts (a dependency's 204 on the
         `Response` parameter), is answered at once: the stream is closed without running, so
         its first step consumes nothing (a message from a queue) and no keep-alive is waited for.
-        A header set there that would break the stream fails the request before the stream runs.
+        A header or a status set there that the stream cannot be sent with fails the request
+        before the stream runs; the stream is closed, as one that never ran.
         """
-        _merged_headers(self)
-        if scope.get("method") == "HEAD" or not status_allows_body(_status(self)):
+        try:
+            _merged_headers(self)
+            allows_body = status_allows_body(_status(self))
+        except Exception:
+            await _close_unstarted(self.content)  # a cursor returned as the stream is closed too
+            raise
+        if scope.get("method") == "HEAD" or not allows_body:
             await _close_unstarted(self.content)
             await send(_start_message(self))
             await send({"type": "http.response.body", "body": b"", "more_body": False})
