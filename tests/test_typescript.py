@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import copy
+import errno
 import importlib
 import io
 import itertools
@@ -1509,7 +1510,6 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             2,
             "error: give either MODULE:APP or --from openapi.json\n",
         ),
-        (["typescript", "--from", "missing.json"], 1, "error: [Errno 2] No such file or directory: 'missing.json'\n"),
         (
             ["typescript", "examples.echo:INTERVAL"],
             1,
@@ -1535,16 +1535,21 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
             1,
             "error: index.html is not a JSON document: Expecting value: line 1 column 1 (char 0)\n",
         ),
+        (
+            ["typescript", "--from", "latin-1.json"],
+            1,
+            "error: latin-1.json is not a JSON document: it is not UTF-8 text (invalid continuation byte at byte 23)\n",
+        ),
     ],
     ids=[
         "nothing",
         "both",
-        "missing-file",
         "not-an-app",
         "factory-without-app",
         "app-dir-without-app",
         "output-under-a-file",
         "not-json",
+        "not-utf-8",
     ],
 )
 def test_typescript_cli_reports_wrong_input(
@@ -1558,8 +1563,55 @@ def test_typescript_cli_reports_wrong_input(
     monkeypatch.chdir(tmp_path)
     monkeypatch.syspath_prepend(str(ROOT))
     (tmp_path / "index.html").write_text("<!doctype html>", encoding="utf-8")  # a docs page saved by mistake
+    # Saved by an editor in Latin-1: Python's codec message ("'utf-8' codec can't decode byte
+    # 0xe9 in position 23") was all the error said.
+    (tmp_path / "latin-1.json").write_bytes('{"info": {"title": "Caf\u00e9"}}'.encode("latin-1"))
     assert main(argv) == status
     assert capsys.readouterr() == ("", error)
+
+
+@pytest.mark.parametrize(
+    ("source", "reason"),
+    [
+        ("missing.json", "cannot read 'missing.json': No such file or directory"),
+        ("docs", "cannot read 'docs': Is a directory"),
+        ("secret.json", "cannot read 'secret.json': Permission denied"),
+        ("-", "cannot read standard input: it is closed"),
+    ],
+    ids=["missing", "directory", "no-permission", "closed-standard-input"],
+)
+def test_typescript_cli_refuses_a_source_it_cannot_read_as_a_usage_error(
+    source: str,
+    reason: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Python's own words were printed, naming neither the option nor the problem as a user's:
+    # "error: [Errno 2] No such file or directory: 'missing.json'", and an AttributeError's
+    # traceback for `--from - <&-`. They are usage errors now, as a mistyped `--app-dir` is.
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "secret.json").write_text("{}", encoding="utf-8")
+    (tmp_path / "secret.json").chmod(0)
+    read_bytes = Path.read_bytes
+
+    def unreadable(path: Path) -> bytes:  # as for a user who is not root, who reads any file
+        if path.name == "secret.json":
+            raise PermissionError(errno.EACCES, "Permission denied", str(path))
+        return read_bytes(path)
+
+    monkeypatch.setattr(Path, "read_bytes", unreadable)
+    monkeypatch.setattr(sys, "stdin", None)
+
+    with pytest.raises(SystemExit) as exited:
+        main(["typescript", "--from", source, "-o", "events.ts"])
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: typedsse typescript ")
+    assert err.endswith(f"\ntypedsse typescript: error: argument --from: {reason}\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["docs", "secret.json"]
 
 
 MOUNTING_APP = """\

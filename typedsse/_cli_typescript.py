@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
 import json
 import sys
 from collections.abc import Iterator, Sequence
@@ -33,8 +34,13 @@ def run(args: argparse.Namespace) -> int:
             output).
 
     Returns:
-        The exit status: 0, 1 when the document cannot be read or has no typed stream or
-        the file cannot be written, or 2 for a wrong combination of arguments.
+        The exit status: 0, 1 when the document is not JSON or has no typed stream or the
+        file cannot be written, or 2 for a wrong combination of arguments.
+
+    Raises:
+        argparse.ArgumentError: `--from` names no file that can be read (missing, a directory,
+            not readable), or standard input is closed: a usage error, which `main` reports as
+            argparse reports its own.
     """
     from typedsse.typescript import DocumentError, generate
     from typedsse.typescript._document import streams
@@ -132,10 +138,22 @@ def _from_file(path: str) -> tuple[dict[str, Any], str | None]:
     # (Notepad before 2019, PowerShell's `Out-File -Encoding utf8`), and UTF-16 or UTF-32
     # (Windows PowerShell 5's `>` writes UTF-16 with a mark).
     name = "standard input" if path == "-" else path
-    data = sys.stdin.buffer.read() if path == "-" else Path(path).read_bytes()
+    try:
+        if path == "-":
+            if sys.stdin is None:  # started with its descriptor closed (`<&-`): Python sets no stream
+                raise OSError(errno.EBADF, "it is closed")
+            data = sys.stdin.buffer.read()
+        else:
+            data = Path(path).read_bytes()
+    except OSError as exc:  # missing, a directory, no permission: the argument names nothing to read
+        what = name if path == "-" else repr(path)
+        raise argparse.ArgumentError(None, f"argument --from: cannot read {what}: {exc.strerror or exc}") from exc
     try:
         document: Any = json.loads(data)
-    except ValueError as exc:  # not JSON, or not in a Unicode encoding
+    except UnicodeDecodeError as exc:  # Latin-1 or cp1252 bytes: Python's codec message names no file
+        why = f"it is not {exc.encoding.upper()} text ({exc.reason} at byte {exc.start})"
+        raise ValueError(f"{name} is not a JSON document: {why}") from exc
+    except ValueError as exc:  # not JSON
         raise ValueError(f"{name} is not a JSON document: {exc}") from exc
     if not isinstance(document, dict):
         raise ValueError(f"{name} does not hold an OpenAPI document (a JSON object)")

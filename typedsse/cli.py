@@ -508,6 +508,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _command_directory = os.getcwd()
     try:
         status: int = command.run(args)
+    except argparse.ArgumentError as exc:  # an argument found wrong as it is used (`--from` names no file)
+        commands.choices[args.command].error(str(exc))
     except SystemExit as exc:
         if not isinstance(exc.code, str):
             raise
