@@ -2462,6 +2462,18 @@ def test_cli_output_written_by_two_writers_at_once_is_one_of_them_whole(tmp_path
         os.umask(umask)
 
 
+@pytest.mark.parametrize("name", ["a" * 255, "\u00e9" * 127 + "s", "\u20ac" * 85], ids=["ascii", "2-byte", "3-byte"])
+def test_cli_writes_a_file_of_the_longest_name_the_file_system_takes(name: str, tmp_path: Path) -> None:
+    # The file written beside it, `.NAME.RANDOM.partial`, was 18 bytes longer than the name: a
+    # name of 238 bytes or more, which the file system takes, failed with "File name too long".
+    assert len(name.encode("utf-8")) == 255
+    output = tmp_path / name
+    for text in ["// one\n", "// two\n"]:  # made, then replaced
+        assert write_output(str(output), text) == 0
+        assert output.read_text(encoding="utf-8") == text
+        assert [path.name for path in tmp_path.iterdir()] == [name]
+
+
 def test_document_lists_the_headers_sse_sends_with_every_stream() -> None:
     # `@sse(headers=...)` is fixed when the route is decorated, and sent with every stream
     # (and every HEAD); the document said nothing of it.

@@ -147,15 +147,32 @@ def _new_partial(target: Path) -> tuple[Path, int]:
     text, or half of it, into place, while the other failed. Each now replaces the file whole.
     Made as `open` makes a file, with the umask's permissions, which `os.replace` gives the file
     written: `tempfile.mkstemp`'s are its owner's alone.
+
+    The part of its name taken from the target's is cut to keep it within the longest name the
+    file system takes (255 bytes on most): a target named with 238 bytes or more, which the file
+    system takes, failed with "File name too long".
     """
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_BINARY", 0)  # O_BINARY: no `\r\n` on Windows
+    stem = target.name
+    room = _name_max(target.parent) - len(os.fsencode(f"..{secrets.token_hex(4)}.partial"))
+    while len(os.fsencode(stem)) > room and stem:
+        stem = stem[:-1]  # a character, not a byte: a UTF-8 name is not cut inside one
     for _ in range(100):
-        partial = target.parent / f".{target.name}.{secrets.token_hex(4)}.partial"
+        partial = target.parent / f".{stem}.{secrets.token_hex(4)}.partial"
         try:
             return partial, os.open(partial, flags, 0o666)
         except FileExistsError:
             continue
     raise FileExistsError(errno.EEXIST, "no free name for a file beside it")
+
+
+def _name_max(directory: Path) -> int:
+    """The longest file name, in bytes, that `directory`'s file system takes (255 where it does not say)."""
+    with contextlib.suppress(AttributeError, OSError, ValueError):  # AttributeError: no `pathconf` on Windows
+        limit = os.pathconf(directory, "PC_NAME_MAX")
+        if limit > 0:
+            return limit
+    return 255
 
 
 def _descriptor(path: str) -> int | None:
