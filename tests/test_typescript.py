@@ -854,11 +854,12 @@ def test_typescript_types_a_list_header_as_the_one_value_fetch_can_send(tmp_path
     )
 
 
-@pytest.mark.parametrize("name", ["NonNullable", "Date", "NaN"])
+@pytest.mark.parametrize("name", ["NonNullable", "Date", "NaN", "globalThis"])
 def test_typescript_renames_a_schema_named_like_a_global_type_the_runtime_uses(name: str, tmp_path: Path) -> None:
     # The runtime casts a request body with the global `NonNullable<T>`: a schema of that name
     # declared in the module would shadow it (error TS2315: Type 'NonNullable' is not generic).
-    # `Date` and `NaN`, which it reads a `Retry-After` date with, were left to a schema named so.
+    # `Date` and `NaN`, which it reads a `Retry-After` date with, were left to a schema named so,
+    # and so was `globalThis`, which it reads the page's location from.
     payload = {"type": "object", "properties": {"size": {"type": "integer"}}, "required": ["size"]}
     document = {
         "openapi": "3.1.0",
@@ -1000,6 +1001,24 @@ def test_typescript_reserves_every_global_type_the_runtime_names() -> None:
         )
         == 'const a = "".test("" JSON.stringify("")  "" Url  ); \nb = a / Two / 2;'
     )
+
+
+def test_typescript_reserves_every_global_value_the_runtime_names() -> None:
+    # The check above reads capitalised names alone: `globalThis`, which the runtime reads the
+    # page's location from, was left to a schema named so. Read the runtime's lower-case names
+    # that the TypeScript libraries declare as globals, but for those it binds itself (its
+    # variables and functions, the keys and parameters before a `:`, the methods it declares).
+    require_toolchain()
+    code = typescript_code(runtime_source())
+    used = set(re.findall(r"(?<![\w$.])([a-z][\w$]*)(?![\w$])(?!\??:)", code))
+    bound = set(re.findall(r"\b(?:const|let|var|function)\s+([\w$]+)", code))
+    bound |= set(re.findall(r"^\s+([\w$]+)\(.*\): [^=>\n]*;$", code, re.MULTILINE))  # `close(): void;`
+    declaration = re.compile(r"^declare (?:var|let|const|function|namespace) ([\w$]+)", re.MULTILINE)
+    libraries = [path.read_text(encoding="utf-8") for path in (TS / "node_modules/typescript/lib").glob("lib.*.d.ts")]
+    lib_globals = {name for library in libraries for name in declaration.findall(library)}
+    lib_globals.add("globalThis")  # TypeScript's own, declared in no library
+    assert (used & lib_globals) - bound - _GLOBALS == set()
+    assert {"fetch", "setTimeout", "globalThis"} <= used & lib_globals
 
 
 def test_typescript_runtime_says_it_needs_the_globals_the_docs_list() -> None:

@@ -77,6 +77,7 @@ _GLOBALS = frozenset(
         "clearTimeout",
         "encodeURIComponent",
         "fetch",
+        "globalThis",
         "setTimeout",
     ]
 )
