@@ -2377,6 +2377,22 @@ def test_cli_output_replaces_a_file_whole_or_leaves_it_as_it_was(
     assert sorted(path.name for path in tmp_path.iterdir()) == ["events.ts", "linked.ts"]
 
 
+def test_cli_output_interrupted_leaves_no_file_beside_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Ctrl-C as the file was moved into place left `.events.ts.1f2e3d4c.partial` in the
+    # project, half written or whole: only errors removed it.
+    output = tmp_path / "events.ts"
+    output.write_text("// the committed file\n", encoding="utf-8")
+
+    def interrupted(source: object, target: object) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(os, "replace", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        write_output(str(output), "// new\n")
+    assert [path.name for path in tmp_path.iterdir()] == ["events.ts"]
+    assert output.read_text(encoding="utf-8") == "// the committed file\n"
+
+
 def test_cli_output_refuses_a_directorys_name_as_a_shell_does(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -130,13 +130,21 @@ def write_output(path: str | None, text: str) -> int:
             shutil.copymode(target, partial)  # an existing file keeps its permissions
         os.replace(partial, target)
     except (OSError, RuntimeError) as exc:  # no permission, a full disk; a symlink loop (RuntimeError before 3.13)
-        if partial is not None:
-            with contextlib.suppress(OSError):
-                partial.unlink(missing_ok=True)
+        _remove(partial)
         reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
         print(f"error: cannot write {path}: {reason}", file=sys.stderr)
         return 1
+    except BaseException:  # interrupted (Ctrl-C): the file beside the target, half written, goes too
+        _remove(partial)
+        raise
     return 0
+
+
+def _remove(partial: Path | None) -> None:
+    """Remove the file `_new_partial` made, if any and still there."""
+    if partial is not None:
+        with contextlib.suppress(OSError):
+            partial.unlink(missing_ok=True)
 
 
 def _new_partial(target: Path) -> tuple[Path, int]:
