@@ -1774,6 +1774,26 @@ def test_typescript_cli_reads_the_document_from_standard_input_for_a_dash(
     assert capsys.readouterr().err == "error: standard input does not hold an OpenAPI document (a JSON object)\n"
 
 
+@pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd")
+@pytest.mark.parametrize("folder", ["/dev/fd", "/proc/self/fd"])
+def test_typescript_cli_names_no_file_for_a_descriptor_it_reads(
+    folder: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `--from <(curl -s .../openapi.json)` reads `/dev/fd/63`: the header said "read from 63", a
+    # number that changed with the shell, and the committed file with it. It names none, as `-`.
+    saved = tmp_path / "openapi.json"
+    saved.write_text(json.dumps(document_of(echo.app)), encoding="utf-8")
+    assert main(["typescript", "--from", str(saved)]) == 0
+    from_file = capsys.readouterr().out
+
+    descriptor = os.open(saved, os.O_RDONLY)
+    try:
+        assert main(["typescript", "--from", f"{folder}/{descriptor}"]) == 0
+    finally:
+        os.close(descriptor)
+    assert capsys.readouterr().out == from_file.replace(", read from openapi.json", "")
+
+
 @pytest.mark.parametrize("where", ["json", "schema"])
 def test_typescript_cli_reports_a_document_nested_too_deep_in_one_line(
     where: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
