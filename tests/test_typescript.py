@@ -812,6 +812,34 @@ def assert_declares_and_compiles(tmp_path: Path, text: str, declarations: list[s
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
 
 
+def test_typescript_types_a_number_that_is_not_finite_as_number(tmp_path: Path) -> None:
+    # `1e400` (valid JSON, too large for a double), `NaN` and `-Infinity`, which Python's `json`
+    # reads, or a float enum's `float("inf")`: the type was the value, `x?: Infinity`, which does
+    # not compile (error TS2749: 'Infinity' refers to a value, but is being used as a type here).
+    payload = {
+        "type": "object",
+        "properties": {"x": {"enum": [1.5, "INF"]}, "y": {"const": "NAN"}, "z": {"const": "-INF"}},
+        "required": ["x", "y", "z"],
+    }
+    document = {
+        "openapi": "3.1.0",
+        "info": {"title": "not finite", "version": "1"},
+        "paths": {
+            "/a": {
+                "get": {
+                    "responses": {
+                        "200": {"content": {"text/event-stream": {"itemSchema": event_schema("e", json_data(payload))}}}
+                    }
+                }
+            }
+        },
+    }
+    text = json.dumps(document).replace('"INF"', "1e400").replace('"NAN"', "NaN").replace('"-INF"', "-Infinity")
+    assert_declares_and_compiles(
+        tmp_path, generate(json.loads(text)), ["  data: { x: 1.5 | number; y: number; z: number };\n"]
+    )
+
+
 def test_typescript_declares_models_of_fields_named_like_literal_keywords(tmp_path: Path) -> None:
     text = generate(document_of(keyword_fields))
     assert_declares_and_compiles(

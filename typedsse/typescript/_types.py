@@ -8,6 +8,7 @@ Named component schemas become references to their declarations; everything else
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -524,6 +525,10 @@ def _literal(value: Any) -> Type:
         return atom(string_literal(value))
     if isinstance(value, bool) or value is None:
         return atom(json.dumps(value))
+    if isinstance(value, float) and not math.isfinite(value):
+        # Infinity and NaN (`1e400` in a saved document, a float enum's `float("inf")`) name
+        # values, not types: `x: Infinity` does not compile.
+        return atom("number")
     if isinstance(value, int | float):
         return atom(json.dumps(value))
     return UNKNOWN  # TypeScript has no literal types for objects and arrays
