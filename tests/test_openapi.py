@@ -2250,6 +2250,29 @@ def test_cli_reports_a_closed_standard_output_without_a_traceback(
     assert capsys.readouterr().err == "error: cannot write standard output: it is closed\n"
 
 
+@pytest.mark.skipif(sys.platform == "win32", reason="a descriptor closed across exec")
+@pytest.mark.parametrize(
+    "args", [["typescript", "--from", "index.html"], ["openapi", "examples.echo:INTERVAL"]], ids=["from", "app"]
+)
+def test_cli_writes_no_error_to_standard_output_when_standard_error_is_closed(args: list[str], tmp_path: Path) -> None:
+    # Started with standard error closed (`typedsse typescript --from index.html 2>&- > events.ts`),
+    # Python sets `sys.stderr` to None, and `print(..., file=None)` writes to standard output: the
+    # error became the content of `events.ts`.
+    (tmp_path / "index.html").write_text("<!doctype html>", encoding="utf-8")
+    path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    command = [sys.executable, "-m", "typedsse", *args]
+    closing = f"import os, sys; os.close(2); os.execv(sys.executable, {command!r})"
+    done = subprocess.run(
+        [sys.executable, "-c", closing],
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": path},
+        stdout=subprocess.PIPE,
+        timeout=60,
+        check=False,
+    )
+    assert (done.returncode, done.stdout) == (1, b"")
+
+
 def test_cli_ends_quietly_when_the_reader_of_its_output_stops() -> None:
     path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
     process = subprocess.Popen(

@@ -555,6 +555,10 @@ def console() -> NoReturn:
     """
     global _stdout_moved_until_exit
     _stdout_moved_until_exit = True
+    if sys.stderr is None:
+        # Started with standard error closed (`2>&-`), Python sets no stream for it, and `print`
+        # to `None` writes to standard output: an error went into the output (`> events.ts`).
+        sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - open until the process ends
     try:
         status = main()
     except Exception:
