@@ -13,13 +13,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 from pydantic.errors import PydanticUserError
 
-from typedsse.cli import (
-    _descriptor,  # pyright: ignore[reportPrivateUsage]
-    app_output_to_stderr,
-    load_fastapi_app,
-    served_document,
-    write_output,
-)
+from typedsse.cli import app_output_to_stderr, load_fastapi_app, process_descriptor, served_document, write_output
 from typedsse.exceptions import TypedSSEError
 
 if TYPE_CHECKING:
@@ -165,5 +159,5 @@ def _from_file(path: str) -> tuple[dict[str, Any], str | None]:
         raise ValueError(f"{name} does not hold an OpenAPI document (a JSON object)")
     # A descriptor of the process names no file (`--from <(curl ...)` is `/dev/fd/63`): the header
     # said "read from 63", a number that changed with the shell, and with it the file generated.
-    named = path != "-" and _descriptor(path) is None
+    named = path != "-" and process_descriptor(path) is None
     return cast(dict[str, Any], document), Path(path).name if named else None

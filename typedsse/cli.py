@@ -29,6 +29,7 @@ __all__ = [
     "load_app",
     "load_fastapi_app",
     "main",
+    "process_descriptor",
     "served_document",
     "write_output",
 ]
@@ -81,7 +82,7 @@ def write_output(path: str | None, text: str) -> int:
     """
     path = "-" if path is None else path
     name = path if _command_directory is None or path == "-" else os.path.join(_command_directory, path)
-    descriptor = 1 if path == "-" else _descriptor(name)
+    descriptor = 1 if path == "-" else process_descriptor(name)
     where = "standard output" if descriptor == 1 else path
     try:
         data = text.encode("utf-8")
@@ -183,7 +184,7 @@ def _name_max(directory: Path) -> int:
     return 255
 
 
-def _descriptor(path: str) -> int | None:
+def process_descriptor(path: str) -> int | None:
     """The descriptor of the process `path` names (`/dev/stdout`, `/dev/fd/3`, `/proc/self/fd/1`), or `None`."""
     name = os.path.abspath(path)
     if name in _STANDARD_DESCRIPTORS:
