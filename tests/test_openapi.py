@@ -50,6 +50,7 @@ from typedsse import (
     ErrorPayload,
     LastEventId,
     StreamError,
+    __version__,
     encode,
     sse,
     stream_endpoint,
@@ -2625,3 +2626,13 @@ def test_cli_output_writes_to_the_descriptor_dev_stdout_names(tmp_path: Path) ->
         assert run("-o", "/dev/stdout", stdout=file) == (0, None, b"")
         os.write(file.fileno(), b"// after\n")
     assert out.read_bytes() == b"// before\n" + expected + b"// after\n"
+
+
+def test_cli_version_before_a_command_is_typedsse_s_own_and_after_openapi_the_document_s(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # A bug report asks for the installed version; `openapi --version` stays the OpenAPI version.
+    done = run_cli("--version", cwd=tmp_path)
+    assert (done.returncode, done.stdout.decode(), done.stderr) == (0, f"typedsse {__version__}\n", b"")
+    assert main(["openapi", "examples.echo:app", "--version", "3.2"]) == 0
+    assert json.loads(capsys.readouterr().out)["openapi"].startswith("3.2")

@@ -18,6 +18,8 @@ from collections.abc import Generator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, cast
 
+from typedsse import __version__
+
 if TYPE_CHECKING:
     from fastapi import FastAPI
 
@@ -497,6 +499,8 @@ _APP_DIR_HELP = "import MODULE from this directory, as uvicorn's --app-dir (defa
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     parser = argparse.ArgumentParser(prog="typedsse", description="Typed Server-Sent Events for FastAPI.")
+    # Before a command only: after `openapi`, `--version` is the OpenAPI version to emit.
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser(
