@@ -556,7 +556,8 @@ def console() -> NoReturn:
     Python waits at exit for every thread that is not a daemon: an app that starts one while it
     is imported or made (a scheduler, a metrics pusher, a client's background loop) would keep
     `typedsse openapi` running after its output is written, and a CI job with it, for ever. The
-    command says so on standard error and ends without them.
+    command says so on standard error and ends without them. Interrupted (Ctrl-C), it says so in
+    one line and ends with status 130, without waiting for them either.
     """
     global _stdout_moved_until_exit
     _stdout_moved_until_exit = True
@@ -566,6 +567,12 @@ def console() -> NoReturn:
         sys.stderr = open(os.devnull, "w", encoding="utf-8")  # noqa: SIM115 - open until the process ends
     try:
         status = main()
+    except KeyboardInterrupt:
+        # Ctrl-C (an app slow to import, a forgotten `--from` waiting on the terminal): what the
+        # user asked for, so no traceback, and no wait for the app's threads, which made a second
+        # Ctrl-C necessary. 130 is what a shell reports for a command ended by SIGINT.
+        print("interrupted", file=sys.stderr)
+        status = 130
     except Exception:
         if not _threads_left():
             raise
