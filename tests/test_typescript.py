@@ -2318,7 +2318,7 @@ def test_typescript_node_client_handles_headers_bodies_text_null_and_error_event
     recorder = LastEventIdRecorder(app, "/features/rooms/7")
     tokens = LastEventIdRecorder(recorder, "/features/rooms/8", header=b"authorization")
     server = live_server(tokens)
-    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (10, 0)
+    assert node_test(node_build, "features.test.js", {"TYPEDSSE_BASE_URL": server.url}) == (11, 0)
     assert recorder.seen == [None, "ü-2".encode()]  # the id's UTF-8 bytes, as EventSource sends them
     # Headers given by a function: asked for again on the reconnection, which sends the fresh token.
     assert tokens.seen == [b"Bearer token-1", b"Bearer token-2"]

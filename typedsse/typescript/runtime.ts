@@ -541,7 +541,13 @@ function buildUrl(baseUrl: string, path: string, params?: object, query?: object
     path.replace(/\{([^}]+)\}/g, (_, name: string) => {
       const value = values[name];
       if (value === undefined || value === null) throw new TypeError(`missing path parameter ${name}`);
-      return encodeURIComponent(String(value));
+      const text = String(value);
+      // The URL parser takes `.` and `..` (percent-encoded too) as dot segments: the request would go elsewhere.
+      if (text === "." || text === "..") {
+        const why = "a URL reads it as a step up or in place, not as a segment";
+        throw new TypeError(`path parameter ${name} cannot be ${JSON.stringify(text)}: ${why}`);
+      }
+      return encodeURIComponent(text);
     });
   const pairs: string[] = [];
   const entries = (query ?? {}) as { [name: string]: unknown };

@@ -117,6 +117,20 @@ test("features: outside a browser, a relative URL fails at once", () => {
   });
 });
 
+test("features: a path parameter that a URL reads as a dot segment fails at once", () => {
+  // `/rooms/..` would be sent as `/` (and `/rooms/.` as `/rooms/`), another route's stream. This
+  // route's `room` is a number; a `str` path parameter takes any text, these two included.
+  for (const text of [".", ".."]) {
+    const room = text as never;
+    const message = `path parameter room cannot be ${JSON.stringify(text)}: a URL reads it as a step up or in place, not as a segment`;
+    const options = { method: "GET", params: { room }, headers: { "x-token": "t" } } as const;
+    assert.throws(() => client.subscribe("/rooms/{room}", options, {}), { name: "TypeError", message });
+    assert.throws(() => features.eventSourceUrl("/rooms/{room}", { params: { room } }), { name: "TypeError", message });
+  }
+  assert.equal(features.eventSourceUrl("/rooms/{room}", { params: { room: "..." as never } }), "/rooms/...");
+  assert.equal(features.eventSourceUrl("/rooms/{room}", { params: { room: "a/.." as never } }), "/rooms/a%2F..");
+});
+
 test("features: events the module does not know are ignored, even when named like Object.prototype's members", async () => {
   const stream = ["constructor", "toString", "__proto__", "__defineGetter__", "nothing"]
     .map((name) => `event: ${name}\ndata: null\n\n`)
