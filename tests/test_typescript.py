@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import types
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
 from enum import StrEnum
@@ -29,7 +30,7 @@ from fastapi import FastAPI, Header, Query
 from fastapi.testclient import TestClient
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from pydantic import BaseModel, ConfigDict, Field, computed_field, create_model
+from pydantic import BaseModel, ConfigDict, Field, RootModel, computed_field, create_model
 from starlette.applications import Starlette
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
@@ -498,6 +499,177 @@ def test_typescript_translates_a_hand_written_document() -> None:
     ]:
         assert declaration in text, declaration
     assert "/untyped" not in text  # an event stream without typed events
+
+
+class Code(RootModel[Annotated[str, Field(pattern="^[A-Z]+$", max_length=12)]]):
+    """A product code."""
+
+
+class Purchase(BaseModel):
+    """A purchase: every validation keyword Pydantic writes."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{"code": "AB", "quantity": 2}]})
+
+    code: Code = Field(description="What is ordered.")  # a `$ref` with a description beside it
+    note: str = Field(min_length=1, max_length=280, examples=["Leave it at the door", "*/"])
+    initials: str = Field(min_length=2, max_length=2)
+    path: str = Field(pattern="^/.*/$")  # `*/` would end the comment
+    quantity: int = Field(ge=1, le=100)
+    discount: float = Field(ge=0, lt=1, multiple_of=0.25)
+    price: float = Field(gt=0, le=1e20)  # Python writes 1e+20
+    tip: int | None = Field(default=None, ge=0)  # an optional field: the limit is on the `anyOf` branch
+    tags: set[str] = Field(min_length=1, max_length=5)
+    pair: tuple[int, int]  # the tuple type says its length
+    extras: dict[str, str] = Field(default={}, max_length=3)
+
+
+class Purchased(BaseEvent[Purchase]): ...
+
+
+class Stock(BaseEvent[Annotated[int, Field(ge=0, description="Items left.")]]): ...
+
+
+shop = FastAPI()
+
+
+@shop.get("/orders")
+@sse()
+async def order_events(limit: Annotated[int, Query(ge=1, le=50)] = 10) -> AsyncIterator[Purchased | Stock]:
+    yield Stock(data=limit)
+
+
+def test_typescript_doc_comments_state_the_limits_the_server_validates(tmp_path: Path) -> None:
+    # A field's limits (a length, a range, a pattern) are checked by the server but no type says
+    # them: the doc comment does, where an editor shows it, after the description and format.
+    text = generate(document_of(shop))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "/**\n * A product code.\n * At most 12 characters.\n * Pattern: `^[A-Z]+$`.\n */\n"
+            "export type Code = string;",
+            "/**\n"
+            " * A purchase: every validation keyword Pydantic writes.\n"
+            ' * @example {"code": "AB", "quantity": 2}\n'
+            " */\n"
+            "export interface Purchase {\n"
+            "  /**\n"
+            "   * What is ordered.\n"
+            "   * At most 12 characters.\n"
+            "   * Pattern: `^[A-Z]+$`.\n"
+            "   */\n"
+            "  code: Code;\n"
+            "  /**\n"
+            "   * From 1 to 280 characters.\n"
+            '   * @example "Leave it at the door"\n'
+            '   * @example "*\\/"\n'
+            "   */\n"
+            "  note: string;\n"
+            "  /** Exactly 2 characters. */\n"
+            "  initials: string;\n"
+            "  /** Pattern: `^/.*\\/$`. */\n"
+            "  path: string;\n"
+            "  /** From 1 to 100. */\n"
+            "  quantity: number;\n"
+            "  /**\n"
+            "   * At least 0 and less than 1.\n"
+            "   * A multiple of 0.25.\n"
+            "   */\n"
+            "  discount: number;\n"
+            "  /** Greater than 0 and at most 100000000000000000000. */\n"
+            "  price: number;\n"
+            "  /** At least 0. */\n"
+            "  tip?: number | null;\n"
+            "  /**\n"
+            "   * From 1 to 5 items.\n"
+            "   * Items are unique.\n"
+            "   */\n"
+            "  tags: string[];\n"
+            "  pair: [number, number];\n"
+            "  /**\n"
+            "   * At most 3 properties.\n"
+            "   * @default {}\n"
+            "   */\n"
+            "  extras?: { [key: string]: string };\n"
+            "}",
+            "  /**\n   * Items left.\n   * At least 0.\n   */\n  data: number;\n",
+            "        /**\n         * From 1 to 50.\n         * @default 10\n         */\n"
+            "        limit?: number | undefined;\n",
+        ],
+    )
+
+
+def limited_document(properties: dict[str, Any], **schemas: Any) -> dict[str, Any]:
+    """A document whose one stream sends an event with the object of `properties` as its data."""
+    data = {"type": "object", "properties": properties}
+    stream = {"text/event-stream": {"itemSchema": event_schema("e", json_data(component("Data")))}}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "limits", "version": "1"},
+        "paths": {"/e": {"get": {"responses": {"200": {"content": stream}}}}},
+        "components": {"schemas": {"Data": data, **schemas}},
+    }
+
+
+def test_typescript_doc_comments_keep_what_limits_and_examples_say_and_stay_comments(tmp_path: Path) -> None:
+    # A pattern is written as it is, in a code span: a line break as its escape, `*/` as `*\/`
+    # (which match the same), backticks in a longer span. Numbers are JavaScript's, as the
+    # client reads them: `100`, not `100.0`; `1.5e-7`, not `1.5e-07`.
+    text = generate(
+        limited_document(
+            {
+                "code": {"type": "string", "pattern": "^a`b\n*/$", "examples": ["*/", "x\u2028y", 100.0, 1e21]},
+                "low": {
+                    "type": "number",
+                    "minimum": 0,
+                    "exclusiveMinimum": 0,
+                    "maximum": 100.0,
+                    "exclusiveMaximum": 1e3,
+                },
+                "old": {"type": "number", "minimum": 5, "exclusiveMinimum": True},  # OpenAPI 3.0's spelling
+                "step": {"allOf": [{"type": "integer", "multipleOf": 1.5e-7}], "description": "In an allOf."},
+                "same": {"$ref": "#/components/schemas/Data/properties/step"},
+                "pair": {"oneOf": [{"type": "null"}, {"type": "array", "minItems": 2.0, "maxItems": 2}]},
+                "either": {"anyOf": [{"type": "string", "maxLength": 3}, {"type": "integer", "maximum": 3}]},
+                "self": {"$ref": "#/components/schemas/Data/properties/self"},
+                "alias": component("Alias"),
+            },
+            Alias={"$ref": "#/components/schemas/Named"},
+            Named={"type": "string", "minLength": 1},
+        )
+    )
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "export interface Data {\n"
+            "  /**\n"
+            "   * Pattern: ``^a`b\\n*\\/$``.\n"
+            '   * @example "*\\/"\n'
+            '   * @example "x\\u2028y"\n'
+            "   * @example 100\n"
+            "   * @example 1e+21\n"
+            "   */\n"
+            "  code?: string;\n"
+            "  /** Greater than 0 and at most 100. */\n"
+            "  low?: number;\n"
+            "  /** Greater than 5. */\n"
+            "  old?: number;\n"
+            "  /**\n   * In an allOf.\n   * A multiple of 1.5e-7.\n   */\n"
+            "  step?: number;\n"
+            "  /** A multiple of 1.5e-7. */\n"
+            "  same?: number;\n"
+            "  /** Exactly 2 items. */\n"
+            "  pair?: null | unknown[];\n"
+            "  either?: string | number;\n"
+            "  self?: unknown;\n"
+            "  /** At least 1 character. */\n"
+            "  alias?: Alias;\n"
+            "}",
+            "/** At least 1 character. */\nexport type Alias = Named;",
+            "/** At least 1 character. */\nexport type Named = string;",
+        ],
+    )
 
 
 def test_typescript_types_inline_events_of_one_name_by_their_own_data(tmp_path: Path) -> None:
@@ -1180,7 +1352,9 @@ def test_typescript_types_an_event_class_nested_in_a_payload_as_the_model_it_is(
         [
             # The event keeps its class's name; the class as a model (as the payload sends it) gets a number.
             'export interface Posted {\n  event: "posted";\n  id?: string;\n  data: Post;\n}',
-            "export interface Posted2 {\n  data: Post;\n  id?: string | null;\n  retry?: number | null;\n}",
+            "export interface Posted2 {\n  data: Post;\n"
+            "  /** Pattern: `^(?:[^\\x00-\\x1f\\x7f ](?:[^\\x00-\\x08\\x0a-\\x1f\\x7f]*[^\\x00-\\x1f\\x7f ])?)?$`. */\n"
+            "  id?: string | null;\n  /** From 0 to 2147483647. */\n  retry?: number | null;\n}",
             'export interface Digest {\n  event: "digest";\n  id?: string;\n  data: Posted2[];\n}',
         ],
     )
@@ -1278,10 +1452,24 @@ WELL_FORMED: dict[str, Any] = {
                 "required": ["n"],
                 "properties": {
                     "n": {"type": "integer", "format": "int64", "nullable": True, "deprecated": False},
-                    "tags": {"type": "array", "items": {"type": "string"}},
+                    "tags": {
+                        "type": "array",
+                        "items": {"type": "string"},
+                        "minItems": 1,
+                        "maxItems": 3,
+                        "uniqueItems": True,
+                    },
                     "pair": {"type": "array", "prefixItems": [{"type": "integer"}, {"type": "string"}], "items": False},
                     "kind": {"enum": ["a", "b"]},
-                    "scores": {"type": "object", "additionalProperties": {"type": "number"}},
+                    "scores": {"type": "object", "additionalProperties": {"type": "number"}, "maxProperties": 5},
+                    "label": {"type": "string", "minLength": 1, "maxLength": 8, "pattern": "^[a-z]+$"},
+                    "size": {
+                        "type": "number",
+                        "minimum": 0,
+                        "exclusiveMaximum": 10,
+                        "multipleOf": 0.5,
+                        "examples": [1],
+                    },
                     "both": {"allOf": [{"$ref": "#/components/schemas/Payload/properties/kind"}]},
                     "either": {"oneOf": [{"type": "string"}, {"type": "null"}]},
                 },
@@ -1322,6 +1510,7 @@ def test_typescript_generates_the_well_formed_document_of_the_malformed_cases() 
     text = generate(WELL_FORMED)
     assert "export interface Payload {\n  /** Format: `int64`. */\n  n: number | null;\n" in text
     assert '"X-Tags"?: string | undefined;' in text
+    assert "  /**\n   * From 1 to 8 characters.\n   * Pattern: `^[a-z]+$`.\n   */\n  label?: string;\n" in text
     assert 'events: { tick: "json", note: "text" },\n      terminal: ["note"],\n      resumable: true,' in text
 
 
@@ -1393,6 +1582,65 @@ def test_typescript_generates_the_well_formed_document_of_the_malformed_cases() 
         (f"{_S}/Payload/properties/n/nullable", "yes", f'{_S}/Payload/properties/n/nullable is "yes", not true'),
         (f"{_S}/Payload/properties/n/format", 64, f"{_S}/Payload/properties/n/format is 64, not a string"),
         (f"{_S}/Payload/properties/n/deprecated", 0, f"{_S}/Payload/properties/n/deprecated is 0, not true"),
+        (
+            f"{_S}/Payload/properties/label/maxLength",
+            "8",
+            f'{_S}/Payload/properties/label/maxLength is "8", not a non-negative integer',
+        ),
+        (
+            f"{_S}/Payload/properties/label/minLength",
+            -1,
+            f"{_S}/Payload/properties/label/minLength is -1, not a non-negative integer",
+        ),
+        (
+            f"{_S}/Payload/properties/label/maxLength",
+            1.5,
+            f"{_S}/Payload/properties/label/maxLength is 1.5, not a non-negative",
+        ),
+        (f"{_S}/Payload/properties/label/pattern", 5, f"{_S}/Payload/properties/label/pattern is 5, not a string"),
+        (f"{_S}/Payload/properties/size/minimum", "0", f'{_S}/Payload/properties/size/minimum is "0", not a number'),
+        (
+            f"{_S}/Payload/properties/size/exclusiveMaximum",
+            None,
+            f"{_S}/Payload/properties/size/exclusiveMaximum is null, not a number",
+        ),
+        (
+            f"{_S}/Payload/properties/size/multipleOf",
+            0,
+            f"{_S}/Payload/properties/size/multipleOf is 0, not a number greater than 0",
+        ),
+        (
+            f"{_S}/Payload/properties/size/examples",
+            {},
+            f"{_S}/Payload/properties/size/examples is an object, not an array",
+        ),
+        (
+            f"{_S}/Payload/properties/tags/maxItems",
+            True,
+            f"{_S}/Payload/properties/tags/maxItems is true, not a non-negative integer",
+        ),
+        (
+            f"{_S}/Payload/properties/tags/uniqueItems",
+            "yes",
+            f'{_S}/Payload/properties/tags/uniqueItems is "yes", not true or false',
+        ),
+        (
+            f"{_S}/Payload/properties/scores/maxProperties",
+            [],
+            f"{_S}/Payload/properties/scores/maxProperties is an array, not a non-negative integer",
+        ),
+        (
+            f"{_S}/Payload/properties/either/oneOf/0/maxLength",
+            "3",
+            f'{_S}/Payload/properties/either/oneOf/0/maxLength is "3", not a non-negative integer',
+        ),
+        (
+            f"{_S}/Payload/properties/kind/minLength",
+            "1",
+            f'{_S}/Payload/properties/kind/minLength is "1", not a non-negative integer',
+        ),
+        (f"{_S}/Payload/maxProperties", "9", f'{_S}/Payload/maxProperties is "9", not a non-negative integer'),
+        (f"{_S}/Payload/examples", "x", f'{_S}/Payload/examples is "x", not an array'),
         (f"{_S}/Payload/properties/tags/items", 1, f"{_S}/Payload/properties/tags/items is 1, not a schema"),
         (f"{_S}/Payload/properties/pair/prefixItems", {}, f"{_S}/Payload/properties/pair/prefixItems is an object"),
         (f"{_S}/Payload/properties/pair/items", None, f"{_S}/Payload/properties/pair/items is null, not a schema"),
@@ -2013,6 +2261,16 @@ def test_typescript_docs_show_the_generated_echo_types() -> None:
     assert len(declarations) == 4
     for declaration in declarations:  # each as generated, though the excerpts leave some out
         assert declaration.strip("\n") + "\n" in text
+
+
+def test_typescript_docs_show_the_doc_comments_of_the_app_s_limits(monkeypatch: pytest.MonkeyPatch) -> None:
+    page = (ROOT / "docs" / "typescript.md").read_text(encoding="utf-8")
+    (source,) = re.findall(r'^```python title="app.py"\n(.*?)^```$', page, re.MULTILINE | re.DOTALL)
+    (excerpt,) = [code for title, code in docs_blocks() if title == "events.ts (doc comments)"]
+    module = types.ModuleType("limits_app")  # Pydantic looks an event's module up in `sys.modules`
+    monkeypatch.setitem(sys.modules, module.__name__, module)
+    exec(compile(source, "docs/typescript.md", "exec"), module.__dict__)
+    assert f"\n\n{excerpt}\n" in generate(document_of(module.app))
 
 
 def test_typescript_docs_options_table_lists_every_option() -> None:

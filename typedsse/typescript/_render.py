@@ -35,7 +35,9 @@ from typedsse.typescript._types import (
     block,
     describe,
     doc_comment,
+    examples,
     join,
+    limits,
     property_key,
     render,
     string_literal,
@@ -217,7 +219,7 @@ def _used_schemas(document: Mapping[str, Any], streams: Sequence[Stream]) -> lis
 def _schema_declaration(builder: TypeBuilder, name: str, identifier: str, document: Mapping[str, Any]) -> str:
     where = COMPONENT_PREFIX + escape(name)
     schema = schema_keywords(resolve(document, where, where), where)
-    doc = doc_comment(_schema_doc(schema, where), "")
+    doc = doc_comment(_schema_doc(schema, where, document), "")
     own_keys = set(schema) - {"title", "description", "deprecated", "example", "examples", "default", "$schema"}
     is_plain_object = (
         own_keys <= {"type", "properties", "required", "additionalProperties"}
@@ -231,9 +233,11 @@ def _schema_declaration(builder: TypeBuilder, name: str, identifier: str, docume
     return "\n".join([*doc, join(head, render(builder.type(schema, where), "", start=len(head))) + ";"])
 
 
-def _schema_doc(schema: Mapping[str, Any], where: str) -> list[str]:
+def _schema_doc(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> list[str]:
     description = string_field(schema, "description", where)
     lines = [description] if description is not None else []
+    lines += limits(schema, where, document)
+    lines += examples(schema, where)
     if flag_field(schema, "deprecated", where):
         lines.append("@deprecated")
     return lines
@@ -246,7 +250,12 @@ def _event_declaration(builder: TypeBuilder, event: Event, identifier: str) -> s
         Member("id", atom("string"), optional=True),
         # What the payload's own schema says of it (`Field(description=...)` on the type
         # parameter, a format) is said where a reader looks: on `data`.
-        Member("data", data, optional=False, doc=describe(schema_keywords(event.data, event.data_at), event.data_at)),
+        Member(
+            "data",
+            data,
+            optional=False,
+            doc=describe(schema_keywords(event.data, event.data_at), event.data_at, builder.document),
+        ),
     )
     lines = [event.description] if event.description else []
     if event.deprecated:
@@ -322,7 +331,7 @@ def _route_members(builder: TypeBuilder, stream: Stream, namer: Namer) -> Iterat
 
 def _parameter_member(builder: TypeBuilder, parameter: Parameter) -> Member:
     schema, where = schema_keywords(parameter.schema, parameter.schema_at), parameter.schema_at
-    doc = list(describe(schema, where))
+    doc = list(describe(schema, where, builder.document))
     if parameter.location == "header":
         single, single_at = _one_header_value(schema, where)
         if single is not schema:

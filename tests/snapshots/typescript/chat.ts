@@ -12,8 +12,12 @@ export interface ChatMessage {
 
 /** The request body: the conversation so far, oldest message first. */
 export interface ChatRequest {
+  /** From 1 to 100 items. */
   messages: ChatMessage[];
-  /** @default 256 */
+  /**
+   * From 1 to 4096.
+   * @default 256
+   */
   max_tokens?: number;
 }
 

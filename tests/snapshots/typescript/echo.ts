@@ -60,13 +60,18 @@ export interface Streams {
     GET: {
       params: Record<string, never>;
       query: {
+        /** At most 1000 characters. */
         message: string;
         /**
          * How many events the stream sends in all.
+         * From 1 to 1000.
          * @default 6
          */
         count?: number | undefined;
-        /** End each response after this many events; the client resumes. */
+        /**
+         * End each response after this many events; the client resumes.
+         * At least 1.
+         */
         per_connection?: number | null | undefined;
         /** The same as the `Last-Event-ID` header, for clients that cannot set headers. */
         lastEventId?: string | null | undefined;

@@ -6,6 +6,7 @@
 
 export interface Cat {
   kind: "cat";
+  /** From 0 to 9. */
   lives: number;
 }
 

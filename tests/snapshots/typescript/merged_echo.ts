@@ -58,9 +58,11 @@ export interface Streams {
     GET: {
       params: Record<string, never>;
       query: {
+        /** At most 1000 characters. */
         message: string;
         /**
          * How many events each source sends.
+         * From 1 to 1000.
          * @default 3
          */
         count?: number | undefined;

@@ -33,7 +33,10 @@ export interface JobResult {
 
 /** Where a job stands. */
 export interface JobStatus {
-  /** How much of the job is done. */
+  /**
+   * How much of the job is done.
+   * From 0 to 100.
+   */
   percent: number;
   /** The stage running now. */
   stage: "fetch" | "parse" | "validate" | "store";
@@ -77,7 +80,10 @@ export interface Streams {
   "/jobs/{job_id}": {
     /** Run a job whose work awaits, reporting each stage, then its result or failure. */
     GET: {
-      params: { job_id: string };
+      params: {
+        /** At most 64 characters. */
+        job_id: string;
+      };
       query: {
         /** Make this stage fail, to see a failure. */
         fail_at?: "fetch" | "parse" | "validate" | "store" | null | undefined;
@@ -92,7 +98,10 @@ export interface Streams {
      * Run the same job with blocking calls: typedsse iterates this generator in a worker thread.
      */
     GET: {
-      params: { job_id: string };
+      params: {
+        /** At most 64 characters. */
+        job_id: string;
+      };
       query: {
         /** Make this stage fail, to see a failure. */
         fail_at?: "fetch" | "parse" | "validate" | "store" | null | undefined;

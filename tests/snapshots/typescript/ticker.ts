@@ -50,14 +50,20 @@ export interface Streams {
     GET: {
       params: Record<string, never>;
       query: {
-        /** The symbols to stream. */
+        /**
+         * The symbols to stream.
+         * At most 10 items.
+         */
         symbol?: string[] | null | undefined;
         /**
          * Seeds the random walk: the same seed, the same prices.
          * @default 0
          */
         seed?: number | undefined;
-        /** End after this many price changes. */
+        /**
+         * End after this many price changes.
+         * At least 1.
+         */
         ticks?: number | null | undefined;
       };
       headers: {};
