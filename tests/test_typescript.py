@@ -672,6 +672,28 @@ def test_typescript_doc_comments_keep_what_limits_and_examples_say_and_stay_comm
     )
 
 
+def test_typescript_doc_comments_write_a_default_as_the_limits_and_examples_beside_it(tmp_path: Path) -> None:
+    # `@default` was Python's JSON: `100.0` and `1e+20` beside `At most 100.`, and a U+2028 that
+    # breaks the tag's line in an editor.
+    properties = {
+        "ratio": {"type": "number", "maximum": 100.0, "default": 100.0, "examples": [50.0]},
+        "big": {"type": "number", "default": 1e20},
+        "sizes": {"type": "array", "items": {"type": "number"}, "default": [0.5, 2.0, 1.5e-7]},
+        "text": {"type": "string", "default": "a\u2028b"},
+    }
+    text = generate(limited_document(properties))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "  /**\n   * At most 100.\n   * @default 100\n   * @example 50\n   */\n  ratio?: number;\n"
+            "  /** @default 100000000000000000000 */\n  big?: number;\n"
+            "  /** @default [0.5, 2, 1.5e-7] */\n  sizes?: number[];\n"
+            '  /** @default "a\\u2028b" */\n  text?: string;\n'
+        ],
+    )
+
+
 def test_typescript_types_inline_events_of_one_name_by_their_own_data(tmp_path: Path) -> None:
     # `tick` is a number on one route and text on the other: one type for both would be wrong for either.
     def stream(branch: dict[str, Any]) -> dict[str, Any]:

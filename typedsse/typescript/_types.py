@@ -359,7 +359,7 @@ def describe(schema: Mapping[str, Any], where: str, document: Mapping[str, Any])
         lines.append(f"Format: `{format_}`" + (f" ({meaning})." if meaning else "."))
     lines += limits(schema, where, document)
     if "default" in schema:
-        lines.append(f"@default {json.dumps(schema['default'], ensure_ascii=False, sort_keys=True)}")
+        lines.append(f"@default {_json(schema['default'])}")
     lines += examples(schema, where)
     if flag_field(schema, "deprecated", where):
         lines.append("@deprecated")
