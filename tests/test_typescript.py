@@ -694,6 +694,19 @@ def test_typescript_doc_comments_write_a_default_as_the_limits_and_examples_besi
     )
 
 
+def test_typescript_doc_comments_break_lines_where_javascript_does(tmp_path: Path) -> None:
+    # A description's CR, U+2028 and U+2029 end a line in the comment as LF does, but were left
+    # inside one of its lines: the next line started without its ` * `, at column 0.
+    description = "First.\rSecond.\u2028Third.\u2029Fourth.\r\nFifth.\r"
+    text = generate(limited_document({"x": {"type": "string", "description": description}}))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        ["  /**\n   * First.\n   * Second.\n   * Third.\n   * Fourth.\n   * Fifth.\n   */\n  x?: string;\n"],
+    )
+    assert not re.search("[\r\u2028\u2029]", text)
+
+
 def test_typescript_types_inline_events_of_one_name_by_their_own_data(tmp_path: Path) -> None:
     # `tick` is a number on one route and text on the other: one type for both would be wrong for either.
     def stream(branch: dict[str, Any]) -> dict[str, Any]:

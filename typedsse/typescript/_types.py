@@ -147,9 +147,13 @@ def property_key(name: str) -> str:
     return name if _IDENTIFIER.match(name) else string_literal(name)
 
 
+# What ends a line in JavaScript, in a comment too; a description may hold any of them.
+_LINE_BREAK = re.compile(r"\r\n|[\n\r\u2028\u2029]")
+
+
 def doc_comment(lines: Sequence[str], indent: str) -> list[str]:
     """Return a JSDoc comment of `lines` (which may contain line breaks), or nothing if all are blank."""
-    text = "\n".join(line.rstrip() for line in lines).strip("\n")
+    text = _LINE_BREAK.sub("\n", "\n".join(line.rstrip() for line in lines)).strip("\n")
     if not text.strip():
         return []
     body = [line.rstrip().replace("*/", "*\\/") for line in text.split("\n")]
