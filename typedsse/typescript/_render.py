@@ -9,6 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
+from typedsse.typescript._comments import describe, examples, limits
 from typedsse.typescript._document import (
     COMPONENT_PREFIX,
     Event,
@@ -33,11 +34,8 @@ from typedsse.typescript._types import (
     TypeBuilder,
     atom,
     block,
-    describe,
     doc_comment,
-    examples,
     join,
-    limits,
     property_key,
     render,
     string_literal,

@@ -8,13 +8,12 @@ Named component schemas become references to their declarations; everything else
 from __future__ import annotations
 
 import json
-import math
 import re
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, cast
 
+from typedsse.typescript._comments import describe
 from typedsse.typescript._document import (
     MAX_DEPTH,
     DocumentError,
@@ -28,7 +27,6 @@ from typedsse.typescript._document import (
     pointer,
     resolve,
     schema_keywords,
-    string_field,
     wrong_type,
 )
 
@@ -333,235 +331,6 @@ def _object(type_: ObjectType, indent: str, width: int) -> str:
         lines.append(join(head, render(type_.index, inner, width=width, start=len(head) + 1)) + ";")
     lines.append(f"{indent}}}")
     return "\n".join(lines)
-
-
-_FORMATS = {
-    "date-time": "an ISO 8601 date and time",
-    "date": "an ISO 8601 date",
-    "time": "an ISO 8601 time",
-    "duration": "an ISO 8601 duration",
-    "uuid": "a UUID",
-    "uri": "a URI",
-    "email": "an email address",
-    "binary": "raw bytes as a string",
-}
-
-
-def describe(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> tuple[str, ...]:
-    """Return the doc comment lines of a schema (at `where`, in `document`).
-
-    In this order: its description, its format, its limits (`limits`), its default, its
-    examples and its deprecation. The tags come last: a JSDoc tag runs to the next one.
-    """
-    lines: list[str] = []
-    description = string_field(schema, "description", where)
-    if description is not None:
-        lines.append(description)
-    format_ = string_field(schema, "format", where)
-    if format_ is not None:
-        meaning = _FORMATS.get(format_)
-        lines.append(f"Format: `{format_}`" + (f" ({meaning})." if meaning else "."))
-    lines += limits(schema, where, document)
-    if "default" in schema:
-        lines.append(f"@default {_json(schema['default'])}")
-    lines += examples(schema, where)
-    if flag_field(schema, "deprecated", where):
-        lines.append("@deprecated")
-    return tuple(lines)
-
-
-def limits(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> list[str]:
-    """Return what the validation keywords of a schema (at `where`) say of its values, a sentence each.
-
-    Types cannot say them (`At most 12 characters.`, `From 1 to 100.`), but the server checks
-    them. The keywords of the schema a wrapper stands for hold too: Pydantic writes an optional
-    field's limits on its one branch that is not `null` (`anyOf: [{"maxLength": 12, ...},
-    {"type": "null"}]`), and a field of a named type with a description as a `$ref` beside it
-    (or an `allOf` of the one `$ref`).
-
-    Raises:
-        DocumentError: A keyword has the wrong JSON type, or a reference is broken.
-    """
-    lines: list[str] = []
-    for node, at in _wrapped(schema, where, document):
-        lines += (line for line in _limits(node, at) if line not in lines)
-    return lines
-
-
-def examples(schema: Mapping[str, Any], where: str) -> list[str]:
-    """Return an `@example` tag for each of a schema's `examples`, written as JSON on one line."""
-    return [f"@example {_json(example)}" for example in list_field(schema, "examples", where)]
-
-
-def _wrapped(
-    schema: Mapping[str, Any], where: str, document: Mapping[str, Any]
-) -> Iterator[tuple[Mapping[str, Any], str]]:
-    """Yield a schema, then the schema it wraps, and so on (each with where it is)."""
-    followed: set[str] = set()
-    node: Mapping[str, Any] | None = schema
-    for _ in range(MAX_DEPTH):
-        if node is None:
-            return
-        yield node, where
-        inner: tuple[object, str] | None = None
-        if "$ref" in node:
-            ref_at = pointer(where, "$ref")
-            ref = expect_string(node["$ref"], ref_at)
-            if ref in followed:
-                return
-            followed.add(ref)
-            inner = resolve(document, ref, ref_at), ref
-        elif len(branches := list_field(node, "allOf", where)) == 1:
-            inner = branches[0], pointer(where, "allOf", 0)
-        else:
-            for keyword in ("anyOf", "oneOf"):
-                branches = list_field(node, keyword, where)
-                kept = [(branch, index) for index, branch in enumerate(branches) if not _is_null(branch)]
-                if len(branches) == 2 and len(kept) == 1:  # `T | None`
-                    inner = kept[0][0], pointer(where, keyword, kept[0][1])
-                    break
-        node = None
-        if inner is not None:
-            node, where = schema_keywords(inner[0], inner[1]), inner[1]
-
-
-def _is_null(schema: object) -> bool:
-    return isinstance(schema, Mapping) and cast(Mapping[str, Any], schema).get("type") == "null"
-
-
-def _limits(schema: Mapping[str, Any], where: str) -> list[str]:
-    """The sentences of one schema's own validation keywords, in a fixed order."""
-    lines: list[str] = []
-    lowest, highest = _count(schema, "minLength", where), _count(schema, "maxLength", where)
-    lines += _counted(lowest, highest, "character", "characters")
-    pattern = string_field(schema, "pattern", where)
-    if pattern:  # the empty pattern matches every string
-        lines.append(f"Pattern: {_code(pattern.translate(_REGEX_LINE_TERMINATORS))}.")
-    lines += _range(schema, where)
-    step = _number_field(schema, "multipleOf", where)
-    if step is not None:
-        if step <= 0:
-            raise wrong_type(step, pointer(where, "multipleOf"), "a number greater than 0")
-        lines.append(f"A multiple of {_number(step)}.")
-    lowest, highest = _count(schema, "minItems", where), _count(schema, "maxItems", where)
-    if "prefixItems" in schema:  # a tuple type says its own length
-        size = len(as_list(schema["prefixItems"]))
-        lowest, highest = (None if lowest == size else lowest), (None if highest == size else highest)
-    lines += _counted(lowest, highest, "item", "items")
-    if flag_field(schema, "uniqueItems", where):
-        lines.append("Items are unique.")
-    lowest, highest = _count(schema, "minProperties", where), _count(schema, "maxProperties", where)
-    lines += _counted(lowest, highest, "property", "properties")
-    return lines
-
-
-def _counted(lowest: int | None, highest: int | None, one: str, many: str) -> list[str]:
-    """The sentence of a length's bounds: `At most 12 characters.`, `From 1 to 5 items.`."""
-    lowest = lowest or None  # at least none says nothing
-    if lowest is None and highest is None:
-        return []
-    if lowest == highest or lowest is None or highest is None:
-        count = cast(int, highest if lowest is None else lowest)
-        start = "Exactly" if lowest == highest else "At most" if lowest is None else "At least"
-        return [f"{start} {count} {one if count == 1 else many}."]
-    return [f"From {lowest} to {highest} {many}."]
-
-
-def _range(schema: Mapping[str, Any], where: str) -> list[str]:
-    """The sentence of a number's bounds: `At least 0.`, `From 1 to 100.`, `Greater than 0 and at most 1.`."""
-    low = _bound(schema, "minimum", "exclusiveMinimum", where, max)
-    high = _bound(schema, "maximum", "exclusiveMaximum", where, min)
-    if low is None and high is None:
-        return []
-    if low is not None and high is not None and not low[1] and not high[1]:
-        return [f"From {_number(low[0])} to {_number(high[0])}."]
-    parts: list[str] = []
-    if low is not None:
-        parts.append(f"{'greater than' if low[1] else 'at least'} {_number(low[0])}")
-    if high is not None:
-        parts.append(f"{'less than' if high[1] else 'at most'} {_number(high[0])}")
-    sentence = " and ".join(parts)
-    return [sentence[0].upper() + sentence[1:] + "."]
-
-
-def _bound(
-    schema: Mapping[str, Any], inclusive: str, exclusive: str, where: str, stricter: Callable[[float, float], float]
-) -> tuple[float, bool] | None:
-    """A bound and whether it is exclusive: the stricter of the keywords' when a schema gives both."""
-    value = _number_field(schema, inclusive, where)
-    other = schema.get(exclusive)
-    if isinstance(other, bool):  # OpenAPI 3.0's spelling: a flag making `minimum` (or `maximum`) exclusive
-        return None if value is None else (value, other)
-    limit = _number_field(schema, exclusive, where)
-    if limit is None or (value is not None and stricter(value, limit) == value and value != limit):
-        return None if value is None else (value, False)
-    return limit, True
-
-
-def _number_field(schema: Mapping[str, Any], key: str, where: str) -> float | None:
-    """Return the number `schema[key]`, or `None` if there is none."""
-    if key not in schema:
-        return None
-    value = schema[key]
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise wrong_type(value, pointer(where, key), "a number")
-    return value
-
-
-def _count(schema: Mapping[str, Any], key: str, where: str) -> int | None:
-    """Return the non-negative integer `schema[key]` (JSON Schema counts `2.0` as one), or `None`."""
-    if key not in schema:
-        return None
-    value = schema[key]
-    whole = isinstance(value, int) or (isinstance(value, float) and value.is_integer())  # not NaN, not Infinity
-    if isinstance(value, bool) or not whole or value < 0:
-        raise wrong_type(value, pointer(where, key), "a non-negative integer")
-    return int(value)
-
-
-# A regular expression's escapes for the characters that end a line (in a comment, in JavaScript):
-# they keep the pattern's meaning and its line.
-_REGEX_LINE_TERMINATORS = str.maketrans({"\n": "\\n", "\r": "\\r", "\u2028": "\\u2028", "\u2029": "\\u2029"})
-_FLOAT = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?[eE][+-]?\d+|-?\d+\.\d+')
-
-
-def _code(text: str) -> str:
-    """Return `text` as a Markdown code span, whatever backticks it holds."""
-    fence = "`" * (max((len(run) for run in re.findall("`+", text)), default=0) + 1)
-    padding = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") else ""
-    return f"{fence}{padding}{text}{padding}{fence}"
-
-
-def _number(value: float) -> str:
-    """Write a number as JavaScript (and `JSON.stringify`) does: `100` for `100.0`, no `1e+20`, but `1e+21`."""
-    if isinstance(value, int):
-        return str(value)  # the server checks this very integer, even beyond 2**53
-    if math.isnan(value):
-        return "NaN"
-    if math.isinf(value):
-        return "Infinity" if value > 0 else "-Infinity"
-    if not value:  # and -0, which JavaScript writes as 0
-        return "0"
-    sign, digits_tuple, exponent = Decimal(repr(value)).normalize().as_tuple()
-    digits = "".join(map(str, digits_tuple))
-    point = len(digits) + cast(int, exponent)  # where the decimal point is, counted from the first digit
-    if len(digits) <= point <= 21:
-        text = digits + "0" * (point - len(digits))
-    elif 0 < point <= 21:
-        text = f"{digits[:point]}.{digits[point:]}"
-    elif -6 < point <= 0:
-        text = f"0.{'0' * -point}{digits}"
-    else:
-        mantissa = digits if len(digits) == 1 else f"{digits[0]}.{digits[1:]}"
-        text = f"{mantissa}e{'+' if point > 0 else '-'}{abs(point - 1)}"
-    return ("-" if sign else "") + text
-
-
-def _json(value: object) -> str:
-    """Write a JSON value on one line, its numbers as JavaScript does (`_number`)."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True)
-    text = _FLOAT.sub(lambda match: match[0] if match[0].startswith('"') else _number(float(match[0])), text)
-    return text.replace("\u2028", "\\u2028").replace("\u2029", "\\u2029")
 
 
 @dataclass
