@@ -8,6 +8,7 @@ Named component schemas become references to their declarations; everything else
 from __future__ import annotations
 
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
