@@ -1841,6 +1841,34 @@ async def test_start_with_concat_and_chain_keep_the_given_order() -> None:
 
 
 @pytest.mark.anyio
+async def test_end_with_sends_its_items_after_the_source_ends_and_none_after_a_failure() -> None:
+    assert await items(ops.source([1, 2]) | ops.end_with("x", "y")) == [1, 2, "x", "y"]
+    assert await items(ops.source([1, 2]) | ops.end_with()) == [1, 2]
+
+    async def fails() -> AsyncIterator[int]:
+        yield 1
+        raise RuntimeError("model went away")
+
+    seen: list[object] = []
+
+    async def consume() -> None:
+        async with (fails() | ops.end_with("done")).stream() as streamer:
+            async for item in streamer:
+                seen.append(item)
+
+    with pytest.raises(RuntimeError, match="model went away"):
+        await consume()
+    assert seen == [1]  # no closing item after a failure: a `Done` would say all went well
+
+
+@pytest.mark.anyio
+async def test_end_with_stopped_early_closes_the_source() -> None:
+    log: list[str] = []
+    assert await items(counting("a", log) | ops.end_with("z") | ops.take(2)) == ["a0", "a1"]
+    assert log == ["a closed"]
+
+
+@pytest.mark.anyio
 async def test_chain_of_no_sources_ends_at_once_and_start_with_or_concat_of_none_adds_nothing() -> None:
     assert await items(ops.chain()) == []
     assert await items(ops.merge(ids=())) == []

@@ -55,6 +55,7 @@ __all__ = [
     "cursors",
     "debounce",
     "distinct_until_changed",
+    "end_with",
     "filter",
     "map",
     "merge",
@@ -482,6 +483,40 @@ def start_with(*items: Any) -> UnionPipe[Any]:
         ```
     """
     return UnionPipe("start_with(...)", lambda source: chain(stream.iterate(items), source))
+
+
+# Up to six items, as for `start_with`.
+@overload
+def end_with() -> UnionPipe[Never]: ...
+@overload
+def end_with(a: A, /) -> UnionPipe[A]: ...
+@overload
+def end_with(a: A, b: B, /) -> UnionPipe[A | B]: ...
+@overload
+def end_with(a: A, b: B, c: C, /) -> UnionPipe[A | B | C]: ...
+@overload
+def end_with(a: A, b: B, c: C, d: D, /) -> UnionPipe[A | B | C | D]: ...
+@overload
+def end_with(a: A, b: B, c: C, d: D, e: E, /) -> UnionPipe[A | B | C | D | E]: ...
+@overload
+def end_with(a: A, b: B, c: C, d: D, e: E, f: F, /) -> UnionPipe[A | B | C | D | E | F]: ...
+@overload
+def end_with(*items: S) -> UnionPipe[S]: ...
+def end_with(*items: Any) -> UnionPipe[Any]:
+    """Send `items` after the source's items, once it has ended without failing.
+
+    The closing events of a stream (a final message, a `Done`) after a pipeline, keeping each
+    one's type, where `ops.concat(ops.source([...]))` would have mypy join the list's types.
+    Nothing is sent if the source fails or the consumer stops first. With no `items`, the
+    source's items go on as they are, and so does their type.
+
+    Example:
+        ```python
+        tokens() | ops.chunk(interval=0.05) | ops.map(to_batch) | ops.end_with(Done(data=None))
+        # Stream[Batch | Done]
+        ```
+    """
+    return UnionPipe("end_with(...)", lambda source: chain(source, stream.iterate(items)))
 
 
 # Up to six sources, as for `start_with`.

@@ -307,8 +307,16 @@ def check_pipes_change_the_item_type() -> None:
         ops.Stream[PriceChanged | Heartbeat | Failed | Summary | Progress | TradeExecuted],
     )
     assert_type(prices() | ops.start_with(*[Heartbeat(data=None)] * 7), ops.Stream[PriceChanged | Heartbeat])
+    # Closing items keep their types, where a list given to `concat(source([...]))` is joined by mypy.
+    assert_type(
+        prices() | ops.end_with(Summary(data="s"), Failed(data="x")),
+        ops.Stream[PriceChanged | Summary | Failed],
+    )
+    assert_type(prices() | ops.end_with(*[Heartbeat(data=None)] * 7), ops.Stream[PriceChanged | Heartbeat])
     # No items, no sources: the source's type goes on as it is.
     assert_type(ops.start_with(), ops.UnionPipe[Never])
+    assert_type(ops.end_with(), ops.UnionPipe[Never])
+    assert_type(prices() | ops.end_with(), ops.Stream[PriceChanged])
     assert_type(ops.concat(), ops.UnionPipe[Never])
     assert_type(prices() | ops.start_with(), ops.Stream[PriceChanged])
     assert_type(prices() | ops.concat(), ops.Stream[PriceChanged])
@@ -395,6 +403,14 @@ def check_four_first_events_are_an_endpoint_stream() -> AsyncIterable[
     PriceChanged | Heartbeat | Failed | Summary | Progress
 ]:
     return prices() | ops.start_with(Heartbeat(data=None), Failed(data="x"), Summary(data="s"), Progress(data=1))
+
+
+def check_closing_events_are_an_endpoint_stream() -> AsyncIterable[PriceChanged | Summary | Failed]:
+    return prices() | ops.throttle(0.5) | ops.end_with(Summary(data="s"), Failed(data="x"))
+
+
+def check_a_closing_event_left_out_of_the_endpoint_type_is_an_error() -> AsyncIterable[PriceChanged | Summary]:
+    return prices() | ops.end_with(Summary(data="s"), Failed(data="x"))  # type: ignore[return-value]  # pyright: ignore[reportReturnType]
 
 
 def check_four_more_sources_are_an_endpoint_stream() -> AsyncIterable[
