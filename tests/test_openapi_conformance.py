@@ -575,4 +575,5 @@ def test_a_payload_description_reaches_the_typescript_type_of_the_data(
     assert EventCatalog.of(Queued).decode(message) == Queued(data=3)
     data = conformance.openapi["components"]["schemas"]["Queued-Event"]["properties"]["data"]
     assert data["contentSchema"]["description"] == "Jobs waiting in the queue."
-    assert "  id?: string;\n  /** Jobs waiting in the queue. */\n  data: number;\n}" in generate(conformance.openapi)
+    comment = "  /**\n   * Jobs waiting in the queue.\n   * At least 0.\n   */\n"  # with the limit the server checks
+    assert f"  id?: string;\n{comment}  data: number;\n}}" in generate(conformance.openapi)
