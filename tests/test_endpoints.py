@@ -8,7 +8,7 @@ import logging
 import re
 import sqlite3
 import threading
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Coroutine, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -1159,35 +1159,37 @@ _BREAKING_HEADERS = [
 ]
 
 
-@pytest.mark.parametrize(("name", "value", "reason"), _BREAKING_HEADERS)
-def test_a_header_set_on_the_response_parameter_that_breaks_the_stream_fails_before_it(
-    serve: Serve, name: str, value: str, reason: str
-) -> None:
-    # `@sse(headers=...)` refuses these when it decorates; set on FastAPI's `Response`, they
-    # were sent unchecked: a stream EventSource refuses (`application/json`), or that httpx
-    # fails to decompress (`gzip`).
+def _refused_before_the_stream(
+    serve: Serve, set_on: Callable[[Response], None], paths: Sequence[tuple[str, str]]
+) -> list[str]:
+    """Serve endpoints whose `Response` parameter `set_on` spoils, request `paths`, and return the errors.
+
+    A dependency sets it (`/dependency`, GET and HEAD), the generator before its first event
+    (`/generator`), the endpoint before it returns a stream (`/returned`); none of the streams
+    may run, every request must get the 500 of the app's handler, and each error is
+    `TypeName: message`, in the order of `paths`.
+    """
     app = FastAPI()
     started: list[str] = []
     errors: list[str] = []
 
-    @app.exception_handler(ValueError)
-    async def record(request: Request, exc: ValueError) -> Response:
-        errors.append(str(exc))
+    async def record(request: Request, exc: Exception) -> Response:
+        errors.append(f"{type(exc).__name__}: {exc}")
         return Response("refused", status_code=500)
 
-    def breaking(response: Response) -> None:
-        response.headers[name] = value
+    app.add_exception_handler(ValueError, record)
+    app.add_exception_handler(TypeError, record)
 
     @app.api_route("/dependency", methods=["GET", "HEAD"])
     @sse()
-    async def dependency(_: Annotated[None, Depends(breaking)]) -> AsyncIterator[Echo]:
+    async def dependency(_: Annotated[None, Depends(set_on)]) -> AsyncIterator[Echo]:
         started.append("dependency")
         yield Echo(data="never sent")
 
     @app.get("/generator")
     @sse()
     async def generator(response: Response) -> AsyncIterator[Echo]:
-        response.headers[name] = value  # before the first event: the stream has not started
+        set_on(response)  # before the first event: the stream has not started
         yield Echo(data="never sent")
 
     async def source() -> AsyncIterator[Echo]:
@@ -1197,17 +1199,35 @@ def test_a_header_set_on_the_response_parameter_that_breaks_the_stream_fails_bef
     @app.get("/returned")
     @sse()
     def returned(response: Response) -> AsyncIterable[Echo]:
-        response.headers[name] = value
+        set_on(response)
         return source()
 
     client = serve(app)
-    for method, path in [("GET", "/dependency"), ("HEAD", "/dependency"), ("GET", "/generator"), ("GET", "/returned")]:
+    for method, path in paths:
         response = client.request(method, path)
         assert response.status_code == 500
         assert response.content == (b"" if method == "HEAD" else b"refused")
-    assert started == []  # set before the stream ran: it never runs
+        assert "x-injected" not in response.headers
+    assert started == []  # spoilt before the stream ran: it never runs
+    assert len(errors) == len(paths)
+    return errors
+
+
+@pytest.mark.parametrize(("name", "value", "reason"), _BREAKING_HEADERS)
+def test_a_header_set_on_the_response_parameter_that_breaks_the_stream_fails_before_it(
+    serve: Serve, name: str, value: str, reason: str
+) -> None:
+    # `@sse(headers=...)` refuses these when it decorates; set on FastAPI's `Response`, they
+    # were sent unchecked: a stream EventSource refuses (`application/json`), or that httpx
+    # fails to decompress (`gzip`).
+    def breaking(response: Response) -> None:
+        response.headers[name] = value
+
+    paths = [("GET", "/dependency"), ("HEAD", "/dependency"), ("GET", "/generator"), ("GET", "/returned")]
+    errors = _refused_before_the_stream(serve, breaking, paths)
     for error, endpoint in zip(errors, ("dependency", "dependency", "generator", "returned"), strict=True):
-        assert f"{endpoint}: the header {name}: {value}, set on its Response" in error
+        assert error.startswith("ValueError: ")
+        assert f".{endpoint}: the header {name}: {value}, set on its Response" in error
         assert reason in error
 
 
@@ -1228,40 +1248,12 @@ def test_a_status_set_on_the_response_parameter_that_no_response_can_have_fails_
     # Sent as it was, an informational status or one past 599 made the server drop the
     # connection without a response (h11 refuses it, uvicorn has no phrase for it), or httptools
     # write a broken status line; a string failed with a `TypeError` that named nothing.
-    app = FastAPI()
-    started: list[str] = []
-    errors: list[str] = []
-
-    async def record(request: Request, exc: Exception) -> Response:
-        errors.append(f"{type(exc).__name__}: {exc}")
-        return Response("refused", status_code=500)
-
-    app.add_exception_handler(ValueError, record)
-    app.add_exception_handler(TypeError, record)
-
     def informational(response: Response) -> None:
         response.status_code = status  # type: ignore[assignment]
 
-    @app.api_route("/dependency", methods=["GET", "HEAD"])
-    @sse()
-    async def dependency(_: Annotated[None, Depends(informational)]) -> AsyncIterator[Echo]:
-        started.append("dependency")
-        yield Echo(data="never sent")
-
-    @app.get("/generator")
-    @sse()
-    async def generator(response: Response) -> AsyncIterator[Echo]:
-        response.status_code = status  # type: ignore[assignment]
-        yield Echo(data="never sent")
-
-    client = serve(app)
-    for method, path in [("GET", "/dependency"), ("HEAD", "/dependency"), ("GET", "/generator")]:
-        response = client.request(method, path)
-        assert response.status_code == 500
-        assert response.content == (b"" if method == "HEAD" else b"refused")
-    assert started == []
-    assert len(errors) == 3
-    for message, endpoint in zip(errors, ("dependency", "dependency", "generator"), strict=True):
+    paths = [("GET", "/dependency"), ("HEAD", "/dependency"), ("GET", "/generator"), ("GET", "/returned")]
+    errors = _refused_before_the_stream(serve, informational, paths)
+    for message, endpoint in zip(errors, ("dependency", "dependency", "generator", "returned"), strict=True):
         assert re.match(error, message), message
         assert f"{endpoint}: the status" in message
 
@@ -1284,40 +1276,14 @@ def test_a_header_set_on_the_response_parameter_that_no_server_can_write_fails_b
     # `@sse(headers=...)` refuses these when it decorates; set on FastAPI's `Response`, they
     # reached the server, which refused them (h11 or httptools) and closed the connection
     # without a response: `EventSource` takes that for a dropped connection and reconnects.
-    app = FastAPI()
-    started: list[str] = []
-    errors: list[str] = []
-
-    @app.exception_handler(ValueError)
-    async def record(request: Request, exc: ValueError) -> Response:
-        errors.append(str(exc))
-        return Response("refused", status_code=500)
-
     def unwritable(response: Response) -> None:
         response.headers[name] = value
 
-    @app.get("/dependency")
-    @sse()
-    async def dependency(_: Annotated[None, Depends(unwritable)]) -> AsyncIterator[Echo]:
-        started.append("dependency")
-        yield Echo(data="never sent")
-
-    @app.get("/generator")
-    @sse()
-    async def generator(response: Response) -> AsyncIterator[Echo]:
-        response.headers[name] = value  # before the first event: the stream has not started
-        yield Echo(data="never sent")
-
-    client = serve(app)
-    for path in ["/dependency", "/generator"]:
-        response = client.get(path)
-        assert (response.status_code, response.content) == (500, b"refused")
-        assert "x-injected" not in response.headers
-    assert started == []
+    errors = _refused_before_the_stream(serve, unwritable, [("GET", "/dependency"), ("GET", "/generator")])
     for error, endpoint in zip(errors, ("dependency", "generator"), strict=True):
-        assert f"{endpoint}: the header {name!r}: {value!r}, set on its Response" in error
+        assert error.startswith("ValueError: ")
+        assert f".{endpoint}: the header {name!r}: {value!r}, set on its Response" in error
         assert "no server writes it" in error
-    assert len(errors) == 2
 
 
 def test_the_headers_cookies_and_status_a_stream_can_take_from_the_response_parameter_pass(serve: Serve) -> None:
