@@ -1,7 +1,10 @@
 from __future__ import annotations
 
 import asyncio
+import datetime
+import enum
 import functools
+import http
 import importlib
 import inspect
 import logging
@@ -1311,6 +1314,43 @@ def test_the_headers_cookies_and_status_a_stream_can_take_from_the_response_para
     assert response.headers["content-type"] == "text/event-stream; charset=UTF-8"
     assert "content-length" not in response.headers
     assert [message.data for message in parse(response.content)] == [f'"{"x" * 20}{n}"' for n in range(5)]
+
+
+class _Created(enum.IntEnum):
+    CREATED = 201
+
+
+@pytest.mark.parametrize("status", [http.HTTPStatus.CREATED, _Created.CREATED, 299, 599])
+def test_unusual_but_legal_headers_and_statuses_on_the_response_parameter_pass(serve: Serve, status: int) -> None:
+    # What FastAPI and Starlette themselves put on the `Response` parameter, and what HTTP allows
+    # in a field value (a tab inside, Latin-1 and obs-text bytes, nothing at all), is sent as set.
+    app = FastAPI()
+
+    def session(response: Response) -> None:
+        response.status_code = status
+        expires = datetime.datetime(2030, 1, 1, tzinfo=datetime.UTC)
+        response.set_cookie("session", 'a b,c;"d', expires=expires, max_age=60, samesite="strict", secure=True)
+        response.delete_cookie("old")
+        response.headers["x-latin"] = "caf\u00e9"
+        response.headers["x-tab"] = "a\tb"
+        response.headers["x-empty"] = ""
+        response.headers.raw.append((b"x-obs", b"\x80\x9f\xff"))
+
+    @app.get("/stream")
+    @sse()
+    async def stream(_: Annotated[None, Depends(session)]) -> AsyncIterator[Echo]:
+        yield Echo(data="sent")
+
+    response = serve(app).get("/stream")
+    assert response.status_code == int(status)
+    cookies = response.headers.get_list("set-cookie")
+    assert len(cookies) == 2
+    assert "expires=Tue, 01 Jan 2030 00:00:00 GMT" in cookies[0]
+    assert cookies[1].startswith('old=""; expires=')
+    raw = dict(response.headers.raw)
+    assert (raw[b"x-latin"], raw[b"x-tab"], raw[b"x-empty"]) == (b"caf\xe9", b"a\tb", b"")
+    assert raw[b"x-obs"] == b"\x80\x9f\xff"
+    assert [message.data for message in parse(response.content)] == ['"sent"']
 
 
 def test_test_client_reads_a_finite_stream_and_raises_an_error_before_the_first_event() -> None:
