@@ -1264,8 +1264,6 @@ def test_a_status_set_on_the_response_parameter_that_no_response_can_have_fails_
 @pytest.mark.parametrize(
     ("name", "value"),
     [
-        ("x-region", "eu "),
-        ("x-region", "\teu"),
         ("x-region", "e\x01u"),
         ("x-region", "eu\r\nx-injected: yes"),
         ("x-region", "eu\x00"),
@@ -1320,10 +1318,13 @@ class _Created(enum.IntEnum):
     CREATED = 201
 
 
-@pytest.mark.parametrize("status", [http.HTTPStatus.CREATED, _Created.CREATED, 299, 599])
+@pytest.mark.parametrize(
+    "status", [http.HTTPStatus.CREATED, _Created.CREATED, 299, 599], ids=["HTTPStatus", "IntEnum", "299", "599"]
+)
 def test_unusual_but_legal_headers_and_statuses_on_the_response_parameter_pass(serve: Serve, status: int) -> None:
     # What FastAPI and Starlette themselves put on the `Response` parameter, and what HTTP allows
-    # in a field value (a tab inside, Latin-1 and obs-text bytes, nothing at all), is sent as set.
+    # in a field value (a tab inside, Latin-1 and obs-text bytes, nothing at all), is sent as set;
+    # spaces and tabs at either end, no part of a value, are dropped (h11 refused the header).
     app = FastAPI()
 
     def session(response: Response) -> None:
@@ -1334,6 +1335,7 @@ def test_unusual_but_legal_headers_and_statuses_on_the_response_parameter_pass(s
         response.headers["x-latin"] = "caf\u00e9"
         response.headers["x-tab"] = "a\tb"
         response.headers["x-empty"] = ""
+        response.headers["x-padded"] = " \teu west\t "
         response.headers.raw.append((b"x-obs", b"\x80\x9f\xff"))
 
     @app.get("/stream")
@@ -1350,6 +1352,7 @@ def test_unusual_but_legal_headers_and_statuses_on_the_response_parameter_pass(s
     raw = dict(response.headers.raw)
     assert (raw[b"x-latin"], raw[b"x-tab"], raw[b"x-empty"]) == (b"caf\xe9", b"a\tb", b"")
     assert raw[b"x-obs"] == b"\x80\x9f\xff"
+    assert raw[b"x-padded"] == b"eu west"
     assert [message.data for message in parse(response.content)] == ['"sent"']
 
 

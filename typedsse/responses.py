@@ -174,8 +174,8 @@ class EventStreamResponse(Response):
             replaces the stream's own (`set-cookie` adds to them); one that would break the
             stream or that no server writes, as `headers` may not, fails the request with a
             `ValueError` before anything is sent (its `content-length` is dropped: a stream
-            has none); so does a status that is not from 200 to 599 (a `TypeError` if it is
-            not an `int`).
+            has none, and so are spaces and tabs at either end of a value); so does a status
+            that is not from 200 to 599 (a `TypeError` if it is not an `int`).
 
     Raises:
         ValueError: `ping` or `send_timeout` is not positive, `retry` is not an integer from 0
@@ -437,6 +437,7 @@ _HARMLESS = frozenset({("content-type", "text/event-stream"), ("content-encoding
 # httptools stack refuses, or a space or tab at either end, which h11 refuses (and HTTP would
 # strip); uvicorn then fails every request of the route.
 _BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|\A[ \t]|[ \t]\Z")
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no server writes anywhere in a value
 
 
 def is_event_source(content: object) -> bool:
@@ -551,25 +552,31 @@ def _merged_headers(response: EventStreamResponse) -> list[tuple[bytes, bytes]]:
             under way, and is refused before anything is sent: the client gets a 500 rather
             than a stream it cannot read (`EventSource` refuses another `content-type`). So is
             one no server writes (a name that is not a token, a value with a control character
-            or a space at either end): uvicorn would close the connection without a response,
-            which `EventSource` takes for a dropped connection, and reconnects.
+            other than a tab): uvicorn would close the connection without a response, which
+            `EventSource` takes for a dropped connection, and reconnects. Spaces and tabs at
+            either end of a value, which are no part of it, are dropped.
     """
     headers, source = response.raw_headers, response.merge_from
     if source is not None:
         extra = source.headers.raw
         if extra:
-            # A stream has no length: a `content-length` (a plain `Response()` carries one of 0)
-            # would make the server refuse the body.
-            extra = [header for header in extra if header[0] != b"content-length"]
+            sent: list[tuple[bytes, bytes]] = []
             for raw_name, raw_value in extra:
+                if raw_name == b"content-length":
+                    # A stream has no length: a `content-length` (a plain `Response()` carries one
+                    # of 0) would make the server refuse the body.
+                    continue
                 name, value = raw_name.decode("latin-1"), raw_value.decode("latin-1")
-                if not _TOKEN.fullmatch(name) or _BAD_VALUE.search(value):
+                if not _TOKEN.fullmatch(name) or _CONTROL.search(value):
                     raise ValueError(
                         f"{response.name}: the header {name!r}: {value!r}, set on its Response (FastAPI's "
                         "`Response` parameter, by a dependency or the endpoint), cannot be sent: no server "
                         "writes it (a header's name is a token; its value has no control character other "
-                        "than a tab, and no space or tab at either end)"
+                        "than a tab)"
                     )
+                # Spaces and tabs at either end are no part of a value (RFC 9110), and a client
+                # drops them: httptools sends them, but h11 refuses the header.
+                value = value.strip(" \t")
                 problem = _stream_breaker(name, value)
                 if problem is not None:
                     raise ValueError(
@@ -577,10 +584,10 @@ def _merged_headers(response: EventStreamResponse) -> list[tuple[bytes, bytes]]:
                         f"`Response` parameter, by a dependency or the endpoint), cannot go with an event "
                         f"stream: {problem}"
                     )
-            extra = [
-                (name, _sent_type(value.decode("latin-1")).encode("latin-1") if name == b"content-type" else value)
-                for name, value in extra
-            ]
+                if raw_name == b"content-type":
+                    value = _sent_type(value)
+                sent.append((raw_name, value.encode("latin-1")))
+            extra = sent
             named = {name for name, _ in extra if name != b"set-cookie"}
             headers = [header for header in headers if header[0] not in named] + extra
     return headers
