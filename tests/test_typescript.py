@@ -694,6 +694,29 @@ def test_typescript_doc_comments_write_a_default_as_the_limits_and_examples_besi
     )
 
 
+def test_typescript_doc_comments_give_the_format_of_an_optional_value(tmp_path: Path) -> None:
+    # Pydantic writes a `datetime | None` field's format on the branch of its `anyOf` that is not
+    # `null`, as it writes its limits: the limits were shown, the format only of a required field.
+    properties = {
+        "at": {"anyOf": [{"type": "string", "format": "date-time"}, {"type": "null"}], "default": None},
+        "day": {"anyOf": [{"type": "null"}, {"type": "string", "format": "date"}], "description": "Delivery."},
+        "id": {"allOf": [component("Id")], "description": "Its own."},
+        "seen": {"type": "string", "format": "date-time"},
+    }
+    text = generate(limited_document(properties, Id={"type": "string", "format": "uuid"}))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "  /**\n   * Format: `date-time` (an ISO 8601 date and time).\n   * @default null\n   */\n"
+            "  at?: string | null;\n"
+            "  /**\n   * Delivery.\n   * Format: `date` (an ISO 8601 date).\n   */\n  day?: null | string;\n"
+            "  /**\n   * Its own.\n   * Format: `uuid` (a UUID).\n   */\n  id?: Id;\n"
+            "  /** Format: `date-time` (an ISO 8601 date and time). */\n  seen?: string;\n"
+        ],
+    )
+
+
 def test_typescript_doc_comments_break_lines_where_javascript_does(tmp_path: Path) -> None:
     # A description's CR, U+2028 and U+2029 end a line in the comment as LF does, but were left
     # inside one of its lines: the next line started without its ` * `, at column 0.

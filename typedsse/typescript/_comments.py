@@ -50,14 +50,15 @@ _FLOAT = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?[eE][+-]?\d+|-?\d+\.\d+')
 def describe(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> tuple[str, ...]:
     """Return the doc comment lines of a schema (at `where`, in `document`).
 
-    In this order: its description, its format, its limits (`limits`), its default, its
-    examples and its deprecation. The tags come last: a JSDoc tag runs to the next one.
+    In this order: its description, its format (or that of the schema it wraps, as for its
+    limits), its limits (`limits`), its default, its examples and its deprecation. The tags come
+    last: a JSDoc tag runs to the next one.
     """
     lines: list[str] = []
     description = string_field(schema, "description", where)
     if description is not None:
         lines.append(description)
-    format_ = string_field(schema, "format", where)
+    format_ = _format(schema, where, document)
     if format_ is not None:
         meaning = _FORMATS.get(format_)
         lines.append(f"Format: `{format_}`" + (f" ({meaning})." if meaning else "."))
@@ -86,6 +87,18 @@ def limits(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -
     for node, at in _wrapped(schema, where, document):
         lines += (line for line in _limits(node, at) if line not in lines)
     return lines
+
+
+def _format(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> str | None:
+    """Return the `format` of a schema, or of the schema it wraps, as for its limits (`limits`).
+
+    Pydantic writes an optional `datetime`'s on the branch of its `anyOf` that is not `null`.
+    """
+    for node, at in _wrapped(schema, where, document):
+        format_ = string_field(node, "format", at)
+        if format_ is not None:
+            return format_
+    return None
 
 
 def examples(schema: Mapping[str, Any], where: str) -> list[str]:

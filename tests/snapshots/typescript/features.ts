@@ -61,6 +61,7 @@ export interface Pet {
   scores?: { [key: string]: number };
   /** @default "red" */
   color?: Color;
+  /** Format: `date-time` (an ISO 8601 date and time). */
   when?: string | null;
   /** What the owner calls it; *\/ ends no comment. */
   nickname?: string | null;
@@ -82,6 +83,7 @@ export interface Pet_Output {
   scores?: { [key: string]: number };
   /** @default "red" */
   color?: Color;
+  /** Format: `date-time` (an ISO 8601 date and time). */
   when?: string | null;
   /** What the owner calls it; *\/ ends no comment. */
   nickname?: string | null;
