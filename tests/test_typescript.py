@@ -1857,26 +1857,10 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
 @pytest.mark.parametrize(
     ("argv", "status", "error"),
     [
-        (["typescript"], 2, "error: give either MODULE:APP or --from openapi.json\n"),
-        (
-            ["typescript", "examples.echo:app", "--from", "x.json"],
-            2,
-            "error: give either MODULE:APP or --from openapi.json\n",
-        ),
         (
             ["typescript", "examples.echo:INTERVAL"],
             1,
             "error: examples.echo:INTERVAL is a float, not a FastAPI application\n",
-        ),
-        (
-            ["typescript", "--from", "openapi.json", "--factory"],
-            2,
-            "error: --factory goes with MODULE:APP\n",
-        ),
-        (
-            ["typescript", "--from", "openapi.json", "--app-dir", "."],
-            2,
-            "error: --app-dir goes with MODULE:APP\n",
         ),
         (
             ["typescript", "examples.echo:app", "-o", "/dev/null/events.ts"],
@@ -1895,11 +1879,7 @@ def test_typescript_cli_reads_the_document_the_app_serves_and_leaves_the_app_as_
         ),
     ],
     ids=[
-        "nothing",
-        "both",
         "not-an-app",
-        "factory-without-app",
-        "app-dir-without-app",
         "output-under-a-file",
         "not-json",
         "not-utf-8",
@@ -1921,6 +1901,30 @@ def test_typescript_cli_reports_wrong_input(
     (tmp_path / "latin-1.json").write_bytes('{"info": {"title": "Caf\u00e9"}}'.encode("latin-1"))
     assert main(argv) == status
     assert capsys.readouterr() == ("", error)
+
+
+@pytest.mark.parametrize(
+    ("argv", "error"),
+    [
+        (["typescript"], "give either MODULE:APP or --from openapi.json"),
+        (["typescript", "examples.echo:app", "--from", "x.json"], "give either MODULE:APP or --from openapi.json"),
+        (["typescript", "--from", "openapi.json", "--factory"], "--factory goes with MODULE:APP"),
+        (["typescript", "--from", "openapi.json", "--app-dir", "."], "--app-dir goes with MODULE:APP"),
+    ],
+    ids=["nothing", "both", "factory-without-app", "app-dir-without-app"],
+)
+def test_typescript_cli_reports_a_wrong_combination_of_arguments_as_a_usage_error(
+    argv: list[str], error: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # They said only "error: ...", with status 2 but without the usage line argparse prints for
+    # its own mistakes, nor the command's name.
+    with pytest.raises(SystemExit) as exited:
+        main(argv)
+    assert exited.value.code == 2
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err.startswith("usage: typedsse typescript ")
+    assert err.endswith(f"\ntypedsse typescript: error: {error}\n")
 
 
 @pytest.mark.parametrize(

@@ -34,26 +34,26 @@ def run(args: argparse.Namespace) -> int:
             output).
 
     Returns:
-        The exit status: 0, 1 when the document is not JSON or has no typed stream or the
-        file cannot be written, or 2 for a wrong combination of arguments.
+        The exit status: 0, or 1 when the document is not JSON or has no typed stream or the
+        file cannot be written.
 
     Raises:
-        argparse.ArgumentError: `--from` names no file that can be read (missing, a directory,
-            not readable), or standard input is closed: a usage error, which `main` reports as
-            argparse reports its own.
+        argparse.ArgumentError: A wrong combination of arguments (both or neither of
+            `MODULE:APP` and `--from`; `--factory` or `--app-dir` without `MODULE:APP`), or a
+            `--from` that names no file that can be read (missing, a directory, not readable),
+            or standard input closed: a usage error, which `main` reports as argparse reports
+            its own (the usage line, status 2).
     """
     from typedsse.typescript import DocumentError, generate
     from typedsse.typescript._document import streams
 
+    # Usage errors, with the usage line, as argparse reports its own.
     if (args.app is None) == (args.source is None):
-        print("error: give either MODULE:APP or --from openapi.json", file=sys.stderr)
-        return 2
+        raise argparse.ArgumentError(None, "give either MODULE:APP or --from openapi.json")
     if args.factory and args.app is None:
-        print("error: --factory goes with MODULE:APP", file=sys.stderr)
-        return 2
+        raise argparse.ArgumentError(None, "--factory goes with MODULE:APP")
     if args.app_dir is not None and args.app is None:
-        print("error: --app-dir goes with MODULE:APP", file=sys.stderr)
-        return 2
+        raise argparse.ArgumentError(None, "--app-dir goes with MODULE:APP")
     # Standard output is the module's: what the app prints or logs there while it is imported
     # and documented, or later from a thread it started, goes to standard error.
     with app_output_to_stderr() if args.app is not None else contextlib.nullcontext():
