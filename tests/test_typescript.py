@@ -717,6 +717,29 @@ def test_typescript_doc_comments_give_the_format_of_an_optional_value(tmp_path: 
     )
 
 
+def test_typescript_doc_comments_say_an_exact_or_empty_bound_plainly(tmp_path: Path) -> None:
+    # Equal inclusive bounds read `From 5 to 5.` and a maximum length of 0 `At most 0 characters.`.
+    properties = {
+        "five": {"type": "integer", "minimum": 5, "maximum": 5.0},
+        "none": {"type": "string", "maxLength": 0},
+        "nothing": {"type": "array", "minItems": 0, "maxItems": 0},
+        "bare": {"type": "object", "maxProperties": 0},
+        "half": {"type": "number", "minimum": 0.5, "maximum": 0.5, "exclusiveMaximum": 1},
+    }
+    text = generate(limited_document(properties))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "  /** Exactly 5. */\n  five?: number;\n"
+            "  /** Empty. */\n  none?: string;\n"
+            "  /** Empty. */\n  nothing?: unknown[];\n"
+            "  /** Empty. */\n  bare?: { [key: string]: unknown };\n"
+            "  /** Exactly 0.5. */\n  half?: number;\n"
+        ],
+    )
+
+
 def test_typescript_doc_comments_break_lines_where_javascript_does(tmp_path: Path) -> None:
     # A description's CR, U+2028 and U+2029 end a line in the comment as LF does, but were left
     # inside one of its lines: the next line started without its ` * `, at column 0.

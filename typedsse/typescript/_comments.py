@@ -169,10 +169,12 @@ def _limits(schema: Mapping[str, Any], where: str) -> list[str]:
 
 
 def _counted(lowest: int | None, highest: int | None, one: str, many: str) -> list[str]:
-    """The sentence of a length's bounds: `At most 12 characters.`, `From 1 to 5 items.`."""
+    """The sentence of a length's bounds: `At most 12 characters.`, `From 1 to 5 items.`, `Empty.`."""
     lowest = lowest or None  # at least none says nothing
     if lowest is None and highest is None:
         return []
+    if highest == 0 and lowest is None:  # rather than `At most 0 characters.`
+        return ["Empty."]
     if lowest == highest or lowest is None or highest is None:
         count = cast(int, highest if lowest is None else lowest)
         start = "Exactly" if lowest == highest else "At most" if lowest is None else "At least"
@@ -187,6 +189,8 @@ def _range(schema: Mapping[str, Any], where: str) -> list[str]:
     if low is None and high is None:
         return []
     if low is not None and high is not None and not low[1] and not high[1]:
+        if low[0] == high[0]:
+            return [f"Exactly {_number(low[0])}."]
         return [f"From {_number(low[0])} to {_number(high[0])}."]
     parts: list[str] = []
     if low is not None:
