@@ -740,6 +740,28 @@ def test_typescript_doc_comments_say_an_exact_or_empty_bound_plainly(tmp_path: P
     )
 
 
+def test_typescript_doc_comments_give_the_singular_example_too(tmp_path: Path) -> None:
+    # OpenAPI 3.0's `example` (FastAPI's `Body(example=...)`, `json_schema_extra={"example": ...}`)
+    # was in no doc comment: it is an `@example` after those of `examples`, once.
+    properties = {
+        "one": {"type": "string", "example": "x*/"},
+        "both": {"type": "number", "examples": [1, 2.0], "example": 3},
+        "again": {"type": "number", "examples": [1.5], "example": 1.5},
+        "none": {"type": "string", "example": None},
+    }
+    text = generate(limited_document(properties))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            '  /** @example "x*\\/" */\n  one?: string;\n'
+            "  /**\n   * @example 1\n   * @example 2\n   * @example 3\n   */\n  both?: number;\n"
+            "  /** @example 1.5 */\n  again?: number;\n"
+            "  /** @example null */\n  none?: string;\n"
+        ],
+    )
+
+
 def test_typescript_doc_comments_break_lines_where_javascript_does(tmp_path: Path) -> None:
     # A description's CR, U+2028 and U+2029 end a line in the comment as LF does, but were left
     # inside one of its lines: the next line started without its ` * `, at column 0.

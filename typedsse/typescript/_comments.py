@@ -102,8 +102,15 @@ def _format(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) 
 
 
 def examples(schema: Mapping[str, Any], where: str) -> list[str]:
-    """Return an `@example` tag for each of a schema's `examples`, written as JSON on one line."""
-    return [f"@example {_json(example)}" for example in list_field(schema, "examples", where)]
+    """Return an `@example` tag for each of a schema's `examples`, written as JSON on one line.
+
+    Then one for the older singular `example` (OpenAPI 3.0's, which FastAPI's `Body(example=...)`
+    and a `json_schema_extra={"example": ...}` write), unless it is one of them.
+    """
+    lines = [f"@example {_json(example)}" for example in list_field(schema, "examples", where)]
+    if "example" in schema and (line := f"@example {_json(schema['example'])}") not in lines:
+        lines.append(line)
+    return lines
 
 
 def _wrapped(
