@@ -762,6 +762,30 @@ def test_typescript_doc_comments_give_the_singular_example_too(tmp_path: Path) -
     )
 
 
+class Stamp(RootModel[datetime]):
+    """When it happened."""
+
+
+def test_typescript_doc_comments_of_a_named_type_say_what_a_field_s_would(tmp_path: Path) -> None:
+    # A named type's declaration had its limits and examples but not its format or default.
+    text = generate(
+        limited_document(
+            {"at": component("Stamp"), "size": component("Size")},
+            Stamp=Stamp.model_json_schema(),
+            Size={"type": "integer", "maximum": 9, "default": 1, "example": 2},
+        )
+    )
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "/**\n * When it happened.\n * Format: `date-time` (an ISO 8601 date and time).\n */\n"
+            "export type Stamp = string;",
+            "/**\n * At most 9.\n * @default 1\n * @example 2\n */\nexport type Size = number;",
+        ],
+    )
+
+
 def test_typescript_doc_comments_break_lines_where_javascript_does(tmp_path: Path) -> None:
     # A description's CR, U+2028 and U+2029 end a line in the comment as LF does, but were left
     # inside one of its lines: the next line started without its ` * `, at column 0.
@@ -1390,7 +1414,9 @@ def test_typescript_follows_references_under_every_keyword_that_maps_names_to_sc
     text = generate(document)
     for name in names:
         assert f"export type {name} = string;" in text, name
-    assert "NotASchema" not in text
+    # Only as the value of the `@default` of `Payload`'s declaration.
+    assert '/** @default {"$ref": "#/components/schemas/NotASchema"} */\nexport type Payload = {' in text
+    assert "NotASchema" not in re.sub(r"/\*.*?\*/", "", text, flags=re.DOTALL)
 
 
 # The walk for the schemas a module declares went into OpenAPI's extensions, whose values are

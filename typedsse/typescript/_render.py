@@ -9,7 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from typedsse.typescript._comments import describe, examples, limits
+from typedsse.typescript._comments import describe
 from typedsse.typescript._document import (
     COMPONENT_PREFIX,
     Event,
@@ -19,7 +19,6 @@ from typedsse.typescript._document import (
     as_object,
     component_name,
     escape,
-    flag_field,
     pointer,
     resolve,
     schema_keywords,
@@ -217,7 +216,7 @@ def _used_schemas(document: Mapping[str, Any], streams: Sequence[Stream]) -> lis
 def _schema_declaration(builder: TypeBuilder, name: str, identifier: str, document: Mapping[str, Any]) -> str:
     where = COMPONENT_PREFIX + escape(name)
     schema = schema_keywords(resolve(document, where, where), where)
-    doc = doc_comment(_schema_doc(schema, where, document), "")
+    doc = doc_comment(describe(schema, where, document), "")  # as a field of its type would say
     own_keys = set(schema) - {"title", "description", "deprecated", "example", "examples", "default", "$schema"}
     is_plain_object = (
         own_keys <= {"type", "properties", "required", "additionalProperties"}
@@ -229,16 +228,6 @@ def _schema_declaration(builder: TypeBuilder, name: str, identifier: str, docume
         return "\n".join([*doc, f"export interface {identifier} {body}"])
     head = f"export type {identifier} = "
     return "\n".join([*doc, join(head, render(builder.type(schema, where), "", start=len(head))) + ";"])
-
-
-def _schema_doc(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> list[str]:
-    description = string_field(schema, "description", where)
-    lines = [description] if description is not None else []
-    lines += limits(schema, where, document)
-    lines += examples(schema, where)
-    if flag_field(schema, "deprecated", where):
-        lines.append("@deprecated")
-    return lines
 
 
 def _event_declaration(builder: TypeBuilder, event: Event, identifier: str) -> str:
