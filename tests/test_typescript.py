@@ -786,6 +786,53 @@ def test_typescript_doc_comments_of_a_named_type_say_what_a_field_s_would(tmp_pa
     )
 
 
+def test_typescript_doc_comments_give_the_description_of_an_optional_value(tmp_path: Path) -> None:
+    # Pydantic writes `Annotated[str, Field(description=...)] | None`'s description on the
+    # branch of its `anyOf` that is not `null`: it was in no comment. One reached through a `$ref`
+    # is the named type's, which its declaration gives.
+    Inner = create_model(
+        "Inner",
+        note=(Annotated[str, Field(description="A note.", max_length=9)] | None, None),
+        size=(Annotated[int, Field(description="Its own.")] | None, Field(default=None, description="The field's.")),
+    )
+    properties = {
+        **Inner.model_json_schema()["properties"],
+        "named": {"anyOf": [component("Named"), {"type": "null"}]},
+    }
+    text = generate(limited_document(properties, Named={"type": "string", "description": "A named type."}))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "  /**\n   * A note.\n   * At most 9 characters.\n   * @default null\n   */\n"
+            "  note?: string | null;\n"
+            "  /**\n   * The field's.\n   * @default null\n   */\n  size?: number | null;\n"
+            "  named?: Named | null;\n",
+            "/** A named type. */\nexport type Named = string;",
+        ],
+    )
+
+
+def test_typescript_doc_comments_give_a_parameter_s_description_in_place_of_its_schema_s(tmp_path: Path) -> None:
+    # The parameter's description takes the place of its schema's, also of one on the branch
+    # that is not `null`: both were given, the parameter's first.
+    document = limited_document({})
+    inner = {"anyOf": [{"type": "string", "description": "Its schema's."}, {"type": "null"}]}
+    document["paths"]["/e"]["get"]["parameters"] = [
+        {"name": "q", "in": "query", "description": "The parameter's.", "schema": inner},
+        {"name": "r", "in": "query", "schema": inner},
+    ]
+    text = generate(document)
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "        /** The parameter's. */\n        q?: string | null | undefined;\n"
+            "        /** Its schema's. */\n        r?: string | null | undefined;\n"
+        ],
+    )
+
+
 def test_typescript_doc_comments_break_lines_where_javascript_does(tmp_path: Path) -> None:
     # A description's CR, U+2028 and U+2029 end a line in the comment as LF does, but were left
     # inside one of its lines: the next line started without its ` * `, at column 0.

@@ -27,7 +27,7 @@ from typedsse.typescript._document import (
     wrong_type,
 )
 
-__all__ = ["describe", "examples", "limits"]
+__all__ = ["describe", "description", "examples", "limits"]
 
 _FORMATS = {
     "date-time": "an ISO 8601 date and time",
@@ -50,14 +50,14 @@ _FLOAT = re.compile(r'"(?:[^"\\]|\\.)*"|-?\d+(?:\.\d+)?[eE][+-]?\d+|-?\d+\.\d+')
 def describe(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> tuple[str, ...]:
     """Return the doc comment lines of a schema (at `where`, in `document`).
 
-    In this order: its description, its format (or that of the schema it wraps, as for its
-    limits), its limits (`limits`), its default, its examples and its deprecation. The tags come
-    last: a JSDoc tag runs to the next one.
+    In this order: its description (or that of the schema it wraps in place), its format (or
+    that of the schema it wraps, as for its limits), its limits (`limits`), its default, its
+    examples and its deprecation. The tags come last: a JSDoc tag runs to the next one.
     """
     lines: list[str] = []
-    description = string_field(schema, "description", where)
-    if description is not None:
-        lines.append(description)
+    text = description(schema, where, document)
+    if text is not None:
+        lines.append(text)
     format_ = _format(schema, where, document)
     if format_ is not None:
         meaning = _FORMATS.get(format_)
@@ -87,6 +87,20 @@ def limits(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -
     for node, at in _wrapped(schema, where, document):
         lines += (line for line in _limits(node, at) if line not in lines)
     return lines
+
+
+def description(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> str | None:
+    """Return the `description` of a schema, or of the schema it wraps in place.
+
+    Pydantic writes that of `Optional[Annotated[str, Field(description=...)]]` on the branch of
+    its `anyOf` that is not `null`. One reached through a `$ref` is left: it describes a named
+    type (a model's docstring), which its own declaration says.
+    """
+    for node, at in _wrapped(schema, where, document):
+        text = string_field(node, "description", at)
+        if text is not None or "$ref" in node:
+            return text
+    return None
 
 
 def _format(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> str | None:

@@ -9,7 +9,7 @@ from functools import cache
 from importlib import resources
 from typing import Any
 
-from typedsse.typescript._comments import describe
+from typedsse.typescript._comments import describe, description
 from typedsse.typescript._document import (
     COMPONENT_PREFIX,
     Event,
@@ -23,7 +23,6 @@ from typedsse.typescript._document import (
     resolve,
     schema_keywords,
     server_path,
-    string_field,
 )
 from typedsse.typescript._types import (
     Member,
@@ -319,13 +318,14 @@ def _route_members(builder: TypeBuilder, stream: Stream, namer: Namer) -> Iterat
 def _parameter_member(builder: TypeBuilder, parameter: Parameter) -> Member:
     schema, where = schema_keywords(parameter.schema, parameter.schema_at), parameter.schema_at
     doc = list(describe(schema, where, builder.document))
+    described = bool(description(schema, where, builder.document))  # `doc[0]` is the schema's description
     if parameter.location == "header":
         single, single_at = _one_header_value(schema, where)
         if single is not schema:
             schema, where = single, single_at
             doc.append("Sent once: `fetch` joins repeated headers into one, so the server reads a list of one value.")
     if parameter.description:
-        if string_field(schema, "description", where):
+        if described:
             doc[0] = parameter.description
         else:
             doc.insert(0, parameter.description)
