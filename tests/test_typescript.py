@@ -20,6 +20,7 @@ import sys
 import types
 from collections.abc import AsyncIterator, Callable, Mapping
 from datetime import datetime
+from decimal import Decimal
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal, cast
@@ -829,6 +830,38 @@ def test_typescript_doc_comments_give_a_parameter_s_description_in_place_of_its_
         [
             "        /** The parameter's. */\n        q?: string | null | undefined;\n"
             "        /** Its schema's. */\n        r?: string | null | undefined;\n"
+        ],
+    )
+
+
+def test_typescript_doc_comments_give_the_limits_a_union_s_branches_share(tmp_path: Path) -> None:
+    # Pydantic writes a `Decimal`'s limits on the number of `anyOf: [number, string]` (and checks
+    # them on a string's value too): they were lost. Branches that say the same say it of any
+    # value; branches that differ say nothing of the field as a whole.
+    Prices = create_model("Prices", price=(Decimal, Field(ge=0, le=10)))
+    number = {"type": "number", "maximum": 5}
+    properties = {
+        **Prices.model_json_schema(mode="validation")["properties"],
+        # `Decimal | None` with `gt=1`, as recent Pydantic versions write it (2.7 drops the limit).
+        "cut": {"anyOf": [{"type": "number", "exclusiveMinimum": 1}, {"type": "string"}, {"type": "null"}]},
+        "digits": {"anyOf": [number, {"type": "string", "pattern": "^[0-9]+$"}]},
+        "apart": {"oneOf": [{"type": "string", "maxLength": 3}, {"type": "null"}, {"type": "array", "maxItems": 3}]},
+        "alike": {"anyOf": [{"type": "integer", "minimum": 1}, {"type": "number", "minimum": 1}]},
+        "unlike": {"anyOf": [number, {"type": "integer", "maximum": 6}]},
+        "coded": {"anyOf": [number, {"type": "string", "format": "uuid"}]},
+    }
+    text = generate(limited_document(properties))
+    assert_declares_and_compiles(
+        tmp_path,
+        text,
+        [
+            "  /** From 0 to 10. */\n  price?: number | string;\n"
+            "  /** Greater than 1. */\n  cut?: number | string | null;\n"
+            "  /**\n   * At most 5.\n   * Pattern: `^[0-9]+$`.\n   */\n  digits?: number | string;\n"
+            "  apart?: string | null | unknown[];\n"
+            "  /** At least 1. */\n  alike?: number;\n"
+            "  unlike?: number;\n"
+            "  coded?: number | string;\n"
         ],
     )
 

@@ -78,15 +78,45 @@ def limits(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -
     them. The keywords of the schema a wrapper stands for hold too: Pydantic writes an optional
     field's limits on its one branch that is not `null` (`anyOf: [{"maxLength": 12, ...},
     {"type": "null"}]`), and a field of a named type with a description as a `$ref` beside it
-    (or an `allOf` of the one `$ref`).
+    (or an `allOf` of the one `$ref`). So do those of a union's branches when they hold
+    whichever branch the value is (`_union_limits`), as those of a `Decimal`.
 
     Raises:
         DocumentError: A keyword has the wrong JSON type, or a reference is broken.
     """
     lines: list[str] = []
     for node, at in _wrapped(schema, where, document):
-        lines += (line for line in _limits(node, at) if line not in lines)
+        lines += (line for line in _limits(node, at) + _union_limits(node, at) if line not in lines)
     return lines
+
+
+def _union_limits(schema: Mapping[str, Any], where: str) -> list[str]:
+    """The limits of a union's branches that are not `null`, when they hold whichever the value is.
+
+    That is when every branch says the same, or for the two branches Pydantic writes a `Decimal`
+    with (`anyOf: [{"type": "number", "minimum": 0}, {"type": "string"}]`): the number and its
+    text, whose only keyword of its own may be a `pattern`, and whose value the server checks the
+    number's limits on as well.
+    """
+    for keyword in ("anyOf", "oneOf"):
+        kept = [
+            (branch, index) for index, branch in enumerate(list_field(schema, keyword, where)) if not _is_null(branch)
+        ]
+        branches = [
+            (schema_keywords(branch, pointer(where, keyword, index)), pointer(where, keyword, index))
+            for branch, index in kept
+        ]
+        if len(branches) < 2:
+            continue
+        said = [_limits(branch, at) for branch, at in branches]
+        if all(lines == said[0] for lines in said):
+            return said[0]
+        types = [branch.get("type") for branch, _ in branches]
+        if len(branches) == 2 and "string" in types and ("number" in types or "integer" in types):
+            text = types.index("string")
+            if set(branches[text][0]) <= {"type", "pattern"}:
+                return said[1 - text] + said[text]
+    return []
 
 
 def description(schema: Mapping[str, Any], where: str, document: Mapping[str, Any]) -> str | None:
