@@ -433,11 +433,11 @@ _STREAM_BREAKERS: Mapping[str, str] = {
 }
 # What such a header may say all the same: the type the stream has, the encoding it has.
 _HARMLESS = frozenset({("content-type", "text/event-stream"), ("content-encoding", "identity")})
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no server writes anywhere in a value
 # What a field value must not hold (RFC 9110): a control character but a tab, which uvicorn's
 # httptools stack refuses, or a space or tab at either end, which h11 refuses (and HTTP would
 # strip); uvicorn then fails every request of the route.
-_BAD_VALUE = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]|\A[ \t]|[ \t]\Z")
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")  # what no server writes anywhere in a value
+_BAD_VALUE = re.compile(_CONTROL.pattern + r"|\A[ \t]|[ \t]\Z")
 
 
 def is_event_source(content: object) -> bool:
