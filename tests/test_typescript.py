@@ -2263,6 +2263,21 @@ def test_typescript_cli_reads_the_document_from_standard_input_for_a_dash(
     assert capsys.readouterr().err == "error: standard input does not hold an OpenAPI document (a JSON object)\n"
 
 
+def test_typescript_cli_reads_a_standard_input_of_text_only(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    # `main()` called from Python where `sys.stdin` has no bytes under it (a notebook, an
+    # application that embeds the interpreter) raised `AttributeError` for its missing `.buffer`.
+    document = json.dumps(document_of(echo.app))
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(document.encode("utf-8")), encoding="utf-8"))
+    assert main(["typescript", "--from", "-"]) == 0
+    expected = capsys.readouterr().out
+
+    monkeypatch.setattr(sys, "stdin", io.StringIO(document))
+    assert main(["typescript", "--from", "-"]) == 0
+    assert capsys.readouterr() == (expected, "")
+
+
 @pytest.mark.skipif(not Path("/dev/fd").is_dir(), reason="no /dev/fd")
 @pytest.mark.parametrize("folder", ["/dev/fd", "/proc/self/fd"])
 def test_typescript_cli_names_no_file_for_a_descriptor_it_reads(

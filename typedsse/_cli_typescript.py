@@ -140,9 +140,13 @@ def _from_file(path: str) -> tuple[dict[str, Any], str | None]:
     name = "standard input" if path == "-" else path
     try:
         if path == "-":
-            if sys.stdin is None:  # started with its descriptor closed (`<&-`): Python sets no stream
+            stream = sys.stdin
+            if stream is None:  # started with its descriptor closed (`<&-`): Python sets no stream
                 raise OSError(errno.EBADF, "it is closed")
-            data = sys.stdin.buffer.read()
+            # A text stream without bytes under it (`io.StringIO`, a notebook's or an embedding
+            # application's `sys.stdin`) is read as text.
+            buffer = getattr(stream, "buffer", None)
+            data = buffer.read() if buffer is not None else stream.read()
         else:
             data = Path(path).read_bytes()
     except OSError as exc:  # missing, a directory, no permission: the argument names nothing to read
