@@ -335,6 +335,17 @@ async def test_decoder_refuses_text_chunks_naming_the_fix() -> None:
     assert parse(bytearray(b"data: x\n\n")) + parse(memoryview(b"data: y\n\n")) == [message("x"), message("y")]
 
 
+@pytest.mark.anyio
+async def test_aiter_messages_reads_bytes_like_chunks() -> None:
+    # A buffer a socket is read into, or a view of it, is read as its bytes are (and typed so:
+    # tests/type_tests/test_decoding_types.py).
+    async def chunks() -> AsyncIterator[bytearray | memoryview]:
+        yield bytearray(b"data: \xc3")
+        yield memoryview(b"\xa9\n\n")
+
+    assert [m async for m in aiter_messages(chunks())] == [message("\u00e9")]
+
+
 @pytest.mark.parametrize("chunks", [[b"data: a\n\n"], iter([b"data: a\n\n"]), b"data: a\n\n"])
 def test_aiter_messages_refuses_a_sync_body_where_it_is_called_naming_the_fix(chunks: object) -> None:
     # A sync body (TestClient's `iter_bytes()`, a list) failed only at the first read, with

@@ -155,11 +155,12 @@ class Decoder:
         self._id_buffer = ""
         self._block_retry: int | None = None
 
-    def feed(self, chunk: bytes) -> list[ServerSentMessage]:
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[ServerSentMessage]:
         """Parse the next bytes of the stream.
 
         Args:
-            chunk: Any number of bytes; lines and UTF-8 characters may be split anywhere.
+            chunk: Any number of bytes (`bytes`, `bytearray` or `memoryview`); lines and UTF-8
+                characters may be split anywhere.
 
         Returns:
             The messages dispatched by the lines this chunk completes, in order.
@@ -312,7 +313,9 @@ class Decoder:
         return messages
 
 
-def aiter_messages(chunks: AsyncIterable[bytes], *, max_size: int | None = None) -> AsyncIterator[ServerSentMessage]:
+def aiter_messages(
+    chunks: AsyncIterable[bytes | bytearray | memoryview], *, max_size: int | None = None
+) -> AsyncIterator[ServerSentMessage]:
     """Parse a stream of byte chunks, yielding each message as soon as it is complete.
 
     `max_size` bounds a line and a message as `Decoder`'s does (`MessageTooLargeError` past it).
@@ -345,7 +348,9 @@ def aiter_messages(chunks: AsyncIterable[bytes], *, max_size: int | None = None)
     return _messages(chunks, Decoder(max_size=max_size))
 
 
-async def _messages(chunks: AsyncIterable[bytes], decoder: Decoder) -> AsyncGenerator[ServerSentMessage]:
+async def _messages(
+    chunks: AsyncIterable[bytes | bytearray | memoryview], decoder: Decoder
+) -> AsyncGenerator[ServerSentMessage]:
     """The body of `aiter_messages`: an async generator, so that its `aclose` closes the chunks' iterator."""
     iterator = aiter(chunks)
     try:
@@ -364,7 +369,7 @@ async def _messages(chunks: AsyncIterable[bytes], decoder: Decoder) -> AsyncGene
             await closed(aclose)
 
 
-def parse(data: bytes) -> list[ServerSentMessage]:
+def parse(data: bytes | bytearray | memoryview) -> list[ServerSentMessage]:
     r"""Parse a whole stream, returning every message it dispatches.
 
     Example:

@@ -42,3 +42,12 @@ async def check_decoded_events_narrow_by_class(chunks: AsyncIterable[bytes]) -> 
 def check_sync_reading() -> None:
     assert_type(Decoder().feed(b"data: 1\n\n"), list[ServerSentMessage])
     assert_type(parse(b"data: 1\n\n"), list[ServerSentMessage])
+
+
+async def check_bytes_like_chunks(buffer: bytearray, view: memoryview, chunks: AsyncIterable[bytearray]) -> None:
+    # A buffer a socket is read into, or a view of it: the decoder takes them as it takes bytes.
+    assert_type(Decoder().feed(buffer), list[ServerSentMessage])
+    assert_type(Decoder().feed(view), list[ServerSentMessage])
+    assert_type(parse(buffer), list[ServerSentMessage])
+    async for message in aiter_messages(chunks):
+        assert_type(message, ServerSentMessage)
