@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import inspect
 import json
@@ -404,6 +405,29 @@ async def test_aiter_messages_closes_the_chunks_iterator_however_it_ends(end: st
         assert [m async for m in messages] == [message("b")]
     assert closed == ["closed"]
     assert source.ag_frame is None  # finished, not left suspended
+
+
+@pytest.mark.anyio
+async def test_aiter_messages_read_in_aclosing_closes_the_chunks_when_the_loop_breaks() -> None:
+    # A `break` leaves an async generator suspended; `aclosing`, which the type checkers refused
+    # while `aiter_messages` was typed as a bare iterator, closes it and its source at once.
+    closed: list[str] = []
+
+    async def chunks() -> AsyncIterator[bytes]:
+        try:
+            yield b"data: a\n\ndata: done\n\n"
+            yield b"data: b\n\n"  # pragma: no cover - never read
+        finally:
+            closed.append("closed")
+
+    source = chunks()
+    async with contextlib.aclosing(aiter_messages(source)) as messages:
+        async for received in messages:
+            if received.data == "done":
+                break
+        assert closed == []
+    assert closed == ["closed"]
+    assert source.ag_frame is None
 
 
 @pytest.mark.anyio

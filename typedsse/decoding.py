@@ -11,7 +11,7 @@ from __future__ import annotations
 import codecs
 import json
 import math
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterable
 from contextlib import suppress
 from dataclasses import dataclass
 from typing import Any, cast
@@ -315,14 +315,17 @@ class Decoder:
 
 def aiter_messages(
     chunks: AsyncIterable[bytes | bytearray | memoryview], *, max_size: int | None = None
-) -> AsyncIterator[ServerSentMessage]:
+) -> AsyncGenerator[ServerSentMessage, None]:
     """Parse a stream of byte chunks, yielding each message as soon as it is complete.
 
     `max_size` bounds a line and a message as `Decoder`'s does (`MessageTooLargeError` past it).
 
     However it ends (the chunks end or fail, a line is too large, the consumer closes it or is
     cancelled), it closes the iterator it read the chunks from if that has an `aclose` (an
-    async generator such as httpx's `aiter_bytes()`), before its own close returns.
+    async generator such as httpx's `aiter_bytes()`), before its own close returns. It is an async
+    generator, typed as one: leaving an `async for` early (a `break`) does not close it, so
+    close it with `aclose()`, or read it in `contextlib.aclosing(...)`, rather than leave it to
+    the garbage collector.
 
     Example:
         ```python

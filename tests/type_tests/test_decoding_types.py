@@ -6,7 +6,8 @@ on its class, or `isinstance`, narrows it and its `data`.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable
+from collections.abc import AsyncGenerator, AsyncIterable
+from contextlib import aclosing
 from typing import Any, assert_type
 
 from typedsse import BaseEvent, Decoder, EventCatalog, ServerSentMessage, StreamError
@@ -51,3 +52,15 @@ async def check_bytes_like_chunks(buffer: bytearray, view: memoryview, chunks: A
     assert_type(parse(buffer), list[ServerSentMessage])
     async for message in aiter_messages(chunks):
         assert_type(message, ServerSentMessage)
+
+
+async def check_messages_close_as_the_async_generator_they_are(chunks: AsyncIterable[bytes]) -> None:
+    # Leaving an `async for` early does not close an async generator: `aclose` and `aclosing` do.
+    messages = aiter_messages(chunks)
+    assert_type(messages, AsyncGenerator[ServerSentMessage, None])
+    async for _ in messages:
+        break
+    await messages.aclose()
+    async with aclosing(aiter_messages(chunks)) as closing:
+        async for message in closing:
+            assert_type(message, ServerSentMessage)
