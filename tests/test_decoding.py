@@ -5,13 +5,17 @@ import contextlib
 import dataclasses
 import inspect
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import anyio
+import httpx
 import pytest
+from fastapi import FastAPI
 
-from typedsse import MessageTooLargeError, TypedSSEError
+from typedsse import BaseEvent, LastEventId, MessageTooLargeError, TypedSSEError, sse
 from typedsse.decoding import Decoder, ServerSentMessage, aiter_messages, parse
+
+from conftest import LiveServer
 
 
 def message(data: str, event: str = "message", event_id: str = "", retry: int | None = None) -> ServerSentMessage:
@@ -428,6 +432,59 @@ async def test_aiter_messages_read_in_aclosing_closes_the_chunks_when_the_loop_b
         assert closed == []
     assert closed == ["closed"]
     assert source.ag_frame is None
+
+
+@pytest.mark.anyio
+async def test_aiter_messages_carries_the_last_event_id_it_resumes_from() -> None:
+    # A new `aiter_messages` per connection reported `""` for the messages a resumed stream
+    # sent before its first id: kept as the position, that resumed from the stream's start.
+    async def chunks() -> AsyncIterator[bytes]:
+        yield b"data: a\n\nid: 8\ndata: b\n\ndata: c\n\nid\ndata: d\n\n"
+
+    assert [m async for m in aiter_messages(chunks(), last_event_id="7")] == [
+        message("a", event_id="7"),
+        message("b", event_id="8"),
+        message("c", event_id="8"),
+        message("d"),  # an empty `id` resets it, as the spec says
+    ]
+    assert [m.id async for m in aiter_messages(chunks())] == ["", "8", "8", ""]
+    with pytest.raises(TypeError, match="last_event_id must be a str, got int"):
+        aiter_messages(chunks(), last_event_id=7)  # type: ignore[arg-type]
+
+
+class Tick(BaseEvent[int]): ...
+
+
+class Done(BaseEvent[None]): ...
+
+
+@pytest.mark.anyio
+async def test_aiter_messages_keeps_the_position_of_a_stream_resumed_from_uvicorn(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    app = FastAPI()
+
+    @app.get("/ticks")
+    @sse()
+    async def ticks(last_event_id: LastEventId = None) -> AsyncIterator[Tick | Done]:
+        start = int(last_event_id) + 1 if last_event_id else 0
+        for n in range(start, 3):
+            yield Tick(data=n, id=str(n))
+        yield Done(data=None)
+
+    position = ""
+    async with httpx.AsyncClient(base_url=live_server(app).url, timeout=10) as client:
+        async with (
+            client.stream("GET", "/ticks") as response,
+            contextlib.aclosing(aiter_messages(response.aiter_bytes())) as messages,
+        ):
+            async for received in messages:
+                position = received.id
+                if received.id == "2":
+                    break  # the connection drops before `done`
+        async with client.stream("GET", "/ticks", headers={"Last-Event-ID": position}) as response:
+            resumed = [m async for m in aiter_messages(response.aiter_bytes(), last_event_id=position)]
+    assert [(m.event, m.id) for m in resumed] == [("done", "2")]  # `done` has no id: it is still at 2
 
 
 @pytest.mark.anyio

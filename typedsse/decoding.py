@@ -314,11 +314,19 @@ class Decoder:
 
 
 def aiter_messages(
-    chunks: AsyncIterable[bytes | bytearray | memoryview], *, max_size: int | None = None
+    chunks: AsyncIterable[bytes | bytearray | memoryview],
+    *,
+    max_size: int | None = None,
+    last_event_id: str = "",
 ) -> AsyncGenerator[ServerSentMessage, None]:
     """Parse a stream of byte chunks, yielding each message as soon as it is complete.
 
     `max_size` bounds a line and a message as `Decoder`'s does (`MessageTooLargeError` past it).
+
+    `last_event_id` is the ID a reconnection resumes from (the one it sends as `Last-Event-ID`),
+    as `Decoder.last_event_id` takes it: a message without an `id` field of its own carries it,
+    as `EventSource`'s does after a reconnection, rather than `""` (which a client keeping
+    `message.id` as its position would send back, resuming from the start of the stream).
 
     However it ends (the chunks end or fail, a line is too large, the consumer closes it or is
     cancelled), it closes the iterator it read the chunks from if that has an `aclose` (an
@@ -335,8 +343,9 @@ def aiter_messages(
         ```
 
     Raises:
-        TypeError: `chunks` is not an async iterable: a sync body (`TestClient`'s or httpx's
-            `iter_bytes()`, a list, the whole body's bytes) is read with `Decoder` or `parse`.
+        TypeError: `chunks` is not an async iterable (a sync body, `TestClient`'s or httpx's
+            `iter_bytes()`, a list, the whole body's bytes, is read with `Decoder` or `parse`),
+            or `last_event_id` is not a str.
         ValueError: `max_size` is not a positive int or None.
     """
     # Checked here, where it is called: inside the generator, a sync iterable failed only at the
@@ -347,8 +356,10 @@ def aiter_messages(
             f"got {type(chunks).__qualname__}; for a sync body (`response.iter_bytes()`, a list of chunks) "
             "feed each chunk to a `Decoder`, or `parse` the whole body"
         )
-    # Made here for the same reason: a `max_size` it refuses is a ValueError at this call.
-    return _messages(chunks, Decoder(max_size=max_size))
+    # Made here for the same reason: a `max_size` or `last_event_id` it refuses fails at this call.
+    decoder = Decoder(max_size=max_size)
+    decoder.last_event_id = last_event_id
+    return _messages(chunks, decoder)
 
 
 async def _messages(
