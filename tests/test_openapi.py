@@ -43,6 +43,7 @@ from pydantic import (
 )
 from pydantic.alias_generators import to_pascal
 from pydantic.dataclasses import dataclass as pydantic_dataclass
+from pydantic.json_schema import PydanticJsonSchemaWarning
 
 from typedsse import (
     BaseEvent,
@@ -1802,6 +1803,54 @@ def test_document_keeps_a_payload_title_given_in_the_type_parameter() -> None:
 
     data = document(app)["components"]["schemas"]["Counted-Event"]["properties"]["data"]
     assert data["contentSchema"]["title"] == "Count of things"  # Pydantic 2.7 keeps it in the `Annotated`
+
+
+class Unwritable:
+    """A default value JSON cannot hold, with a name to tell Pydantic's warnings apart."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Unwritable({self.name!r})"
+
+
+class Search(BaseModel):
+    marker: object = Unwritable("search")
+
+
+class Snapshot(BaseModel):
+    marker: object = Unwritable("snapshot")
+
+
+class Snapshotted(BaseEvent[Snapshot]): ...
+
+
+def test_document_warns_once_of_each_default_json_cannot_hold() -> None:
+    # Pydantic leaves such a default out of a schema, and says so: of a payload's as of a request
+    # body's, once each.
+    app = FastAPI()
+
+    @app.post("/search")
+    def search(search: Search) -> None: ...
+
+    @app.get("/snapshots")
+    @sse()
+    async def snapshots() -> AsyncIterator[Snapshotted]:
+        yield Snapshotted(data=Snapshot())
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = document(app)
+
+    defaults = [
+        re.match(r"Default value (\S+) is not JSON serializable", str(warning.message))
+        for warning in caught
+        if issubclass(warning.category, PydanticJsonSchemaWarning)
+    ]
+    assert sorted(match.group(1) for match in defaults if match) == ["Unwritable('search')", "Unwritable('snapshot')"]
+    assert len(defaults) == 2
+    assert "default" not in result["components"]["schemas"]["Snapshot"]["properties"]["marker"]
 
 
 def test_cli_openapi_prints_the_document_the_app_serves(

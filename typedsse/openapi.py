@@ -140,20 +140,23 @@ def document(app: FastAPI, *, version: OpenAPIVersion | None = None) -> dict[str
     streams = list(_streams(app.routes))
     event_classes = list(dict.fromkeys(cls for _, spec in streams for cls in spec.events.events))
     arguments = _openapi_arguments(app, openapi_version, list(app.webhooks.routes))
+    probes = [_probe(cls, index) for index, cls in enumerate(event_classes)]
     # FastAPI's own document, every name as FastAPI gives it; the events' schemas come from the
     # same document with the events in it, and join it under names that rename none of the app's.
-    result = get_openapi(**arguments)
-    probes = [_probe(cls, index) for index, cls in enumerate(event_classes)]
+    # That one warns of all this one would (a duplicate operation id, a default JSON cannot hold)
+    # and of what only the events bring (such a default in a payload), so this one is quiet.
+    with warnings.catch_warnings() if probes else contextlib.nullcontext():
+        if probes:
+            warnings.simplefilter("ignore")
+        result = get_openapi(**arguments)
     with_events: dict[str, Any] = {}
     if probes:
         with_probes: dict[str, Any] = {**arguments, "webhooks": [*app.webhooks.routes, *probes]}
-        with warnings.catch_warnings():  # what FastAPI warns of (a duplicate operation id) it said above
-            warnings.simplefilter("ignore")
-            if app.separate_input_output_schemas:
+        if app.separate_input_output_schemas:
+            with_events = get_openapi(**with_probes)
+        else:
+            with _probes_decided_as_payloads():
                 with_events = get_openapi(**with_probes)
-            else:
-                with _probes_decided_as_payloads():
-                    with_events = get_openapi(**with_probes)
     refs = _document_events(result, with_events, event_classes, probes)
     item_key = "itemSchema" if _at_least(openapi_version, (3, 2)) else "schema"
     for route, spec in streams:
