@@ -26,7 +26,7 @@ from typing import Annotated, Any
 import pytest
 from fastapi import APIRouter, Depends, FastAPI, Header, Request
 from fastapi import routing as fastapi_routing
-from fastapi.responses import RedirectResponse
+from fastapi.responses import JSONResponse, RedirectResponse
 from fastapi.testclient import TestClient
 from openapi_spec_validator import OpenAPIV31SpecValidator, OpenAPIV32SpecValidator
 from openapi_spec_validator import validate as validate_spec
@@ -1113,13 +1113,44 @@ def test_document_rejects_an_sse_route_fastapi_streams_itself() -> None:
     async def notes() -> AsyncIterator[Note]:
         yield Note(data="hi")
 
-    message = (
-        "GET /notes: response_class=EventSourceResponse makes FastAPI stream the @sse endpoint as a generator "
-        "of its own, and every request fails; leave response_class unset (@sse answers with its own "
-        "EventStreamResponse)"
-    )
-    with pytest.raises(EndpointDefinitionError, match=f"^{re.escape(message)}$"):
+    with pytest.raises(EndpointDefinitionError, match=f"^{re.escape(native_streaming_message('/notes'))}$"):
         document(app)
+
+
+def native_streaming_message(path: str) -> str:
+    return (
+        f"GET {path}: response_class=EventSourceResponse makes FastAPI stream the @sse endpoint as a generator "
+        "of its own, and every request fails; leave response_class unset (@sse answers with its own "
+        "EventStreamResponse), and where it is the default_response_class of the route's router or app, give "
+        "the route another (response_class=JSONResponse)"
+    )
+
+
+@needs_native_streams
+@pytest.mark.parametrize("where", ["router", "app"])
+def test_document_says_what_to_do_for_an_sse_route_under_a_default_fastapi_streams_itself(where: str) -> None:
+    # Under a router's or app's `default_response_class=EventSourceResponse`, FastAPI streams an
+    # `@sse` route without a `response_class` itself: the message said to leave it unset, as it was.
+    def app_with(**route_options: Any) -> FastAPI:
+        native = {"default_response_class": EventSourceResponse}
+        app = FastAPI(**(native if where == "app" else {}))
+        router = APIRouter(**(native if where == "router" else {}))
+
+        @router.get("/notes", **route_options)
+        @sse()
+        async def notes() -> AsyncIterator[Note]:
+            yield Note(data="hi")
+
+        app.include_router(router)
+        return app
+
+    with pytest.raises(EndpointDefinitionError, match=f"^{re.escape(native_streaming_message('/notes'))}$"):
+        document(app_with())
+
+    # As it now says, another class on the route has `@sse` serve the stream, and the document describe it.
+    app = app_with(response_class=JSONResponse)
+    assert TestClient(app).get("/notes").text == 'event: note\ndata: "hi"\n\n'
+    assert EXTENSION in stream_content(document(app), "/notes")
 
 
 @needs_native_streams

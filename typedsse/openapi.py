@@ -210,7 +210,9 @@ def _check_response_class(route: Any) -> None:
     """Fail on an `@sse` route that FastAPI streams itself (`response_class=EventSourceResponse`).
 
     FastAPI iterates such a route's endpoint as its own generator, whatever the endpoint is: the
-    endpoint `@sse` built returns a coroutine, and every request fails with a `TypeError`.
+    endpoint `@sse` built returns a coroutine, and every request fails with a `TypeError`. The
+    class may be the route's own or the `default_response_class` of its router or app, which
+    the route cannot tell apart: the message says what to do in either case.
     """
     response_class = getattr(route, "response_class", None)
     response_class = getattr(response_class, "value", response_class)  # FastAPI's `Default(...)`
@@ -223,7 +225,8 @@ def _check_response_class(route: Any) -> None:
         raise EndpointDefinitionError(
             f"{method} {route.path_format}: response_class={response_class.__name__} makes FastAPI stream the "
             "@sse endpoint as a generator of its own, and every request fails; leave response_class unset "
-            "(@sse answers with its own EventStreamResponse)"
+            "(@sse answers with its own EventStreamResponse), and where it is the default_response_class of "
+            "the route's router or app, give the route another (response_class=JSONResponse)"
         )
 
 
