@@ -1061,6 +1061,138 @@ async def test_catch_never_catches_the_consumers_own_errors() -> None:
     assert log == ["a closed"]
 
 
+# an error downstream of a source is not the source's
+
+
+async def _forgiving(log: list[str]) -> AsyncIterator[int]:
+    """A source that ends quietly when it fails: the error it catches must be its own."""
+    try:
+        for i in range(10):
+            yield i
+            await asyncio.sleep(0.1)
+    except Exception as exc:
+        log.append(f"caught {exc!r}")
+    finally:
+        log.append("closed")
+
+
+async def _in_a_task_group(log: list[str]) -> AsyncIterator[int]:
+    """A source whose `yield`s are inside a task group, beside a heartbeat task."""
+    try:
+        async with asyncio.TaskGroup() as group:
+            group.create_task(asyncio.sleep(100.0))
+            for i in range(10):
+                yield i
+                await asyncio.sleep(0.1)
+    finally:
+        log.append("closed")
+
+
+DOWNSTREAM_SOURCES = {"forgiving": _forgiving, "task-group": _in_a_task_group}
+
+
+def _fails_at_two(item: int) -> int:
+    if item == 2:
+        raise ValueError("failed at 2")
+    return item
+
+
+async def _fails_at_two_later(item: int) -> int:
+    return _fails_at_two(item)
+
+
+# Operators whose function fails at the item 2.
+FAILING_FUNCTIONS = {
+    "map": lambda: ops.map(_fails_at_two),
+    "map-async": lambda: ops.map(_fails_at_two_later),
+    "filter": lambda: ops.filter(_fails_at_two),
+    "tap": lambda: ops.tap(_fails_at_two),
+    "scan": lambda: ops.scan(lambda state, item: _fails_at_two(item), 0),
+    "take_while": lambda: ops.take_while(lambda item: _fails_at_two(item) < 5),
+    "throttle-key": lambda: ops.throttle(0.01, key=_fails_at_two),
+    "throttle-latest-key": lambda: ops.throttle(0.01, mode="latest", key=_fails_at_two),
+    "distinct-key": lambda: ops.distinct_until_changed(key=_fails_at_two),
+}
+
+
+@pytest.mark.parametrize("source", list(DOWNSTREAM_SOURCES))
+@pytest.mark.parametrize("failing", list(FAILING_FUNCTIONS))
+@pytest.mark.anyio
+async def test_an_operators_function_failing_closes_the_source_and_its_error_goes_on_as_it_is(
+    failing: str, source: str
+) -> None:
+    # The error was thrown into the source at its `yield`: a source that caught it and ended
+    # made it vanish (the stream ended as if complete), one in a task group gave it back
+    # wrapped in an `ExceptionGroup`, which `catch(exceptions=ValueError)` did not match.
+    log: list[str] = []
+    with pytest.raises(ValueError, match=r"^failed at 2$"):
+        await items(DOWNSTREAM_SOURCES[source](log) | FAILING_FUNCTIONS[failing]())
+    assert log == ["closed"]
+
+    def caught(exc: ValueError) -> str:
+        return f"caught {exc}"
+
+    log.clear()
+    pipeline = DOWNSTREAM_SOURCES[source](log) | FAILING_FUNCTIONS[failing]() | ops.catch(caught, exceptions=ValueError)
+    assert (await items(pipeline))[-1] == "caught failed at 2"
+    assert log == ["closed"]
+
+
+@pytest.mark.parametrize("failing", list(FAILING_FUNCTIONS))
+@pytest.mark.anyio
+async def test_an_operators_function_failing_leaves_no_reference_cycles(failing: str) -> None:
+    # Thrown into the source, the error came back through a frame of aiostream's that held it:
+    # the error, its traceback and every frame of the pipeline waited for the garbage collector.
+    async def run() -> None:
+        with pytest.raises(ValueError, match=r"^failed at 2$"):
+            await items(timed(*((0.1 * i, i) for i in range(5))) | FAILING_FUNCTIONS[failing]())
+
+    assert await garbage_of(run) == []
+
+
+# Operators passing every item of their source on, as the last stage of a pipeline.
+PASSING = {
+    "source": lambda source: ops.source(source),
+    "map": lambda source: source | ops.map(str),
+    "filter": lambda source: source | ops.filter(lambda item: True),
+    "tap": lambda source: source | ops.tap(lambda item: None),
+    "scan": lambda source: source | ops.scan(lambda state, item: item, 0),
+    "skip": lambda source: source | ops.skip(0),
+    "take": lambda source: source | ops.take(5),
+    "take_while": lambda source: source | ops.take_while(lambda item: True),
+    "distinct": lambda source: source | ops.distinct_until_changed(),
+    "throttle": lambda source: source | ops.throttle(0.01),
+    "throttle-latest": lambda source: source | ops.throttle(0.01, mode="latest"),
+    "debounce": lambda source: source | ops.debounce(0.01),
+    "chunk": lambda source: source | ops.chunk(size=1),
+    "chunk-interval": lambda source: source | ops.chunk(interval=0.01),
+    "timeout": lambda source: source | ops.timeout(10.0),
+    "catch": lambda source: source | ops.catch(lambda exc: None),
+    "chain": lambda source: ops.chain(source),
+    "start_with": lambda source: source | ops.start_with(),
+    "merge": lambda source: ops.merge(source),
+    "map-concurrent": lambda source: source | ops.map(_copy, concurrency=2),
+}
+
+
+@pytest.mark.parametrize("source", list(DOWNSTREAM_SOURCES))
+@pytest.mark.parametrize("passing", list(PASSING))
+@pytest.mark.anyio
+async def test_the_consumers_own_error_closes_the_source_and_goes_on_as_it_is(passing: str, source: str) -> None:
+    # As above, for an error of the code that iterates the pipeline: a source that caught it
+    # made it vanish from the `async with` around the pipeline.
+    log: list[str] = []
+
+    async def consume() -> None:
+        async with PASSING[passing](DOWNSTREAM_SOURCES[source](log)).stream() as streamer:
+            async for _ in streamer:
+                raise RuntimeError("consumer")
+
+    with pytest.raises(RuntimeError, match=r"^consumer$"):
+        await consume()
+    assert log == ["closed"]
+
+
 # merge
 
 
@@ -2025,6 +2157,18 @@ async def test_merge_closes_the_sources_after_one_it_cannot_open() -> None:
         await items(ops.merge(before, _Unopenable(), after, _Rows("s", 1, log)))
     # Those after it first, as the failure goes by; then those opened, as the merge's context exits.
     assert log == ["b started", "p started", "p closed", "s closing", "s closed", "b closed"]
+
+
+@pytest.mark.anyio
+async def test_merge_closes_the_sources_before_one_it_cannot_open_without_throwing_its_error_in() -> None:
+    # The error was thrown into the opened sources: one that caught it and ended made it
+    # vanish, and the merge ended as if complete.
+    log: list[str] = []
+    before = _forgiving(log)
+    assert await anext(before) == 0
+    with pytest.raises(ConnectionError, match=r"^refused$"):
+        await items(ops.merge(before, _Unopenable()))
+    assert log == ["closed"]
 
 
 @pytest.mark.anyio

@@ -172,6 +172,24 @@ def make_app(closed: Closed) -> FastAPI:
 
         return updates() | ops.take_while(lambda event: not isinstance(event, Tock), inclusive=True)
 
+    @app.get("/mapped-failing")
+    @sse(ping=5)
+    def mapped_failing() -> AsyncIterable[Tick | Tock]:
+        # A feed that ends quietly when it fails itself, and a `map` that fails at its third tick.
+        async def feed() -> AsyncIterator[Tick]:
+            try:
+                async for tick in ticks("left"):
+                    yield tick
+            except Exception:
+                closed.mark("tocks")  # it took the map's failure for its own
+
+        def checked(tick: Tick) -> Tick:
+            if tick.data == 2:
+                raise ValueError("no third tick")
+            return tick
+
+        return feed() | ops.map(checked)
+
     return app
 
 
@@ -249,3 +267,15 @@ def test_pipeline_ends_the_response_with_the_event_take_while_stops_at(server: s
     messages = read_messages(f"{server}/until-done", 1000)  # the response ends by itself
     assert [(m.event, m.data) for m in messages] == [("tick", "0"), ("tick", "1"), ("tick", "2"), ("tock", '"done"')]
     assert closed.wait("tocks", "left") == ["tocks", "left"]
+
+
+def test_pipeline_whose_map_fails_sends_the_typed_error_and_closes_the_source(server: str, closed: Closed) -> None:
+    # The map's error was thrown into the feed, which caught it and ended: the response ended as
+    # if the stream were complete, without its error event.
+    messages = read_messages(f"{server}/mapped-failing", 1000)
+    assert [(m.event, m.data) for m in messages] == [
+        ("tick", "0"),
+        ("tick", "1"),
+        ("typedsse.error", '{"message":"The stream failed.","code":"internal_error"}'),
+    ]
+    assert closed.wait("left") == ["left"]

@@ -7,9 +7,15 @@ reports as a group the same way.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import types
+from collections.abc import AsyncIterable, Awaitable, Callable
+from typing import Generic, TypeVar
 
-__all__ = ["closed"]
+from aiostream.core import Streamer, streamcontext
+
+__all__ = ["closed", "opened"]
+
+T = TypeVar("T")
 
 
 async def closed(aclose: Callable[[], Awaitable[object]]) -> None:
@@ -31,3 +37,35 @@ async def closed(aclose: Callable[[], Awaitable[object]]) -> None:
             finally:
                 del rest  # this frame, in its traceback, must not hold it
         # Nothing but the `GeneratorExit` sent: the generator closed, as `aclose()` asked.
+
+
+class opened(Generic[T]):  # named as a function, like `contextlib.aclosing`
+    """Open an operator's source as aiostream's `streamcontext` does, and close it on the way out.
+
+    Whatever ends the block, the source is closed (`GeneratorExit` at its `yield`), as the
+    response closes a generator: an error of the operator's own function, or of its consumer,
+    is not thrown into the source, as `streamcontext` throws it. Thrown in, it reached the
+    source's own `except` as if the source had failed: one that caught it and ended made the
+    error vanish (the stream ended as if complete), and one suspended in a task group handed
+    it back wrapped in an exception group, which `catch(exceptions=...)` no longer matched.
+    """
+
+    __slots__ = ("_streamer",)
+
+    def __init__(self, source: AsyncIterable[T]) -> None:
+        self._streamer = streamcontext(source)
+
+    async def __aenter__(self) -> Streamer[T]:
+        return await self._streamer.__aenter__()
+
+    async def __aexit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: types.TracebackType | None
+    ) -> None:
+        try:
+            await closed(self._streamer.aclose)
+        except BaseException as exc:
+            # The source's cleanup failed: chained to the error that ended the block, as an
+            # error of a `finally` is, not to the `GeneratorExit` that asked for the close.
+            if error is not None and exc is not error and type(exc.__context__) in (GeneratorExit, type(None)):
+                exc.__context__ = error
+            raise

@@ -17,11 +17,10 @@ from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterab
 from typing import Any, Never, TypeVar, cast, overload
 from urllib.parse import quote, unquote
 
-from aiostream import stream
 from aiostream.aiter_utils import AsyncIteratorContext
 from aiostream.core import Stream, operator, sources_operator, streamcontext
 
-from typedsse._closing import closed
+from typedsse._closing import closed, opened
 from typedsse._operators_time import FAIR_SHARE, wait_for_tasks
 from typedsse.events import BaseEvent, is_utf8
 
@@ -65,7 +64,7 @@ def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
         TypeError: `items` is neither an async iterable nor an iterable.
     """
     if isinstance(items, AsyncIterable):
-        return stream.iterate(items)
+        return _from_async_iterable(items)
     # Checked here, as `merge` and `chain` check their sources: `iter` runs only once items
     # flow, so a non-iterable would fail inside a running response. What `iter` takes passes:
     # an `__iter__`, or the old sequence protocol's `__getitem__`.
@@ -73,6 +72,14 @@ def source(items: AsyncIterable[E] | Iterable[E], /) -> Stream[E]:
     if not isinstance(given, Iterable) and not hasattr(type(given), "__getitem__"):
         raise TypeError(f"source() needs an async iterable or an iterable, got {given!r}")
     return _from_iterable(items)
+
+
+@operator
+async def _from_async_iterable(items: AsyncIterable[E]) -> AsyncIterator[E]:
+    # aiostream's `iterate` throws an error of its consumer into the source: see `opened`.
+    async with opened(items) as streamer:
+        async for item in streamer:
+            yield item
 
 
 @operator
@@ -354,7 +361,7 @@ async def _chain(*sources: AsyncIterable[E]) -> AsyncIterator[E]:
     try:
         for source in sources:
             reached += 1
-            async with streamcontext(source) as streamer:
+            async with opened(source) as streamer:
                 async for item in streamer:
                     yield item
     finally:
@@ -429,9 +436,11 @@ class _Opened:
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: types.TracebackType | None
-    ) -> bool:
+    ) -> None:
+        # Closed, not thrown what ends the merge (a source it cannot open): see `opened`.
         streamer = self.streamer
-        return streamer is not None and await streamer.__aexit__(kind, error, trace)
+        if streamer is not None:
+            await closed(streamer.aclose)
 
 
 class _Failed:

@@ -17,9 +17,9 @@ import math
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Collection, Hashable
 from typing import Any, Generic, Literal, NoReturn, TypeAlias, TypeVar
 
-from aiostream.core import Streamer, pipable_operator, streamcontext
+from aiostream.core import Streamer, pipable_operator
 
-from typedsse._closing import closed
+from typedsse._closing import closed, opened
 
 __all__ = ["ThrottleMode", "chunk_by_time", "debounce", "throttle", "wait_for_tasks"]
 
@@ -362,7 +362,7 @@ async def _drive(source: AsyncIterable[T], clocked: _Clocked[T, R]) -> AsyncIter
     ended = False
     failure: Exception | None = None
     try:
-        async with streamcontext(source) as streamer:
+        async with opened(source) as streamer:
             driver = _Driver(streamer, clocked)
             try:
                 while (ready := await driver.take()) is not None:
@@ -421,7 +421,7 @@ async def _throttle_leading(
     ends: list[tuple[float, int, Hashable]] = []  # a heap of (window end, tie-breaker, key)
     order = itertools.count()
     dropped = 0
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         async for item in streamer:
             now = loop.time()
             # Windows are half-open, [start, start + interval): forget the ended ones.

@@ -31,11 +31,11 @@ from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, H
 from typing import Any, Literal, Never, TypeGuard, TypeVar, cast, overload
 
 from aiostream import stream
-from aiostream.core import Stream, Streamer, pipable_operator, streamcontext
+from aiostream.core import Stream, Streamer, pipable_operator
 from typing_extensions import TypeIs
 
 from typedsse import _operators_time as _time
-from typedsse._closing import closed
+from typedsse._closing import closed, opened
 from typedsse._operators_pipes import ListPipe, Pipe, SameTypePipe, UnionPipe
 from typedsse._operators_sources import chain, cursors, merge, source
 from typedsse._operators_time import FAIR_SHARE as _FAIR_SHARE
@@ -415,15 +415,8 @@ def map(function: Callable[[Any], Any], /, *, concurrency: int = 1) -> Pipe[Any,
     _check_callable("map()", function)
     _check_count(concurrency, 1, f"map(concurrency=...) must be a positive integer, got {concurrency!r}")
     label = f"map({_name(function)})"
-    if _is_async(function):
-        # aiostream tells async functions by `inspect.iscoroutinefunction`, which is false for
-        # an object with an `async def __call__`; its bound `__call__` passes.
-        if concurrency > 1:
-            return Pipe(label, lambda source: _map_concurrently(source, function, concurrency))
-        call: Any = function
-        if not inspect.iscoroutinefunction(call):
-            call = call.__call__
-        return Pipe(label, lambda source: stream.map(source, call, task_limit=1))
+    if _is_async(function) and concurrency > 1:
+        return Pipe(label, lambda source: _map_concurrently(source, function, concurrency))
     if concurrency != 1:
         raise ValueError(f"map(concurrency=...) applies to async functions only; {_name(function)} is sync")
     return Pipe(label, lambda source: _map(source, function))
@@ -657,7 +650,7 @@ async def _chunk_by_size(source: AsyncIterable[T], size: int) -> AsyncIterator[l
     ended = False
     failure: Exception | None = None
     try:
-        async with streamcontext(source) as streamer:
+        async with opened(source) as streamer:
             async for item in streamer:
                 batch.append(item)
                 if len(batch) >= size:
@@ -726,7 +719,7 @@ async def _forward_until(
     failure: Exception | None = None
     decide = decider()
     try:
-        async with streamcontext(source) as streamer:
+        async with opened(source) as streamer:
             if decide is None:
                 return  # the source is opened and closed, and nothing is read
             async for item in streamer:
@@ -763,7 +756,7 @@ async def _forward_until(
 
 @pipable_operator
 async def _skip(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         async for item in streamer:
             if count:
                 count -= 1
@@ -777,7 +770,7 @@ async def _skip(source: AsyncIterable[T], count: int) -> AsyncIterator[T]:
 async def _distinct_until_changed(source: AsyncIterable[T], key: Callable[[T], Any] | None) -> AsyncIterator[T]:
     previous: Any = _NOTHING
     dropped = 0
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         async for item in streamer:
             current = item if key is None else key(item)
             if previous is _NOTHING or current != previous:
@@ -801,7 +794,7 @@ async def _filter(source: AsyncIterable[T], predicate: Callable[[T], Any]) -> As
     # Whatever the predicate's kind (an `async def`, an object with an `async def __call__`, a
     # lambda returning a coroutine), an awaitable answer is awaited; a bool needs no check.
     dropped = 0
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         async for item in streamer:
             keep = predicate(item)
             if keep is not True and keep is not False and inspect.isawaitable(keep):
@@ -820,7 +813,7 @@ async def _filter(source: AsyncIterable[T], predicate: Callable[[T], Any]) -> As
 async def _map(source: AsyncIterable[T], function: Callable[[T], Any]) -> AsyncIterator[Any]:
     # A sync function returning an awaitable (a lambda calling an async function) is typed as
     # giving the awaited value, so the awaitable is awaited, as an async function's result is.
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         async for item in streamer:
             result = function(item)
             yield await result if inspect.isawaitable(result) else result
@@ -832,7 +825,7 @@ async def _map_concurrently(source: AsyncIterable[T], function: Callable[[T], An
     # the consumer's: a source that sets a context variable around its `yield`s (structlog's
     # `bound_contextvars`, a tracing span) failed in its `finally` ("created in a different
     # Context"), and a stream that had sent everything ended with an error event.
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         calls = _Calls(streamer, function, limit)
         try:
             while True:
@@ -978,7 +971,7 @@ class _Calls:
 async def _tap(source: AsyncIterable[T], function: Callable[[T], object]) -> AsyncIterator[T]:
     # aiostream's `action` runs an async function through `map` with no task limit: the source
     # would be read ahead while calls are pending. Here each call ends before the item goes on.
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         async for item in streamer:
             result = function(item)
             if inspect.isawaitable(result):
@@ -992,7 +985,7 @@ async def _timeout(source: AsyncIterable[T], seconds: float) -> AsyncIterator[T]
     # own (a source's `ContextVar.reset` then fails: its `set` was in another context) and, on
     # Python 3.11, drops a cancellation of the consumer that comes with an item. Here every pull
     # runs in the consumer's task, and a timer that fires cancels only the pull under way.
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         while True:
             try:
                 async with asyncio.timeout(seconds):
@@ -1005,7 +998,7 @@ async def _timeout(source: AsyncIterable[T], seconds: float) -> AsyncIterator[T]
 @pipable_operator
 async def _scan(source: AsyncIterable[T], function: Callable[[Any, T], Any], initial: Any) -> AsyncIterator[Any]:
     state = initial
-    async with streamcontext(source) as streamer:
+    async with opened(source) as streamer:
         async for item in streamer:
             result = function(state, item)
             state = await result if inspect.isawaitable(result) else result
@@ -1021,7 +1014,7 @@ async def _catch(
     failure: Exception | None = None
     ended = False
     try:
-        async with streamcontext(source) as streamer:
+        async with opened(source) as streamer:
             while True:
                 # Only the pull is guarded: an exception the consumer throws in at `yield` is not ours.
                 try:
