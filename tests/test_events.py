@@ -245,6 +245,25 @@ def test_base_event_refuses_ids_the_wire_cannot_carry(bad_id: str) -> None:
         Progress(data=0.5, id=bad_id)
 
 
+@pytest.mark.parametrize("not_text", [7, 7.5, ["7"], {"id": "7"}], ids=["int", "float", "list", "dict"])
+def test_an_id_that_is_not_text_is_refused_as_not_text(not_text: object) -> None:
+    # An id made from a row's integer key is a type mistake: the error says so, in Pydantic's
+    # own words and type, not that the id holds a character the wire cannot carry.
+    for validate in (
+        lambda: Progress(data=0.5, id=not_text),  # type: ignore[arg-type]
+        lambda: Progress.model_validate({"data": 0.5, "id": not_text}),
+        lambda: Progress.model_validate_json(json.dumps({"data": 0.5, "id": not_text})),
+    ):
+        with pytest.raises(ValidationError) as info:
+            validate()
+        assert [(error["loc"], error["type"], error["msg"]) for error in info.value.errors()] == [
+            (("id",), "string_type", "Input should be a valid string")
+        ]
+    event = Progress(data=0.5)
+    with pytest.raises(ValidationError, match="Input should be a valid string"):
+        event.id = not_text  # type: ignore[assignment]
+
+
 def test_base_event_refuses_a_retry_out_of_range() -> None:
     with pytest.raises(ValidationError, match="greater than or equal to 0"):
         Progress(data=0.5, retry=-1)

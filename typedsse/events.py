@@ -504,30 +504,51 @@ class _SseIdText:
 
     @classmethod
     def __get_pydantic_core_schema__(cls, source: Any, handler: GetCoreSchemaHandler) -> CoreSchema:
-        return core_schema.custom_error_schema(
-            # Rust's `$` is the end of the text (Python's also matches before a final LF),
-            # so the engine is pinned whatever a subclass's `regex_engine` says; a schema's own
-            # settings win over the configuration's.
-            core_schema.str_schema(
-                pattern=ID_PATTERN,
-                regex_engine="rust-regex",
-                strip_whitespace=False,
-                to_lower=False,
-                to_upper=False,
-                min_length=0,
-                max_length=sys.maxsize,
-            ),
-            custom_error_type="sse_id",
-            custom_error_message=_ID_PROBLEM,
+        return core_schema.chain_schema(
+            [
+                # Text first, with Pydantic's own error for what is not (`id=7`): the message
+                # below would blame a character the value does not have. A str passes as it is
+                # (a lone surrogate included, which the pattern refuses with its message);
+                # anything else, and JSON, is read as Pydantic reads text (bytes; a number
+                # under `coerce_numbers_to_str`).
+                core_schema.union_schema(
+                    [core_schema.is_instance_schema(str), _as_given()],
+                    mode="left_to_right",
+                    custom_error_type="string_type",
+                ),
+                core_schema.custom_error_schema(
+                    # Rust's `$` is the end of the text (Python's also matches before a final
+                    # LF), so the engine is pinned whatever a subclass's `regex_engine` says.
+                    _as_given(pattern=ID_PATTERN, regex_engine="rust-regex"),
+                    custom_error_type="sse_id",
+                    custom_error_message=_ID_PROBLEM,
+                ),
+            ]
         )
 
     @classmethod
     def __get_pydantic_json_schema__(cls, schema: CoreSchema, handler: GetJsonSchemaHandler) -> JsonSchemaValue:
-        # The length bounds are there to override a class's configuration, not to describe the id.
-        json_schema = handler(schema)
+        # What the id is: the pattern's step (a chain is documented by its first step, in
+        # validation mode). The length bounds are there to override a class's configuration,
+        # not to describe the id.
+        steps = cast("core_schema.ChainSchema", schema)["steps"]
+        json_schema = handler(steps[-1])
         json_schema.pop("minLength", None)
         json_schema.pop("maxLength", None)
         return json_schema
+
+
+def _as_given(pattern: str | None = None, regex_engine: Literal["rust-regex"] | None = None) -> CoreSchema:
+    """A str schema that keeps the text as given, whatever the class's string settings (its own win)."""
+    return core_schema.str_schema(
+        pattern=pattern,
+        regex_engine=regex_engine,
+        strip_whitespace=False,
+        to_lower=False,
+        to_upper=False,
+        min_length=0,
+        max_length=sys.maxsize,
+    )
 
 
 EventId = Annotated[str, _SseIdText]
