@@ -19,6 +19,7 @@ from pydantic import (
     field_validator,
     model_serializer,
 )
+from pydantic.alias_generators import to_pascal
 from typing_extensions import TypeAliasType, TypedDict
 
 from typedsse import BaseEvent, EventDefinitionError, EventTypeError, StreamError, WireFormatError, encode
@@ -724,6 +725,54 @@ def test_extra_allow_reaches_the_payload_but_not_the_event() -> None:
     labelled = Labelled(data={"a": 1})
     labelled.label = "5"  # what the class defines stays its own business
     assert labelled.data == {"a": 5}
+
+
+class Member(TypedDict):
+    user_name: str
+
+
+class MemberJoined(BaseEvent[Member]):
+    model_config = ConfigDict(alias_generator=to_pascal)
+
+    data: Member = Field(description="The member who joined.")
+
+
+class MemberLeft(BaseEvent["Departure"]):
+    model_config = ConfigDict(alias_generator=to_pascal)
+
+    data: Departure = Field(description="Who left, and when.")
+
+
+class Departure(TypedDict):
+    user_name: str
+
+
+def test_an_alias_generator_leaves_a_redeclared_data_its_name() -> None:
+    # The generator is for the TypedDict's keys; the field redeclared for its description was
+    # renamed `Data`, so `MemberJoined(data=...)`, the constructor type checkers know, was refused.
+    joined = MemberJoined(data={"UserName": "ada"}, id="1")  # type: ignore[typeddict-item,typeddict-unknown-key]
+    assert encode(joined) == b'event: member_joined\nid: 1\ndata: {"UserName":"ada"}\n\n'
+    assert MemberJoined.model_validate({"data": {"UserName": "ada"}}).data == {"user_name": "ada"}
+    assert joined.model_dump(by_alias=True) == {"data": {"UserName": "ada"}, "id": "1", "retry": None}
+    schema = MemberJoined.model_json_schema()
+    assert list(schema["properties"]) == ["data", "id", "retry"]
+    assert schema["properties"]["data"]["description"] == "The member who joined."
+    with pytest.raises(ValidationError, match=r"Data\n  Extra inputs are not permitted"):
+        MemberJoined(Data={"UserName": "ada"})
+
+    class Renamed(BaseEvent[Member]):  # an alias the class gives is its own
+        model_config = ConfigDict(alias_generator=to_pascal)
+
+        data: Member = Field(alias="member")
+
+    assert Renamed.model_validate({"member": {"UserName": "ada"}}).data == {"user_name": "ada"}
+
+
+@pytest.mark.skipif(installed_before("pydantic", "2.12"), reason="a class is told it is complete from Pydantic 2.12 on")
+def test_an_alias_generator_leaves_data_its_name_once_a_later_payload_is_defined() -> None:
+    left = MemberLeft(data={"UserName": "ada"})  # type: ignore[typeddict-item,typeddict-unknown-key]
+    assert encode(left) == b'event: member_left\ndata: {"UserName":"ada"}\n\n'
+    assert MemberLeft.model_fields["data"].alias == "data"
 
 
 def test_base_event_refuses_extra_ignore() -> None:

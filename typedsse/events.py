@@ -644,6 +644,24 @@ def _returned_writable(cls: type[BaseEvent[Any]], value: object, info: Validatio
     )
 
 
+def _keep_data_named(cls: type[BaseEvent[Any]]) -> None:
+    """Give a redeclared `data` back its name, which the class's `alias_generator` changed.
+
+    The generator is for the payload's keys (a TypedDict's, a dataclass's); BaseEvent names its
+    own fields, but a subclass that redeclares `data` (`data: Member = Field(description=...)`)
+    declares a new field, which the generator renamed (`Data`): `Joined(data=...)`, the
+    constructor type checkers know, was refused. A field whose aliases the class gives
+    (`Field(alias=...)`) is left as it is.
+    """
+    data = cls.model_fields["data"]
+    if data.alias_priority != 1:  # 1: the aliases are the generator's
+        return
+    data.alias = data.validation_alias = data.serialization_alias = "data"
+    data.alias_priority = 2
+    if cls.__pydantic_complete__:  # else built with these aliases when its payload is defined
+        cls.model_rebuild(force=True)
+
+
 class BaseEvent(BaseModel, Generic[DataT]):
     """One typed server-sent event; subclass it once per kind of event.
 
@@ -740,6 +758,7 @@ class BaseEvent(BaseModel, Generic[DataT]):
         cls, *, name: str | None = None, encoding: EventEncoding | None = None, **kwargs: Any
     ) -> None:
         super().__pydantic_init_subclass__(**kwargs)
+        _keep_data_named(cls)
         own = BaseEvent.model_fields
         replaced = [field for field in ("id", "retry") if _declared(cls.model_fields[field]) != _declared(own[field])]
         if replaced:
@@ -818,6 +837,13 @@ class BaseEvent(BaseModel, Generic[DataT]):
         cls.__typedsse_validator__ = None
         cls.__typedsse_reader__ = None
         cls.__typedsse_encoder__ = None
+
+    @classmethod
+    def __pydantic_on_complete__(cls) -> None:
+        # Pydantic 2.12+: a class whose payload was a forward reference gets its fields, and its
+        # generator's aliases, only once the payload is defined.
+        super().__pydantic_on_complete__()
+        _keep_data_named(cls)
 
     @classmethod
     def is_concrete(cls) -> bool:
