@@ -562,6 +562,27 @@ def test_base_event_says_how_to_fix_a_plain_class_attribute_named_like_an_sse_fi
     assert "put BaseEvent first" not in str(info.value)
 
 
+def test_base_event_names_its_own_attribute_named_like_an_sse_field() -> None:
+    # An id computed from the payload, as a property, became the `id` field's default (the
+    # property object itself) and was refused with advice about a mixin the class did not have;
+    # a `data` property made the class accept `Order()` and fail only when the event was sent.
+    with pytest.raises(
+        EventDefinitionError, match=r"Order: the class attribute id would be taken as the default"
+    ) as info:
+
+        class Order(BaseEvent[int]):
+            @property
+            def id(self) -> str:  # type: ignore[override]
+                return f"order-{self.data}"
+
+    assert "mixin" not in str(info.value)
+    assert str(info.value).endswith("set the field when the event is made (`Order(id=...)`)")
+    for body in ({"retry": lambda self: 3000}, {"data": property(lambda self: 1)}, {"id": None}):
+        (field,) = body
+        with pytest.raises(EventDefinitionError, match=rf"Shadow: the class attribute {field} would be taken"):
+            type("Shadow", (BaseEvent[int],), body)
+
+
 def test_base_event_refuses_a_json_encoding_that_is_not_json() -> None:
     # `ser_json_inf_nan="constants"` wrote `data: NaN`, which a client's JSON.parse refuses.
     with pytest.raises(EventDefinitionError, match=r"\.Reading: ser_json_inf_nan='constants' writes NaN and Infinity"):

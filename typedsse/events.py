@@ -735,6 +735,20 @@ class BaseEvent(BaseModel, Generic[DataT]):
                 f"{cls.__qualname__}: {fields} cannot be redeclared: BaseEvent's own declaration is the "
                 "validation that keeps an event writable on the wire (a stream-wide retry goes in `@sse(retry=...)`)"
             )
+        # Pydantic takes an attribute of a field's name (a property, a method) as the field's
+        # default: an `id` property computed from the payload would be the id of every event.
+        shadowing = sorted((_SSE_FIELDS & cls.__dict__.keys()) - inspect.get_annotations(cls).keys())
+        if shadowing:
+            named = " and ".join(shadowing)
+            taken = (
+                f"the class attribute {named} would be taken as the default of the SSE {named} field"
+                if len(shadowing) == 1
+                else f"the class attributes {named} would be taken as the defaults of the SSE {named} fields"
+            )
+            raise EventDefinitionError(
+                f"{cls.__qualname__}: {taken}, the same for every event; rename the attribute, and set the field "
+                f"when the event is made (`{cls.__name__}({shadowing[0]}=...)`)"
+            )
         extra = cls.model_config.get("extra")
         if extra == "ignore":
             raise EventDefinitionError(
