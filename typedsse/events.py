@@ -8,7 +8,7 @@ import re
 import sys
 import types
 import typing
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator  # `Callable` for `typing.get_type_hints(BaseEvent)`
 from typing import (
     TYPE_CHECKING,
     Annotated,
@@ -54,7 +54,7 @@ from pydantic_core import (
 from typedsse.exceptions import EventDefinitionError
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Mapping
 
 
 __all__ = ["MAX_RETRY", "BaseEvent", "ErrorPayload", "EventEncoding", "StreamError", "event_name_for"]
