@@ -594,6 +594,25 @@ def test_base_event_names_its_own_attribute_named_like_an_sse_field() -> None:
             type("Shadow", (BaseEvent[int],), body)
 
 
+def test_an_encoding_declared_as_a_field_is_refused_with_the_way_to_set_it() -> None:
+    # Annotated, `encoding` became a field, refused as an extra field to move into the payload.
+    with (
+        pytest.warns(UserWarning, match="shadows an attribute"),
+        pytest.raises(EventDefinitionError, match=r"Lines: encoding belongs to the class, not to its events") as info,
+    ):
+
+        class Lines(BaseEvent[str]):
+            encoding: EventEncoding = "text"  # type: ignore[misc]
+
+    assert 'class Lines(..., encoding="text")' in str(info.value)
+    assert "payload" not in str(info.value)
+
+    class Lined(BaseEvent[str]):
+        encoding = "text"
+
+    assert encode(Lined(data="a\nb")) == b"event: lined\ndata: a\ndata: b\n\n"
+
+
 def test_base_event_refuses_a_json_encoding_that_is_not_json() -> None:
     # `ser_json_inf_nan="constants"` wrote `data: NaN`, which a client's JSON.parse refuses.
     with pytest.raises(EventDefinitionError, match=r"\.Reading: ser_json_inf_nan='constants' writes NaN and Infinity"):

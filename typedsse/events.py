@@ -138,6 +138,11 @@ def _field_problem(cls: type[BaseEvent[Any]]) -> str | None:
     extra = [name for name in (*cls.model_fields, *cls.model_computed_fields) if name not in _SSE_FIELDS]
     if not extra:
         return None
+    if "encoding" in cls.model_fields:  # `encoding: str = "text"`: an annotation makes it a field
+        return (
+            "encoding belongs to the class, not to its events: set it as a class keyword, "
+            f'`class {cls.__name__}(..., encoding="text")`, or as an attribute without an annotation'
+        )
     names = ", ".join(repr(name) for name in extra)
     return (
         f"an event's fields are the SSE fields (data, id, retry), so {names} would never be sent; "
