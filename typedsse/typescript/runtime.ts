@@ -674,7 +674,9 @@ function open(
   const table = handlers as { [name: string]: ((event: AnyEvent) => void) | undefined };
   const parser = new EventStreamParser();
   parser.lastEventId = lastEventId;
-  const controller = new AbortController();
+  // The current attempt's: each has its own, since `fetch` follows the signal it is given with a listener that it
+  // drops only once the request is garbage collected; one signal for every reconnection gathered them.
+  let controller = new AbortController();
   let stopped = false;
   let received = false; // whether the current connection has dispatched a message
   let wake: (() => void) | undefined; // ends the wait in progress (a request, an error's body, a delay) when stopped
@@ -755,6 +757,7 @@ function open(
   const request = (attempt: { [name: string]: string }): Promise<Response> => {
     const sent = Object.assign({}, attempt);
     if (lastEventId !== "") sent["last-event-id"] = headerValue(lastEventId);
+    controller = new AbortController();
     const init: RequestInit = { method, headers: sent, signal: controller.signal };
     if (body !== undefined) init.body = body;
     if (credentials !== undefined) init.credentials = credentials;

@@ -1,5 +1,6 @@
 // The runtime's `subscribe` against a scripted `fetch` (no server): how a subscription ends.
 import assert from "node:assert/strict";
+import { getEventListeners } from "node:events";
 import { test } from "node:test";
 
 import { createClient, SubscribeError, subscribe } from "./echo.js";
@@ -596,6 +597,33 @@ test("subscribe: many subscriptions sharing one signal all end when it aborts, w
   process.off("warning", note);
   assert.deepEqual(ends, Array.from({ length: 50 }, () => ({ reason: "aborted" })));
   assert.deepEqual(warnings, []);
+});
+
+test("subscribe: each attempt gets a signal of its own, which reconnections add no abort listeners to", async () => {
+  // A `Request` built on a signal follows it with an abort listener, dropped only once the request is garbage
+  // collected: these are kept, as a long-lived process may keep them, so that one signal for every attempt
+  // would count one more listener per reconnection (Node warns past 1500, a day of reconnections each minute).
+  const requests: Request[] = [];
+  const listeners: number[] = [];
+  const event = 'event: echo\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}';
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async (url: string | URL | Request, init?: RequestInit) => {
+        const request = new Request(url, init);
+        requests.push(request);
+        listeners.push(init?.signal == null ? -1 : getEventListeners(init.signal, "abort").length);
+        if (requests.length > 5) return new Response(null, { status: 204 });
+        const body = `retry: 0\nid: ${requests.length}\n${event}\n\n`;
+        return new Response(body, { status: 200, headers: { "content-type": "text/event-stream" } });
+      }) as typeof fetch,
+    },
+    {},
+  );
+  assert.deepEqual(await settled(subscription.done), { reason: "no-content" });
+  assert.deepEqual(listeners, [1, 1, 1, 1, 1, 1]);
 });
 
 test("subscribe: an async onRetry that rejects ends it, and an async onError's rejection is ignored, leaving none unhandled", async () => {
