@@ -43,7 +43,8 @@ export type StreamEvent<P extends StreamPath, M extends StreamMethod<P> = Defaul
 export type EventName<E extends AnyEvent> = E["event"];
 
 /**
- * One optional handler per event name; each receives the event with that name, fully typed. An async handler
+ * One optional handler per event name; each receives the event with that name, fully typed. Handlers may be an
+ * object's methods, a class instance's too, called on it (`this` is that object). An async handler
  * is not awaited, but its rejection ends the subscription, as an exception a handler throws does (`listen`
  * closes the source instead, and passes it to its `onError`).
  */
@@ -428,8 +429,8 @@ export function listen<P extends EventSourcePath>(
       ignoreRejection(options.onError(error));
     });
   };
-  for (const name of Object.keys(handlers)) {
-    const handler = (handlers as { [name: string]: ((event: AnyEvent) => void) | undefined })[name];
+  for (const name of Object.keys(route.events)) {
+    const handler = handlerOf(handlers, name);
     const encoding = route.events[name];
     if (handler === undefined || encoding === undefined) continue;
     const listener = (message: MessageEventLike): void => {
@@ -442,7 +443,7 @@ export function listen<P extends EventSourcePath>(
         return;
       }
       if (terminal.has(name)) source.close();
-      watch(handler(event));
+      watch(handler.call(handlers, event));
     };
     source.addEventListener(name, listener);
     listeners.push([name, listener]);
@@ -520,6 +521,18 @@ function soleMethod(path: string): string {
 // A name from the wire may be `constructor` or `__proto__`: only the table's own keys are its entries.
 function own<T>(table: { readonly [name: string]: T }, name: string): T | undefined {
   return Object.prototype.hasOwnProperty.call(table, name) ? table[name] : undefined;
+}
+
+// The handler of `name`: the object's own, or a method of its class (an instance's `echo() {}`), but neither
+// `Object.prototype`'s members nor a class's `constructor`, for events named like them. Called on `handlers`.
+function handlerOf(handlers: object, name: string): ((event: AnyEvent) => unknown) | undefined {
+  for (let at: object | null = handlers; at !== null && at !== Object.prototype; at = Object.getPrototypeOf(at)) {
+    if (!Object.prototype.hasOwnProperty.call(at, name)) continue;
+    if (at !== handlers && name === "constructor") return undefined;
+    const value = (handlers as { [name: string]: unknown })[name];
+    return typeof value === "function" ? (value as (event: AnyEvent) => unknown) : undefined;
+  }
+  return undefined;
 }
 
 function decode(name: string, data: string, id: string, encoding: "json" | "text"): AnyEvent {
@@ -671,7 +684,6 @@ function open(
   const maxRetry = options.maxRetry ?? defaults.maxRetry ?? DEFAULT_MAX_RETRY;
   const reconnect = options.reconnect ?? route.resumable;
   const terminal = new Set<string>([...route.terminal, ...(options.until ?? [])]);
-  const table = handlers as { [name: string]: ((event: AnyEvent) => void) | undefined };
   const parser = new EventStreamParser();
   parser.lastEventId = lastEventId;
   // The current attempt's: each has its own, since `fetch` follows the signal it is given with a listener that it
@@ -811,7 +823,7 @@ function open(
           if (event === undefined) continue; // an event this client was not generated for
           let returned: unknown;
           try {
-            returned = own(table, message.event)?.(event);
+            returned = handlerOf(handlers, message.event)?.call(handlers, event);
           } catch (error) {
             throw new HandlerFailure(error);
           }

@@ -2,7 +2,14 @@
 import assert from "node:assert/strict";
 import { test } from "node:test";
 
-import { SubscribeError, addEventListener, listen, type EventSourceLike, type MessageEventLike } from "./echo.js";
+import {
+  SubscribeError,
+  addEventListener,
+  listen,
+  type Echo,
+  type EventSourceLike,
+  type MessageEventLike,
+} from "./echo.js";
 
 /** An `EventSource` stand-in: `emit` dispatches a message to the listeners of its type, as a browser would. */
 class ScriptedSource implements EventSourceLike {
@@ -75,6 +82,21 @@ test("listen: closes the source after the error event, handled or not, and after
     remove();
     assert.deepEqual(source.types(), []);
   }
+});
+
+test("listen: handlers that are a class instance's methods are called on it", () => {
+  class View {
+    readonly seen: string[] = [];
+    echo(e: Echo): void {
+      this.seen.push(e.data.message);
+    }
+  }
+  const source = new ScriptedSource();
+  const view = new View();
+  listen(source, "/echo", view);
+  assert.deepEqual(source.types(), ["echo", "typedsse.error"]);
+  source.emit("echo", echo);
+  assert.deepEqual(view.seen, ["hi"]);
 });
 
 test("listen: data that is not JSON closes the source, goes to onError, and never to the handler", () => {

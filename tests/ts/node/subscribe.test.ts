@@ -3,7 +3,7 @@ import assert from "node:assert/strict";
 import { getEventListeners } from "node:events";
 import { test } from "node:test";
 
-import { createClient, SubscribeError, subscribe } from "./echo.js";
+import { createClient, SubscribeError, subscribe, type Echo, type ReverseEcho } from "./echo.js";
 import * as features from "./features.js";
 
 const BOUND = 10_000; // milliseconds: far more than any of these needs, far less than the delays they must not wait
@@ -624,6 +624,44 @@ test("subscribe: each attempt gets a signal of its own, which reconnections add 
   );
   assert.deepEqual(await settled(subscription.done), { reason: "no-content" });
   assert.deepEqual(listeners, [1, 1, 1, 1, 1, 1]);
+});
+
+test("subscribe: handlers that are an object's methods or a class instance's are called on that object", async () => {
+  // The types take both; `this` in an object literal's method is typed as that object.
+  class View {
+    readonly seen: string[] = [];
+    echo(e: Echo): void {
+      this.seen.push(`view ${e.data.message}`);
+    }
+  }
+  const view = new View();
+  const literal = {
+    seen: [] as string[],
+    reverse_echo(e: ReverseEcho): void {
+      this.seen.push(`literal ${e.data.message}`);
+    },
+  };
+  for (const handlers of [view, literal]) {
+    const replies = [
+      new Response(
+        'event: echo\ndata: {"message":"hi","created_at":"2026-01-01T00:00:00Z"}\n\n' +
+          'event: reverse_echo\ndata: {"message":"ih","created_at":"2026-01-01T00:00:00Z"}\n\n',
+        { status: 200, headers: { "content-type": "text/event-stream" } },
+      ),
+    ];
+    const subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        reconnect: false,
+        fetch: (async () => replies.shift() ?? new Response(null, { status: 204 })) as typeof fetch,
+      },
+      handlers,
+    );
+    assert.deepEqual(await settled(subscription.done), { reason: "closed" });
+  }
+  assert.deepEqual([view.seen, literal.seen], [["view hi"], ["literal ih"]]);
 });
 
 test("subscribe: an async onRetry that rejects ends it, and an async onError's rejection is ignored, leaving none unhandled", async () => {
