@@ -126,7 +126,8 @@ export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
   onRetry?: ((info: { delay: number; attempt: number; error?: unknown }) => void) | undefined;
   /**
    * Called once if the subscription fails (`done` then rejects with the same error). It is not awaited: when it
-   * is async, `done` rejects at once, and its own rejection is ignored (the subscription has already ended).
+   * is async, `done` rejects at once; what it throws, or its rejection, is ignored (the subscription has already
+   * ended).
    */
   onError?: ((error: unknown) => void) | undefined;
 }
@@ -919,14 +920,15 @@ function open(
       stop();
       unwatch?.();
       if (rejection === undefined) return end;
-      ignoreRejection(options.onError?.(rejection.error));
-      throw rejection.error;
+      const { error } = rejection;
+      report(() => options.onError?.(error));
+      throw error;
     },
     (error: unknown) => {
       settled = true;
       stop();
       unwatch?.();
-      ignoreRejection(options.onError?.(error));
+      report(() => options.onError?.(error));
       throw error;
     },
   );
@@ -972,6 +974,18 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
 // its own rejection has nothing left to end, and is ignored rather than going unhandled (which ends a Node process).
 function ignoreRejection(returned: unknown): void {
   if (isThenable(returned)) Promise.resolve(returned).then(undefined, () => undefined);
+}
+
+// Calls `onError` with a subscription's failure, once it has ended: what it throws has nothing left to end either,
+// and is ignored as its rejection is, rather than rejecting `done` in place of the failure it reports.
+function report(onError: () => unknown): void {
+  let returned: unknown;
+  try {
+    returned = onError();
+  } catch {
+    return;
+  }
+  ignoreRejection(returned);
 }
 
 /** Carries a handler's exception out of the reading loop, so that it ends the subscription. */

@@ -699,6 +699,27 @@ test("subscribe: an async onRetry that rejects ends it, and an async onError's r
   assert.deepEqual(unhandled, []);
 });
 
+test("subscribe: an onError that throws leaves done rejecting with the failure it was given", async () => {
+  const reported: unknown[] = [];
+  const subscription = subscribe(
+    "/echo",
+    {
+      baseUrl: "http://127.0.0.1:9",
+      query: { message: "hi" },
+      fetch: (async () => new Response("boom", { status: 500 })) as typeof fetch,
+      onError: (error) => {
+        reported.push(error);
+        throw new Error("cannot report it");
+      },
+    },
+    {},
+  );
+  const end = await settled(subscription.done.catch((error: unknown) => error));
+  assert.ok(end instanceof SubscribeError, String(end));
+  assert.equal(end.message, "GET /echo: HTTP 500");
+  assert.deepEqual(reported, [end]);
+});
+
 // A headers function failing on the reconnection: its token cannot be had, and the request would fail without it.
 for (const [how, failing] of [
   [
