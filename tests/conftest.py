@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
+import functools
 import gc
 import importlib.metadata
 import os
 import shutil
 import socket
+import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+import types
+from collections.abc import Callable, Coroutine, Generator, Iterator
 from pathlib import Path
 from typing import Any, cast
 
@@ -96,6 +100,48 @@ class EarlyTimersLoop(TimeTrackingTestLoop):
             return super().call_at(self.time() + delay, callback, *args, **kwargs)
         self.advance_time(1e-6)
         return cast(asyncio.TimerHandle, self.call_soon(callback, *args, **kwargs))
+
+
+def eager_task_factory(
+    loop: asyncio.AbstractEventLoop, coro: Coroutine[Any, Any, Any], **options: Any
+) -> asyncio.Task[Any]:
+    """A task factory whose tasks run their first step as they are created: Python 3.12's own.
+
+    Before 3.12 (no `asyncio.eager_task_factory`), a stand-in: the first step runs in the
+    task's context at creation, and the task goes on from what that step waits for.
+    """
+    if sys.version_info >= (3, 12):
+        return asyncio.eager_task_factory(loop, coro, **options)
+    context = options.pop("context", None)
+    if context is None:
+        context = contextvars.copy_context()
+    try:
+        waiting = context.run(coro.send, None)
+    except BaseException as ended:  # a `StopIteration` too: done in one step
+        return asyncio.Task(_ended(ended), loop=loop, context=context, **options)
+    return asyncio.Task(_resumed(coro, waiting), loop=loop, context=context, **options)
+
+
+async def _ended(outcome: BaseException) -> Any:
+    if isinstance(outcome, StopIteration):
+        return outcome.value
+    raise outcome
+
+
+@types.coroutine
+def _resumed(coro: Coroutine[Any, Any, Any], waiting: Any) -> Generator[Any, Any, Any]:
+    # Hands the task what the coroutine waits for, and the coroutine what the task got back.
+    while True:
+        try:
+            outcome = yield waiting
+        except BaseException as error:
+            step = functools.partial(coro.throw, error)
+        else:
+            step = functools.partial(coro.send, outcome)
+        try:
+            waiting = step()
+        except StopIteration as stop:
+            return stop.value
 
 
 @pytest.fixture

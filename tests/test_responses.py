@@ -41,7 +41,7 @@ from typedsse import operators as ops
 from typedsse.decoding import Decoder, ServerSentMessage, parse
 from typedsse.encoding import KEEPALIVE
 
-from conftest import EarlyTimersLoop, GarbageWatch, LiveServer
+from conftest import EarlyTimersLoop, GarbageWatch, LiveServer, eager_task_factory
 
 # The built-in error event, as the wire carries it after a failure.
 INTERNAL_ERROR = b'event: typedsse.error\ndata: {"message":"The stream failed.","code":"internal_error"}\n\n'
@@ -1221,6 +1221,48 @@ def test_a_stream_served_without_an_asyncio_loop_says_it_needs_one() -> None:
             call.send(None)
     finally:
         call.close()
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("leaves", [False, True])
+async def test_a_loop_with_eager_tasks_streams_every_event(leaves: bool) -> None:
+    # Python 3.12's `asyncio.eager_task_factory` runs a task's first step as it is created: the
+    # producer read the first event before the watcher existed, took the stream for over, and
+    # closed it, so the client got a 200 with no event at all. A client leaving still ends it.
+    closed = asyncio.Event()
+
+    async def ticks() -> AsyncIterator[Tick]:
+        try:
+            for i in range(3):
+                yield Tick(data=i)
+                await asyncio.sleep(0)
+            if leaves:
+                await asyncio.Event().wait()
+        finally:
+            closed.set()
+
+    loop = asyncio.get_running_loop()
+    previous = loop.get_task_factory()
+    loop.set_task_factory(eager_task_factory)
+    try:
+        harness = Harness()
+        running = asyncio.create_task(harness.run(EventStreamResponse(ticks(), ping=None)))
+        if leaves:
+
+            async def all_sent() -> None:
+                while True:
+                    harness.wrote.clear()
+                    if len(parse(harness.body)) == 3:
+                        return
+                    await harness.wrote.wait()
+
+            await asyncio.wait_for(all_sent(), timeout=5)
+            harness.disconnect()
+        await asyncio.wait_for(running, timeout=5)
+    finally:
+        loop.set_task_factory(previous)
+    assert [message.data for message in parse(harness.body)] == ["0", "1", "2"]
+    assert closed.is_set()
 
 
 class ClientGone(OSError):

@@ -1113,9 +1113,12 @@ class _Connection:
         """Whether nothing the producer makes can be sent any more: the client left, or the response is over.
 
         The watcher ends when the client leaves, when the request fails, and with the response.
+        A producer may run before the watcher exists: a loop with eager tasks (Python 3.12's
+        `asyncio.eager_task_factory`) runs a task's first step as it is created, and a stream
+        read then to its first `await` is still being read, not over.
         """
         watcher = self.watcher
-        return self.disconnected or watcher is None or watcher.done()
+        return self.disconnected or (watcher is not None and watcher.done())
 
     def _stop_producer(self) -> None:
         """Cancel the producer (once), unless it is closing the generator already."""
