@@ -2363,6 +2363,60 @@ def test_disconnect_runs_the_generators_finally_within_a_second(
     assert httpx.get(f"{server.url}/tasks").json() == baseline
 
 
+@pytest.mark.parametrize("shielded", [False, True], ids=["plain", "own-task-shielded"])
+def test_a_client_leaving_during_the_finally_cancels_it_once(
+    live_server: Callable[..., LiveServer], shielded: bool
+) -> None:
+    # The docs' Disconnects section: the cancellation lands where the generator waits, its
+    # `finally` included, and only once, so a cleanup run in a task of its own, awaited under
+    # `asyncio.shield` and then again, runs to its end.
+    app = FastAPI()
+    in_finally = threading.Event()
+    interrupted = threading.Event()
+    release = threading.Event()
+    outcome: list[str] = []
+
+    async def save() -> None:
+        await asyncio.to_thread(release.wait, 30)
+        outcome.append("saved")
+
+    @app.get("/chat")
+    @sse()
+    async def chat() -> AsyncIterator[Tick]:
+        try:
+            yield Tick(data=1)
+        finally:
+            in_finally.set()
+            if not shielded:
+                try:
+                    await save()
+                except asyncio.CancelledError:
+                    interrupted.set()
+                    raise
+            else:
+                saving = asyncio.ensure_future(asyncio.wait_for(save(), timeout=30))
+                try:
+                    await asyncio.shield(saving)
+                except asyncio.CancelledError:
+                    interrupted.set()
+                    await saving
+                    raise
+
+    server = live_server(app)
+    with httpx.stream("GET", f"{server.url}/chat", timeout=10) as response:
+        decoder = Decoder()
+        for chunk in response.iter_raw():
+            if decoder.feed(chunk):
+                break  # the last event: the client closes on it while the generator cleans up
+        assert in_finally.wait(timeout=10)
+    assert interrupted.wait(timeout=10), "the client's close did not reach the finally"
+    release.set()
+    deadline = time.monotonic() + 10
+    while shielded and not outcome and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert outcome == (["saved"] if shielded else [])
+
+
 def test_fast_stream_does_not_starve_other_connections(live_server: Callable[..., LiveServer]) -> None:
     app = FastAPI()
 
