@@ -642,6 +642,35 @@ async def test_a_class_given_for_an_event_is_named_as_itself(
 
 
 @pytest.mark.anyio
+async def test_response_closes_an_aiostream_pipeline_on_an_undeclared_event_rather_than_throw_it_in() -> None:
+    # Thrown into aiostream's own outermost stage, the refusal reached the feed's `except`: the
+    # feed took it for its own failure and ended, and the stream ended as if complete.
+    from aiostream import stream
+
+    from typedsse.catalog import EventCatalog
+
+    caught: list[BaseException] = []
+    closed = asyncio.Event()
+
+    async def feed() -> AsyncIterator[Any]:
+        try:
+            yield Tick(data=1)
+            yield Other(data=2)
+            yield Tick(data=3)  # pragma: no cover
+        except Exception as exc:  # pragma: no cover - the failure this test guards against
+            caught.append(exc)
+        finally:
+            closed.set()
+
+    harness = Harness()
+    await harness.run(EventStreamResponse(stream.iterate(feed()), catalog=EventCatalog.of(Tick), name="app.wrong"))
+    assert [m.event for m in parse(harness.body)] == ["tick", "typedsse.error"]
+    assert parse(harness.body)[-1].json()["code"] == "invalid_event"
+    assert closed.is_set()
+    assert caught == []
+
+
+@pytest.mark.anyio
 @pytest.mark.parametrize(
     ("item", "kind"),
     # Pydantic names a parametrised class after the module that first parametrised it (an older

@@ -1366,11 +1366,15 @@ async def _open(content: EventSource) -> AsyncGenerator[AsyncIterator[BaseEvent[
     if isinstance(content, Stream | Streamer):
         # An aiostream pipeline: its context owns every source and closes them all.
         async with content.stream() if isinstance(content, Stream) else content as streamer:
-            yield streamer
-            # Left without an error (a write failed, the stream was cut short): closed here, as a
-            # generator is, since a pipeline passes on its source's close, a group from a task
-            # group's `yield` included. The context's exit then finds it closed.
-            await closed(streamer.aclose)
+            try:
+                yield streamer
+            finally:
+                # Closed here, as a generator is, however the block ends (a pipeline passes on
+                # its source's close, a group from a task group's `yield` included); the
+                # context's exit then finds it closed. Left to the context, an error of the
+                # response's own (an event the endpoint does not declare) would be thrown into
+                # the outermost stage, which could take it for its own and end quietly.
+                await closed(streamer.aclose)
         return
     if isinstance(content, AsyncIterable):
         iterator = aiter(content)
