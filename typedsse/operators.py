@@ -431,6 +431,9 @@ def scan(function: Callable[[Any, Any], Any], initial: Any, /) -> Pipe[Any, Any]
 
     `function(state, item)` (sync or async) returns the next state; `initial` is the state
     before the first item and is not sent itself (prepend it with `start_with` if needed).
+    Return a new state rather than change the one given: `initial` is the same object for every
+    stream the pipe is applied to, so a pipe built once and applied per request would share a
+    state changed in place between its clients.
 
     Example:
         ```python
