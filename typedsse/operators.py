@@ -341,8 +341,8 @@ def chunk(*, size: int | None = None, interval: float | None = None, leading: bo
     item waits longer), or as soon as it holds `size` items. Batches are never empty; the last,
     partial one goes out when the source ends.
 
-    With `leading=True` (and `interval`), an item that arrives when nothing went out for
-    `interval` seconds is not held: it goes out at once, alone, and opens a window of
+    With `leading=True` (and `interval`), an item that arrives when no window is open is not
+    held: it goes out at once, alone, and opens a window of
     `interval` seconds, as in `throttle`. The items arriving while the window is open go out
     together when it ends (opening the next one), or as soon as `size` of them are held; a
     window that ends with none closes. An LLM's first token then costs no wait, and the rest
@@ -356,7 +356,7 @@ def chunk(*, size: int | None = None, interval: float | None = None, leading: bo
     Args:
         size: The most items in a batch.
         interval: The longest a batch stays open, in seconds.
-        leading: Send the first item after a quiet `interval` at once, and batch the ones behind it.
+        leading: Send an item that opens a window at once, and batch the ones behind it.
 
     Raises:
         TypeError: `size` is not an integer, `interval` not a real number (a `bool` is neither),
