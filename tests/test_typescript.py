@@ -1096,40 +1096,106 @@ def test_typescript_says_a_get_stream_sent_with_another_status_than_200_is_not_f
     assert "      body: null,\n      status: 201,\n    },\n" in text
 
 
-def test_typescript_types_a_body_that_is_not_json_as_what_fetch_sends(tmp_path: Path) -> None:
-    # A form is sent as it is given: typed `unknown`, an object compiled and went out as "[object Object]".
+def form_document(*, resumable: bool = False) -> dict[str, Any]:
+    """A document whose `POST /login` stream takes a form body."""
     login = {
         "type": "object",
         "properties": {"username": {"type": "string"}, "password": {"type": "string"}},
         "required": ["username", "password"],
     }
     form = {"content": {"application/x-www-form-urlencoded": {"schema": login}}, "required": True}
-    document = {
+    media: dict[str, Any] = {"schema": event_schema("hello", {"type": "string"})}
+    if resumable:
+        media["x-typedsse"] = {"resumable": True}
+    return {
         "openapi": "3.1.0",
         "info": {"title": "a form body", "version": "1"},
         "paths": {
-            "/login": {
-                "post": {
-                    "requestBody": form,
-                    "responses": {
-                        "200": {"content": {"text/event-stream": {"schema": event_schema("hello", {"type": "string"})}}}
-                    },
-                }
-            }
+            "/login": {"post": {"requestBody": form, "responses": {"200": {"content": {"text/event-stream": media}}}}}
         },
     }
-    text = generate(document)
-    assert '      body: NonNullable<RequestInit["body"]>;\n' in text
+
+
+def test_typescript_types_a_body_that_is_not_json_as_what_fetch_sends(tmp_path: Path) -> None:
+    # A form is sent as it is given: typed `unknown`, an object compiled and went out as "[object Object]".
+    text = generate(form_document())
+    assert "      body: RawBody;\n" in text
     assert '      body: "raw",\n' in text
     require_toolchain()
     usage = (
         'import { subscribe } from "./events";\n\n'
         'subscribe("/login", { body: new URLSearchParams({ username: "u", password: "p" }) }, {});\n'
+        'subscribe("/login", { body: new Blob(["username=u&password=p"]) }, {});\n'
         "// @ts-expect-error: an object is not a form\n"
         'subscribe("/login", { body: { username: "u", password: "p" } }, {});\n'
+        "// @ts-expect-error: a stream could not be sent again on a reconnection\n"
+        'subscribe("/login", { body: new ReadableStream<Uint8Array>() }, {});\n'
     )
     result = tsc(project(tmp_path, {"events.ts": text, "usage.ts": usage}, config="tsconfig.json"))
     assert (result.returncode, result.stdout + result.stderr) == (0, "")
+
+
+STREAM_BODY_CLIENT = """\
+import { subscribe } from "./events.js";
+
+// Node's `fetch` takes an async iterable as a stream too: neither type-checks, nor is sent.
+export function refused(): void {
+  // @ts-expect-error: a stream could not be sent again on a reconnection
+  subscribe("/login", { body: new ReadableStream<Uint8Array>() }, {});
+  // @ts-expect-error: nor could an async iterable
+  subscribe("/login", { body: (async function* () {})() }, {});
+}
+
+const sent: unknown[] = [];
+const fetch = (async (_url: string | URL | Request, init?: RequestInit) => {
+  sent.push(String(init?.body));
+  return new Response(null, { status: 204 });
+}) as typeof globalThis.fetch;
+const results: string[] = [];
+const streams: unknown[] = [
+  new ReadableStream<Uint8Array>(),
+  (async function* () {
+    yield new TextEncoder().encode("username=u&password=p");
+  })(),
+];
+for (const body of streams) {
+  try {
+    subscribe("/login", { baseUrl: "http://127.0.0.1:9", fetch, body: body as never }, {});
+    results.push("accepted");
+  } catch (error) {
+    results.push(error instanceof TypeError ? error.message : String(error));
+  }
+}
+const form = new URLSearchParams({ username: "u", password: "p" });
+const end = await subscribe("/login", { baseUrl: "http://127.0.0.1:9", fetch, body: form }, {}).done;
+console.log(JSON.stringify({ results, sent, end }));
+"""
+
+
+def test_typescript_client_refuses_a_stream_body_at_once(tmp_path: Path) -> None:
+    # `fetch` sends a stream only with `duplex: "half"`, which the client does not set, and a
+    # reconnection could not send it again: each attempt failed as a network failure, and a route
+    # that resumes retried for ever.
+    require_toolchain()
+    assert NODE is not None
+    out = tmp_path / "out"
+    sources = {"events.ts": generate(form_document(resumable=True)), "client.ts": STREAM_BODY_CLIENT}
+    result = tsc(project(tmp_path / "src", sources, config="tsconfig.node.json", out_dir=str(out)))
+    assert (result.returncode, result.stdout + result.stderr) == (0, "")
+    (out / "package.json").write_text('{"type": "module"}\n', encoding="utf-8")
+
+    result = run([NODE, "client.js"], cwd=out)
+
+    assert (result.returncode, result.stderr) == (0, "")
+    refusal = (
+        'the body of POST /login is a stream, which fetch sends only with `duplex: "half"`, and which a '
+        "reconnection could not send again: give `body` as a Blob, text or bytes"
+    )
+    assert json.loads(result.stdout) == {
+        "results": [refusal, refusal],
+        "sent": ["username=u&password=p"],
+        "end": {"reason": "no-content"},
+    }
 
 
 def test_typescript_reads_a_document_without_the_extension() -> None:

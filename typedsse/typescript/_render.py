@@ -60,12 +60,14 @@ _GLOBALS = frozenset(
         "Omit",
         "Promise",
         "PromiseLike",
+        "ReadableStream",
         "ReadableStreamDefaultReader",
         "Record",
         "RequestInit",
         "Response",
         "Set",
         "String",
+        "Symbol",
         "TextDecoder",
         "TextEncoder",
         "TypeError",
@@ -305,12 +307,9 @@ def _route_members(builder: TypeBuilder, stream: Stream, namer: Namer) -> Iterat
         yield "body", atom("undefined")
     else:
         # The client writes a JSON body itself; any other (a form, bytes) goes to `fetch` as it is
-        # given, so it is what `fetch` sends: `URLSearchParams`, `FormData`, a `Blob`, text.
-        body = (
-            builder.type(stream.body.schema, stream.body.schema_at)
-            if stream.body.json
-            else atom('NonNullable<RequestInit["body"]>')
-        )
+        # given, so it is what `fetch` sends: `URLSearchParams`, `FormData`, a `Blob`, text; not a
+        # stream, which could not be sent again on a reconnection (the runtime's `RawBody`).
+        body = builder.type(stream.body.schema, stream.body.schema_at) if stream.body.json else atom("RawBody")
         yield "body", body if stream.body.required else union([body, atom("undefined")])
     yield "event", union(atom(namer[_event_key(event)]) for event in stream.events)
 

@@ -69,6 +69,16 @@ export type RequestParts<R extends RouteShape> = Part<"params", R["params"]> &
   Part<"headers", HeadersOption<R["headers"] & { [name: string]: HeaderValue }>> &
   (undefined extends R["body"] ? { body?: R["body"] } : { body: R["body"] });
 
+// The members of `B` a `ReadableStream` is one of: a stream (or, in Node's types, an async iterable).
+type StreamBody<B> = B extends unknown ? (ReadableStream extends B ? never : B) : never;
+
+/**
+ * A request body that is not JSON, such as a form, sent as `fetch` sends it: `URLSearchParams`, `FormData`, a
+ * `Blob`, text or bytes. Not a stream, which `fetch` sends only as a half-duplex request, and which could not be
+ * sent again on a reconnection: `subscribe` throws a `TypeError` for one.
+ */
+export type RawBody = StreamBody<NonNullable<RequestInit["body"]>>;
+
 /** Options shared by every subscription of a client. */
 export interface ClientOptions {
   /**
@@ -672,7 +682,11 @@ function open(
     jsonBody = true;
     body = json;
   } else if (options.body !== undefined) {
-    body = options.body as NonNullable<RequestInit["body"]>;
+    if (isStream(options.body)) {
+      const why = 'which fetch sends only with `duplex: "half"`, and which a reconnection could not send again';
+      throw new TypeError(`the body of ${method} ${path} is a stream, ${why}: give \`body\` as a Blob, text or bytes`);
+    }
+    body = options.body as RawBody;
   }
   // The last event id as of the last message handled: the parser's runs ahead while a chunk's messages are handled.
   let lastEventId = options.lastEventId ?? "";
@@ -963,6 +977,15 @@ function onAbort(signal: AbortSignal, stop: () => void): () => void {
     aborting.delete(signal);
     signal.removeEventListener("abort", listener);
   };
+}
+
+// A `ReadableStream` (of any realm or polyfill), or an async iterable, such as a Node stream, which Node's `fetch`
+// takes as a stream too.
+function isStream(value: unknown): boolean {
+  if (value === null || typeof value !== "object") return false;
+  const asyncIterator = (Symbol as { asyncIterator?: symbol }).asyncIterator; // ES2018
+  const members = value as { getReader?: unknown; [key: symbol]: unknown };
+  return typeof members.getReader === "function" || (asyncIterator !== undefined && typeof members[asyncIterator] === "function");
 }
 
 function isThenable(value: unknown): value is PromiseLike<unknown> {
