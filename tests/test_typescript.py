@@ -2826,7 +2826,7 @@ def test_typescript_node_client_resumes_from_the_given_last_event_id(node_build:
 
 
 def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node_build: Path) -> None:
-    assert node_test(node_build, "subscribe.test.js", {}) == (44, 0)
+    assert node_test(node_build, "subscribe.test.js", {}) == (45, 0)
 
 
 def test_typescript_eventsource_listeners_close_the_source_as_documented(node_build: Path) -> None:

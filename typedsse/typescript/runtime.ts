@@ -129,7 +129,8 @@ export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
    */
   onOpen?: ((response: Response) => void) | undefined;
   /**
-   * Called when the connection ended or failed and the client reconnects after `delay` milliseconds; an
+   * Called when the connection ended or failed and the client reconnects after `delay` milliseconds (at most
+   * 2147483647, about 24.8 days, the longest `setTimeout` waits, whatever the server's `retry:` asks); an
    * exception it throws (or its rejection, when it is async) ends the subscription. A 429, 502, 503 or 504
    * answer is such a failure, its `error` the `SubscribeError`.
    */
@@ -741,7 +742,7 @@ function open(
       const timer = setTimeout(() => {
         wake = undefined;
         resolve();
-      }, Math.min(ms, MAX_TIMEOUT));
+      }, ms);
       wake = () => {
         clearTimeout(timer);
         wake = undefined;
@@ -921,7 +922,9 @@ function open(
       // The server's `Retry-After` is a least delay, kept past `maxRetry`: coming back sooner would be refused again.
       const asked = error instanceof SubscribeError ? error.retryAfter : undefined;
       const bound = Math.max(maxRetry, MAX_RETRY_AFTER);
-      const delay = Math.max(Math.min(backoff, Math.max(base, maxRetry)), Math.min(asked ?? 0, bound));
+      const wanted = Math.max(Math.min(backoff, Math.max(base, maxRetry)), Math.min(asked ?? 0, bound));
+      // `setTimeout` waits at most MAX_TIMEOUT (a longer delay would be none): `onRetry` is told the delay waited.
+      const delay = Math.min(wanted, MAX_TIMEOUT);
       watch(options.onRetry?.(error === undefined ? { delay, attempt: attempt + 1 } : { delay, attempt: attempt + 1, error }));
       if (stopped) return { reason: "aborted" }; // onRetry stopped it: there is no sleep for `stop` to wake yet
       await sleep(delay);

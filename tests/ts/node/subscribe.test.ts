@@ -70,6 +70,39 @@ test("subscribe: stopping it from onRetry ends it at once, without waiting for t
   assert.deepEqual(attempts, [1]);
 });
 
+test("subscribe: a retry: longer than setTimeout allows is reported as the delay it waits", async () => {
+  const replies = [new Response("retry: 9999999999\n\n", { status: 200, headers: { "content-type": "text/event-stream" } })];
+  const reported: number[] = [];
+  const waited: number[] = [];
+  const setTimeoutBefore = globalThis.setTimeout;
+  // Note the subscription's own delay (far past any of this test's timers), then stop it while it waits.
+  globalThis.setTimeout = ((handler: () => void, ms?: number) => {
+    if (ms !== undefined && ms > BOUND) {
+      waited.push(ms);
+      queueMicrotask(() => subscription());
+    }
+    return setTimeoutBefore(handler, ms);
+  }) as typeof setTimeout;
+  let subscription: ReturnType<typeof subscribe<"/echo">>;
+  try {
+    subscription = subscribe(
+      "/echo",
+      {
+        baseUrl: "http://127.0.0.1:9",
+        query: { message: "hi" },
+        fetch: (async () => replies.shift() ?? new Response(null, { status: 204 })) as typeof fetch,
+        onRetry: ({ delay }) => reported.push(delay),
+      },
+      {},
+    );
+    assert.deepEqual(await settled(subscription.done), { reason: "aborted" });
+  } finally {
+    globalThis.setTimeout = setTimeoutBefore;
+  }
+  assert.deepEqual(reported, [2147483647]); // about 24.8 days
+  assert.deepEqual(waited, reported);
+});
+
 test("subscribe: after retry: 0, attempts that fail still back off", async () => {
   const events = "retry: 0\n\nevent: echo\nid: 1\ndata: {\"message\":\"hi\",\"created_at\":\"2026-01-01T00:00:00Z\"}\n\n";
   const replies: (Response | Error)[] = [
