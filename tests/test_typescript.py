@@ -2830,7 +2830,7 @@ def test_typescript_node_client_ends_as_documented_against_a_scripted_fetch(node
 
 
 def test_typescript_eventsource_listeners_close_the_source_as_documented(node_build: Path) -> None:
-    assert node_test(node_build, "listen.test.js", {}) == (7, 0)
+    assert node_test(node_build, "listen.test.js", {}) == (8, 0)
 
 
 @pytest.mark.e2e

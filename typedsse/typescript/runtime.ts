@@ -418,8 +418,8 @@ export function listen<P extends EventSourcePath>(
      * Called with a `SubscribeError` when a handled event's data is not JSON: the source is closed
      * and the handler is not called. Without `onError`, the source is closed just the same, and
      * nothing reports why. Called too with the rejection of an async handler, which closes the
-     * source (the first: later ones are ignored); without `onError`, that is left unhandled. An
-     * async `onError`'s own rejection is ignored.
+     * source (the first: later ones are ignored); without `onError`, that is left unhandled. What
+     * `onError` throws, or its rejection when it is async, is ignored.
      */
     onError?: ((error: unknown) => void) | undefined;
   } = {},
@@ -438,7 +438,7 @@ export function listen<P extends EventSourcePath>(
       failed = true;
       source.close();
       if (options.onError === undefined) throw error;
-      ignoreRejection(options.onError(error));
+      report(() => options.onError?.(error));
     });
   };
   for (const name of Object.keys(route.events)) {
@@ -451,7 +451,7 @@ export function listen<P extends EventSourcePath>(
         event = decode(name, String(message.data), message.lastEventId, encoding);
       } catch (error) {
         source.close();
-        ignoreRejection(options.onError?.(error));
+        report(() => options.onError?.(error));
         return;
       }
       if (terminal.has(name)) source.close();
@@ -996,14 +996,15 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown }).then === "function";
 }
 
-// An async `onError` is called once the subscription has ended, and `done` rejects with the failure it reports:
-// its own rejection has nothing left to end, and is ignored rather than going unhandled (which ends a Node process).
+// An async `onError` is called once the subscription has ended (or `listen` has closed its source): its own
+// rejection has nothing left to end, and is ignored rather than going unhandled (which ends a Node process).
 function ignoreRejection(returned: unknown): void {
   if (isThenable(returned)) Promise.resolve(returned).then(undefined, () => undefined);
 }
 
-// Calls `onError` with a subscription's failure, once it has ended: what it throws has nothing left to end either,
-// and is ignored as its rejection is, rather than rejecting `done` in place of the failure it reports.
+// Calls `onError` with a subscription's failure, once it has ended (or a source's, once `listen` has closed it):
+// what it throws has nothing left to end either, and is ignored as its rejection is, rather than rejecting `done`
+// in place of the failure it reports, or going unhandled.
 function report(onError: () => unknown): void {
   let returned: unknown;
   try {

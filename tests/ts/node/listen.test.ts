@@ -160,3 +160,37 @@ test("listen: an async handler's rejection closes the source and goes to onError
   );
   assert.deepEqual(unhandled, []);
 });
+
+test("listen: what onError throws is ignored, as its rejection is, leaving none unhandled", async () => {
+  const unhandled: unknown[] = [];
+  const note = (reason: unknown): void => {
+    unhandled.push(reason);
+  };
+  process.on("unhandledRejection", note);
+  const reported: unknown[] = [];
+  const onError = (error: unknown): void => {
+    reported.push(error instanceof Error ? error.message : error);
+    throw new Error("cannot report it");
+  };
+  const rejecting = new ScriptedSource();
+  listen(
+    rejecting,
+    "/echo",
+    {
+      echo: async (e) => {
+        throw new Error(`cannot store ${e.id ?? ""}`);
+      },
+    },
+    { onError },
+  );
+  rejecting.emit("echo", echo, "1");
+  const malformed = new ScriptedSource();
+  listen(malformed, "/echo", { echo: () => undefined }, { onError });
+  assert.doesNotThrow(() => malformed.emit("echo", "{not json"));
+  await new Promise((resolve) => setTimeout(resolve, 10)); // Node reports unhandled rejections after the microtasks
+  process.off("unhandledRejection", note);
+  assert.equal(rejecting.closed, true);
+  assert.equal(malformed.closed, true);
+  assert.deepEqual(reported, ['event "echo" carries data that is not JSON', "cannot store 1"]);
+  assert.deepEqual(unhandled, []);
+});
