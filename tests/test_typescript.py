@@ -1206,6 +1206,32 @@ def test_typescript_reads_a_document_without_the_extension() -> None:
     assert "      terminal: [],\n      resumable: false,\n" in text  # facts only the extension gives
 
 
+def test_typescript_reconnects_a_route_the_extension_marks_resumable_not_one_declaring_the_header() -> None:
+    # The `reconnect` option's comment said a route that takes `Last-Event-ID` reconnects, but a
+    # hand-written document declaring that header did not: resuming is a promise of no duplicates
+    # or gaps, which only the extension makes. The comment and the page say where it is read.
+    def generated_with(media: dict[str, Any]) -> str:
+        header = {"name": "Last-Event-ID", "in": "header", "schema": {"type": "string"}}
+        document = copy.deepcopy(HANDWRITTEN)
+        inline = document["paths"]["/inline"]
+        inline["get"]["parameters"] = [header]
+        inline["get"]["responses"]["200"]["content"]["text/event-stream"].update(media)
+        return generate(document)
+
+    route = '  "/inline": {\n    GET: {\n      events: { "clock.tick": "json", note: "text" },\n      terminal: [],\n'
+    declared = generated_with({})
+    assert f"{route}      resumable: false,\n" in declared
+    # The client sends `Last-Event-ID` itself, from `lastEventId`: it is no header of the route's type.
+    assert "      query: { since?: number | null | undefined };\n      headers: {};\n" in declared
+    assert f"{route}      resumable: true,\n" in generated_with({"x-typedsse": {"resumable": True}})
+    comment = re.search(r"/\*\*\n((?:   \*.*\n)*?)   \*/\n  reconnect\?:", runtime_source())
+    assert comment is not None
+    assert "`x-typedsse`" in comment[1]
+    assert "header parameter alone" in comment[1]
+    docs = (ROOT / "docs" / "typescript.md").read_text(encoding="utf-8")
+    assert 'add `"x-typedsse": {"resumable": true}`' in docs
+
+
 class Settings(BaseModel):
     x: int
 

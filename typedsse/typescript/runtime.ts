@@ -117,8 +117,10 @@ export interface StreamOptions<E extends AnyEvent> extends ClientOptions {
   lastEventId?: string | undefined;
   /**
    * Whether to reconnect when the connection ends before a terminal event. By default a route
-   * that takes `Last-Event-ID` reconnects (it resumes without duplicates or gaps), and any other
-   * ends the subscription (reconnecting would start it over).
+   * that resumes reconnects (without duplicates or gaps), and any other ends the subscription
+   * (reconnecting would start it over). A route resumes when the document says so, in its
+   * `x-typedsse` extension, as typedsse's does for a route taking `LastEventId`; a `Last-Event-ID`
+   * header parameter alone, in a document written by hand, does not say so.
    */
   reconnect?: boolean | undefined;
   /** More terminal events: the subscription ends after handling any of them (besides the route's error events). */
