@@ -12,6 +12,7 @@ from pydantic import (
     Field,
     PlainSerializer,
     PrivateAttr,
+    PydanticUserError,
     StrictStr,
     ValidationError,
     computed_field,
@@ -274,6 +275,8 @@ def test_an_id_that_is_not_text_is_refused_as_not_text(not_text: object) -> None
     event = Progress(data=0.5)
     with pytest.raises(ValidationError, match="Input should be a valid string"):
         event.id = not_text  # type: ignore[assignment]
+    # Text passes, from JSON too (where the pydantic-core of Pydantic 2.7 cannot check a type).
+    assert Progress.model_validate_json('{"data": 0.5, "id": "7"}').id == "7"
 
 
 def test_base_event_refuses_a_retry_out_of_range() -> None:
@@ -590,8 +593,14 @@ def test_base_event_names_its_own_attribute_named_like_an_sse_field() -> None:
     assert str(info.value).endswith("set the field when the event is made (`Order(id=...)`)")
     for body in ({"retry": lambda self: 3000}, {"data": property(lambda self: 1)}, {"id": None}):
         (field,) = body
-        with pytest.raises(EventDefinitionError, match=rf"Shadow: the class attribute {field} would be taken"):
-            type("Shadow", (BaseEvent[int],), body)
+        with pytest.raises((EventDefinitionError, PydanticUserError)) as caught:
+            type("Shadow", (BaseEvent[int],), dict(body))
+        if isinstance(caught.value, PydanticUserError):
+            # Pydantic 2.7 refuses a plain value over a field itself, before the class exists.
+            assert field == "id"
+            assert "Field 'id' defined on a base class was overridden" in str(caught.value)
+        else:
+            assert f"Shadow: the class attribute {field} would be taken" in str(caught.value)
 
 
 def test_an_encoding_declared_as_a_field_is_refused_with_the_way_to_set_it() -> None:

@@ -515,11 +515,16 @@ class _SseIdText:
                 # below would blame a character the value does not have. A str passes as it is
                 # (a lone surrogate included, which the pattern refuses with its message);
                 # anything else, and JSON, is read as Pydantic reads text (bytes; a number
-                # under `coerce_numbers_to_str`).
-                core_schema.union_schema(
-                    [core_schema.is_instance_schema(str), _as_given()],
-                    mode="left_to_right",
-                    custom_error_type="string_type",
+                # under `coerce_numbers_to_str`). JSON has its own step: the
+                # pydantic-core of Pydantic 2.7 raises `NotImplementedError` for an instance
+                # check of JSON input.
+                core_schema.json_or_python_schema(
+                    json_schema=_as_given(),
+                    python_schema=core_schema.union_schema(
+                        [core_schema.is_instance_schema(str), _as_given()],
+                        mode="left_to_right",
+                        custom_error_type="string_type",
+                    ),
                 ),
                 core_schema.custom_error_schema(
                     # Rust's `$` is the end of the text (Python's also matches before a final
