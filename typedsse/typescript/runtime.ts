@@ -998,15 +998,9 @@ function isThenable(value: unknown): value is PromiseLike<unknown> {
   return typeof (value as { then?: unknown }).then === "function";
 }
 
-// An async `onError` is called once the subscription has ended (or `listen` has closed its source): its own
-// rejection has nothing left to end, and is ignored rather than going unhandled (which ends a Node process).
-function ignoreRejection(returned: unknown): void {
-  if (isThenable(returned)) Promise.resolve(returned).then(undefined, () => undefined);
-}
-
 // Calls `onError` with a subscription's failure, once it has ended (or a source's, once `listen` has closed it):
-// what it throws has nothing left to end either, and is ignored as its rejection is, rather than rejecting `done`
-// in place of the failure it reports, or going unhandled.
+// what it throws, or its rejection when it is async, has nothing left to end, and is ignored, rather than
+// rejecting `done` in place of the failure it reports, or going unhandled (which ends a Node process).
 function report(onError: () => unknown): void {
   let returned: unknown;
   try {
@@ -1014,7 +1008,7 @@ function report(onError: () => unknown): void {
   } catch {
     return;
   }
-  ignoreRejection(returned);
+  if (isThenable(returned)) Promise.resolve(returned).then(undefined, () => undefined);
 }
 
 /** Carries a handler's exception out of the reading loop, so that it ends the subscription. */
